@@ -1,0 +1,192 @@
+import { describe, expect, it } from "vitest";
+import { decide, stepId, type Command } from "./decide.js";
+import { DomainError } from "./errors.js";
+import type { StackEvent } from "./events.js";
+import { configHash } from "./hash.js";
+import type { ServiceSpec, Step } from "./model.js";
+import { evolve, initialState, type StackState } from "./state.js";
+import { serviceRows } from "./view.js";
+
+const spec = (image: string, scale = 1): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: [], scale });
+const web = spec("corral-hello:1");
+const hosts = [{ id: "h1" }];
+
+/** given events / when command / then events */
+function given(events: StackEvent[]) {
+  const state = events.reduce(evolve, initialState("demo"));
+  return {
+    state,
+    when(command: Command) {
+      return {
+        then: (expected: StackEvent[]) => expect(decide(command, state)).toEqual(expected),
+        thenRefused: (code: DomainError["code"], message: RegExp) => {
+          let err: unknown;
+          try {
+            decide(command, state);
+          } catch (e) {
+            err = e;
+          }
+          expect(err).toBeInstanceOf(DomainError);
+          expect((err as DomainError).code).toBe(code);
+          expect((err as DomainError).message).toMatch(message);
+        },
+        events: () => decide(command, state),
+      };
+    },
+  };
+}
+
+/** Run a command on a state and fold its events in. */
+const run = (state: StackState, command: Command) => decide(command, state).reduce(evolve, state);
+
+const up = (services: Record<string, ServiceSpec>, op = "op1"): Command => ({ type: "Up", stack: "demo", op, services, by: "admin", source: "cli" });
+const planned = (events: StackEvent[]) => events.flatMap((e) => (e.type === "StepPlanned" ? [e.step] : []));
+const ok = (step: Step, extra: Partial<{ containerId: string }> = {}): Command => ({
+  type: "Report",
+  report: { kind: "report", stack: "demo", stepId: step.id, host: step.host, ok: true, ...extra },
+});
+
+const stackUp: StackEvent[] = [
+  { type: "StackCreated", stack: "demo", by: "admin" },
+  { type: "RevisionCommitted", revision: 1, services: { web: { spec: web, hash: configHash(web) } }, changed: ["web"], by: "admin", source: "cli" },
+  { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "admin", source: "cli" },
+];
+
+describe("up", () => {
+  it("creates a stack, its first revision and an operation", () => {
+    given([]).when(up({ web })).then(stackUp);
+  });
+
+  it("is refused while another up is in progress, saying what and the way out", () => {
+    given(stackUp).when(up({ web }, "op2")).thenRefused("conflict", /coming up \(operation op1\).*corral rm --type stack demo/);
+  });
+
+  it("plans pull, create and start with deterministic ids, pulls first", () => {
+    const steps = planned(given(stackUp).when({ type: "Plan", hosts, now: 5 }).events());
+    expect(steps.map((s) => s.id)).toEqual([
+      stepId("demo", "op1", 1, "web", "pull"),
+      stepId("demo", "op1", 1, "web", "create", 1),
+      stepId("demo", "op1", 1, "web", "start", 1),
+    ]);
+    expect(steps[1]).toMatchObject({ action: "create", container: "demo-web-1", host: "h1", after: [steps[0]!.id], spec: web });
+    expect(steps[2]).toMatchObject({ action: "start", after: [steps[1]!.id] });
+  });
+
+  it("fails the operation when no host is alive", () => {
+    given(stackUp).when({ type: "Plan", hosts: [], now: 5 }).then([{ type: "OperationFailed", op: "op1", reason: expect.stringMatching(/no host is available/) as unknown as string }]);
+  });
+
+  it("plans once: a second Plan is a no-op", () => {
+    const s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    expect(decide({ type: "Plan", hosts, now: 6 }, s)).toEqual([]);
+  });
+
+  it("settles when every step succeeded, and ignores duplicate reports", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    const [pull, create, start] = Object.values(s.steps).map((r) => r.step);
+    s = run(s, ok(pull!));
+    expect(decide(ok(pull!), s)).toEqual([]); // duplicate delivery
+    s = run(s, ok(create!, { containerId: "abc" }));
+    const last = decide(ok(start!), s);
+    expect(last).toEqual([{ type: "StepSucceeded", stepId: start!.id }, { type: "OperationSucceeded", op: "op1" }]);
+    s = last.reduce(evolve, s);
+    expect(s.containers["demo-web-1"]).toMatchObject({ dockerId: "abc", state: "running", host: "h1" });
+    expect(serviceRows(s)[0]).toMatchObject({ name: "demo/web", state: "active", scale: "1/1" });
+  });
+
+  it("a failed pull puts the service in error with Docker's message", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    const steps = Object.values(s.steps).map((r) => r.step);
+    const fail = (step: Step, error: string): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId: step.id, host: "h1", ok: false, error } });
+    s = run(s, fail(steps[0]!, "pull access denied for nope"));
+    s = run(s, fail(steps[1]!, "skipped: pull failed"));
+    const events = decide(fail(steps[2]!, "skipped: create failed"), s);
+    expect(events.at(-1)).toEqual({ type: "OperationFailed", op: "op1", reason: "web: pull access denied for nope" });
+    s = events.reduce(evolve, s);
+    expect(serviceRows(s)[0]).toMatchObject({ state: "error", detail: "pull access denied for nope", scale: "0/1" });
+  });
+
+  it("re-running up with no change converges without a new revision", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    for (const r of Object.values(s.steps)) s = run(s, ok(r.step));
+    const events = decide(up({ web }, "op2"), s);
+    expect(events).toEqual([{ type: "OperationStarted", op: "op2", kind: "up", revision: 1, by: "admin", source: "cli" }]);
+    s = events.reduce(evolve, s);
+    expect(decide({ type: "Plan", hosts, now: 9 }, s)).toEqual([{ type: "OperationSucceeded", op: "op2" }]);
+  });
+
+  it("refuses a changed service without --upgrade", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    for (const r of Object.values(s.steps)) s = run(s, ok(r.step));
+    expect(() => decide(up({ web: spec("corral-hello:2") }, "op2"), s)).toThrow(/has changed; run 'corral up --upgrade'/);
+  });
+
+  it("spreads new containers over the least loaded hosts", () => {
+    const twoSlots = stackUp.map((e) =>
+      e.type === "RevisionCommitted" ? { ...e, services: { web: { spec: spec("x", 2), hash: configHash(spec("x", 2)) } } } : e,
+    );
+    const steps = planned(given(twoSlots).when({ type: "Plan", hosts: [{ id: "h2" }, { id: "h1" }], now: 1 }).events());
+    expect(steps.filter((s) => s.action === "create").map((s) => s.host)).toEqual(["h1", "h2"]);
+    expect(steps.filter((s) => s.action === "pull").map((s) => s.host)).toEqual(["h1", "h2"]);
+  });
+});
+
+describe("rm", () => {
+  const running = (() => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    for (const r of Object.values(s.steps)) s = run(s, ok(r.step, r.step.action === "create" ? { containerId: "abc" } : {}));
+    return s;
+  })();
+
+  it("is refused for a stack that does not exist", () => {
+    given([]).when({ type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" }).thenRefused("not_found", /stack demo not found/);
+  });
+
+  it("stops then removes every container, then removes the stack", () => {
+    let s = run(running, { type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" });
+    s = run(s, { type: "Plan", hosts, now: 7 });
+    const steps = Object.values(s.steps).map((r) => r.step);
+    expect(steps.map((x) => [x.action, x.container])).toEqual([
+      ["stop", "demo-web-1"],
+      ["remove", "demo-web-1"],
+    ]);
+    s = run(s, ok(steps[0]!));
+    const events = decide(ok(steps[1]!), s);
+    expect(events.slice(1)).toEqual([{ type: "OperationSucceeded", op: "rm1" }, { type: "StackRemoved", op: "rm1" }]);
+    s = events.reduce(evolve, s);
+    expect(s.exists).toBe(false);
+    expect(s.containers).toEqual({});
+  });
+
+  it("supersedes an up in progress and covers the containers it may still create", () => {
+    const planning = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
+    let s = run(planning, { type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" });
+    s = run(s, { type: "Plan", hosts, now: 7 });
+    expect(Object.values(s.steps).map((r) => [r.step.action, r.step.container])).toEqual([
+      ["stop", "demo-web-1"],
+      ["remove", "demo-web-1"],
+    ]);
+  });
+
+  it("an empty stack is removed at once", () => {
+    const empty = [...stackUp.slice(0, 2), { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "a", source: "cli" } as StackEvent, { type: "OperationFailed", op: "op1", reason: "x" } as StackEvent];
+    const s = run(given(empty).state, { type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" });
+    expect(decide({ type: "Plan", hosts, now: 1 }, s)).toEqual([{ type: "OperationSucceeded", op: "rm1" }, { type: "StackRemoved", op: "rm1" }]);
+  });
+});
+
+describe("reconcile", () => {
+  it("re-sends steps planned and not reported within the timeout", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 1000 });
+    const [pull] = Object.values(s.steps).map((r) => r.step);
+    s = run(s, ok(pull!));
+    expect(decide({ type: "Resend", now: 1500, timeoutMs: 1000 }, s)).toEqual([]);
+    const resent = decide({ type: "Resend", now: 2000, timeoutMs: 1000 }, s);
+    expect(resent.map((e) => e.type === "StepResent" && [e.stepId.split(".")[3], e.attempt])).toEqual([
+      ["create", 2],
+      ["start", 2],
+    ]);
+    s = resent.reduce(evolve, s);
+    expect(decide({ type: "Resend", now: 2500, timeoutMs: 1000 }, s)).toEqual([]);
+  });
+});

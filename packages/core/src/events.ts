@@ -1,0 +1,38 @@
+import type { PortSpec, ServiceSpec, Step } from "./model.js";
+
+export type Source = "cli" | "api" | "webhook" | "chatops";
+
+export interface RevisionService {
+  spec: ServiceSpec;
+  hash: string;
+}
+
+/** Every change to a stack is one of these, appended to its log. */
+export type StackEvent =
+  | { type: "StackCreated"; stack: string; by: string }
+  | {
+      type: "RevisionCommitted";
+      revision: number;
+      services: Record<string, RevisionService>;
+      changed: string[];
+      by: string;
+      source: Source;
+    }
+  | { type: "OperationStarted"; op: string; kind: "up" | "rm"; revision: number; by: string; source: Source }
+  | { type: "StepPlanned"; step: Step; at: number }
+  | { type: "StepResent"; stepId: string; attempt: number; at: number }
+  | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string }
+  | { type: "StepFailed"; stepId: string; error: string }
+  | { type: "OperationSucceeded"; op: string }
+  | { type: "OperationFailed"; op: string; reason: string }
+  | { type: "StackRemoved"; op: string };
+
+export type StackEventType = StackEvent["type"];
+
+/** A committed batch of events, as the store returns it. */
+export interface Commit {
+  stack: string;
+  version: number;
+  at: number;
+  events: StackEvent[];
+}

@@ -1,0 +1,12 @@
+export { ComposeError, parseComposeDocument, parseComposeYaml, parsePort } from "./compose.js";
+export { splitCommand } from "./shell.js";
+export { canonicalJson, configHash } from "./hash.js";
+export { DomainError, conflict, invalid, notFound } from "./errors.js";
+export type { Commit, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
+export * from "./model.js";
+export { evolve, fold, initialState } from "./state.js";
+export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
+export { decide, stepId } from "./decide.js";
+export type { Command, HostInfo } from "./decide.js";
+export { containerRows, serviceRows } from "./view.js";
+export type { ContainerRow, ServiceRow } from "./view.js";

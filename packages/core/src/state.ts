@@ -1,0 +1,188 @@
+import type { Commit, RevisionService, StackEvent } from "./events.js";
+import type { PortSpec, Step } from "./model.js";
+
+export type ContainerState = "created" | "running" | "stopped";
+
+export interface ContainerRecord {
+  name: string;
+  service: string;
+  slot: number;
+  revision: number;
+  host: string;
+  image: string;
+  hash: string;
+  dockerId?: string;
+  state: ContainerState;
+  /** Published ports and address, as the engine reported them at start. */
+  ports?: PortSpec[];
+  ip?: string;
+}
+
+export interface StepRecord {
+  step: Step;
+  status: "planned" | "succeeded" | "failed";
+  plannedAt: number;
+  attempt: number;
+  error?: string;
+}
+
+export interface Operation {
+  id: string;
+  kind: "up" | "rm";
+  revision: number;
+  status: "running" | "succeeded" | "failed";
+  planned: boolean;
+  reason?: string;
+}
+
+export interface StackState {
+  name: string;
+  /** Version of the last commit folded in (0: nothing yet). */
+  version: number;
+  exists: boolean;
+  revision: number;
+  /** Desired services at the current revision. */
+  services: Record<string, RevisionService>;
+  op?: Operation;
+  /** Steps of the current operation, in planning order. */
+  steps: Record<string, StepRecord>;
+  containers: Record<string, ContainerRecord>;
+  /** The first error of the last operation, per service. */
+  errors: Record<string, string>;
+  /**
+   * Containers that a superseded operation had asked for and never heard
+   * back about: they may exist on the host, so a removal must cover them.
+   */
+  inflight: Record<string, { service: string; slot: number; host: string; image: string }>;
+}
+
+export const initialState = (name: string): StackState => ({
+  name,
+  version: 0,
+  exists: false,
+  revision: 0,
+  services: {},
+  steps: {},
+  containers: {},
+  errors: {},
+  inflight: {},
+});
+
+type Success = Extract<StackEvent, { type: "StepSucceeded" }>;
+
+function applyStepSuccess(state: StackState, record: StepRecord, event: Success): StackState {
+  const { step } = record;
+  const containers = { ...state.containers };
+  const name = step.container;
+  if (name) {
+    const existing = containers[name];
+    switch (step.action) {
+      case "create":
+        containers[name] = {
+          name,
+          service: step.service,
+          slot: step.slot ?? 1,
+          revision: step.revision,
+          host: step.host,
+          image: step.image,
+          hash: step.hash ?? "",
+          state: "created",
+          ...(event.containerId ? { dockerId: event.containerId } : {}),
+        };
+        break;
+      case "start":
+        if (existing) {
+          containers[name] = {
+            ...existing,
+            state: "running",
+            ...(event.ports ? { ports: event.ports } : {}),
+            ...(event.ip ? { ip: event.ip } : {}),
+          };
+        }
+        break;
+      case "stop":
+        if (existing) containers[name] = { ...existing, state: "stopped" };
+        break;
+      case "remove": {
+        delete containers[name];
+        const { [name]: _gone, ...inflight } = state.inflight;
+        return { ...state, containers, inflight };
+      }
+      case "pull":
+        break;
+    }
+  }
+  return { ...state, containers };
+}
+
+function unreportedCreates(state: StackState): StackState["inflight"] {
+  const out: StackState["inflight"] = {};
+  for (const { step, status } of Object.values(state.steps)) {
+    if (step.action === "create" && status === "planned" && step.container) {
+      out[step.container] = { service: step.service, slot: step.slot ?? 1, host: step.host, image: step.image };
+    }
+  }
+  return out;
+}
+
+/** Fold one event into the state. Pure. */
+export function evolve(state: StackState, event: StackEvent): StackState {
+  switch (event.type) {
+    case "StackCreated":
+      return { ...initialState(state.name), version: state.version, exists: true, revision: state.revision };
+    case "RevisionCommitted":
+      return { ...state, revision: event.revision, services: event.services };
+    case "OperationStarted":
+      return {
+        ...state,
+        inflight: { ...state.inflight, ...unreportedCreates(state) },
+        op: { id: event.op, kind: event.kind, revision: event.revision, status: "running", planned: false },
+        steps: {},
+        errors: {},
+      };
+    case "StepPlanned": {
+      const op = state.op ? { ...state.op, planned: true } : state.op;
+      const steps = { ...state.steps, [event.step.id]: { step: event.step, status: "planned" as const, plannedAt: event.at, attempt: 1 } };
+      return { ...state, ...(op ? { op } : {}), steps };
+    }
+    case "StepResent": {
+      const record = state.steps[event.stepId];
+      if (!record) return state;
+      return { ...state, steps: { ...state.steps, [event.stepId]: { ...record, attempt: event.attempt, plannedAt: event.at } } };
+    }
+    case "StepSucceeded": {
+      const record = state.steps[event.stepId];
+      if (!record) return state;
+      const next = applyStepSuccess(state, record, event);
+      return { ...next, steps: { ...state.steps, [event.stepId]: { ...record, status: "succeeded" } } };
+    }
+    case "StepFailed": {
+      const record = state.steps[event.stepId];
+      if (!record) return state;
+      const service = record.step.service;
+      const errors = state.errors[service] ? state.errors : { ...state.errors, [service]: event.error };
+      return { ...state, errors, steps: { ...state.steps, [event.stepId]: { ...record, status: "failed", error: event.error } } };
+    }
+    case "OperationSucceeded":
+      return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "succeeded" } } : state;
+    case "OperationFailed":
+      return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "failed", reason: event.reason } } : state;
+    case "StackRemoved":
+      return { ...initialState(state.name), version: state.version, revision: state.revision };
+    default: {
+      const never: never = event;
+      return never;
+    }
+  }
+}
+
+/** Fold commits into a state, tracking the version. */
+export function fold(state: StackState, commits: Commit[]): StackState {
+  let s = state;
+  for (const commit of commits) {
+    if (commit.version <= s.version) continue;
+    for (const event of commit.events) s = evolve(s, event);
+    s = { ...s, version: commit.version };
+  }
+  return s;
+}

@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import type { StackState } from "./state.js";
+
+/** Rows of `corral ps`, as the interface contract names their keys. */
+export interface ServiceRow {
+  id: string;
+  type: "service";
+  name: string;
+  image: string;
+  state: string;
+  scale: string;
+  endpoints: string;
+  detail: string;
+}
+
+export interface ContainerRow {
+  id: string;
+  name: string;
+  image: string;
+  state: string;
+  host: string;
+  ip: string;
+  docker: string;
+}
+
+const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
+
+function serviceState(state: StackState, service: string, scale: number): string {
+  if (state.errors[service]) return "error";
+  const op = state.op;
+  if (op?.status === "running") {
+    const busy = Object.values(state.steps).some((r) => r.step.service === service && r.status === "planned");
+    if (busy || !op.planned) return op.kind === "rm" ? "removing" : "activating";
+  }
+  const running = Object.values(state.containers).filter((c) => c.service === service && c.state === "running").length;
+  if (scale === 0 || running === 0) return "inactive";
+  return running >= scale ? "active" : "degraded";
+}
+
+export function serviceRows(state: StackState): ServiceRow[] {
+  return Object.entries(state.services).map(([service, { spec }]) => {
+    const containers = Object.values(state.containers).filter((c) => c.service === service);
+    const endpoints = containers.flatMap((c) =>
+      (c.ports ?? [])
+        .filter((p) => p.published !== undefined)
+        .map((p) => `${p.host_ip ?? "0.0.0.0"}:${p.published}->${p.target}/${p.protocol}`),
+    );
+    return {
+      id: shortId("1s", `${state.name}/${service}`),
+      type: "service" as const,
+      name: `${state.name}/${service}`,
+      image: spec.image,
+      state: serviceState(state, service, spec.scale),
+      scale: `${containers.length}/${spec.scale}`,
+      endpoints: [...new Set(endpoints)].join(", "),
+      detail: state.errors[service] ?? "",
+    };
+  });
+}
+
+export function containerRows(state: StackState): ContainerRow[] {
+  return Object.values(state.containers)
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map((c) => ({
+      id: shortId("1i", c.name),
+      name: c.name,
+      image: c.image,
+      state: c.state,
+      host: c.host,
+      ip: c.ip ?? "",
+      docker: c.dockerId ?? "",
+    }));
+}
