@@ -1,0 +1,2 @@
+export { startDynamo, startQueues } from "./standins.js";
+export type { StandIn } from "./standins.js";

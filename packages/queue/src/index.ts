@@ -1,0 +1,6 @@
+export { controlQueueName, ensureFifoQueue, hostQueueName, sqsClient } from "./client.js";
+export type { QueueOptions, SqsConfig } from "./client.js";
+export { QueueSender, toDedupId } from "./sender.js";
+export type { OutgoingMessage, SenderOptions } from "./sender.js";
+export { deleteMessages, extendVisibility, receiveLoop } from "./receiver.js";
+export type { ReceiveLoopOptions, Received } from "./receiver.js";

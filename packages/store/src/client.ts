@@ -1,0 +1,48 @@
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+
+export interface DynamoConfig {
+  /** Override for local stand-ins (dynalite); unset on AWS. */
+  endpoint?: string;
+  region?: string;
+  table: string;
+}
+
+/** A DynamoDB client: with an endpoint for the local stand-in, from the environment on AWS. */
+export function dynamoClient(config: DynamoConfig): DynamoDBClient {
+  return new DynamoDBClient({
+    region: config.region ?? process.env.AWS_REGION ?? "us-east-1",
+    ...(config.endpoint
+      ? { endpoint: config.endpoint, credentials: { accessKeyId: "corral", secretAccessKey: "corral" } }
+      : {}),
+  });
+}
+
+/** Create the single table (pk, sk strings) unless it exists. On AWS, SST declares it instead. */
+export async function ensureTable(client: DynamoDBClient, table: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: table }));
+    return;
+  } catch (e) {
+    if (!(e instanceof ResourceNotFoundException)) throw e;
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [
+        { AttributeName: "pk", AttributeType: "S" },
+        { AttributeName: "sk", AttributeType: "S" },
+      ],
+      KeySchema: [
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ],
+    }),
+  );
+  for (let i = 0; i < 100; i++) {
+    const d = await client.send(new DescribeTableCommand({ TableName: table }));
+    if (d.Table?.TableStatus === "ACTIVE") return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`table ${table} did not become active`);
+}

@@ -1,0 +1,174 @@
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type DynamoDBClient,
+} from "@aws-sdk/client-dynamodb";
+import { fold, initialState, type Commit, type StackEvent, type StackState } from "@corral/core";
+import type { ChangeFeed } from "./feed.js";
+
+/** Someone else appended first: reload and decide again. */
+export class VersionConflictError extends Error {
+  override name = "VersionConflictError";
+  constructor(
+    readonly stackName: string,
+    readonly version: number,
+  ) {
+    super(`stack ${stackName} changed concurrently (version ${version} already exists)`);
+  }
+}
+
+const keyIsFree = "attribute_not_exists(pk)";
+const snapshotIsOlder = "attribute_not_exists(pk) OR version < :version";
+
+const streamKey = (stack: string) => `STACK#${stack}`;
+const commitKey = (version: number) => `v${String(version).padStart(12, "0")}`;
+const SNAPSHOT = "snapshot";
+const STACK_INDEX = "STACKS";
+
+export interface EventStoreOptions {
+  table: string;
+  feed?: ChangeFeed;
+  /** Write a snapshot once this many commits follow the last one. */
+  snapshotEvery?: number;
+  clock?: () => number;
+}
+
+/**
+ * The event log of stacks: one item per commit at pk = STACK#name,
+ * sk = zero-padded version, written only if that version is free. A snapshot
+ * item caches the folded state; reads fold whatever follows it, so a stale
+ * snapshot is never wrong, only slower.
+ */
+export class EventStore {
+  readonly #db: DynamoDBClient;
+  readonly #table: string;
+  readonly #feed: ChangeFeed | undefined;
+  readonly #snapshotEvery: number;
+  readonly #clock: () => number;
+
+  constructor(db: DynamoDBClient, options: EventStoreOptions) {
+    this.#db = db;
+    this.#table = options.table;
+    this.#feed = options.feed;
+    this.#snapshotEvery = options.snapshotEvery ?? 20;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Append a batch of events as version `expected + 1`. Throws VersionConflictError if taken. */
+  async append(stack: string, expected: number, events: StackEvent[], by = "system"): Promise<Commit> {
+    const commit: Commit = { stack, version: expected + 1, at: this.#clock(), events };
+    if (events.some((e) => e.type === "StackCreated")) await this.#index(stack);
+    try {
+      await this.#db.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: {
+            pk: { S: streamKey(stack) },
+            sk: { S: commitKey(commit.version) },
+            version: { N: String(commit.version) },
+            at: { N: String(commit.at) },
+            by: { S: by },
+            events: { S: JSON.stringify(events) },
+          },
+          ConditionExpression: keyIsFree,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) throw new VersionConflictError(stack, commit.version);
+      throw e;
+    }
+    this.#feed?.changed(stack);
+    return commit;
+  }
+
+  /** Commits with a version above `after`, oldest first. */
+  async commits(stack: string, after = 0, limit?: number): Promise<Commit[]> {
+    const out: Commit[] = [];
+    let start: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue> | undefined;
+    do {
+      const page = await this.#db.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+          ExpressionAttributeValues: {
+            ":pk": { S: streamKey(stack) },
+            ":from": { S: commitKey(after + 1) },
+            ":to": { S: commitKey(999_999_999_999) },
+          },
+          ConsistentRead: true,
+          ...(limit ? { Limit: limit - out.length } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        out.push({
+          stack,
+          version: Number(item.version?.N),
+          at: Number(item.at?.N),
+          events: JSON.parse(item.events?.S ?? "[]") as StackEvent[],
+        });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start && (!limit || out.length < limit));
+    return out;
+  }
+
+  /** The current state of a stack: snapshot plus every commit after it. */
+  async load(stack: string): Promise<StackState> {
+    const snap = await this.#db.send(
+      new GetItemCommand({ TableName: this.#table, Key: { pk: { S: streamKey(stack) }, sk: { S: SNAPSHOT } }, ConsistentRead: true }),
+    );
+    const base = snap.Item?.state?.S ? (JSON.parse(snap.Item.state.S) as StackState) : initialState(stack);
+    const tail = await this.commits(stack, base.version);
+    const state = fold(base, tail);
+    if (tail.length >= this.#snapshotEvery) await this.#snapshot(state);
+    return state;
+  }
+
+  async #snapshot(state: StackState): Promise<void> {
+    try {
+      await this.#db.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: {
+            pk: { S: streamKey(state.name) },
+            sk: { S: SNAPSHOT },
+            version: { N: String(state.version) },
+            state: { S: JSON.stringify(state) },
+          },
+          ConditionExpression: snapshotIsOlder,
+          ExpressionAttributeValues: { ":version": { N: String(state.version) } },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e; // a newer snapshot won
+    }
+  }
+
+  async #index(stack: string): Promise<void> {
+    await this.#db.send(
+      new PutItemCommand({ TableName: this.#table, Item: { pk: { S: STACK_INDEX }, sk: { S: stack } } }),
+    );
+  }
+
+  /** Names of stacks that have ever been created (callers check `exists`). */
+  async stackNames(): Promise<string[]> {
+    const names: string[] = [];
+    let start: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue> | undefined;
+    do {
+      const page = await this.#db.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": { S: STACK_INDEX } },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) if (item.sk?.S) names.push(item.sk.S);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return names;
+  }
+}

@@ -1,0 +1,30 @@
+import { EventEmitter } from "node:events";
+
+/**
+ * In-process wake-ups for readers waiting on a stack's log (long-polls).
+ * Only a hint: a waiter always re-reads the store, and times out into a read,
+ * so a change made by another process is still seen.
+ */
+export class ChangeFeed {
+  readonly #emitter = new EventEmitter().setMaxListeners(0);
+
+  changed(stack: string): void {
+    this.#emitter.emit(stack);
+    this.#emitter.emit("*");
+  }
+
+  /** Resolves on the next change of `stack` ("*" for any), or after `ms`. */
+  wait(stack: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#emitter.off(stack, done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#emitter.once(stack, done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
