@@ -10,3 +10,6 @@ export { decide, stepId } from "./decide.js";
 export type { Command, HostInfo } from "./decide.js";
 export { containerRows, serviceRows } from "./view.js";
 export type { ContainerRow, ServiceRow } from "./view.js";
+export { silentLogger } from "./log.js";
+export type { Logger } from "./log.js";
+export { progressLine } from "./progress.js";

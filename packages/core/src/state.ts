@@ -167,8 +167,11 @@ export function evolve(state: StackState, event: StackEvent): StackState {
       return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "succeeded" } } : state;
     case "OperationFailed":
       return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "failed", reason: event.reason } } : state;
-    case "StackRemoved":
-      return { ...initialState(state.name), version: state.version, revision: state.revision };
+    case "StackRemoved": {
+      // the last operation stays readable (its progress lines), the stack is gone
+      const { op, steps } = state;
+      return { ...initialState(state.name), version: state.version, revision: state.revision, steps, ...(op ? { op } : {}) };
+    }
     default: {
       const never: never = event;
       return never;

@@ -1,0 +1,196 @@
+import {
+  labels as L,
+  stepMessageSchema,
+  type Logger,
+  type Step,
+  type StepMessage,
+  type StepReport,
+} from "@corral/core";
+import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { engineMessage, type ContainerRuntime } from "./runtime.js";
+
+type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
+
+export const stackNetwork = (stack: string) => `corral-${stack}`;
+
+export interface AgentOptions {
+  hostId: string;
+  runtime: ContainerRuntime;
+  /** Where reports go: the control queue. */
+  report: (report: StepReport, attempt: number) => Promise<void>;
+  stopGraceSeconds?: number;
+  log?: Logger;
+}
+
+/**
+ * Runs steps on one host. Before acting it asks the engine whether the step
+ * is already done (container labels), so a message delivered twice, or
+ * again after a crash, acts once.
+ */
+export class StepRunner {
+  readonly #o: AgentOptions;
+  /** Steps seen by this process: a duplicate waits for the first run instead of acting. */
+  readonly #runs = new Map<string, Promise<Outcome>>();
+
+  constructor(options: AgentOptions) {
+    this.#o = options;
+  }
+
+  /** Run a step (once per process), then report its outcome. */
+  async handle(message: StepMessage): Promise<void> {
+    const outcome = await this.run(message.step);
+    await this.#o.report({ kind: "report", stack: message.step.stack, stepId: message.step.id, host: this.#o.hostId, ...outcome }, message.attempt);
+  }
+
+  run(step: Step): Promise<Outcome> {
+    let run = this.#runs.get(step.id);
+    if (!run) {
+      run = this.#afterDependencies(step);
+      this.#runs.set(step.id, run);
+      if (this.#runs.size > 5000) this.#runs.delete(this.#runs.keys().next().value as string);
+      // a failure may be transient: let a redelivery try again
+      void run.then((o) => {
+        if (!o.ok) this.#runs.delete(step.id);
+      });
+    }
+    return run;
+  }
+
+  async #afterDependencies(step: Step): Promise<Outcome> {
+    for (const dep of step.after) {
+      const before = this.#runs.get(dep);
+      if (!before) continue; // done by an earlier process, or arriving later: the engine will tell
+      const outcome = await before;
+      if (!outcome.ok) return { ok: false, error: `skipped: ${dep.split(".")[3] ?? "an earlier step"} failed` };
+    }
+    try {
+      return await this.#execute(step);
+    } catch (e) {
+      const message = engineMessage(e);
+      this.#o.log?.error("step failed", { step: step.id, error: message });
+      return { ok: false, error: message };
+    }
+  }
+
+  async #execute(step: Step): Promise<Outcome> {
+    const rt = this.#o.runtime;
+    const name = step.container ?? "";
+    switch (step.action) {
+      case "pull":
+        if (await rt.imageExists(step.image)) return { ok: true, alreadyDone: true };
+        await rt.pull(step.image);
+        return { ok: true };
+      case "create": {
+        const existing = await rt.inspect(name);
+        if (existing?.labels[L.step] === step.id) return { ok: true, alreadyDone: true, containerId: existing.id };
+        if (existing) {
+          if (existing.labels[L.stack] !== step.stack) {
+            return { ok: false, error: `the name ${name} is taken by a container corral does not manage (${existing.id.slice(0, 12)})` };
+          }
+          await rt.remove(name); // a leftover of this stack that the log no longer knows
+        }
+        if (!step.spec) return { ok: false, error: "create step without a service spec" };
+        const network = stackNetwork(step.stack);
+        await rt.ensureNetwork(network, { [L.stack]: step.stack });
+        const id = await rt.create({
+          name,
+          image: step.spec.image,
+          ...(step.spec.command ? { command: step.spec.command } : {}),
+          ...(step.spec.entrypoint ? { entrypoint: step.spec.entrypoint } : {}),
+          env: step.spec.environment,
+          labels: {
+            ...step.spec.labels,
+            [L.stack]: step.stack,
+            [L.service]: step.service,
+            [L.slot]: String(step.slot ?? 1),
+            [L.revision]: String(step.revision),
+            [L.step]: step.id,
+            [L.hash]: step.hash ?? "",
+          },
+          ports: step.spec.ports,
+          capAdd: step.spec.cap_add,
+          capDrop: step.spec.cap_drop,
+          ...(step.spec.user ? { user: step.spec.user } : {}),
+          ...(step.spec.working_dir ? { workingDir: step.spec.working_dir } : {}),
+          ...(step.spec.restart ? { restart: step.spec.restart } : {}),
+          network,
+          aliases: [step.service],
+        });
+        return { ok: true, containerId: id };
+      }
+      case "start": {
+        const before = await rt.inspect(name);
+        if (!before) return { ok: false, error: `container ${name} does not exist` };
+        if (!before.running) await rt.start(name);
+        const after = (await rt.inspect(name)) ?? before;
+        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports: after.ports, ...(after.ip ? { ip: after.ip } : {}) };
+      }
+      case "stop": {
+        const before = await rt.inspect(name);
+        if (!before?.running) return { ok: true, alreadyDone: true };
+        await rt.stop(name, this.#o.stopGraceSeconds ?? 10);
+        return { ok: true };
+      }
+      case "remove": {
+        const removed = await rt.remove(name);
+        const left = await rt.listByLabel(L.stack, step.stack);
+        if (left.length === 0) await rt.removeNetworkIfUnused(stackNetwork(step.stack));
+        return { ok: true, ...(removed ? {} : { alreadyDone: true }) };
+      }
+      default: {
+        const never: never = step.action;
+        return never;
+      }
+    }
+  }
+}
+
+export interface AgentLoopOptions {
+  runner: StepRunner;
+  sqs: SQSClient;
+  queueUrl: string;
+  signal: AbortSignal;
+  /** Receive loops in parallel: steps of different stacks do not wait for each other. */
+  concurrency?: number;
+  visibilitySeconds?: number;
+  log?: Logger;
+}
+
+/** Long-poll the host's queue and run what arrives. */
+export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
+  const { runner, sqs, queueUrl, signal } = options;
+  const visibility = options.visibilitySeconds ?? 30;
+  const handle = async (batch: Received<StepMessage>[]) => {
+    // keep the batch invisible to others while it runs (a long pull)
+    const keepAlive = setInterval(() => {
+      for (const m of batch) extendVisibility(sqs, queueUrl, m.receiptHandle, visibility).catch(() => {});
+    }, (visibility * 1000) / 2);
+    try {
+      const results = await Promise.allSettled(batch.map((m) => runner.handle(m.body)));
+      return { failed: batch.filter((_, i) => results[i]?.status === "rejected").map((m) => m.messageId) };
+    } finally {
+      clearInterval(keepAlive);
+    }
+  };
+  const loops = Array.from({ length: options.concurrency ?? 4 }, () =>
+    receiveLoop({
+      sqs,
+      queueUrl,
+      schema: stepMessageSchema,
+      signal,
+      waitSeconds: 10,
+      handle,
+      onError: (e) => options.log?.error("host queue", { error: String(e) }),
+    }),
+  );
+  await Promise.all(loops);
+}
+
+/** Reports go to the control queue, in the stack's group, deduplicated by step and attempt. */
+export const queueReporter =
+  (sender: QueueSender, controlQueueUrl: string) =>
+  (report: StepReport, attempt: number): Promise<void> =>
+    sender.send(controlQueueUrl, [
+      { body: report, group: report.stack, dedupId: `${report.stepId}#${attempt}#${report.ok ? "ok" : "failed"}` },
+    ]);

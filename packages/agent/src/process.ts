@@ -1,0 +1,82 @@
+import { z } from "zod";
+import type { Logger } from "@corral/core";
+import { QueueSender, sqsClient } from "@corral/queue";
+import { queueReporter, runAgentLoop, StepRunner } from "./agent.js";
+import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
+
+export interface AgentProcessOptions {
+  hostId: string;
+  apiUrl: string;
+  token: string;
+  dockerHost?: string;
+  runtime?: ContainerRuntime;
+  heartbeatMs?: number;
+  /** Test switch: every message this agent sends goes out twice. */
+  duplicateMessages?: boolean;
+  log?: Logger;
+}
+
+export interface RunningAgent {
+  hostId: string;
+  stop(): Promise<void>;
+}
+
+const registration = z.object({
+  queueUrl: z.string(),
+  controlQueueUrl: z.string(),
+  sqs: z.object({ endpoint: z.string().optional(), region: z.string() }),
+  visibilitySeconds: z.number(),
+});
+
+async function call(options: AgentProcessOptions, path: string, body: unknown): Promise<unknown> {
+  const res = await fetch(`${options.apiUrl}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
+  return JSON.parse(text) as unknown;
+}
+
+/**
+ * A host agent: registers with the API (which tells it its queue), then
+ * heartbeats and long-polls its queue. It accepts no inbound connection.
+ */
+export async function startAgent(options: AgentProcessOptions): Promise<RunningAgent> {
+  const runtime = options.runtime ?? new DockerRuntime(options.dockerHost);
+  const engine = await runtime.engineVersion();
+  const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine }));
+  const sqs = sqsClient(reg.sqs);
+  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
+  const runner = new StepRunner({
+    hostId: options.hostId,
+    runtime,
+    report: queueReporter(sender, reg.controlQueueUrl),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const controller = new AbortController();
+  const heartbeat = setInterval(() => {
+    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }).catch((e: unknown) =>
+      options.log?.error("heartbeat failed", { error: String(e) }),
+    );
+  }, options.heartbeatMs ?? 10_000);
+  const loop = runAgentLoop({
+    runner,
+    sqs,
+    queueUrl: reg.queueUrl,
+    signal: controller.signal,
+    visibilitySeconds: reg.visibilitySeconds,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  options.log?.info("agent started", { host: options.hostId, engine });
+  return {
+    hostId: options.hostId,
+    async stop() {
+      clearInterval(heartbeat);
+      controller.abort();
+      await loop;
+      sqs.destroy();
+    },
+  };
+}

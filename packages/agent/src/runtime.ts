@@ -1,0 +1,214 @@
+import Docker from "dockerode";
+import type { PortSpec } from "@corral/core";
+
+/** What the agent needs from a container engine, in corral's own types. */
+export interface ContainerRuntime {
+  engineVersion(): Promise<string>;
+  imageExists(image: string): Promise<boolean>;
+  pull(image: string): Promise<void>;
+  inspect(name: string): Promise<ContainerInfo | undefined>;
+  create(spec: CreateSpec): Promise<string>;
+  start(name: string): Promise<void>;
+  stop(name: string, graceSeconds: number): Promise<void>;
+  /** Force-remove; false when there was nothing to remove. */
+  remove(name: string): Promise<boolean>;
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  removeNetworkIfUnused(name: string): Promise<void>;
+  listByLabel(label: string, value?: string): Promise<ContainerInfo[]>;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  running: boolean;
+  labels: Record<string, string>;
+  ports: PortSpec[];
+  ip: string;
+}
+
+export interface CreateSpec {
+  name: string;
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  ports: PortSpec[];
+  capAdd: string[];
+  capDrop: string[];
+  user?: string;
+  workingDir?: string;
+  restart?: string;
+  network: string;
+  aliases: string[];
+}
+
+/** Docker's own words for a failure, without dockerode's "(HTTP code 404) ..." wrapping. */
+export function engineMessage(e: unknown): string {
+  const err = e as { json?: { message?: string } | null; message?: string; statusCode?: number };
+  const fromJson = err?.json && typeof err.json === "object" ? err.json.message : undefined;
+  return (fromJson ?? err?.message ?? String(e)).trim();
+}
+
+const statusOf = (e: unknown) => (e as { statusCode?: number })?.statusCode;
+
+function portsOf(raw: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined): PortSpec[] {
+  const out: PortSpec[] = [];
+  for (const [key, bindings] of Object.entries(raw ?? {})) {
+    const [port, protocol] = key.split("/");
+    for (const b of bindings ?? []) {
+      if (b.HostIp.includes(":")) continue; // report the IPv4 binding once
+      out.push({ target: Number(port), published: Number(b.HostPort), host_ip: b.HostIp || "0.0.0.0", protocol: (protocol ?? "tcp") as PortSpec["protocol"] });
+    }
+  }
+  return out;
+}
+
+/** The only module that speaks dockerode. */
+export class DockerRuntime implements ContainerRuntime {
+  readonly #docker: Docker;
+
+  constructor(dockerHost?: string) {
+    this.#docker = new Docker(dockerOptions(dockerHost));
+  }
+
+  async engineVersion(): Promise<string> {
+    return (await this.#docker.version()).Version;
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.#docker.getImage(image).inspect();
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw e;
+    }
+  }
+
+  async pull(image: string): Promise<void> {
+    const stream = await this.#docker.pull(image);
+    await new Promise<void>((resolve, reject) => {
+      this.#docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+        if (err) return reject(err);
+        const failure = output.find((o) => o.error);
+        if (failure) return reject(new Error(failure.errorDetail?.message ?? failure.error));
+        resolve();
+      });
+    });
+  }
+
+  async inspect(name: string): Promise<ContainerInfo | undefined> {
+    try {
+      const i = await this.#docker.getContainer(name).inspect();
+      const nets = Object.values(i.NetworkSettings.Networks ?? {});
+      return {
+        id: i.Id,
+        name: i.Name.replace(/^\//, ""),
+        running: i.State.Running,
+        labels: i.Config.Labels ?? {},
+        ports: portsOf(i.NetworkSettings.Ports as never),
+        ip: nets[0]?.IPAddress ?? "",
+      };
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async create(spec: CreateSpec): Promise<string> {
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const p of spec.ports) {
+      const key = `${p.target}/${p.protocol}`;
+      exposed[key] = {};
+      (bindings[key] ??= []).push({ HostIp: p.host_ip ?? "", HostPort: p.published === undefined ? "" : String(p.published) });
+    }
+    const container = await this.#docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      ...(spec.command ? { Cmd: spec.command } : {}),
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: spec.labels,
+      ...(spec.user ? { User: spec.user } : {}),
+      ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+      ExposedPorts: exposed,
+      HostConfig: {
+        PortBindings: bindings,
+        CapAdd: spec.capAdd,
+        CapDrop: spec.capDrop,
+        NetworkMode: spec.network,
+        ...(spec.restart ? { RestartPolicy: { Name: spec.restart === "no" ? "" : spec.restart } } : {}),
+      },
+      NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases } } },
+    });
+    return container.id;
+  }
+
+  async start(name: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(name).start();
+    } catch (e) {
+      if (statusOf(e) !== 304) throw e; // 304: already started
+    }
+  }
+
+  async stop(name: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.#docker.getContainer(name).stop({ t: graceSeconds });
+    } catch (e) {
+      if (statusOf(e) !== 304 && statusOf(e) !== 404) throw e;
+    }
+  }
+
+  async remove(name: string): Promise<boolean> {
+    try {
+      await this.#docker.getContainer(name).remove({ force: true, v: true });
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      if (statusOf(e) === 409 && /already in progress/.test(engineMessage(e))) return true;
+      throw e;
+    }
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    const existing = await this.#docker.listNetworks({ filters: { name: [name] } });
+    if (existing.some((n) => n.Name === name)) return;
+    try {
+      await this.#docker.createNetwork({ Name: name, Driver: "bridge", Labels: labels, CheckDuplicate: true });
+    } catch (e) {
+      if (statusOf(e) !== 409) throw e; // created meanwhile
+    }
+  }
+
+  async removeNetworkIfUnused(name: string): Promise<void> {
+    try {
+      const net = await this.#docker.getNetwork(name).inspect();
+      if (Object.keys(net.Containers ?? {}).length === 0) await this.#docker.getNetwork(name).remove();
+    } catch (e) {
+      if (statusOf(e) !== 404 && statusOf(e) !== 403 && statusOf(e) !== 409) throw e;
+    }
+  }
+
+  async listByLabel(label: string, value?: string): Promise<ContainerInfo[]> {
+    const list = await this.#docker.listContainers({ all: true, filters: { label: [value === undefined ? label : `${label}=${value}`] } });
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? "").replace(/^\//, ""),
+      running: c.State === "running",
+      labels: c.Labels ?? {},
+      ports: [],
+      ip: "",
+    }));
+  }
+}
+
+/** dockerode options from a DOCKER_HOST-style URL (unix:///path, tcp://host:port). */
+export function dockerOptions(dockerHost = process.env.DOCKER_HOST): Docker.DockerOptions {
+  if (!dockerHost) return { socketPath: "/var/run/docker.sock" };
+  if (dockerHost.startsWith("unix://")) return { socketPath: dockerHost.slice("unix://".length) };
+  const url = new URL(dockerHost.replace(/^tcp:/, "http:"));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: "http" };
+}

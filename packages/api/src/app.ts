@@ -1,0 +1,219 @@
+import { randomBytes } from "node:crypto";
+import { Hono } from "hono";
+import { z } from "zod";
+import {
+  containerRows,
+  decide,
+  invalid,
+  notFound,
+  parseComposeDocument,
+  progressLine,
+  serviceRows,
+  stackNamePattern,
+  type Command,
+  type Logger,
+  type ServiceSpec,
+  type Source,
+  type StackEvent,
+  type StackState,
+  type Step,
+} from "@corral/core";
+import type { QueueSender } from "@corral/queue";
+import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore } from "@corral/store";
+import { bearerAuth, type Principal } from "./auth.js";
+import { onError } from "./errors.js";
+import { idempotency } from "./idempotency.js";
+import { openapi } from "./openapi.js";
+
+export interface ApiDeps {
+  store: EventStore;
+  hosts: HostStore;
+  idempotency: IdempotencyStore;
+  feed: ChangeFeed;
+  sender: QueueSender;
+  controlQueueUrl: string;
+  /** Creates (idempotently) the queue of a host and returns its URL. */
+  hostQueue: (hostId: string) => Promise<string>;
+  /** What an agent needs to reach SQS. */
+  sqs: { endpoint?: string; region: string };
+  visibilitySeconds: number;
+  adminToken: string;
+  clock?: () => number;
+  log?: Logger;
+}
+
+type Env = { Variables: { principal: Principal } };
+
+const composeFile = z.object({ name: z.string().min(1), document: z.unknown() });
+const upBody = z.object({
+  files: z.array(composeFile).min(1),
+  source: z.enum(["cli", "api", "webhook", "chatops"]).optional(),
+});
+const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
+const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
+
+const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+
+function stackParam(name: string): string {
+  if (!stackNamePattern.test(name)) {
+    throw invalid(`invalid stack name "${name}": lower-case letters, digits and '-', starting with a letter or digit`, "stack");
+  }
+  return name;
+}
+
+/** Parse every file; a later file's services replace an earlier file's (full merging comes with the compose issue). */
+function parseFiles(files: z.infer<typeof composeFile>[]): Record<string, ServiceSpec> {
+  const services: Record<string, ServiceSpec> = {};
+  for (const f of files) Object.assign(services, parseComposeDocument(f.document, f.name));
+  return services;
+}
+
+export function createApp(deps: ApiDeps) {
+  const clock = deps.clock ?? Date.now;
+  const app = new Hono<Env>();
+  app.onError(onError(deps.log));
+  app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/openapi.json", (c) => c.json(openapi));
+
+  const v1 = new Hono<Env>();
+  v1.use("*", bearerAuth({ adminToken: deps.adminToken }));
+  v1.use("*", idempotency({ store: deps.idempotency }));
+
+  /** Decide and append, retrying when the controller appended meanwhile; then wake the controller. */
+  async function command(stack: string, make: (state: StackState) => Command) {
+    for (let attempt = 0; ; attempt++) {
+      const state = await deps.store.load(stack);
+      const cmd = make(state);
+      const events = decide(cmd, state);
+      if (events.length === 0) return { state, version: state.version, events };
+      try {
+        const commit = await deps.store.append(stack, state.version, events, cmd.type);
+        await deps.sender.send(deps.controlQueueUrl, [
+          { body: { kind: "stack-changed", stack, version: commit.version }, group: stack, dedupId: `${stack}#${commit.version}` },
+        ]);
+        return { state, version: commit.version, events };
+      } catch (e) {
+        if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  const opOf = (events: StackEvent[]) => events.find((e) => e.type === "OperationStarted");
+
+  v1.post("/stacks/:stack/up", async (c) => {
+    const stack = stackParam(c.req.param("stack"));
+    const body = upBody.parse(await c.req.json().catch(() => ({})));
+    const services = parseFiles(body.files);
+    const principal = c.get("principal");
+    const source: Source = body.source ?? (c.req.header("x-corral-source") as Source | undefined) ?? "api";
+    const op = newOpId();
+    const { version, events } = await command(stack, () => ({ type: "Up", stack, op, services, by: principal.name, source }));
+    const started = opOf(events);
+    return c.json({ stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined }, 202);
+  });
+
+  v1.delete("/stacks/:stack", async (c) => {
+    const stack = stackParam(c.req.param("stack"));
+    const op = newOpId();
+    const { state, version, events } = await command(stack, () => ({ type: "Remove", stack, op, by: c.get("principal").name, source: "api" }));
+    const started = opOf(events);
+    // an rm already in progress: answer with that one
+    const current = started?.type === "OperationStarted" ? started.op : state.op?.id;
+    return c.json({ stack, op: current, version }, 202);
+  });
+
+  async function existingStacks(): Promise<StackState[]> {
+    const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n)));
+    return states.filter((s) => s.exists).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  async function existing(stack: string): Promise<StackState> {
+    const state = await deps.store.load(stackParam(stack));
+    if (!state.exists) throw notFound(`stack ${stack} not found`);
+    return state;
+  }
+
+  v1.get("/stacks", async (c) => {
+    const stacks = await existingStacks();
+    return c.json(
+      stacks.map((s) => {
+        const rows = serviceRows(s);
+        const state = s.op?.status === "running" ? (s.op.kind === "rm" ? "removing" : "activating") : rows.some((r) => r.state === "error") ? "error" : rows.every((r) => r.state === "active") ? "active" : "degraded";
+        return { id: s.name, name: s.name, state, revision: s.revision, services: rows.length, version: s.version };
+      }),
+    );
+  });
+
+  v1.get("/stacks/:stack", async (c) => {
+    const s = await existing(c.req.param("stack"));
+    return c.json({ name: s.name, revision: s.revision, version: s.version, operation: s.op ?? null, services: serviceRows(s), containers: containerRows(s) });
+  });
+
+  v1.get("/services", async (c) => c.json((await existingStacks()).flatMap(serviceRows)));
+  v1.get("/containers", async (c) => c.json((await existingStacks()).flatMap(containerRows)));
+
+  /**
+   * The log of a stack after a version, with a user-facing line per event.
+   * `wait=S` long-polls: the answer comes as soon as something is appended.
+   */
+  v1.get("/stacks/:stack/events", async (c) => {
+    const stack = stackParam(c.req.param("stack"));
+    const after = z.coerce.number().int().min(0).default(0).parse(c.req.query("after"));
+    const wait = z.coerce.number().min(0).max(60).default(0).parse(c.req.query("wait"));
+    const deadline = clock() + wait * 1000;
+    for (;;) {
+      const commits = await deps.store.commits(stack, after, 100);
+      if (commits.length > 0 || clock() >= deadline) {
+        const state = await deps.store.load(stack);
+        const steps: Record<string, { step: Step }> = { ...state.steps };
+        for (const commit of commits) for (const e of commit.events) if (e.type === "StepPlanned") steps[e.step.id] = { step: e.step };
+        return c.json({
+          stack,
+          version: commits.at(-1)?.version ?? after,
+          events: commits.flatMap((commit) =>
+            commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progressLine(event, steps) ?? null, event: redact(event) })),
+          ),
+        });
+      }
+      await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
+      if (c.req.raw.signal.aborted) return c.body(null, 204);
+    }
+  });
+
+  v1.post("/hosts/:id/register", async (c) => {
+    const id = c.req.param("id");
+    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
+    const body = hostBody.parse(await c.req.json().catch(() => ({})));
+    const queueUrl = await deps.hostQueue(id);
+    await deps.hosts.heartbeat({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers });
+    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds });
+  });
+
+  v1.post("/hosts/:id/heartbeat", async (c) => {
+    const id = c.req.param("id");
+    const body = hostBody.parse(await c.req.json().catch(() => ({})));
+    const known = (await deps.hosts.list()).find((h) => h.id === id);
+    if (!known) throw notFound(`host ${id} is not registered`);
+    await deps.hosts.heartbeat({ ...known, lastSeen: clock(), engine: body.engine || known.engine, containers: body.containers });
+    return c.json({ ok: true });
+  });
+
+  v1.get("/hosts", async (c) => {
+    const now = clock();
+    return c.json((await deps.hosts.list()).map((h) => ({ id: h.id, state: now - h.lastSeen < 30_000 ? "active" : "disconnected", engine: h.engine, lastSeen: new Date(h.lastSeen).toISOString() })));
+  });
+
+  app.route("/v1", v1);
+  return app;
+}
+
+/** Events as the API shows them: the service spec of a step is not repeated in every line. */
+function redact(event: StackEvent): StackEvent {
+  if (event.type === "StepPlanned" && event.step.spec) {
+    const { spec: _spec, ...step } = event.step;
+    return { ...event, step };
+  }
+  return event;
+}

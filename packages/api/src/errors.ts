@@ -1,0 +1,30 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ZodError } from "zod";
+import { ComposeError, DomainError, type Logger } from "@corral/core";
+import { VersionConflictError } from "@corral/store";
+
+/** Every error answers as JSON `{ error, message, path? }`. */
+export function errorBody(error: string, message: string, path?: string) {
+  return { error, message, ...(path ? { path } : {}) };
+}
+
+export const onError = (log?: Logger) =>
+  function onError(err: Error, c: Context) {
+    const json = (status: ContentfulStatusCode, error: string, message: string, path?: string) => c.json(errorBody(error, message, path), status);
+    if (err instanceof ComposeError) return json(400, "invalid_compose", err.message, err.path);
+    if (err instanceof ZodError) {
+      const issue = err.issues[0];
+      const path = issue?.path.join(".") ?? "";
+      return json(400, "invalid_request", `${path ? `${path}: ` : ""}${issue?.message ?? "invalid request"}`, path);
+    }
+    if (err instanceof DomainError) {
+      const status = err.code === "conflict" ? 409 : err.code === "not_found" ? 404 : 400;
+      return json(status, err.code, err.message, err.path);
+    }
+    if (err instanceof VersionConflictError) return json(409, "conflict", `${err.message}; try again`);
+    if (err instanceof HTTPException) return json(err.status as ContentfulStatusCode, err.status === 401 ? "unauthorized" : "error", err.message);
+    log?.error("unhandled", { error: String(err), stack: err.stack });
+    return json(500, "internal", "internal error");
+  };

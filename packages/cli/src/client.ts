@@ -1,0 +1,64 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/** A refusal or failure to show the user (stderr, non-zero exit). */
+export class CliError extends Error {
+  override name = "CliError";
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientConfig {
+  url: string;
+  token: string;
+}
+
+/** CORRAL_URL and CORRAL_TOKEN, falling back to the local server's token file. */
+export function clientConfig(env = process.env): ClientConfig {
+  const url = (env.CORRAL_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+  let token = env.CORRAL_TOKEN;
+  if (!token) {
+    const file = join(env.CORRAL_DATA ?? join(homedir(), ".corral"), "token");
+    try {
+      token = readFileSync(file, "utf8").trim();
+    } catch {
+      throw new CliError(`no token: set CORRAL_TOKEN, or start 'corral server' (it writes ${file})`);
+    }
+  }
+  return { url, token };
+}
+
+export class ApiClient {
+  constructor(private readonly config: ClientConfig) {}
+
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.config.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.config.token}`,
+          "x-corral-source": "cli",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? String(e);
+      throw new CliError(`cannot reach corral at ${this.config.url} (${cause}); is 'corral server' running?`);
+    }
+    const text = await res.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) {
+      const message = (parsed as { message?: string } | undefined)?.message ?? `${res.status} ${res.statusText}`;
+      throw new CliError(message, res.status);
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,243 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, resolve } from "node:path";
+import { Command, Option } from "commander";
+import Table from "cli-table3";
+import { ComposeError, parseComposeYaml, type ContainerRow, type ServiceRow } from "@corral/core";
+import { ApiClient, CliError, clientConfig } from "./client.js";
+
+interface Out {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultOut: Out = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+interface EventsPage {
+  version: number;
+  events: Array<{ version: number; type: string; line: string | null; event: { op?: string; reason?: string } }>;
+}
+
+/** Print progress lines of operation `op` until it settles; true when it succeeded. */
+async function follow(api: ApiClient, stack: string, op: string, fromVersion: number, io: Out): Promise<boolean> {
+  let after = fromVersion;
+  for (;;) {
+    const page = await api.request<EventsPage>("GET", `/v1/stacks/${stack}/events?after=${after}&wait=20`);
+    for (const e of page.events) {
+      if (e.line) for (const l of e.line.split("\n")) io.out(l);
+      if (e.type === "OperationSucceeded" && e.event.op === op) return true;
+      if (e.type === "OperationFailed" && e.event.op === op) {
+        io.err(`error: ${e.event.reason ?? "operation failed"}`);
+        return false;
+      }
+    }
+    after = page.version;
+  }
+}
+
+/** The stack name from a folder name, as Rancher did: lower case, other characters as '-'. */
+export function stackNameFromDir(dir: string): string {
+  return basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "") || "default";
+}
+
+function composeFiles(files: string[] | undefined): string[] {
+  if (files && files.length > 0) return files;
+  for (const f of ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"]) if (existsSync(f)) return [f];
+  throw new CliError("no compose file: pass -f FILE, or run in a folder with a docker-compose.yml");
+}
+
+function printTable(io: Out, head: string[], rows: string[][]) {
+  const table = new Table({
+    head,
+    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
+    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
+  });
+  table.push(...rows);
+  io.out(table.toString().split("\n").map((l) => l.trimEnd()).join("\n"));
+}
+
+export function buildProgram(io: Out = defaultOut): Command {
+  const program = new Command("corral")
+    .description("Run Docker Compose stacks on a fleet of Docker hosts")
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+  const api = () => new ApiClient(clientConfig());
+
+  program
+    .command("server")
+    .description("embedded control plane (DynamoDB and SQS stand-ins, API, controller) and a local agent")
+    .option("--port <port>", "API port on 127.0.0.1", "8080")
+    .option("--data <dir>", "state directory", process.env.CORRAL_DATA ?? resolve(homedir(), ".corral"))
+    .option("--no-agent", "do not run a local agent")
+    .option("--host-id <id>", "id of the local agent's host")
+    .action(async (opts: { port: string; data: string; agent: boolean; hostId?: string }) => {
+      const { startServer, stderrLogger } = await import("@corral/local");
+      const env = process.env;
+      const server = await startServer({
+        port: Number(opts.port),
+        dataDir: resolve(opts.data),
+        agent: opts.agent,
+        ...(opts.hostId ? { hostId: opts.hostId } : {}),
+        ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
+        ...(env.CORRAL_VISIBILITY_SECONDS ? { visibilitySeconds: Number(env.CORRAL_VISIBILITY_SECONDS) } : {}),
+        ...(env.CORRAL_RESEND_MS ? { resendAfterMs: Number(env.CORRAL_RESEND_MS) } : {}),
+        ...(env.CORRAL_TICK_MS ? { tickMs: Number(env.CORRAL_TICK_MS) } : {}),
+        duplicateMessages: env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
+        log: stderrLogger(),
+      });
+      io.out(`corral server on ${server.url} (token in ${resolve(opts.data, "token")})`);
+      await waitForSignal();
+      await server.stop();
+    });
+
+  program
+    .command("agent")
+    .description("a host agent: runs steps from its queue on this host's Docker engine")
+    .requiredOption("--host-id <id>", "this host's id")
+    .option("--docker-host <url>", "Docker engine (default: DOCKER_HOST or the local socket)")
+    .action(async (opts: { hostId: string; dockerHost?: string }) => {
+      const { startAgent } = await import("@corral/agent");
+      const { stderrLogger } = await import("@corral/local");
+      const config = clientConfig();
+      const dockerHost = opts.dockerHost ?? process.env.DOCKER_HOST;
+      const agent = await startAgent({
+        hostId: opts.hostId,
+        apiUrl: config.url,
+        token: config.token,
+        ...(dockerHost ? { dockerHost } : {}),
+        duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
+        log: stderrLogger(),
+      });
+      io.out(`corral agent ${agent.hostId} connected to ${config.url}`);
+      await waitForSignal();
+      await agent.stop();
+    });
+
+  program
+    .command("up")
+    .description("bring a stack up from compose files; returns once it has settled")
+    .option("-d, --detach", "return once the operation has settled (logs are not followed)")
+    .option("-s, --stack <name>", "stack name (default: the current folder's name)")
+    .option("-f, --file <file...>", "compose file(s)")
+    .action(async (opts: { detach?: boolean; stack?: string; file?: string[] }) => {
+      const files = composeFiles(opts.file).map((name) => {
+        let text: string;
+        try {
+          text = readFileSync(name, "utf8");
+        } catch (e) {
+          throw new CliError(`${name}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(e)}`);
+        }
+        return { name: basename(name), document: parseComposeYaml(text, basename(name)) };
+      });
+      const stack = opts.stack ?? stackNameFromDir(process.cwd());
+      const client = api();
+      const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/up`, { files, source: "cli" }, { "idempotency-key": randomUUID() });
+      const ok = await follow(client, stack, res.op, res.version - 1, io);
+      if (!ok) throw new ExitError(1);
+    });
+
+  program
+    .command("ps")
+    .description("list services (or containers)")
+    .option("-a, --all", "include stopped containers and inactive services")
+    .option("-c, --containers", "list containers")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { all?: boolean; containers?: boolean; format: string }) => {
+      const client = api();
+      if (opts.containers) {
+        const rows = (await client.request<ContainerRow[]>("GET", "/v1/containers")).filter((r) => opts.all || r.state === "running");
+        if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+        return printTable(io, ["ID", "NAME", "IMAGE", "STATE", "HOST", "IP", "DOCKER"], rows.map((r) => [r.id, r.name, r.image, r.state, r.host, r.ip, r.docker.slice(0, 12)]));
+      }
+      const rows = (await client.request<ServiceRow[]>("GET", "/v1/services")).filter((r) => opts.all || r.state !== "inactive");
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(io, ["ID", "TYPE", "NAME", "IMAGE", "STATE", "SCALE", "ENDPOINTS", "DETAIL"], rows.map((r) => [r.id, r.type, r.name, r.image, r.state, r.scale, r.endpoints, r.detail]));
+    });
+
+  program
+    .command("rm")
+    .description("remove a stack and its containers; returns once they are gone")
+    .addOption(new Option("--type <type>", "what NAME is").choices(["stack"]).default("stack"))
+    .argument("<name>", "the stack")
+    .action(async (name: string) => {
+      const client = api();
+      const res = await client.request<{ op: string; version: number }>("DELETE", `/v1/stacks/${name}`, undefined, { "idempotency-key": randomUUID() });
+      const ok = await follow(client, name, res.op, res.version - 1, io);
+      if (!ok) throw new ExitError(1);
+      io.out(name);
+    });
+
+  const stackCmd = program.command("stack").description("stacks");
+  stackCmd
+    .command("ls")
+    .description("list stacks")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { format: string }) => {
+      const rows = await api().request<Array<{ id: string; name: string; state: string; revision: number; services: number }>>("GET", "/v1/stacks");
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(io, ["ID", "NAME", "STATE", "REVISION", "SERVICES"], rows.map((r) => [r.id, r.name, r.state, String(r.revision), String(r.services)]));
+    });
+
+  const hostCmd = program.command("host").description("hosts");
+  hostCmd
+    .command("ls")
+    .description("list hosts")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { format: string }) => {
+      const rows = await api().request<Array<{ id: string; state: string; engine: string; lastSeen: string }>>("GET", "/v1/hosts");
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(io, ["ID", "STATE", "ENGINE", "LAST SEEN"], rows.map((r) => [r.id, r.state, r.engine, r.lastSeen]));
+    });
+
+  program
+    .command("events")
+    .description("a stack's events")
+    .argument("<stack>", "the stack")
+    .option("-f, --follow", "keep printing new events")
+    .action(async (stack: string, opts: { follow?: boolean }) => {
+      const client = api();
+      let after = 0;
+      do {
+        const page = await client.request<EventsPage>("GET", `/v1/stacks/${stack}/events?after=${after}&wait=${opts.follow ? 20 : 0}`);
+        for (const e of page.events) io.out(`${String(e.version).padStart(5)} ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`);
+        after = page.version;
+      } while (opts.follow);
+    });
+
+  return program;
+}
+
+class ExitError extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
+/** Run the CLI; returns the exit status. */
+export async function main(argv: string[], io: Out = defaultOut): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof ExitError) return e.code;
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === "string" && ce.code.startsWith("commander.")) return ce.exitCode ?? 1;
+    if (e instanceof CliError || e instanceof ComposeError) {
+      io.err(`error: ${e.message}`);
+      return 1;
+    }
+    io.err(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  }
+}

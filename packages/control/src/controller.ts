@@ -1,0 +1,177 @@
+import {
+  controlMessageSchema,
+  decide,
+  evolve,
+  type Command,
+  type ControlMessage,
+  type StackEvent,
+  type StackState,
+  type Logger,
+  type StepMessage,
+} from "@corral/core";
+import { receiveLoop, type QueueSender, type Received } from "@corral/queue";
+import { VersionConflictError, type EventStore, type HostRecord, type HostStore } from "@corral/store";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+
+export interface ControllerOptions {
+  store: EventStore;
+  hosts: HostStore;
+  sender: QueueSender;
+  clock?: () => number;
+  /** A host whose heartbeat is older than this takes no new containers. */
+  hostStaleMs?: number;
+  /** A step planned and not reported within this is sent again. */
+  resendAfterMs?: number;
+  log?: Logger;
+}
+
+const MAX_CONFLICT_RETRIES = 8;
+
+/**
+ * The controller: the decider plus a reactor. It turns control messages
+ * (stack changed, step reports) and reconcile ticks into commands, appends
+ * what the decider answers, and sends the steps it planned to their hosts.
+ */
+export class Controller {
+  readonly #o: Required<Omit<ControllerOptions, "log">> & { log: Logger | undefined };
+
+  constructor(options: ControllerOptions) {
+    this.#o = {
+      clock: Date.now,
+      hostStaleMs: 30_000,
+      resendAfterMs: 30_000,
+      ...options,
+      log: options.log,
+    };
+  }
+
+  /** Handle a batch from the control queue; stacks are handled one after another, messages of a stack together. */
+  async handleBatch(batch: Received<ControlMessage>[]): Promise<{ failed: string[] }> {
+    const byStack = new Map<string, Received<ControlMessage>[]>();
+    for (const m of batch) byStack.set(m.body.stack, [...(byStack.get(m.body.stack) ?? []), m]);
+    const failed: string[] = [];
+    let hosts: HostRecord[] | undefined;
+    for (const [stack, messages] of byStack) {
+      try {
+        hosts ??= await this.#o.hosts.list();
+        const now = this.#o.clock();
+        const alive = hosts.filter((h) => now - h.lastSeen < this.#o.hostStaleMs).map((h) => ({ id: h.id }));
+        const commands: Command[] = messages.map((m) =>
+          m.body.kind === "report" ? { type: "Report", report: m.body } : { type: "Plan", hosts: alive, now },
+        );
+        await this.run(stack, commands, hosts);
+      } catch (e) {
+        this.#o.log?.error("control message failed", { stack, error: String(e) });
+        failed.push(...messages.map((m) => m.messageId));
+      }
+    }
+    return { failed };
+  }
+
+  /**
+   * Decide `commands` against the current state of `stack`, append the
+   * events as one commit (retrying on a concurrent append), then send the
+   * steps the commit planned.
+   */
+  async run(stack: string, commands: Command[], hosts?: HostRecord[]): Promise<StackEvent[]> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const state = await this.#o.store.load(stack);
+      let next: StackState = state;
+      const events: StackEvent[] = [];
+      for (const command of commands) {
+        const produced = decide(command, next);
+        next = produced.reduce(evolve, next);
+        events.push(...produced);
+      }
+      if (events.length === 0) return [];
+      try {
+        await this.#o.store.append(stack, state.version, events, "controller");
+      } catch (e) {
+        if (e instanceof VersionConflictError) continue;
+        throw e;
+      }
+      await this.#dispatch(next, events, hosts ?? (await this.#o.hosts.list()));
+      return events;
+    }
+    throw new Error(`stack ${stack}: gave up after ${MAX_CONFLICT_RETRIES} concurrent appends`);
+  }
+
+  /** Send planned and re-sent steps to their hosts' queues, in planning order. */
+  async #dispatch(state: StackState, events: StackEvent[], hosts: HostRecord[]): Promise<void> {
+    const byHost = new Map<string, StepMessage[]>();
+    for (const e of events) {
+      const record = e.type === "StepPlanned" ? state.steps[e.step.id] : e.type === "StepResent" ? state.steps[e.stepId] : undefined;
+      if (!record) continue;
+      const list = byHost.get(record.step.host) ?? [];
+      list.push({ kind: "step", step: record.step, attempt: record.attempt });
+      byHost.set(record.step.host, list);
+    }
+    for (const [hostId, messages] of byHost) {
+      const host = hosts.find((h) => h.id === hostId);
+      if (!host) {
+        this.#o.log?.error("step for an unknown host; the reconcile tick will retry", { host: hostId });
+        continue;
+      }
+      await this.#o.sender.send(
+        host.queueUrl,
+        messages.map((m) => ({ body: m, group: state.name, dedupId: `${m.step.id}#${m.attempt}` })),
+      );
+    }
+  }
+
+  /**
+   * The reconcile tick: plan operations nobody planned (a lost "stack
+   * changed" message) and re-send steps nobody reported (a lost step message,
+   * a crash between append and send, a dead agent).
+   */
+  async tick(): Promise<void> {
+    const hosts = await this.#o.hosts.list();
+    const now = this.#o.clock();
+    const alive = hosts.filter((h) => now - h.lastSeen < this.#o.hostStaleMs).map((h) => ({ id: h.id }));
+    for (const stack of await this.#o.store.stackNames()) {
+      try {
+        const state = await this.#o.store.load(stack);
+        if (state.op?.status !== "running") continue;
+        await this.run(stack, [
+          { type: "Plan", hosts: alive, now },
+          { type: "Resend", now, timeoutMs: this.#o.resendAfterMs },
+        ], hosts);
+      } catch (e) {
+        this.#o.log?.error("reconcile failed", { stack, error: String(e) });
+      }
+    }
+  }
+}
+
+export interface ControlLoopOptions {
+  controller: Controller;
+  sqs: SQSClient;
+  controlQueueUrl: string;
+  signal: AbortSignal;
+  tickMs?: number;
+  log?: Logger;
+}
+
+/** Run the controller on the control queue, with a reconcile tick, until the signal aborts. */
+export function startControlLoop(options: ControlLoopOptions): Promise<void> {
+  const { controller, signal } = options;
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    controller
+      .tick()
+      .catch((e: unknown) => options.log?.error("tick failed", { error: String(e) }))
+      .finally(() => (ticking = false));
+  }, options.tickMs ?? 5000);
+  signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+  return receiveLoop({
+    sqs: options.sqs,
+    queueUrl: options.controlQueueUrl,
+    schema: controlMessageSchema,
+    signal,
+    waitSeconds: 10,
+    handle: (batch) => controller.handleBatch(batch),
+    onError: (e) => options.log?.error("control queue", { error: String(e) }),
+  });
+}

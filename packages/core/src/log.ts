@@ -1,0 +1,7 @@
+/** What every adapter logs through. Fields never carry secret values. */
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: Logger = { info() {}, error() {} };

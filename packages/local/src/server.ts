@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { startAgent, type RunningAgent } from "@corral/agent";
+import { createApp } from "@corral/api";
+import { Controller, startControlLoop } from "@corral/control";
+import type { Logger } from "@corral/core";
+import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore } from "@corral/store";
+import { startDynamo, startQueues } from "./standins.js";
+
+export interface ServerOptions {
+  port?: number;
+  dataDir: string;
+  /** Run a local agent on this machine's Docker engine. */
+  agent?: boolean;
+  hostId?: string;
+  dockerHost?: string;
+  /** Host queue visibility timeout: how long a step taken by a dead agent waits. */
+  visibilitySeconds?: number;
+  /** Re-send a step not reported within this. */
+  resendAfterMs?: number;
+  tickMs?: number;
+  /** Test switch: every queue message is sent twice. */
+  duplicateMessages?: boolean;
+  log?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+const TABLE = "corral";
+const PREFIX = "corral";
+
+/** The admin token: made on first start, kept in DATA/token (mode 0600). */
+export function adminToken(dataDir: string): string {
+  const file = join(dataDir, "token");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const token = randomBytes(24).toString("base64url");
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  return token;
+}
+
+/** A line logger on stderr: `corral level message key=value ...`. */
+export function stderrLogger(): Logger {
+  const line = (level: string, message: string, fields?: Record<string, unknown>) => {
+    const rest = Object.entries(fields ?? {})
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join(" ");
+    process.stderr.write(`${new Date().toISOString()} ${level} ${message}${rest ? ` ${rest}` : ""}\n`);
+  };
+  return { info: (m, f) => line("info", m, f), error: (m, f) => line("error", m, f) };
+}
+
+/**
+ * `corral server`: DynamoDB and SQS stand-ins in this process (dynalite on
+ * LevelDB under DATA/dynamo, fauxqs in memory), the API, the controller with
+ * its reconcile tick, and a local agent.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const log = options.log;
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const token = adminToken(options.dataDir);
+  const dynamo = await startDynamo(join(options.dataDir, "dynamo"));
+  const queues = await startQueues();
+  const db = dynamoClient({ endpoint: dynamo.endpoint, table: TABLE });
+  await ensureTable(db, TABLE);
+  const sqs = sqsClient({ endpoint: queues.endpoint });
+  const visibilitySeconds = options.visibilitySeconds ?? 30;
+  const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
+  const feed = new ChangeFeed();
+  const store = new EventStore(db, { table: TABLE, feed });
+  const hosts = new HostStore(db, TABLE);
+  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
+  const controller = new Controller({
+    store,
+    hosts,
+    sender,
+    ...(options.resendAfterMs ? { resendAfterMs: options.resendAfterMs } : {}),
+    ...(log ? { log } : {}),
+  });
+  const abort = new AbortController();
+  const loop = startControlLoop({ controller, sqs, controlQueueUrl, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
+
+  const app = createApp({
+    store,
+    hosts,
+    idempotency: new IdempotencyStore(db, TABLE),
+    feed,
+    sender,
+    controlQueueUrl,
+    hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds }),
+    sqs: { endpoint: queues.endpoint, region: "us-east-1" },
+    visibilitySeconds,
+    adminToken: token,
+    ...(log ? { log } : {}),
+  });
+  const server = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", () => resolve());
+    server.once("error", reject);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  log?.info("api listening", { url, data: options.dataDir });
+
+  let agent: RunningAgent | undefined;
+  if (options.agent !== false) {
+    agent = await startAgent({
+      hostId: options.hostId ?? hostname().replace(/[^a-zA-Z0-9_-]/g, "-").slice(0, 60),
+      apiUrl: url,
+      token,
+      ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
+      duplicateMessages: options.duplicateMessages ?? false,
+      ...(log ? { log } : {}),
+    });
+  }
+
+  return {
+    url,
+    token,
+    async stop() {
+      await agent?.stop();
+      abort.abort();
+      await loop;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      sqs.destroy();
+      db.destroy();
+      await queues.stop();
+      await dynamo.stop();
+    },
+  };
+}
