@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDynamo, startQueues, type StandIn } from "@corral/local";
+import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore } from "@corral/store";
+import { createApp } from "./app.js";
+
+// The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
+let dynamo: StandIn;
+let queues: StandIn;
+let app: ReturnType<typeof createApp>;
+let store: EventStore;
+const token = "test-admin-token";
+
+beforeAll(async () => {
+  [dynamo, queues] = await Promise.all([startDynamo(), startQueues()]);
+  const db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral" });
+  await ensureTable(db, "corral");
+  const sqs = sqsClient({ endpoint: queues.endpoint });
+  const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName("api-test"));
+  store = new EventStore(db, { table: "corral" });
+  app = createApp({
+    store,
+    hosts: new HostStore(db, "corral"),
+    idempotency: new IdempotencyStore(db, "corral"),
+    feed: new ChangeFeed(),
+    sender: new QueueSender(sqs),
+    controlQueueUrl,
+    hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName("api-test", id)),
+    sqs: { endpoint: queues.endpoint, region: "us-east-1" },
+    visibilitySeconds: 30,
+    adminToken: token,
+  });
+});
+afterAll(async () => {
+  await Promise.all([dynamo?.stop(), queues?.stop()]);
+});
+
+const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+const upBody = (yamlDoc: unknown) => JSON.stringify({ files: [{ name: "docker-compose.yml", document: yamlDoc }] });
+
+describe("API", () => {
+  it("answers /healthz without a token, and 401 on every other route without one", async () => {
+    expect((await app.request("/healthz")).status).toBe(200);
+    for (const [method, path] of [["GET", "/v1/stacks"], ["POST", "/v1/stacks/x/up"], ["DELETE", "/v1/stacks/x"], ["GET", "/v1/services"]] as const) {
+      const res = await app.request(path, { method });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: "unauthorized" });
+    }
+    expect((await app.request("/v1/stacks", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+  });
+
+  it("refuses a bad compose document with 400 naming file, service and key, and writes nothing", async () => {
+    const res = await app.request("/v1/stacks/bad/up", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x", privileged: true } } }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: "invalid_compose", message: "docker-compose.yml: services.web.privileged: not supported", path: "services.web.privileged" });
+    expect(await store.commits("bad")).toEqual([]);
+  });
+
+  it("refuses a malformed body and a bad stack name with 400", async () => {
+    const res = await app.request("/v1/stacks/ok/up", { method: "POST", headers: auth, body: JSON.stringify({ files: [] }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "invalid_request", path: "files" });
+    const bad = await app.request("/v1/stacks/Bad_Name/up", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x" } } }) });
+    expect(bad.status).toBe(400);
+  });
+
+  it("gives the first answer again for a repeated Idempotency-Key, and acts once", async () => {
+    const headers = { ...auth, "idempotency-key": "deploy-42" };
+    const body = upBody({ services: { web: { image: "corral-hello:latest" } } });
+    const first = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body });
+    expect(first.status).toBe(202);
+    const second = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body });
+    expect(second.status).toBe(202);
+    expect(second.headers.get("idempotent-replayed")).toBe("true");
+    expect(await second.json()).toEqual(await first.json());
+    expect(await store.commits("idem")).toHaveLength(1);
+    const other = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body: upBody({ services: { web: { image: "other" } } }) });
+    expect(other.status).toBe(422);
+  });
+
+  it("answers 409 with the way out when an up is already in progress", async () => {
+    const body = upBody({ services: { web: { image: "corral-hello:latest" } } });
+    expect((await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body })).status).toBe(202);
+    const res = await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { message: string }).message).toMatch(/coming up .*'corral rm --type stack busy'/);
+  });
+
+  it("answers 404 for a stack that does not exist", async () => {
+    expect((await app.request("/v1/stacks/nothing", { headers: auth })).status).toBe(404);
+    expect((await app.request("/v1/stacks/nothing", { method: "DELETE", headers: auth })).status).toBe(404);
+  });
+
+  it("long-polls events: an append wakes the reader", async () => {
+    const body = upBody({ services: { web: { image: "corral-hello:latest" } } });
+    await app.request("/v1/stacks/feed/up", { method: "POST", headers: auth, body });
+    const page = (await (await app.request("/v1/stacks/feed/events?after=0", { headers: auth })).json()) as { version: number; events: Array<{ type: string }> };
+    expect(page.events.map((e) => e.type)).toEqual(["StackCreated", "RevisionCommitted", "OperationStarted"]);
+    const t0 = Date.now();
+    const waiting = app.request(`/v1/stacks/feed/events?after=${page.version}&wait=1`, { headers: auth });
+    const res = (await (await waiting).json()) as { events: unknown[] };
+    expect(res.events).toEqual([]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+});

@@ -1,0 +1,47 @@
+import type { ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { cleanupStack, composeFile, corral, eventually, outputContains, spawnAgent, stackContainers, testServer } from "./support.js";
+
+// The agent runs as its own process so that it can be killed for real.
+let server: Awaited<ReturnType<typeof testServer>>;
+let agent: ChildProcess | undefined;
+
+beforeAll(async () => {
+  // short timeouts so that recovery takes seconds, not the production 30 s
+  server = await testServer({ agent: false, visibilitySeconds: 2, resendAfterMs: 3000, tickMs: 500 });
+});
+afterAll(async () => {
+  agent?.kill("SIGKILL");
+  await server?.stop();
+  await cleanupStack("e2e-crash");
+});
+
+it("an agent killed while a stack comes up, then restarted: the stack converges, no orphan", async () => {
+  agent = spawnAgent(server, "crash-host");
+  await outputContains(agent, "connected");
+  const services = Array.from({ length: 8 }, (_, i) => `  s${i}:\n    image: corral-hello:latest\n`).join("");
+  const file = composeFile(`services:\n${services}`);
+  const up = corral(server, ["up", "-d", "-f", file, "-s", "e2e-crash"]);
+
+  // kill it once it has started creating containers, before it is done
+  await eventually(async () => (await stackContainers("e2e-crash")).length >= 1, 30_000, 10);
+  agent.kill("SIGKILL");
+  // the kill landed mid-way: not every service was running yet
+  const atKill = await stackContainers("e2e-crash");
+  expect(atKill.filter((c) => c.State === "running").length).toBeLessThan(8);
+
+  agent = spawnAgent(server, "crash-host");
+  const result = await up;
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+
+  const engine = await stackContainers("e2e-crash");
+  expect(engine.map((c) => c.Names[0]).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `/e2e-crash-s${i}-1`).sort());
+  expect(engine.every((c) => c.State === "running")).toBe(true);
+  const ps = JSON.parse((await corral(server, ["ps", "--all", "--containers", "--format", "json"])).stdout) as Array<{ name: string; docker: string }>;
+  const ids = ps.filter((c) => c.name.startsWith("e2e-crash-")).map((c) => c.docker).sort();
+  expect(ids).toEqual(engine.map((c) => c.Id).sort());
+
+  expect((await corral(server, ["rm", "e2e-crash"])).code).toBe(0);
+  expect(await stackContainers("e2e-crash")).toEqual([]);
+});
