@@ -37,6 +37,18 @@ export class StepRunner {
     this.#o = options;
   }
 
+  /** Networks being created: services of a stack created at once share one. */
+  readonly #networks = new Map<string, Promise<void>>();
+
+  #ensureNetwork(network: string, stack: string): Promise<void> {
+    let pending = this.#networks.get(network);
+    if (!pending) {
+      pending = this.#o.runtime.ensureNetwork(network, { [L.stack]: stack }).finally(() => this.#networks.delete(network));
+      this.#networks.set(network, pending);
+    }
+    return pending;
+  }
+
   /** Run a step (once per process), then report its outcome. */
   async handle(message: StepMessage): Promise<void> {
     const outcome = await this.run(message.step);
@@ -92,7 +104,7 @@ export class StepRunner {
         }
         if (!step.spec) return { ok: false, error: "create step without a service spec" };
         const network = stackNetwork(step.stack);
-        await rt.ensureNetwork(network, { [L.stack]: step.stack });
+        await this.#ensureNetwork(network, step.stack);
         const id = await rt.create({
           name,
           image: step.spec.image,

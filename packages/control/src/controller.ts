@@ -114,7 +114,9 @@ export class Controller {
       }
       await this.#o.sender.send(
         host.queueUrl,
-        messages.map((m) => ({ body: m, group: state.name, dedupId: `${m.step.id}#${m.attempt}` })),
+        // one FIFO group per service of a stack: a service's steps stay in order,
+        // services do not wait for each other's batches
+        messages.map((m) => ({ body: m, group: `${state.name}/${m.step.service}`, dedupId: `${m.step.id}#${m.attempt}` })),
       );
     }
   }
