@@ -45,7 +45,13 @@ async function call(options: AgentProcessOptions, path: string, body: unknown): 
  */
 export async function startAgent(options: AgentProcessOptions): Promise<RunningAgent> {
   const runtime = options.runtime ?? new DockerRuntime(options.dockerHost);
-  const engine = await runtime.engineVersion();
+  let engine: string;
+  try {
+    engine = await runtime.engineVersion();
+  } catch (e) {
+    const where = options.dockerHost ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+    throw new Error(`cannot reach the Docker engine at ${where} (${(e as Error).message}); set DOCKER_HOST, or pass --docker-host (agent) or --no-agent (server)`);
+  }
   const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine }));
   const sqs = sqsClient(reg.sqs);
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });

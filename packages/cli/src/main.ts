@@ -237,7 +237,7 @@ export async function main(argv: string[], io: Out = defaultOut): Promise<number
       io.err(`error: ${e.message}`);
       return 1;
     }
-    io.err(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    io.err(`error: ${e instanceof Error ? (process.env.CORRAL_DEBUG ? (e.stack ?? e.message) : e.message) : String(e)}`);
     return 1;
   }
 }

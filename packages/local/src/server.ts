@@ -109,6 +109,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   log?.info("api listening", { url, data: options.dataDir });
 
+  const stopAll = async () => {
+    abort.abort();
+    await loop;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    });
+    sqs.destroy();
+    db.destroy();
+    await queues.stop();
+    await dynamo.stop();
+  };
+
   let agent: RunningAgent | undefined;
   if (options.agent !== false) {
     agent = await startAgent({
@@ -118,6 +131,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
       duplicateMessages: options.duplicateMessages ?? false,
       ...(log ? { log } : {}),
+    }).catch(async (e: unknown) => {
+      await stopAll();
+      throw e;
     });
   }
 
@@ -126,16 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     token,
     async stop() {
       await agent?.stop();
-      abort.abort();
-      await loop;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
-      sqs.destroy();
-      db.destroy();
-      await queues.stop();
-      await dynamo.stop();
+      await stopAll();
     },
   };
 }
