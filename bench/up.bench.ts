@@ -35,7 +35,7 @@ const time = async (fn: () => Promise<unknown>) => {
 const silent = { out: () => {}, err: (l: string) => process.stderr.write(`${l}\n`) };
 
 function composeFor(n: number): string {
-  const services = Array.from({ length: n }, (_, i) => `  s${i}:\n    image: ${IMAGE}\n    ports: ["${60020 + i}:80"]\n`).join("");
+  const services = Array.from({ length: n }, (_, i) => `  s${i}:\n    image: ${IMAGE}\n    ports: ["${60020 + i}:80"]\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`).join("");
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-"));
   const file = join(dir, "docker-compose.yml");
   writeFileSync(file, `services:\n${services}`);
@@ -63,7 +63,7 @@ async function directUp(n: number, stack: string) {
         Image: IMAGE,
         Labels: { "bench.stack": stack },
         ExposedPorts: { "80/tcp": {} },
-        HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "", HostPort: String(60020 + i) }] }, NetworkMode: network },
+        HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "", HostPort: String(60020 + i) }] }, NetworkMode: network, CapDrop: ["ALL"], CapAdd: ["NET_BIND_SERVICE"] },
         NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [`s${i}`] } } },
       });
       await c.start();

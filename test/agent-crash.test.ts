@@ -19,7 +19,7 @@ afterAll(async () => {
 it("an agent killed while a stack comes up, then restarted: the stack converges, no orphan", async () => {
   agent = spawnAgent(server, "crash-host");
   await outputContains(agent, "connected");
-  const services = Array.from({ length: 8 }, (_, i) => `  s${i}:\n    image: corral-hello:latest\n`).join("");
+  const services = Array.from({ length: 8 }, (_, i) => `  s${i}:\n    image: corral-hello:latest\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`).join("");
   const file = composeFile(`services:\n${services}`);
   const up = corral(server, ["up", "-d", "-f", file, "-s", "e2e-crash"]);
 

@@ -18,9 +18,12 @@ services:
   web:
     image: corral-hello:latest
     scale: 3
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
   side:
     image: corral-busybox:latest
     command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    cap_drop: [ALL]
 `);
   const up = await corral(server, ["up", "-d", "-f", file, "-s", "e2e-dup"]);
   expect(up.stderr).toBe("");

@@ -30,6 +30,7 @@ services:
     command: sh -c "trap 'exit 0' TERM; while true; do wget -q -O /tmp/page http://web/ && cp /tmp/page /tmp/ok; sleep 1; done"
     environment:
       ROLE: worker
+    cap_drop: [ALL]
 `;
 
 describe("a two-service stack through the CLI", () => {
@@ -117,7 +118,7 @@ describe("failures a user must see", () => {
   });
 
   it("an image that cannot be pulled fails the up, and ps shows the error with Docker's message", async () => {
-    const file = composeFile("services:\n  app:\n    image: 127.0.0.1:5999/nope/missing:1\n");
+    const file = composeFile("services:\n  app:\n    image: 127.0.0.1:5999/nope/missing:1\n    cap_drop: [ALL]\n");
     const res = await corral(server, ["up", "-d", "-f", file, "-s", "e2e-pull"]);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/error: app: .*127\.0\.0\.1:5999/);

@@ -1,4 +1,5 @@
 import {
+  effectiveHealthcheck,
   labels as L,
   stepMessageSchema,
   type Logger,
@@ -8,7 +9,7 @@ import {
 } from "@corral/core";
 import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { engineMessage, type ContainerRuntime } from "./runtime.js";
+import { engineMessage, type ContainerRuntime, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
@@ -103,16 +104,42 @@ export class StepRunner {
           await rt.remove(name); // a leftover of this stack that the log no longer knows
         }
         if (!step.spec) return { ok: false, error: "create step without a service spec" };
+        const spec = step.spec;
         const network = stackNetwork(step.stack);
         await this.#ensureNetwork(network, step.stack);
+        const mounts: MountRequest[] = [];
+        for (const m of spec.volumes ?? []) {
+          const declared = m.type === "volume" && m.source ? step.volumes?.[m.source] : undefined;
+          const source = declared ? (declared.name ?? m.source) : m.source;
+          if (declared && source) {
+            await rt.ensureVolume({
+              name: source,
+              ...(declared.driver ? { driver: declared.driver } : {}),
+              ...(declared.driver_opts ? { driverOpts: declared.driver_opts } : {}),
+              labels: { ...declared.labels, [L.stack]: step.stack },
+              external: declared.external ?? false,
+            });
+          }
+          mounts.push({
+            type: m.type,
+            target: m.target,
+            ...(source ? { source } : {}),
+            ...(m.read_only ? { readOnly: true } : {}),
+            ...(m.tmpfs?.size !== undefined ? { tmpfsSize: m.tmpfs.size } : {}),
+            ...(m.tmpfs?.mode !== undefined ? { tmpfsMode: m.tmpfs.mode } : {}),
+            ...(m.volume?.nocopy ? { noCopy: true } : {}),
+            ...(m.bind?.propagation ? { propagation: m.bind.propagation } : {}),
+          });
+        }
+        const healthcheck = effectiveHealthcheck(spec);
         const id = await rt.create({
           name,
-          image: step.spec.image,
-          ...(step.spec.command ? { command: step.spec.command } : {}),
-          ...(step.spec.entrypoint ? { entrypoint: step.spec.entrypoint } : {}),
-          env: step.spec.environment,
+          image: spec.image,
+          ...(spec.command ? { command: spec.command } : {}),
+          ...(spec.entrypoint ? { entrypoint: spec.entrypoint } : {}),
+          env: spec.environment,
           labels: {
-            ...step.spec.labels,
+            ...spec.labels,
             [L.stack]: step.stack,
             [L.service]: step.service,
             [L.slot]: String(step.slot ?? 1),
@@ -120,12 +147,32 @@ export class StepRunner {
             [L.step]: step.id,
             [L.hash]: step.hash ?? "",
           },
-          ports: step.spec.ports,
-          capAdd: step.spec.cap_add,
-          capDrop: step.spec.cap_drop,
-          ...(step.spec.user ? { user: step.spec.user } : {}),
-          ...(step.spec.working_dir ? { workingDir: step.spec.working_dir } : {}),
-          ...(step.spec.restart ? { restart: step.spec.restart } : {}),
+          ports: spec.ports,
+          capAdd: spec.cap_add,
+          capDrop: spec.cap_drop,
+          ...(spec.user ? { user: spec.user } : {}),
+          ...(spec.working_dir ? { workingDir: spec.working_dir } : {}),
+          ...(spec.restart ? { restart: spec.restart } : {}),
+          ...(mounts.length ? { mounts } : {}),
+          ...(healthcheck ? { healthcheck } : {}),
+          ...(spec.stop_signal ? { stopSignal: spec.stop_signal } : {}),
+          ...(spec.stop_grace_period !== undefined ? { stopGraceMs: spec.stop_grace_period } : {}),
+          ...(spec.read_only !== undefined ? { readOnly: spec.read_only } : {}),
+          ...(spec.tmpfs ? { tmpfs: spec.tmpfs } : {}),
+          ...(spec.ulimits ? { ulimits: spec.ulimits } : {}),
+          ...(spec.mem_limit !== undefined || spec.deploy?.resources?.limits?.memory !== undefined ? { memory: spec.mem_limit ?? spec.deploy?.resources?.limits?.memory } : {}),
+          ...(spec.cpus !== undefined || spec.deploy?.resources?.limits?.cpus !== undefined ? { nanoCpus: Math.round((spec.cpus ?? spec.deploy?.resources?.limits?.cpus ?? 0) * 1e9) } : {}),
+          ...(spec.shm_size !== undefined ? { shmSize: spec.shm_size } : {}),
+          ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
+          ...(spec.init !== undefined ? { init: spec.init } : {}),
+          ...(spec.hostname ? { hostname: spec.hostname } : {}),
+          ...(spec.dns ? { dns: spec.dns } : {}),
+          ...(spec.extra_hosts ? { extraHosts: spec.extra_hosts } : {}),
+          ...(spec.logging ? { logging: spec.logging } : {}),
+          ...(spec.group_add ? { groupAdd: spec.group_add } : {}),
+          ...(spec.expose ? { expose: spec.expose } : {}),
+          ...(spec.privileged !== undefined ? { privileged: spec.privileged } : {}),
+          ...(spec.network_mode ? { networkMode: spec.network_mode } : {}),
           network,
           aliases: [step.service],
         });

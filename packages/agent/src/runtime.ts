@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import type { PortSpec } from "@corral/core";
+import type { Healthcheck, PortSpec } from "@corral/core";
 
 /** What the agent needs from a container engine, in corral's own types. */
 export interface ContainerRuntime {
@@ -13,6 +13,8 @@ export interface ContainerRuntime {
   /** Force-remove; false when there was nothing to remove. */
   remove(name: string): Promise<boolean>;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Create a named volume unless it exists; an external one must exist. */
+  ensureVolume(volume: VolumeRequest): Promise<void>;
   removeNetworkIfUnused(name: string): Promise<void>;
   listByLabel(label: string, value?: string): Promise<ContainerInfo[]>;
 }
@@ -26,8 +28,47 @@ export interface ContainerInfo {
   ip: string;
 }
 
+export interface VolumeRequest {
+  name: string;
+  driver?: string;
+  driverOpts?: Record<string, string>;
+  labels: Record<string, string>;
+  external: boolean;
+}
+
+export interface MountRequest {
+  type: "bind" | "volume" | "tmpfs";
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+  tmpfsSize?: number;
+  tmpfsMode?: number;
+  noCopy?: boolean;
+  propagation?: string;
+}
+
 export interface CreateSpec {
   name: string;
+  mounts?: MountRequest[];
+  healthcheck?: Healthcheck;
+  stopSignal?: string;
+  stopGraceMs?: number;
+  readOnly?: boolean;
+  tmpfs?: string[];
+  ulimits?: Record<string, number | { soft: number; hard: number }>;
+  memory?: number;
+  nanoCpus?: number;
+  shmSize?: number;
+  sysctls?: Record<string, string>;
+  init?: boolean;
+  hostname?: string;
+  dns?: string[];
+  extraHosts?: string[];
+  logging?: { driver?: string; options?: Record<string, string> };
+  groupAdd?: string[];
+  expose?: string[];
+  privileged?: boolean;
+  networkMode?: string;
   image: string;
   command?: string[];
   entrypoint?: string[];
@@ -62,6 +103,16 @@ function portsOf(raw: Record<string, Array<{ HostIp: string; HostPort: string }>
     }
   }
   return out;
+}
+
+const compact = <T extends Record<string, unknown>>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** `on-failure:3` → {Name: on-failure, MaximumRetryCount: 3}; `no` → no policy. */
+function restartPolicy(restart: string): { Name: string; MaximumRetryCount?: number } {
+  const [name, count] = restart.split(":");
+  if (name === "no") return { Name: "" };
+  return count ? { Name: name!, MaximumRetryCount: Number(count) } : { Name: name! };
 }
 
 /** The only module that speaks dockerode. */
@@ -124,6 +175,27 @@ export class DockerRuntime implements ContainerRuntime {
       exposed[key] = {};
       (bindings[key] ??= []).push({ HostIp: p.host_ip ?? "", HostPort: p.published === undefined ? "" : String(p.published) });
     }
+    for (const e of spec.expose ?? []) exposed[e.includes("/") ? e : `${e}/tcp`] = {};
+    const ns = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1_000_000));
+    const h = spec.healthcheck;
+    const healthcheck = h
+      ? h.disable
+        ? { Test: ["NONE"] }
+        : compact({ Test: h.test, Interval: ns(h.interval), Timeout: ns(h.timeout), Retries: h.retries, StartPeriod: ns(h.start_period) })
+      : undefined;
+    const mounts = (spec.mounts ?? []).map(
+      (m) =>
+        compact({
+        Type: m.type,
+        Source: m.source,
+        Target: m.target,
+        ReadOnly: m.readOnly,
+        ...(m.type === "tmpfs" ? { TmpfsOptions: compact({ SizeBytes: m.tmpfsSize, Mode: m.tmpfsMode }) } : {}),
+        ...(m.type === "volume" && m.noCopy ? { VolumeOptions: { NoCopy: true } } : {}),
+        ...(m.type === "bind" && m.propagation ? { BindOptions: { Propagation: m.propagation } } : {}),
+      }) as Docker.MountSettings,
+    );
+    const network = spec.networkMode && spec.networkMode !== "default" && spec.networkMode !== "bridge" ? spec.networkMode : spec.network;
     const container = await this.#docker.createContainer({
       name: spec.name,
       Image: spec.image,
@@ -134,14 +206,31 @@ export class DockerRuntime implements ContainerRuntime {
       ...(spec.user ? { User: spec.user } : {}),
       ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
       ExposedPorts: exposed,
+      ...compact({ Healthcheck: healthcheck, StopSignal: spec.stopSignal, StopTimeout: spec.stopGraceMs === undefined ? undefined : Math.ceil(spec.stopGraceMs / 1000), Hostname: spec.hostname }),
       HostConfig: {
         PortBindings: bindings,
         CapAdd: spec.capAdd,
         CapDrop: spec.capDrop,
-        NetworkMode: spec.network,
-        ...(spec.restart ? { RestartPolicy: { Name: spec.restart === "no" ? "" : spec.restart } } : {}),
+        NetworkMode: network,
+        ...(spec.restart ? { RestartPolicy: restartPolicy(spec.restart) } : {}),
+        ...compact({
+          Mounts: mounts.length ? mounts : undefined,
+          ReadonlyRootfs: spec.readOnly,
+          Tmpfs: spec.tmpfs ? Object.fromEntries(spec.tmpfs.map((t) => [t.split(":")[0]!, t.split(":")[1] ?? ""])) : undefined,
+          Ulimits: spec.ulimits ? Object.entries(spec.ulimits).map(([Name, v]) => (typeof v === "number" ? { Name, Soft: v, Hard: v } : { Name, Soft: v.soft, Hard: v.hard })) : undefined,
+          Memory: spec.memory,
+          NanoCpus: spec.nanoCpus,
+          ShmSize: spec.shmSize,
+          Sysctls: spec.sysctls,
+          Init: spec.init,
+          Dns: spec.dns,
+          ExtraHosts: spec.extraHosts?.map((e) => e.replace("=", ":")),
+          LogConfig: spec.logging ? { Type: spec.logging.driver ?? "json-file", Config: spec.logging.options ?? {} } : undefined,
+          GroupAdd: spec.groupAdd,
+          Privileged: spec.privileged,
+        }),
       },
-      NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases } } },
+      ...(network === spec.network ? { NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases } } } } : {}),
     });
     return container.id;
   }
@@ -181,6 +270,17 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (statusOf(e) !== 409) throw e; // created meanwhile
     }
+  }
+
+  async ensureVolume(v: VolumeRequest): Promise<void> {
+    try {
+      await this.#docker.getVolume(v.name).inspect();
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
+    if (v.external) throw new Error(`external volume ${v.name} does not exist: create it first (docker volume create ${v.name})`);
+    await this.#docker.createVolume({ Name: v.name, Driver: v.driver ?? "local", DriverOpts: v.driverOpts ?? {}, Labels: v.labels });
   }
 
   async removeNetworkIfUnused(name: string): Promise<void> {

@@ -50,10 +50,31 @@ describe("API", () => {
   });
 
   it("refuses a bad compose document with 400 naming file, service and key, and writes nothing", async () => {
-    const res = await app.request("/v1/stacks/bad/up", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x", privileged: true } } }) });
+    const res = await app.request("/v1/stacks/bad/up", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x", devices: ["/dev/sda"] } } }) });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: "invalid_compose", message: "docker-compose.yml: services.web.privileged: not supported", path: "services.web.privileged" });
+    expect(await res.json()).toMatchObject({ error: "invalid_compose", message: "docker-compose.yml: services.web.devices: not supported", path: "services.web.devices" });
     expect(await store.commits("bad")).toEqual([]);
+  });
+
+  it("reports every policy violation at once, and writes nothing", async () => {
+    const doc = { services: { web: { image: "x", privileged: true, cap_add: ["SYS_ADMIN"], ports: ["8080:80"], build: "." } } };
+    const res = await app.request("/v1/stacks/bad/up", { method: "POST", headers: auth, body: upBody(doc) });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { issues: Array<{ path: string; reason: string }> };
+    expect(body.issues.map((i) => i.path).sort()).toEqual(["services.web.build", "services.web.cap_add", "services.web.cap_drop", "services.web.ports.0", "services.web.privileged"]);
+    expect(body.issues.find((i) => i.path === "services.web.cap_add")?.reason).toBe(
+      "SYS_ADMIN is not allowed (allowed: CHOWN, SETGID, SETUID, DAC_OVERRIDE, NET_BIND_SERVICE, FOWNER, KILL, SETPCAP)",
+    );
+    expect(await store.commits("bad")).toEqual([]);
+  });
+
+  it("renders what it understood with the violations, and writes nothing", async () => {
+    const res = await app.request("/v1/stacks/rendered/render", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x", ports: [80] } } }) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { files: Record<string, string>; issues: Array<{ path: string }> };
+    expect(body.files["docker-compose.yml"]).toContain("60000:80/tcp");
+    expect(body.issues.map((i) => i.path)).toEqual(["services.web.cap_drop"]);
+    expect(await store.commits("rendered")).toEqual([]);
   });
 
   it("refuses a malformed body and a bad stack name with 400", async () => {
@@ -66,7 +87,7 @@ describe("API", () => {
 
   it("gives the first answer again for a repeated Idempotency-Key, and acts once", async () => {
     const headers = { ...auth, "idempotency-key": "deploy-42" };
-    const body = upBody({ services: { web: { image: "corral-hello:latest" } } });
+    const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
     const first = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body });
     expect(first.status).toBe(202);
     const second = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body });
@@ -74,12 +95,12 @@ describe("API", () => {
     expect(second.headers.get("idempotent-replayed")).toBe("true");
     expect(await second.json()).toEqual(await first.json());
     expect(await store.commits("idem")).toHaveLength(1);
-    const other = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body: upBody({ services: { web: { image: "other" } } }) });
+    const other = await app.request("/v1/stacks/idem/up", { method: "POST", headers, body: upBody({ services: { web: { image: "other", cap_drop: ["ALL"] } } }) });
     expect(other.status).toBe(422);
   });
 
   it("answers 409 with the way out when an up is already in progress", async () => {
-    const body = upBody({ services: { web: { image: "corral-hello:latest" } } });
+    const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
     expect((await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body })).status).toBe(202);
     const res = await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body });
     expect(res.status).toBe(409);
@@ -92,7 +113,7 @@ describe("API", () => {
   });
 
   it("long-polls events: an append wakes the reader", async () => {
-    const body = upBody({ services: { web: { image: "corral-hello:latest" } } });
+    const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
     await app.request("/v1/stacks/feed/up", { method: "POST", headers: auth, body });
     const page = (await (await app.request("/v1/stacks/feed/events?after=0", { headers: auth })).json()) as { version: number; events: Array<{ type: string }> };
     expect(page.events.map((e) => e.type)).toEqual(["StackCreated", "RevisionCommitted", "OperationStarted"]);

@@ -1,22 +1,31 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
 import { z } from "zod";
+import { stringify as toYaml } from "yaml";
 import {
+  assignPorts,
+  checkPolicy,
+  ComposeError,
   containerRows,
+  currentProject,
   decide,
+  defaultPolicy,
   invalid,
+  loadProject,
   notFound,
-  parseComposeDocument,
   progressLine,
   serviceRows,
   stackNamePattern,
   type Command,
   type Logger,
-  type ServiceSpec,
+  type PortSpec,
+  type Project,
+  type SitePolicy,
   type Source,
   type StackEvent,
   type StackState,
   type Step,
+  toComposeDocuments,
 } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
 import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore } from "@corral/store";
@@ -38,15 +47,17 @@ export interface ApiDeps {
   sqs: { endpoint?: string; region: string };
   visibilitySeconds: number;
   adminToken: string;
+  policy?: SitePolicy;
   clock?: () => number;
   log?: Logger;
 }
 
 type Env = { Variables: { principal: Principal } };
 
-const composeFile = z.object({ name: z.string().min(1), document: z.unknown() });
+const composeFile = z.object({ name: z.string().min(1), document: z.unknown() }).transform((f) => ({ name: f.name, document: f.document as unknown }));
 const upBody = z.object({
   files: z.array(composeFile).min(1),
+  rancher: composeFile.optional(),
   source: z.enum(["cli", "api", "webhook", "chatops"]).optional(),
 });
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
@@ -61,15 +72,38 @@ function stackParam(name: string): string {
   return name;
 }
 
-/** Parse every file; a later file's services replace an earlier file's (full merging comes with the compose issue). */
-function parseFiles(files: z.infer<typeof composeFile>[]): Record<string, ServiceSpec> {
-  const services: Record<string, ServiceSpec> = {};
-  for (const f of files) Object.assign(services, parseComposeDocument(f.document, f.name));
-  return services;
-}
-
 export function createApp(deps: ApiDeps) {
   const clock = deps.clock ?? Date.now;
+  const policy = deps.policy ?? defaultPolicy;
+
+  /** Ports published by other stacks, and this stack's current ones. */
+  async function portsInUse(stack: string): Promise<{ used: Set<number>; previous: Record<string, PortSpec[]> }> {
+    const used = new Set<number>();
+    let previous: Record<string, PortSpec[]> = {};
+    for (const s of await existingStacks()) {
+      if (s.name === stack) {
+        previous = Object.fromEntries(Object.entries(s.services).map(([n, r]) => [n, r.spec.ports]));
+        continue;
+      }
+      for (const r of Object.values(s.services)) for (const p of r.spec.ports) if (p.published !== undefined) used.add(p.published);
+    }
+    return { used, previous };
+  }
+
+  /** The request's files as one project under the site policy: every violation at once, or the project with its ports assigned. */
+  async function admit(stack: string, body: z.infer<typeof upBody>): Promise<{ project: Project; violations: ComposeError | undefined }> {
+    const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
+    const ctx = { stack, file: loaded.file, origins: loaded.origins };
+    const { used, previous } = await portsInUse(stack);
+    const assigned = assignPorts(loaded.project, policy, used, previous, ctx);
+    const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues];
+    for (const [name, svc] of Object.entries(assigned.project.services)) {
+      if (svc.secrets?.length) {
+        issues.push({ file: loaded.origins[name]?.secrets ?? loaded.file, path: `services.${name}.secrets`, reason: "not supported yet: mounting secrets comes with 'corral secret'" });
+      }
+    }
+    return { project: assigned.project, violations: issues.length > 0 ? new ComposeError(issues) : undefined };
+  }
   const app = new Hono<Env>();
   app.onError(onError(deps.log));
   app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));
@@ -105,13 +139,39 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/up", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
-    const services = parseFiles(body.files);
+    const { project, violations } = await admit(stack, body);
+    if (violations) throw violations;
     const principal = c.get("principal");
     const source: Source = body.source ?? (c.req.header("x-corral-source") as Source | undefined) ?? "api";
     const op = newOpId();
-    const { version, events } = await command(stack, () => ({ type: "Up", stack, op, services, by: principal.name, source }));
+    const { version, events } = await command(stack, () => ({
+      type: "Up",
+      stack,
+      op,
+      services: project.services,
+      volumes: project.volumes,
+      secrets: project.secrets,
+      by: principal.name,
+      source,
+    }));
     const started = opOf(events);
     return c.json({ stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined }, 202);
+  });
+
+  /** `up --render`: what corral understood, and every policy violation; writes nothing. */
+  v1.post("/stacks/:stack/render", async (c) => {
+    const stack = stackParam(c.req.param("stack"));
+    const body = upBody.parse(await c.req.json().catch(() => ({})));
+    const { project, violations } = await admit(stack, body);
+    const { compose, rancher } = toComposeDocuments(project);
+    return c.json({ stack, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) }, issues: violations?.issues ?? [] });
+  });
+
+  /** `export`: the current revision as docker-compose.yml and rancher-compose.yml (secret references only). */
+  v1.get("/stacks/:stack/export", async (c) => {
+    const s = await existing(c.req.param("stack"));
+    const { compose, rancher } = toComposeDocuments(currentProject(s));
+    return c.json({ stack: s.name, revision: s.revision, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) } });
   });
 
   v1.delete("/stacks/:stack", async (c) => {

@@ -13,7 +13,9 @@ export function errorBody(error: string, message: string, path?: string) {
 export const onError = (log?: Logger) =>
   function onError(err: Error, c: Context) {
     const json = (status: ContentfulStatusCode, error: string, message: string, path?: string) => c.json(errorBody(error, message, path), status);
-    if (err instanceof ComposeError) return json(400, "invalid_compose", err.message, err.path);
+    if (err instanceof ComposeError) {
+      return c.json({ ...errorBody("invalid_compose", err.message, err.path), issues: err.issues }, 400);
+    }
     if (err instanceof ZodError) {
       const issue = err.issues[0];
       const path = issue?.path.join(".") ?? "";

@@ -8,6 +8,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly status?: number,
+    /** Every problem the API found in the compose files. */
+    readonly issues?: Array<{ file: string; path: string; reason: string }>,
   ) {
     super(message);
   }
@@ -56,8 +58,8 @@ export class ApiClient {
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) {
-      const message = (parsed as { message?: string } | undefined)?.message ?? `${res.status} ${res.statusText}`;
-      throw new CliError(message, res.status);
+      const body = parsed as { message?: string; issues?: Array<{ file: string; path: string; reason: string }> } | undefined;
+      throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status, body?.issues);
     }
     return parsed as T;
   }

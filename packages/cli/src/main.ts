@@ -1,10 +1,20 @@
 import { randomUUID } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { basename, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import Table from "cli-table3";
-import { ComposeError, parseComposeYaml, type ContainerRow, type ServiceRow } from "@corral/core";
+import { parse as parseYaml } from "yaml";
+import {
+  ComposeError,
+  parseComposeYaml,
+  resolveComposeFiles,
+  sitePolicySchema,
+  type ComposeIssue,
+  type ContainerRow,
+  type NamedDocument,
+  type ServiceRow,
+} from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
 
 interface Out {
@@ -50,6 +60,34 @@ function composeFiles(files: string[] | undefined): string[] {
   throw new CliError("no compose file: pass -f FILE, or run in a folder with a docker-compose.yml");
 }
 
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** Read, interpolate and resolve the compose files here, where the environment is; the API gets documents only. */
+export function loadComposeFiles(files: string[], rancherFile: string | undefined, env = process.env): { files: NamedDocument[]; rancher?: NamedDocument } {
+  const sources = files.map((name) => {
+    const text = readText(name);
+    if (text === undefined) throw new CliError(`${name}: no such file`);
+    return { name: basename(name), path: resolve(name), text };
+  });
+  const documents = resolveComposeFiles({ files: sources, env, home: homedir(), readFile: readText });
+  const rancherPath = rancherFile ?? join(dirname(resolve(files[0]!)), "rancher-compose.yml");
+  const rancherText = readText(rancherPath);
+  if (rancherFile && rancherText === undefined) throw new CliError(`${rancherFile}: no such file`);
+  if (rancherText === undefined) return { files: documents };
+  return { files: documents, rancher: { name: basename(rancherPath), document: parseComposeYaml(rancherText, basename(rancherPath)) } };
+}
+
+function printIssues(io: Out, issues: ComposeIssue[]) {
+  for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
+}
+
 function printTable(io: Out, head: string[], rows: string[][]) {
   const table = new Table({
     head,
@@ -74,10 +112,13 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("--data <dir>", "state directory", process.env.CORRAL_DATA ?? resolve(homedir(), ".corral"))
     .option("--no-agent", "do not run a local agent")
     .option("--host-id <id>", "id of the local agent's host")
-    .action(async (opts: { port: string; data: string; agent: boolean; hostId?: string }) => {
+    .option("--policy <file>", "site policy (YAML: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)")
+    .action(async (opts: { port: string; data: string; agent: boolean; hostId?: string; policy?: string }) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;
+      const policy = opts.policy ? loadPolicy(opts.policy) : undefined;
       const server = await startServer({
+        ...(policy ? { policy } : {}),
         port: Number(opts.port),
         dataDir: resolve(opts.data),
         agent: opts.agent,
@@ -122,22 +163,43 @@ export function buildProgram(io: Out = defaultOut): Command {
     .description("bring a stack up from compose files; returns once it has settled")
     .option("-d, --detach", "return once the operation has settled (logs are not followed)")
     .option("-s, --stack <name>", "stack name (default: the current folder's name)")
-    .option("-f, --file <file...>", "compose file(s)")
-    .action(async (opts: { detach?: boolean; stack?: string; file?: string[] }) => {
-      const files = composeFiles(opts.file).map((name) => {
-        let text: string;
-        try {
-          text = readFileSync(name, "utf8");
-        } catch (e) {
-          throw new CliError(`${name}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(e)}`);
-        }
-        return { name: basename(name), document: parseComposeYaml(text, basename(name)) };
-      });
+    .option("-f, --file <file...>", "compose file(s); later files override earlier ones")
+    .option("--rancher-file <file>", "rancher-compose.yml (default: the one beside the first file, if any)")
+    .option("--render", "print the normalized compose files and any policy errors; change nothing")
+    .action(async (opts: { detach?: boolean; stack?: string; file?: string[]; rancherFile?: string; render?: boolean }) => {
+      const input = loadComposeFiles(composeFiles(opts.file), opts.rancherFile);
       const stack = opts.stack ?? stackNameFromDir(process.cwd());
       const client = api();
-      const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/up`, { files, source: "cli" }, { "idempotency-key": randomUUID() });
+      const body = { ...input, source: "cli" };
+      if (opts.render) {
+        const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);
+        for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n${text.trimEnd()}`);
+        printIssues(io, res.issues);
+        if (res.issues.length > 0) throw new ExitError(1);
+        return;
+      }
+      const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/up`, body, { "idempotency-key": randomUUID() });
       const ok = await follow(client, stack, res.op, res.version - 1, io);
       if (!ok) throw new ExitError(1);
+    });
+
+  program
+    .command("export")
+    .description("write a stack's docker-compose.yml and rancher-compose.yml (into ./STACK/, or to stdout with -f -)")
+    .argument("<stack>", "the stack")
+    .option("-f, --file <dest>", "'-' for stdout")
+    .action(async (stack: string, opts: { file?: string }) => {
+      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${stack}/export`);
+      if (opts.file === "-") {
+        for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n---\n${text.trimEnd()}`);
+        return;
+      }
+      const dir = resolve(opts.file ?? stack);
+      mkdirSync(dir, { recursive: true });
+      for (const [name, text] of Object.entries(res.files)) {
+        writeFileSync(join(dir, name), text);
+        io.out(join(dir, name));
+      }
     });
 
   program
@@ -211,6 +273,18 @@ export function buildProgram(io: Out = defaultOut): Command {
   return program;
 }
 
+function loadPolicy(file: string) {
+  const text = readText(file);
+  if (text === undefined) throw new CliError(`${file}: no such file`);
+  const parsed = sitePolicySchema.safeParse(parseYaml(text) ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.code === "unrecognized_keys" ? issue.keys[0] : issue.path.join(".");
+    throw new CliError(`${file}: ${key}: ${issue.code === "unrecognized_keys" ? "not a policy key (keys: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)" : issue.message}`);
+  }
+  return parsed.data;
+}
+
 class ExitError extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
@@ -233,8 +307,13 @@ export async function main(argv: string[], io: Out = defaultOut): Promise<number
     if (e instanceof ExitError) return e.code;
     const ce = e as { code?: string; exitCode?: number };
     if (typeof ce.code === "string" && ce.code.startsWith("commander.")) return ce.exitCode ?? 1;
-    if (e instanceof CliError || e instanceof ComposeError) {
-      io.err(`error: ${e.message}`);
+    if (e instanceof ComposeError) {
+      printIssues(io, e.issues);
+      return 1;
+    }
+    if (e instanceof CliError) {
+      if (e.issues) printIssues(io, e.issues);
+      else io.err(`error: ${e.message}`);
       return 1;
     }
     io.err(`error: ${e instanceof Error ? (process.env.CORRAL_DEBUG ? (e.stack ?? e.message) : e.message) : String(e)}`);

@@ -1,7 +1,8 @@
 import { conflict, notFound } from "./errors.js";
 import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
-import { containerName, type ServiceSpec, type Step, type StepReport } from "./model.js";
+import { canonicalJson } from "./hash.js";
+import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
 import { evolve, type StackState } from "./state.js";
 
 export interface HostInfo {
@@ -9,7 +10,16 @@ export interface HostInfo {
 }
 
 export type Command =
-  | { type: "Up"; stack: string; op: string; services: Record<string, ServiceSpec>; by: string; source: Source }
+  | {
+      type: "Up";
+      stack: string;
+      op: string;
+      services: Record<string, ServiceSpec>;
+      volumes?: Project["volumes"];
+      secrets?: Project["secrets"];
+      by: string;
+      source: Source;
+    }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
   | { type: "Plan"; hosts: HostInfo[]; now: number }
@@ -51,9 +61,12 @@ function decideUp(command: Extract<Command, { type: "Up" }>, state: StackState):
     if (!current || current.hash !== hash || current.spec.scale !== spec.scale) changed.push(name);
     services[name] = { spec, hash };
   }
-  const revision = changed.length > 0 || !state.exists ? state.revision + 1 : state.revision;
+  const volumes = { ...state.volumes, ...command.volumes };
+  const secrets = { ...state.secrets, ...command.secrets };
+  const topChanged = canonicalJson(volumes) !== canonicalJson(state.volumes) || canonicalJson(secrets) !== canonicalJson(state.secrets);
+  const revision = changed.length > 0 || topChanged || !state.exists ? state.revision + 1 : state.revision;
   if (revision !== state.revision) {
-    events.push({ type: "RevisionCommitted", revision, services, changed, by: command.by, source: command.source });
+    events.push({ type: "RevisionCommitted", revision, services, volumes, secrets, changed, by: command.by, source: command.source });
   }
   events.push({ type: "OperationStarted", op: command.op, kind: "up", revision, by: command.by, source: command.source });
   return events;
@@ -109,7 +122,10 @@ function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number)
         pulls.push({ ...base, slot: undefined, container: undefined, id: pull, action: "pull", host, after: [] });
       }
       const create = stepId(state.name, opId, rev, service, "create", slot);
-      creates.push({ ...base, id: create, action: "create", host, spec, hash, after: [pull] });
+      const mounted = Object.fromEntries(
+        (spec.volumes ?? []).flatMap((m) => (m.type === "volume" && m.source && state.volumes[m.source] ? [[m.source, state.volumes[m.source]!]] : [])),
+      );
+      creates.push({ ...base, id: create, action: "create", host, spec, hash, ...(Object.keys(mounted).length ? { volumes: mounted } : {}), after: [pull] });
       starts.push({ ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host, after: [create] });
     }
     // scale down: slots above the scale go away

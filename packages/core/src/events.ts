@@ -1,4 +1,4 @@
-import type { PortSpec, ServiceSpec, Step } from "./model.js";
+import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./model.js";
 
 export type Source = "cli" | "api" | "webhook" | "chatops";
 
@@ -14,6 +14,8 @@ export type StackEvent =
       type: "RevisionCommitted";
       revision: number;
       services: Record<string, RevisionService>;
+      volumes?: Record<string, VolumeSpec>;
+      secrets?: Record<string, SecretSpec>;
       changed: string[];
       by: string;
       source: Source;

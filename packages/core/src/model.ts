@@ -1,29 +1,171 @@
 import { z } from "zod";
 
-/** Normalized models: what the rest of corral sees after parsing. */
+/** Normalized models: what the rest of corral sees after parsing. Durations in ms, sizes in bytes. */
 export const portSpecSchema = z.object({
   target: z.number().int(),
   published: z.number().int().optional(),
   host_ip: z.string().optional(),
   protocol: z.enum(["tcp", "udp", "sctp"]),
+  mode: z.enum(["ingress", "host"]).optional(),
 });
 export type PortSpec = z.infer<typeof portSpecSchema>;
 
+export const volumeMountSchema = z.object({
+  type: z.enum(["bind", "volume", "tmpfs"]),
+  source: z.string().optional(),
+  target: z.string(),
+  read_only: z.boolean().optional(),
+  consistency: z.string().optional(),
+  bind: z.object({ propagation: z.string().optional(), create_host_path: z.boolean().optional() }).optional(),
+  volume: z.object({ nocopy: z.boolean().optional() }).optional(),
+  tmpfs: z.object({ size: z.number().optional(), mode: z.number().optional() }).optional(),
+});
+export type VolumeMount = z.infer<typeof volumeMountSchema>;
+
+export const secretMountSchema = z.object({
+  source: z.string(),
+  target: z.string().optional(),
+  uid: z.string().optional(),
+  gid: z.string().optional(),
+  mode: z.number().int().optional(),
+});
+export type SecretMount = z.infer<typeof secretMountSchema>;
+
+export const healthcheckSchema = z.object({
+  test: z.array(z.string()).optional(),
+  interval: z.number().optional(),
+  timeout: z.number().optional(),
+  retries: z.number().int().optional(),
+  start_period: z.number().optional(),
+  start_interval: z.number().optional(),
+  disable: z.boolean().optional(),
+});
+export type Healthcheck = z.infer<typeof healthcheckSchema>;
+
+export const updateConfigSchema = z.object({
+  parallelism: z.number().int().min(0).optional(),
+  delay: z.number().optional(),
+  failure_action: z.enum(["pause", "continue", "rollback"]).optional(),
+  monitor: z.number().optional(),
+  max_failure_ratio: z.number().min(0).max(1).optional(),
+  order: z.enum(["stop-first", "start-first"]).optional(),
+});
+export type UpdateConfig = z.infer<typeof updateConfigSchema>;
+
+export const deploySchema = z.object({
+  mode: z.enum(["replicated", "global"]).optional(),
+  replicas: z.number().int().min(0).optional(),
+  labels: z.record(z.string()).optional(),
+  update_config: updateConfigSchema.optional(),
+  rollback_config: updateConfigSchema.optional(),
+  restart_policy: z
+    .object({
+      condition: z.enum(["none", "on-failure", "any"]).optional(),
+      delay: z.number().optional(),
+      max_attempts: z.number().int().optional(),
+      window: z.number().optional(),
+    })
+    .optional(),
+  placement: z
+    .object({
+      constraints: z.array(z.string()).optional(),
+      preferences: z.array(z.object({ spread: z.string() })).optional(),
+      max_replicas_per_node: z.number().int().optional(),
+    })
+    .optional(),
+  resources: z
+    .object({
+      limits: z.object({ cpus: z.number().optional(), memory: z.number().optional(), pids: z.number().int().optional() }).optional(),
+      reservations: z.object({ cpus: z.number().optional(), memory: z.number().optional() }).optional(),
+    })
+    .optional(),
+});
+export type DeploySpec = z.infer<typeof deploySchema>;
+
+/** Rancher 1.6's health_check (rancher-compose.yml), times in ms. */
+export const rancherHealthSchema = z.object({
+  port: z.number().int(),
+  request_line: z.string().optional(),
+  interval: z.number().optional(),
+  response_timeout: z.number().optional(),
+  healthy_threshold: z.number().int().optional(),
+  unhealthy_threshold: z.number().int().optional(),
+  initializing_timeout: z.number().optional(),
+  strategy: z.string().optional(),
+});
+
 export const serviceSpecSchema = z.object({
   image: z.string(),
+  build: z.record(z.unknown()).optional(),
   command: z.array(z.string()).optional(),
   entrypoint: z.array(z.string()).optional(),
   environment: z.record(z.string()),
   labels: z.record(z.string()),
   ports: z.array(portSpecSchema),
+  expose: z.array(z.string()).optional(),
+  volumes: z.array(volumeMountSchema).optional(),
+  secrets: z.array(secretMountSchema).optional(),
   cap_add: z.array(z.string()),
   cap_drop: z.array(z.string()),
   user: z.string().optional(),
+  group_add: z.array(z.string()).optional(),
   working_dir: z.string().optional(),
-  restart: z.enum(["no", "always", "on-failure", "unless-stopped"]).optional(),
+  healthcheck: healthcheckSchema.optional(),
+  restart: z.string().optional(),
+  stop_signal: z.string().optional(),
+  stop_grace_period: z.number().optional(),
+  read_only: z.boolean().optional(),
+  tmpfs: z.array(z.string()).optional(),
+  ulimits: z.record(z.union([z.number().int(), z.object({ soft: z.number().int(), hard: z.number().int() })])).optional(),
+  mem_limit: z.number().optional(),
+  cpus: z.number().optional(),
+  shm_size: z.number().optional(),
+  sysctls: z.record(z.string()).optional(),
+  init: z.boolean().optional(),
+  hostname: z.string().optional(),
+  dns: z.array(z.string()).optional(),
+  extra_hosts: z.array(z.string()).optional(),
+  logging: z.object({ driver: z.string().optional(), options: z.record(z.string()).optional() }).optional(),
+  depends_on: z
+    .record(z.object({ condition: z.enum(["service_started", "service_healthy", "service_completed_successfully"]), required: z.boolean() }))
+    .optional(),
   scale: z.number().int().min(0),
+  deploy: deploySchema.optional(),
+  retain_ip: z.boolean().optional(),
+  privileged: z.boolean().optional(),
+  network_mode: z.string().optional(),
+  pid: z.string().optional(),
+  ipc: z.string().optional(),
+  /** Rancher's health check, kept as written for export; the container gets the equivalent healthcheck. */
+  health_check: rancherHealthSchema.optional(),
+  /** x-* keys, kept for export; they do not change the container. */
+  extensions: z.record(z.unknown()).optional(),
 });
 export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
+
+export const volumeSpecSchema = z.object({
+  name: z.string().optional(),
+  driver: z.string().optional(),
+  driver_opts: z.record(z.string()).optional(),
+  external: z.boolean().optional(),
+  labels: z.record(z.string()).optional(),
+});
+export type VolumeSpec = z.infer<typeof volumeSpecSchema>;
+
+export const secretSpecSchema = z.object({
+  name: z.string().optional(),
+  file: z.string().optional(),
+  external: z.boolean().optional(),
+  environment: z.string().optional(),
+});
+export type SecretSpec = z.infer<typeof secretSpecSchema>;
+
+export const projectSchema = z.object({
+  services: z.record(serviceSpecSchema),
+  volumes: z.record(volumeSpecSchema),
+  secrets: z.record(secretSpecSchema),
+});
+export type Project = z.infer<typeof projectSchema>;
 
 export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove"]);
 export type StepAction = z.infer<typeof stepActionSchema>;
@@ -46,6 +188,8 @@ export const stepSchema = z.object({
   container: z.string().optional(),
   /** The service spec a create step builds the container from. */
   spec: serviceSpecSchema.optional(),
+  /** Named volumes the container mounts, as declared at the top level (create). */
+  volumes: z.record(volumeSpecSchema).optional(),
   /** Config hash of the service at this revision (a label on the container). */
   hash: z.string().optional(),
   /** Steps that must have succeeded first. */

@@ -1,5 +1,5 @@
 import type { Commit, RevisionService, StackEvent } from "./events.js";
-import type { PortSpec, Step } from "./model.js";
+import type { PortSpec, Project, Step } from "./model.js";
 
 export type ContainerState = "created" | "running" | "stopped";
 
@@ -43,6 +43,8 @@ export interface StackState {
   revision: number;
   /** Desired services at the current revision. */
   services: Record<string, RevisionService>;
+  volumes: Project["volumes"];
+  secrets: Project["secrets"];
   op?: Operation;
   /** Steps of the current operation, in planning order. */
   steps: Record<string, StepRecord>;
@@ -62,6 +64,8 @@ export const initialState = (name: string): StackState => ({
   exists: false,
   revision: 0,
   services: {},
+  volumes: {},
+  secrets: {},
   steps: {},
   containers: {},
   errors: {},
@@ -131,7 +135,7 @@ export function evolve(state: StackState, event: StackEvent): StackState {
     case "StackCreated":
       return { ...initialState(state.name), version: state.version, exists: true, revision: state.revision };
     case "RevisionCommitted":
-      return { ...state, revision: event.revision, services: event.services };
+      return { ...state, revision: event.revision, services: event.services, volumes: event.volumes ?? {}, secrets: event.secrets ?? {} };
     case "OperationStarted":
       return {
         ...state,
@@ -188,4 +192,13 @@ export function fold(state: StackState, commits: Commit[]): StackState {
     s = { ...s, version: commit.version };
   }
   return s;
+}
+
+/** The project of the current revision (what `export` writes). */
+export function currentProject(state: StackState): Project {
+  return {
+    services: Object.fromEntries(Object.entries(state.services).map(([n, s]) => [n, s.spec])),
+    volumes: state.volumes,
+    secrets: state.secrets,
+  };
 }

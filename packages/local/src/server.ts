@@ -7,7 +7,7 @@ import { serve } from "@hono/node-server";
 import { startAgent, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
-import type { Logger } from "@corral/core";
+import type { Logger, SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore } from "@corral/store";
 import { startDynamo, startQueues } from "./standins.js";
@@ -26,6 +26,7 @@ export interface ServerOptions {
   tickMs?: number;
   /** Test switch: every queue message is sent twice. */
   duplicateMessages?: boolean;
+  policy?: SitePolicy;
   log?: Logger;
 }
 
@@ -99,6 +100,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds,
     adminToken: token,
+    ...(options.policy ? { policy: options.policy } : {}),
     ...(log ? { log } : {}),
   });
   const server = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
