@@ -73,17 +73,33 @@ class Collector {
   }
   /** Validate `value` with `schema`; on failure record an issue under `path` and return undefined. */
   check<S extends z.ZodTypeAny>(schema: S, value: unknown, path: string): z.output<S> | undefined {
-    const r = schema.safeParse(value);
-    if (r.success) return r.data;
-    const issue = r.error.issues[0]!;
-    const at = [path, ...issue.path.map(String)].filter(Boolean).join(".");
-    if (issue.code === "unrecognized_keys") {
+    let current = value;
+    for (let round = 0; round < 50; round++) {
+      const r = schema.safeParse(current);
+      if (r.success) return r.data;
+      const issue = r.error.issues[0]!;
+      const at = [path, ...issue.path.map(String)].filter(Boolean).join(".");
+      if (issue.code !== "unrecognized_keys") {
+        this.fail(at, describeIssue(issue));
+        return undefined;
+      }
       for (const k of issue.keys) this.unknown(`${at}.${k}`);
-      return undefined;
+      if (!this.lenient) return undefined;
+      current = withoutKeys(current, issue.path, issue.keys); // read the rest, as a lenient parse does
     }
-    this.fail(at, describeIssue(issue));
     return undefined;
   }
+}
+
+/** A copy of `value` without `keys` in the object at `path`. */
+function withoutKeys(value: unknown, path: (string | number)[], keys: string[]): unknown {
+  if (path.length === 0) {
+    return isRecord(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => !keys.includes(k))) : value;
+  }
+  const [head, ...rest] = path;
+  if (Array.isArray(value)) return value.map((v, i) => (i === head ? withoutKeys(v, rest, keys) : v));
+  if (isRecord(value)) return { ...value, [head as string]: withoutKeys(value[head as string], rest, keys) };
+  return value;
 }
 
 function describeIssue(issue: z.ZodIssue): string {
@@ -662,7 +678,7 @@ function topVolumes(c: Collector, value: unknown): Record<string, VolumeSpec> {
     const path = `volumes.${name}`;
     const v = c.check(rawVolume, raw === null ? {} : withoutExtensions(raw), path);
     if (!v) continue;
-    const spec: VolumeSpec = {};
+    const spec: VolumeSpec = { ...extensionsOf(raw) };
     if (v.name) spec.name = v.name;
     if (v.driver) spec.driver = v.driver;
     if (v.driver_opts) spec.driver_opts = Object.fromEntries(Object.entries(v.driver_opts).map(([k, x]) => [k, String(x)]));
@@ -684,7 +700,7 @@ function topSecrets(c: Collector, value: unknown): Record<string, SecretSpec> {
     const s = c.check(rawSecret, raw === null ? {} : withoutExtensions(raw), path);
     if (!s) continue;
     if (s.labels) c.unknown(`${path}.labels`);
-    const spec: SecretSpec = {};
+    const spec: SecretSpec = { ...extensionsOf(raw) };
     if (s.name) spec.name = s.name;
     if (s.file) spec.file = s.file;
     if (s.environment) spec.environment = s.environment;
@@ -696,6 +712,11 @@ function topSecrets(c: Collector, value: unknown): Record<string, SecretSpec> {
     out[name] = spec;
   }
   return out;
+}
+
+function extensionsOf(value: unknown): { extensions?: Record<string, unknown> } {
+  const ext = isRecord(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => k.startsWith("x-"))) : {};
+  return Object.keys(ext).length > 0 ? { extensions: ext } : {};
 }
 
 function withoutExtensions(value: unknown): unknown {
@@ -733,8 +754,8 @@ export function parseProject(doc: unknown, options: ParseOptions = {}): ParseRes
       else if (raw !== null && !(isRecord(raw) && Object.keys(raw).length === 0)) c.unknown(`networks.default.${Object.keys(raw as object)[0] ?? ""}`);
     }
   }
-  // references between parts of the file
-  for (const [name, spec] of Object.entries(services)) {
+  // references between parts of the file (a lenient parse reads fragments, as compose-go's consistency-free load)
+  for (const [name, spec] of Object.entries(options.lenient ? {} : services)) {
     for (const [i, m] of (spec.volumes ?? []).entries()) {
       if (m.type === "volume" && m.source && !volumes[m.source]) c.fail(`services.${name}.volumes.${i}`, `volume "${m.source}" is not declared under the top-level volumes:`);
     }

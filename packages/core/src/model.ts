@@ -149,6 +149,7 @@ export const volumeSpecSchema = z.object({
   driver_opts: z.record(z.string()).optional(),
   external: z.boolean().optional(),
   labels: z.record(z.string()).optional(),
+  extensions: z.record(z.unknown()).optional(),
 });
 export type VolumeSpec = z.infer<typeof volumeSpecSchema>;
 
@@ -157,6 +158,7 @@ export const secretSpecSchema = z.object({
   file: z.string().optional(),
   external: z.boolean().optional(),
   environment: z.string().optional(),
+  extensions: z.record(z.unknown()).optional(),
 });
 export type SecretSpec = z.infer<typeof secretSpecSchema>;
 

@@ -46,6 +46,7 @@ export function resolveComposeFiles(input: ResolveInput): NamedDocument[] {
       for (const [svc, service] of Object.entries(doc.services)) {
         if (!isRecord(service)) continue;
         resolveEnvironment(service, `services.${svc}`, f.name, abs, input.readFile, lookup);
+        resolveLabels(service, `services.${svc}`, f.name, abs, input.readFile);
         resolvePaths(service, abs);
       }
     }
@@ -58,6 +59,42 @@ export function resolveComposeFiles(input: ResolveInput): NamedDocument[] {
   });
 }
 
+/** `env_file:` and `label_file:` entries: read and parsed in order, later files winning. */
+function readKeyValueFiles(
+  value: unknown,
+  path: string,
+  file: string,
+  abs: (p: string) => string,
+  readFile: (p: string) => string | undefined,
+): Record<string, string> {
+  const merged: Record<string, string> = {};
+  const entries = Array.isArray(value) ? value : [value];
+  entries.forEach((entry, i) => {
+    const spec = typeof entry === "string" ? { path: entry, required: true } : isRecord(entry) ? { path: String(entry.path), required: entry.required !== false } : undefined;
+    if (!spec) throw new ComposeError(file, `${path}.${i}`, "must be a path or {path, required}");
+    const text = readFile(abs(spec.path));
+    if (text === undefined) {
+      if (spec.required) throw new ComposeError(file, `${path}.${i}`, `${spec.path}: no such file`);
+      return;
+    }
+    Object.assign(merged, parseDotenv(text, spec.path));
+  });
+  return merged;
+}
+
+function resolveLabels(service: Record<string, unknown>, path: string, file: string, abs: (p: string) => string, readFile: (p: string) => string | undefined) {
+  if (service.label_file === undefined) return;
+  const fromFiles = readKeyValueFiles(service.label_file, `${path}.label_file`, file, abs, readFile);
+  const own = service.labels;
+  const ownMap = Array.isArray(own)
+    ? Object.fromEntries(own.map((e) => String(e)).map((e) => (e.includes("=") ? [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] : [e, ""])))
+    : isRecord(own)
+      ? own
+      : {};
+  service.labels = { ...fromFiles, ...ownMap };
+  delete service.label_file;
+}
+
 function resolveEnvironment(
   service: Record<string, unknown>,
   path: string,
@@ -66,21 +103,9 @@ function resolveEnvironment(
   readFile: (p: string) => string | undefined,
   lookup: Lookup,
 ) {
-  const merged: Record<string, string> = {};
-  if (service.env_file !== undefined) {
-    const entries = Array.isArray(service.env_file) ? service.env_file : [service.env_file];
-    entries.forEach((entry, i) => {
-      const spec = typeof entry === "string" ? { path: entry, required: true } : isRecord(entry) ? { path: String(entry.path), required: entry.required !== false } : undefined;
-      if (!spec) throw new ComposeError(file, `${path}.env_file.${i}`, "must be a path or {path, required}");
-      const text = readFile(abs(spec.path));
-      if (text === undefined) {
-        if (spec.required) throw new ComposeError(file, `${path}.env_file.${i}`, `${spec.path}: no such file`);
-        return;
-      }
-      Object.assign(merged, parseDotenv(text, spec.path));
-    });
-    delete service.env_file;
-  }
+  const hadFiles = service.env_file !== undefined;
+  const merged: Record<string, string> = hadFiles ? readKeyValueFiles(service.env_file, `${path}.env_file`, file, abs, readFile) : {};
+  delete service.env_file;
   const own = service.environment;
   const entries: Array<[string, unknown]> = Array.isArray(own)
     ? own.map((e) => {
@@ -98,7 +123,7 @@ function resolveEnvironment(
       else delete merged[k];
     } else merged[k] = String(v);
   }
-  if (service.env_file !== undefined || own !== undefined || Object.keys(merged).length > 0) service.environment = merged;
+  if (hadFiles || own !== undefined) service.environment = merged;
 }
 
 function resolvePaths(service: Record<string, unknown>, abs: (p: string) => string) {
