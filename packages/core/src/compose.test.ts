@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ComposeError, parseComposeDocument, parseComposeYaml } from "./compose.js";
+import { ComposeError, parseComposeDocument, parseComposeYaml, parseProject } from "./compose.js";
 import { configHash } from "./hash.js";
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
@@ -72,5 +72,112 @@ describe("compose subset", () => {
     expect(configHash(a)).toBe(configHash(b));
     const c = parse("services:\n  web:\n    image: y\n").web!;
     expect(configHash(c)).not.toBe(configHash(a));
+  });
+});
+
+describe("every supported key, short and long forms", () => {
+  const { project } = parseProject(parseComposeYaml(fixture("every-key.yml")));
+  const app = project.services.app!;
+  const db = project.services.db!;
+
+  it.each([
+    ["command", app.command, ["python", "app.py"]],
+    ["entrypoint (string)", app.entrypoint, ["/entry.sh", "--verbose"]],
+    ["environment (numbers and booleans as text)", app.environment, { A: "1", N: "2", T: "true" }],
+    ["expose", app.expose, ["3000", "4000"]],
+    ["cap_add", app.cap_add, ["CHOWN", "SETUID"]],
+    ["group_add", app.group_add, ["wheel", "1001"]],
+    ["labels (list, bare name empty)", app.labels, { a: "b", empty: "" }],
+    ["restart", app.restart, "on-failure:3"],
+    ["stop_grace_period", app.stop_grace_period, 90_000],
+    ["tmpfs (string)", app.tmpfs, ["/run"]],
+    ["ulimits", app.ulimits, { nproc: 512, nofile: { soft: 1024, hard: 2048 } }],
+    ["mem_limit", app.mem_limit, 512 * 1024 ** 2],
+    ["cpus (string)", app.cpus, 0.5],
+    ["shm_size", app.shm_size, 64 * 1024 ** 2],
+    ["sysctls", app.sysctls, { "net.core.somaxconn": "1024" }],
+    ["dns (string)", app.dns, ["8.8.8.8"]],
+    ["extra_hosts (mapping)", app.extra_hosts, ["db.example=10.0.0.5"]],
+    ["logging", app.logging, { driver: "json-file", options: { "max-size": "10m" } }],
+    ["depends_on (long)", app.depends_on, { db: { condition: "service_healthy", required: true } }],
+    ["depends_on (short)", db.depends_on, { app: { condition: "service_started", required: true } }],
+    ["x-* kept", app.extensions, { "x-team": "science" }],
+    ["scale from deploy.replicas", db.scale, 2],
+  ])("%s", (_name, got, want) => {
+    expect(got).toEqual(want);
+  });
+
+  it("ports: short, range and long", () => {
+    expect(app.ports).toEqual([
+      { target: 80, published: 60001, protocol: "tcp" },
+      { target: 8000, published: 60002, protocol: "tcp" },
+      { target: 8001, published: 60003, protocol: "tcp" },
+      { target: 443, published: 60004, host_ip: "127.0.0.1", protocol: "tcp", mode: "host" },
+    ]);
+  });
+
+  it("volumes: bind with :ro, named, tmpfs, long bind", () => {
+    expect(app.volumes).toEqual([
+      { type: "bind", source: "/global/cfs/cdirs/myproject/data", target: "/data", read_only: true, bind: {} },
+      { type: "volume", source: "app.mystack", target: "/var/lib/app", volume: {} },
+      { type: "tmpfs", target: "/scratch", tmpfs: { size: 64 * 1024 ** 2, mode: 1777 } },
+      { type: "bind", source: "/global/cfs/cdirs/myproject/conf", target: "/conf", read_only: true },
+    ]);
+  });
+
+  it("secrets: short and long, mode as octal", () => {
+    expect(app.secrets).toEqual([{ source: "app.mystack.pw" }, { source: "app.mystack.key", target: "key.pem", uid: "1000", gid: "1000", mode: 0o400 }]);
+  });
+
+  it("healthcheck: list and string forms, durations", () => {
+    expect(app.healthcheck).toEqual({ test: ["CMD", "wget", "-q", "http://127.0.0.1/"], interval: 10_000, timeout: 2_000, retries: 3, start_period: 60_000 });
+    expect(db.healthcheck).toEqual({ test: ["CMD-SHELL", "mysqladmin ping"] });
+  });
+
+  it("deploy", () => {
+    expect(db.deploy).toEqual({
+      replicas: 2,
+      update_config: { parallelism: 1, delay: 5_000, order: "start-first", failure_action: "rollback", monitor: 30_000, max_failure_ratio: 0.2 },
+      rollback_config: { parallelism: 2 },
+      restart_policy: { condition: "on-failure", max_attempts: 5, window: 120_000 },
+      resources: { limits: { cpus: 1.5, memory: 1024 ** 3 }, reservations: { memory: 256 * 1024 ** 2 } },
+      placement: { constraints: ["node.role==worker"] },
+    });
+  });
+
+  it("top-level volumes and secrets", () => {
+    expect(project.volumes).toEqual({ "app.mystack": { driver: "local", driver_opts: { type: "nfs", o: "addr=10.0.0.1" } }, "db.mystack": { external: true } });
+    expect(project.secrets).toEqual({ "app.mystack.pw": { file: "/home/me/pw.txt" }, "app.mystack.key": { external: true } });
+  });
+
+  it("healthcheck NONE and disable turn it off", () => {
+    const off = parse('services:\n  a:\n    image: x\n    healthcheck: {test: ["NONE"]}\n  b:\n    image: x\n    healthcheck: {disable: true}\n');
+    expect(off.a!.healthcheck).toEqual({ disable: true });
+    expect(off.b!.healthcheck).toEqual({ disable: true });
+  });
+});
+
+describe("refusals name file, service and key, all at once", () => {
+  it.each([
+    ["services:\n  web:\n    image: x\n    ports: ['80:99999']\n", "docker-compose.yml: services.web.ports.0: port 99999 out of range 1-65535"],
+    ["services:\n  web:\n    image: x\n    ports: ['1-3:1-2']\n", 'docker-compose.yml: services.web.ports.0: port ranges "1-3:1-2" differ in length'],
+    ["services:\n  web:\n    image: x\n    stop_grace_period: soon\n", 'docker-compose.yml: services.web.stop_grace_period: invalid duration "soon" (examples: 10s, 1m30s, 500ms)'],
+    ["services:\n  web:\n    image: x\n    restart: sometimes\n", "docker-compose.yml: services.web.restart: must be one of no, always, on-failure[:N], unless-stopped"],
+    ["services:\n  web:\n    image: x\n    volumes: ['data:/d']\n", 'docker-compose.yml: services.web.volumes.0: volume "data" is not declared under the top-level volumes:'],
+    ["services:\n  web:\n    image: x\n    secrets: [pw]\n", 'docker-compose.yml: services.web.secrets.0: secret "pw" is not declared under the top-level secrets:'],
+    ["services:\n  web:\n    image: x\n    depends_on: [db]\n", 'docker-compose.yml: services.web.depends_on: service "db" is not defined'],
+    ["services:\n  web:\n    image: x\n    healthcheck: {test: [echo, hi]}\n", 'docker-compose.yml: services.web.healthcheck.test: a list must start with "CMD", "CMD-SHELL" or "NONE"'],
+    ["services:\n  web:\n    image: x\n    networks: [front]\n", "docker-compose.yml: services.web.networks.front: not supported: a stack has one network, default"],
+    ["services:\n  web:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n", "docker-compose.yml: services.web.scale: scale (2) and deploy.replicas (3) disagree"],
+    ["services:\n  web:\n    image: x\n    deploy: {mode: global}\n", "docker-compose.yml: services.web.deploy.mode: global services are not supported yet: use replicas"],
+    ["services:\n  web:\n    image: x\n    cpus: [1]\n", "docker-compose.yml: services.web.cpus: has an unexpected form"],
+    ["configs: {}\nservices:\n  web:\n    image: x\n", "docker-compose.yml: configs: not supported"],
+  ])("%s", (yaml, message) => {
+    expect(refusal(() => parse(yaml)).message).toBe(message);
+  });
+
+  it("reports several problems in one answer", () => {
+    const e = refusal(() => parse("services:\n  web:\n    image: x\n    devices: [a]\n    tty: true\n  db:\n    command: x\n"));
+    expect(e.issues.map((i) => i.path)).toEqual(["services.web.devices", "services.web.tty", "services.db.image"]);
   });
 });

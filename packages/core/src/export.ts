@@ -18,9 +18,9 @@ function volumeEntry(v: VolumeMount): Record<string, unknown> {
     target: v.target,
     read_only: v.read_only,
     consistency: v.consistency,
-    bind: v.bind && Object.keys(v.bind).length ? v.bind : undefined,
-    volume: v.volume && Object.keys(v.volume).length ? v.volume : undefined,
-    tmpfs: v.tmpfs && Object.keys(v.tmpfs).length ? v.tmpfs : undefined,
+    bind: v.bind,
+    volume: v.volume,
+    tmpfs: v.tmpfs,
   });
 }
 
@@ -37,7 +37,6 @@ function serviceEntry(s: ServiceSpec): Record<string, unknown> {
   const deploy = s.deploy
     ? compact({
         ...s.deploy,
-        replicas: undefined,
         update_config: s.deploy.update_config ? updateEntry(s.deploy.update_config) : undefined,
         rollback_config: s.deploy.rollback_config ? updateEntry(s.deploy.rollback_config) : undefined,
         restart_policy: s.deploy.restart_policy ? durations(s.deploy.restart_policy, ["delay", "window"]) : undefined,
