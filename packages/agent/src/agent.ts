@@ -3,6 +3,7 @@ import {
   labels as L,
   stepMessageSchema,
   type Logger,
+  type ServiceSpec,
   type Step,
   type StepMessage,
   type StepReport,
@@ -15,11 +16,22 @@ type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
 export const stackNetwork = (stack: string) => `corral-${stack}`;
 
+/** The container's restart policy: `restart:`, else deploy.restart_policy (Swarm's conditions in Docker's words). */
+function restartOf(spec: ServiceSpec): string | undefined {
+  if (spec.restart) return spec.restart;
+  const p = spec.deploy?.restart_policy;
+  if (!p?.condition) return undefined;
+  if (p.condition === "none") return "no";
+  if (p.condition === "any") return "always";
+  return p.max_attempts !== undefined ? `on-failure:${p.max_attempts}` : "on-failure";
+}
+
 export interface AgentOptions {
   hostId: string;
   runtime: ContainerRuntime;
   /** Where reports go: the control queue. */
   report: (report: StepReport, attempt: number) => Promise<void>;
+  /** Override every container's own stop grace period (stop_grace_period, else Docker's 10 s). */
   stopGraceSeconds?: number;
   log?: Logger;
 }
@@ -139,6 +151,7 @@ export class StepRunner {
           ...(spec.entrypoint ? { entrypoint: spec.entrypoint } : {}),
           env: spec.environment,
           labels: {
+            ...spec.deploy?.labels,
             ...spec.labels,
             [L.stack]: step.stack,
             [L.service]: step.service,
@@ -152,7 +165,8 @@ export class StepRunner {
           capDrop: spec.cap_drop,
           ...(spec.user ? { user: spec.user } : {}),
           ...(spec.working_dir ? { workingDir: spec.working_dir } : {}),
-          ...(spec.restart ? { restart: spec.restart } : {}),
+          ...(restartOf(spec) ? { restart: restartOf(spec)! } : {}),
+          ...(spec.deploy?.resources?.reservations?.memory !== undefined ? { memoryReservation: spec.deploy.resources.reservations.memory } : {}),
           ...(mounts.length ? { mounts } : {}),
           ...(healthcheck ? { healthcheck } : {}),
           ...(spec.stop_signal ? { stopSignal: spec.stop_signal } : {}),
@@ -188,7 +202,7 @@ export class StepRunner {
       case "stop": {
         const before = await rt.inspect(name);
         if (!before?.running) return { ok: true, alreadyDone: true };
-        await rt.stop(name, this.#o.stopGraceSeconds ?? 10);
+        await rt.stop(name, this.#o.stopGraceSeconds);
         return { ok: true };
       }
       case "remove": {

@@ -9,7 +9,8 @@ export interface ContainerRuntime {
   inspect(name: string): Promise<ContainerInfo | undefined>;
   create(spec: CreateSpec): Promise<string>;
   start(name: string): Promise<void>;
-  stop(name: string, graceSeconds: number): Promise<void>;
+  /** Stop with the container's own grace period unless one is given. */
+  stop(name: string, graceSeconds?: number): Promise<void>;
   /** Force-remove; false when there was nothing to remove. */
   remove(name: string): Promise<boolean>;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
@@ -57,6 +58,7 @@ export interface CreateSpec {
   tmpfs?: string[];
   ulimits?: Record<string, number | { soft: number; hard: number }>;
   memory?: number;
+  memoryReservation?: number;
   nanoCpus?: number;
   shmSize?: number;
   sysctls?: Record<string, string>;
@@ -181,7 +183,7 @@ export class DockerRuntime implements ContainerRuntime {
     const healthcheck = h
       ? h.disable
         ? { Test: ["NONE"] }
-        : compact({ Test: h.test, Interval: ns(h.interval), Timeout: ns(h.timeout), Retries: h.retries, StartPeriod: ns(h.start_period) })
+        : compact({ Test: h.test, Interval: ns(h.interval), Timeout: ns(h.timeout), Retries: h.retries, StartPeriod: ns(h.start_period), StartInterval: ns(h.start_interval) })
       : undefined;
     const mounts = (spec.mounts ?? []).map(
       (m) =>
@@ -219,6 +221,7 @@ export class DockerRuntime implements ContainerRuntime {
           Tmpfs: spec.tmpfs ? Object.fromEntries(spec.tmpfs.map((t) => [t.split(":")[0]!, t.split(":")[1] ?? ""])) : undefined,
           Ulimits: spec.ulimits ? Object.entries(spec.ulimits).map(([Name, v]) => (typeof v === "number" ? { Name, Soft: v, Hard: v } : { Name, Soft: v.soft, Hard: v.hard })) : undefined,
           Memory: spec.memory,
+          MemoryReservation: spec.memoryReservation,
           NanoCpus: spec.nanoCpus,
           ShmSize: spec.shmSize,
           Sysctls: spec.sysctls,
@@ -243,9 +246,9 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async stop(name: string, graceSeconds: number): Promise<void> {
+  async stop(name: string, graceSeconds?: number): Promise<void> {
     try {
-      await this.#docker.getContainer(name).stop({ t: graceSeconds });
+      await this.#docker.getContainer(name).stop(graceSeconds === undefined ? {} : { t: graceSeconds });
     } catch (e) {
       if (statusOf(e) !== 304 && statusOf(e) !== 404) throw e;
     }

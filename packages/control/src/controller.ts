@@ -57,7 +57,7 @@ export class Controller {
         const now = this.#o.clock();
         const alive = hosts.filter((h) => now - h.lastSeen < this.#o.hostStaleMs).map((h) => ({ id: h.id }));
         const commands: Command[] = messages.map((m) =>
-          m.body.kind === "report" ? { type: "Report", report: m.body } : { type: "Plan", hosts: alive, now },
+          m.body.kind === "report" ? { type: "Report", report: m.body, hosts: alive, now } : { type: "Plan", hosts: alive, now },
         );
         await this.run(stack, commands, hosts);
       } catch (e) {

@@ -100,7 +100,7 @@ describe("every supported key, short and long forms", () => {
     ["extra_hosts (mapping)", app.extra_hosts, ["db.example=10.0.0.5"]],
     ["logging", app.logging, { driver: "json-file", options: { "max-size": "10m" } }],
     ["depends_on (long)", app.depends_on, { db: { condition: "service_healthy", required: true } }],
-    ["depends_on (short)", db.depends_on, { app: { condition: "service_started", required: true } }],
+    ["depends_on (short)", project.services.worker!.depends_on, { app: { condition: "service_started", required: true } }],
     ["x-* kept", app.extensions, { "x-team": "science" }],
     ["scale from deploy.replicas", db.scale, 2],
   ])("%s", (_name, got, want) => {
@@ -141,7 +141,7 @@ describe("every supported key, short and long forms", () => {
       rollback_config: { parallelism: 2 },
       restart_policy: { condition: "on-failure", max_attempts: 5, window: 120_000 },
       resources: { limits: { cpus: 1.5, memory: 1024 ** 3 }, reservations: { memory: 256 * 1024 ** 2 } },
-      placement: { constraints: ["node.role==worker"] },
+      placement: { constraints: ["node.hostname==h1"] },
     });
   });
 
@@ -172,6 +172,8 @@ describe("refusals name file, service and key, all at once", () => {
     ["services:\n  web:\n    image: x\n    deploy: {mode: global}\n", "docker-compose.yml: services.web.deploy.mode: global services are not supported yet: use replicas"],
     ["services:\n  web:\n    image: x\n    cpus: [1]\n", "docker-compose.yml: services.web.cpus: has an unexpected form"],
     ["configs: {}\nservices:\n  web:\n    image: x\n", "docker-compose.yml: configs: not supported"],
+    ["services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n", "docker-compose.yml: services.a.depends_on: dependency cycle a → b → a"],
+    ["services:\n  web:\n    image: x\n    deploy: {placement: {constraints: [node.role==manager]}}\n", 'docker-compose.yml: services.web.deploy.placement.constraints.0: not supported: "node.role==manager" (supported: node.hostname==NAME, node.id==ID, and !=)'],
   ])("%s", (yaml, message) => {
     expect(refusal(() => parse(yaml)).message).toBe(message);
   });

@@ -394,6 +394,8 @@ function updateConfig(c: Collector, value: unknown, path: string): UpdateConfig 
 }
 
 const cpus = z.union([z.number(), z.string()]).transform(Number);
+/** Placement constraints the scheduler honours. */
+export const placementPattern = /^node\.(hostname|id)\s*(==|!=)\s*\S+$/;
 const rawDeploy = z
   .object({
     mode: z.enum(["replicated", "global"]).optional(),
@@ -416,7 +418,7 @@ const rawDeploy = z
     resources: z
       .object({
         limits: z.object({ cpus: cpus.optional(), memory: bytes.optional(), pids: z.number().int().optional() }).strict().optional(),
-        reservations: z.object({ cpus: cpus.optional(), memory: bytes.optional() }).strict().optional(),
+        reservations: z.object({ memory: bytes.optional() }).strict().optional(),
       })
       .strict()
       .optional(),
@@ -450,14 +452,23 @@ function deploy(c: Collector, value: unknown, path: string): DeploySpec | undefi
     const window = durationMs(c, r.window, `${path}.restart_policy.window`);
     if (window !== undefined) out.restart_policy.window = window;
   }
-  if (d.placement) out.placement = d.placement;
+  if (d.placement) {
+    out.placement = d.placement;
+    (d.placement.constraints ?? []).forEach((constraint, i) => {
+      if (!placementPattern.test(constraint)) {
+        c.unknown(`${path}.placement.constraints.${i}`, `"${constraint}" (supported: node.hostname==NAME, node.id==ID, and !=)`);
+      }
+    });
+    if (d.placement.preferences) c.unknown(`${path}.placement.preferences`, "corral spreads replicas over the least loaded hosts");
+    if (d.placement.max_replicas_per_node !== undefined) c.unknown(`${path}.placement.max_replicas_per_node`);
+  }
   if (d.resources) {
     const res: NonNullable<DeploySpec["resources"]> = {};
     for (const kind of ["limits", "reservations"] as const) {
       const r = d.resources[kind];
       if (!r) continue;
       const memory = byteSize(c, r.memory, `${path}.resources.${kind}.memory`);
-      res[kind] = { ...(r.cpus !== undefined ? { cpus: r.cpus } : {}), ...(memory !== undefined ? { memory } : {}), ...("pids" in r && r.pids !== undefined ? { pids: r.pids } : {}) };
+      res[kind] = { ...("cpus" in r && r.cpus !== undefined ? { cpus: r.cpus } : {}), ...(memory !== undefined ? { memory } : {}), ...("pids" in r && r.pids !== undefined ? { pids: r.pids } : {}) };
     }
     out.resources = res;
   }
@@ -766,8 +777,36 @@ export function parseProject(doc: unknown, options: ParseOptions = {}): ParseRes
       if (!services[dep] && rawServices[dep] === undefined) c.fail(`services.${name}.depends_on`, `service "${dep}" is not defined`);
     }
   }
+  if (!options.lenient) {
+    const cycle = dependencyCycle(services);
+    if (cycle) c.fail(`services.${cycle[0]}.depends_on`, `dependency cycle ${cycle.join(" → ")}`);
+  }
   if (c.issues.length > 0) throw new ComposeError(c.issues);
   return { project: { services, volumes, secrets }, unsupported: c.unsupported };
+}
+
+/** A depends_on cycle, as the list of services around it, if there is one. */
+function dependencyCycle(services: Record<string, ServiceSpec>): string[] | undefined {
+  const state = new Map<string, "visiting" | "done">();
+  const path: string[] = [];
+  const visit = (name: string): string[] | undefined => {
+    if (state.get(name) === "done") return undefined;
+    if (state.get(name) === "visiting") return [...path.slice(path.indexOf(name)), name];
+    state.set(name, "visiting");
+    path.push(name);
+    for (const dep of Object.keys(services[name]?.depends_on ?? {})) {
+      const found = services[dep] ? visit(dep) : undefined;
+      if (found) return found;
+    }
+    path.pop();
+    state.set(name, "done");
+    return undefined;
+  };
+  for (const name of Object.keys(services)) {
+    const found = visit(name);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** The services of a document (callers that only need those). */
@@ -778,7 +817,7 @@ export function parseComposeDocument(doc: unknown, file = "docker-compose.yml"):
 /** Parse compose YAML text. YAML syntax errors name the file and the line. */
 export function parseComposeYaml(text: string, file = "docker-compose.yml"): unknown {
   try {
-    return parseYaml(text, { merge: true });
+    return parseYaml(text, { merge: true, logLevel: "error" });
   } catch (e) {
     if (e instanceof YAMLParseError) {
       const line = e.linePos?.[0]?.line;

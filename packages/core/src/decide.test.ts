@@ -44,6 +44,8 @@ const planned = (events: StackEvent[]) => events.flatMap((e) => (e.type === "Ste
 const ok = (step: Step, extra: Partial<{ containerId: string }> = {}): Command => ({
   type: "Report",
   report: { kind: "report", stack: "demo", stepId: step.id, host: step.host, ok: true, ...extra },
+  hosts,
+  now: 10,
 });
 
 const stackUp: StackEvent[] = [
@@ -97,7 +99,7 @@ describe("up", () => {
   it("a failed pull puts the service in error with Docker's message", () => {
     let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });
     const steps = Object.values(s.steps).map((r) => r.step);
-    const fail = (step: Step, error: string): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId: step.id, host: "h1", ok: false, error } });
+    const fail = (step: Step, error: string): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId: step.id, host: "h1", ok: false, error }, hosts, now: 10 });
     s = run(s, fail(steps[0]!, "pull access denied for nope"));
     s = run(s, fail(steps[1]!, "skipped: pull failed"));
     const events = decide(fail(steps[2]!, "skipped: create failed"), s);
@@ -112,7 +114,10 @@ describe("up", () => {
     const events = decide(up({ web }, "op2"), s);
     expect(events).toEqual([{ type: "OperationStarted", op: "op2", kind: "up", revision: 1, by: "admin", source: "cli" }]);
     s = events.reduce(evolve, s);
-    expect(decide({ type: "Plan", hosts, now: 9 }, s)).toEqual([{ type: "OperationSucceeded", op: "op2" }]);
+    expect(decide({ type: "Plan", hosts, now: 9 }, s)).toEqual([
+      { type: "WavePlanned", op: "op2", services: ["web"] },
+      { type: "OperationSucceeded", op: "op2" },
+    ]);
   });
 
   it("refuses a changed service without --upgrade", () => {
@@ -128,6 +133,42 @@ describe("up", () => {
     const steps = planned(given(twoSlots).when({ type: "Plan", hosts: [{ id: "h2" }, { id: "h1" }], now: 1 }).events());
     expect(steps.filter((s) => s.action === "create").map((s) => s.host)).toEqual(["h1", "h2"]);
     expect(steps.filter((s) => s.action === "pull").map((s) => s.host)).toEqual(["h1", "h2"]);
+  });
+});
+
+describe("depends_on and placement", () => {
+  const db = spec("mysql:8");
+  const app = { ...spec("app:1"), depends_on: { db: { condition: "service_started" as const, required: true } } };
+  const start = (services: Record<string, ServiceSpec>) =>
+    given([]).when(up(services)).events().reduce(evolve, initialState("demo"));
+  const fail = (step: Step): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId: step.id, host: "h1", ok: false, error: "boom" }, hosts, now: 10 });
+
+  it("plans a service only once what it depends on has come up", () => {
+    let s = run(start({ app, db }), { type: "Plan", hosts, now: 1 });
+    expect(new Set(Object.values(s.steps).map((r) => r.step.service))).toEqual(new Set(["db"]));
+    const dbSteps = Object.values(s.steps).map((r) => r.step);
+    for (const step of dbSteps.slice(0, -1)) s = run(s, ok(step));
+    const last = decide(ok(dbSteps.at(-1)!), s);
+    expect(last.filter((e) => e.type === "WavePlanned")).toEqual([{ type: "WavePlanned", op: "op1", services: ["app"] }]);
+    expect(last.filter((e) => e.type === "StepPlanned").map((e) => e.type === "StepPlanned" && e.step.service)).toEqual(["app", "app", "app"]);
+    expect(last.some((e) => e.type === "OperationSucceeded")).toBe(false);
+  });
+
+  it("fails the operation when a dependency did not come up, naming both", () => {
+    let s = run(start({ app, db }), { type: "Plan", hosts, now: 1 });
+    const dbSteps = Object.values(s.steps).map((r) => r.step);
+    for (const step of dbSteps.slice(0, -1)) s = run(s, fail(step));
+    const events = decide(fail(dbSteps.at(-1)!), s);
+    expect(events.at(-1)).toEqual({ type: "OperationFailed", op: "op1", reason: "db: boom; app: not started: its dependency db did not come up" });
+  });
+
+  it("places a service on the hosts its constraints allow, or says why it cannot", () => {
+    const pinned = { ...spec("x"), deploy: { placement: { constraints: ["node.hostname==h2"] } } };
+    const steps = planned(given([]).when(up({ web: pinned })).events().reduce(evolve, initialState("demo")) && decide({ type: "Plan", hosts: [{ id: "h1" }, { id: "h2" }], now: 1 }, start({ web: pinned })));
+    expect(new Set(steps.map((x) => x.host))).toEqual(new Set(["h2"]));
+    expect(decide({ type: "Plan", hosts: [{ id: "h1" }], now: 1 }, start({ web: pinned }))).toEqual([
+      { type: "OperationFailed", op: "op1", reason: "web: no live host satisfies the placement constraints node.hostname==h2 (hosts: h1)" },
+    ]);
   });
 });
 
@@ -171,7 +212,11 @@ describe("rm", () => {
   it("an empty stack is removed at once", () => {
     const empty = [...stackUp.slice(0, 2), { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "a", source: "cli" } as StackEvent, { type: "OperationFailed", op: "op1", reason: "x" } as StackEvent];
     const s = run(given(empty).state, { type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" });
-    expect(decide({ type: "Plan", hosts, now: 1 }, s)).toEqual([{ type: "OperationSucceeded", op: "rm1" }, { type: "StackRemoved", op: "rm1" }]);
+    expect(decide({ type: "Plan", hosts, now: 1 }, s)).toEqual([
+      { type: "WavePlanned", op: "rm1", services: ["web"] },
+      { type: "OperationSucceeded", op: "rm1" },
+      { type: "StackRemoved", op: "rm1" },
+    ]);
   });
 });
 

@@ -23,8 +23,8 @@ export type Command =
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
   | { type: "Plan"; hosts: HostInfo[]; now: number }
-  /** An agent's report on a step. */
-  | { type: "Report"; report: StepReport }
+  /** An agent's report on a step; the next wave is planned on `hosts`. */
+  | { type: "Report"; report: StepReport; hosts: HostInfo[]; now: number }
   /** Re-drive steps planned and not reported within the timeout. */
   | { type: "Resend"; now: number; timeoutMs: number };
 
@@ -82,15 +82,59 @@ function decideRemove(command: Extract<Command, { type: "Remove" }>, state: Stac
 export const stepId = (stack: string, op: string, revision: number, service: string, action: string, slot?: number) =>
   `${stack}.${service}.${slot ?? 0}.${action}.r${revision}.${op}`;
 
-function chooseHost(hosts: HostInfo[], load: Map<string, number>): string | undefined {
+/** Does a host satisfy a service's placement constraints (node.hostname / node.id, == or !=)? */
+export function satisfies(host: HostInfo, constraints: string[] = []): boolean {
+  return constraints.every((c) => {
+    const m = /^node\.(hostname|id)\s*(==|!=)\s*(\S+)$/.exec(c);
+    if (!m) return false;
+    return m[2] === "==" ? host.id === m[3] : host.id !== m[3];
+  });
+}
+
+function chooseHost(hosts: HostInfo[], load: Map<string, number>, constraints?: string[]): string | undefined {
   let best: string | undefined;
-  for (const h of [...hosts].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+  for (const h of [...hosts].filter((x) => satisfies(x, constraints)).sort((a, b) => (a.id < b.id ? -1 : 1))) {
     if (best === undefined || (load.get(h.id) ?? 0) < (load.get(best) ?? 0)) best = h.id;
   }
   return best;
 }
 
+/**
+ * Services of the current operation whose dependencies (depends_on) have come
+ * up; `blocked` are those waiting on a dependency that failed.
+ */
+function readyServices(state: StackState): { ready: string[]; blocked: Array<[string, string]> } {
+  const op = state.op!;
+  const done = new Set(op.waves);
+  const settled = (service: string) => {
+    if (!done.has(service)) return "waiting";
+    const records = Object.values(state.steps).filter((r) => r.step.service === service);
+    if (records.some((r) => r.status === "failed")) return "failed";
+    return records.every((r) => r.status === "succeeded") ? "up" : "waiting";
+  };
+  const ready: string[] = [];
+  const blocked: Array<[string, string]> = [];
+  for (const [name, { spec }] of Object.entries(state.services)) {
+    if (done.has(name)) continue;
+    const deps = Object.entries(spec.depends_on ?? {}).filter(([dep, d]) => state.services[dep] || d.required);
+    const states = deps.map(([dep]) => [dep, state.services[dep] ? settled(dep) : "failed"] as const);
+    const failed = states.find(([, st]) => st === "failed");
+    if (failed) blocked.push([name, failed[0]]);
+    else if (states.every(([, st]) => st === "up")) ready.push(name);
+  }
+  return { ready, blocked };
+}
+
 function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number): StackEvent[] {
+  const { ready } = readyServices(state);
+  if (ready.length === 0) return [];
+  const wave: StackEvent = { type: "WavePlanned", op: opId, services: ready };
+  const steps = planServices(state, opId, hosts, ready);
+  if (!Array.isArray(steps)) return [steps];
+  return [wave, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+}
+
+function planServices(state: StackState, opId: string, hosts: HostInfo[], services: string[]): Step[] | StackEvent {
   const pulls: Step[] = [];
   const creates: Step[] = [];
   const starts: Step[] = [];
@@ -99,7 +143,8 @@ function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number)
   for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
   const rev = state.revision;
 
-  for (const [service, { spec, hash }] of Object.entries(state.services)) {
+  for (const service of services) {
+    const { spec, hash } = state.services[service]!;
     const pulledOn = new Map<string, string>();
     for (let slot = 1; slot <= spec.scale; slot++) {
       const name = containerName(state.name, service, slot);
@@ -112,8 +157,14 @@ function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number)
         continue;
       }
       if (existing) continue; // a changed service is upgraded, not re-created, by 'up --upgrade'
-      const host = chooseHost(hosts, load);
-      if (!host) return [{ type: "OperationFailed", op: opId, reason: "no host is available: start 'corral server' or 'corral agent' on a Docker host" }];
+      const constraints = spec.deploy?.placement?.constraints;
+      const host = chooseHost(hosts, load, constraints);
+      if (!host) {
+        const reason = hosts.length === 0 || !constraints?.length
+          ? "no host is available: start 'corral server' or 'corral agent' on a Docker host"
+          : `${service}: no live host satisfies the placement constraints ${constraints.join(", ")} (hosts: ${hosts.map((h) => h.id).join(", ")})`;
+        return { type: "OperationFailed", op: opId, reason };
+      }
       load.set(host, (load.get(host) ?? 0) + 1);
       let pull = pulledOn.get(host);
       if (!pull) {
@@ -134,9 +185,7 @@ function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number)
       removals.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
     }
   }
-  const steps = [...pulls, ...creates, ...starts, ...removals].map(dropUndefined);
-  if (steps.length === 0) return [{ type: "OperationSucceeded", op: opId }];
-  return steps.map((step) => ({ type: "StepPlanned", step, at: now }));
+  return [...pulls, ...creates, ...starts, ...removals].map(dropUndefined);
 }
 
 function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
@@ -148,34 +197,46 @@ function stopAndRemove(state: StackState, opId: string, service: string, slot: n
   ];
 }
 
-function planRemove(state: StackState, opId: string): StackEvent[] {
+function planRemove(state: StackState, opId: string, now: number): StackEvent[] {
   const targets = new Map<string, { service: string; slot: number; host: string; image: string }>();
   for (const c of Object.values(state.containers)) targets.set(c.name, c);
   for (const [name, pending] of Object.entries(state.inflight)) if (!targets.has(name)) targets.set(name, pending);
   const steps = [...targets.entries()].flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image));
-  if (steps.length === 0) return [{ type: "OperationSucceeded", op: opId }, { type: "StackRemoved", op: opId }];
-  return steps.map((step) => ({ type: "StepPlanned", step, at: 0 }));
+  return [{ type: "WavePlanned", op: opId, services: Object.keys(state.services) }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
 }
 
 function dropUndefined(step: Step): Step {
   return Object.fromEntries(Object.entries(step).filter(([, v]) => v !== undefined)) as Step;
 }
 
+/** The operation's end, once nothing is in flight and nothing more can be planned. */
 function settle(state: StackState): StackEvent[] {
   const op = state.op;
-  if (!op || op.status !== "running") return [];
+  if (!op || op.status !== "running" || !op.planned) return [];
   const records = Object.values(state.steps);
-  if (records.length === 0 || records.some((r) => r.status === "planned")) return [];
-  const failed = records.filter((r) => r.status === "failed");
-  if (failed.length > 0) {
-    const reason = Object.entries(state.errors)
-      .map(([service, error]) => `${service}: ${error}`)
-      .join("; ");
-    return [{ type: "OperationFailed", op: op.id, reason }];
+  if (records.some((r) => r.status === "planned")) return [];
+  const reasons = Object.entries(state.errors).map(([service, error]) => `${service}: ${error}`);
+  if (op.kind === "up") {
+    const { ready, blocked } = readyServices(state);
+    if (ready.length > 0) return []; // the next wave comes first
+    reasons.push(...blocked.map(([service, dep]) => `${service}: not started: its dependency ${dep} did not come up`));
   }
+  if (reasons.length > 0) return [{ type: "OperationFailed", op: op.id, reason: reasons.join("; ") }];
   const done: StackEvent[] = [{ type: "OperationSucceeded", op: op.id }];
   if (op.kind === "rm") done.push({ type: "StackRemoved", op: op.id });
   return done;
+}
+
+/** Plan what can be planned now, then settle if nothing is left. */
+function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[] {
+  const op = state.op;
+  if (!op || op.status !== "running") return [];
+  let planned: StackEvent[] = [];
+  if (op.kind === "up") planned = planUp(state, op.id, hosts, now);
+  else if (!op.planned) planned = planRemove(state, op.id, now);
+  const after = planned.reduce(evolve, op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] }));
+  if (planned.some((e) => e.type === "OperationFailed")) return planned;
+  return [...planned, ...settle(after)];
 }
 
 /**
@@ -191,8 +252,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     case "Plan": {
       const op = state.op;
       if (!op || op.status !== "running" || op.planned) return [];
-      const planned = op.kind === "up" ? planUp(state, op.id, command.hosts, command.now) : planRemove(state, op.id);
-      return planned.map((e) => (e.type === "StepPlanned" ? { ...e, at: command.now } : e));
+      return advance(state, command.hosts, command.now);
     }
     case "Report": {
       const { report } = command;
@@ -208,7 +268,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
             ...(report.ip ? { ip: report.ip } : {}),
           }
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
-      return [event, ...settle(evolve(state, event))];
+      return [event, ...advance(evolve(state, event), command.hosts, command.now)];
     }
     case "Resend": {
       if (!opInProgress(state)) return [];

@@ -21,6 +21,8 @@ export type StackEvent =
       source: Source;
     }
   | { type: "OperationStarted"; op: string; kind: "up" | "rm"; revision: number; by: string; source: Source }
+  /** A wave of services planned (their depends_on have come up). */
+  | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }
   | { type: "StepResent"; stepId: string; attempt: number; at: number }
   | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string }

@@ -76,7 +76,7 @@ export const deploySchema = z.object({
   resources: z
     .object({
       limits: z.object({ cpus: z.number().optional(), memory: z.number().optional(), pids: z.number().int().optional() }).optional(),
-      reservations: z.object({ cpus: z.number().optional(), memory: z.number().optional() }).optional(),
+      reservations: z.object({ memory: z.number().optional() }).optional(),
     })
     .optional(),
 });

@@ -32,6 +32,8 @@ export interface Operation {
   revision: number;
   status: "running" | "succeeded" | "failed";
   planned: boolean;
+  /** Services planned so far (in waves, following depends_on). */
+  waves: string[];
   reason?: string;
 }
 
@@ -140,14 +142,16 @@ export function evolve(state: StackState, event: StackEvent): StackState {
       return {
         ...state,
         inflight: { ...state.inflight, ...unreportedCreates(state) },
-        op: { id: event.op, kind: event.kind, revision: event.revision, status: "running", planned: false },
+        op: { id: event.op, kind: event.kind, revision: event.revision, status: "running", planned: false, waves: [] },
         steps: {},
         errors: {},
       };
+    case "WavePlanned":
+      if (state.op?.id !== event.op) return state;
+      return { ...state, op: { ...state.op, planned: true, waves: [...state.op.waves, ...event.services] } };
     case "StepPlanned": {
-      const op = state.op ? { ...state.op, planned: true } : state.op;
       const steps = { ...state.steps, [event.step.id]: { step: event.step, status: "planned" as const, plannedAt: event.at, attempt: 1 } };
-      return { ...state, ...(op ? { op } : {}), steps };
+      return { ...state, steps };
     }
     case "StepResent": {
       const record = state.steps[event.stepId];
