@@ -823,6 +823,7 @@ export function parseComposeYaml(text: string, file = "docker-compose.yml"): unk
       const line = e.linePos?.[0]?.line;
       throw new ComposeError(file, line ? `line ${line}` : "", e.message.split("\n")[0] ?? "invalid YAML");
     }
-    throw e;
+    // the YAML library also throws plain errors (an alias before its anchor, too many aliases)
+    throw new ComposeError(file, "", `invalid YAML: ${(e as Error).message}`);
   }
 }

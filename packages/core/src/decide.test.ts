@@ -172,6 +172,23 @@ describe("depends_on and placement", () => {
   });
 });
 
+describe("waves", () => {
+  it("passes through waves with nothing to do, so a converged stack with depends_on settles at once", () => {
+    const db = spec("mysql:8");
+    const app = { ...spec("app:1"), depends_on: { db: { condition: "service_started" as const, required: true } } };
+    let s = given([]).when(up({ app, db })).events().reduce(evolve, initialState("demo"));
+    s = run(s, { type: "Plan", hosts, now: 1 });
+    for (let i = 0; i < 3; i++) for (const r of Object.values(s.steps).filter((x) => x.status === "planned")) s = run(s, ok(r.step));
+    expect(s.op?.status).toBe("succeeded");
+    s = decide(up({ app, db }, "op2"), s).reduce(evolve, s);
+    expect(decide({ type: "Plan", hosts, now: 9 }, s)).toEqual([
+      { type: "WavePlanned", op: "op2", services: ["db"] },
+      { type: "WavePlanned", op: "op2", services: ["app"] },
+      { type: "OperationSucceeded", op: "op2" },
+    ]);
+  });
+});
+
 describe("rm", () => {
   const running = (() => {
     let s = run(given(stackUp).state, { type: "Plan", hosts, now: 5 });

@@ -231,11 +231,17 @@ function settle(state: StackState): StackEvent[] {
 function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[] {
   const op = state.op;
   if (!op || op.status !== "running") return [];
-  let planned: StackEvent[] = [];
-  if (op.kind === "up") planned = planUp(state, op.id, hosts, now);
-  else if (!op.planned) planned = planRemove(state, op.id, now);
-  const after = planned.reduce(evolve, op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] }));
-  if (planned.some((e) => e.type === "OperationFailed")) return planned;
+  const planned: StackEvent[] = [];
+  let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
+  if (op.kind === "rm" && !op.planned) planned.push(...planRemove(state, op.id, now));
+  // waves with nothing to do (services already running) are passed through at once
+  for (let wave = op.kind === "up" ? planUp(after, op.id, hosts, now) : []; wave.length > 0; ) {
+    planned.push(...wave);
+    if (wave.some((e) => e.type === "OperationFailed")) return planned;
+    after = wave.reduce(evolve, after);
+    wave = wave.some((e) => e.type === "StepPlanned") ? [] : planUp(after, op.id, hosts, now);
+  }
+  after = op.kind === "rm" ? planned.reduce(evolve, after) : after;
   return [...planned, ...settle(after)];
 }
 

@@ -7,6 +7,7 @@ import { toComposeDocuments } from "./export.js";
 import { configHash } from "./hash.js";
 import { checkPolicy, defaultPolicy } from "./policy.js";
 import { loadProject } from "./project.js";
+import { resolveComposeFiles } from "./resolve.js";
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
 
@@ -23,6 +24,15 @@ describe("export", () => {
     }).project;
     expect(again).toEqual(project);
     for (const [name, spec] of Object.entries(project.services)) expect(configHash(again.services[name]!)).toBe(configHash(spec));
+  });
+
+  it("writes $ as $$, so that the file reads back to the same text", () => {
+    const { project } = loadProject({ files: [{ name: "c.yml", document: { services: { web: { image: "x", command: ["sh", "-c", "wait $!; echo $HOME"] } } } }] });
+    const { compose } = toComposeDocuments(project);
+    const text = stringify(compose);
+    expect(text).toContain("wait $$!; echo $$HOME");
+    const back = resolveComposeFiles({ files: [{ name: "c.yml", path: "/c.yml", text }], env: { HOME: "/root" }, home: "/root", readFile: () => undefined });
+    expect(loadProject({ files: back }).project.services.web!.command).toEqual(["sh", "-c", "wait $!; echo $HOME"]);
   });
 
   it("keeps secret references, never values", () => {
@@ -52,7 +62,7 @@ describe("parser and policy under random input", () => {
           expect(e.issues.length).toBeGreaterThan(0);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: Number(process.env.FC_RUNS ?? 2000) },
     );
   });
 
@@ -67,7 +77,7 @@ describe("parser and policy under random input", () => {
           if (!(e instanceof ComposeError)) throw e;
         }
       }),
-      { numRuns: 1000 },
+      { numRuns: Number(process.env.FC_RUNS ?? 1000) },
     );
   });
 

@@ -84,6 +84,14 @@ function serviceEntry(s: ServiceSpec): Record<string, unknown> {
   });
 }
 
+/** `$` written as `$$`, so that reading the file back (interpolation) gives the same text. */
+function escapeDollars<T>(value: T): T {
+  if (typeof value === "string") return value.replace(/\$/g, "$$$$") as T;
+  if (Array.isArray(value)) return value.map(escapeDollars) as T;
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)])) as T;
+  return value;
+}
+
 /**
  * A project as compose documents: docker-compose.yml, and rancher-compose.yml
  * for scale, retain_ip and Rancher's health_check. Parsing them back gives
@@ -104,5 +112,5 @@ export function toComposeDocuments(project: Project): { compose: Record<string, 
       ]),
     ),
   };
-  return { compose, rancher };
+  return { compose: escapeDollars(compose), rancher: escapeDollars(rancher) };
 }

@@ -1,0 +1,159 @@
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sitePolicySchema } from "@corral/core";
+import { cleanupStack, corral, docker, httpGet, stackContainers, testServer } from "./support.js";
+
+// Compose files as Spin users write them, through the CLI, on the real engine.
+let server: Awaited<ReturnType<typeof testServer>>;
+const root = mkdtempSync(join(tmpdir(), "corral-lesson-"));
+const data = join(root, "data");
+const site = join(root, "site");
+
+beforeAll(async () => {
+  mkdirSync(data, { recursive: true });
+  mkdirSync(site, { recursive: true });
+  writeFileSync(join(site, "index.html"), "served from a bind mount\n");
+  for (const dir of [root, data, site]) chmodSync(dir, 0o755); // the services run as uid 1000
+  server = await testServer({ policy: sitePolicySchema.parse({ bindRoots: [root], registries: ["docker.io"] }) });
+  await docker.createVolume({ Name: "db.lesson" }).catch(() => {});
+});
+afterAll(async () => {
+  await server?.stop();
+  await cleanupStack("lesson");
+  await docker.getVolume("db.lesson").remove().catch(() => {});
+  await docker.getVolume("app.lesson").remove().catch(() => {});
+});
+
+/** A Spin lesson-3 style stack: web/app/db, bind mounts read-only, numeric user, group_add, caps, retain_ip, an external volume. */
+const lesson = (extra = "") => `version: '2'
+services:
+  web:
+    image: corral-hello:latest
+    ports: ["60030:8080"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /srv & wait $$!"]
+    user: "1000:1000"
+    group_add: ["100"]
+    volumes:
+      - ${site}:/srv:ro
+    cap_drop: [ALL]
+    retain_ip: true
+    depends_on: [app]
+  app:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do date > /var/lib/app/last; sleep 1; done"]
+    environment:
+      GREETING: \${GREETING:-hello}
+    volumes:
+      - app.lesson:/var/lib/app
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETUID, SETGID]
+  db:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    user: "1000:1000"
+    volumes:
+      - db.lesson:/var/lib/db
+      - ${data}:/data:ro
+    cap_drop: [ALL]
+${extra}volumes:
+  app.lesson: {}
+  db.lesson:
+    external: true
+`;
+
+function write(name: string, text: string): string {
+  const dir = mkdtempSync(join(root, "stack-"));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const containerIds = async () => (await stackContainers("lesson")).map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort();
+
+describe("a Spin lesson-3 style stack", () => {
+  let file: string;
+
+  it("renders what corral understood, and writes nothing", async () => {
+    file = write("docker-compose.yml", lesson());
+    const res = await corral(server, ["up", "--render", "-f", file, "-s", "lesson"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("# docker-compose.yml");
+    expect(res.stdout).toContain(`source: ${site}`);
+    expect(res.stdout).toContain("GREETING: hello");
+    expect(res.stdout).toContain("retain_ip: true");
+    expect(await stackContainers("lesson")).toEqual([]);
+  });
+
+  it("deploys: the bind mount is served read-only, as the numeric user, on the published port", async () => {
+    const res = await corral(server, ["up", "-d", "-f", file, "-s", "lesson"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    // depends_on: app comes up before web
+    expect(res.stdout.indexOf("[app]: Started")).toBeLessThan(res.stdout.indexOf("[web]: Creating"));
+    expect(await httpGet("http://127.0.0.1:60030/")).toBe("served from a bind mount\n");
+    const web = await docker.getContainer("lesson-web-1").inspect();
+    expect(web.Config.User).toBe("1000:1000");
+    expect(web.HostConfig.GroupAdd).toEqual(["100"]);
+    expect(web.HostConfig.CapDrop).toEqual(["ALL"]);
+    expect(web.Mounts.find((m) => m.Destination === "/srv")).toMatchObject({ Type: "bind", Source: site, RW: false });
+    const db = await docker.getContainer("lesson-db-1").inspect();
+    expect(db.Mounts.find((m) => m.Destination === "/var/lib/db")).toMatchObject({ Type: "volume", Name: "db.lesson" });
+    const app = await docker.getContainer("lesson-app-1").inspect();
+    expect(app.Config.Env).toContain("GREETING=hello");
+    expect(app.HostConfig.CapAdd?.sort()).toEqual(["CHOWN", "SETGID", "SETUID"]);
+    expect((await docker.getVolume("app.lesson").inspect()).Labels).toMatchObject({ "io.corral.stack": "lesson" });
+  });
+
+  it.each([
+    ["privileged", lesson().replace("    retain_ip: true\n", "    retain_ip: true\n    privileged: true\n"), "docker-compose.yml: services.web.privileged: is not allowed"],
+    ["build", lesson().replace("  db:\n    image: corral-busybox:latest\n", "  db:\n    build: .\n"), "docker-compose.yml: services.db.build: is not allowed: images come from a registry"],
+    ["cap_add SYS_ADMIN", lesson().replace("cap_add: [CHOWN, SETUID, SETGID]", "cap_add: [SYS_ADMIN]"), "docker-compose.yml: services.app.cap_add: SYS_ADMIN is not allowed (allowed: CHOWN, SETGID, SETUID, DAC_OVERRIDE, NET_BIND_SERVICE, FOWNER, KILL, SETPCAP)"],
+    ["a bind mount outside the roots", lesson().replace(`${data}:/data:ro`, "/etc:/data:ro"), `docker-compose.yml: services.db.volumes.1: bind mount /etc is not under an allowed root (allowed: ${root})`],
+    ["broken YAML", lesson().replace("  web:\n", "  web:\n   - nope\n"), "docker-compose.yml: line"],
+    ["an unknown registry", lesson().replace("image: corral-busybox:latest\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep", "image: registry.example.org/busybox:1\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep"), "docker-compose.yml: services.db.image: registry registry.example.org is not allowed (allowed: docker.io)"],
+  ])("refuses %s with a precise message and leaves the running stack untouched", async (_name, text, message) => {
+    const before = await containerIds();
+    const res = await corral(server, ["up", "-d", "-f", write("docker-compose.yml", text), "-s", "lesson"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(message);
+    expect(await containerIds()).toEqual(before);
+    expect(before.every((c) => c.endsWith("running"))).toBe(true);
+  });
+
+  it("reports every violation at once", async () => {
+    const text = lesson().replace("    retain_ip: true\n", "    retain_ip: true\n    privileged: true\n").replace("cap_add: [CHOWN, SETUID, SETGID]", "cap_add: [SYS_ADMIN]");
+    const res = await corral(server, ["up", "-d", "-f", write("docker-compose.yml", text), "-s", "lesson"]);
+    expect(res.stderr.trim().split("\n")).toHaveLength(2);
+  });
+
+  it("exports the stack, and up with the exported files changes nothing", async () => {
+    const out = mkdtempSync(join(root, "export-"));
+    const res = await corral(server, ["export", "lesson"], out);
+    expect(res.code).toBe(0);
+    const compose = readFileSync(join(out, "lesson", "docker-compose.yml"), "utf8");
+    expect(compose).toContain("db.lesson");
+    expect(readFileSync(join(out, "lesson", "rancher-compose.yml"), "utf8")).toContain("retain_ip: true");
+    const stdout = await corral(server, ["export", "lesson", "-f", "-"]);
+    expect(stdout.stdout).toContain("# rancher-compose.yml");
+
+    const before = await containerIds();
+    const history = JSON.parse((await corral(server, ["stack", "ls", "--format", "json"])).stdout) as Array<{ name: string; revision: number }>;
+    const again = await corral(server, ["up", "-d", "-f", join(out, "lesson", "docker-compose.yml"), "-s", "lesson"]);
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain("Revision");
+    expect(again.stdout).not.toContain("Creating");
+    expect(await containerIds()).toEqual(before);
+    const after = JSON.parse((await corral(server, ["stack", "ls", "--format", "json"])).stdout) as Array<{ name: string; revision: number }>;
+    expect(after.find((s) => s.name === "lesson")?.revision).toBe(history.find((s) => s.name === "lesson")?.revision);
+  });
+
+  it("removes the stack; the external volume stays", async () => {
+    expect((await corral(server, ["rm", "lesson"])).code).toBe(0);
+    expect(await stackContainers("lesson")).toEqual([]);
+    expect((await docker.getVolume("db.lesson").inspect()).Name).toBe("db.lesson");
+  });
+});
