@@ -10,12 +10,16 @@ let server: Awaited<ReturnType<typeof testServer>>;
 const root = mkdtempSync(join(tmpdir(), "corral-lesson-"));
 const data = join(root, "data");
 const site = join(root, "site");
+const password = `pw-${Date.now().toString(36)}-never-shown`;
+const passwordFile = join(root, "db-password.txt");
 
 beforeAll(async () => {
   mkdirSync(data, { recursive: true });
   mkdirSync(site, { recursive: true });
   writeFileSync(join(site, "index.html"), "served from a bind mount\n");
   for (const dir of [root, data, site]) chmodSync(dir, 0o755); // the services run as uid 1000
+  writeFileSync(passwordFile, password);
+  writeFileSync(join(root, "key.txt"), "app key\n");
   server = await testServer({ policy: sitePolicySchema.parse({ bindRoots: [root], registries: ["docker.io"] }) });
   await docker.createVolume({ Name: "db.lesson" }).catch(() => {});
 });
@@ -40,6 +44,12 @@ services:
     cap_drop: [ALL]
     retain_ip: true
     depends_on: [app]
+    secrets:
+      - source: web.lesson.pw
+        target: db-password
+        uid: '1000'
+        gid: '1000'
+        mode: 0400
   app:
     image: corral-busybox:latest
     command: ["sh", "-c", "trap 'exit 0' TERM; while true; do date > /var/lib/app/last; sleep 1; done"]
@@ -49,6 +59,7 @@ services:
       - app.lesson:/var/lib/app
     cap_drop: [ALL]
     cap_add: [CHOWN, SETUID, SETGID]
+    secrets: [app.lesson.key]
   db:
     image: corral-busybox:latest
     command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
@@ -61,13 +72,30 @@ ${extra}volumes:
   app.lesson: {}
   db.lesson:
     external: true
+secrets:
+  web.lesson.pw:
+    file: ${passwordFile}
+  app.lesson.key:
+    file: ./key.txt
 `;
 
 function write(name: string, text: string): string {
   const dir = mkdtempSync(join(root, "stack-"));
   const file = join(dir, name);
   writeFileSync(file, text);
+  writeFileSync(join(dir, "key.txt"), "app key\n");
   return file;
+}
+
+/** Run a command in a container; its output. */
+async function execIn(container: string, cmd: string[]): Promise<string> {
+  const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  return new Promise((resolve) => {
+    let out = "";
+    stream.on("data", (d: Buffer) => (out += d.toString()));
+    stream.on("end", () => resolve(out.replace(/[\x00-\x08]/g, "").replace(/^[\s\S]{0,8}?(?=\d|[a-z])/i, "")));
+  });
 }
 
 const containerIds = async () => (await stackContainers("lesson")).map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort();
@@ -91,6 +119,7 @@ describe("a Spin lesson-3 style stack", () => {
     const res = await corral(server, ["up", "-d", "-f", file, "-s", "lesson"]);
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
+    expect(res.stdout).toContain(`Creating secret web.lesson.pw with contents from file ${passwordFile}`);
     // depends_on: app comes up before web
     expect(res.stdout.indexOf("[app]: Started")).toBeLessThan(res.stdout.indexOf("[web]: Creating"));
     expect(await httpGet("http://127.0.0.1:60030/")).toBe("served from a bind mount\n");
@@ -105,6 +134,14 @@ describe("a Spin lesson-3 style stack", () => {
     expect(app.Config.Env).toContain("GREETING=hello");
     expect(app.HostConfig.CapAdd?.sort()).toEqual(["CHOWN", "SETGID", "SETUID"]);
     expect((await docker.getVolume("app.lesson").inspect()).Labels).toMatchObject({ "io.corral.stack": "lesson" });
+  });
+
+  it("mounts secrets at /run/secrets with the owner and mode asked for, and creates them from their files", async () => {
+    expect(await execIn("lesson-web-1", ["stat", "-c", "%a %u %g", "/run/secrets/db-password"])).toContain("400 1000 1000");
+    expect(await execIn("lesson-web-1", ["cat", "/run/secrets/db-password"])).toContain(password);
+    expect(await execIn("lesson-app-1", ["stat", "-c", "%a %u %g", "/run/secrets/app.lesson.key"])).toContain("444 0 0");
+    const ls = JSON.parse((await corral(server, ["secret", "ls", "--format", "json"])).stdout) as Array<{ name: string; versions: number }>;
+    expect(ls.map((x) => [x.name, x.versions]).sort()).toEqual([["app.lesson.key", 1], ["web.lesson.pw", 1]]);
   });
 
   it.each([
@@ -144,11 +181,31 @@ describe("a Spin lesson-3 style stack", () => {
     const again = await corral(server, ["up", "-d", "-f", join(out, "lesson", "docker-compose.yml"), "-s", "lesson"]);
     expect(again.stderr).toBe("");
     expect(again.code).toBe(0);
+    expect(again.stdout).toContain("Secret web.lesson.pw already exists");
     expect(again.stdout).not.toContain("Revision");
     expect(again.stdout).not.toContain("Creating");
     expect(await containerIds()).toEqual(before);
     const after = JSON.parse((await corral(server, ["stack", "ls", "--format", "json"])).stdout) as Array<{ name: string; revision: number }>;
     expect(after.find((s) => s.name === "lesson")?.revision).toBe(history.find((s) => s.name === "lesson")?.revision);
+  });
+
+  it("never shows a secret's value: not in ps, export, events, stack or secret listings", async () => {
+    const outputs = await Promise.all([
+      corral(server, ["ps", "--all", "--containers", "--format", "json"]),
+      corral(server, ["ps", "--all", "--format", "json"]),
+      corral(server, ["export", "lesson", "-f", "-"]),
+      corral(server, ["events", "lesson"]),
+      corral(server, ["secret", "ls", "--format", "json"]),
+    ]);
+    for (const o of outputs) expect(o.stdout + o.stderr).not.toContain(password);
+    const raw = await fetch(`${server.url}/v1/stacks/lesson/events?after=0`, { headers: { authorization: `Bearer ${server.token}` } });
+    expect(await raw.text()).not.toContain(password);
+  });
+
+  it("refuses to remove a secret a running container uses, saying which", async () => {
+    const res = await corral(server, ["secret", "rm", "web.lesson.pw"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain("secret web.lesson.pw is used by running containers: lesson-web-1");
   });
 
   it("removes the stack; the external volume stays", async () => {

@@ -8,6 +8,10 @@ import {
   type StepMessage,
   type StepReport,
 } from "@corral/core";
+import { existsSync } from "node:fs";
+import { chown, chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
 import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { engineMessage, type ContainerRuntime, type MountRequest } from "./runtime.js";
@@ -15,6 +19,9 @@ import { engineMessage, type ContainerRuntime, type MountRequest } from "./runti
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
 export const stackNetwork = (stack: string) => `corral-${stack}`;
+
+/** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
+export const defaultSecretsDir = () => join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "corral-secrets");
 
 /** The container's restart policy: `restart:`, else deploy.restart_policy (Swarm's conditions in Docker's words). */
 function restartOf(spec: ServiceSpec): string | undefined {
@@ -33,6 +40,10 @@ export interface AgentOptions {
   report: (report: StepReport, attempt: number) => Promise<void>;
   /** Override every container's own stop grace period (stop_grace_period, else Docker's 10 s). */
   stopGraceSeconds?: number;
+  /** A secret's value, asked of the API with this host's own token, for a create step. */
+  fetchSecret?: (step: Step, name: string, version: number) => Promise<Buffer>;
+  /** Where secret files live on the host (a tmpfs), one folder per container. */
+  secretsDir?: string;
   log?: Logger;
 }
 
@@ -98,6 +109,31 @@ export class StepRunner {
     }
   }
 
+  /**
+   * Write the secrets a container mounts into its own folder on the host's
+   * tmpfs (0700, root's), each file with the owner and mode the service asked
+   * for, and bind them read-only at /run/secrets/TARGET.
+   */
+  async #secretFiles(step: Step, container: string): Promise<MountRequest[]> {
+    if (!step.secrets?.length) return [];
+    const { fetchSecret, secretsDir } = this.#o;
+    if (!fetchSecret || !secretsDir) throw new Error("this agent cannot mount secrets (no secret path configured)");
+    const dir = join(secretsDir, container);
+    await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o700 });
+    const mounts: MountRequest[] = [];
+    for (const [i, s] of step.secrets.entries()) {
+      const file = join(dir, String(i));
+      await writeFile(file, await fetchSecret(step, s.name, s.version), { mode: 0o600 });
+      await chown(file, Number(s.uid), Number(s.gid));
+      await chmod(file, s.mode);
+      const target = s.target.startsWith("/") ? s.target : posix.join("/run/secrets", s.target);
+      mounts.push({ type: "bind", source: file, target, readOnly: true });
+    }
+    return mounts;
+  }
+
   async #execute(step: Step): Promise<Outcome> {
     const rt = this.#o.runtime;
     const name = step.container ?? "";
@@ -143,6 +179,7 @@ export class StepRunner {
             ...(m.bind?.propagation ? { propagation: m.bind.propagation } : {}),
           });
         }
+        mounts.push(...(await this.#secretFiles(step, name)));
         const healthcheck = effectiveHealthcheck(spec);
         const id = await rt.create({
           name,
@@ -207,6 +244,7 @@ export class StepRunner {
       }
       case "remove": {
         const removed = await rt.remove(name);
+        if (this.#o.secretsDir) await rm(join(this.#o.secretsDir, name), { recursive: true, force: true });
         const left = await rt.listByLabel(L.stack, step.stack);
         if (left.length === 0) await rt.removeNetworkIfUnused(stackNetwork(step.stack));
         return { ok: true, ...(removed ? {} : { alreadyDone: true }) };

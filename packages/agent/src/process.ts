@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Logger } from "@corral/core";
 import { QueueSender, sqsClient } from "@corral/queue";
-import { queueReporter, runAgentLoop, StepRunner } from "./agent.js";
+import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
@@ -13,6 +13,8 @@ export interface AgentProcessOptions {
   heartbeatMs?: number;
   /** Test switch: every message this agent sends goes out twice. */
   duplicateMessages?: boolean;
+  /** Where secret files for containers are kept: a tmpfs (default /dev/shm/corral-secrets). */
+  secretsDir?: string;
   log?: Logger;
 }
 
@@ -26,13 +28,14 @@ const registration = z.object({
   controlQueueUrl: z.string(),
   sqs: z.object({ endpoint: z.string().optional(), region: z.string() }),
   visibilitySeconds: z.number(),
+  hostToken: z.string(),
 });
 
-async function call(options: AgentProcessOptions, path: string, body: unknown): Promise<unknown> {
+async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
   const res = await fetch(`${options.apiUrl}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${options.token}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
+    method: body === undefined ? "GET" : "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
@@ -55,15 +58,22 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine }));
   const sqs = sqsClient(reg.sqs);
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
+  const secretValue = z.object({ value: z.string() });
   const runner = new StepRunner({
     hostId: options.hostId,
     runtime,
     report: queueReporter(sender, reg.controlQueueUrl),
+    secretsDir: options.secretsDir ?? defaultSecretsDir(),
+    fetchSecret: async (step, name, version) => {
+      const q = new URLSearchParams({ stack: step.stack, step: step.id, version: String(version) });
+      const got = secretValue.parse(await call(options, `/v1/hosts/${options.hostId}/secrets/${encodeURIComponent(name)}?${q}`, undefined, reg.hostToken));
+      return Buffer.from(got.value, "base64");
+    },
     ...(options.log ? { log: options.log } : {}),
   });
   const controller = new AbortController();
   const heartbeat = setInterval(() => {
-    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }).catch((e: unknown) =>
+    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) =>
       options.log?.error("heartbeat failed", { error: String(e) }),
     );
   }, options.heartbeatMs ?? 10_000);

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, startQueues, type StandIn } from "@corral/local";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore } from "@corral/store";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore } from "@corral/store";
 import { createApp } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
@@ -22,6 +25,7 @@ beforeAll(async () => {
     store,
     hosts: new HostStore(db, "corral"),
     idempotency: new IdempotencyStore(db, "corral"),
+    secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
     controlQueueUrl,

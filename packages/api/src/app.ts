@@ -1,11 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { stringify as toYaml } from "yaml";
 import {
   assignPorts,
   checkPolicy,
   ComposeError,
+  conflict,
   containerRows,
   currentProject,
   decide,
@@ -28,8 +30,8 @@ import {
   toComposeDocuments,
 } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
-import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore } from "@corral/store";
-import { bearerAuth, type Principal } from "./auth.js";
+import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore } from "@corral/store";
+import { bearerAuth, hashToken, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { idempotency } from "./idempotency.js";
 import { openapi } from "./openapi.js";
@@ -38,6 +40,7 @@ export interface ApiDeps {
   store: EventStore;
   hosts: HostStore;
   idempotency: IdempotencyStore;
+  secrets: SecretStore;
   feed: ChangeFeed;
   sender: QueueSender;
   controlQueueUrl: string;
@@ -64,6 +67,8 @@ const hostBody = z.object({ engine: z.string().default(""), containers: z.number
 const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 
 const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+const secretBody = z.object({ value: z.string().base64().max(700_000) });
+const secretNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 function stackParam(name: string): string {
   if (!stackNamePattern.test(name)) {
@@ -91,18 +96,24 @@ export function createApp(deps: ApiDeps) {
   }
 
   /** The request's files as one project under the site policy: every violation at once, or the project with its ports assigned. */
-  async function admit(stack: string, body: z.infer<typeof upBody>): Promise<{ project: Project; violations: ComposeError | undefined }> {
+  async function admit(
+    stack: string,
+    body: z.infer<typeof upBody>,
+    { checkSecrets }: { checkSecrets: boolean },
+  ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number> }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins };
     const { used, previous } = await portsInUse(stack);
     const assigned = assignPorts(loaded.project, policy, used, previous, ctx);
     const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues];
-    for (const [name, svc] of Object.entries(assigned.project.services)) {
-      if (svc.secrets?.length) {
-        issues.push({ file: loaded.origins[name]?.secrets ?? loaded.file, path: `services.${name}.secrets`, reason: "not supported yet: mounting secrets comes with 'corral secret'" });
-      }
+    const secretVersions: Record<string, number> = {};
+    for (const [key, secret] of Object.entries(assigned.project.secrets)) {
+      const name = secret.name ?? key;
+      const info = await deps.secrets.info(name);
+      if (info) secretVersions[name] = info.versions;
+      else if (checkSecrets) issues.push({ file: loaded.file, path: `secrets.${key}`, reason: `secret ${name} does not exist: create it with 'corral secret create ${name} FILE'` });
     }
-    return { project: assigned.project, violations: issues.length > 0 ? new ComposeError(issues) : undefined };
+    return { project: assigned.project, violations: issues.length > 0 ? new ComposeError(issues) : undefined, secretVersions };
   }
   const app = new Hono<Env>();
   app.onError(onError(deps.log));
@@ -112,7 +123,15 @@ export function createApp(deps: ApiDeps) {
   app.get("/openapi.json", (c) => c.json(openapi));
 
   const v1 = new Hono<Env>();
-  v1.use("*", bearerAuth({ adminToken: deps.adminToken }));
+  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id) }));
+  // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates)
+  v1.use("*", async function hostScope(c, next) {
+    const p = c.get("principal");
+    if (p.admin) return next();
+    const own = `/v1/hosts/${p.hostId}/`;
+    if (p.hostId && c.req.path.startsWith(own) && !c.req.path.endsWith("/register")) return next();
+    throw new HTTPException(403, { message: "a host token opens only its own host's routes" });
+  });
   v1.use("*", idempotency({ store: deps.idempotency }));
 
   /** Decide and append, retrying when the controller appended meanwhile; then wake the controller. */
@@ -139,7 +158,7 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/up", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
-    const { project, violations } = await admit(stack, body);
+    const { project, violations, secretVersions } = await admit(stack, body, { checkSecrets: true });
     if (violations) throw violations;
     const principal = c.get("principal");
     const source: Source = body.source ?? (c.req.header("x-corral-source") as Source | undefined) ?? "api";
@@ -151,6 +170,7 @@ export function createApp(deps: ApiDeps) {
       services: project.services,
       volumes: project.volumes,
       secrets: project.secrets,
+      secretVersions,
       by: principal.name,
       source,
     }));
@@ -162,7 +182,7 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/render", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
-    const { project, violations } = await admit(stack, body);
+    const { project, violations } = await admit(stack, body, { checkSecrets: false });
     const { compose, rancher } = toComposeDocuments(project);
     return c.json({ stack, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) }, issues: violations?.issues ?? [] });
   });
@@ -247,17 +267,62 @@ export function createApp(deps: ApiDeps) {
     if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
     const body = hostBody.parse(await c.req.json().catch(() => ({})));
     const queueUrl = await deps.hostQueue(id);
-    await deps.hosts.heartbeat({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers });
-    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds });
+    const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
+    await deps.hosts.register({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers }, hashToken(hostToken));
+    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken });
   });
 
   v1.post("/hosts/:id/heartbeat", async (c) => {
     const id = c.req.param("id");
     const body = hostBody.parse(await c.req.json().catch(() => ({})));
-    const known = (await deps.hosts.list()).find((h) => h.id === id);
-    if (!known) throw notFound(`host ${id} is not registered`);
-    await deps.hosts.heartbeat({ ...known, lastSeen: clock(), engine: body.engine || known.engine, containers: body.containers });
+    if (!(await deps.hosts.tokenHash(id))) throw notFound(`host ${id} is not registered`);
+    await deps.hosts.heartbeat(id, clock(), body.engine, body.containers);
     return c.json({ ok: true });
+  });
+
+  /**
+   * A secret's value, for the host that is creating a container mounting it:
+   * only with that host's token, only for a create step planned on that host
+   * and not yet done, only the version the step names.
+   */
+  v1.get("/hosts/:id/secrets/:name", async (c) => {
+    const id = c.req.param("id");
+    const name = c.req.param("name");
+    const q = z.object({ stack: z.string(), step: z.string(), version: z.coerce.number().int().min(1) }).parse(c.req.query());
+    const state = await deps.store.load(stackParam(q.stack));
+    const record = state.steps[q.step];
+    const mounts = record?.step.action === "create" && record.step.host === id && record.status === "planned" ? (record.step.secrets ?? []) : [];
+    if (!mounts.some((m) => m.name === name && m.version === q.version)) throw notFound(`no container being created on ${id} mounts secret ${name} version ${q.version}`);
+    const value = await deps.secrets.reveal(name, q.version);
+    if (!value) throw notFound(`secret ${name} version ${q.version} not found`);
+    return c.json({ name, version: q.version, value: value.toString("base64") });
+  });
+
+  v1.post("/secrets/:name", async (c) => {
+    const name = c.req.param("name");
+    if (!secretNamePattern.test(name)) throw invalid(`invalid secret name "${name}": letters, digits, '.', '_' and '-'`, "name");
+    const body = secretBody.parse(await c.req.json().catch(() => ({})));
+    const principal = c.get("principal");
+    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, principal.name);
+    return c.json({ name, ...outcome }, outcome.kind === "unchanged" ? 200 : 201);
+  });
+
+  v1.get("/secrets", async (c) => c.json(await deps.secrets.list()));
+
+  v1.delete("/secrets/:name", async (c) => {
+    const name = c.req.param("name");
+    if (!(await deps.secrets.info(name))) throw notFound(`secret ${name} not found`);
+    const users: string[] = [];
+    for (const s of await existingStacks()) {
+      for (const [service, { spec }] of Object.entries(s.services)) {
+        const mounts = (spec.secrets ?? []).some((m) => (s.secrets[m.source]?.name ?? m.source) === name);
+        if (!mounts) continue;
+        users.push(...Object.values(s.containers).filter((k) => k.service === service && k.state === "running").map((k) => k.name));
+      }
+    }
+    if (users.length > 0) throw conflict(`secret ${name} is used by running containers: ${users.join(", ")}`);
+    await deps.secrets.remove(name);
+    return c.json({ name, removed: true });
   });
 
   v1.get("/hosts", async (c) => {

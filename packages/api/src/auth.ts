@@ -5,22 +5,54 @@ import { HTTPException } from "hono/http-exception";
 export interface Principal {
   name: string;
   admin: boolean;
+  /** Set when the caller is a host agent using its own token. */
+  hostId?: string;
   /** A stable, non-secret key for this caller (scopes idempotency keys). */
   scope: string;
 }
 
 export const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
+const sameHash = (a: string, b: string) => {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/** Host tokens read `host.ID.RANDOM`: the id says which stored hash to compare with. */
+export const hostTokenPattern = /^host\.([a-zA-Z0-9][a-zA-Z0-9_-]{0,62})\.[A-Za-z0-9_-]+$/;
+
+export interface AuthOptions {
+  adminToken: string;
+  hostTokenHash: (hostId: string) => Promise<string | undefined>;
+}
+
 /** Bearer-token authentication; the principal lands in `c.get("principal")`. */
-export const bearerAuth = ({ adminToken }: { adminToken: string }): MiddlewareHandler<{ Variables: { principal: Principal } }> => {
-  const adminHash = Buffer.from(hashToken(adminToken), "hex");
+export const bearerAuth = ({ adminToken, hostTokenHash }: AuthOptions): MiddlewareHandler<{ Variables: { principal: Principal } }> => {
+  const adminHash = hashToken(adminToken);
   return async function bearerAuth(c, next) {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match?.[1]) throw new HTTPException(401, { message: "a bearer token is required (set CORRAL_TOKEN)" });
-    const given = Buffer.from(hashToken(match[1]), "hex");
-    if (!timingSafeEqual(given, adminHash)) throw new HTTPException(401, { message: "invalid token" });
-    c.set("principal", { name: "admin", admin: true, scope: hashToken(match[1]).slice(0, 16) });
-    await next();
+    const token = match[1];
+    const given = hashToken(token);
+    if (sameHash(given, adminHash)) {
+      c.set("principal", { name: "admin", admin: true, scope: given.slice(0, 16) });
+      return next();
+    }
+    const hostId = hostTokenPattern.exec(token)?.[1];
+    const stored = hostId ? await hostTokenHash(hostId) : undefined;
+    if (hostId && stored && sameHash(given, stored)) {
+      c.set("principal", { name: `host:${hostId}`, admin: false, hostId, scope: given.slice(0, 16) });
+      return next();
+    }
+    throw new HTTPException(401, { message: "invalid token" });
   };
 };
+
+/** Only the admin (until users and groups arrive) may use this route. */
+export const adminOnly = (): MiddlewareHandler<{ Variables: { principal: Principal } }> =>
+  async function adminOnly(c, next) {
+    if (!c.get("principal").admin) throw new HTTPException(403, { message: "this route is for the admin" });
+    await next();
+  };

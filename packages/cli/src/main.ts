@@ -84,6 +84,33 @@ export function loadComposeFiles(files: string[], rancherFile: string | undefine
   return { files: documents, rancher: { name: basename(rancherPath), document: parseComposeYaml(rancherText, basename(rancherPath)) } };
 }
 
+/** Top-level secrets whose value the CLI holds: a file, or a variable of its environment. */
+function secretSources(files: NamedDocument[], env = process.env): Array<{ name: string; from: string; read: () => Buffer }> {
+  const out = new Map<string, { name: string; from: string; read: () => Buffer }>();
+  for (const f of files) {
+    const secrets = (f.document as { secrets?: Record<string, { name?: string; file?: string; environment?: string } | null> } | null)?.secrets ?? {};
+    for (const [key, s] of Object.entries(secrets)) {
+      const name = s?.name ?? key;
+      if (s?.file) {
+        const path = s.file;
+        out.set(name, { name, from: `file ${path}`, read: () => readFileSync(path) });
+      } else if (s?.environment) {
+        const variable = s.environment;
+        out.set(name, {
+          name,
+          from: `variable ${variable}`,
+          read: () => {
+            const v = env[variable];
+            if (v === undefined) throw new CliError(`${f.name}: secrets.${key}.environment: variable ${variable} is not set`);
+            return Buffer.from(v);
+          },
+        });
+      }
+    }
+  }
+  return [...out.values()];
+}
+
 function printIssues(io: Out, issues: ComposeIssue[]) {
   for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
 }
@@ -178,9 +205,50 @@ export function buildProgram(io: Out = defaultOut): Command {
         if (res.issues.length > 0) throw new ExitError(1);
         return;
       }
+      const secrets = secretSources(input.files);
+      if (secrets.length > 0) {
+        // check first: a refused up must change nothing, secrets included
+        const check = await client.request<{ issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);
+        if (check.issues.length > 0) throw new CliError("refused", 400, check.issues);
+        for (const s of secrets) {
+          const res = await client.request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(s.name)}`, { value: s.read().toString("base64") });
+          if (res.kind === "created") io.out(`Creating secret ${s.name} with contents from ${s.from}`);
+          else if (res.kind === "unchanged") io.out(`Secret ${s.name} already exists`);
+          else io.out(`Secret ${s.name}: new version ${res.version} from ${s.from}`);
+        }
+      }
       const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/up`, body, { "idempotency-key": randomUUID() });
       const ok = await follow(client, stack, res.op, res.version - 1, io);
       if (!ok) throw new ExitError(1);
+    });
+
+  const secretCmd = program.command("secret").description("secrets: encrypted at rest, mounted at /run/secrets, never shown");
+  secretCmd
+    .command("create")
+    .description("create a secret, or a new version of it, from FILE or standard input (-)")
+    .argument("<name>", "SERVICE.STACK.FILE")
+    .argument("[file]", "a file, or - for standard input", "-")
+    .action(async (name: string, file: string) => {
+      const value = file === "-" ? readFileSync(0) : readFileSync(file);
+      const res = await api().request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(name)}`, { value: value.toString("base64") }, { "idempotency-key": randomUUID() });
+      io.out(res.kind === "unchanged" ? `Secret ${name} already exists (version ${res.version}, same content)` : `${name} version ${res.version}`);
+    });
+  secretCmd
+    .command("ls")
+    .description("list secrets (never their values)")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { format: string }) => {
+      const rows = await api().request<Array<{ name: string; versions: number; owner: string; group: string; created: string }>>("GET", "/v1/secrets");
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(io, ["NAME", "VERSIONS", "OWNER", "GROUP", "CREATED"], rows.map((r) => [r.name, String(r.versions), r.owner, r.group, r.created]));
+    });
+  secretCmd
+    .command("rm")
+    .description("remove a secret (refused while a running container uses it)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await api().request("DELETE", `/v1/secrets/${encodeURIComponent(name)}`, undefined, { "idempotency-key": randomUUID() });
+      io.out(name);
     });
 
   program

@@ -325,8 +325,11 @@ function secretMounts(c: Collector, value: unknown, path: string): SecretMount[]
     if (!s) return;
     const mount: SecretMount = { source: s.source };
     if (s.target) mount.target = s.target;
-    if (s.uid !== undefined) mount.uid = String(s.uid);
-    if (s.gid !== undefined) mount.gid = String(s.gid);
+    for (const k of ["uid", "gid"] as const) {
+      if (s[k] === undefined) continue;
+      if (!/^\d+$/.test(String(s[k]))) c.fail(`${at}.${k}`, `must be a number, not "${s[k]}"`);
+      else mount[k] = String(s[k]);
+    }
     const mode = fileMode(c, s.mode, `${at}.mode`);
     if (mode !== undefined) mount.mode = mode;
     out.push(mount);

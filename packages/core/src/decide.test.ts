@@ -50,7 +50,7 @@ const ok = (step: Step, extra: Partial<{ containerId: string }> = {}): Command =
 
 const stackUp: StackEvent[] = [
   { type: "StackCreated", stack: "demo", by: "admin" },
-  { type: "RevisionCommitted", revision: 1, services: { web: { spec: web, hash: configHash(web) } }, volumes: {}, secrets: {}, changed: ["web"], by: "admin", source: "cli" },
+  { type: "RevisionCommitted", revision: 1, services: { web: { spec: web, hash: configHash(web) } }, volumes: {}, secrets: {}, secretVersions: {}, changed: ["web"], by: "admin", source: "cli" },
   { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "admin", source: "cli" },
 ];
 
@@ -250,5 +250,23 @@ describe("reconcile", () => {
     ]);
     s = resent.reduce(evolve, s);
     expect(decide({ type: "Resend", now: 2500, timeoutMs: 1000 }, s)).toEqual([]);
+  });
+});
+
+describe("secrets in the config hash", () => {
+  it("a new version of a mounted secret changes the hash; scale and rollout settings do not", () => {
+    const withSecret: ServiceSpec = { ...web, secrets: [{ source: "pw" }] };
+    const names = { pw: { name: "web.demo.pw" } };
+    expect(configHash(withSecret, { "web.demo.pw": 1 }, names)).not.toBe(configHash(withSecret, { "web.demo.pw": 2 }, names));
+    expect(configHash(withSecret, { "web.demo.pw": 1, other: 5 }, names)).toBe(configHash(withSecret, { "web.demo.pw": 1, other: 9 }, names));
+    expect(configHash({ ...web, scale: 5, deploy: { replicas: 5, update_config: { parallelism: 2 } } })).toBe(configHash(web));
+    expect(configHash({ ...web, deploy: { resources: { limits: { memory: 1024 } } } })).not.toBe(configHash(web));
+  });
+
+  it("create steps carry secret names and versions, never values", () => {
+    const withSecret: ServiceSpec = { ...web, secrets: [{ source: "pw", target: "db-password", mode: 0o400 }] };
+    const s = given([]).when({ ...up({ web: withSecret }), secrets: { pw: { name: "web.demo.pw", file: "/x" } }, secretVersions: { "web.demo.pw": 3 } } as Command).events().reduce(evolve, initialState("demo"));
+    const create = planned(decide({ type: "Plan", hosts, now: 1 }, s)).find((x) => x.action === "create");
+    expect(create?.secrets).toEqual([{ name: "web.demo.pw", version: 3, target: "db-password", uid: "0", gid: "0", mode: 0o400 }]);
   });
 });

@@ -17,6 +17,8 @@ export type Command =
       services: Record<string, ServiceSpec>;
       volumes?: Project["volumes"];
       secrets?: Project["secrets"];
+      /** Latest versions of the secrets the project mounts (store name → version). */
+      secretVersions?: Record<string, number>;
       by: string;
       source: Source;
     }
@@ -48,7 +50,7 @@ function decideUp(command: Extract<Command, { type: "Up" }>, state: StackState):
   const services: Record<string, RevisionService> = { ...state.services };
   const changed: string[] = [];
   for (const [name, spec] of Object.entries(command.services)) {
-    const hash = configHash(spec);
+    const hash = configHash(spec, command.secretVersions, { ...state.secrets, ...command.secrets });
     const current = state.services[name];
     if (current && current.hash !== hash) {
       const running = Object.values(state.containers).some((c) => c.service === name && c.hash !== hash);
@@ -63,10 +65,14 @@ function decideUp(command: Extract<Command, { type: "Up" }>, state: StackState):
   }
   const volumes = { ...state.volumes, ...command.volumes };
   const secrets = { ...state.secrets, ...command.secrets };
-  const topChanged = canonicalJson(volumes) !== canonicalJson(state.volumes) || canonicalJson(secrets) !== canonicalJson(state.secrets);
+  const secretVersions = { ...state.secretVersions, ...command.secretVersions };
+  const topChanged =
+    canonicalJson(volumes) !== canonicalJson(state.volumes) ||
+    canonicalJson(secrets) !== canonicalJson(state.secrets) ||
+    canonicalJson(secretVersions) !== canonicalJson(state.secretVersions);
   const revision = changed.length > 0 || topChanged || !state.exists ? state.revision + 1 : state.revision;
   if (revision !== state.revision) {
-    events.push({ type: "RevisionCommitted", revision, services, volumes, secrets, changed, by: command.by, source: command.source });
+    events.push({ type: "RevisionCommitted", revision, services, volumes, secrets, secretVersions, changed, by: command.by, source: command.source });
   }
   events.push({ type: "OperationStarted", op: command.op, kind: "up", revision, by: command.by, source: command.source });
   return events;
@@ -176,7 +182,21 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       const mounted = Object.fromEntries(
         (spec.volumes ?? []).flatMap((m) => (m.type === "volume" && m.source && state.volumes[m.source] ? [[m.source, state.volumes[m.source]!]] : [])),
       );
-      creates.push({ ...base, id: create, action: "create", host, spec, hash, ...(Object.keys(mounted).length ? { volumes: mounted } : {}), after: [pull] });
+      const secretMounts = (spec.secrets ?? []).map((m) => {
+        const name = state.secrets[m.source]?.name ?? m.source;
+        return { name, version: state.secretVersions[name] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
+      });
+      creates.push({
+        ...base,
+        id: create,
+        action: "create",
+        host,
+        spec,
+        hash,
+        ...(Object.keys(mounted).length ? { volumes: mounted } : {}),
+        ...(secretMounts.length ? { secrets: secretMounts } : {}),
+        after: [pull],
+      });
       starts.push({ ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host, after: [create] });
     }
     // scale down: slots above the scale go away

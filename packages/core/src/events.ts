@@ -16,6 +16,8 @@ export type StackEvent =
       services: Record<string, RevisionService>;
       volumes?: Record<string, VolumeSpec>;
       secrets?: Record<string, SecretSpec>;
+      /** Versions of the secrets the revision mounts (store name → version). */
+      secretVersions?: Record<string, number>;
       changed: string[];
       by: string;
       source: Source;

@@ -2,7 +2,7 @@ export { ComposeError, parseComposeDocument, parseComposeYaml, parsePort, parseP
 export type { ComposeIssue, Origins, ParseOptions, ParseResult } from "./compose.js";
 export { formatDuration, parseBytes, parseDuration } from "./units.js";
 export { splitCommand } from "./shell.js";
-export { canonicalJson, configHash } from "./hash.js";
+export { canonicalJson, configHash, mountedSecrets } from "./hash.js";
 export { DomainError, conflict, invalid, notFound } from "./errors.js";
 export type { Commit, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
 export * from "./model.js";

@@ -194,6 +194,10 @@ export const stepSchema = z.object({
   volumes: z.record(volumeSpecSchema).optional(),
   /** Config hash of the service at this revision (a label on the container). */
   hash: z.string().optional(),
+  /** Secrets the container mounts: store name and version, never a value. */
+  secrets: z
+    .array(z.object({ name: z.string(), version: z.number().int(), target: z.string(), uid: z.string(), gid: z.string(), mode: z.number().int() }))
+    .optional(),
   /** Steps that must have succeeded first. */
   after: z.array(z.string()),
 });

@@ -47,6 +47,7 @@ export interface StackState {
   services: Record<string, RevisionService>;
   volumes: Project["volumes"];
   secrets: Project["secrets"];
+  secretVersions: Record<string, number>;
   op?: Operation;
   /** Steps of the current operation, in planning order. */
   steps: Record<string, StepRecord>;
@@ -68,6 +69,7 @@ export const initialState = (name: string): StackState => ({
   services: {},
   volumes: {},
   secrets: {},
+  secretVersions: {},
   steps: {},
   containers: {},
   errors: {},
@@ -137,7 +139,14 @@ export function evolve(state: StackState, event: StackEvent): StackState {
     case "StackCreated":
       return { ...initialState(state.name), version: state.version, exists: true, revision: state.revision };
     case "RevisionCommitted":
-      return { ...state, revision: event.revision, services: event.services, volumes: event.volumes ?? {}, secrets: event.secrets ?? {} };
+      return {
+        ...state,
+        revision: event.revision,
+        services: event.services,
+        volumes: event.volumes ?? {},
+        secrets: event.secrets ?? {},
+        secretVersions: event.secretVersions ?? {},
+      };
     case "OperationStarted":
       return {
         ...state,

@@ -9,7 +9,7 @@ import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore } from "@corral/store";
 import { startDynamo, startQueues } from "./standins.js";
 
 export interface ServerOptions {
@@ -27,6 +27,8 @@ export interface ServerOptions {
   /** Test switch: every queue message is sent twice. */
   duplicateMessages?: boolean;
   policy?: SitePolicy;
+  /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
+  secretsDir?: string;
   log?: Logger;
 }
 
@@ -93,6 +95,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     hosts,
     idempotency: new IdempotencyStore(db, TABLE),
+    // the master key stays in the data dir (mode 0600); on AWS a KMS key takes its place
+    secrets: new SecretStore(db, TABLE, new KeyFileMasterKey(join(options.dataDir, "master.key"))),
     feed,
     sender,
     controlQueueUrl,
@@ -131,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       apiUrl: url,
       token,
       ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
+      ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
       duplicateMessages: options.duplicateMessages ?? false,
       ...(log ? { log } : {}),
     }).catch(async (e: unknown) => {

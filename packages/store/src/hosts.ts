@@ -1,4 +1,4 @@
-import { PutItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
 export interface HostRecord {
   id: string;
@@ -10,14 +10,15 @@ export interface HostRecord {
 
 const HOSTS = "HOSTS";
 
-/** Hosts and their heartbeats. A host is alive while its last heartbeat is recent. */
+/** Hosts, their heartbeats and the hash of each host's own token. */
 export class HostStore {
   constructor(
     private readonly db: DynamoDBClient,
     private readonly table: string,
   ) {}
 
-  async heartbeat(host: HostRecord): Promise<void> {
+  /** (Re-)register a host: a new token hash replaces the old one. */
+  async register(host: HostRecord, tokenHash: string): Promise<void> {
     await this.db.send(
       new PutItemCommand({
         TableName: this.table,
@@ -28,9 +29,27 @@ export class HostStore {
           lastSeen: { N: String(host.lastSeen) },
           engine: { S: host.engine },
           containers: { N: String(host.containers) },
+          tokenHash: { S: tokenHash },
         },
       }),
     );
+  }
+
+  async heartbeat(id: string, lastSeen: number, engine: string, containers: number): Promise<void> {
+    await this.db.send(
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: { pk: { S: HOSTS }, sk: { S: id } },
+        UpdateExpression: "SET lastSeen = :t, engine = :e, containers = :c",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":t": { N: String(lastSeen) }, ":e": { S: engine }, ":c": { N: String(containers) } },
+      }),
+    );
+  }
+
+  async tokenHash(id: string): Promise<string | undefined> {
+    const item = (await this.db.send(new GetItemCommand({ TableName: this.table, Key: { pk: { S: HOSTS }, sk: { S: id } }, ConsistentRead: true }))).Item;
+    return item?.tokenHash?.S;
   }
 
   async list(): Promise<HostRecord[]> {

@@ -7,3 +7,5 @@ export { HostStore } from "./hosts.js";
 export type { HostRecord } from "./hosts.js";
 export { IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
+export { KeyFileMasterKey, SecretStore } from "./secrets.js";
+export type { MasterKey, PutOutcome, SecretInfo } from "./secrets.js";
