@@ -44,6 +44,8 @@ export interface AgentOptions {
   fetchSecret?: (step: Step, name: string, version: number) => Promise<Buffer>;
   /** Where secret files live on the host (a tmpfs), one folder per container. */
   secretsDir?: string;
+  /** Override how long a start waits for a health verdict. */
+  healthTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -56,6 +58,8 @@ export class StepRunner {
   readonly #o: AgentOptions;
   /** Steps seen by this process: a duplicate waits for the first run instead of acting. */
   readonly #runs = new Map<string, Promise<Outcome>>();
+  /** Steps that failed in this process, for the steps planned after them. */
+  readonly #failed = new Map<string, Outcome>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
@@ -85,9 +89,12 @@ export class StepRunner {
       run = this.#afterDependencies(step);
       this.#runs.set(step.id, run);
       if (this.#runs.size > 5000) this.#runs.delete(this.#runs.keys().next().value as string);
-      // a failure may be transient: let a redelivery try again
+      // a failure may be transient: let a redelivery try again, but remember it for the steps that wait on it
       void run.then((o) => {
-        if (!o.ok) this.#runs.delete(step.id);
+        if (o.ok) return;
+        this.#runs.delete(step.id);
+        this.#failed.set(step.id, o);
+        if (this.#failed.size > 5000) this.#failed.delete(this.#failed.keys().next().value as string);
       });
     }
     return run;
@@ -95,10 +102,11 @@ export class StepRunner {
 
   async #afterDependencies(step: Step): Promise<Outcome> {
     for (const dep of step.after) {
-      const before = this.#runs.get(dep);
+      const failed = this.#failed.get(dep);
+      const before = this.#runs.get(dep) ?? (failed ? Promise.resolve(failed) : undefined);
       if (!before) continue; // done by an earlier process, or arriving later: the engine will tell
       const outcome = await before;
-      if (!outcome.ok) return { ok: false, error: `skipped: ${dep.split(".")[3] ?? "an earlier step"} failed` };
+      if (!outcome.ok && !step.afterAny) return { ok: false, error: `skipped: ${dep.split(".")[3] ?? "an earlier step"} failed` };
     }
     try {
       return await this.#execute(step);
@@ -233,6 +241,12 @@ export class StepRunner {
         const before = await rt.inspect(name);
         if (!before) return { ok: false, error: `container ${name} does not exist` };
         if (!before.running) await rt.start(name);
+        // a container with a health check counts as started once healthy
+        const health = await rt.waitHealthy(name, this.#o.healthTimeoutMs);
+        if (health.status === "unhealthy" || health.status === "timeout") {
+          const what = health.status === "unhealthy" ? `is unhealthy: health check "${health.check}" failed ${health.failures} time${health.failures === 1 ? "" : "s"}` : `did not become healthy in time: health check "${health.check}"`;
+          return { ok: false, error: `container ${name} ${what}${health.output ? ` (${health.output.slice(0, 200)})` : ""}` };
+        }
         const after = (await rt.inspect(name)) ?? before;
         return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports: after.ports, ...(after.ip ? { ip: after.ip } : {}) };
       }
@@ -240,6 +254,15 @@ export class StepRunner {
         const before = await rt.inspect(name);
         if (!before?.running) return { ok: true, alreadyDone: true };
         await rt.stop(name, this.#o.stopGraceSeconds);
+        return { ok: true };
+      }
+      case "rename": {
+        const to = step.renameTo ?? "";
+        const [from, target] = [await rt.inspect(name), await rt.inspect(to)];
+        if (!from && target) return { ok: true, alreadyDone: true }; // renamed before: a redelivery
+        if (!from) return { ok: false, error: `container ${name} does not exist` };
+        if (target) return { ok: false, error: `cannot rename ${name} to ${to}: the name is taken` };
+        await rt.rename(name, to);
         return { ok: true };
       }
       case "remove": {

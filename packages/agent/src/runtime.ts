@@ -11,6 +11,9 @@ export interface ContainerRuntime {
   start(name: string): Promise<void>;
   /** Stop with the container's own grace period unless one is given. */
   stop(name: string, graceSeconds?: number): Promise<void>;
+  rename(name: string, to: string): Promise<void>;
+  /** For a container with a health check: wait until it is healthy or unhealthy (Docker's events, no polling). */
+  waitHealthy(name: string, timeoutMs?: number): Promise<HealthOutcome>;
   /** Force-remove; false when there was nothing to remove. */
   remove(name: string): Promise<boolean>;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
@@ -28,6 +31,11 @@ export interface ContainerInfo {
   ports: PortSpec[];
   ip: string;
 }
+
+export type HealthOutcome =
+  | { status: "none" }
+  | { status: "healthy" }
+  | { status: "unhealthy" | "timeout"; check: string; output: string; failures: number };
 
 export interface VolumeRequest {
   name: string;
@@ -252,6 +260,55 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (statusOf(e) !== 304 && statusOf(e) !== 404) throw e;
     }
+  }
+
+  async waitHealthy(name: string, timeoutMs?: number): Promise<HealthOutcome> {
+    const container = this.#docker.getContainer(name);
+    const first = await container.inspect();
+    const hc = first.Config.Healthcheck;
+    const test = hc?.Test;
+    if (!test || test[0] === "NONE") return { status: "none" };
+    // the check's own budget (Docker's defaults: 30 s interval and timeout, 3 retries), with room to spare
+    const ms = (ns: number | undefined, fallback: number) => (ns ? ns / 1e6 : fallback);
+    const budget = timeoutMs ?? ms(hc?.StartPeriod, 0) + (ms(hc?.Interval, 30_000) + ms(hc?.Timeout, 30_000)) * ((hc?.Retries || 3) + 1) + 5_000;
+    const check = test.slice(test[0] === "CMD" || test[0] === "CMD-SHELL" ? 1 : 0).join(" ");
+    const verdict = async (): Promise<HealthOutcome | undefined> => {
+      const h = (await container.inspect()).State.Health;
+      if (h?.Status === "healthy") return { status: "healthy" };
+      if (h?.Status === "unhealthy") {
+        const last = h.Log?.at(-1);
+        return { status: "unhealthy", check, output: (last?.Output ?? "").trim(), failures: h.FailingStreak ?? 0 };
+      }
+      return undefined;
+    };
+    const events = (await this.#docker.getEvents({ filters: { container: [first.Id], event: ["health_status", "die"] } })) as NodeJS.ReadableStream & { destroy?: () => void };
+    try {
+      const now = await verdict(); // it may have settled before we listened
+      if (now) return now;
+      return await new Promise<HealthOutcome>((resolve, reject) => {
+        const timer = setTimeout(async () => {
+          const h = (await container.inspect().catch(() => undefined))?.State.Health;
+          const last = h?.Log?.at(-1);
+          resolve({ status: "timeout", check, output: (last?.Output ?? "").trim(), failures: h?.FailingStreak ?? 0 });
+        }, budget);
+        events.on("data", () => {
+          verdict()
+            .then((v) => {
+              if (!v) return;
+              clearTimeout(timer);
+              resolve(v);
+            })
+            .catch(reject);
+        });
+        events.on("error", reject);
+      });
+    } finally {
+      events.destroy?.();
+    }
+  }
+
+  async rename(name: string, to: string): Promise<void> {
+    await this.#docker.getContainer(name).rename({ name: to });
   }
 
   async remove(name: string): Promise<boolean> {

@@ -84,7 +84,7 @@ describe("API", () => {
   it("refuses a malformed body and a bad stack name with 400", async () => {
     const res = await app.request("/v1/stacks/ok/up", { method: "POST", headers: auth, body: JSON.stringify({ files: [] }) });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: "invalid_request", path: "files" });
+    expect(await res.json()).toMatchObject({ path: "files", message: "files: at least one compose file is required" });
     const bad = await app.request("/v1/stacks/Bad_Name/up", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x" } } }) });
     expect(bad.status).toBe(400);
   });

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { stringify as toYaml } from "yaml";
 import {
   assignPorts,
+  changedKeys,
   checkPolicy,
   ComposeError,
   conflict,
@@ -12,6 +13,7 @@ import {
   currentProject,
   decide,
   defaultPolicy,
+  evolve,
   invalid,
   loadProject,
   notFound,
@@ -59,9 +61,16 @@ type Env = { Variables: { principal: Principal } };
 
 const composeFile = z.object({ name: z.string().min(1), document: z.unknown() }).transform((f) => ({ name: f.name, document: f.document as unknown }));
 const upBody = z.object({
-  files: z.array(composeFile).min(1),
+  files: z.array(composeFile).default([]),
   rancher: composeFile.optional(),
   source: z.enum(["cli", "api", "webhook", "chatops"]).optional(),
+  upgrade: z.boolean().optional(),
+  forceUpgrade: z.boolean().optional(),
+  confirmUpgrade: z.boolean().optional(),
+  rollback: z.boolean().optional(),
+  toRevision: z.number().int().min(1).optional(),
+  batchSize: z.number().int().min(1).optional(),
+  dryRun: z.boolean().optional(),
 });
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
 const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
@@ -158,24 +167,70 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/up", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
-    const { project, violations, secretVersions } = await admit(stack, body, { checkSecrets: true });
-    if (violations) throw violations;
     const principal = c.get("principal");
     const source: Source = body.source ?? (c.req.header("x-corral-source") as Source | undefined) ?? "api";
+    // --confirm-upgrade and --rollback need no file: they act on what runs
+    const noFiles = body.files.length === 0;
+    if (noFiles && !body.confirmUpgrade && !body.rollback) throw invalid("files: at least one compose file is required", "files");
+    const admitted = noFiles ? undefined : await admit(stack, body, { checkSecrets: true });
+    if (admitted?.violations) throw admitted.violations;
     const op = newOpId();
-    const { version, events } = await command(stack, () => ({
+    const make = (state: StackState): Command => ({
       type: "Up",
       stack,
       op,
-      services: project.services,
-      volumes: project.volumes,
-      secrets: project.secrets,
-      secretVersions,
+      services: admitted?.project.services ?? (body.toRevision ? {} : Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, r.spec]))),
+      ...(admitted ? { volumes: admitted.project.volumes, secrets: admitted.project.secrets, secretVersions: admitted.secretVersions } : {}),
       by: principal.name,
       source,
-    }));
+      now: clock(),
+      ...(body.upgrade ? { upgrade: true } : {}),
+      ...(body.forceUpgrade ? { force: true } : {}),
+      ...(body.confirmUpgrade ? { confirm: true } : {}),
+      ...(body.rollback ? { rollback: true } : {}),
+      ...(body.toRevision !== undefined ? { toRevision: body.toRevision } : {}),
+      ...(body.batchSize ? { batchSize: body.batchSize } : {}),
+    });
+    if (body.dryRun) {
+      // decide, and write nothing: which services would be upgraded, and why
+      const state = await deps.store.load(stack);
+      const events = decide(make(state), state);
+      const after = events.reduce(evolve, state);
+      const upgrade = events.find((e) => e.type === "UpgradeStarted");
+      const services = upgrade?.type === "UpgradeStarted" ? upgrade.services : [];
+      const revision = events.find((e) => e.type === "RevisionCommitted");
+      return c.json({
+        stack,
+        dryRun: true,
+        kind: events.find((e) => e.type === "OperationStarted")?.type === "OperationStarted" ? (events.find((e) => e.type === "OperationStarted") as { kind: string }).kind : "none",
+        revision: revision?.type === "RevisionCommitted" ? revision.revision : state.revision,
+        upgrade: services.map((name) => ({ service: name, keys: changedKeys(state.services[name]?.spec, after.services[name]?.spec) })),
+        create: revision?.type === "RevisionCommitted" ? revision.changed.filter((n) => !services.includes(n) && !state.services[n]) : [],
+      });
+    }
+    const { version, events } = await command(stack, make);
     const started = opOf(events);
     return c.json({ stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined }, 202);
+  });
+
+  /** Revisions: number, time, who, source, and which services changed with which keys. */
+  v1.get("/stacks/:stack/history", async (c) => {
+    const s = await deps.store.load(stackParam(c.req.param("stack")));
+    if (Object.keys(s.revisions).length === 0) throw notFound(`stack ${s.name} not found`);
+    const revs = Object.values(s.revisions).sort((a, b) => a.revision - b.revision);
+    return c.json(
+      revs.map((r, i) => {
+        const prev = revs[i - 1];
+        return {
+          revision: r.revision,
+          current: r.revision === s.revision,
+          at: r.at ? new Date(r.at).toISOString() : null,
+          by: r.by,
+          source: r.source,
+          changed: r.changed.map((service) => ({ service, keys: changedKeys(prev?.services[service]?.spec, r.services[service]?.spec) })),
+        };
+      }),
+    );
   });
 
   /** `up --render`: what corral understood, and every policy violation; writes nothing. */

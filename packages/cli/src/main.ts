@@ -35,13 +35,22 @@ interface EventsPage {
 /** Print progress lines of operation `op` until it settles; true when it succeeded. */
 async function follow(api: ApiClient, stack: string, op: string, fromVersion: number, io: Out): Promise<boolean> {
   let after = fromVersion;
+  let following = op;
+  let failure: string | undefined;
   for (;;) {
     const page = await api.request<EventsPage>("GET", `/v1/stacks/${stack}/events?after=${after}&wait=20`);
     for (const e of page.events) {
       if (e.line) for (const l of e.line.split("\n")) io.out(l);
-      if (e.type === "OperationSucceeded" && e.event.op === op) return true;
-      if (e.type === "OperationFailed" && e.event.op === op) {
-        io.err(`error: ${e.event.reason ?? "operation failed"}`);
+      if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op; // rolling back by itself: see it through
+      if (e.event.op !== following) continue;
+      if (e.type === "OperationSucceeded" && !failure) return true;
+      if (e.type === "OperationFailed" && !(e.event.reason ?? "").includes("rolling back")) {
+        io.err(`error: ${failure ? `${failure}; the rollback failed too: ` : ""}${e.event.reason ?? "operation failed"}`);
+        return false;
+      }
+      if (e.type === "OperationFailed") failure = e.event.reason;
+      if (e.type === "OperationSucceeded" && failure) {
+        io.err(`error: ${failure.replace(/; rolling back to revision (\d+)$/, "; rolled back to revision $1")}`);
         return false;
       }
     }
@@ -52,6 +61,33 @@ async function follow(api: ApiClient, stack: string, op: string, fromVersion: nu
 /** The stack name from a folder name, as Rancher did: lower case, other characters as '-'. */
 export function stackNameFromDir(dir: string): string {
   return basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "") || "default";
+}
+
+interface UpOptions {
+  detach?: boolean;
+  stack?: string;
+  file?: string[];
+  rancherFile?: string;
+  render?: boolean;
+  upgrade?: boolean;
+  forceUpgrade?: boolean;
+  confirmUpgrade?: boolean;
+  rollback?: boolean;
+  toRevision?: number;
+  batchSize?: number;
+  dryRun?: boolean;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag}: expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+/** The compose file in this folder, if there is one (confirm and rollback do without). */
+function defaultComposeFile(): string[] {
+  for (const f of ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"]) if (existsSync(f)) return [f];
+  return [];
 }
 
 function composeFiles(files: string[] | undefined): string[] {
@@ -193,16 +229,41 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("-f, --file <file...>", "compose file(s); later files override earlier ones")
     .option("--rancher-file <file>", "rancher-compose.yml (default: the one beside the first file, if any)")
     .option("--render", "print the normalized compose files and any policy errors; change nothing")
-    .action(async (opts: { detach?: boolean; stack?: string; file?: string[]; rancherFile?: string; render?: boolean }) => {
-      const input = loadComposeFiles(composeFiles(opts.file), opts.rancherFile);
+    .option("-u, --upgrade", "upgrade the services whose configuration changed (old containers kept, stopped)")
+    .option("--force-upgrade", "upgrade every service, changed or not")
+    .option("-c, --confirm-upgrade", "confirm an upgrade: remove the old containers")
+    .option("-r, --rollback", "roll an upgrade back: the old containers run again")
+    .option("--to-revision <n>", "with --rollback: deploy revision N's whole configuration as a new upgrade", (v) => positiveInt(v, "--to-revision"))
+    .option("--batch-size <n>", "slots upgraded at once", (v) => positiveInt(v, "--batch-size"))
+    .option("--dry-run", "print what the upgrade would do and why; change nothing")
+    .action(async (opts: UpOptions) => {
+      const needsFiles = !(opts.confirmUpgrade || opts.rollback) || opts.upgrade || opts.forceUpgrade;
+      const files = opts.file ?? (needsFiles ? composeFiles(undefined) : defaultComposeFile());
+      const input = files.length > 0 ? loadComposeFiles(files, opts.rancherFile) : { files: [] };
       const stack = opts.stack ?? stackNameFromDir(process.cwd());
       const client = api();
-      const body = { ...input, source: "cli" };
+      const body = {
+        ...input,
+        source: "cli",
+        ...(opts.upgrade ? { upgrade: true } : {}),
+        ...(opts.forceUpgrade ? { forceUpgrade: true } : {}),
+        ...(opts.confirmUpgrade ? { confirmUpgrade: true } : {}),
+        ...(opts.rollback ? { rollback: true } : {}),
+        ...(opts.toRevision ? { toRevision: opts.toRevision } : {}),
+        ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+      };
       if (opts.render) {
         const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);
         for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n${text.trimEnd()}`);
         printIssues(io, res.issues);
         if (res.issues.length > 0) throw new ExitError(1);
+        return;
+      }
+      if (opts.dryRun) {
+        const plan = await client.request<{ kind: string; revision: number; upgrade: Array<{ service: string; keys: string[] }>; create: string[] }>("POST", `/v1/stacks/${stack}/up`, { ...body, dryRun: true });
+        if (plan.upgrade.length === 0 && plan.create.length === 0) io.out("Nothing would change");
+        for (const u of plan.upgrade) io.out(`Would upgrade ${u.service}: ${u.keys.join(", ") || "forced"}`);
+        for (const n of plan.create) io.out(`Would create ${n}`);
         return;
       }
       const secrets = secretSources(input.files);
@@ -310,6 +371,24 @@ export function buildProgram(io: Out = defaultOut): Command {
       const rows = await api().request<Array<{ id: string; name: string; state: string; revision: number; services: number }>>("GET", "/v1/stacks");
       if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
       printTable(io, ["ID", "NAME", "STATE", "REVISION", "SERVICES"], rows.map((r) => [r.id, r.name, r.state, String(r.revision), String(r.services)]));
+    });
+
+  program
+    .command("history")
+    .description("a stack's revisions: when, who, from where, which services and keys changed")
+    .argument("<stack>", "the stack")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (stack: string, opts: { format: string }) => {
+      const rows = await api().request<Array<{ revision: number; current: boolean; at: string | null; by: string; source: string; changed: Array<{ service: string; keys: string[] }> }>>(
+        "GET",
+        `/v1/stacks/${stack}/history`,
+      );
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(
+        io,
+        ["REVISION", "TIME", "BY", "SOURCE", "CHANGED"],
+        rows.map((r) => [`${r.revision}${r.current ? " *" : ""}`, r.at ?? "", r.by, r.source, r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; ")]),
+      );
     });
 
   const hostCmd = program.command("host").description("hosts");

@@ -3,7 +3,7 @@ import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
 import { canonicalJson } from "./hash.js";
 import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
-import { evolve, type StackState } from "./state.js";
+import { evolve, type ContainerRecord, type Operation, type StackState } from "./state.js";
 
 export interface HostInfo {
   id: string;
@@ -21,6 +21,15 @@ export type Command =
       secretVersions?: Record<string, number>;
       by: string;
       source: Source;
+      /** up --upgrade, --force-upgrade, --confirm-upgrade, --rollback [--to-revision N], --batch-size. */
+      upgrade?: boolean;
+      force?: boolean;
+      confirm?: boolean;
+      rollback?: boolean;
+      toRevision?: number;
+      batchSize?: number;
+      /** When, for history. */
+      now?: number;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
@@ -32,49 +41,109 @@ export type Command =
 
 const opInProgress = (state: StackState) => state.op?.status === "running";
 
+const doingText: Record<Operation["kind"], string> = {
+  up: "coming up",
+  rm: "being removed",
+  upgrade: "being upgraded",
+  confirm: "confirming an upgrade",
+  rollback: "rolling back",
+};
+
 function refuseWhileBusy(state: StackState, what: string): void {
   const op = state.op;
   if (op && op.status === "running") {
-    const doing = op.kind === "rm" ? "being removed" : "coming up";
+    const outs = op.kind === "upgrade" ? ` (or 'corral up --rollback' once it settles)` : "";
     throw conflict(
-      `cannot ${what} stack ${state.name}: it is ${doing} (operation ${op.id}); wait for it to settle, or remove the stack with 'corral rm --type stack ${state.name}'`,
+      `cannot ${what} stack ${state.name}: it is ${doingText[op.kind]} (operation ${op.id}); wait for it to settle${outs}, or remove the stack with 'corral rm --type stack ${state.name}'`,
     );
   }
 }
 
-function decideUp(command: Extract<Command, { type: "Up" }>, state: StackState): StackEvent[] {
+type UpCommand = Extract<Command, { type: "Up" }>;
+
+const started = (command: UpCommand, kind: Operation["kind"], revision: number): StackEvent => ({
+  type: "OperationStarted",
+  op: command.op,
+  kind,
+  revision,
+  by: command.by,
+  source: command.source,
+  ...(command.batchSize ? { batchSize: command.batchSize } : {}),
+});
+
+function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   refuseWhileBusy(state, "up");
+  const pending = state.upgrade && state.upgrade.status !== "upgrading" ? state.upgrade : undefined;
+  if (command.rollback && command.toRevision === undefined) {
+    if (!pending) throw conflict(`stack ${state.name} has no upgrade to roll back; to go back to an earlier revision: 'corral up --rollback --to-revision N' (see 'corral history ${state.name}')`);
+    return [started(command, "rollback", pending.from)];
+  }
+  if (command.toRevision !== undefined) {
+    const target = state.revisions[command.toRevision];
+    if (!target || !state.exists) throw notFound(`stack ${state.name} has no revision ${command.toRevision} (see 'corral history ${state.name}')`);
+    const services = Object.fromEntries(Object.entries(target.services).map(([n, r]) => [n, r.spec]));
+    return decideUp(
+      { ...command, toRevision: undefined, rollback: false, upgrade: true, services, volumes: target.volumes, secrets: target.secrets, secretVersions: target.secretVersions },
+      state,
+    );
+  }
+  if (command.confirm && !command.upgrade && !command.force) {
+    if (!pending) return [started(command, "confirm", state.revision)]; // nothing awaits: settles at once
+    return [started(command, "confirm", state.revision)];
+  }
+  if (pending && (command.upgrade || command.force)) {
+    throw conflict(
+      `stack ${state.name} has an upgrade ${pending.status === "paused" ? "paused" : "awaiting confirmation"} (revision ${pending.from} → ${pending.to}${pending.reason ? `: ${pending.reason}` : ""}); first 'corral up --confirm-upgrade' or 'corral up --rollback'`,
+    );
+  }
+
   const events: StackEvent[] = [];
   if (!state.exists) events.push({ type: "StackCreated", stack: command.stack, by: command.by });
-
+  const names = { ...state.secrets, ...command.secrets };
   const services: Record<string, RevisionService> = { ...state.services };
   const changed: string[] = [];
+  const toUpgrade: string[] = [];
   for (const [name, spec] of Object.entries(command.services)) {
-    const hash = configHash(spec, command.secretVersions, { ...state.secrets, ...command.secrets });
+    const hash = configHash(spec, command.secretVersions, names);
     const current = state.services[name];
-    if (current && current.hash !== hash) {
-      const running = Object.values(state.containers).some((c) => c.service === name && c.hash !== hash);
-      if (running) {
-        throw conflict(
-          `service ${name} of stack ${command.stack} has changed; run 'corral up --upgrade' to upgrade it`,
-        );
-      }
+    const live = Object.values(state.containers).some((c) => c.service === name && !c.previousOf);
+    const hashChanged = current !== undefined && current.hash !== hash;
+    if (hashChanged && live && !command.upgrade && !command.force) {
+      throw conflict(`service ${name} of stack ${command.stack} has changed; run 'corral up --upgrade' to upgrade it`);
     }
-    if (!current || current.hash !== hash || current.spec.scale !== spec.scale) changed.push(name);
+    if (!current || hashChanged || current.spec.scale !== spec.scale) changed.push(name);
+    if (live && (hashChanged || command.force)) toUpgrade.push(name);
     services[name] = { spec, hash };
   }
   const volumes = { ...state.volumes, ...command.volumes };
-  const secrets = { ...state.secrets, ...command.secrets };
+  const secrets = names;
   const secretVersions = { ...state.secretVersions, ...command.secretVersions };
   const topChanged =
     canonicalJson(volumes) !== canonicalJson(state.volumes) ||
     canonicalJson(secrets) !== canonicalJson(state.secrets) ||
     canonicalJson(secretVersions) !== canonicalJson(state.secretVersions);
-  const revision = changed.length > 0 || topChanged || !state.exists ? state.revision + 1 : state.revision;
-  if (revision !== state.revision) {
-    events.push({ type: "RevisionCommitted", revision, services, volumes, secrets, secretVersions, changed, by: command.by, source: command.source });
+  const needsRevision = changed.length > 0 || topChanged || !state.exists || toUpgrade.length > 0;
+  const revision = needsRevision ? state.lastRevision + 1 : state.revision;
+  if (needsRevision) {
+    events.push({
+      type: "RevisionCommitted",
+      revision,
+      services,
+      volumes,
+      secrets,
+      secretVersions,
+      changed: [...new Set([...changed, ...toUpgrade])],
+      by: command.by,
+      source: command.source,
+      ...(command.now ? { at: command.now } : {}),
+    });
   }
-  events.push({ type: "OperationStarted", op: command.op, kind: "up", revision, by: command.by, source: command.source });
+  if (toUpgrade.length > 0) {
+    events.push({ type: "UpgradeStarted", op: command.op, from: state.revision, to: revision, services: toUpgrade, confirm: command.confirm ?? false, forced: command.force ?? false });
+    events.push(started(command, "upgrade", revision));
+  } else {
+    events.push(started(command, "up", revision));
+  }
   return events;
 }
 
@@ -178,26 +247,9 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
         pulledOn.set(host, pull);
         pulls.push({ ...base, slot: undefined, container: undefined, id: pull, action: "pull", host, after: [] });
       }
-      const create = stepId(state.name, opId, rev, service, "create", slot);
-      const mounted = Object.fromEntries(
-        (spec.volumes ?? []).flatMap((m) => (m.type === "volume" && m.source && state.volumes[m.source] ? [[m.source, state.volumes[m.source]!]] : [])),
-      );
-      const secretMounts = (spec.secrets ?? []).map((m) => {
-        const name = state.secrets[m.source]?.name ?? m.source;
-        return { name, version: state.secretVersions[name] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
-      });
-      creates.push({
-        ...base,
-        id: create,
-        action: "create",
-        host,
-        spec,
-        hash,
-        ...(Object.keys(mounted).length ? { volumes: mounted } : {}),
-        ...(secretMounts.length ? { secrets: secretMounts } : {}),
-        after: [pull],
-      });
-      starts.push({ ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host, after: [create] });
+      const [create, start] = newContainer(state, opId, service, slot, host, [pull]);
+      creates.push(create);
+      starts.push(start);
     }
     // scale down: slots above the scale go away
     for (const c of Object.values(state.containers)) {
@@ -208,6 +260,54 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
   return [...pulls, ...creates, ...starts, ...removals].map(dropUndefined);
 }
 
+/** Create and start a service's container in a slot, at the current revision. */
+function newContainer(state: StackState, opId: string, service: string, slot: number, host: string, after: string[]): [Step, Step] {
+  const { spec, hash } = state.services[service]!;
+  const rev = state.revision;
+  const name = containerName(state.name, service, slot);
+  const base = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host };
+  const mounted = Object.fromEntries(
+    (spec.volumes ?? []).flatMap((m) => (m.type === "volume" && m.source && state.volumes[m.source] ? [[m.source, state.volumes[m.source]!]] : [])),
+  );
+  const secretMounts = (spec.secrets ?? []).map((m) => {
+    const secretName = state.secrets[m.source]?.name ?? m.source;
+    return { name: secretName, version: state.secretVersions[secretName] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
+  });
+  const create = stepId(state.name, opId, rev, service, "create", slot);
+  return [
+    {
+      ...base,
+      id: create,
+      action: "create",
+      spec,
+      hash,
+      ...(Object.keys(mounted).length ? { volumes: mounted } : {}),
+      ...(secretMounts.length ? { secrets: secretMounts } : {}),
+      after,
+    },
+    { ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] },
+  ];
+}
+
+/** One step on an existing container. */
+function containerStep(state: StackState, opId: string, c: ContainerRecord, action: Step["action"], after: string[], extra: Partial<Step> = {}): Step {
+  const tag = action === "rename" ? `rename-${extra.renameTo ?? ""}` : action;
+  return {
+    id: stepId(state.name, opId, state.revision, c.service, `${tag}-${c.name}`, c.slot),
+    op: opId,
+    stack: state.name,
+    service: c.service,
+    slot: c.slot,
+    revision: c.revision,
+    action,
+    host: c.host,
+    image: c.image,
+    container: c.name,
+    after,
+    ...extra,
+  };
+}
+
 function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
   const base = { op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host };
   const stop = stepId(state.name, opId, state.revision, service, "stop", slot);
@@ -215,6 +315,88 @@ function stopAndRemove(state: StackState, opId: string, service: string, slot: n
     { ...base, id: stop, action: "stop", after: [] },
     { ...base, id: stepId(state.name, opId, state.revision, service, "remove", slot), action: "remove", after: [stop] },
   ];
+}
+
+const failureAction = (state: StackState, service: string) => state.services[service]?.spec.deploy?.update_config?.failure_action ?? "pause";
+
+/**
+ * An in-service upgrade, Rancher style: per slot, in batches, stop the old
+ * container, rename it aside (kept, stopped), create and start the new one
+ * under the slot's name. With confirm, the old one is removed instead.
+ */
+function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: number, batchSize: number | undefined): StackEvent[] {
+  const upgrade = state.upgrade!;
+  const steps: Step[] = [];
+  const load = new Map<string, number>();
+  for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
+  for (const service of upgrade.services) {
+    const { spec } = state.services[service]!;
+    const size = Math.max(1, batchSize ?? spec.deploy?.update_config?.parallelism ?? 1);
+    const chainAny = failureAction(state, service) === "continue";
+    const pulled = new Map<string, string>();
+    let previousBatch: string[] = [];
+    let batch: string[] = [];
+    for (let slot = 1; slot <= spec.scale; slot++) {
+      const name = containerName(state.name, service, slot);
+      const old = state.containers[name];
+      const constraints = spec.deploy?.placement?.constraints;
+      const host = old?.host ?? chooseHost(hosts, load, constraints);
+      if (!host) return [{ type: "OperationFailed", op: opId, reason: `${service}: no live host for slot ${slot}` }];
+      if (!old) load.set(host, (load.get(host) ?? 0) + 1);
+      let pull = pulled.get(host);
+      if (!pull) {
+        pull = stepId(state.name, opId, state.revision, service, "pull");
+        pulled.set(host, pull);
+        steps.push({ op: opId, stack: state.name, service, revision: state.revision, action: "pull", host, image: spec.image, id: pull, after: [] });
+      }
+      const first = [pull, ...previousBatch];
+      let createAfter = first;
+      if (old) {
+        const stop = containerStep(state, opId, old, "stop", first, chainAny ? { afterAny: true } : {});
+        const aside = upgrade.confirm
+          ? containerStep(state, opId, old, "remove", [stop.id])
+          : containerStep(state, opId, old, "rename", [stop.id], { renameTo: `${name}-r${old.revision}` });
+        steps.push(stop, aside);
+        createAfter = [aside.id];
+      }
+      const [create, start] = newContainer(state, opId, service, slot, host, createAfter);
+      steps.push(chainAny ? { ...create, afterAny: true } : create, start);
+      batch.push(start.id);
+      if (batch.length >= size) {
+        previousBatch = batch;
+        batch = [];
+      }
+    }
+    for (const c of Object.values(state.containers)) {
+      if (c.service === service && !c.previousOf && c.slot > spec.scale) steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
+    }
+  }
+  return [{ type: "WavePlanned", op: opId, services: upgrade.services }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step: dropUndefined(step), at: now }))];
+}
+
+/** Confirm: the old containers of the upgrade go. */
+function planConfirm(state: StackState, opId: string, now: number): StackEvent[] {
+  const old = Object.values(state.containers).filter((c) => c.previousOf);
+  const steps = old.flatMap((c) => stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
+  return [{ type: "WavePlanned", op: opId, services: [] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+}
+
+/** Rollback: the new containers go, the old ones take their names back and start: the very same containers. */
+function planRollback(state: StackState, opId: string, now: number): StackEvent[] {
+  const upgrade = state.upgrade!;
+  const steps: Step[] = [];
+  const olds = Object.values(state.containers).filter((c) => c.previousOf);
+  for (const c of Object.values(state.containers)) {
+    if (c.previousOf || !upgrade.services.includes(c.service) || c.revision !== upgrade.to) continue;
+    steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
+  }
+  for (const old of olds) {
+    const blocking = steps.filter((x) => x.action === "remove" && x.container === old.previousOf).map((x) => x.id);
+    const rename = containerStep(state, opId, old, "rename", blocking, { renameTo: old.previousOf! });
+    const start = { ...containerStep(state, opId, { ...old, name: old.previousOf! }, "start", [rename.id]) };
+    steps.push(rename, start);
+  }
+  return [{ type: "WavePlanned", op: opId, services: upgrade.services }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
 }
 
 function planRemove(state: StackState, opId: string, now: number): StackEvent[] {
@@ -241,10 +423,31 @@ function settle(state: StackState): StackEvent[] {
     if (ready.length > 0) return []; // the next wave comes first
     reasons.push(...blocked.map(([service, dep]) => `${service}: not started: its dependency ${dep} did not come up`));
   }
+  if (op.kind === "upgrade" && reasons.length > 0) return upgradeFailed(state, op, reasons.join("; "));
   if (reasons.length > 0) return [{ type: "OperationFailed", op: op.id, reason: reasons.join("; ") }];
-  const done: StackEvent[] = [{ type: "OperationSucceeded", op: op.id }];
+  const done: StackEvent[] = [];
+  if (op.kind === "upgrade") done.push(state.upgrade?.confirm ? { type: "UpgradeConfirmed", op: op.id } : { type: "UpgradeFinished", op: op.id });
+  if (op.kind === "confirm" && state.upgrade) done.push({ type: "UpgradeConfirmed", op: op.id });
+  if (op.kind === "rollback" && state.upgrade) done.push({ type: "RollbackFinished", op: op.id, revision: state.upgrade.from });
+  done.push({ type: "OperationSucceeded", op: op.id });
   if (op.kind === "rm") done.push({ type: "StackRemoved", op: op.id });
   return done;
+}
+
+/** A failed upgrade: pause (the default), roll back by itself, or settle as upgraded (continue); the reason names the ways out. */
+function upgradeFailed(state: StackState, op: Operation, reason: string): StackEvent[] {
+  const services = state.upgrade?.services ?? [];
+  const action = services.some((s) => failureAction(state, s) === "rollback") ? "rollback" : services.some((s) => failureAction(state, s) === "pause") ? "pause" : "continue";
+  if (action === "rollback" && !state.upgrade?.confirm) {
+    return [
+      { type: "OperationFailed", op: op.id, reason: `${reason}; rolling back to revision ${state.upgrade?.from}` },
+      { type: "UpgradeFinished", op: op.id },
+      { type: "OperationStarted", op: `${op.id}-rollback`, kind: "rollback", revision: state.upgrade?.from ?? state.revision, by: "corral", source: "api" },
+    ];
+  }
+  if (action === "continue") return [{ type: "UpgradeFinished", op: op.id }, { type: "OperationFailed", op: op.id, reason }];
+  const paused = `${reason}; the upgrade is paused: 'corral up --rollback' to go back, or 'corral up --confirm-upgrade' to keep what runs`;
+  return [{ type: "UpgradePaused", op: op.id, reason }, { type: "OperationFailed", op: op.id, reason: paused }];
 }
 
 /** Plan what can be planned now, then settle if nothing is left. */
@@ -253,7 +456,13 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
   if (!op || op.status !== "running") return [];
   const planned: StackEvent[] = [];
   let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
-  if (op.kind === "rm" && !op.planned) planned.push(...planRemove(state, op.id, now));
+  if (!op.planned) {
+    if (op.kind === "rm") planned.push(...planRemove(state, op.id, now));
+    if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op.batchSize));
+    if (op.kind === "confirm") planned.push(...planConfirm(state, op.id, now));
+    if (op.kind === "rollback") planned.push(...planRollback(state, op.id, now));
+    if (planned.some((e) => e.type === "OperationFailed")) return planned;
+  }
   // waves with nothing to do (services already running) are passed through at once
   for (let wave = op.kind === "up" ? planUp(after, op.id, hosts, now) : []; wave.length > 0; ) {
     planned.push(...wave);
@@ -261,8 +470,12 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
     after = wave.reduce(evolve, after);
     wave = wave.some((e) => e.type === "StepPlanned") ? [] : planUp(after, op.id, hosts, now);
   }
-  after = op.kind === "rm" ? planned.reduce(evolve, after) : after;
-  return [...planned, ...settle(after)];
+  after = op.kind === "up" ? after : planned.reduce(evolve, after);
+  const settled = settle(after);
+  // a failure that rolls back by itself starts the rollback at once
+  const next = settled.find((e) => e.type === "OperationStarted");
+  if (next) return [...planned, ...settled, ...advance(settled.reduce(evolve, after), hosts, now)];
+  return [...planned, ...settled];
 }
 
 /**

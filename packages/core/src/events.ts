@@ -2,6 +2,8 @@ import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./mode
 
 export type Source = "cli" | "api" | "webhook" | "chatops";
 
+export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback";
+
 export interface RevisionService {
   spec: ServiceSpec;
   hash: string;
@@ -21,8 +23,19 @@ export type StackEvent =
       changed: string[];
       by: string;
       source: Source;
+      /** When (ms since the epoch), for history. */
+      at?: number;
     }
-  | { type: "OperationStarted"; op: string; kind: "up" | "rm"; revision: number; by: string; source: Source }
+  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number }
+  /** An in-service upgrade from one revision to another, of these services. */
+  | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean }
+  /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */
+  | { type: "UpgradeFinished"; op: string }
+  | { type: "UpgradePaused"; op: string; reason: string }
+  /** The old containers are gone; the upgrade is settled. */
+  | { type: "UpgradeConfirmed"; op: string }
+  /** The new containers are gone, the old ones run again, the revision is back to `revision`. */
+  | { type: "RollbackFinished"; op: string; revision: number }
   /** A wave of services planned (their depends_on have come up). */
   | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }

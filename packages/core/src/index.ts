@@ -29,3 +29,5 @@ export { toComposeDocuments } from "./export.js";
 export { loadProject } from "./project.js";
 export type { LoadedProject, ProjectInput } from "./project.js";
 export { effectiveHealthcheck } from "./health.js";
+export { changedKeys } from "./diff.js";
+export type { Revision, UpgradeState } from "./state.js";

@@ -169,7 +169,7 @@ export const projectSchema = z.object({
 });
 export type Project = z.infer<typeof projectSchema>;
 
-export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove"]);
+export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove", "rename"]);
 export type StepAction = z.infer<typeof stepActionSchema>;
 
 /**
@@ -186,8 +186,12 @@ export const stepSchema = z.object({
   action: stepActionSchema,
   host: z.string(),
   image: z.string(),
-  /** Container name, for create/start/stop/remove. */
+  /** Container name, for create/start/stop/remove/rename. */
   container: z.string().optional(),
+  /** The new name, for rename. */
+  renameTo: z.string().optional(),
+  /** Run after the `after` steps even when they failed (failure_action continue). */
+  afterAny: z.boolean().optional(),
   /** The service spec a create step builds the container from. */
   spec: serviceSpecSchema.optional(),
   /** Named volumes the container mounts, as declared at the top level (create). */

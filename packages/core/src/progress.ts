@@ -28,7 +28,9 @@ export function progressLine(event: StackEvent, steps: Record<string, { step: St
         case "stop":
           return `${tag(step)}: Stopped`;
         case "remove":
-          return `${tag(step)}: Removed`;
+          return `${tag(step)}: Removed ${step.container ?? ""}`.trimEnd();
+        case "rename":
+          return `${tag(step)}: Kept ${step.container} as ${step.renameTo}`;
         default:
           return undefined;
       }
@@ -41,6 +43,16 @@ export function progressLine(event: StackEvent, steps: Record<string, { step: St
       const step = steps[event.stepId]?.step;
       return `${tag(step)}: no answer from host ${step?.host ?? "?"} yet, sending ${step?.action ?? "step"} again (attempt ${event.attempt})`;
     }
+    case "UpgradeStarted":
+      return event.services.map((s) => `Upgrading ${s}`).join("\n");
+    case "UpgradeFinished":
+      return "Upgraded: 'corral up --confirm-upgrade' to keep it, 'corral up --rollback' to go back";
+    case "UpgradeConfirmed":
+      return "Upgrade confirmed";
+    case "RollbackFinished":
+      return `Rolled back to revision ${event.revision}`;
+    case "UpgradePaused":
+      return `Upgrade paused: ${event.reason}`;
     case "RevisionCommitted":
       return `Revision ${event.revision}: ${event.changed.length > 0 ? event.changed.join(", ") : "no service"} changed`;
     case "OperationFailed":

@@ -1,4 +1,4 @@
-import type { Commit, RevisionService, StackEvent } from "./events.js";
+import type { Commit, OperationKind, RevisionService, Source, StackEvent } from "./events.js";
 import type { PortSpec, Project, Step } from "./model.js";
 
 export type ContainerState = "created" | "running" | "stopped";
@@ -16,6 +16,31 @@ export interface ContainerRecord {
   /** Published ports and address, as the engine reported them at start. */
   ports?: PortSpec[];
   ip?: string;
+  /** An old container kept, stopped, while an upgrade awaits confirm or rollback: the name it had. */
+  previousOf?: string;
+}
+
+/** A revision as history keeps it. */
+export interface Revision {
+  revision: number;
+  services: Record<string, RevisionService>;
+  volumes: Project["volumes"];
+  secrets: Project["secrets"];
+  secretVersions: Record<string, number>;
+  changed: string[];
+  by: string;
+  source: Source;
+  at?: number;
+}
+
+export interface UpgradeState {
+  op: string;
+  from: number;
+  to: number;
+  services: string[];
+  status: "upgrading" | "upgraded" | "paused" | "rolling-back";
+  confirm: boolean;
+  reason?: string;
 }
 
 export interface StepRecord {
@@ -28,10 +53,12 @@ export interface StepRecord {
 
 export interface Operation {
   id: string;
-  kind: "up" | "rm";
+  kind: OperationKind;
   revision: number;
   status: "running" | "succeeded" | "failed";
   planned: boolean;
+  /** Slots upgraded at once (up --batch-size), over the services' own parallelism. */
+  batchSize?: number;
   /** Services planned so far (in waves, following depends_on). */
   waves: string[];
   reason?: string;
@@ -54,6 +81,11 @@ export interface StackState {
   containers: Record<string, ContainerRecord>;
   /** The first error of the last operation, per service. */
   errors: Record<string, string>;
+  /** Every revision, for history and rollback to any of them. */
+  revisions: Record<number, Revision>;
+  /** The highest revision number given out (a rollback moves `revision` back, never this). */
+  lastRevision: number;
+  upgrade?: UpgradeState;
   /**
    * Containers that a superseded operation had asked for and never heard
    * back about: they may exist on the host, so a removal must cover them.
@@ -74,6 +106,8 @@ export const initialState = (name: string): StackState => ({
   containers: {},
   errors: {},
   inflight: {},
+  revisions: {},
+  lastRevision: 0,
 });
 
 type Success = Extract<StackEvent, { type: "StepSucceeded" }>;
@@ -116,6 +150,15 @@ function applyStepSuccess(state: StackState, record: StepRecord, event: Success)
         const { [name]: _gone, ...inflight } = state.inflight;
         return { ...state, containers, inflight };
       }
+      case "rename": {
+        const to = step.renameTo ?? "";
+        if (existing) {
+          delete containers[name];
+          containers[to] = { ...existing, name: to, ...(existing.previousOf ? {} : { previousOf: name }) };
+          if (existing.previousOf === to) delete containers[to]!.previousOf; // renamed back by a rollback
+        }
+        break;
+      }
       case "pull":
         break;
     }
@@ -137,21 +180,45 @@ function unreportedCreates(state: StackState): StackState["inflight"] {
 export function evolve(state: StackState, event: StackEvent): StackState {
   switch (event.type) {
     case "StackCreated":
-      return { ...initialState(state.name), version: state.version, exists: true, revision: state.revision };
+      return { ...initialState(state.name), version: state.version, exists: true, revision: state.revision, lastRevision: state.lastRevision, revisions: state.revisions };
     case "RevisionCommitted":
       return {
         ...state,
         revision: event.revision,
+        lastRevision: Math.max(state.lastRevision, event.revision),
+        revisions: {
+          ...state.revisions,
+          [event.revision]: {
+            revision: event.revision,
+            services: event.services,
+            volumes: event.volumes ?? {},
+            secrets: event.secrets ?? {},
+            secretVersions: event.secretVersions ?? {},
+            changed: event.changed,
+            by: event.by,
+            source: event.source,
+            ...(event.at ? { at: event.at } : {}),
+          },
+        },
         services: event.services,
         volumes: event.volumes ?? {},
         secrets: event.secrets ?? {},
         secretVersions: event.secretVersions ?? {},
       };
     case "OperationStarted":
+      if (event.kind === "rollback" && state.upgrade) state = { ...state, upgrade: { ...state.upgrade, status: "rolling-back" } };
       return {
         ...state,
         inflight: { ...state.inflight, ...unreportedCreates(state) },
-        op: { id: event.op, kind: event.kind, revision: event.revision, status: "running", planned: false, waves: [] },
+        op: {
+          id: event.op,
+          kind: event.kind,
+          revision: event.revision,
+          status: "running",
+          planned: false,
+          waves: [],
+          ...(event.batchSize ? { batchSize: event.batchSize } : {}),
+        },
         steps: {},
         errors: {},
       };
@@ -185,9 +252,25 @@ export function evolve(state: StackState, event: StackEvent): StackState {
     case "OperationFailed":
       return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "failed", reason: event.reason } } : state;
     case "StackRemoved": {
-      // the last operation stays readable (its progress lines), the stack is gone
+      // the last operation stays readable (its progress lines), and history stays; the stack is gone
       const { op, steps } = state;
-      return { ...initialState(state.name), version: state.version, revision: state.revision, steps, ...(op ? { op } : {}) };
+      return { ...initialState(state.name), version: state.version, revision: state.revision, lastRevision: state.lastRevision, revisions: state.revisions, steps, ...(op ? { op } : {}) };
+    }
+    case "UpgradeStarted":
+      return { ...state, upgrade: { op: event.op, from: event.from, to: event.to, services: event.services, status: "upgrading", confirm: event.confirm } };
+    case "UpgradeFinished":
+      return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "upgraded" } } : state;
+    case "UpgradePaused":
+      return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "paused", reason: event.reason } } : state;
+    case "UpgradeConfirmed": {
+      const { upgrade: _done, ...rest } = state;
+      return rest;
+    }
+    case "RollbackFinished": {
+      const { upgrade: _done, ...rest } = state;
+      const back = state.revisions[event.revision];
+      if (!back) return rest;
+      return { ...rest, revision: event.revision, services: back.services, volumes: back.volumes, secrets: back.secrets, secretVersions: back.secretVersions };
     }
     default: {
       const never: never = event;

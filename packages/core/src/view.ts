@@ -26,15 +26,28 @@ export interface ContainerRow {
 const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
 
 function serviceState(state: StackState, service: string, scale: number): string {
-  if (state.errors[service]) return "error";
   const op = state.op;
+  const upgrading = state.upgrade?.services.includes(service) ? state.upgrade : undefined;
   if (op?.status === "running") {
+    if (op.kind === "rollback" && upgrading) return "rolling-back";
+    if (op.kind === "upgrade" && upgrading) return "upgrading";
     const busy = Object.values(state.steps).some((r) => r.step.service === service && r.status === "planned");
     if (busy || !op.planned) return op.kind === "rm" ? "removing" : "activating";
   }
-  const running = Object.values(state.containers).filter((c) => c.service === service && c.state === "running").length;
+  if (upgrading?.status === "paused") return "paused";
+  if (state.errors[service]) return "error";
+  if (upgrading?.status === "upgraded") return "upgraded";
+  const running = Object.values(state.containers).filter((c) => c.service === service && c.state === "running" && !c.previousOf).length;
   if (scale === 0 || running === 0) return "inactive";
   return running >= scale ? "active" : "degraded";
+}
+
+function upgradeDetail(state: StackState, service: string): string {
+  const u = state.upgrade;
+  if (!u?.services.includes(service)) return "";
+  if (u.status === "paused") return `paused: ${u.reason ?? ""}`;
+  if (u.status === "upgraded") return `revision ${u.from} → ${u.to}: 'corral up --confirm-upgrade' or 'corral up --rollback'`;
+  return "";
 }
 
 export function serviceRows(state: StackState): ServiceRow[] {
@@ -53,7 +66,7 @@ export function serviceRows(state: StackState): ServiceRow[] {
       state: serviceState(state, service, spec.scale),
       scale: `${containers.length}/${spec.scale}`,
       endpoints: [...new Set(endpoints)].join(", "),
-      detail: state.errors[service] ?? "",
+      detail: state.errors[service] ?? (upgradeDetail(state, service) || ""),
     };
   });
 }

@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest";
+import { decide, type Command } from "./decide.js";
+import { DomainError } from "./errors.js";
+import type { StackEvent } from "./events.js";
+import type { ServiceSpec, Step } from "./model.js";
+import { evolve, initialState, type StackState } from "./state.js";
+import { containerRows, serviceRows } from "./view.js";
+
+// The Spin flow and the Swarm failure actions, given events / when command / then state.
+const spec = (image: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
+const hosts = [{ id: "h1" }];
+let ids = 0;
+
+const apply = (s: StackState, events: StackEvent[]) => events.reduce(evolve, s);
+const run = (s: StackState, c: Command) => apply(s, decide(c, s));
+
+/** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise. */
+function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined): StackState {
+  s = run(s, { type: "Plan", hosts, now: 1 });
+  for (let guard = 0; guard < 200 && s.op?.status === "running"; guard++) {
+    const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
+    if (!next) break;
+    // as the agent does: a step whose dependency failed is skipped
+    const depFailed = !next.step.afterAny && next.step.after.some((d) => s.steps[d]?.status === "failed");
+    const error = depFailed ? "skipped: a step before failed" : fail(next.step);
+    s = run(s, {
+      type: "Report",
+      report: { kind: "report", stack: "demo", stepId: next.step.id, host: "h1", ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}) },
+      hosts,
+      now: 2,
+    });
+  }
+  return s;
+}
+
+const up = (services: Record<string, ServiceSpec>, op: string, flags: Partial<Extract<Command, { type: "Up" }>> = {}): Command => ({ type: "Up", stack: "demo", op, services, by: "admin", source: "cli", ...flags });
+const engineIds = (s: StackState) => Object.fromEntries(Object.values(s.containers).map((c) => [c.name, `${c.dockerId} ${c.state}`]));
+const rows = (s: StackState) => Object.fromEntries(serviceRows(s).map((r) => [r.name.split("/")[1], `${r.state} ${r.scale}`]));
+
+const v1 = { web: spec("web:1"), app: spec("app:1"), db: spec("db:1") };
+const v2 = { web: spec("web:2"), app: spec("app:2"), db: spec("db:1") };
+
+describe("the Spin lesson-3 flow", () => {
+  const s0 = settle(run(initialState("demo"), up(v1, "op1")));
+  const before = engineIds(s0);
+
+  it("upgrades only the changed services, keeping the old containers stopped: 2/1, upgraded", () => {
+    const events = decide(up(v2, "op2", { upgrade: true }), s0);
+    expect(events.find((e) => e.type === "UpgradeStarted")).toMatchObject({ from: 1, to: 2, services: ["web", "app"] });
+    const s1 = settle(apply(s0, events));
+    expect(rows(s1)).toEqual({ web: "upgraded 2/1", app: "upgraded 2/1", db: "active 1/1" });
+    const after = engineIds(s1);
+    expect(after["demo-db-1"]).toBe(before["demo-db-1"]); // untouched: same container
+    expect(after["demo-web-1-r1"]).toBe(before["demo-web-1"]!.replace("running", "stopped"));
+    expect(after["demo-web-1"]).toMatch(/running$/);
+    expect(after["demo-web-1"]).not.toBe(before["demo-web-1"]);
+    expect(containerRows(s1).filter((c) => c.state === "stopped").map((c) => c.name)).toEqual(["demo-app-1-r1", "demo-web-1-r1"]);
+  });
+
+  it("refuses a new upgrade while one awaits confirmation, saying the ways out", () => {
+    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true })));
+    let err: unknown;
+    try {
+      decide(up({ ...v2, db: spec("db:2") }, "op3", { upgrade: true }), s1);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as Error).message).toMatch(/awaiting confirmation .*'corral up --confirm-upgrade' or 'corral up --rollback'/);
+  });
+
+  it("confirm removes the old containers: three left, active", () => {
+    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true })));
+    const s2 = settle(run(s1, up(v2, "op3", { confirm: true })));
+    expect(Object.keys(s2.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
+    expect(rows(s2)).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
+    expect(s2.upgrade).toBeUndefined();
+  });
+
+  it("force-upgrade upgrades every service; rollback brings back the very same old containers", () => {
+    const s1 = settle(run(settle(run(s0, up(v2, "op2", { upgrade: true }))), up(v2, "op3", { confirm: true })));
+    const confirmed = engineIds(s1);
+    const s2 = settle(run(s1, up(v2, "op4", { force: true })));
+    expect(Object.keys(s2.containers)).toHaveLength(6);
+    expect(Object.values(s2.containers).filter((c) => c.state === "stopped")).toHaveLength(3);
+    const s3 = settle(run(s2, up(v2, "op5", { rollback: true })));
+    expect(engineIds(s3)).toEqual(confirmed);
+    expect(rows(s3)).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
+    expect(s3.revision).toBe(2);
+  });
+
+  it("upgrade and confirm in one go removes the old containers as it goes", () => {
+    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true, confirm: true })));
+    expect(Object.keys(s1.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
+    expect(s1.upgrade).toBeUndefined();
+    expect(s1.op?.status).toBe("succeeded");
+  });
+
+  it("rolls back to any revision as a new upgrade", () => {
+    let s = s0;
+    for (const [i, image] of ["web:2", "web:3", "web:4"].entries()) {
+      s = settle(run(s, up({ ...v1, web: spec(image) }, `u${i}`, { upgrade: true, confirm: true })));
+    }
+    expect(s.services.web?.spec.image).toBe("web:4");
+    const events = decide(up({}, "back", { rollback: true, toRevision: 2 }), s);
+    expect(events.find((e) => e.type === "RevisionCommitted")).toMatchObject({ revision: 5, changed: ["web"] });
+    s = settle(apply(s, events));
+    expect(s.services.web?.spec.image).toBe("web:2");
+    expect(rows(s).web).toBe("upgraded 2/1");
+  });
+
+  it("refuses --rollback with nothing to roll back, and an unknown revision", () => {
+    expect(() => decide(up(v1, "x", { rollback: true }), s0)).toThrow(/no upgrade to roll back.*--to-revision N/);
+    expect(() => decide(up(v1, "x", { rollback: true, toRevision: 9 }), s0)).toThrow(/has no revision 9/);
+  });
+});
+
+describe("failure actions", () => {
+  const base = (action: "pause" | "rollback" | "continue", scale = 3) => ({ web: spec("web:1", { scale, deploy: { update_config: { failure_action: action } } }) });
+  const next = (action: "pause" | "rollback" | "continue", scale = 3) => ({ web: spec("web:2", { scale, deploy: { update_config: { failure_action: action } } }) });
+  const unhealthy = (step: Step) => (step.action === "start" && step.revision === 2 ? "container demo-web-1 is unhealthy: health check failed 3 times" : undefined);
+
+  it("rollback: the stack ends on the old revision by itself, and the operation fails naming the container", () => {
+    const s0 = settle(run(initialState("demo"), up(base("rollback"), "op1")));
+    const before = engineIds(s0);
+    let s = run(s0, up(next("rollback"), "op2", { upgrade: true }));
+    const failed: StackEvent[] = [];
+    s = settle(s, (step) => unhealthy(step));
+    // the upgrade op failed, then the rollback ran to the end
+    expect(engineIds(s)).toEqual(before);
+    expect(s.revision).toBe(1);
+    expect(s.upgrade).toBeUndefined();
+    void failed;
+  });
+
+  it("pause: the rollout stops at the first failed batch, paused, with the two ways out", () => {
+    const s0 = settle(run(initialState("demo"), up(base("pause"), "op1")));
+    const s = settle(run(s0, up(next("pause"), "op2", { upgrade: true })), unhealthy);
+    expect(s.upgrade?.status).toBe("paused");
+    expect(rows(s).web).toMatch(/^paused/);
+    // batches of one: slots 2 and 3 were never touched
+    expect(engineIds(s)["demo-web-2"]).toMatch(/running$/);
+    expect(engineIds(s)["demo-web-3"]).toMatch(/running$/);
+    expect(() => decide(up(next("pause"), "op3", { upgrade: true }), s)).toThrow(/paused .*'corral up --confirm-upgrade' or 'corral up --rollback'/);
+    const back = settle(run(s, up(next("pause"), "op4", { rollback: true })));
+    expect(Object.values(back.containers).every((c) => c.state === "running" && c.revision === 1)).toBe(true);
+  });
+});

@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanupStack, composeFile, corral, stackContainers, testServer } from "./support.js";
+
+// Upgrades the Spin way and the Swarm way, through the CLI, on the real engine.
+let server: Awaited<ReturnType<typeof testServer>>;
+beforeAll(async () => {
+  server = await testServer();
+});
+afterAll(async () => {
+  await server?.stop();
+  for (const s of ["spin", "swarm-rb", "swarm-pause"]) await cleanupStack(s);
+});
+
+const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
+const spinFile = (webVersion: string, appVersion: string) =>
+  composeFile(`services:
+  web:
+    image: corral-hello:latest
+    environment: {VERSION: "${webVersion}"}
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
+  app:
+    image: corral-busybox:latest
+    command: ${idle}
+    environment: {VERSION: "${appVersion}"}
+    cap_drop: [ALL]
+  db:
+    image: corral-busybox:latest
+    command: ${idle}
+    cap_drop: [ALL]
+`);
+
+type Row = Record<string, string>;
+const ps = async (args: string[]) => JSON.parse((await corral(server, ["ps", ...args, "--format", "json"])).stdout) as Row[];
+const services = async (stack: string) => Object.fromEntries((await ps(["--all"])).filter((r) => r.name!.startsWith(`${stack}/`)).map((r) => [r.name!.split("/")[1], `${r.state} ${r.scale}`]));
+const engine = async (stack: string) => Object.fromEntries((await stackContainers(stack)).map((c) => [c.Names[0]!.slice(1), `${c.Id.slice(0, 12)} ${c.State}`]));
+
+describe("the Spin lesson-3 flow", () => {
+  it("up, upgrade two of three, confirm, force-upgrade, rollback", async () => {
+    expect((await corral(server, ["up", "-d", "-f", spinFile("1", "1"), "-s", "spin"])).code).toBe(0);
+    const v1 = await engine("spin");
+
+    const plan = await corral(server, ["up", "--upgrade", "--dry-run", "-f", spinFile("2", "2"), "-s", "spin"]);
+    expect(plan.stdout).toContain("Would upgrade web: environment");
+    expect(plan.stdout).toContain("Would upgrade app: environment");
+    expect(plan.stdout).not.toContain("db");
+    expect(await engine("spin")).toEqual(v1); // a dry run changes nothing
+
+    const up = await corral(server, ["up", "-d", "--upgrade", "-f", spinFile("2", "2"), "-s", "spin"]);
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    expect(up.stdout).toContain("Upgrading web");
+    expect(up.stdout).toContain("Upgrading app");
+    expect(await services("spin")).toEqual({ web: "upgraded 2/1", app: "upgraded 2/1", db: "active 1/1" });
+    const upgraded = await engine("spin");
+    expect(upgraded["spin-db-1"]).toBe(v1["spin-db-1"]); // untouched: the same container
+    expect(upgraded["spin-web-1-r1"]).toBe(v1["spin-web-1"]!.replace("running", "exited"));
+    expect(upgraded["spin-web-1"]).toMatch(/running$/);
+    const stopped = (await ps(["--all", "--containers"])).filter((c) => c.name!.startsWith("spin-") && c.state === "stopped").map((c) => c.name).sort();
+    expect(stopped).toEqual(["spin-app-1-r1", "spin-web-1-r1"]);
+
+    const confirm = await corral(server, ["up", "-d", "--confirm-upgrade", "-s", "spin"]);
+    expect(confirm.code).toBe(0);
+    const confirmed = await engine("spin");
+    expect(Object.keys(confirmed).sort()).toEqual(["spin-app-1", "spin-db-1", "spin-web-1"]);
+    expect(await services("spin")).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
+
+    const force = await corral(server, ["up", "-d", "--force-upgrade", "-f", spinFile("2", "2"), "-s", "spin"]);
+    expect(force.code).toBe(0);
+    const forced = await engine("spin");
+    expect(Object.keys(forced)).toHaveLength(6);
+    expect(Object.values(forced).filter((v) => v.endsWith("exited"))).toHaveLength(3);
+
+    const rollback = await corral(server, ["up", "-d", "--rollback", "-s", "spin"]);
+    expect(rollback.stderr).toBe("");
+    expect(rollback.code).toBe(0);
+    expect(await engine("spin")).toEqual(confirmed); // the old ids run again, the new are gone
+
+    const history = JSON.parse((await corral(server, ["history", "spin", "--format", "json"])).stdout) as Array<{ revision: number; current: boolean; changed: Array<{ service: string; keys: string[] }> }>;
+    expect(history.map((h) => h.revision)).toEqual([1, 2, 3]);
+    expect(history.find((h) => h.current)?.revision).toBe(2);
+    expect(history[1]!.changed).toEqual([
+      { service: "web", keys: ["environment"] },
+      { service: "app", keys: ["environment"] },
+    ]);
+    expect((await corral(server, ["rm", "spin"])).code).toBe(0);
+  });
+
+  it("refuses a second upgrade while one awaits confirmation, naming the ways out", async () => {
+    expect((await corral(server, ["up", "-d", "-f", spinFile("1", "1"), "-s", "spin"])).code).toBe(0);
+    expect((await corral(server, ["up", "-d", "--upgrade", "-f", spinFile("2", "1"), "-s", "spin"])).code).toBe(0);
+    const again = await corral(server, ["up", "-d", "--upgrade", "-f", spinFile("3", "1"), "-s", "spin"]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain("first 'corral up --confirm-upgrade' or 'corral up --rollback'");
+    expect((await corral(server, ["rm", "spin"])).code).toBe(0);
+  });
+});
+
+const swarmFile = (version: string, healthy: boolean, action: "rollback" | "pause") =>
+  composeFile(`services:
+  web:
+    image: corral-hello:latest
+    environment: {VERSION: "${version}"}
+    scale: 2
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
+    healthcheck:
+      test: ${healthy ? `["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]` : `["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1/missing"]`}
+      interval: 1s
+      timeout: 1s
+      retries: 2
+    deploy:
+      update_config: {parallelism: 1, failure_action: ${action}}
+`);
+
+describe("the Swarm exercise: a failing health check", () => {
+  it("failure_action rollback: ends on v1, healthy, by itself; up exits non-zero naming the health check", async () => {
+    const first = await corral(server, ["up", "-d", "-f", swarmFile("1", true, "rollback"), "-s", "swarm-rb"]);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    const v1 = await engine("swarm-rb");
+    const t0 = Date.now();
+    const up = await corral(server, ["up", "-d", "--upgrade", "-f", swarmFile("2", false, "rollback"), "-s", "swarm-rb"]);
+    const took = Date.now() - t0;
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toMatch(/container swarm-rb-web-1 is unhealthy: health check "wget -q -O \/dev\/null http:\/\/127.0.0.1\/missing" failed/);
+    expect(up.stderr).toContain("rolled back to revision 1");
+    expect(await engine("swarm-rb")).toEqual(v1);
+    expect(await services("swarm-rb")).toEqual({ web: "active 2/2" });
+    console.log(`failing-health-check rollback: up --upgrade returned after ${took} ms`);
+  });
+
+  it("failure_action pause: the rollout stops, paused, with the two ways out; --rollback restores v1", async () => {
+    expect((await corral(server, ["up", "-d", "-f", swarmFile("1", true, "pause"), "-s", "swarm-pause"])).code).toBe(0);
+    const v1 = await engine("swarm-pause");
+    const up = await corral(server, ["up", "-d", "--upgrade", "-f", swarmFile("2", false, "pause"), "-s", "swarm-pause"]);
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toContain("the upgrade is paused: 'corral up --rollback' to go back, or 'corral up --confirm-upgrade' to keep what runs");
+    expect((await services("swarm-pause")).web).toMatch(/^paused/);
+    // the second replica was never touched
+    expect((await engine("swarm-pause"))["swarm-pause-web-2"]).toBe(v1["swarm-pause-web-2"]);
+    const back = await corral(server, ["up", "-d", "--rollback", "-s", "swarm-pause"]);
+    expect(back.code).toBe(0);
+    expect(await engine("swarm-pause")).toEqual(v1);
+  });
+});
