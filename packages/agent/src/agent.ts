@@ -108,6 +108,7 @@ export class StepRunner {
       const outcome = await before;
       if (!outcome.ok && !step.afterAny) return { ok: false, error: `skipped: ${dep.split(".")[3] ?? "an earlier step"} failed` };
     }
+    if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs)); // the interval between upgrade batches, as asked
     try {
       return await this.#execute(step);
     } catch (e) {

@@ -70,6 +70,8 @@ const upBody = z.object({
   rollback: z.boolean().optional(),
   toRevision: z.number().int().min(1).optional(),
   batchSize: z.number().int().min(1).optional(),
+  intervalMs: z.number().int().min(0).optional(),
+  startFirst: z.boolean().optional(),
   dryRun: z.boolean().optional(),
 });
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
@@ -190,6 +192,8 @@ export function createApp(deps: ApiDeps) {
       ...(body.rollback ? { rollback: true } : {}),
       ...(body.toRevision !== undefined ? { toRevision: body.toRevision } : {}),
       ...(body.batchSize ? { batchSize: body.batchSize } : {}),
+      ...(body.intervalMs !== undefined ? { intervalMs: body.intervalMs } : {}),
+      ...(body.startFirst ? { startFirst: true } : {}),
     });
     if (body.dryRun) {
       // decide, and write nothing: which services would be upgraded, and why

@@ -75,6 +75,8 @@ interface UpOptions {
   rollback?: boolean;
   toRevision?: number;
   batchSize?: number;
+  interval?: number;
+  startFirst?: boolean;
   dryRun?: boolean;
 }
 
@@ -235,6 +237,8 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("-r, --rollback", "roll an upgrade back: the old containers run again")
     .option("--to-revision <n>", "with --rollback: deploy revision N's whole configuration as a new upgrade", (v) => positiveInt(v, "--to-revision"))
     .option("--batch-size <n>", "slots upgraded at once", (v) => positiveInt(v, "--batch-size"))
+    .option("--interval <ms>", "pause between batches, in milliseconds", (v) => positiveInt(v, "--interval"))
+    .option("--start-first", "start each new container (healthy) before stopping the old one")
     .option("--dry-run", "print what the upgrade would do and why; change nothing")
     .action(async (opts: UpOptions) => {
       const needsFiles = !(opts.confirmUpgrade || opts.rollback) || opts.upgrade || opts.forceUpgrade;
@@ -251,6 +255,8 @@ export function buildProgram(io: Out = defaultOut): Command {
         ...(opts.rollback ? { rollback: true } : {}),
         ...(opts.toRevision ? { toRevision: opts.toRevision } : {}),
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+        ...(opts.interval ? { intervalMs: opts.interval } : {}),
+        ...(opts.startFirst ? { startFirst: true } : {}),
       };
       if (opts.render) {
         const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);

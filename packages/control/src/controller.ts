@@ -136,7 +136,7 @@ export class Controller {
         if (state.op?.status !== "running") continue;
         await this.run(stack, [
           { type: "Plan", hosts: alive, now },
-          { type: "Resend", now, timeoutMs: this.#o.resendAfterMs },
+          { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
         ], hosts);
       } catch (e) {
         this.#o.log?.error("reconcile failed", { stack, error: String(e) });

@@ -270,3 +270,12 @@ describe("secrets in the config hash", () => {
     expect(create?.secrets).toEqual([{ name: "web.demo.pw", version: 3, target: "db-password", uid: "0", gid: "0", mode: 0o400 }]);
   });
 });
+
+describe("step timeouts", () => {
+  it("a step no host answers fails after the last attempt, and the operation ends with the reason", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 0 });
+    for (let t = 1; t <= 3; t++) s = run(s, { type: "Resend", now: t * 1000, timeoutMs: 1000, maxAttempts: 3, hosts });
+    expect(s.op?.status).toBe("failed");
+    expect(s.op?.reason).toMatch(/^web: no answer from host h1 after 3 attempts/);
+  });
+});

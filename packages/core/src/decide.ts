@@ -28,6 +28,8 @@ export type Command =
       rollback?: boolean;
       toRevision?: number;
       batchSize?: number;
+      intervalMs?: number;
+      startFirst?: boolean;
       /** When, for history. */
       now?: number;
     }
@@ -36,8 +38,8 @@ export type Command =
   | { type: "Plan"; hosts: HostInfo[]; now: number }
   /** An agent's report on a step; the next wave is planned on `hosts`. */
   | { type: "Report"; report: StepReport; hosts: HostInfo[]; now: number }
-  /** Re-drive steps planned and not reported within the timeout. */
-  | { type: "Resend"; now: number; timeoutMs: number };
+  /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
+  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] };
 
 const opInProgress = (state: StackState) => state.op?.status === "running";
 
@@ -69,6 +71,8 @@ const started = (command: UpCommand, kind: Operation["kind"], revision: number):
   by: command.by,
   source: command.source,
   ...(command.batchSize ? { batchSize: command.batchSize } : {}),
+  ...(command.intervalMs !== undefined ? { intervalMs: command.intervalMs } : {}),
+  ...(command.startFirst ? { startFirst: true } : {}),
 });
 
 function decideUp(command: UpCommand, state: StackState): StackEvent[] {
@@ -137,6 +141,14 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
       source: command.source,
       ...(command.now ? { at: command.now } : {}),
     });
+  }
+  for (const name of toUpgrade) {
+    const spec = services[name]!.spec;
+    const startFirst = command.startFirst ?? spec.deploy?.update_config?.order === "start-first";
+    const published = spec.ports.filter((p) => p.published !== undefined).map((p) => p.published);
+    if (startFirst && published.length > 0) {
+      throw conflict(`service ${name} publishes host port${published.length > 1 ? "s" : ""} ${published.join(", ")}: start-first would need the old and the new container on ${published.length > 1 ? "them" : "it"} at once; upgrade it stop-first`);
+    }
   }
   if (toUpgrade.length > 0) {
     events.push({ type: "UpgradeStarted", op: command.op, from: state.revision, to: revision, services: toUpgrade, confirm: command.confirm ?? false, forced: command.force ?? false });
@@ -324,14 +336,17 @@ const failureAction = (state: StackState, service: string) => state.services[ser
  * container, rename it aside (kept, stopped), create and start the new one
  * under the slot's name. With confirm, the old one is removed instead.
  */
-function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: number, batchSize: number | undefined): StackEvent[] {
+function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: number, op: Operation): StackEvent[] {
   const upgrade = state.upgrade!;
   const steps: Step[] = [];
   const load = new Map<string, number>();
   for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
   for (const service of upgrade.services) {
     const { spec } = state.services[service]!;
-    const size = Math.max(1, batchSize ?? spec.deploy?.update_config?.parallelism ?? 1);
+    const settings = spec.deploy?.update_config;
+    const size = Math.max(1, op.batchSize ?? settings?.parallelism ?? 1);
+    const delayMs = op.intervalMs ?? settings?.delay ?? 0;
+    const startFirst = op.startFirst ?? settings?.order === "start-first";
     const chainAny = failureAction(state, service) === "continue";
     const pulled = new Map<string, string>();
     let previousBatch: string[] = [];
@@ -350,18 +365,30 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
         steps.push({ op: opId, stack: state.name, service, revision: state.revision, action: "pull", host, image: spec.image, id: pull, after: [] });
       }
       const first = [pull, ...previousBatch];
-      let createAfter = first;
-      if (old) {
-        const stop = containerStep(state, opId, old, "stop", first, chainAny ? { afterAny: true } : {});
-        const aside = upgrade.confirm
-          ? containerStep(state, opId, old, "remove", [stop.id])
-          : containerStep(state, opId, old, "rename", [stop.id], { renameTo: `${name}-r${old.revision}` });
-        steps.push(stop, aside);
-        createAfter = [aside.id];
+      // the first step of a later batch waits out the interval
+      const lead: Partial<Step> = { ...(previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {}), ...(chainAny ? { afterAny: true } : {}) };
+      const aside = `${name}-r${old?.revision ?? 0}`;
+      if (old && startFirst) {
+        // start-first: the old container keeps running, aside, until the new one is up (and healthy)
+        const rename = containerStep(state, opId, old, "rename", first, { ...lead, renameTo: aside });
+        const [create, start] = newContainer(state, opId, service, slot, host, [rename.id]);
+        const retired = { ...old, name: aside };
+        const stop = containerStep(state, opId, retired, "stop", [start.id]);
+        steps.push(rename, create, start, stop);
+        if (upgrade.confirm) steps.push(containerStep(state, opId, retired, "remove", [stop.id]));
+        batch.push(stop.id);
+      } else {
+        let createAfter = first;
+        if (old) {
+          const stop = containerStep(state, opId, old, "stop", first, lead);
+          const next = upgrade.confirm ? containerStep(state, opId, old, "remove", [stop.id]) : containerStep(state, opId, old, "rename", [stop.id], { renameTo: aside });
+          steps.push(stop, next);
+          createAfter = [next.id];
+        }
+        const [create, start] = newContainer(state, opId, service, slot, host, createAfter);
+        steps.push(!old ? { ...create, ...lead } : chainAny ? { ...create, afterAny: true } : create, start);
+        batch.push(start.id);
       }
-      const [create, start] = newContainer(state, opId, service, slot, host, createAfter);
-      steps.push(chainAny ? { ...create, afterAny: true } : create, start);
-      batch.push(start.id);
       if (batch.length >= size) {
         previousBatch = batch;
         batch = [];
@@ -458,7 +485,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
   let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
   if (!op.planned) {
     if (op.kind === "rm") planned.push(...planRemove(state, op.id, now));
-    if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op.batchSize));
+    if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op));
     if (op.kind === "confirm") planned.push(...planConfirm(state, op.id, now));
     if (op.kind === "rollback") planned.push(...planRollback(state, op.id, now));
     if (planned.some((e) => e.type === "OperationFailed")) return planned;
@@ -511,9 +538,20 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     }
     case "Resend": {
       if (!opInProgress(state)) return [];
-      return Object.values(state.steps)
-        .filter((r) => r.status === "planned" && command.now - r.plannedAt >= command.timeoutMs)
-        .map((r) => ({ type: "StepResent", stepId: r.step.id, attempt: r.attempt + 1, at: command.now }));
+      const late = Object.values(state.steps).filter((r) => r.status === "planned" && command.now - r.plannedAt >= command.timeoutMs);
+      const events: StackEvent[] = [];
+      let s = state;
+      for (const r of late) {
+        // every step has a timeout: after the last attempt it fails, and the operation ends with the reason
+        const e: StackEvent =
+          r.attempt >= (command.maxAttempts ?? 10)
+            ? { type: "StepFailed", stepId: r.step.id, error: `no answer from host ${r.step.host} after ${r.attempt} attempts (${Math.round((command.timeoutMs * r.attempt) / 1000)} s)` }
+            : { type: "StepResent", stepId: r.step.id, attempt: r.attempt + 1, at: command.now };
+        events.push(e);
+        s = evolve(s, e);
+      }
+      const gaveUp = events.some((e) => e.type === "StepFailed");
+      return gaveUp ? [...events, ...advance(s, command.hosts ?? [], command.now)] : events;
     }
     default: {
       const never: never = command;

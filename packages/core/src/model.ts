@@ -192,6 +192,8 @@ export const stepSchema = z.object({
   renameTo: z.string().optional(),
   /** Run after the `after` steps even when they failed (failure_action continue). */
   afterAny: z.boolean().optional(),
+  /** Wait this long before acting: the interval between upgrade batches. */
+  delayMs: z.number().int().min(0).optional(),
   /** The service spec a create step builds the container from. */
   spec: serviceSpecSchema.optional(),
   /** Named volumes the container mounts, as declared at the top level (create). */

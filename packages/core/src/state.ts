@@ -59,6 +59,10 @@ export interface Operation {
   planned: boolean;
   /** Slots upgraded at once (up --batch-size), over the services' own parallelism. */
   batchSize?: number;
+  /** Pause between batches (up --interval), over the services' own delay. */
+  intervalMs?: number;
+  /** Start the new container before stopping the old (up --start-first). */
+  startFirst?: boolean;
   /** Services planned so far (in waves, following depends_on). */
   waves: string[];
   reason?: string;
@@ -218,6 +222,8 @@ export function evolve(state: StackState, event: StackEvent): StackState {
           planned: false,
           waves: [],
           ...(event.batchSize ? { batchSize: event.batchSize } : {}),
+          ...(event.intervalMs !== undefined ? { intervalMs: event.intervalMs } : {}),
+          ...(event.startFirst ? { startFirst: true } : {}),
         },
         steps: {},
         errors: {},

@@ -146,3 +146,37 @@ describe("failure actions", () => {
     expect(Object.values(back.containers).every((c) => c.state === "running" && c.revision === 1)).toBe(true);
   });
 });
+
+describe("rollout settings", () => {
+  const three = (image: string, update = {}) => ({ web: spec(image, { scale: 3, deploy: { update_config: update } }) });
+
+  it("batches: each batch waits for the one before, and later batches wait out the interval", () => {
+    const s0 = settle(run(initialState("demo"), up(three("web:1"), "op1")));
+    const s1 = run(run(s0, up(three("web:2", { parallelism: 2, delay: 5000 }), "op2", { upgrade: true })), { type: "Plan", hosts, now: 1 });
+    const steps = Object.values(s1.steps).map((r) => r.step);
+    const stops = steps.filter((x) => x.action === "stop");
+    expect(stops.map((x) => [x.container, x.delayMs ?? 0, x.after.length])).toEqual([
+      ["demo-web-1", 0, 1],
+      ["demo-web-2", 0, 1],
+      ["demo-web-3", 5000, 3], // after the pull and both starts of batch one
+    ]);
+  });
+
+  it("start-first: the new container starts before the old one stops; CLI flags win over the file", () => {
+    const s0 = settle(run(initialState("demo"), up(three("web:1"), "op1")));
+    const s1 = run(run(s0, up(three("web:2"), "op2", { upgrade: true, startFirst: true, batchSize: 3 })), { type: "Plan", hosts, now: 1 });
+    const order = Object.values(s1.steps).map((r) => r.step).filter((x) => x.slot === 1 && x.action !== "pull").map((x) => x.action);
+    expect(order).toEqual(["rename", "create", "start", "stop"]);
+    const done = settle(run(s0, up(three("web:2"), "op3", { upgrade: true, startFirst: true })));
+    expect(rows(done).web).toBe("upgraded 6/3");
+    const back = settle(run(done, up(three("web:2"), "op4", { rollback: true })));
+    expect(engineIds(back)).toEqual(engineIds(s0));
+  });
+
+  it("refuses start-first for a service that publishes a host port", () => {
+    const s0 = settle(run(initialState("demo"), up({ web: spec("web:1", { ports: [{ target: 80, published: 60000, protocol: "tcp" }] }) }, "op1")));
+    expect(() => decide(up({ web: spec("web:2", { ports: [{ target: 80, published: 60000, protocol: "tcp" }] }) }, "op2", { upgrade: true, startFirst: true }), s0)).toThrow(
+      /publishes host port 60000: start-first would need the old and the new container on it at once; upgrade it stop-first/,
+    );
+  });
+});
