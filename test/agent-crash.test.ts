@@ -14,6 +14,7 @@ afterAll(async () => {
   agent?.kill("SIGKILL");
   await server?.stop();
   await cleanupStack("e2e-crash");
+  await cleanupStack("e2e-crash2");
 });
 
 it("an agent killed while a stack comes up, then restarted: the stack converges, no orphan", async () => {
@@ -44,4 +45,26 @@ it("an agent killed while a stack comes up, then restarted: the stack converges,
 
   expect((await corral(server, ["rm", "e2e-crash"])).code).toBe(0);
   expect(await stackContainers("e2e-crash")).toEqual([]);
+});
+
+it("an agent killed mid-upgrade, then restarted: the upgrade completes, no orphan", async () => {
+  agent?.kill("SIGKILL");
+  agent = spawnAgent(server, "crash-host");
+  await outputContains(agent, "connected");
+  const file = (version: string) =>
+    composeFile(`services:\n${Array.from({ length: 6 }, (_, i) => `  s${i}:\n    image: corral-hello:latest\n    environment: {V: "${version}"}\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`).join("")}`);
+  expect((await corral(server, ["up", "-d", "-f", file("1"), "-s", "e2e-crash2"])).code).toBe(0);
+  const upgrade = corral(server, ["up", "-d", "--upgrade", "-f", file("2"), "-s", "e2e-crash2"]);
+  await eventually(async () => (await stackContainers("e2e-crash2")).some((c) => c.Names[0]?.endsWith("-r1")), 30_000, 10);
+  agent.kill("SIGKILL");
+  agent = spawnAgent(server, "crash-host");
+  const result = await upgrade;
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  const engine = await stackContainers("e2e-crash2");
+  expect(engine.map((c) => `${c.Names[0]} ${c.State}`).sort()).toEqual(
+    Array.from({ length: 6 }, (_, i) => [`/e2e-crash2-s${i}-1 running`, `/e2e-crash2-s${i}-1-r1 exited`]).flat().sort(),
+  );
+  expect((await corral(server, ["rm", "e2e-crash2"])).code).toBe(0);
+  expect(await stackContainers("e2e-crash2")).toEqual([]);
 });

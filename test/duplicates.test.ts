@@ -10,6 +10,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await cleanupStack("e2e-dup");
+  await cleanupStack("e2e-dup2");
 });
 
 it("with every message delivered twice, the same containers come up once each", async () => {
@@ -42,4 +43,32 @@ services:
   ]);
   expect((await corral(server, ["rm", "e2e-dup"])).code).toBe(0);
   expect(await stackContainers("e2e-dup")).toEqual([]);
+});
+
+it("with every message delivered twice, an upgrade and its rollback end as they would once", async () => {
+  const file = (version: string) =>
+    composeFile(`
+services:
+  web:
+    image: corral-hello:latest
+    environment: {VERSION: "${version}"}
+    scale: 2
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
+    deploy: {update_config: {parallelism: 2}}
+`);
+  expect((await corral(server, ["up", "-d", "-f", file("1"), "-s", "e2e-dup2"])).code).toBe(0);
+  const v1 = (await stackContainers("e2e-dup2")).map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort();
+  const upgrade = await corral(server, ["up", "-d", "--upgrade", "-f", file("2"), "-s", "e2e-dup2"]);
+  expect(upgrade.stderr).toBe("");
+  const upgraded = await stackContainers("e2e-dup2");
+  expect(upgraded.map((c) => `${c.Names[0]} ${c.State}`).sort()).toEqual([
+    "/e2e-dup2-web-1 running",
+    "/e2e-dup2-web-1-r1 exited",
+    "/e2e-dup2-web-2 running",
+    "/e2e-dup2-web-2-r1 exited",
+  ]);
+  expect((await corral(server, ["up", "-d", "--rollback", "-s", "e2e-dup2"])).code).toBe(0);
+  expect((await stackContainers("e2e-dup2")).map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort()).toEqual(v1);
+  expect((await corral(server, ["rm", "e2e-dup2"])).code).toBe(0);
 });

@@ -4,11 +4,11 @@ import { cleanupStack, composeFile, corral, stackContainers, testServer } from "
 // Upgrades the Spin way and the Swarm way, through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
 beforeAll(async () => {
-  server = await testServer();
+  server = await testServer({ tickMs: 300 });
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -142,5 +142,19 @@ describe("the Swarm exercise: a failing health check", () => {
     const back = await corral(server, ["up", "-d", "--rollback", "-s", "swarm-pause"]);
     expect(back.code).toBe(0);
     expect(await engine("swarm-pause")).toEqual(v1);
+  });
+});
+
+describe("auto-confirm", () => {
+  it("an upgrade confirms by itself once its containers have run for the duration", async () => {
+    expect((await corral(server, ["up", "-d", "-f", spinFile("1", "1"), "-s", "auto"])).code).toBe(0);
+    const up = await corral(server, ["up", "-d", "--upgrade", "--auto-confirm", "1s", "-f", spinFile("2", "1"), "-s", "auto"]);
+    expect(up.code).toBe(0);
+    expect((await services("auto")).web).toBe("upgraded 2/1");
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await services("auto")).web !== "active 1/1") await new Promise((r) => setTimeout(r, 200));
+    expect(await services("auto")).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
+    expect(Object.keys(await engine("auto")).sort()).toEqual(["auto-app-1", "auto-db-1", "auto-web-1"]);
+    expect((await corral(server, ["rm", "auto"])).code).toBe(0);
   });
 });

@@ -72,6 +72,7 @@ const upBody = z.object({
   batchSize: z.number().int().min(1).optional(),
   intervalMs: z.number().int().min(0).optional(),
   startFirst: z.boolean().optional(),
+  autoConfirmMs: z.number().int().min(1).optional(),
   dryRun: z.boolean().optional(),
 });
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
@@ -111,7 +112,7 @@ export function createApp(deps: ApiDeps) {
     stack: string,
     body: z.infer<typeof upBody>,
     { checkSecrets }: { checkSecrets: boolean },
-  ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number> }> {
+  ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number>; autoConfirmMs?: number }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins };
     const { used, previous } = await portsInUse(stack);
@@ -124,7 +125,12 @@ export function createApp(deps: ApiDeps) {
       if (info) secretVersions[name] = info.versions;
       else if (checkSecrets) issues.push({ file: loaded.file, path: `secrets.${key}`, reason: `secret ${name} does not exist: create it with 'corral secret create ${name} FILE'` });
     }
-    return { project: assigned.project, violations: issues.length > 0 ? new ComposeError(issues) : undefined, secretVersions };
+    return {
+      project: assigned.project,
+      violations: issues.length > 0 ? new ComposeError(issues) : undefined,
+      secretVersions,
+      ...(loaded.autoConfirmMs ? { autoConfirmMs: loaded.autoConfirmMs } : {}),
+    };
   }
   const app = new Hono<Env>();
   app.onError(onError(deps.log));
@@ -194,6 +200,7 @@ export function createApp(deps: ApiDeps) {
       ...(body.batchSize ? { batchSize: body.batchSize } : {}),
       ...(body.intervalMs !== undefined ? { intervalMs: body.intervalMs } : {}),
       ...(body.startFirst ? { startFirst: true } : {}),
+      ...((body.autoConfirmMs ?? admitted?.autoConfirmMs) ? { autoConfirmMs: body.autoConfirmMs ?? admitted?.autoConfirmMs } : {}),
     });
     if (body.dryRun) {
       // decide, and write nothing: which services would be upgraded, and why

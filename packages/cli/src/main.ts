@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import {
   ComposeError,
   parseComposeYaml,
+  parseDuration,
   resolveComposeFiles,
   sitePolicySchema,
   type ComposeIssue,
@@ -77,6 +78,7 @@ interface UpOptions {
   batchSize?: number;
   interval?: number;
   startFirst?: boolean;
+  autoConfirm?: number;
   dryRun?: boolean;
 }
 
@@ -239,6 +241,11 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("--batch-size <n>", "slots upgraded at once", (v) => positiveInt(v, "--batch-size"))
     .option("--interval <ms>", "pause between batches, in milliseconds", (v) => positiveInt(v, "--interval"))
     .option("--start-first", "start each new container (healthy) before stopping the old one")
+    .option("--auto-confirm <duration>", "confirm by itself once the new containers have run this long (e.g. 10m)", (v) => {
+      const ms = parseDuration(v);
+      if (ms === undefined || ms <= 0) throw new CliError(`--auto-confirm: expected a duration such as 30s, 10m or 1h, got "${v}"`);
+      return ms;
+    })
     .option("--dry-run", "print what the upgrade would do and why; change nothing")
     .action(async (opts: UpOptions) => {
       const needsFiles = !(opts.confirmUpgrade || opts.rollback) || opts.upgrade || opts.forceUpgrade;
@@ -257,6 +264,7 @@ export function buildProgram(io: Out = defaultOut): Command {
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
         ...(opts.interval ? { intervalMs: opts.interval } : {}),
         ...(opts.startFirst ? { startFirst: true } : {}),
+        ...(opts.autoConfirm ? { autoConfirmMs: opts.autoConfirm } : {}),
       };
       if (opts.render) {
         const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);

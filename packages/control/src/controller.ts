@@ -133,11 +133,14 @@ export class Controller {
     for (const stack of await this.#o.store.stackNames()) {
       try {
         const state = await this.#o.store.load(stack);
-        if (state.op?.status !== "running") continue;
-        await this.run(stack, [
-          { type: "Plan", hosts: alive, now },
-          { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
-        ], hosts);
+        if (state.op?.status === "running") {
+          await this.run(stack, [
+            { type: "Plan", hosts: alive, now },
+            { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
+          ], hosts);
+        } else if (state.upgrade?.autoConfirmMs) {
+          await this.run(stack, [{ type: "Tick", now, hosts: alive }], hosts);
+        }
       } catch (e) {
         this.#o.log?.error("reconcile failed", { stack, error: String(e) });
       }

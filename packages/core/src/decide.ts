@@ -30,6 +30,7 @@ export type Command =
       batchSize?: number;
       intervalMs?: number;
       startFirst?: boolean;
+      autoConfirmMs?: number;
       /** When, for history. */
       now?: number;
     }
@@ -38,6 +39,8 @@ export type Command =
   | { type: "Plan"; hosts: HostInfo[]; now: number }
   /** An agent's report on a step; the next wave is planned on `hosts`. */
   | { type: "Report"; report: StepReport; hosts: HostInfo[]; now: number }
+  /** Time passes: an upgrade that has run long enough confirms by itself (--auto-confirm). */
+  | { type: "Tick"; now: number; hosts: HostInfo[] }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
   | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] };
 
@@ -151,7 +154,16 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     }
   }
   if (toUpgrade.length > 0) {
-    events.push({ type: "UpgradeStarted", op: command.op, from: state.revision, to: revision, services: toUpgrade, confirm: command.confirm ?? false, forced: command.force ?? false });
+    events.push({
+      type: "UpgradeStarted",
+      op: command.op,
+      from: state.revision,
+      to: revision,
+      services: toUpgrade,
+      confirm: command.confirm ?? false,
+      forced: command.force ?? false,
+      ...(command.autoConfirmMs ? { autoConfirmMs: command.autoConfirmMs } : {}),
+    });
     events.push(started(command, "upgrade", revision));
   } else {
     events.push(started(command, "up", revision));
@@ -322,10 +334,11 @@ function containerStep(state: StackState, opId: string, c: ContainerRecord, acti
 
 function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
   const base = { op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host };
-  const stop = stepId(state.name, opId, state.revision, service, "stop", slot);
+  // ids name the container: an old one kept aside shares its service and slot with the new one
+  const stop = stepId(state.name, opId, state.revision, service, `stop-${name}`, slot);
   return [
     { ...base, id: stop, action: "stop", after: [] },
-    { ...base, id: stepId(state.name, opId, state.revision, service, "remove", slot), action: "remove", after: [stop] },
+    { ...base, id: stepId(state.name, opId, state.revision, service, `remove-${name}`, slot), action: "remove", after: [stop] },
   ];
 }
 
@@ -439,7 +452,7 @@ function dropUndefined(step: Step): Step {
 }
 
 /** The operation's end, once nothing is in flight and nothing more can be planned. */
-function settle(state: StackState): StackEvent[] {
+function settle(state: StackState, now: number): StackEvent[] {
   const op = state.op;
   if (!op || op.status !== "running" || !op.planned) return [];
   const records = Object.values(state.steps);
@@ -453,7 +466,7 @@ function settle(state: StackState): StackEvent[] {
   if (op.kind === "upgrade" && reasons.length > 0) return upgradeFailed(state, op, reasons.join("; "));
   if (reasons.length > 0) return [{ type: "OperationFailed", op: op.id, reason: reasons.join("; ") }];
   const done: StackEvent[] = [];
-  if (op.kind === "upgrade") done.push(state.upgrade?.confirm ? { type: "UpgradeConfirmed", op: op.id } : { type: "UpgradeFinished", op: op.id });
+  if (op.kind === "upgrade") done.push(state.upgrade?.confirm ? { type: "UpgradeConfirmed", op: op.id } : { type: "UpgradeFinished", op: op.id, at: now });
   if (op.kind === "confirm" && state.upgrade) done.push({ type: "UpgradeConfirmed", op: op.id });
   if (op.kind === "rollback" && state.upgrade) done.push({ type: "RollbackFinished", op: op.id, revision: state.upgrade.from });
   done.push({ type: "OperationSucceeded", op: op.id });
@@ -498,7 +511,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
     wave = wave.some((e) => e.type === "StepPlanned") ? [] : planUp(after, op.id, hosts, now);
   }
   after = op.kind === "up" ? after : planned.reduce(evolve, after);
-  const settled = settle(after);
+  const settled = settle(after, now);
   // a failure that rolls back by itself starts the rollback at once
   const next = settled.find((e) => e.type === "OperationStarted");
   if (next) return [...planned, ...settled, ...advance(settled.reduce(evolve, after), hosts, now)];
@@ -535,6 +548,13 @@ export function decide(command: Command, state: StackState): StackEvent[] {
           }
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
       return [event, ...advance(evolve(state, event), command.hosts, command.now)];
+    }
+    case "Tick": {
+      const u = state.upgrade;
+      if (opInProgress(state) || u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return [];
+      if (command.now - u.finishedAt < u.autoConfirmMs) return [];
+      const start: StackEvent = { type: "OperationStarted", op: `${u.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api" };
+      return [start, ...advance(evolve(state, start), command.hosts, command.now)];
     }
     case "Resend": {
       if (!opInProgress(state)) return [];

@@ -28,9 +28,9 @@ export type StackEvent =
     }
   | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean }
   /** An in-service upgrade from one revision to another, of these services. */
-  | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean }
+  | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean; autoConfirmMs?: number }
   /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */
-  | { type: "UpgradeFinished"; op: string }
+  | { type: "UpgradeFinished"; op: string; at?: number }
   | { type: "UpgradePaused"; op: string; reason: string }
   /** The old containers are gone; the upgrade is settled. */
   | { type: "UpgradeConfirmed"; op: string }

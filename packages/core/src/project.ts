@@ -2,6 +2,7 @@ import { ComposeError, parseProject, type Origins } from "./compose.js";
 import { mergeDocuments, type NamedDocument } from "./merge.js";
 import type { Project } from "./model.js";
 import { applyRancherCompose } from "./rancher.js";
+import { parseDuration } from "./units.js";
 
 export interface ProjectInput {
   files: NamedDocument[];
@@ -10,6 +11,8 @@ export interface ProjectInput {
 
 export interface LoadedProject {
   project: Project;
+  /** x-corral: {auto_confirm: DURATION} at the top level of the files. */
+  autoConfirmMs?: number;
   /** The first file's name, for messages. */
   file: string;
   origins: Origins;
@@ -22,5 +25,10 @@ export function loadProject(input: ProjectInput): LoadedProject {
   const { document, origins } = mergeDocuments(input.files);
   let { project } = parseProject(document, { file, origins });
   if (input.rancher) project = applyRancherCompose(project, input.rancher.document, input.rancher.name);
-  return { project, file, origins };
+  const x = (document as Record<string, unknown>)["x-corral"] as Record<string, unknown> | undefined;
+  const auto = x?.auto_confirm ?? x?.["auto-confirm"];
+  if (auto === undefined) return { project, file, origins };
+  const autoConfirmMs = typeof auto === "string" || typeof auto === "number" ? parseDuration(auto) : undefined;
+  if (autoConfirmMs === undefined) throw new ComposeError(file, "x-corral.auto_confirm", `invalid duration "${String(auto)}" (examples: 10m, 1h)`);
+  return { project, file, origins, autoConfirmMs };
 }

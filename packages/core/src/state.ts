@@ -41,6 +41,9 @@ export interface UpgradeState {
   status: "upgrading" | "upgraded" | "paused" | "rolling-back";
   confirm: boolean;
   reason?: string;
+  /** Confirm by itself once the new containers have run this long (up --auto-confirm). */
+  autoConfirmMs?: number;
+  finishedAt?: number;
 }
 
 export interface StepRecord {
@@ -263,9 +266,20 @@ export function evolve(state: StackState, event: StackEvent): StackState {
       return { ...initialState(state.name), version: state.version, revision: state.revision, lastRevision: state.lastRevision, revisions: state.revisions, steps, ...(op ? { op } : {}) };
     }
     case "UpgradeStarted":
-      return { ...state, upgrade: { op: event.op, from: event.from, to: event.to, services: event.services, status: "upgrading", confirm: event.confirm } };
+      return {
+        ...state,
+        upgrade: {
+          op: event.op,
+          from: event.from,
+          to: event.to,
+          services: event.services,
+          status: "upgrading",
+          confirm: event.confirm,
+          ...(event.autoConfirmMs ? { autoConfirmMs: event.autoConfirmMs } : {}),
+        },
+      };
     case "UpgradeFinished":
-      return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "upgraded" } } : state;
+      return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "upgraded", ...(event.at ? { finishedAt: event.at } : {}) } } : state;
     case "UpgradePaused":
       return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "paused", reason: event.reason } } : state;
     case "UpgradeConfirmed": {

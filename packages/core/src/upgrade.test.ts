@@ -180,3 +180,34 @@ describe("rollout settings", () => {
     );
   });
 });
+
+describe("auto-confirm", () => {
+  it("confirms by itself once the upgrade has run for the duration", () => {
+    const s0 = settle(run(initialState("demo"), up(v1, "op1")));
+    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true, autoConfirmMs: 60_000 })));
+    expect(s1.upgrade?.status).toBe("upgraded");
+    expect(decide({ type: "Tick", now: 30_000, hosts }, s1)).toEqual([]);
+    const s2 = run(s1, { type: "Tick", now: 60_002, hosts });
+    expect(s2.op).toMatchObject({ kind: "confirm", status: "running" });
+    const s3 = settle(s2);
+    expect(s3.upgrade).toBeUndefined();
+    expect(Object.keys(s3.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
+  });
+});
+
+describe("rm during an upgrade awaiting confirmation", () => {
+  it("removes the new and the old containers alike", () => {
+    const s0 = settle(run(initialState("demo"), up(v1, "op1")));
+    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true })));
+    expect(Object.keys(s1.containers)).toHaveLength(5);
+    const s2 = settle(run(s1, { type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" }));
+    expect(s2.exists).toBe(false);
+    expect(Object.values(s2.steps).filter((r) => r.step.action === "remove").map((r) => r.step.container).sort()).toEqual([
+      "demo-app-1",
+      "demo-app-1-r1",
+      "demo-db-1",
+      "demo-web-1",
+      "demo-web-1-r1",
+    ]);
+  });
+});
