@@ -2,6 +2,8 @@ import {
   controlMessageSchema,
   decide,
   evolve,
+  groupOf,
+  toDispatch,
   type Command,
   type ControlMessage,
   type StackEvent,
@@ -90,21 +92,23 @@ export class Controller {
         if (e instanceof VersionConflictError) continue;
         throw e;
       }
-      await this.#dispatch(next, events, hosts ?? (await this.#o.hosts.list()));
+      await this.#dispatch(state, next, events, hosts ?? (await this.#o.hosts.list()));
       return events;
     }
     throw new Error(`stack ${stack}: gave up after ${MAX_CONFLICT_RETRIES} concurrent appends`);
   }
 
-  /** Send planned and re-sent steps to their hosts' queues, in planning order. */
-  async #dispatch(state: StackState, events: StackEvent[], hosts: HostRecord[]): Promise<void> {
+  /**
+   * Send the steps this commit planned, re-sent or released (their
+   * dependencies in other groups just succeeded) to their hosts' queues, in
+   * planning order, one FIFO group per slot of a service.
+   */
+  async #dispatch(before: StackState, state: StackState, events: StackEvent[], hosts: HostRecord[]): Promise<void> {
     const byHost = new Map<string, StepMessage[]>();
-    for (const e of events) {
-      const record = e.type === "StepPlanned" ? state.steps[e.step.id] : e.type === "StepResent" ? state.steps[e.stepId] : undefined;
-      if (!record) continue;
-      const list = byHost.get(record.step.host) ?? [];
-      list.push({ kind: "step", step: record.step, attempt: record.attempt });
-      byHost.set(record.step.host, list);
+    for (const step of toDispatch(before, state, events)) {
+      const list = byHost.get(step.host) ?? [];
+      list.push({ kind: "step", step, attempt: state.steps[step.id]?.attempt ?? 1 });
+      byHost.set(step.host, list);
     }
     for (const [hostId, messages] of byHost) {
       const host = hosts.find((h) => h.id === hostId);
@@ -114,9 +118,7 @@ export class Controller {
       }
       await this.#o.sender.send(
         host.queueUrl,
-        // one FIFO group per service of a stack: a service's steps stay in order,
-        // services do not wait for each other's batches
-        messages.map((m) => ({ body: m, group: `${state.name}/${m.step.service}`, dedupId: `${m.step.id}#${m.attempt}` })),
+        messages.map((m) => ({ body: m, group: groupOf(m.step), dedupId: `${m.step.id}#${m.attempt}` })),
       );
     }
   }

@@ -3,6 +3,7 @@ import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
 import { canonicalJson } from "./hash.js";
 import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
+import { blockedByFailure, sendable } from "./dispatch.js";
 import { evolve, type ContainerRecord, type Operation, type StackState } from "./state.js";
 
 export interface HostInfo {
@@ -547,7 +548,14 @@ export function decide(command: Command, state: StackState): StackEvent[] {
             ...(report.ip ? { ip: report.ip } : {}),
           }
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
-      return [event, ...advance(evolve(state, event), command.hosts, command.now)];
+      const events: StackEvent[] = [event];
+      let s = evolve(state, event);
+      for (const b of event.type === "StepFailed" ? blockedByFailure(s) : []) {
+        const skipped: StackEvent = { type: "StepFailed", stepId: b.stepId, error: b.error };
+        events.push(skipped);
+        s = evolve(s, skipped);
+      }
+      return [...events, ...advance(s, command.hosts, command.now)];
     }
     case "Tick": {
       const u = state.upgrade;
@@ -558,7 +566,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     }
     case "Resend": {
       if (!opInProgress(state)) return [];
-      const late = Object.values(state.steps).filter((r) => r.status === "planned" && command.now - r.plannedAt >= command.timeoutMs);
+      const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && command.now - r.plannedAt >= command.timeoutMs);
       const events: StackEvent[] = [];
       let s = state;
       for (const r of late) {
@@ -571,7 +579,13 @@ export function decide(command: Command, state: StackState): StackEvent[] {
         s = evolve(s, e);
       }
       const gaveUp = events.some((e) => e.type === "StepFailed");
-      return gaveUp ? [...events, ...advance(s, command.hosts ?? [], command.now)] : events;
+      if (!gaveUp) return events;
+      for (const b of blockedByFailure(s)) {
+        const skipped: StackEvent = { type: "StepFailed", stepId: b.stepId, error: b.error };
+        events.push(skipped);
+        s = evolve(s, skipped);
+      }
+      return [...events, ...advance(s, command.hosts ?? [], command.now)];
     }
     default: {
       const never: never = command;

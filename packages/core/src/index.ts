@@ -31,3 +31,4 @@ export type { LoadedProject, ProjectInput } from "./project.js";
 export { effectiveHealthcheck } from "./health.js";
 export { changedKeys } from "./diff.js";
 export type { Revision, UpgradeState } from "./state.js";
+export { blockedByFailure, groupOf, sendable, toDispatch } from "./dispatch.js";

@@ -211,3 +211,26 @@ describe("rm during an upgrade awaiting confirmation", () => {
     ]);
   });
 });
+
+describe("dispatch", () => {
+  it("holds a later batch until the batch before it succeeded, then releases it", async () => {
+    const { toDispatch } = await import("./dispatch.js");
+    const three = (image: string) => ({ web: spec(image, { scale: 2 }) });
+    const s0 = settle(run(initialState("demo"), up(three("web:1"), "op1")));
+    const before = run(s0, up(three("web:2"), "op2", { upgrade: true }));
+    const events = decide({ type: "Plan", hosts, now: 1 }, before);
+    const planned = apply(before, events);
+    const first = toDispatch(before, planned, events).map((x) => `${x.action} ${x.container ?? ""}`.trim());
+    expect(first).toEqual(["pull", "stop demo-web-1", "rename demo-web-1", "create demo-web-1", "start demo-web-1"]);
+    let s = planned;
+    for (const step of Object.values(s.steps).filter((r) => r.step.slot === 1 || r.step.action === "pull").map((r) => r.step)) {
+      const c: Command = { type: "Report", report: { kind: "report", stack: "demo", stepId: step.id, host: "h1", ok: true }, hosts, now: 2 };
+      const ev = decide(c, s);
+      const next = apply(s, ev);
+      const released = toDispatch(s, next, ev).map((x) => `${x.action} ${x.container}`);
+      if (step.action === "start") expect(released).toEqual(["stop demo-web-2", "rename demo-web-2", "create demo-web-2", "start demo-web-2"]);
+      else expect(released).toEqual([]);
+      s = next;
+    }
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * `npm run bench` (second part): upgrade then confirm, and upgrade then
+ * rollback, of a 3-service stack and of a 10-replica service, through corral
+ * and through the Docker Engine API directly (the same stops, renames,
+ * creates, starts and removes, all slots at once), and the upgrade through
+ * Docker Swarm (`service update`, same parallelism, stop-first) when the engine
+ * can be a single-node swarm. Interleaved runs; medians and ratios.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Docker from "dockerode";
+import { dockerOptions } from "@corral/agent";
+import { main } from "@corral/cli";
+import { startServer } from "@corral/local";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const IMAGE = "corral-hello:latest";
+const docker = new Docker(dockerOptions());
+const silent = { out: () => {}, err: (l: string) => process.stderr.write(`${l}\n`) };
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const time = async (fn: () => Promise<unknown>) => {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+};
+
+interface Shape {
+  name: string;
+  /** service → replicas */
+  services: Record<string, number>;
+}
+const shapes: Shape[] = [
+  { name: "3 services", services: { a: 1, b: 1, c: 1 } },
+  { name: "10 replicas", services: { web: 10 } },
+];
+
+function composeFor(shape: Shape, version: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "corral-bench-up-"));
+  const file = join(dir, "docker-compose.yml");
+  const services = Object.entries(shape.services)
+    .map(([n, scale]) => `  ${n}:\n    image: ${IMAGE}\n    scale: ${scale}\n    environment: {VERSION: "${version}"}\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`)
+    .join("");
+  writeFileSync(file, `services:\n${services}`);
+  return file;
+}
+
+async function cli(args: string[]) {
+  const code = await main(["node", "corral", ...args], silent);
+  if (code !== 0) throw new Error(`corral ${args.join(" ")} failed (${code})`);
+}
+
+const slots = (shape: Shape) => Object.entries(shape.services).flatMap(([n, scale]) => Array.from({ length: scale }, (_, i) => ({ service: n, slot: i + 1 })));
+
+/** The direct path: what corral asks of the engine, straight through dockerode, every slot at once. */
+async function directCreate(stack: string, service: string, slot: number, version: string) {
+  const c = await docker.createContainer({
+    name: `${stack}-${service}-${slot}`,
+    Image: IMAGE,
+    Env: [`VERSION=${version}`],
+    Labels: { "bench.stack": stack },
+    HostConfig: { NetworkMode: `direct-${stack}`, CapDrop: ["ALL"], CapAdd: ["NET_BIND_SERVICE"] },
+    NetworkingConfig: { EndpointsConfig: { [`direct-${stack}`]: { Aliases: [service] } } },
+  });
+  await c.start();
+}
+async function directUp(shape: Shape, stack: string) {
+  await docker.createNetwork({ Name: `direct-${stack}`, Driver: "bridge" });
+  await Promise.all(slots(shape).map(({ service, slot }) => directCreate(stack, service, slot, "1")));
+}
+async function directUpgrade(shape: Shape, stack: string, version: string) {
+  await Promise.all(
+    slots(shape).map(async ({ service, slot }) => {
+      const old = docker.getContainer(`${stack}-${service}-${slot}`);
+      await old.stop();
+      await old.rename({ name: `${stack}-${service}-${slot}-r1` });
+      await directCreate(stack, service, slot, version);
+    }),
+  );
+}
+async function directConfirm(shape: Shape, stack: string) {
+  await Promise.all(slots(shape).map(({ service, slot }) => docker.getContainer(`${stack}-${service}-${slot}-r1`).remove({ force: true })));
+}
+async function directRollback(shape: Shape, stack: string) {
+  await Promise.all(
+    slots(shape).map(async ({ service, slot }) => {
+      const name = `${stack}-${service}-${slot}`;
+      await docker.getContainer(name).stop();
+      await docker.getContainer(name).remove({ force: true });
+      await docker.getContainer(`${name}-r1`).rename({ name });
+      await docker.getContainer(name).start(); // the handle follows the name
+    }),
+  );
+}
+async function directRm(stack: string) {
+  const list = await docker.listContainers({ all: true, filters: { label: [`bench.stack=${stack}`] } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  await docker.getNetwork(`direct-${stack}`).remove();
+}
+
+/** Swarm: the same services, updated with the same parallelism, stop-first; settled when every task runs the new spec. */
+async function swarmUp(shape: Shape, stack: string) {
+  await Promise.all(
+    Object.entries(shape.services).map(([n, scale]) =>
+      docker.createService({
+        Name: `${stack}-${n}`,
+        Labels: { "bench.stack": stack },
+        TaskTemplate: { ContainerSpec: { Image: IMAGE, Env: ["VERSION=1"] }, RestartPolicy: { Condition: "none" } },
+        Mode: { Replicated: { Replicas: scale } },
+        UpdateConfig: { Parallelism: scale, Order: "stop-first", Delay: 0, Monitor: 0, FailureAction: "pause" },
+      }),
+    ),
+  );
+  await swarmSettled(stack, "1");
+}
+async function swarmUpgrade(shape: Shape, stack: string, version: string) {
+  await Promise.all(
+    Object.keys(shape.services).map(async (n) => {
+      const service = docker.getService(`${stack}-${n}`);
+      const info = await service.inspect();
+      const spec = info.Spec;
+      spec.TaskTemplate.ContainerSpec.Env = [`VERSION=${version}`];
+      await service.update({ ...spec, version: info.Version.Index });
+    }),
+  );
+  await swarmSettled(stack, version);
+}
+async function swarmSettled(stack: string, version: string) {
+  for (;;) {
+    const services = await docker.listServices({ filters: { label: [`bench.stack=${stack}`] } });
+    const tasks = await docker.listTasks({ filters: { label: [`bench.stack=${stack}`] } as never });
+    const want = services.reduce((n, s) => n + (s.Spec?.Mode?.Replicated?.Replicas ?? 0), 0);
+    const running = tasks.filter((t) => t.Status?.State === "running" && t.Spec?.ContainerSpec?.Env?.includes(`VERSION=${version}`));
+    if (running.length >= want) return;
+    await new Promise((r) => setTimeout(r, 20)); // Swarm has no wait call: poll it, as its users do
+  }
+}
+async function swarmRm(stack: string) {
+  const services = await docker.listServices({ filters: { label: [`bench.stack=${stack}`] } });
+  await Promise.all(services.map((s) => docker.getService(s.ID).remove()));
+  for (;;) {
+    const left = await docker.listContainers({ all: true, filters: { label: ["com.docker.swarm.service.name"] } });
+    if (!left.some((c) => c.Labels["com.docker.swarm.service.name"]?.startsWith(stack))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let swarmInitialized = false;
+async function swarmAvailable(): Promise<string | undefined> {
+  try {
+    const info = await docker.info();
+    if (info.Swarm?.LocalNodeState === "active") return undefined;
+    await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1:2377" });
+    swarmInitialized = true;
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split("\n")[0];
+  }
+}
+
+async function run() {
+  const dataDir = mkdtempSync(join(tmpdir(), "corral-bench-upgrade-"));
+  const server = await startServer({ port: 0, dataDir, hostId: "bench" });
+  process.env.CORRAL_URL = server.url;
+  process.env.CORRAL_TOKEN = server.token;
+  const swarmProblem = process.env.BENCH_SWARM === "0" ? "disabled (BENCH_SWARM=0)" : await swarmAvailable();
+  const rows: string[] = [];
+  try {
+    for (const shape of shapes) {
+      const batch = String(Math.max(...Object.values(shape.services)));
+      const [v1, v2] = [composeFor(shape, "1"), composeFor(shape, "2")];
+      const t: Record<string, number[]> = {};
+      const add = (k: string, ms: number) => (t[k] ??= []).push(ms);
+      for (let r = -1; r < RUNS; r++) {
+        const stack = `u${shape.name.replace(/\D/g, "")}r${r + 1}`;
+        // corral: upgrade + confirm, then upgrade + rollback
+        await cli(["up", "-d", "-f", v1, "-s", `${stack}c`]);
+        const cu = await time(() => cli(["up", "-d", "--upgrade", "--batch-size", batch, "-f", v2, "-s", `${stack}c`]));
+        const cc = await time(() => cli(["up", "-d", "--confirm-upgrade", "-s", `${stack}c`]));
+        await cli(["up", "-d", "--upgrade", "--batch-size", batch, "-f", v1, "-s", `${stack}c`]);
+        const cr = await time(() => cli(["up", "-d", "--rollback", "-s", `${stack}c`]));
+        await cli(["rm", `${stack}c`]);
+        // direct
+        await directUp(shape, `${stack}d`);
+        const du = await time(() => directUpgrade(shape, `${stack}d`, "2"));
+        const dc = await time(() => directConfirm(shape, `${stack}d`));
+        await directUpgrade(shape, `${stack}d`, "3");
+        const dr = await time(() => directRollback(shape, `${stack}d`));
+        await directRm(`${stack}d`);
+        let su = NaN;
+        if (!swarmProblem) {
+          await swarmUp(shape, `${stack}s`);
+          su = await time(() => swarmUpgrade(shape, `${stack}s`, "2"));
+          await swarmRm(`${stack}s`);
+        }
+        if (r < 0) continue; // the first round warms up
+        add("corral upgrade", cu);
+        add("corral confirm", cc);
+        add("corral rollback", cr);
+        add("direct upgrade", du);
+        add("direct confirm", dc);
+        add("direct rollback", dr);
+        if (!Number.isNaN(su)) add("swarm upgrade", su);
+      }
+      const m = (k: string) => (t[k] ? median(t[k]!) : NaN);
+      const f = (ms: number) => (Number.isNaN(ms) ? "   n/a" : ms.toFixed(0).padStart(6));
+      const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? " n/a" : `${(a / b).toFixed(2)}x`);
+      for (const what of ["upgrade", "confirm", "rollback"]) {
+        const c = m(`corral ${what}`);
+        const d = m(`direct ${what}`);
+        const s = m(`swarm ${what}`);
+        rows.push(
+          `${shape.name.padEnd(11)} ${what.padEnd(8)} corral ${f(c)} ms  direct ${f(d)} ms  swarm ${f(s)} ms  corral/direct ${ratio(c, d)}  corral/swarm ${ratio(c, s)}`,
+        );
+      }
+    }
+  } finally {
+    await server.stop();
+    if (swarmInitialized) await docker.swarmLeave({ force: true }).catch(() => {});
+  }
+  console.log(`\ncorral upgrade bench: medians of ${RUNS} interleaved runs (Docker ${(await docker.version()).Version})`);
+  if (swarmProblem) console.log(`swarm: not measured (${swarmProblem})`);
+  for (const r of rows) console.log(r);
+}
+
+run().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

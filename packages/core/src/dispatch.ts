@@ -1,0 +1,67 @@
+import type { StackEvent } from "./events.js";
+import type { Step } from "./model.js";
+import type { StackState } from "./state.js";
+
+/**
+ * The FIFO group of a step on its host's queue: one per slot of a service
+ * (a pull goes with slot 1). Steps of one group arrive in order; groups run
+ * side by side.
+ */
+export const groupOf = (step: Step): string => `${step.stack}/${step.service}/${step.slot ?? 1}`;
+
+const sameGroup = (a: Step, b: Step) => a.host === b.host && groupOf(a) === groupOf(b);
+
+/**
+ * May a planned step go to its host now? A dependency in the same group is
+ * ordered by the queue itself; one in another group (another slot, another
+ * host, an earlier batch) must have succeeded first.
+ */
+export function sendable(state: StackState, step: Step, depth = 0): boolean {
+  return step.after.every((id) => {
+    const dep = state.steps[id];
+    if (!dep) return true; // from an earlier operation
+    // same group: the queue keeps the order, provided the dependency itself goes (or went) out first
+    if (dep.status === "succeeded") return true;
+    if (dep.status === "failed") return step.afterAny === true;
+    return sameGroup(dep.step, step) && depth < 64 && sendable(state, dep.step, depth + 1);
+  });
+}
+
+/** Steps to send after a commit: planned in it, re-sent by it, or released by it (their dependencies just succeeded). */
+export function toDispatch(before: StackState, after: StackState, events: StackEvent[]): Step[] {
+  const out = new Map<string, Step>();
+  for (const e of events) {
+    if (e.type === "StepPlanned" || e.type === "StepResent") {
+      const r = after.steps[e.type === "StepPlanned" ? e.step.id : e.stepId];
+      if (r && r.status === "planned" && sendable(after, r.step)) out.set(r.step.id, r.step);
+    }
+  }
+  for (const r of Object.values(after.steps)) {
+    if (r.status !== "planned" || out.has(r.step.id)) continue;
+    const was = before.steps[r.step.id];
+    if (was && was.status === "planned" && !sendable(before, was.step) && sendable(after, r.step)) out.set(r.step.id, r.step);
+  }
+  return [...out.values()];
+}
+
+/**
+ * Steps that wait on a failed step: they fail too, by name, so that the
+ * operation can settle. (One the agent already had skips and reports the same;
+ * the first report wins.)
+ */
+export function blockedByFailure(state: StackState): Array<{ stepId: string; error: string }> {
+  const out: Array<{ stepId: string; error: string }> = [];
+  const failed = new Set(Object.values(state.steps).filter((r) => r.status === "failed").map((r) => r.step.id));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of Object.values(state.steps)) {
+      if (r.status !== "planned" || failed.has(r.step.id) || r.step.afterAny) continue;
+      const dep = r.step.after.map((id) => state.steps[id]).find((d) => d && failed.has(d.step.id));
+      if (!dep) continue;
+      out.push({ stepId: r.step.id, error: `skipped: ${dep.step.action} of ${dep.step.container ?? dep.step.service} failed` });
+      failed.add(r.step.id);
+      grew = true;
+    }
+  }
+  return out;
+}
