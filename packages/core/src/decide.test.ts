@@ -160,7 +160,7 @@ describe("depends_on and placement", () => {
   });
 
   it("fails the operation when a dependency did not come up, naming both", () => {
-    let s = run(start({ app, db }), { type: "Plan", hosts, now: 1 });
+    const s = run(start({ app, db }), { type: "Plan", hosts, now: 1 });
     const dbSteps = Object.values(s.steps).map((r) => r.step);
     const events = decide(fail(dbSteps[0]!), s);
     expect(events.at(-1)).toEqual({ type: "OperationFailed", op: "op1", reason: "db: boom; app: not started: its dependency db did not come up" });
