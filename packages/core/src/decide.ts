@@ -335,6 +335,10 @@ function containerStep(state: StackState, opId: string, c: ContainerRecord, acti
 
 function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
   const base = { op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host };
+  if (state.containers[name]?.state === "stopped") {
+    // already stopped (an old container kept by an upgrade): only the removal is left
+    return [{ ...base, id: stepId(state.name, opId, state.revision, service, `remove-${name}`, slot), action: "remove", after: [] }];
+  }
   // ids name the container: an old one kept aside shares its service and slot with the new one
   const stop = stepId(state.name, opId, state.revision, service, `stop-${name}`, slot);
   return [
