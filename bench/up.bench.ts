@@ -12,27 +12,13 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Docker from "dockerode";
-import { dockerOptions } from "@corral/agent";
+import { docker, IMAGE, joinSwarm, median, silent, time } from "./support.js";
 import { main } from "@corral/cli";
 import { startServer } from "@corral/local";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const SIZES = (process.env.BENCH_SIZES ?? "2,10").split(",").map(Number);
-const IMAGE = "corral-hello:latest";
-const docker = new Docker(dockerOptions());
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const time = async (fn: () => Promise<unknown>) => {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-};
-const silent = { out: () => {}, err: (l: string) => process.stderr.write(`${l}\n`) };
 
 function composeFor(n: number): string {
   const services = Array.from({ length: n }, (_, i) => `  s${i}:\n    image: ${IMAGE}\n    ports: ["${60020 + i}:80"]\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`).join("");
@@ -84,19 +70,6 @@ async function directRm(stack: string) {
 }
 
 /** Swarm: services with the same image and ports; settled when every task runs. */
-async function swarmAvailable(): Promise<string | undefined> {
-  try {
-    const info = await docker.info();
-    if (info.Swarm?.LocalNodeState === "active") return undefined;
-    await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1:2377" });
-    swarmInitialized = true;
-    return undefined;
-  } catch (e) {
-    return (e as Error).message.split("\n")[0];
-  }
-}
-let swarmInitialized = false;
-
 async function swarmUp(n: number, stack: string) {
   const ids = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
@@ -138,7 +111,8 @@ async function run() {
   const server = await startServer({ port: 0, dataDir, hostId: "bench" });
   process.env.CORRAL_URL = server.url;
   process.env.CORRAL_TOKEN = server.token;
-  const swarmProblem = process.env.BENCH_SWARM === "0" ? "disabled (BENCH_SWARM=0)" : await swarmAvailable();
+  const swarm = await joinSwarm();
+  const swarmProblem = swarm.problem;
 
   const rows: string[] = [];
   try {
@@ -168,7 +142,7 @@ async function run() {
     }
   } finally {
     await server.stop();
-    if (swarmInitialized) await docker.swarmLeave({ force: true }).catch(() => {});
+    await swarm.leave();
   }
   console.log(`\ncorral bench: medians of ${RUNS} interleaved runs (Docker ${(await docker.version()).Version})`);
   if (swarmProblem) console.log(`swarm: not measured (${swarmProblem})`);

@@ -9,26 +9,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Docker from "dockerode";
-import { dockerOptions } from "@corral/agent";
+import { docker, IMAGE, joinSwarm, median, silent, time } from "./support.js";
 import { main } from "@corral/cli";
 import { startServer } from "@corral/local";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const IMAGE = "corral-hello:latest";
-const docker = new Docker(dockerOptions());
-const silent = { out: () => {}, err: (l: string) => process.stderr.write(`${l}\n`) };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const time = async (fn: () => Promise<unknown>) => {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-};
 
 interface Shape {
   name: string;
@@ -150,25 +136,14 @@ async function swarmRm(stack: string) {
   }
 }
 
-let swarmInitialized = false;
-async function swarmAvailable(): Promise<string | undefined> {
-  try {
-    const info = await docker.info();
-    if (info.Swarm?.LocalNodeState === "active") return undefined;
-    await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1:2377" });
-    swarmInitialized = true;
-    return undefined;
-  } catch (e) {
-    return (e as Error).message.split("\n")[0];
-  }
-}
 
 async function run() {
   const dataDir = mkdtempSync(join(tmpdir(), "corral-bench-upgrade-"));
   const server = await startServer({ port: 0, dataDir, hostId: "bench" });
   process.env.CORRAL_URL = server.url;
   process.env.CORRAL_TOKEN = server.token;
-  const swarmProblem = process.env.BENCH_SWARM === "0" ? "disabled (BENCH_SWARM=0)" : await swarmAvailable();
+  const swarm = await joinSwarm();
+  const swarmProblem = swarm.problem;
   const rows: string[] = [];
   try {
     for (const shape of shapes) {
@@ -221,7 +196,7 @@ async function run() {
     }
   } finally {
     await server.stop();
-    if (swarmInitialized) await docker.swarmLeave({ force: true }).catch(() => {});
+    await swarm.leave();
   }
   console.log(`\ncorral upgrade bench: medians of ${RUNS} interleaved runs (Docker ${(await docker.version()).Version})`);
   if (swarmProblem) console.log(`swarm: not measured (${swarmProblem})`);

@@ -1,0 +1,36 @@
+import Docker from "dockerode";
+import { dockerOptions } from "@corral/agent";
+
+/** What the benchmarks share: the engine, timing, medians, and a single-node swarm for the side-by-side. */
+export const docker = new Docker(dockerOptions());
+export const IMAGE = "corral-hello:latest";
+export const silent = { out: () => {}, err: (l: string) => process.stderr.write(`${l}\n`) };
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export const time = async (fn: () => Promise<unknown>) => {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+};
+
+/**
+ * Make the engine a single-node swarm unless it is one (or BENCH_SWARM=0).
+ * Returns why Swarm cannot be measured, if it cannot, and how to leave it.
+ */
+export async function joinSwarm(): Promise<{ problem?: string; leave: () => Promise<void> }> {
+  const stay = async () => {};
+  if (process.env.BENCH_SWARM === "0") return { problem: "disabled (BENCH_SWARM=0)", leave: stay };
+  try {
+    const info = await docker.info();
+    if (info.Swarm?.LocalNodeState === "active") return { leave: stay };
+    await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1:2377" });
+    return { leave: () => docker.swarmLeave({ force: true }).catch(() => {}) };
+  } catch (e) {
+    return { problem: (e as Error).message.split("\n")[0] ?? "unknown", leave: stay };
+  }
+}
