@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["e2e-two", "e2e-bad", "e2e-pull"]) await cleanupStack(s);
+  for (const s of ["e2e-two", "e2e-bad", "e2e-pull", "e2e-dana"]) await cleanupStack(s);
 });
 
 const twoServices = `
@@ -128,5 +128,28 @@ describe("failures a user must see", () => {
     expect(app?.detail).toMatch(/127\.0\.0\.1:5999/);
     expect(await stackContainers("e2e-pull")).toEqual([]);
     expect((await corral(server, ["rm", "e2e-pull"])).code).toBe(0);
+  });
+});
+
+describe("users and groups through the CLI", () => {
+  it("a user sees their own stacks; another group's answer as missing", async () => {
+    const tokenOf = async (name: string, group: string) => {
+      const res = await corral(server, ["user", "create", name, "--group", group]);
+      expect(res.code).toBe(0);
+      return res.stdout.trim();
+    };
+    const dana = { url: server.url, token: await tokenOf("dana", "astro") };
+    const eli = { url: server.url, token: await tokenOf("eli", "bio") };
+    const file = composeFile("services:\n  app:\n    image: corral-busybox:latest\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n    cap_drop: [ALL]\n");
+    expect((await corral(dana, ["up", "-d", "-f", file, "-s", "e2e-dana"])).code).toBe(0);
+    const mine = JSON.parse((await corral(dana, ["ps", "--format", "json"])).stdout) as Array<{ name: string }>;
+    expect(mine.map((r) => r.name)).toContain("e2e-dana/app");
+    const theirs = JSON.parse((await corral(eli, ["ps", "--all", "--format", "json"])).stdout) as Array<{ name: string }>;
+    expect(theirs.map((r) => r.name)).not.toContain("e2e-dana/app");
+    const rm = await corral(eli, ["rm", "e2e-dana"]);
+    expect(rm.code).not.toBe(0);
+    expect(rm.stderr).toContain("stack e2e-dana not found");
+    expect((await corral(eli, ["user", "ls"])).code).not.toBe(0);
+    expect((await corral(dana, ["rm", "e2e-dana"])).code).toBe(0);
   });
 });

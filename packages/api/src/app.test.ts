@@ -4,7 +4,7 @@ import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClien
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore } from "@corral/store";
 import { createApp } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
@@ -25,6 +25,7 @@ beforeAll(async () => {
     store,
     hosts: new HostStore(db, "corral"),
     idempotency: new IdempotencyStore(db, "corral"),
+    users: new UserStore(db, "corral"),
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
@@ -126,5 +127,76 @@ describe("API", () => {
     const res = (await (await waiting).json()) as { events: unknown[] };
     expect(res.events).toEqual([]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+
+  describe("users and groups", () => {
+    const as = (token: string) => ({ authorization: `Bearer ${token}`, "content-type": "application/json" });
+    const mk = async (name: string, groups: string[]) => {
+      const res = await app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name, groups }) });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { token: string }).token;
+    };
+    let alice = "";
+    let bob = "";
+    let carol = "";
+
+    it("the admin creates users; tokens work; users cannot manage users", async () => {
+      alice = await mk("alice", ["science"]);
+      bob = await mk("bob", ["web"]);
+      carol = await mk("carol", ["science", "other"]);
+      expect((await app.request("/v1/stacks", { headers: as(alice) })).status).toBe(200);
+      expect((await app.request("/v1/users", { headers: as(alice) })).status).toBe(403);
+      expect((await app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name: "alice" }) })).status).toBe(409);
+      const listed = (await (await app.request("/v1/users", { headers: auth })).json()) as Array<{ name: string; token?: string }>;
+      expect(listed.map((u) => u.name).sort()).toEqual(["alice", "bob", "carol"]);
+      expect(JSON.stringify(listed)).not.toContain(alice); // tokens are shown once, stored hashed
+    });
+
+    it("authorization matrix: owner and group members see a stack and its secret; others get 404; the admin sees all", async () => {
+      const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
+      expect((await app.request("/v1/stacks/labs/up", { method: "POST", headers: as(alice), body })).status).toBe(202);
+      expect((await app.request("/v1/secrets/web.labs.pw", { method: "POST", headers: as(alice), body: JSON.stringify({ value: Buffer.from("pw").toString("base64") }) })).status).toBe(201);
+      const routes: Array<[string, string, string?]> = [
+        ["GET", "/v1/stacks/labs"],
+        ["GET", "/v1/stacks/labs/history"],
+        ["GET", "/v1/stacks/labs/export"],
+        ["GET", "/v1/stacks/labs/events?after=0"],
+        ["POST", "/v1/stacks/labs/up", body],
+        ["DELETE", "/v1/secrets/web.labs.pw"],
+        ["POST", "/v1/secrets/web.labs.pw", JSON.stringify({ value: Buffer.from("other").toString("base64") })],
+      ];
+      for (const [method, path, payload] of routes) {
+        const res = await app.request(path, { method, headers: as(bob), ...(payload ? { body: payload } : {}) });
+        expect([method, path, res.status]).toEqual([method, path, 404]);
+        expect((await app.request(path, { method, ...(payload ? { body: payload } : {}) })).status).toBe(401);
+      }
+      for (const token of [alice, carol, "test-admin-token"]) {
+        expect((await app.request("/v1/stacks/labs", { headers: as(token) })).status).toBe(200);
+        expect((await app.request("/v1/stacks/labs/history", { headers: as(token) })).status).toBe(200);
+      }
+      const names = async (token: string, path: string) => ((await (await app.request(path, { headers: as(token) })).json()) as Array<{ name: string }>).map((x) => x.name);
+      expect(await names(bob, "/v1/stacks")).not.toContain("labs");
+      expect(await names(bob, "/v1/services")).not.toContain("labs/web");
+      expect(await names(bob, "/v1/secrets")).not.toContain("web.labs.pw");
+      expect(await names(carol, "/v1/secrets")).toContain("web.labs.pw");
+      expect(await names("test-admin-token", "/v1/stacks")).toContain("labs");
+    });
+
+    it("a stack cannot mount another group's secret: it answers as if the secret did not exist", async () => {
+      const doc = { services: { web: { image: "x", cap_drop: ["ALL"], secrets: ["web.bobs.pw"] } }, secrets: { "web.bobs.pw": { external: true } } };
+      expect((await app.request("/v1/secrets/web.bobs.pw", { method: "POST", headers: as(alice), body: JSON.stringify({ value: Buffer.from("a").toString("base64") }) })).status).toBe(201);
+      const res = await app.request("/v1/stacks/bobs/up", { method: "POST", headers: as(bob), body: upBody(doc) });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { message: string }).message).toContain("secret web.bobs.pw does not exist");
+    });
+
+    it("a new token replaces the old one; a removed user's token stops working", async () => {
+      const res = await app.request("/v1/users/bob/token", { method: "POST", headers: auth });
+      const fresh = ((await res.json()) as { token: string }).token;
+      expect((await app.request("/v1/stacks", { headers: as(bob) })).status).toBe(401);
+      expect((await app.request("/v1/stacks", { headers: as(fresh) })).status).toBe(200);
+      expect((await app.request("/v1/users/bob", { method: "DELETE", headers: auth })).status).toBe(200);
+      expect((await app.request("/v1/stacks", { headers: as(fresh) })).status).toBe(401);
+    });
   });
 });

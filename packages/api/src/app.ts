@@ -32,8 +32,8 @@ import {
   toComposeDocuments,
 } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
-import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore } from "@corral/store";
-import { bearerAuth, hashToken, type Principal } from "./auth.js";
+import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type UserStore } from "@corral/store";
+import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { idempotency } from "./idempotency.js";
 import { openapi } from "./openapi.js";
@@ -43,6 +43,7 @@ export interface ApiDeps {
   hosts: HostStore;
   idempotency: IdempotencyStore;
   secrets: SecretStore;
+  users: UserStore;
   feed: ChangeFeed;
   sender: QueueSender;
   controlQueueUrl: string;
@@ -111,7 +112,7 @@ export function createApp(deps: ApiDeps) {
   async function admit(
     stack: string,
     body: z.infer<typeof upBody>,
-    { checkSecrets }: { checkSecrets: boolean },
+    { checkSecrets, principal }: { checkSecrets: boolean; principal: Principal },
   ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number>; autoConfirmMs?: number }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins };
@@ -121,7 +122,8 @@ export function createApp(deps: ApiDeps) {
     const secretVersions: Record<string, number> = {};
     for (const [key, secret] of Object.entries(assigned.project.secrets)) {
       const name = secret.name ?? key;
-      const info = await deps.secrets.info(name);
+      const found = await deps.secrets.info(name);
+      const info = found && canSee(principal, found.owner, found.group) ? found : undefined; // another group's secret is not there
       if (info) secretVersions[name] = info.versions;
       else if (checkSecrets) issues.push({ file: loaded.file, path: `secrets.${key}`, reason: `secret ${name} does not exist: create it with 'corral secret create ${name} FILE'` });
     }
@@ -140,14 +142,19 @@ export function createApp(deps: ApiDeps) {
   app.get("/openapi.json", (c) => c.json(openapi));
 
   const v1 = new Hono<Env>();
-  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id) }));
-  // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates)
-  v1.use("*", async function hostScope(c, next) {
+  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
+  // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
+  // users and host registration are the admin's
+  v1.use("*", async function scope(c, next) {
     const p = c.get("principal");
     if (p.admin) return next();
-    const own = `/v1/hosts/${p.hostId}/`;
-    if (p.hostId && c.req.path.startsWith(own) && !c.req.path.endsWith("/register")) return next();
-    throw new HTTPException(403, { message: "a host token opens only its own host's routes" });
+    const path = c.req.path;
+    if (p.hostId) {
+      if (path.startsWith(`/v1/hosts/${p.hostId}/`) && !path.endsWith("/register")) return next();
+      throw new HTTPException(403, { message: "a host token opens only its own host's routes" });
+    }
+    if (path.startsWith("/v1/users") || /^\/v1\/hosts\/[^/]+\//.test(path)) throw new HTTPException(403, { message: "this route is the admin's" });
+    return next();
   });
   v1.use("*", idempotency({ store: deps.idempotency }));
 
@@ -176,11 +183,12 @@ export function createApp(deps: ApiDeps) {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
     const principal = c.get("principal");
+    await mayTouch(stack, principal);
     const source: Source = body.source ?? (c.req.header("x-corral-source") as Source | undefined) ?? "api";
     // --confirm-upgrade and --rollback need no file: they act on what runs
     const noFiles = body.files.length === 0;
     if (noFiles && !body.confirmUpgrade && !body.rollback) throw invalid("files: at least one compose file is required", "files");
-    const admitted = noFiles ? undefined : await admit(stack, body, { checkSecrets: true });
+    const admitted = noFiles ? undefined : await admit(stack, body, { checkSecrets: true, principal });
     if (admitted?.violations) throw admitted.violations;
     const op = newOpId();
     const make = (state: StackState): Command => ({
@@ -190,6 +198,7 @@ export function createApp(deps: ApiDeps) {
       services: admitted?.project.services ?? (body.toRevision ? {} : Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, r.spec]))),
       ...(admitted ? { volumes: admitted.project.volumes, secrets: admitted.project.secrets, secretVersions: admitted.secretVersions } : {}),
       by: principal.name,
+      group: primaryGroup(principal),
       source,
       now: clock(),
       ...(body.upgrade ? { upgrade: true } : {}),
@@ -227,7 +236,7 @@ export function createApp(deps: ApiDeps) {
   /** Revisions: number, time, who, source, and which services changed with which keys. */
   v1.get("/stacks/:stack/history", async (c) => {
     const s = await deps.store.load(stackParam(c.req.param("stack")));
-    if (Object.keys(s.revisions).length === 0) throw notFound(`stack ${s.name} not found`);
+    if (Object.keys(s.revisions).length === 0 || !canSee(c.get("principal"), s.owner, s.group)) throw notFound(`stack ${s.name} not found`);
     const revs = Object.values(s.revisions).sort((a, b) => a.revision - b.revision);
     return c.json(
       revs.map((r, i) => {
@@ -248,20 +257,22 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/render", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
-    const { project, violations } = await admit(stack, body, { checkSecrets: false });
+    await mayTouch(stack, c.get("principal"));
+    const { project, violations } = await admit(stack, body, { checkSecrets: false, principal: c.get("principal") });
     const { compose, rancher } = toComposeDocuments(project);
     return c.json({ stack, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) }, issues: violations?.issues ?? [] });
   });
 
   /** `export`: the current revision as docker-compose.yml and rancher-compose.yml (secret references only). */
   v1.get("/stacks/:stack/export", async (c) => {
-    const s = await existing(c.req.param("stack"));
+    const s = await existing(c.req.param("stack"), c.get("principal"));
     const { compose, rancher } = toComposeDocuments(currentProject(s));
     return c.json({ stack: s.name, revision: s.revision, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) } });
   });
 
   v1.delete("/stacks/:stack", async (c) => {
     const stack = stackParam(c.req.param("stack"));
+    await mayTouch(stack, c.get("principal"));
     const op = newOpId();
     const { state, version, events } = await command(stack, () => ({ type: "Remove", stack, op, by: c.get("principal").name, source: "api" }));
     const started = opOf(events);
@@ -270,19 +281,26 @@ export function createApp(deps: ApiDeps) {
     return c.json({ stack, op: current, version }, 202);
   });
 
-  async function existingStacks(): Promise<StackState[]> {
+  /** Stacks that exist; with a principal, only those it may see. */
+  async function existingStacks(p?: Principal): Promise<StackState[]> {
     const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n)));
-    return states.filter((s) => s.exists).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return states.filter((s) => s.exists && (!p || canSee(p, s.owner, s.group))).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
-  async function existing(stack: string): Promise<StackState> {
+  async function existing(stack: string, p: Principal): Promise<StackState> {
     const state = await deps.store.load(stackParam(stack));
-    if (!state.exists) throw notFound(`stack ${stack} not found`);
+    if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${stack} not found`);
     return state;
   }
 
+  /** Someone else's stack answers as if it did not exist (a new one is anyone's to create). */
+  async function mayTouch(stack: string, p: Principal): Promise<void> {
+    const state = await deps.store.load(stack);
+    if ((state.exists || state.owner) && !canSee(p, state.owner, state.group)) throw notFound(`stack ${stack} not found`);
+  }
+
   v1.get("/stacks", async (c) => {
-    const stacks = await existingStacks();
+    const stacks = await existingStacks(c.get("principal"));
     return c.json(
       stacks.map((s) => {
         const rows = serviceRows(s);
@@ -293,12 +311,12 @@ export function createApp(deps: ApiDeps) {
   });
 
   v1.get("/stacks/:stack", async (c) => {
-    const s = await existing(c.req.param("stack"));
-    return c.json({ name: s.name, revision: s.revision, version: s.version, operation: s.op ?? null, services: serviceRows(s), containers: containerRows(s) });
+    const s = await existing(c.req.param("stack"), c.get("principal"));
+    return c.json({ name: s.name, owner: s.owner ?? null, group: s.group ?? null, revision: s.revision, version: s.version, operation: s.op ?? null, services: serviceRows(s), containers: containerRows(s) });
   });
 
-  v1.get("/services", async (c) => c.json((await existingStacks()).flatMap(serviceRows)));
-  v1.get("/containers", async (c) => c.json((await existingStacks()).flatMap(containerRows)));
+  v1.get("/services", async (c) => c.json((await existingStacks(c.get("principal"))).flatMap(serviceRows)));
+  v1.get("/containers", async (c) => c.json((await existingStacks(c.get("principal"))).flatMap(containerRows)));
 
   /**
    * The log of a stack after a version, with a user-facing line per event.
@@ -306,6 +324,7 @@ export function createApp(deps: ApiDeps) {
    */
   v1.get("/stacks/:stack/events", async (c) => {
     const stack = stackParam(c.req.param("stack"));
+    await mayTouch(stack, c.get("principal"));
     const after = z.coerce.number().int().min(0).default(0).parse(c.req.query("after"));
     const wait = z.coerce.number().min(0).max(60).default(0).parse(c.req.query("wait"));
     const deadline = clock() + wait * 1000;
@@ -369,15 +388,21 @@ export function createApp(deps: ApiDeps) {
     if (!secretNamePattern.test(name)) throw invalid(`invalid secret name "${name}": letters, digits, '.', '_' and '-'`, "name");
     const body = secretBody.parse(await c.req.json().catch(() => ({})));
     const principal = c.get("principal");
-    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, principal.name);
+    const current = await deps.secrets.info(name);
+    if (current && !canSee(principal, current.owner, current.group)) throw notFound(`secret ${name} not found`);
+    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, primaryGroup(principal));
     return c.json({ name, ...outcome }, outcome.kind === "unchanged" ? 200 : 201);
   });
 
-  v1.get("/secrets", async (c) => c.json(await deps.secrets.list()));
+  v1.get("/secrets", async (c) => {
+    const p = c.get("principal");
+    return c.json((await deps.secrets.list()).filter((s) => canSee(p, s.owner, s.group)));
+  });
 
   v1.delete("/secrets/:name", async (c) => {
     const name = c.req.param("name");
-    if (!(await deps.secrets.info(name))) throw notFound(`secret ${name} not found`);
+    const info = await deps.secrets.info(name);
+    if (!info || !canSee(c.get("principal"), info.owner, info.group)) throw notFound(`secret ${name} not found`);
     const users: string[] = [];
     for (const s of await existingStacks()) {
       for (const [service, { spec }] of Object.entries(s.services)) {
@@ -389,6 +414,31 @@ export function createApp(deps: ApiDeps) {
     if (users.length > 0) throw conflict(`secret ${name} is used by running containers: ${users.join(", ")}`);
     await deps.secrets.remove(name);
     return c.json({ name, removed: true });
+  });
+
+  const userBody = z.object({ name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "lower-case letters, digits, '_' and '-', starting with a letter"), groups: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/)).default([]) });
+  const newUserToken = (name: string) => `user.${name}.${randomBytes(24).toString("base64url")}`;
+
+  v1.post("/users", async (c) => {
+    const body = userBody.parse(await c.req.json().catch(() => ({})));
+    if (body.name === "admin") throw conflict("the name admin is taken");
+    const token = newUserToken(body.name);
+    const groups = body.groups.length > 0 ? body.groups : [body.name];
+    if (!(await deps.users.create(body.name, groups, hashToken(token)))) throw conflict(`user ${body.name} exists; 'corral user token ${body.name}' gives a new token`);
+    return c.json({ name: body.name, groups, token }, 201);
+  });
+  v1.get("/users", async (c) => c.json(await deps.users.list()));
+  v1.delete("/users/:name", async (c) => {
+    const name = c.req.param("name");
+    if (!(await deps.users.get(name))) throw notFound(`user ${name} not found`);
+    await deps.users.remove(name);
+    return c.json({ name, removed: true });
+  });
+  v1.post("/users/:name/token", async (c) => {
+    const name = c.req.param("name");
+    const token = newUserToken(name);
+    if (!(await deps.users.setToken(name, hashToken(token)))) throw notFound(`user ${name} not found`);
+    return c.json({ name, token });
   });
 
   v1.get("/hosts", async (c) => {

@@ -5,6 +5,8 @@ import { HTTPException } from "hono/http-exception";
 export interface Principal {
   name: string;
   admin: boolean;
+  /** A user's groups; the first is the primary group, the one new stacks and secrets belong to. */
+  groups: string[];
   /** Set when the caller is a host agent using its own token. */
   hostId?: string;
   /** A stable, non-secret key for this caller (scopes idempotency keys). */
@@ -19,16 +21,24 @@ const sameHash = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
-/** Host tokens read `host.ID.RANDOM`: the id says which stored hash to compare with. */
+/** Host tokens read `host.ID.RANDOM`, user tokens `user.NAME.RANDOM`: the middle says which stored hash to compare with. */
 export const hostTokenPattern = /^host\.([a-zA-Z0-9][a-zA-Z0-9_-]{0,62})\.[A-Za-z0-9_-]+$/;
+export const userTokenPattern = /^user\.([a-z][a-z0-9_-]{0,31})\.[A-Za-z0-9_-]+$/;
 
 export interface AuthOptions {
   adminToken: string;
   hostTokenHash: (hostId: string) => Promise<string | undefined>;
+  user: (name: string) => Promise<{ tokenHash: string; groups: string[] } | undefined>;
 }
 
+/** Owners see what they own, members what their groups own, the admin everything. */
+export const canSee = (p: Principal, owner: string | undefined, group: string | undefined) =>
+  p.admin || (owner !== undefined && owner === p.name) || (group !== undefined && p.groups.includes(group));
+
+export const primaryGroup = (p: Principal) => p.groups[0] ?? p.name;
+
 /** Bearer-token authentication; the principal lands in `c.get("principal")`. */
-export const bearerAuth = ({ adminToken, hostTokenHash }: AuthOptions): MiddlewareHandler<{ Variables: { principal: Principal } }> => {
+export const bearerAuth = ({ adminToken, hostTokenHash, user }: AuthOptions): MiddlewareHandler<{ Variables: { principal: Principal } }> => {
   const adminHash = hashToken(adminToken);
   return async function bearerAuth(c, next) {
     const header = c.req.header("authorization") ?? "";
@@ -37,13 +47,19 @@ export const bearerAuth = ({ adminToken, hostTokenHash }: AuthOptions): Middlewa
     const token = match[1];
     const given = hashToken(token);
     if (sameHash(given, adminHash)) {
-      c.set("principal", { name: "admin", admin: true, scope: given.slice(0, 16) });
+      c.set("principal", { name: "admin", admin: true, groups: [], scope: given.slice(0, 16) });
+      return next();
+    }
+    const userName = userTokenPattern.exec(token)?.[1];
+    const found = userName ? await user(userName) : undefined;
+    if (userName && found && sameHash(given, found.tokenHash)) {
+      c.set("principal", { name: userName, admin: false, groups: found.groups, scope: given.slice(0, 16) });
       return next();
     }
     const hostId = hostTokenPattern.exec(token)?.[1];
     const stored = hostId ? await hostTokenHash(hostId) : undefined;
     if (hostId && stored && sameHash(given, stored)) {
-      c.set("principal", { name: `host:${hostId}`, admin: false, hostId, scope: given.slice(0, 16) });
+      c.set("principal", { name: `host:${hostId}`, admin: false, groups: [], hostId, scope: given.slice(0, 16) });
       return next();
     }
     throw new HTTPException(401, { message: "invalid token" });

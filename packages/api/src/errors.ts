@@ -26,7 +26,10 @@ export const onError = (log?: Logger) =>
       return json(status, err.code, err.message, err.path);
     }
     if (err instanceof VersionConflictError) return json(409, "conflict", `${err.message}; try again`);
-    if (err instanceof HTTPException) return json(err.status as ContentfulStatusCode, err.status === 401 ? "unauthorized" : "error", err.message);
+    if (err instanceof HTTPException) {
+      const error = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : "error";
+      return json(err.status as ContentfulStatusCode, error, err.message);
+    }
     log?.error("unhandled", { error: String(err), stack: err.stack });
     return json(500, "internal", "internal error");
   };

@@ -405,6 +405,42 @@ export function buildProgram(io: Out = defaultOut): Command {
       );
     });
 
+  const userCmd = program.command("user").description("users and groups (the admin's)");
+  userCmd
+    .command("create")
+    .description("create a user; prints the user's token, once")
+    .argument("<name>")
+    .option("-g, --group <group...>", "groups (the first is the primary group: new stacks and secrets belong to it)")
+    .action(async (name: string, opts: { group?: string[] }) => {
+      const res = await api().request<{ token: string }>("POST", "/v1/users", { name, groups: opts.group ?? [] });
+      io.out(res.token);
+    });
+  userCmd
+    .command("ls")
+    .description("list users")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { format: string }) => {
+      const rows = await api().request<Array<{ name: string; groups: string[]; created: string }>>("GET", "/v1/users");
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(io, ["NAME", "GROUPS", "CREATED"], rows.map((r) => [r.name, r.groups.join(","), r.created]));
+    });
+  userCmd
+    .command("rm")
+    .description("remove a user (their token stops working)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await api().request("DELETE", `/v1/users/${encodeURIComponent(name)}`);
+      io.out(name);
+    });
+  userCmd
+    .command("token")
+    .description("issue a new token for a user (the old one stops working); prints it once")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const res = await api().request<{ token: string }>("POST", `/v1/users/${encodeURIComponent(name)}/token`);
+      io.out(res.token);
+    });
+
   const hostCmd = program.command("host").description("hosts");
   hostCmd
     .command("ls")

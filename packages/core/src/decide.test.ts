@@ -49,7 +49,7 @@ const ok = (step: Step, extra: Partial<{ containerId: string }> = {}): Command =
 });
 
 const stackUp: StackEvent[] = [
-  { type: "StackCreated", stack: "demo", by: "admin" },
+  { type: "StackCreated", stack: "demo", by: "admin", owner: "admin", group: "admin" },
   { type: "RevisionCommitted", revision: 1, services: { web: { spec: web, hash: configHash(web) } }, volumes: {}, secrets: {}, secretVersions: {}, changed: ["web"], by: "admin", source: "cli" },
   { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "admin", source: "cli" },
 ];

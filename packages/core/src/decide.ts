@@ -34,6 +34,8 @@ export type Command =
       autoConfirmMs?: number;
       /** When, for history. */
       now?: number;
+      /** The group a new stack belongs to (the creator's primary group). */
+      group?: string;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
@@ -106,7 +108,7 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   }
 
   const events: StackEvent[] = [];
-  if (!state.exists) events.push({ type: "StackCreated", stack: command.stack, by: command.by });
+  if (!state.exists) events.push({ type: "StackCreated", stack: command.stack, by: command.by, owner: command.by, group: command.group ?? command.by });
   const names = { ...state.secrets, ...command.secrets };
   const services: Record<string, RevisionService> = { ...state.services };
   const changed: string[] = [];

@@ -11,7 +11,7 @@ export interface RevisionService {
 
 /** Every change to a stack is one of these, appended to its log. */
 export type StackEvent =
-  | { type: "StackCreated"; stack: string; by: string }
+  | { type: "StackCreated"; stack: string; by: string; owner?: string; group?: string }
   | {
       type: "RevisionCommitted";
       revision: number;

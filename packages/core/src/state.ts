@@ -73,6 +73,9 @@ export interface Operation {
 
 export interface StackState {
   name: string;
+  /** Who created the stack, and the group it belongs to (the creator's primary group). */
+  owner?: string;
+  group?: string;
   /** Version of the last commit folded in (0: nothing yet). */
   version: number;
   exists: boolean;
@@ -187,7 +190,16 @@ function unreportedCreates(state: StackState): StackState["inflight"] {
 export function evolve(state: StackState, event: StackEvent): StackState {
   switch (event.type) {
     case "StackCreated":
-      return { ...initialState(state.name), version: state.version, exists: true, revision: state.revision, lastRevision: state.lastRevision, revisions: state.revisions };
+      return {
+        ...initialState(state.name),
+        version: state.version,
+        exists: true,
+        revision: state.revision,
+        lastRevision: state.lastRevision,
+        revisions: state.revisions,
+        owner: event.owner ?? event.by,
+        group: event.group ?? event.by,
+      };
     case "RevisionCommitted":
       return {
         ...state,
@@ -263,7 +275,17 @@ export function evolve(state: StackState, event: StackEvent): StackState {
     case "StackRemoved": {
       // the last operation stays readable (its progress lines), and history stays; the stack is gone
       const { op, steps } = state;
-      return { ...initialState(state.name), version: state.version, revision: state.revision, lastRevision: state.lastRevision, revisions: state.revisions, steps, ...(op ? { op } : {}) };
+      return {
+        ...initialState(state.name),
+        version: state.version,
+        revision: state.revision,
+        lastRevision: state.lastRevision,
+        revisions: state.revisions,
+        steps,
+        ...(op ? { op } : {}),
+        ...(state.owner ? { owner: state.owner } : {}),
+        ...(state.group ? { group: state.group } : {}),
+      };
     }
     case "UpgradeStarted":
       return {

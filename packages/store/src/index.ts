@@ -9,3 +9,5 @@ export { IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
 export { KeyFileMasterKey, SecretStore } from "./secrets.js";
 export type { MasterKey, PutOutcome, SecretInfo } from "./secrets.js";
+export { UserStore } from "./users.js";
+export type { UserRecord } from "./users.js";
