@@ -26,6 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await cleanupStack("lesson");
+  await cleanupStack("lesson2");
   await docker.getVolume("db.lesson").remove().catch(() => {});
   await docker.getVolume("app.lesson").remove().catch(() => {});
 });
@@ -206,6 +207,21 @@ describe("a Spin lesson-3 style stack", () => {
     const res = await corral(server, ["secret", "rm", "web.lesson.pw"]);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toContain("secret web.lesson.pw is used by running containers: lesson-web-1");
+  });
+
+  it("a bind mount through a directory the user cannot traverse fails with that directory named", async () => {
+    const closed = join(root, "closed");
+    mkdirSync(join(closed, "inner"), { recursive: true });
+    chmodSync(closed, 0o750);
+    const file = write(
+      "docker-compose.yml",
+      `services:\n  reader:\n    image: corral-busybox:latest\n    command: ["sleep", "1000"]\n    user: "1000:1000"\n    volumes: ["${join(closed, "inner")}:/data:ro"]\n    cap_drop: [ALL]\n`,
+    );
+    const res = await corral(server, ["up", "-d", "-f", file, "-s", "lesson2"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(`directory ${closed} is not traversable by user 1000:1000 (mode 750`);
+    expect(await stackContainers("lesson2")).toEqual([]);
+    expect((await corral(server, ["rm", "lesson2"])).code).toBe(0);
   });
 
   it("removes the stack; the external volume stays", async () => {

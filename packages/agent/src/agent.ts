@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
+import { bindProblem } from "./binds.js";
 import { engineMessage, type ContainerRuntime, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
@@ -166,6 +167,10 @@ export class StepRunner {
         await this.#ensureNetwork(network, step.stack);
         const mounts: MountRequest[] = [];
         for (const m of spec.volumes ?? []) {
+          if (m.type === "bind" && m.source) {
+            const problem = await bindProblem(m.source, spec.user, spec.group_add);
+            if (problem) return { ok: false, error: problem };
+          }
           const declared = m.type === "volume" && m.source ? step.volumes?.[m.source] : undefined;
           const source = declared ? (declared.name ?? m.source) : m.source;
           if (declared && source) {
