@@ -54,6 +54,8 @@ export interface ApiDeps {
   visibilitySeconds: number;
   adminToken: string;
   policy?: SitePolicy;
+  /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
+  ready?: () => boolean;
   clock?: () => number;
   log?: Logger;
 }
@@ -138,7 +140,7 @@ export function createApp(deps: ApiDeps) {
   app.onError(onError(deps.log));
   app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
-  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/healthz", (c) => (deps.ready && !deps.ready() ? c.json({ ok: false, reason: "starting" }, 503) : c.json({ ok: true })));
   app.get("/openapi.json", (c) => c.json(openapi));
 
   const v1 = new Hono<Env>();

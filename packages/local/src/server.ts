@@ -91,7 +91,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const abort = new AbortController();
   const loop = startControlLoop({ controller, sqs, controlQueueUrl, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
 
+  let ready = false;
   const app = createApp({
+    ready: () => ready,
     store,
     hosts,
     idempotency: new IdempotencyStore(db, TABLE),
@@ -145,6 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   }
 
+  ready = true;
   return {
     url,
     token,
