@@ -21,7 +21,6 @@ beforeAll(async () => {
   writeFileSync(passwordFile, password);
   writeFileSync(join(root, "key.txt"), "app key\n");
   server = await testServer({ policy: sitePolicySchema.parse({ bindRoots: [root], registries: ["docker.io"] }) });
-  await docker.createVolume({ Name: "db.lesson" }).catch(() => {});
 });
 afterAll(async () => {
   await server?.stop();
@@ -103,6 +102,17 @@ const containerIds = async () => (await stackContainers("lesson")).map((c) => `$
 
 describe("a Spin lesson-3 style stack", () => {
   let file: string;
+
+  it("refuses an external volume that does not exist, saying how to create it", async () => {
+    const res = await corral(server, ["up", "-d", "-f", write("docker-compose.yml", lesson()), "-s", "lesson"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain("docker-compose.yml: volumes.db.lesson: volume db.lesson does not exist: create it with 'corral volume create db.lesson'");
+    expect(await stackContainers("lesson")).toEqual([]);
+    expect((await corral(server, ["secret", "ls"])).stdout).not.toContain("web.lesson.pw"); // a refused up creates no secret either
+    expect((await corral(server, ["volume", "create", "db.lesson"])).code).toBe(0);
+    const ls = JSON.parse((await corral(server, ["volume", "ls", "--all", "--format", "json"])).stdout) as Array<{ name: string; state: string }>;
+    expect(ls).toContainEqual(expect.objectContaining({ name: "db.lesson", state: "inactive" }));
+  });
 
   it("renders what corral understood, and writes nothing", async () => {
     file = write("docker-compose.yml", lesson());
@@ -224,9 +234,26 @@ describe("a Spin lesson-3 style stack", () => {
     expect((await corral(server, ["rm", "lesson2"])).code).toBe(0);
   });
 
-  it("removes the stack; the external volume stays", async () => {
+  it("shows the volume active while a container uses it, and refuses to remove it", async () => {
+    const ls = JSON.parse((await corral(server, ["volume", "ls", "--format", "json"])).stdout) as Array<{ name: string; state: string; detail: string }>;
+    expect(ls).toContainEqual(expect.objectContaining({ name: "db.lesson", state: "active", detail: "used by lesson-db-1" }));
+    const rm = await corral(server, ["volume", "rm", "db.lesson"]);
+    expect(rm.code).not.toBe(0);
+    expect(rm.stderr).toContain("volume db.lesson is in use by lesson-db-1");
+  });
+
+  it("removes the stack; the volume and its data stay until 'volume rm'", async () => {
+    await execIn("lesson-db-1", ["sh", "-c", "echo kept > /var/lib/db/file"]);
     expect((await corral(server, ["rm", "lesson"])).code).toBe(0);
     expect(await stackContainers("lesson")).toEqual([]);
     expect((await docker.getVolume("db.lesson").inspect()).Name).toBe("db.lesson");
+    expect((await corral(server, ["volume", "rm", "db.lesson"])).code).toBe(0);
+    const deadline = Date.now() + 10_000;
+    let gone = false;
+    while (!gone && Date.now() < deadline) {
+      gone = await docker.getVolume("db.lesson").inspect().then(() => false, () => true);
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(gone).toBe(true);
   });
 });

@@ -179,7 +179,8 @@ export class StepRunner {
               ...(declared.driver ? { driver: declared.driver } : {}),
               ...(declared.driver_opts ? { driverOpts: declared.driver_opts } : {}),
               labels: { ...declared.labels, [L.stack]: step.stack },
-              external: declared.external ?? false,
+              // a volume made with 'corral volume create' is created here, where the container lands
+              external: (declared.external ?? false) && !declared.labels?.["io.corral.volume"],
             });
           }
           mounts.push({
@@ -271,6 +272,8 @@ export class StepRunner {
         await rt.rename(name, to);
         return { ok: true };
       }
+      case "remove-volume":
+        return (await rt.removeVolume(step.service)) ? { ok: true } : { ok: true, alreadyDone: true };
       case "remove": {
         const removed = await rt.remove(name);
         if (this.#o.secretsDir) await rm(join(this.#o.secretsDir, name), { recursive: true, force: true });

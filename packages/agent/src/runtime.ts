@@ -19,6 +19,8 @@ export interface ContainerRuntime {
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
   /** Create a named volume unless it exists; an external one must exist. */
   ensureVolume(volume: VolumeRequest): Promise<void>;
+  /** Remove a named volume; false when there was none. */
+  removeVolume(name: string): Promise<boolean>;
   removeNetworkIfUnused(name: string): Promise<void>;
   listByLabel(label: string, value?: string): Promise<ContainerInfo[]>;
 }
@@ -339,8 +341,18 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
     }
-    if (v.external) throw new Error(`external volume ${v.name} does not exist: create it first (docker volume create ${v.name})`);
+    if (v.external) throw new Error(`external volume ${v.name} does not exist on this host`);
     await this.#docker.createVolume({ Name: v.name, Driver: v.driver ?? "local", DriverOpts: v.driverOpts ?? {}, Labels: v.labels });
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.#docker.getVolume(name).remove();
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw e;
+    }
   }
 
   async removeNetworkIfUnused(name: string): Promise<void> {

@@ -4,7 +4,7 @@ import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClien
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
 import { createApp } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
@@ -26,6 +26,7 @@ beforeAll(async () => {
     hosts: new HostStore(db, "corral"),
     idempotency: new IdempotencyStore(db, "corral"),
     users: new UserStore(db, "corral"),
+    volumes: new VolumeStore(db, "corral"),
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),

@@ -32,7 +32,7 @@ import {
   toComposeDocuments,
 } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
-import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type UserStore } from "@corral/store";
+import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { idempotency } from "./idempotency.js";
@@ -44,6 +44,7 @@ export interface ApiDeps {
   idempotency: IdempotencyStore;
   secrets: SecretStore;
   users: UserStore;
+  volumes: VolumeStore;
   feed: ChangeFeed;
   sender: QueueSender;
   controlQueueUrl: string;
@@ -114,13 +115,26 @@ export function createApp(deps: ApiDeps) {
   async function admit(
     stack: string,
     body: z.infer<typeof upBody>,
-    { checkSecrets, principal }: { checkSecrets: boolean; principal: Principal },
+    { checkSecrets, principal }: { checkSecrets: boolean; principal: Principal }, // render leaves secrets to the CLI, which creates them next
   ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number>; autoConfirmMs?: number }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins };
     const { used, previous } = await portsInUse(stack);
-    const assigned = assignPorts(loaded.project, policy, used, previous, ctx);
+    const assigned = { ...assignPorts(loaded.project, policy, used, previous, ctx) };
     const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues];
+    const volumes: Project["volumes"] = { ...assigned.project.volumes };
+    for (const [key, volume] of Object.entries(assigned.project.volumes)) {
+      if (!volume.external) continue;
+      const name = volume.name ?? key;
+      const found = await deps.volumes.get(name);
+      if (!found || !canSee(principal, found.owner, found.group)) {
+        issues.push({ file: loaded.file, path: `volumes.${key}`, reason: `volume ${name} does not exist: create it with 'corral volume create ${name}'` });
+        continue;
+      }
+      // made where the container lands, with the driver it was declared with
+      volumes[key] = { ...volume, name, driver: found.driver, driver_opts: found.opts, labels: { ...volume.labels, "io.corral.volume": name } };
+    }
+    assigned.project = { ...assigned.project, volumes };
     const secretVersions: Record<string, number> = {};
     for (const [key, secret] of Object.entries(assigned.project.secrets)) {
       const name = secret.name ?? key;
@@ -416,6 +430,69 @@ export function createApp(deps: ApiDeps) {
     if (users.length > 0) throw conflict(`secret ${name} is used by running containers: ${users.join(", ")}`);
     await deps.secrets.remove(name);
     return c.json({ name, removed: true });
+  });
+
+  const volumeBody = z.object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9-]*$/, "a volume is named SERVICE.STACK"),
+    driver: z.enum(["local", "nfs"]).default("local"),
+    opts: z.record(z.string()).default({}),
+  });
+
+  /** Containers (of stacks the caller may see, or all) that mount a named volume. */
+  async function volumeUsers(name: string, p?: Principal): Promise<Array<{ name: string; running: boolean }>> {
+    const out: Array<{ name: string; running: boolean }> = [];
+    for (const s of await existingStacks(p)) {
+      for (const c of Object.values(s.containers)) {
+        const spec = s.services[c.service]?.spec;
+        const mounts = (spec?.volumes ?? []).some((m) => m.type === "volume" && m.source && (s.volumes[m.source]?.name ?? m.source) === name);
+        if (mounts) out.push({ name: c.name, running: c.state === "running" });
+      }
+    }
+    return out;
+  }
+
+  v1.post("/volumes", async (c) => {
+    const body = volumeBody.parse(await c.req.json().catch(() => ({})));
+    const p = c.get("principal");
+    let opts = body.opts;
+    if (body.driver === "nfs") {
+      // Docker's local driver mounts NFS itself, as `docker service create --mount type=volume,volume-opt=type=nfs,...` does
+      if (!opts.addr || !opts.device) throw invalid("an nfs volume needs --opt addr=HOST and --opt device=:/path", "opts");
+      const { addr, device, o, ...rest } = opts;
+      opts = { ...rest, type: "nfs", o: [`addr=${addr}`, o].filter(Boolean).join(","), device };
+    }
+    const created = await deps.volumes.create({ name: body.name, driver: "local", opts, kind: body.driver, owner: p.name, group: primaryGroup(p) });
+    if (!created) throw conflict(`volume ${body.name} exists`);
+    return c.json({ name: body.name, driver: body.driver }, 201);
+  });
+
+  v1.get("/volumes", async (c) => {
+    const p = c.get("principal");
+    const rows = [];
+    for (const v of (await deps.volumes.list()).filter((x) => canSee(p, x.owner, x.group))) {
+      const users = await volumeUsers(v.name);
+      const running = users.filter((u) => u.running).map((u) => u.name);
+      rows.push({ id: `1v${v.name}`, name: v.name, state: running.length > 0 ? "active" : "inactive", driver: v.kind, detail: running.length ? `used by ${running.join(", ")}` : "", owner: v.owner, group: v.group });
+    }
+    return c.json(rows);
+  });
+
+  v1.delete("/volumes/:name", async (c) => {
+    const name = c.req.param("name");
+    const p = c.get("principal");
+    const v = await deps.volumes.get(name);
+    if (!v || !canSee(p, v.owner, v.group)) throw notFound(`volume ${name} not found`);
+    const users = await volumeUsers(name);
+    if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => u.name).join(", ")}`);
+    await deps.volumes.remove(name);
+    // every host drops its copy (a volume is made where a container landed)
+    const hosts = await deps.hosts.list();
+    const at = clock();
+    for (const h of hosts) {
+      const step = { id: `volume-rm.${name}.${at}`, op: `volume-rm-${at}`, stack: "_volumes", service: name, revision: 0, action: "remove-volume" as const, host: h.id, image: "", after: [] };
+      await deps.sender.send(h.queueUrl, [{ body: { kind: "step", step, attempt: 1 }, group: `_volumes/${name}`, dedupId: `${step.id}#${h.id}` }]);
+    }
+    return c.json({ name, removed: true, hosts: hosts.length });
   });
 
   const userBody = z.object({ name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "lower-case letters, digits, '_' and '-', starting with a letter"), groups: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/)).default([]) });

@@ -405,6 +405,41 @@ export function buildProgram(io: Out = defaultOut): Command {
       );
     });
 
+  const volumeCmd = program.command("volume").description("named volumes (SERVICE.STACK), made on the host where a container lands");
+  volumeCmd
+    .command("create")
+    .description("create a named volume")
+    .argument("<name>", "SERVICE.STACK")
+    .addOption(new Option("--driver <driver>", "local, or nfs (Docker's local driver with NFS options)").choices(["local", "nfs"]).default("local"))
+    .option("--opt <k=v...>", "driver options (nfs: addr=HOST, device=:/path, o=...)")
+    .action(async (name: string, opts: { driver: string; opt?: string[] }) => {
+      const pairs = (opts.opt ?? []).map((kv) => {
+        const at = kv.indexOf("=");
+        if (at < 1) throw new CliError(`--opt ${kv}: expected KEY=VALUE`);
+        return [kv.slice(0, at), kv.slice(at + 1)] as const;
+      });
+      await api().request("POST", "/v1/volumes", { name, driver: opts.driver, opts: Object.fromEntries(pairs) }, { "idempotency-key": randomUUID() });
+      io.out(name);
+    });
+  volumeCmd
+    .command("ls")
+    .description("list volumes: inactive until a container uses one, then active")
+    .option("-a, --all", "include inactive volumes")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { all?: boolean; format: string }) => {
+      const rows = (await api().request<Array<{ id: string; name: string; state: string; driver: string; detail: string }>>("GET", "/v1/volumes")).filter((r) => opts.all || r.state === "active");
+      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
+      printTable(io, ["ID", "NAME", "STATE", "DRIVER", "DETAIL"], rows.map((r) => [r.id, r.name, r.state, r.driver, r.detail]));
+    });
+  volumeCmd
+    .command("rm")
+    .description("remove a volume and its data on every host (refused while a container uses it)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await api().request("DELETE", `/v1/volumes/${encodeURIComponent(name)}`, undefined, { "idempotency-key": randomUUID() });
+      io.out(name);
+    });
+
   const userCmd = program.command("user").description("users and groups (the admin's)");
   userCmd
     .command("create")

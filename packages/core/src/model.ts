@@ -169,7 +169,7 @@ export const projectSchema = z.object({
 });
 export type Project = z.infer<typeof projectSchema>;
 
-export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove", "rename"]);
+export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove", "rename", "remove-volume"]);
 export type StepAction = z.infer<typeof stepActionSchema>;
 
 /**

@@ -9,7 +9,7 @@ import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
 import { startDynamo, startQueues } from "./standins.js";
 
 export interface ServerOptions {
@@ -98,6 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     hosts,
     idempotency: new IdempotencyStore(db, TABLE),
     users: new UserStore(db, TABLE),
+    volumes: new VolumeStore(db, TABLE),
     // the master key stays in the data dir (mode 0600); on AWS a KMS key takes its place
     secrets: new SecretStore(db, TABLE, new KeyFileMasterKey(join(options.dataDir, "master.key"))),
     feed,

@@ -11,3 +11,5 @@ export { KeyFileMasterKey, SecretStore } from "./secrets.js";
 export type { MasterKey, PutOutcome, SecretInfo } from "./secrets.js";
 export { UserStore } from "./users.js";
 export type { UserRecord } from "./users.js";
+export { VolumeStore } from "./volumes.js";
+export type { VolumeRecord } from "./volumes.js";
