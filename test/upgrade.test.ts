@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -156,5 +156,49 @@ describe("auto-confirm", () => {
     expect(await services("auto")).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
     expect(Object.keys(await engine("auto")).sort()).toEqual(["auto-app-1", "auto-db-1", "auto-web-1"]);
     expect((await corral(server, ["rm", "auto"])).code).toBe(0);
+  });
+});
+
+describe("secret rotation", () => {
+  it("a new version is rolled out by up --upgrade, and rollback brings the old value back", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const { docker } = await import("./support.js");
+    const dir = mkdtempSync(join(tmpdir(), "corral-rot-"));
+    writeFileSync(join(dir, "v1"), "first value");
+    writeFileSync(join(dir, "v2"), "second value");
+    expect((await corral(server, ["secret", "create", "web.rot.pw", join(dir, "v1")])).code).toBe(0);
+    const file = composeFile(`services:
+  web:
+    image: corral-busybox:latest
+    command: ${idle}
+    cap_drop: [ALL]
+    secrets: [web.rot.pw]
+secrets:
+  web.rot.pw:
+    external: true
+`);
+    const read = async () => {
+      const exec = await docker.getContainer("rot-web-1").exec({ Cmd: ["cat", "/run/secrets/web.rot.pw"], AttachStdout: true });
+      const stream = await exec.start({});
+      return new Promise<string>((resolve) => {
+        let out = "";
+        stream.on("data", (d: Buffer) => (out += d.toString()));
+        stream.on("end", () => resolve(out));
+      });
+    };
+    expect((await corral(server, ["up", "-d", "-f", file, "-s", "rot"])).code).toBe(0);
+    const v1 = await engine("rot");
+    expect(await read()).toContain("first value");
+    expect((await corral(server, ["secret", "create", "web.rot.pw", join(dir, "v2")])).stdout).toContain("web.rot.pw version 2");
+    const plan = await corral(server, ["up", "--upgrade", "--dry-run", "-f", file, "-s", "rot"]);
+    expect(plan.stdout).toContain("Would upgrade web: secret versions");
+    expect((await corral(server, ["up", "-d", "--upgrade", "-f", file, "-s", "rot"])).code).toBe(0);
+    expect(await read()).toContain("second value");
+    expect((await corral(server, ["up", "-d", "--rollback", "-s", "rot"])).code).toBe(0);
+    expect(await engine("rot")).toEqual(v1);
+    expect(await read()).toContain("first value");
+    expect((await corral(server, ["rm", "rot"])).code).toBe(0);
   });
 });

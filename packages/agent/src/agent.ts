@@ -21,6 +21,8 @@ type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
 export const stackNetwork = (stack: string) => `corral-${stack}`;
 
+const secretFolder = (createStepId: string) => createStepId.replace(/[^A-Za-z0-9_.-]/g, "_");
+
 /** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
 export const defaultSecretsDir = () => join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "corral-secrets");
 
@@ -124,11 +126,12 @@ export class StepRunner {
    * tmpfs (0700, root's), each file with the owner and mode the service asked
    * for, and bind them read-only at /run/secrets/TARGET.
    */
-  async #secretFiles(step: Step, container: string): Promise<MountRequest[]> {
+  async #secretFiles(step: Step): Promise<MountRequest[]> {
     if (!step.secrets?.length) return [];
     const { fetchSecret, secretsDir } = this.#o;
     if (!fetchSecret || !secretsDir) throw new Error("this agent cannot mount secrets (no secret path configured)");
-    const dir = join(secretsDir, container);
+    // one folder per container, named by its create step (the container's name moves aside in an upgrade)
+    const dir = join(secretsDir, secretFolder(step.id));
     await mkdir(secretsDir, { recursive: true, mode: 0o700 });
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { mode: 0o700 });
@@ -194,7 +197,7 @@ export class StepRunner {
             ...(m.bind?.propagation ? { propagation: m.bind.propagation } : {}),
           });
         }
-        mounts.push(...(await this.#secretFiles(step, name)));
+        mounts.push(...(await this.#secretFiles(step)));
         const healthcheck = effectiveHealthcheck(spec);
         const id = await rt.create({
           name,
@@ -275,8 +278,9 @@ export class StepRunner {
       case "remove-volume":
         return (await rt.removeVolume(step.service)) ? { ok: true } : { ok: true, alreadyDone: true };
       case "remove": {
+        const createdBy = (await rt.inspect(name))?.labels[L.step];
         const removed = await rt.remove(name);
-        if (this.#o.secretsDir) await rm(join(this.#o.secretsDir, name), { recursive: true, force: true });
+        if (this.#o.secretsDir && createdBy) await rm(join(this.#o.secretsDir, secretFolder(createdBy)), { recursive: true, force: true });
         const left = await rt.listByLabel(L.stack, step.stack);
         if (left.length === 0) await rt.removeNetworkIfUnused(stackNetwork(step.stack));
         return { ok: true, ...(removed ? {} : { alreadyDone: true }) };

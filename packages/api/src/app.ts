@@ -240,7 +240,7 @@ export function createApp(deps: ApiDeps) {
         dryRun: true,
         kind: events.find((e) => e.type === "OperationStarted")?.type === "OperationStarted" ? (events.find((e) => e.type === "OperationStarted") as { kind: string }).kind : "none",
         revision: revision?.type === "RevisionCommitted" ? revision.revision : state.revision,
-        upgrade: services.map((name) => ({ service: name, keys: changedKeys(state.services[name]?.spec, after.services[name]?.spec) })),
+        upgrade: services.map((name) => ({ service: name, keys: whatChanged(state.services[name], after.services[name], body.forceUpgrade) })),
         create: revision?.type === "RevisionCommitted" ? revision.changed.filter((n) => !services.includes(n) && !state.services[n]) : [],
       });
     }
@@ -263,7 +263,7 @@ export function createApp(deps: ApiDeps) {
           at: r.at ? new Date(r.at).toISOString() : null,
           by: r.by,
           source: r.source,
-          changed: r.changed.map((service) => ({ service, keys: changedKeys(prev?.services[service]?.spec, r.services[service]?.spec) })),
+          changed: r.changed.map((service) => ({ service, keys: whatChanged(prev?.services[service], r.services[service]) })),
         };
       }),
     );
@@ -527,6 +527,14 @@ export function createApp(deps: ApiDeps) {
 
   app.route("/v1", v1);
   return app;
+}
+
+/** The keys that changed between two revisions of a service; a new hash with the same keys means new secret versions. */
+function whatChanged(before: { spec: Project["services"][string]; hash: string } | undefined, after: { spec: Project["services"][string]; hash: string } | undefined, forced?: boolean): string[] {
+  const keys = changedKeys(before?.spec, after?.spec);
+  if (keys.length > 0) return keys;
+  if (before && after && before.hash !== after.hash) return ["secret versions"];
+  return forced ? ["forced"] : [];
 }
 
 /** Events as the API shows them: the service spec of a step is not repeated in every line. */
