@@ -1,4 +1,5 @@
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { putIfAbsent } from "./conditional.js";
 
 export interface UserRecord {
   name: string;
@@ -18,25 +19,13 @@ export class UserStore {
 
   /** Create a user; false when the name is taken. */
   async create(name: string, groups: string[], tokenHash: string): Promise<boolean> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            pk: { S: USERS },
-            sk: { S: name },
-            groups: { S: JSON.stringify(groups) },
-            tokenHash: { S: tokenHash },
-            created: { N: String(this.clock()) },
-          },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+    return putIfAbsent(this.db, this.table, {
+      pk: { S: USERS },
+      sk: { S: name },
+      groups: { S: JSON.stringify(groups) },
+      tokenHash: { S: tokenHash },
+      created: { N: String(this.clock()) },
+    });
   }
 
   async get(name: string): Promise<(UserRecord & { tokenHash: string }) | undefined> {

@@ -1,4 +1,5 @@
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, GetItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { putIfAbsent } from "./conditional.js";
 
 export interface VolumeRecord {
   name: string;
@@ -23,28 +24,16 @@ export class VolumeStore {
   ) {}
 
   async create(v: Omit<VolumeRecord, "created">): Promise<boolean> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            pk: { S: VOLUMES },
-            sk: { S: v.name },
-            driver: { S: v.driver },
-            opts: { S: JSON.stringify(v.opts) },
-            kind: { S: v.kind },
-            owner: { S: v.owner },
-            group: { S: v.group },
-            created: { N: String(this.clock()) },
-          },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+    return putIfAbsent(this.db, this.table, {
+      pk: { S: VOLUMES },
+      sk: { S: v.name },
+      driver: { S: v.driver },
+      opts: { S: JSON.stringify(v.opts) },
+      kind: { S: v.kind },
+      owner: { S: v.owner },
+      group: { S: v.group },
+      created: { N: String(this.clock()) },
+    });
   }
 
   #record(name: string, i: Record<string, { S?: string; N?: string }>): VolumeRecord {
