@@ -360,6 +360,7 @@ export function createApp(deps: ApiDeps) {
       }
       await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
       if (c.req.raw.signal.aborted) return c.body(null, 204);
+      if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
     }
   });
 

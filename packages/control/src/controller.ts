@@ -162,17 +162,16 @@ export interface ControlLoopOptions {
 /** Run the controller on the control queue, with a reconcile tick, until the signal aborts. */
 export function startControlLoop(options: ControlLoopOptions): Promise<void> {
   const { controller, signal } = options;
-  let ticking = false;
+  let ticking: Promise<void> | undefined;
   const timer = setInterval(() => {
-    if (ticking) return;
-    ticking = true;
-    controller
+    if (ticking || signal.aborted) return;
+    ticking = controller
       .tick()
       .catch((e: unknown) => options.log?.error("tick failed", { error: String(e) }))
-      .finally(() => (ticking = false));
+      .finally(() => (ticking = undefined));
   }, options.tickMs ?? 5000);
   signal.addEventListener("abort", () => clearInterval(timer), { once: true });
-  return receiveLoop({
+  const loop = receiveLoop({
     sqs: options.sqs,
     queueUrl: options.controlQueueUrl,
     schema: controlMessageSchema,
@@ -181,4 +180,6 @@ export function startControlLoop(options: ControlLoopOptions): Promise<void> {
     handle: (batch) => controller.handleBatch(batch),
     onError: (e) => options.log?.error("control queue", { error: String(e) }),
   });
+  // stopping waits for a tick in flight, so that the stores are not closed under it
+  return loop.then(() => ticking);
 }

@@ -111,7 +111,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.policy ? { policy: options.policy } : {}),
     ...(log ? { log } : {}),
   });
-  const server = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
+  // requests in flight are let finish before the stores close under them
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+  const fetch = async (request: Request, env: unknown) => {
+    inflight++;
+    try {
+      return await app.fetch(request, env as never);
+    } finally {
+      if (--inflight === 0) drained?.();
+    }
+  };
+  const server = serve({ fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", () => resolve());
     server.once("error", reject);
@@ -121,11 +132,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const stopAll = async () => {
     abort.abort();
+    feed.close();
     await loop;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
+    if (inflight > 0) {
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        setTimeout(resolve, 5000).unref();
+      });
+    }
     sqs.destroy();
     db.destroy();
     await queues.stop();

@@ -7,6 +7,18 @@ import { EventEmitter } from "node:events";
  */
 export class ChangeFeed {
   readonly #emitter = new EventEmitter().setMaxListeners(0);
+  #closed = false;
+
+  /** True once the server is stopping: waiters return at once and read no more. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#emitter.emit("*");
+    for (const name of this.#emitter.eventNames()) this.#emitter.emit(name);
+  }
 
   changed(stack: string): void {
     this.#emitter.emit(stack);
@@ -15,6 +27,7 @@ export class ChangeFeed {
 
   /** Resolves on the next change of `stack` ("*" for any), or after `ms`. */
   wait(stack: string, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
