@@ -152,7 +152,7 @@ export class StepRunner {
     const name = step.container ?? "";
     switch (step.action) {
       case "pull":
-        if (await rt.imageExists(step.image)) return { ok: true, alreadyDone: true };
+        if (!step.forcePull && (await rt.imageExists(step.image))) return { ok: true, alreadyDone: true };
         await rt.pull(step.image);
         return { ok: true };
       case "create": {

@@ -77,6 +77,7 @@ const upBody = z.object({
   intervalMs: z.number().int().min(0).optional(),
   startFirst: z.boolean().optional(),
   autoConfirmMs: z.number().int().min(1).optional(),
+  pull: z.boolean().optional(),
   dryRun: z.boolean().optional(),
 });
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
@@ -225,6 +226,7 @@ export function createApp(deps: ApiDeps) {
       ...(body.batchSize ? { batchSize: body.batchSize } : {}),
       ...(body.intervalMs !== undefined ? { intervalMs: body.intervalMs } : {}),
       ...(body.startFirst ? { startFirst: true } : {}),
+      ...(body.pull ? { pull: true } : {}),
       ...((body.autoConfirmMs ?? admitted?.autoConfirmMs) ? { autoConfirmMs: body.autoConfirmMs ?? admitted?.autoConfirmMs } : {}),
     });
     if (body.dryRun) {

@@ -79,6 +79,7 @@ interface UpOptions {
   interval?: number;
   startFirst?: boolean;
   autoConfirm?: number;
+  pull?: boolean;
   dryRun?: boolean;
 }
 
@@ -233,6 +234,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("-f, --file <file...>", "compose file(s); later files override earlier ones")
     .option("--rancher-file <file>", "rancher-compose.yml (default: the one beside the first file, if any)")
     .option("--render", "print the normalized compose files and any policy errors; change nothing")
+    .option("--pull", "pull images for the containers it creates, even when the host has them")
     .option("-u, --upgrade", "upgrade the services whose configuration changed (old containers kept, stopped)")
     .option("--force-upgrade", "upgrade every service, changed or not")
     .option("-c, --confirm-upgrade", "confirm an upgrade: remove the old containers")
@@ -265,6 +267,7 @@ export function buildProgram(io: Out = defaultOut): Command {
         ...(opts.interval ? { intervalMs: opts.interval } : {}),
         ...(opts.startFirst ? { startFirst: true } : {}),
         ...(opts.autoConfirm ? { autoConfirmMs: opts.autoConfirm } : {}),
+        ...(opts.pull ? { pull: true } : {}),
       };
       if (opts.render) {
         const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);

@@ -32,6 +32,7 @@ export type Command =
       intervalMs?: number;
       startFirst?: boolean;
       autoConfirmMs?: number;
+      pull?: boolean;
       /** When, for history. */
       now?: number;
       /** The group a new stack belongs to (the creator's primary group). */
@@ -79,6 +80,7 @@ const started = (command: UpCommand, kind: Operation["kind"], revision: number):
   ...(command.batchSize ? { batchSize: command.batchSize } : {}),
   ...(command.intervalMs !== undefined ? { intervalMs: command.intervalMs } : {}),
   ...(command.startFirst ? { startFirst: true } : {}),
+  ...(command.pull ? { pull: true } : {}),
 });
 
 function decideUp(command: UpCommand, state: StackState): StackEvent[] {
@@ -272,7 +274,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       if (!pull) {
         pull = stepId(state.name, opId, rev, service, "pull");
         pulledOn.set(host, pull);
-        pulls.push({ ...base, slot: undefined, container: undefined, id: pull, action: "pull", host, after: [] });
+        pulls.push({ ...base, slot: undefined, container: undefined, id: pull, action: "pull", host, after: [], ...(state.op?.pull ? { forcePull: true } : {}) });
       }
       const [create, start] = newContainer(state, opId, service, slot, host, [pull]);
       creates.push(create);
@@ -382,7 +384,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
       if (!pull) {
         pull = stepId(state.name, opId, state.revision, service, "pull");
         pulled.set(host, pull);
-        steps.push({ op: opId, stack: state.name, service, revision: state.revision, action: "pull", host, image: spec.image, id: pull, after: [] });
+        steps.push({ op: opId, stack: state.name, service, revision: state.revision, action: "pull", host, image: spec.image, id: pull, after: [], ...(op.pull ? { forcePull: true } : {}) });
       }
       const first = [pull, ...previousBatch];
       // the first step of a later batch waits out the interval

@@ -26,7 +26,7 @@ export type StackEvent =
       /** When (ms since the epoch), for history. */
       at?: number;
     }
-  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean }
+  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean }
   /** An in-service upgrade from one revision to another, of these services. */
   | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean; autoConfirmMs?: number }
   /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */

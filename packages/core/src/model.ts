@@ -192,6 +192,8 @@ export const stepSchema = z.object({
   renameTo: z.string().optional(),
   /** Run after the `after` steps even when they failed (failure_action continue). */
   afterAny: z.boolean().optional(),
+  /** Pull even when the image is on the host already (up --pull). */
+  forcePull: z.boolean().optional(),
   /** Wait this long before acting: the interval between upgrade batches. */
   delayMs: z.number().int().min(0).optional(),
   /** The service spec a create step builds the container from. */

@@ -66,6 +66,8 @@ export interface Operation {
   intervalMs?: number;
   /** Start the new container before stopping the old (up --start-first). */
   startFirst?: boolean;
+  /** Pull images even when present (up --pull). */
+  pull?: boolean;
   /** Services planned so far (in waves, following depends_on). */
   waves: string[];
   reason?: string;
@@ -239,6 +241,7 @@ export function evolve(state: StackState, event: StackEvent): StackState {
           ...(event.batchSize ? { batchSize: event.batchSize } : {}),
           ...(event.intervalMs !== undefined ? { intervalMs: event.intervalMs } : {}),
           ...(event.startFirst ? { startFirst: true } : {}),
+          ...(event.pull ? { pull: true } : {}),
         },
         steps: {},
         errors: {},

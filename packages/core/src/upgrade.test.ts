@@ -234,3 +234,13 @@ describe("dispatch", () => {
     }
   });
 });
+
+describe("--pull", () => {
+  it("marks the pulls of the operation as forced", () => {
+    const s = run(initialState("demo"), up(v1, "op1", { pull: true }));
+    const pulls = Object.values(run(s, { type: "Plan", hosts, now: 1 }).steps).filter((r) => r.step.action === "pull");
+    expect(pulls.map((r) => r.step.forcePull)).toEqual([true, true, true]);
+    const plain = Object.values(run(run(initialState("demo"), up(v1, "op1")), { type: "Plan", hosts, now: 1 }).steps).filter((r) => r.step.action === "pull");
+    expect(plain.every((r) => r.step.forcePull === undefined)).toBe(true);
+  });
+});
