@@ -1,5 +1,9 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Docker from "dockerode";
 import { dockerOptions } from "@corral/agent";
+import { startServer } from "@corral/local";
 
 /** What the benchmarks share: the engine, timing, medians, and a single-node swarm for the side-by-side. */
 export const docker = new Docker(dockerOptions());
@@ -33,4 +37,19 @@ export async function joinSwarm(): Promise<{ problem?: string; leave: () => Prom
   } catch (e) {
     return { problem: (e as Error).message.split("\n")[0] ?? "unknown", leave: stay };
   }
+}
+
+/**
+ * A corral server in this process (as `npm start` runs it), the CLI pointed at
+ * it, and the engine a swarm when it can be: what each benchmark starts with.
+ */
+export async function benchSetup(name: string) {
+  await docker.getImage(IMAGE).inspect().catch(() => {
+    throw new Error(`${IMAGE} is missing: run 'npm run images'`);
+  });
+  const server = await startServer({ port: 0, dataDir: mkdtempSync(join(tmpdir(), `corral-bench-${name}-`)), hostId: "bench" });
+  process.env.CORRAL_URL = server.url;
+  process.env.CORRAL_TOKEN = server.token;
+  const swarm = await joinSwarm();
+  return { server, swarm };
 }

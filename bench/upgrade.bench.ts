@@ -9,9 +9,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { docker, IMAGE, joinSwarm, median, silent, time } from "./support.js";
+import { benchSetup, docker, IMAGE, median, silent, time } from "./support.js";
 import { main } from "@corral/cli";
-import { startServer } from "@corral/local";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
@@ -138,11 +137,7 @@ async function swarmRm(stack: string) {
 
 
 async function run() {
-  const dataDir = mkdtempSync(join(tmpdir(), "corral-bench-upgrade-"));
-  const server = await startServer({ port: 0, dataDir, hostId: "bench" });
-  process.env.CORRAL_URL = server.url;
-  process.env.CORRAL_TOKEN = server.token;
-  const swarm = await joinSwarm();
+  const { server, swarm } = await benchSetup("upgrade");
   const swarmProblem = swarm.problem;
   const rows: string[] = [];
   try {

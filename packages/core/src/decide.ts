@@ -100,8 +100,7 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     );
   }
   if (command.confirm && !command.upgrade && !command.force) {
-    if (!pending) return [started(command, "confirm", state.revision)]; // nothing awaits: settles at once
-    return [started(command, "confirm", state.revision)];
+    return [started(command, "confirm", state.revision)]; // with nothing awaiting, it settles at once
   }
   if (pending && (command.upgrade || command.force)) {
     throw conflict(
