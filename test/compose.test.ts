@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sitePolicySchema } from "@corral/core";
-import { cleanupStack, corral, docker, httpGet, stackContainers, testServer } from "./support.js";
+import { cleanupStack, corral, docker, execIn, httpGet, stackContainers, testServer } from "./support.js";
 
 // Compose files as Spin users write them, through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -85,17 +85,6 @@ function write(name: string, text: string): string {
   writeFileSync(file, text);
   writeFileSync(join(dir, "key.txt"), "app key\n");
   return file;
-}
-
-/** Run a command in a container; its output. */
-async function execIn(container: string, cmd: string[]): Promise<string> {
-  const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  return new Promise((resolve) => {
-    let out = "";
-    stream.on("data", (d: Buffer) => (out += d.toString()));
-    stream.on("end", () => resolve(out.replace(/[\x00-\x08]/g, "").replace(/^[\s\S]{0,8}?(?=\d|[a-z])/i, "")));
-  });
 }
 
 const containerIds = async () => (await stackContainers("lesson")).map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort();
@@ -242,11 +231,26 @@ describe("a Spin lesson-3 style stack", () => {
     expect(rm.stderr).toContain("volume db.lesson is in use by lesson-db-1");
   });
 
+  it("a force-upgrade replaces the containers; the files on their volumes survive", async () => {
+    await execIn("lesson-app-1", ["sh", "-c", "echo rows > /var/lib/app/table"]);
+    const before = (await docker.getContainer("lesson-app-1").inspect()).Id;
+    const res = await corral(server, ["up", "-d", "--force-upgrade", "--confirm-upgrade", "-f", file, "-s", "lesson"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect((await docker.getContainer("lesson-app-1").inspect()).Id).not.toBe(before);
+    expect(await execIn("lesson-app-1", ["cat", "/var/lib/app/table"])).toBe("rows\n");
+  });
+
   it("removes the stack; the volume and its data stay until 'volume rm'", async () => {
-    await execIn("lesson-db-1", ["sh", "-c", "echo kept > /var/lib/db/file"]);
+    await execIn("lesson-db-1", ["sh", "-c", "echo kept > /var/lib/db/file"], "0");
     expect((await corral(server, ["rm", "lesson"])).code).toBe(0);
     expect(await stackContainers("lesson")).toEqual([]);
     expect((await docker.getVolume("db.lesson").inspect()).Name).toBe("db.lesson");
+    const reader = await docker.createContainer({ Image: "corral-busybox:latest", Cmd: ["cat", "/v/file"], HostConfig: { Binds: ["db.lesson:/v"] } });
+    await reader.start();
+    await reader.wait();
+    expect((await reader.logs({ stdout: true })).toString()).toContain("kept");
+    await reader.remove();
     expect((await corral(server, ["volume", "rm", "db.lesson"])).code).toBe(0);
     const deadline = Date.now() + 10_000;
     let gone = false;

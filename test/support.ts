@@ -25,9 +25,9 @@ export async function testServer(options: Partial<ServerOptions> = {}): Promise<
 }
 
 /** Run the `corral` CLI as a user would, against `server`. */
-export function corral(server: { url: string; token: string }, args: string[], cwd = repoRoot): Promise<CliResult> {
+export function corral(server: { url: string; token: string }, args: string[], cwd = repoRoot, input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [cliBin, ...args],
       { cwd, env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token }, timeout: 110_000 },
@@ -36,6 +36,7 @@ export function corral(server: { url: string; token: string }, args: string[], c
         resolve({ code, stdout, stderr });
       },
     );
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 
@@ -96,4 +97,17 @@ export async function eventually(check: () => Promise<boolean>, ms = 30_000, eve
 export async function httpGet(url: string): Promise<string> {
   const res = await fetch(url);
   return res.text();
+}
+
+/** Run a command in a container, as `docker exec` does; its stdout (demultiplexed). */
+export async function execIn(container: string, cmd: string[], user?: string): Promise<string> {
+  const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, ...(user ? { User: user } : {}) });
+  const stream = await exec.start({});
+  const { PassThrough } = await import("node:stream");
+  const out = new PassThrough();
+  let text = "";
+  out.on("data", (d: Buffer) => (text += d.toString()));
+  docker.modem.demuxStream(stream, out, new PassThrough());
+  await new Promise((resolve) => stream.on("end", resolve));
+  return text;
 }

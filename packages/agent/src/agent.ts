@@ -15,7 +15,7 @@ import { join, posix } from "node:path";
 import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { bindProblem } from "./binds.js";
-import { engineMessage, type ContainerRuntime, type MountRequest } from "./runtime.js";
+import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
@@ -113,7 +113,9 @@ export class StepRunner {
     }
     if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs)); // the interval between upgrade batches, as asked
     try {
-      return await this.#execute(step);
+      const outcome = await this.#execute(step);
+      this.#o.log?.info("step done", { step: step.id, action: step.action });
+      return outcome;
     } catch (e) {
       const message = engineMessage(e);
       this.#o.log?.error("step failed", { step: step.id, error: message });
@@ -199,7 +201,7 @@ export class StepRunner {
         }
         mounts.push(...(await this.#secretFiles(step)));
         const healthcheck = effectiveHealthcheck(spec);
-        const id = await rt.create({
+        const request: CreateSpec = {
           name,
           image: spec.image,
           ...(spec.command ? { command: spec.command } : {}),
@@ -244,6 +246,12 @@ export class StepRunner {
           ...(spec.network_mode ? { networkMode: spec.network_mode } : {}),
           network,
           aliases: [step.service],
+        };
+        const id = await rt.create(request).catch(async (e: unknown) => {
+          // the stack's network went away under us (a removal of the same stack, just before): make it again, once
+          if (!/network .* not found/i.test(engineMessage(e))) throw e;
+          await this.#ensureNetwork(network, step.stack);
+          return rt.create(request);
         });
         return { ok: true, containerId: id };
       }
@@ -281,8 +289,8 @@ export class StepRunner {
         const createdBy = (await rt.inspect(name))?.labels[L.step];
         const removed = await rt.remove(name);
         if (this.#o.secretsDir && createdBy) await rm(join(this.#o.secretsDir, secretFolder(createdBy)), { recursive: true, force: true });
-        const left = await rt.listByLabel(L.stack, step.stack);
-        if (left.length === 0) await rt.removeNetworkIfUnused(stackNetwork(step.stack));
+        // only a stack's removal takes its network: an upgrade's removals run beside creates that need it
+        if (step.dropNetwork && (await rt.listByLabel(L.stack, step.stack)).length === 0) await rt.removeNetworkIfUnused(stackNetwork(step.stack));
         return { ok: true, ...(removed ? {} : { alreadyDone: true }) };
       }
       default: {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
+import { logger } from "hono/logger";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { stringify as toYaml } from "yaml";
@@ -153,6 +154,11 @@ export function createApp(deps: ApiDeps) {
   }
   const app = new Hono<Env>();
   app.onError(onError(deps.log));
+  if (deps.log) {
+    const log = deps.log;
+    // an access line per answered request: method, path, status, time (paths carry names, never values)
+    app.use(logger((line) => line.startsWith("-->") && log.info(line.slice(4).replace(/\x1b\[[0-9;]*m/g, ""))));
+  }
   app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
   app.get("/healthz", (c) => (deps.ready && !deps.ready() ? c.json({ ok: false, reason: "starting" }, 503) : c.json({ ok: true })));

@@ -451,7 +451,9 @@ function planRemove(state: StackState, opId: string, now: number): StackEvent[] 
   const targets = new Map<string, { service: string; slot: number; host: string; image: string }>();
   for (const c of Object.values(state.containers)) targets.set(c.name, c);
   for (const [name, pending] of Object.entries(state.inflight)) if (!targets.has(name)) targets.set(name, pending);
-  const steps = [...targets.entries()].flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image));
+  const steps = [...targets.entries()]
+    .flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image))
+    .map((step) => (step.action === "remove" ? { ...step, dropNetwork: true } : step));
   return [{ type: "WavePlanned", op: opId, services: Object.keys(state.services) }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
 }
 

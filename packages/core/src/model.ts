@@ -194,6 +194,8 @@ export const stepSchema = z.object({
   afterAny: z.boolean().optional(),
   /** Pull even when the image is on the host already (up --pull). */
   forcePull: z.boolean().optional(),
+  /** A removal of the whole stack: once nothing of it is left on the host, its network goes too. */
+  dropNetwork: z.boolean().optional(),
   /** Wait this long before acting: the interval between upgrade batches. */
   delayMs: z.number().int().min(0).optional(),
   /** The service spec a create step builds the container from. */

@@ -1,4 +1,4 @@
 export { startDynamo, startQueues } from "./standins.js";
-export type { StandIn } from "./standins.js";
+export type { StandIn, WireTap } from "./standins.js";
 export { adminToken, startServer, stderrLogger } from "./server.js";
 export type { RunningServer, ServerOptions } from "./server.js";

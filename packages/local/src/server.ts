@@ -10,7 +10,7 @@ import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
-import { startDynamo, startQueues } from "./standins.js";
+import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
   port?: number;
@@ -30,6 +30,8 @@ export interface ServerOptions {
   /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
   secretsDir?: string;
   log?: Logger;
+  /** Test switch: sees every body that crosses the wire to the queue stand-in. */
+  queueTap?: WireTap;
 }
 
 export interface RunningServer {
@@ -71,7 +73,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const token = adminToken(options.dataDir);
   const dynamo = await startDynamo(join(options.dataDir, "dynamo"));
-  const queues = await startQueues();
+  const queues = await startQueues(0, options.queueTap);
   const db = dynamoClient({ endpoint: dynamo.endpoint, table: TABLE });
   await ensureTable(db, TABLE);
   const sqs = sqsClient({ endpoint: queues.endpoint });
