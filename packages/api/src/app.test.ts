@@ -157,6 +157,7 @@ describe("API", () => {
       const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
       expect((await app.request("/v1/stacks/labs/up", { method: "POST", headers: as(alice), body })).status).toBe(202);
       expect((await app.request("/v1/secrets/web.labs.pw", { method: "POST", headers: as(alice), body: JSON.stringify({ value: Buffer.from("pw").toString("base64") }) })).status).toBe(201);
+      expect((await app.request("/v1/volumes", { method: "POST", headers: as(alice), body: JSON.stringify({ name: "db.labs" }) })).status).toBe(201);
       const routes: Array<[string, string, string?]> = [
         ["GET", "/v1/stacks/labs"],
         ["GET", "/v1/stacks/labs/history"],
@@ -165,6 +166,8 @@ describe("API", () => {
         ["POST", "/v1/stacks/labs/up", body],
         ["DELETE", "/v1/secrets/web.labs.pw"],
         ["POST", "/v1/secrets/web.labs.pw", JSON.stringify({ value: Buffer.from("other").toString("base64") })],
+        ["DELETE", "/v1/volumes/db.labs"],
+        ["DELETE", "/v1/stacks/labs"],
       ];
       for (const [method, path, payload] of routes) {
         const res = await app.request(path, { method, headers: as(bob), ...(payload ? { body: payload } : {}) });
@@ -180,6 +183,9 @@ describe("API", () => {
       expect(await names(bob, "/v1/services")).not.toContain("labs/web");
       expect(await names(bob, "/v1/secrets")).not.toContain("web.labs.pw");
       expect(await names(carol, "/v1/secrets")).toContain("web.labs.pw");
+      expect(await names(bob, "/v1/volumes")).not.toContain("db.labs");
+      expect(await names(carol, "/v1/volumes")).toContain("db.labs");
+      expect(await names("test-admin-token", "/v1/volumes")).toContain("db.labs");
       expect(await names("test-admin-token", "/v1/stacks")).toContain("labs");
     });
 

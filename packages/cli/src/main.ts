@@ -181,7 +181,8 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("--no-agent", "do not run a local agent")
     .option("--host-id <id>", "id of the local agent's host")
     .option("--policy <file>", "site policy (YAML: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)")
-    .action(async (opts: { port: string; data: string; agent: boolean; hostId?: string; policy?: string }) => {
+    .option("--kms-key-id <id>", "seal secrets under this AWS KMS key instead of DATA/master.key", process.env.CORRAL_KMS_KEY_ID)
+    .action(async (opts: { port: string; data: string; agent: boolean; hostId?: string; policy?: string; kmsKeyId?: string }) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;
       const policy = opts.policy ? loadPolicy(opts.policy) : undefined;
@@ -191,6 +192,7 @@ export function buildProgram(io: Out = defaultOut): Command {
         dataDir: resolve(opts.data),
         agent: opts.agent,
         ...(opts.hostId ? { hostId: opts.hostId } : {}),
+        ...(opts.kmsKeyId ? { kmsKeyId: opts.kmsKeyId } : {}),
         ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
         ...(env.CORRAL_VISIBILITY_SECONDS ? { visibilitySeconds: Number(env.CORRAL_VISIBILITY_SECONDS) } : {}),
         ...(env.CORRAL_RESEND_MS ? { resendAfterMs: Number(env.CORRAL_RESEND_MS) } : {}),

@@ -4,12 +4,13 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { startAgent, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
@@ -30,6 +31,8 @@ export interface ServerOptions {
   /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
   secretsDir?: string;
   log?: Logger;
+  /** Seal secrets under this AWS KMS key (default credentials and region) instead of DATA/master.key. */
+  kmsKeyId?: string;
   /** Test switch: sees every body that crosses the wire to the queue stand-in. */
   queueTap?: WireTap;
 }
@@ -93,6 +96,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const abort = new AbortController();
   const loop = startControlLoop({ controller, sqs, controlQueueUrl, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
 
+  const masterKey = options.kmsKeyId
+    ? await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId, db, TABLE)
+    : new KeyFileMasterKey(join(options.dataDir, "master.key"));
   let ready = false;
   const app = createApp({
     ready: () => ready,
@@ -101,8 +107,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     idempotency: new IdempotencyStore(db, TABLE),
     users: new UserStore(db, TABLE),
     volumes: new VolumeStore(db, TABLE),
-    // the master key stays in the data dir (mode 0600); on AWS a KMS key takes its place
-    secrets: new SecretStore(db, TABLE, new KeyFileMasterKey(join(options.dataDir, "master.key"))),
+    // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
+    secrets: new SecretStore(db, TABLE, masterKey),
     feed,
     sender,
     controlQueueUrl,

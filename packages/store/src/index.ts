@@ -8,6 +8,7 @@ export type { HostRecord } from "./hosts.js";
 export { IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
 export { KeyFileMasterKey, SecretStore } from "./secrets.js";
+export { KmsMasterKey } from "./kms.js";
 export type { MasterKey, PutOutcome, SecretInfo } from "./secrets.js";
 export { UserStore } from "./users.js";
 export type { UserRecord } from "./users.js";
