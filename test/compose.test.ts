@@ -26,6 +26,8 @@ afterAll(async () => {
   await server?.stop();
   await cleanupStack("lesson");
   await cleanupStack("lesson2");
+  await cleanupStack("lesson3");
+  await docker.getVolume("files.lesson3").remove().catch(() => {});
   await docker.getVolume("db.lesson").remove().catch(() => {});
   await docker.getVolume("app.lesson").remove().catch(() => {});
 });
@@ -239,6 +241,20 @@ describe("a Spin lesson-3 style stack", () => {
     expect(res.code).toBe(0);
     expect((await docker.getContainer("lesson-app-1").inspect()).Id).not.toBe(before);
     expect(await execIn("lesson-app-1", ["cat", "/var/lib/app/table"])).toBe("rows\n");
+  });
+
+  it("an nfs volume is made on the host where its container lands, as Docker's local driver with NFS options", async () => {
+    expect((await corral(server, ["volume", "create", "--driver", "nfs", "--opt", "addr=127.0.0.1", "--opt", "device=:/exports/site", "files.lesson3"])).code).toBe(0);
+    const ls = JSON.parse((await corral(server, ["volume", "ls", "--all", "--format", "json"])).stdout) as Array<{ name: string; driver: string; state: string }>;
+    expect(ls).toContainEqual(expect.objectContaining({ name: "files.lesson3", driver: "nfs", state: "inactive" }));
+    const file = write("docker-compose.yml", `services:\n  files:\n    image: corral-busybox:latest\n    command: ["sleep", "1000"]\n    volumes: ["files.lesson3:/data"]\n    cap_drop: [ALL]\nvolumes:\n  files.lesson3:\n    external: true\n`);
+    const res = await corral(server, ["up", "-d", "-f", file, "-s", "lesson3"]);
+    // no NFS server answers on loopback: the mount fails, and says so; the volume is defined on the host as asked
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/files: .*(mount|nfs|connection refused)/i);
+    expect((await docker.getVolume("files.lesson3").inspect()).Options).toEqual({ type: "nfs", o: "addr=127.0.0.1", device: ":/exports/site" });
+    expect((await corral(server, ["rm", "lesson3"])).code).toBe(0);
+    expect((await corral(server, ["volume", "rm", "files.lesson3"])).code).toBe(0);
   });
 
   it("removes the stack; the volume and its data stay until 'volume rm'", async () => {

@@ -416,9 +416,9 @@ export function buildProgram(io: Out = defaultOut): Command {
     .description("create a named volume")
     .argument("<name>", "SERVICE.STACK")
     .addOption(new Option("--driver <driver>", "local, or nfs (Docker's local driver with NFS options)").choices(["local", "nfs"]).default("local"))
-    .option("--opt <k=v...>", "driver options (nfs: addr=HOST, device=:/path, o=...)")
-    .action(async (name: string, opts: { driver: string; opt?: string[] }) => {
-      const pairs = (opts.opt ?? []).map((kv) => {
+    .option("--opt <k=v>", "a driver option, repeatable (nfs: addr=HOST, device=:/path, o=...)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (name: string, opts: { driver: string; opt: string[] }) => {
+      const pairs = opts.opt.map((kv) => {
         const at = kv.indexOf("=");
         if (at < 1) throw new CliError(`--opt ${kv}: expected KEY=VALUE`);
         return [kv.slice(0, at), kv.slice(at + 1)] as const;
