@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupStack, composeFile, corral, stackContainers, testServer } from "./support.js";
+import { cleanupStack, composeFile, corral, docker, stackContainers, testServer } from "./support.js";
 
 // Upgrades the Spin way and the Swarm way, through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -156,6 +156,35 @@ describe("auto-confirm", () => {
     expect(await services("auto")).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
     expect(Object.keys(await engine("auto")).sort()).toEqual(["auto-app-1", "auto-db-1", "auto-web-1"]);
     expect((await corral(server, ["rm", "auto"])).code).toBe(0);
+  });
+});
+
+describe("rollback to any revision", () => {
+  it("after three upgrades, --rollback --to-revision 2 deploys revision 2's image and environment, itself rollbackable", async () => {
+    const rev = (image: string, version: string) =>
+      composeFile(`services:\n  web:\n    image: ${image}\n    command: ${idle}\n    environment: {VERSION: "${version}"}\n    cap_drop: [ALL]\n`);
+    const deployed = async () => {
+      const c = await docker.getContainer("rev-web-1").inspect();
+      return `${c.Config.Image} ${c.Config.Env.find((e) => e.startsWith("VERSION="))} ${c.State.Status}`;
+    };
+    expect((await corral(server, ["up", "-d", "-f", rev("corral-busybox:latest", "1"), "-s", "rev"])).code).toBe(0);
+    expect((await corral(server, ["up", "-d", "--upgrade", "--confirm-upgrade", "-f", rev("corral-hello:latest", "2"), "-s", "rev"])).code).toBe(0);
+    expect((await corral(server, ["up", "-d", "--upgrade", "--confirm-upgrade", "-f", rev("corral-busybox:latest", "3"), "-s", "rev"])).code).toBe(0);
+    expect((await corral(server, ["up", "-d", "--upgrade", "--confirm-upgrade", "-f", rev("corral-busybox:latest", "4"), "-s", "rev"])).code).toBe(0);
+    expect(await deployed()).toBe("corral-busybox:latest VERSION=4 running");
+    const history = await corral(server, ["history", "rev"]);
+    expect(history.stdout).toMatch(/^\s*2\s.*web \(environment, image\)/m);
+
+    const back = await corral(server, ["up", "-d", "--rollback", "--to-revision", "2", "-s", "rev"]);
+    expect(back.stderr).toBe("");
+    expect(back.code).toBe(0);
+    expect(await deployed()).toBe("corral-hello:latest VERSION=2 running");
+    expect(await services("rev")).toEqual({ web: "upgraded 2/1" }); // an upgrade like any other: confirm or roll back
+    expect((await corral(server, ["history", "rev"])).stdout).toMatch(/^\s*5\s.*web \(environment, image\)/m);
+
+    expect((await corral(server, ["up", "-d", "--rollback", "-s", "rev"])).code).toBe(0);
+    expect(await deployed()).toBe("corral-busybox:latest VERSION=4 running");
+    expect((await corral(server, ["rm", "rev"])).code).toBe(0);
   });
 });
 
