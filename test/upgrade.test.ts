@@ -1,3 +1,4 @@
+import { get } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupStack, composeFile, corral, docker, stackContainers, testServer } from "./support.js";
 
@@ -8,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -156,6 +157,68 @@ describe("auto-confirm", () => {
     expect(await services("auto")).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
     expect(Object.keys(await engine("auto")).sort()).toEqual(["auto-app-1", "auto-db-1", "auto-web-1"]);
     expect((await corral(server, ["rm", "auto"])).code).toBe(0);
+  });
+});
+
+describe("start-first with a published port", () => {
+  const sfFile = (version: string) =>
+    composeFile(`services:
+  web:
+    image: corral-hello:latest
+    command: ["sh", "-c", "echo v$$VERSION > /www/index.html; trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait $$!"]
+    environment: {VERSION: "${version}"}
+    ports: ["60041:80"]
+    scale: 2
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+      interval: 1s
+      timeout: 1s
+      retries: 2
+    deploy:
+      update_config: {parallelism: 1, order: start-first}
+`);
+  /** One request on a fresh connection, as a health probe or a new visitor makes it. */
+  const probe = () =>
+    new Promise<string>((resolve) => {
+      const req = get({ host: "127.0.0.1", port: 60041, path: "/", agent: false, timeout: 3000 }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve(res.statusCode === 200 ? body.trim() : `status ${res.statusCode}`));
+      });
+      req.on("error", (e) => resolve(`error ${e.message}`));
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+    });
+
+  it("two replicas share the port; a probe loop sees no failed request while the upgrade hands over", async () => {
+    const first = await corral(server, ["up", "-d", "-f", sfFile("1"), "-s", "sf"]);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect((await ps([])).find((r) => r.name === "sf/web")).toMatchObject({ scale: "2/2", endpoints: "0.0.0.0:60041->80/tcp" });
+    expect(await probe()).toBe("v1");
+
+    const answers: string[] = [];
+    let probing = true;
+    const loop = (async () => {
+      while (probing) {
+        answers.push(await probe());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const up = await corral(server, ["up", "-d", "--upgrade", "--confirm-upgrade", "-f", sfFile("2"), "-s", "sf"]);
+    for (let i = 0; i < 10; i++) answers.push(await probe());
+    probing = false;
+    await loop;
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    expect(answers.filter((a) => a !== "v1" && a !== "v2")).toEqual([]);
+    expect(answers).toContain("v1");
+    expect(answers.slice(-10)).toEqual(Array(10).fill("v2"));
+    expect(await services("sf")).toEqual({ web: "healthy 2/2" });
+    console.log(`start-first upgrade of 2 replicas: ${answers.length} requests, none failed`);
+    expect((await corral(server, ["rm", "sf"])).code).toBe(0);
+    expect(await probe()).toMatch(/^error/); // the port is given back with the stack
   });
 });
 

@@ -1,6 +1,10 @@
 import {
+  directPorts,
   effectiveHealthcheck,
   labels as L,
+  parseRoutes,
+  routedPorts,
+  routesLabel,
   stepMessageSchema,
   type Logger,
   type ServiceSpec,
@@ -15,6 +19,7 @@ import { join, posix } from "node:path";
 import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { bindProblem } from "./binds.js";
+import type { PortRouter } from "./router.js";
 import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
@@ -47,6 +52,8 @@ export interface AgentOptions {
   fetchSecret?: (step: Step, name: string, version: number) => Promise<Buffer>;
   /** Where secret files live on the host (a tmpfs), one folder per container. */
   secretsDir?: string;
+  /** Holds routed host ports and forwards them to healthy containers (see router.ts). */
+  router?: PortRouter;
   /** Override how long a start waits for a health verdict. */
   healthTimeoutMs?: number;
   log?: Logger;
@@ -200,6 +207,12 @@ export class StepRunner {
           });
         }
         mounts.push(...(await this.#secretFiles(step)));
+        const routes = routedPorts(spec);
+        if (routes.length > 0) {
+          if (!this.#o.router) return { ok: false, error: `ports ${routes.map((p) => p.published).join(", ")} are routed, and this agent runs no port router` };
+          const taken = await this.#o.router.claim(routes.map((p) => ({ ...(p.host_ip ? { hostIp: p.host_ip } : {}), published: p.published!, target: p.target })));
+          if (taken) return { ok: false, error: taken };
+        }
         const healthcheck = effectiveHealthcheck(spec);
         const request: CreateSpec = {
           name,
@@ -216,8 +229,9 @@ export class StepRunner {
             [L.revision]: String(step.revision),
             [L.step]: step.id,
             [L.hash]: step.hash ?? "",
+            ...(routes.length > 0 ? { [L.routes]: routesLabel(spec) } : {}),
           },
-          ports: spec.ports,
+          ports: directPorts(spec),
           capAdd: spec.cap_add,
           capDrop: spec.cap_drop,
           ...(spec.user ? { user: spec.user } : {}),
@@ -266,11 +280,16 @@ export class StepRunner {
           return { ok: false, error: `container ${name} ${what}${health.output ? ` (${health.output.slice(0, 200)})` : ""}` };
         }
         const after = (await rt.inspect(name)) ?? before;
-        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports: after.ports, ...(after.ip ? { ip: after.ip } : {}) };
+        // routed ports: in the rotation before the step reports, so an old container is stopped only once this one serves
+        const routed = parseRoutes(after.labels[L.routes]);
+        if (routed.length > 0) await this.#o.router?.refresh();
+        const ports = [...after.ports, ...routed.map((r) => ({ target: r.target, published: r.published, host_ip: r.hostIp ?? "0.0.0.0", protocol: "tcp" as const }))];
+        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports, ...(after.ip ? { ip: after.ip } : {}) };
       }
       case "stop": {
         const before = await rt.inspect(name);
         if (!before?.running) return { ok: true, alreadyDone: true };
+        if (before.labels[L.routes]) await this.#o.router?.drain(before.id);
         await rt.stop(name, this.#o.stopGraceSeconds);
         return { ok: true };
       }
@@ -286,7 +305,9 @@ export class StepRunner {
       case "remove-volume":
         return (await rt.removeVolume(step.service)) ? { ok: true } : { ok: true, alreadyDone: true };
       case "remove": {
-        const createdBy = (await rt.inspect(name))?.labels[L.step];
+        const existing = await rt.inspect(name);
+        const createdBy = existing?.labels[L.step];
+        if (existing?.running && existing.labels[L.routes]) await this.#o.router?.drain(existing.id);
         const removed = await rt.remove(name);
         if (this.#o.secretsDir && createdBy) await rm(join(this.#o.secretsDir, secretFolder(createdBy)), { recursive: true, force: true });
         // only a stack's removal takes its network: an upgrade's removals run beside creates that need it

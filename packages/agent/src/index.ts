@@ -4,3 +4,4 @@ export { DockerRuntime, dockerOptions, engineMessage } from "./runtime.js";
 export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, VolumeRequest } from "./runtime.js";
 export { startAgent } from "./process.js";
 export type { AgentProcessOptions, RunningAgent } from "./process.js";
+export { PortRouter } from "./router.js";

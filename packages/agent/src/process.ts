@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Logger } from "@corral/core";
 import { QueueSender, sqsClient } from "@corral/queue";
 import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
+import { PortRouter } from "./router.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
@@ -59,9 +60,12 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const sqs = sqsClient(reg.sqs);
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
   const secretValue = z.object({ value: z.string() });
+  const router = new PortRouter(runtime, options.log);
+  await router.start();
   const runner = new StepRunner({
     hostId: options.hostId,
     runtime,
+    router,
     report: queueReporter(sender, reg.controlQueueUrl),
     secretsDir: options.secretsDir ?? defaultSecretsDir(),
     fetchSecret: async (step, name, version) => {
@@ -92,6 +96,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       clearInterval(heartbeat);
       controller.abort();
       await loop;
+      await router.stop();
       sqs.destroy();
     },
   };

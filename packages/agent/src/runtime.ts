@@ -23,6 +23,20 @@ export interface ContainerRuntime {
   removeVolume(name: string): Promise<boolean>;
   removeNetworkIfUnused(name: string): Promise<void>;
   listByLabel(label: string, value?: string): Promise<ContainerInfo[]>;
+  /** Containers carrying `label` (stopped ones too), with their health and address, for the port router. */
+  listRouted(label: string): Promise<RoutedContainer[]>;
+  /** Calls `listener` on every container start, stop, health change or removal; returns the way to stop listening. */
+  watchContainers(listener: () => void): () => void;
+}
+
+export interface RoutedContainer {
+  id: string;
+  name: string;
+  running: boolean;
+  /** Running and either without a health check or healthy. */
+  ready: boolean;
+  ip: string;
+  labels: Record<string, string>;
 }
 
 export interface ContainerInfo {
@@ -362,6 +376,43 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (statusOf(e) !== 404 && statusOf(e) !== 403 && statusOf(e) !== 409) throw e;
     }
+  }
+
+  async listRouted(label: string): Promise<RoutedContainer[]> {
+    const list = await this.#docker.listContainers({ all: true, filters: { label: [label] } });
+    return list.map((c) => {
+      const running = c.State === "running";
+      return {
+        id: c.Id,
+        name: (c.Names[0] ?? "").replace(/^\//, ""),
+        running,
+        ready: running && !/\((health: starting|unhealthy)\)/.test(c.Status),
+        ip: Object.values(c.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? "",
+        labels: c.Labels ?? {},
+      };
+    });
+  }
+
+  watchContainers(listener: () => void): () => void {
+    let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    let stopped = false;
+    const open = () => {
+      this.#docker
+        .getEvents({ filters: { type: ["container"], event: ["start", "die", "stop", "health_status", "destroy", "rename"] } })
+        .then((s) => {
+          stream = s as typeof stream;
+          if (stopped) return stream?.destroy?.();
+          s.on("data", () => listener());
+          s.on("error", () => {});
+          s.on("end", () => !stopped && setTimeout(open, 1000).unref());
+        })
+        .catch(() => !stopped && setTimeout(open, 1000).unref());
+    };
+    open();
+    return () => {
+      stopped = true;
+      stream?.destroy?.();
+    };
   }
 
   async listByLabel(label: string, value?: string): Promise<ContainerInfo[]> {

@@ -4,6 +4,7 @@ import { configHash } from "./hash.js";
 import { canonicalJson } from "./hash.js";
 import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
+import { directPorts } from "./ports.js";
 import { evolve, type ContainerRecord, type Operation, type StackState } from "./state.js";
 
 export interface HostInfo {
@@ -149,12 +150,13 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
       ...(command.now ? { at: command.now } : {}),
     });
   }
-  for (const name of toUpgrade) {
-    const spec = services[name]!.spec;
-    const startFirst = command.startFirst ?? spec.deploy?.update_config?.order === "start-first";
-    const published = spec.ports.filter((p) => p.published !== undefined).map((p) => p.published);
-    if (startFirst && published.length > 0) {
-      throw conflict(`service ${name} publishes host port${published.length > 1 ? "s" : ""} ${published.join(", ")}: start-first would need the old and the new container on ${published.length > 1 ? "them" : "it"} at once; upgrade it stop-first`);
+  for (const name of command.startFirst ? toUpgrade : []) {
+    const blocking = portsBlockingStartFirst(state.services[name]?.spec, services[name]!.spec);
+    if (blocking.length > 0) {
+      const ports = `host port${blocking.length > 1 ? "s" : ""} ${blocking.join(", ")}`;
+      throw conflict(
+        `service ${name} publishes ${ports} on its container: start-first would need the old and the new container on ${blocking.length > 1 ? "them" : "it"} at once; publish ${blocking.length > 1 ? "them" : "it"} with 'mode: ingress' (the host agent then routes ${blocking.length > 1 ? "them" : "it"} to healthy containers, as Swarm's routing mesh does) and upgrade, or upgrade it stop-first`,
+      );
     }
   }
   if (toUpgrade.length > 0) {
@@ -367,7 +369,8 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     const settings = spec.deploy?.update_config;
     const size = Math.max(1, op.batchSize ?? settings?.parallelism ?? 1);
     const delayMs = op.intervalMs ?? settings?.delay ?? 0;
-    const startFirst = op.startFirst ?? settings?.order === "start-first";
+    // a port held by the old container itself cannot be shared: that one upgrade goes stop-first
+    const startFirst = (op.startFirst ?? settings?.order === "start-first") && portsBlockingStartFirst(state.revisions[upgrade.from]?.services[service]?.spec, spec).length === 0;
     const chainAny = failureAction(state, service) === "continue";
     const pulled = new Map<string, string>();
     let previousBatch: string[] = [];
@@ -601,4 +604,10 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return never;
     }
   }
+}
+
+/** Host ports a container publishes itself, in the old or the new spec: with any, old and new cannot run side by side. */
+function portsBlockingStartFirst(before: ServiceSpec | undefined, after: ServiceSpec): number[] {
+  const held = [...(before ? directPorts(before) : []), ...directPorts(after)].flatMap((p) => (p.published === undefined ? [] : [p.published]));
+  return [...new Set(held)].sort((a, b) => a - b);
 }

@@ -32,3 +32,5 @@ export { effectiveHealthcheck } from "./health.js";
 export { changedKeys } from "./diff.js";
 export type { Revision, UpgradeState } from "./state.js";
 export { blockedByFailure, groupOf, sendable, toDispatch } from "./dispatch.js";
+export { directPorts, parseRoutes, routedPorts, routesLabel } from "./ports.js";
+export type { Route } from "./ports.js";

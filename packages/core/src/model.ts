@@ -257,6 +257,8 @@ export const labels = {
   revision: "io.corral.revision",
   step: "io.corral.step",
   hash: "io.corral.config-hash",
+  /** Host ports the agent routes to this container: `60000:80,...` (see ports.ts). */
+  routes: "io.corral.routes",
 } as const;
 
 export const containerName = (stack: string, service: string, slot: number): string => `${stack}-${service}-${slot}`;

@@ -173,11 +173,26 @@ describe("rollout settings", () => {
     expect(engineIds(back)).toEqual(engineIds(s0));
   });
 
-  it("refuses start-first for a service that publishes a host port", () => {
+  it("refuses --start-first for a service whose container publishes a host port itself, naming the way to route it", () => {
     const s0 = settle(run(initialState("demo"), up({ web: spec("web:1", { ports: [{ target: 80, published: 60000, protocol: "tcp" }] }) }, "op1")));
     expect(() => decide(up({ web: spec("web:2", { ports: [{ target: 80, published: 60000, protocol: "tcp" }] }) }, "op2", { upgrade: true, startFirst: true }), s0)).toThrow(
-      /publishes host port 60000: start-first would need the old and the new container on it at once; upgrade it stop-first/,
+      /publishes host port 60000 on its container: start-first would need the old and the new container on it at once; publish it with 'mode: ingress'.* or upgrade it stop-first/,
     );
+  });
+
+  it("start-first with routed ports; a file's start-first falls back to stop-first for the one upgrade that moves a port from the container to the router", () => {
+    const direct = { ports: [{ target: 80, published: 60000, protocol: "tcp" as const }] };
+    const ingress = { ports: [{ target: 80, published: 60000, protocol: "tcp" as const, mode: "ingress" as const }] };
+    const startFirstFile = { deploy: { update_config: { order: "start-first" as const } } };
+    const order = (s: ReturnType<typeof settle>) => Object.values(s.steps).map((r) => r.step).filter((x) => x.action !== "pull").map((x) => x.action);
+
+    const routed = settle(run(initialState("demo"), up({ web: spec("web:1", ingress) }, "op1")));
+    const sf = run(run(routed, up({ web: spec("web:2", ingress) }, "op2", { upgrade: true, startFirst: true })), { type: "Plan", hosts, now: 1 });
+    expect(order(sf)).toEqual(["rename", "create", "start", "stop"]);
+
+    const s0 = settle(run(initialState("demo"), up({ web: spec("web:1", direct) }, "op1")));
+    const moving = run(run(s0, up({ web: spec("web:2", { ...direct, ...startFirstFile }) }, "op2", { upgrade: true })), { type: "Plan", hosts, now: 1 });
+    expect(order(moving)).toEqual(["stop", "rename", "create", "start"]);
   });
 });
 
