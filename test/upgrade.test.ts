@@ -1,6 +1,6 @@
 import { get } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupStack, composeFile, corral, docker, stackContainers, testServer } from "./support.js";
+import { cleanupStack, composeFile, corral, docker, execIn, stackContainers, testServer } from "./support.js";
 
 // Upgrades the Spin way and the Swarm way, through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf", "hl"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -127,7 +127,7 @@ describe("the Swarm exercise: a failing health check", () => {
     expect(up.stderr).toMatch(/container swarm-rb-web-1 is unhealthy: health check "wget -q -O \/dev\/null http:\/\/127.0.0.1\/missing" failed/);
     expect(up.stderr).toContain("rolled back to revision 1");
     expect(await engine("swarm-rb")).toEqual(v1);
-    expect(await services("swarm-rb")).toEqual({ web: "active 2/2" });
+    expect(await services("swarm-rb")).toEqual({ web: "healthy 2/2" });
     console.log(`failing-health-check rollback: up --upgrade returned after ${took} ms`);
   });
 
@@ -219,6 +219,29 @@ describe("start-first with a published port", () => {
     console.log(`start-first upgrade of 2 replicas: ${answers.length} requests, none failed`);
     expect((await corral(server, ["rm", "sf"])).code).toBe(0);
     expect(await probe()).toMatch(/^error/); // the port is given back with the stack
+  });
+});
+
+describe("health after start", () => {
+  it("a container that turns unhealthy shows in ps, and healthy again when it recovers", async () => {
+    const file = composeFile(`services:
+  web:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "touch /tmp/ok; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    cap_drop: [ALL]
+    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ok"], interval: 1s, timeout: 1s, retries: 1}
+`);
+    expect((await corral(server, ["up", "-d", "-f", file, "-s", "hl"])).code).toBe(0);
+    expect(await services("hl")).toEqual({ web: "healthy 1/1" });
+    const until = async (want: string) => {
+      for (let i = 0; i < 100 && (await services("hl")).web !== want; i++) await new Promise((r) => setTimeout(r, 100));
+      return (await services("hl")).web;
+    };
+    await execIn("hl-web-1", ["rm", "/tmp/ok"]);
+    expect(await until("unhealthy 1/1")).toBe("unhealthy 1/1");
+    await execIn("hl-web-1", ["touch", "/tmp/ok"]);
+    expect(await until("healthy 1/1")).toBe("healthy 1/1");
+    expect((await corral(server, ["rm", "hl"])).code).toBe(0);
   });
 });
 

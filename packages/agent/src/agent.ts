@@ -284,7 +284,7 @@ export class StepRunner {
         const routed = parseRoutes(after.labels[L.routes]);
         if (routed.length > 0) await this.#o.router?.refresh();
         const ports = [...after.ports, ...routed.map((r) => ({ target: r.target, published: r.published, host_ip: r.hostIp ?? "0.0.0.0", protocol: "tcp" as const }))];
-        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports, ...(after.ip ? { ip: after.ip } : {}) };
+        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports, ...(after.ip ? { ip: after.ip } : {}), ...(health.status === "healthy" ? { health: "healthy" as const } : {}) };
       }
       case "stop": {
         const before = await rt.inspect(name);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Logger } from "@corral/core";
+import { labels as L, type HealthReport, type Logger } from "@corral/core";
 import { QueueSender, sqsClient } from "@corral/queue";
 import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { PortRouter } from "./router.js";
@@ -75,6 +75,16 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     },
     ...(options.log ? { log: options.log } : {}),
   });
+  // health verdicts that change after a container started go to the controller, which keeps the service state
+  const unwatch = runtime.watchContainers((e) => {
+    const stack = e.labels[L.stack];
+    const health = e.action === "health_status: healthy" ? "healthy" : e.action === "health_status: unhealthy" ? "unhealthy" : undefined;
+    if (!stack || !health) return;
+    const body: HealthReport = { kind: "health", stack, container: e.name, dockerId: e.id, health, at: Date.now() };
+    sender
+      .send(reg.controlQueueUrl, [{ body, group: stack, dedupId: `health.${e.id}.${health}.${body.at}` }])
+      .catch((err: unknown) => options.log?.error("health report", { container: e.name, error: String(err) }));
+  });
   const controller = new AbortController();
   const heartbeat = setInterval(() => {
     call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) =>
@@ -96,6 +106,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       clearInterval(heartbeat);
       controller.abort();
       await loop;
+      unwatch();
       await router.stop();
       sqs.destroy();
     },

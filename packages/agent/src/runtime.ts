@@ -26,7 +26,15 @@ export interface ContainerRuntime {
   /** Containers carrying `label` (stopped ones too), with their health and address, for the port router. */
   listRouted(label: string): Promise<RoutedContainer[]>;
   /** Calls `listener` on every container start, stop, health change or removal; returns the way to stop listening. */
-  watchContainers(listener: () => void): () => void;
+  watchContainers(listener: (event: ContainerEvent) => void): () => void;
+}
+
+export interface ContainerEvent {
+  id: string;
+  name: string;
+  /** Docker's action: start, die, stop, destroy, rename, `health_status: healthy`, ... */
+  action: string;
+  labels: Record<string, string>;
 }
 
 export interface RoutedContainer {
@@ -393,7 +401,7 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  watchContainers(listener: () => void): () => void {
+  watchContainers(listener: (event: ContainerEvent) => void): () => void {
     let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     let stopped = false;
     const open = () => {
@@ -402,7 +410,21 @@ export class DockerRuntime implements ContainerRuntime {
         .then((s) => {
           stream = s as typeof stream;
           if (stopped) return stream?.destroy?.();
-          s.on("data", () => listener());
+          let buffered = "";
+          s.on("data", (chunk: Buffer) => {
+            buffered += chunk.toString();
+            const lines = buffered.split("\n");
+            buffered = lines.pop() ?? "";
+            for (const line of lines.filter((l) => l.trim())) {
+              try {
+                const e = JSON.parse(line) as { id?: string; Action?: string; Actor?: { Attributes?: Record<string, string> } };
+                const attrs = e.Actor?.Attributes ?? {};
+                listener({ id: e.id ?? "", name: attrs.name ?? "", action: e.Action ?? "", labels: attrs });
+              } catch {
+                // a partial or foreign line: the next event brings the state anyway
+              }
+            }
+          });
           s.on("error", () => {});
           s.on("end", () => !stopped && setTimeout(open, 1000).unref());
         })

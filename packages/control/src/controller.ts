@@ -58,9 +58,12 @@ export class Controller {
         hosts ??= await this.#o.hosts.list();
         const now = this.#o.clock();
         const alive = hosts.filter((h) => now - h.lastSeen < this.#o.hostStaleMs).map((h) => ({ id: h.id }));
-        const commands: Command[] = messages.map((m) =>
-          m.body.kind === "report" ? { type: "Report", report: m.body, hosts: alive, now } : { type: "Plan", hosts: alive, now },
-        );
+        const commands: Command[] = messages.map((m): Command => {
+          const body = m.body;
+          if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now };
+          if (body.kind === "health") return { type: "Health", container: body.container, dockerId: body.dockerId, health: body.health, now };
+          return { type: "Plan", hosts: alive, now };
+        });
         await this.run(stack, commands, hosts);
       } catch (e) {
         this.#o.log?.error("control message failed", { stack, error: String(e) });

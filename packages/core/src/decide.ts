@@ -46,6 +46,8 @@ export type Command =
   | { type: "Report"; report: StepReport; hosts: HostInfo[]; now: number }
   /** Time passes: an upgrade that has run long enough confirms by itself (--auto-confirm). */
   | { type: "Tick"; now: number; hosts: HostInfo[] }
+  /** A container's health check changed its verdict. */
+  | { type: "Health"; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
   | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] };
 
@@ -558,6 +560,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
             ...(report.alreadyDone ? { alreadyDone: true } : {}),
             ...(report.ports ? { ports: report.ports } : {}),
             ...(report.ip ? { ip: report.ip } : {}),
+            ...(report.health ? { health: report.health, at: command.now } : {}),
           }
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
       const events: StackEvent[] = [event];
@@ -569,10 +572,20 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       }
       return [...events, ...advance(s, command.hosts, command.now)];
     }
+    case "Health": {
+      const c = state.containers[command.container];
+      // a verdict about a container the log does not know, or an earlier one of the same name, changes nothing
+      if (!c || c.dockerId !== command.dockerId || c.state !== "running" || c.health === command.health) return [];
+      return [{ type: "ContainerHealth", container: command.container, health: command.health, at: command.now }];
+    }
     case "Tick": {
       const u = state.upgrade;
       if (opInProgress(state) || u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return [];
-      if (command.now - u.finishedAt < u.autoConfirmMs) return [];
+      // every new container must have stayed healthy (or, without a health check, run) for the duration
+      const finishedAt = u.finishedAt;
+      const fresh = Object.values(state.containers).filter((c) => u.services.includes(c.service) && !c.previousOf);
+      const since = fresh.map((c) => (c.state !== "running" || c.health === "unhealthy" ? Infinity : c.health === "healthy" ? Math.max(finishedAt, c.healthySince ?? 0) : finishedAt));
+      if (since.some((t) => command.now - t < u.autoConfirmMs!)) return [];
       const start: StackEvent = { type: "OperationStarted", op: `${u.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api" };
       return [start, ...advance(evolve(state, start), command.hosts, command.now)];
     }

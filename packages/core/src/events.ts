@@ -40,7 +40,9 @@ export type StackEvent =
   | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }
   | { type: "StepResent"; stepId: string; attempt: number; at: number }
-  | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string }
+  | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string; health?: "healthy"; at?: number }
+  /** A running container's health check changed its verdict. */
+  | { type: "ContainerHealth"; container: string; health: "healthy" | "unhealthy"; at: number }
   | { type: "StepFailed"; stepId: string; error: string }
   | { type: "OperationSucceeded"; op: string }
   | { type: "OperationFailed"; op: string; reason: string }

@@ -234,8 +234,21 @@ export const stepReportSchema = z.object({
   /** For start: the ports the engine published, and the container's address. */
   ports: z.array(portSpecSchema).optional(),
   ip: z.string().optional(),
+  /** For start: the container has a health check and passed it. */
+  health: z.literal("healthy").optional(),
 });
 export type StepReport = z.infer<typeof stepReportSchema>;
+
+/** A container's health check changed its verdict (Docker's health_status event, relayed by the agent). */
+export const healthReportSchema = z.object({
+  kind: z.literal("health"),
+  stack: z.string(),
+  container: z.string(),
+  dockerId: z.string(),
+  health: z.enum(["healthy", "unhealthy"]),
+  at: z.number(),
+});
+export type HealthReport = z.infer<typeof healthReportSchema>;
 
 export const stackChangedSchema = z.object({
   kind: z.literal("stack-changed"),
@@ -244,7 +257,7 @@ export const stackChangedSchema = z.object({
 });
 export type StackChanged = z.infer<typeof stackChangedSchema>;
 
-export const controlMessageSchema = z.discriminatedUnion("kind", [stepReportSchema, stackChangedSchema]);
+export const controlMessageSchema = z.discriminatedUnion("kind", [stepReportSchema, stackChangedSchema, healthReportSchema]);
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
 export const stackNamePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -18,6 +18,9 @@ export interface ContainerRecord {
   ip?: string;
   /** An old container kept, stopped, while an upgrade awaits confirm or rollback: the name it had. */
   previousOf?: string;
+  /** For a container with a health check: its last verdict, and since when it has been healthy. */
+  health?: "healthy" | "unhealthy";
+  healthySince?: number;
 }
 
 /** A revision as history keeps it. */
@@ -151,11 +154,15 @@ function applyStepSuccess(state: StackState, record: StepRecord, event: Success)
             state: "running",
             ...(event.ports ? { ports: event.ports } : {}),
             ...(event.ip ? { ip: event.ip } : {}),
+            ...(event.health ? { health: event.health, healthySince: existing.health === "healthy" ? (existing.healthySince ?? event.at ?? 0) : (event.at ?? 0) } : {}),
           };
         }
         break;
       case "stop":
-        if (existing) containers[name] = { ...existing, state: "stopped" };
+        if (existing) {
+          const { health: _h, healthySince: _s, ...rest } = existing;
+          containers[name] = { ...rest, state: "stopped" };
+        }
         break;
       case "remove": {
         delete containers[name];
@@ -263,6 +270,13 @@ export function evolve(state: StackState, event: StackEvent): StackState {
       if (!record) return state;
       const next = applyStepSuccess(state, record, event);
       return { ...next, steps: { ...state.steps, [event.stepId]: { ...record, status: "succeeded" } } };
+    }
+    case "ContainerHealth": {
+      const c = state.containers[event.container];
+      if (!c) return state;
+      const healthySince = event.health === "healthy" ? (c.health === "healthy" ? c.healthySince : event.at) : undefined;
+      const { healthySince: _old, ...rest } = c;
+      return { ...state, containers: { ...state.containers, [event.container]: { ...rest, health: event.health, ...(healthySince !== undefined ? { healthySince } : {}) } } };
     }
     case "StepFailed": {
       const record = state.steps[event.stepId];

@@ -15,7 +15,7 @@ const apply = (s: StackState, events: StackEvent[]) => events.reduce(evolve, s);
 const run = (s: StackState, c: Command) => apply(s, decide(c, s));
 
 /** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise. */
-function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined): StackState {
+function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined, healthChecked = false): StackState {
   s = run(s, { type: "Plan", hosts, now: 1 });
   for (let guard = 0; guard < 200 && s.op?.status === "running"; guard++) {
     const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
@@ -25,7 +25,7 @@ function settle(s: StackState, fail: (step: Step) => string | undefined = () => 
     const error = depFailed ? "skipped: a step before failed" : fail(next.step);
     s = run(s, {
       type: "Report",
-      report: { kind: "report", stack: "demo", stepId: next.step.id, host: "h1", ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}) },
+      report: { kind: "report", stack: "demo", stepId: next.step.id, host: "h1", ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}), ...(healthChecked && !error && next.step.action === "start" ? { health: "healthy" as const } : {}) },
       hosts,
       now: 2,
     });
@@ -207,6 +207,31 @@ describe("auto-confirm", () => {
     const s3 = settle(s2);
     expect(s3.upgrade).toBeUndefined();
     expect(Object.keys(s3.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
+  });
+});
+
+describe("health", () => {
+  it("services with health checks show healthy or unhealthy; a verdict about an earlier container of the name changes nothing", () => {
+    const s0 = settle(run(initialState("demo"), up(v1, "op1")), undefined, true);
+    expect(rows(s0)).toEqual({ web: "healthy 1/1", app: "healthy 1/1", db: "healthy 1/1" });
+    const web = s0.containers["demo-web-1"]!;
+    const sick = run(s0, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 5 });
+    expect(rows(sick).web).toBe("unhealthy 1/1");
+    expect(decide({ type: "Health", container: "demo-web-1", dockerId: "an-older-one", health: "healthy", now: 6 }, sick)).toEqual([]);
+    expect(decide({ type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 6 }, sick)).toEqual([]); // no change, no event
+    expect(rows(run(sick, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "healthy", now: 7 })).web).toBe("healthy 1/1");
+    expect(rows(settle(run(initialState("demo"), up(v1, "op1")))).web).toBe("active 1/1"); // no health check
+  });
+
+  it("auto-confirm waits until every new container has stayed healthy for the duration; an unhealthy one holds it", () => {
+    const s0 = settle(run(initialState("demo"), up(v1, "op1")), undefined, true);
+    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true, autoConfirmMs: 60_000 })), undefined, true);
+    const web = s1.containers["demo-web-1"]!;
+    const sick = run(s1, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 10_000 });
+    expect(decide({ type: "Tick", now: 100_000, hosts }, sick)).toEqual([]);
+    const well = run(sick, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "healthy", now: 50_000 });
+    expect(decide({ type: "Tick", now: 100_000, hosts }, well)).toEqual([]); // healthy again only since 50 s
+    expect(run(well, { type: "Tick", now: 110_001, hosts }).op).toMatchObject({ kind: "confirm", status: "running" });
   });
 });
 

@@ -37,9 +37,11 @@ function serviceState(state: StackState, service: string, scale: number): string
   if (upgrading?.status === "paused") return "paused";
   if (state.errors[service]) return "error";
   if (upgrading?.status === "upgraded") return "upgraded";
-  const running = Object.values(state.containers).filter((c) => c.service === service && c.state === "running" && !c.previousOf).length;
-  if (scale === 0 || running === 0) return "inactive";
-  return running >= scale ? "active" : "degraded";
+  const live = Object.values(state.containers).filter((c) => c.service === service && c.state === "running" && !c.previousOf);
+  if (scale === 0 || live.length === 0) return "inactive";
+  if (live.some((c) => c.health === "unhealthy")) return "unhealthy";
+  if (live.length < scale) return "degraded";
+  return live.every((c) => c.health === "healthy") ? "healthy" : "active";
 }
 
 function upgradeDetail(state: StackState, service: string): string {
