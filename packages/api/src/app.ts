@@ -81,6 +81,12 @@ const upBody = z.object({
   pull: z.boolean().optional(),
   dryRun: z.boolean().optional(),
 });
+const scaleBody = z.object({ scales: z.record(z.string(), z.number().int().min(0).max(100)).refine((s) => Object.keys(s).length > 0, "at least one service") });
+const lifecycleBody = z.object({
+  services: z.array(z.string()).optional(),
+  batchSize: z.number().int().min(1).optional(),
+  intervalMs: z.number().int().min(0).optional(),
+});
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
 const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 
@@ -304,6 +310,36 @@ export function createApp(deps: ApiDeps) {
     const current = started?.type === "OperationStarted" ? started.op : state.op?.id;
     return c.json({ stack, op: current, version }, 202);
   });
+
+  v1.post("/stacks/:stack/scale", async (c) => {
+    const stack = stackParam(c.req.param("stack"));
+    const body = scaleBody.parse(await c.req.json().catch(() => ({})));
+    await mayTouch(stack, c.get("principal"));
+    const op = newOpId();
+    const { version } = await command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api" }));
+    return c.json({ stack, op, version }, 202);
+  });
+
+  for (const action of ["stop", "start", "restart"] as const) {
+    v1.post(`/stacks/:stack/${action}`, async (c) => {
+      const stack = stackParam(c.req.param("stack"));
+      const body = lifecycleBody.parse(await c.req.json().catch(() => ({})));
+      await mayTouch(stack, c.get("principal"));
+      const op = newOpId();
+      const { version } = await command(stack, () => ({
+        type: "Lifecycle",
+        stack,
+        op,
+        action,
+        by: c.get("principal").name,
+        source: "api",
+        ...(body.services ? { services: body.services } : {}),
+        ...(body.batchSize ? { batchSize: body.batchSize } : {}),
+        ...(body.intervalMs !== undefined ? { intervalMs: body.intervalMs } : {}),
+      }));
+      return c.json({ stack, op, version }, 202);
+    });
+  }
 
   /** Stacks that exist; with a principal, only those it may see. */
   async function existingStacks(p?: Principal): Promise<StackState[]> {

@@ -381,6 +381,61 @@ export function buildProgram(io: Out = defaultOut): Command {
       io.out(name);
     });
 
+  /** `STACK` or `STACK/SERVICE` arguments, grouped by stack (services: undefined = the whole stack). */
+  const byStack = (targets: string[]) => {
+    const out = new Map<string, string[] | undefined>();
+    for (const t of targets) {
+      const [stack, service, extra] = t.split("/");
+      if (!stack || extra !== undefined || service === "") throw new CliError(`${t}: expected STACK or STACK/SERVICE`);
+      if (!service) out.set(stack, undefined);
+      else if (!out.has(stack) || out.get(stack)) out.set(stack, [...(out.get(stack) ?? []), service]);
+    }
+    return out;
+  };
+
+  program
+    .command("scale")
+    .description("set the number of containers of services (adds or removes slots, highest first; not a new revision)")
+    .argument("<targets...>", "STACK/SERVICE=N")
+    .action(async (targets: string[]) => {
+      const scales = new Map<string, Record<string, number>>();
+      for (const t of targets) {
+        const m = /^([^/=]+)\/([^/=]+)=(\d+)$/.exec(t);
+        if (!m) throw new CliError(`${t}: expected STACK/SERVICE=N`);
+        scales.set(m[1]!, { ...scales.get(m[1]!), [m[2]!]: Number(m[3]) });
+      }
+      const client = api();
+      let ok = true;
+      for (const [stack, s] of scales) {
+        const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/scale`, { scales: s }, { "idempotency-key": randomUUID() });
+        ok = (await follow(client, stack, res.op, res.version - 1, io)) && ok;
+      }
+      if (!ok) throw new ExitError(1);
+    });
+
+  for (const [verb, description] of [
+    ["stop", "stop the containers of a stack or service (state inactive); 'corral start' brings them back"],
+    ["start", "start the stopped containers of a stack or service"],
+    ["restart", "restart the containers of a stack or service, in batches"],
+  ] as const) {
+    const cmd = program.command(verb).description(description).argument("<targets...>", "STACK or STACK/SERVICE");
+    if (verb === "restart") {
+      cmd
+        .option("--batch-size <n>", "containers restarted at once", (v) => positiveInt(v, "--batch-size"))
+        .option("--interval <ms>", "wait between batches, in milliseconds", (v) => positiveInt(v, "--interval"));
+    }
+    cmd.action(async (targets: string[], opts: { batchSize?: number; interval?: number }) => {
+      const client = api();
+      let ok = true;
+      for (const [stack, services] of byStack(targets)) {
+        const body = { ...(services ? { services } : {}), ...(opts.batchSize ? { batchSize: opts.batchSize } : {}), ...(opts.interval !== undefined ? { intervalMs: opts.interval } : {}) };
+        const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/${verb}`, body, { "idempotency-key": randomUUID() });
+        ok = (await follow(client, stack, res.op, res.version - 1, io)) && ok;
+      }
+      if (!ok) throw new ExitError(1);
+    });
+  }
+
   const stackCmd = program.command("stack").description("stacks");
   stackCmd
     .command("ls")

@@ -40,6 +40,10 @@ export type Command =
       group?: string;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
+  /** `corral scale STACK/SERVICE=N ...`: add or remove slots (highest first); not a new revision. */
+  | { type: "Scale"; stack: string; op: string; scales: Record<string, number>; by: string; source: Source }
+  /** `corral stop|start|restart STACK[/SERVICE]`: restart goes in batches, with an interval, as Rancher's did. */
+  | { type: "Lifecycle"; stack: string; op: string; action: "stop" | "start" | "restart"; services?: string[]; batchSize?: number; intervalMs?: number; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
   | { type: "Plan"; hosts: HostInfo[]; now: number }
   /** An agent's report on a step; the next wave is planned on `hosts`. */
@@ -59,6 +63,10 @@ const doingText: Record<Operation["kind"], string> = {
   upgrade: "being upgraded",
   confirm: "confirming an upgrade",
   rollback: "rolling back",
+  scale: "being scaled",
+  stop: "stopping",
+  start: "starting",
+  restart: "restarting",
 };
 
 function refuseWhileBusy(state: StackState, what: string): void {
@@ -177,6 +185,80 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     events.push(started(command, "up", revision));
   }
   return events;
+}
+
+/** Scale, stop, start and restart act on what runs: not while an upgrade waits for a verdict. */
+function refuseWhileUpgradePending(state: StackState, what: string): void {
+  const u = state.upgrade;
+  if (u && u.status !== "upgrading") {
+    throw conflict(
+      `cannot ${what} stack ${state.name}: an upgrade is ${u.status === "paused" ? "paused" : "awaiting confirmation"} (revision ${u.from} → ${u.to}); first 'corral up --confirm-upgrade' or 'corral up --rollback'`,
+    );
+  }
+}
+
+function scopeOf(state: StackState, services: string[] | undefined): string[] {
+  if (!state.exists) throw notFound(`stack ${state.name} not found`);
+  for (const s of services ?? []) if (!state.services[s]) throw notFound(`stack ${state.name} has no service ${s} (services: ${Object.keys(state.services).join(", ")})`);
+  return services?.length ? services : Object.keys(state.services);
+}
+
+function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackState): StackEvent[] {
+  const services = scopeOf(state, Object.keys(command.scales));
+  refuseWhileBusy(state, "scale");
+  refuseWhileUpgradePending(state, "scale");
+  const events: StackEvent[] = services
+    .filter((s) => state.services[s]!.spec.scale !== command.scales[s])
+    .map((s) => ({ type: "ServiceScaled", service: s, scale: command.scales[s]! }));
+  events.push({ type: "OperationStarted", op: command.op, kind: "scale", revision: state.revision, by: command.by, source: command.source, services });
+  return events;
+}
+
+function decideLifecycle(command: Extract<Command, { type: "Lifecycle" }>, state: StackState): StackEvent[] {
+  const services = scopeOf(state, command.services);
+  refuseWhileBusy(state, command.action);
+  refuseWhileUpgradePending(state, command.action);
+  return [
+    {
+      type: "OperationStarted",
+      op: command.op,
+      kind: command.action,
+      revision: state.revision,
+      by: command.by,
+      source: command.source,
+      services,
+      ...(command.batchSize ? { batchSize: command.batchSize } : {}),
+      ...(command.intervalMs !== undefined ? { intervalMs: command.intervalMs } : {}),
+    },
+  ];
+}
+
+/** Stop, start or restart the containers of the operation's services (restart: stop then start, batch after batch). */
+function planLifecycle(state: StackState, op: Operation, now: number): StackEvent[] {
+  const scope = new Set(op.services ?? Object.keys(state.services));
+  const containers = Object.values(state.containers)
+    .filter((c) => scope.has(c.service) && !c.previousOf)
+    .sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
+  const steps: Step[] = [];
+  if (op.kind === "stop") for (const c of containers.filter((x) => x.state === "running")) steps.push(containerStep(state, op.id, c, "stop", []));
+  if (op.kind === "start") for (const c of containers.filter((x) => x.state !== "running")) steps.push(containerStep(state, op.id, c, "start", []));
+  if (op.kind === "restart") {
+    const size = Math.max(1, op.batchSize ?? 1);
+    let previous: string[] = [];
+    const running = containers.filter((x) => x.state === "running");
+    for (let i = 0; i < running.length; i += size) {
+      const batch: string[] = [];
+      for (const c of running.slice(i, i + size)) {
+        const lead = previous.length > 0 && op.intervalMs ? { delayMs: op.intervalMs } : {};
+        const stop = containerStep(state, op.id, c, "stop", previous, lead);
+        const start = containerStep(state, op.id, c, "start", [stop.id]);
+        steps.push(stop, start);
+        batch.push(start.id);
+      }
+      previous = batch;
+    }
+  }
+  return [{ type: "WavePlanned", op: op.id, services: [...scope] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
 }
 
 function decideRemove(command: Extract<Command, { type: "Remove" }>, state: StackState): StackEvent[] {
@@ -516,6 +598,13 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
     if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op));
     if (op.kind === "confirm") planned.push(...planConfirm(state, op.id, now));
     if (op.kind === "rollback") planned.push(...planRollback(state, op.id, now));
+    if (op.kind === "stop" || op.kind === "start" || op.kind === "restart") planned.push(...planLifecycle(state, op, now));
+    if (op.kind === "scale") {
+      const scope = op.services ?? [];
+      const steps = planServices(state, op.id, hosts, scope);
+      if (!Array.isArray(steps)) return [steps];
+      planned.push({ type: "WavePlanned", op: op.id, services: scope }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now })));
+    }
     if (planned.some((e) => e.type === "OperationFailed")) return planned;
   }
   // waves with nothing to do (services already running) are passed through at once
@@ -543,6 +632,10 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return decideUp(command, state);
     case "Remove":
       return decideRemove(command, state);
+    case "Scale":
+      return decideScale(command, state);
+    case "Lifecycle":
+      return decideLifecycle(command, state);
     case "Plan": {
       const op = state.op;
       if (!op || op.status !== "running" || op.planned) return [];

@@ -2,7 +2,7 @@ import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./mode
 
 export type Source = "cli" | "api" | "webhook" | "chatops";
 
-export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback";
+export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart";
 
 export interface RevisionService {
   spec: ServiceSpec;
@@ -26,7 +26,9 @@ export type StackEvent =
       /** When (ms since the epoch), for history. */
       at?: number;
     }
-  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean }
+  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean; services?: string[] }
+  /** `corral scale`: a service's number of slots, not a new revision of the config. */
+  | { type: "ServiceScaled"; service: string; scale: number }
   /** An in-service upgrade from one revision to another, of these services. */
   | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean; autoConfirmMs?: number }
   /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */

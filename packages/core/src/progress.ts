@@ -57,6 +57,8 @@ export function progressLine(event: StackEvent, steps: Record<string, { step: St
       return `Revision ${event.revision}: ${event.changed.length > 0 ? event.changed.join(", ") : "no service"} changed`;
     case "OperationFailed":
       return `Failed: ${event.reason}`;
+    case "ServiceScaled":
+      return `[${event.service}]: Scaling to ${event.scale}`;
     case "StackRemoved":
       return "Stack removed";
     default:

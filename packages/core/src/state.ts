@@ -73,6 +73,8 @@ export interface Operation {
   pull?: boolean;
   /** Services planned so far (in waves, following depends_on). */
   waves: string[];
+  /** The services a scale, stop, start or restart acts on. */
+  services?: string[];
   reason?: string;
 }
 
@@ -249,10 +251,16 @@ export function evolve(state: StackState, event: StackEvent): StackState {
           ...(event.intervalMs !== undefined ? { intervalMs: event.intervalMs } : {}),
           ...(event.startFirst ? { startFirst: true } : {}),
           ...(event.pull ? { pull: true } : {}),
+          ...(event.services ? { services: event.services } : {}),
         },
         steps: {},
         errors: {},
       };
+    case "ServiceScaled": {
+      const current = state.services[event.service];
+      if (!current) return state;
+      return { ...state, services: { ...state.services, [event.service]: { ...current, spec: { ...current.spec, scale: event.scale } } } };
+    }
     case "WavePlanned":
       if (state.op?.id !== event.op) return state;
       return { ...state, op: { ...state.op, planned: true, waves: [...state.op.waves, ...event.services] } };

@@ -2,41 +2,12 @@ import { describe, expect, it } from "vitest";
 import { decide, type Command } from "./decide.js";
 import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
-import type { ServiceSpec, Step } from "./model.js";
-import { evolve, initialState, type StackState } from "./state.js";
-import { containerRows, serviceRows } from "./view.js";
+import type { Step } from "./model.js";
+import { initialState } from "./state.js";
+import { apply, engineIds, hosts, rows, run, settle, spec, up } from "./testing.js";
+import { containerRows } from "./view.js";
 
 // The Spin flow and the Swarm failure actions, given events / when command / then state.
-const spec = (image: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
-const hosts = [{ id: "h1" }];
-let ids = 0;
-
-const apply = (s: StackState, events: StackEvent[]) => events.reduce(evolve, s);
-const run = (s: StackState, c: Command) => apply(s, decide(c, s));
-
-/** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise. */
-function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined, healthChecked = false): StackState {
-  s = run(s, { type: "Plan", hosts, now: 1 });
-  for (let guard = 0; guard < 200 && s.op?.status === "running"; guard++) {
-    const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
-    if (!next) break;
-    // as the agent does: a step whose dependency failed is skipped
-    const depFailed = !next.step.afterAny && next.step.after.some((d) => s.steps[d]?.status === "failed");
-    const error = depFailed ? "skipped: a step before failed" : fail(next.step);
-    s = run(s, {
-      type: "Report",
-      report: { kind: "report", stack: "demo", stepId: next.step.id, host: "h1", ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}), ...(healthChecked && !error && next.step.action === "start" ? { health: "healthy" as const } : {}) },
-      hosts,
-      now: 2,
-    });
-  }
-  return s;
-}
-
-const up = (services: Record<string, ServiceSpec>, op: string, flags: Partial<Extract<Command, { type: "Up" }>> = {}): Command => ({ type: "Up", stack: "demo", op, services, by: "admin", source: "cli", ...flags });
-const engineIds = (s: StackState) => Object.fromEntries(Object.values(s.containers).map((c) => [c.name, `${c.dockerId} ${c.state}`]));
-const rows = (s: StackState) => Object.fromEntries(serviceRows(s).map((r) => [r.name.split("/")[1], `${r.state} ${r.scale}`]));
-
 const v1 = { web: spec("web:1"), app: spec("app:1"), db: spec("db:1") };
 const v2 = { web: spec("web:2"), app: spec("app:2"), db: spec("db:1") };
 

@@ -32,7 +32,8 @@ function serviceState(state: StackState, service: string, scale: number): string
     if (op.kind === "rollback" && upgrading) return "rolling-back";
     if (op.kind === "upgrade" && upgrading) return "upgrading";
     const busy = Object.values(state.steps).some((r) => r.step.service === service && r.status === "planned");
-    if (busy || !op.planned) return op.kind === "rm" ? "removing" : "activating";
+    const doing: Partial<Record<string, string>> = { rm: "removing", stop: "deactivating", restart: "restarting" };
+    if (busy || !op.planned) return doing[op.kind] ?? "activating";
   }
   if (upgrading?.status === "paused") return "paused";
   if (state.errors[service]) return "error";

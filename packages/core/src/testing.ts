@@ -1,0 +1,38 @@
+import type { Command } from "./decide.js";
+import { decide } from "./decide.js";
+import type { StackEvent } from "./events.js";
+import type { ServiceSpec, Step } from "./model.js";
+import { evolve, type StackState } from "./state.js";
+import { serviceRows } from "./view.js";
+
+// Test helpers for the decider: given events / when command / then state, with a perfect agent.
+export const spec = (image: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
+export const hosts = [{ id: "h1" }];
+let ids = 0;
+
+export const apply = (s: StackState, events: StackEvent[]) => events.reduce(evolve, s);
+export const run = (s: StackState, c: Command) => apply(s, decide(c, s));
+
+/** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise. */
+export function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined, healthChecked = false): StackState {
+  s = run(s, { type: "Plan", hosts, now: 1 });
+  for (let guard = 0; guard < 200 && s.op?.status === "running"; guard++) {
+    const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
+    if (!next) break;
+    // as the agent does: a step whose dependency failed is skipped
+    const depFailed = !next.step.afterAny && next.step.after.some((d) => s.steps[d]?.status === "failed");
+    const error = depFailed ? "skipped: a step before failed" : fail(next.step);
+    s = run(s, {
+      type: "Report",
+      report: { kind: "report", stack: "demo", stepId: next.step.id, host: "h1", ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}), ...(healthChecked && !error && next.step.action === "start" ? { health: "healthy" as const } : {}) },
+      hosts,
+      now: 2,
+    });
+  }
+  return s;
+}
+
+export const up = (services: Record<string, ServiceSpec>, op: string, flags: Partial<Extract<Command, { type: "Up" }>> = {}): Command => ({ type: "Up", stack: "demo", op, services, by: "admin", source: "cli", ...flags });
+export const engineIds = (s: StackState) => Object.fromEntries(Object.values(s.containers).map((c) => [c.name, `${c.dockerId} ${c.state}`]));
+export const rows = (s: StackState) => Object.fromEntries(serviceRows(s).map((r) => [r.name.split("/")[1], `${r.state} ${r.scale}`]));
+
