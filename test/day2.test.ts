@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupStack, composeFile, corral, docker, stackContainers, testServer } from "./support.js";
+import { cleanupStack, composeFile, corral, docker, httpGet, stackContainers, testServer } from "./support.js";
 
 // Day-2 operations through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -9,12 +9,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await cleanupStack("day2");
+  await cleanupStack("day2b");
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
 const file = composeFile(`services:
   web:
     image: corral-hello:latest
+    ports: ["60046:80"]
     cap_drop: [ALL]
     cap_add: [NET_BIND_SERVICE]
   worker:
@@ -71,6 +73,37 @@ describe("a running stack, day two", () => {
     const t1 = await started();
     for (const name of Object.keys(t0)) expect(t1[name]).not.toBe(t0[name]);
     expect(await services()).toEqual({ web: "active 1/1", worker: "active 1/1" });
+  });
+
+  it("inspect: one JSON object with fqdn, publicEndpoints, state, the config as deployed; for a stack, a service, a container", async () => {
+    const svc = JSON.parse((await corral(server, ["inspect", "day2/web"])).stdout) as Record<string, unknown>;
+    expect(svc).toMatchObject({ type: "service", name: "day2/web", state: "active", image: "corral-hello:latest", scale: 1, running: 1, revision: 1, fqdn: "web.day2.sandbox.localhost" });
+    const [endpoint] = svc.publicEndpoints as Array<Record<string, unknown>>;
+    expect(endpoint).toMatchObject({ hostId: "test-host", port: 60046, type: "publicEndpoint" });
+    expect(endpoint!.ipAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await httpGet(`http://127.0.0.1:${endpoint!.port}/`)).toContain("hello from corral");
+    expect((svc.config as { cap_drop: string[] }).cap_drop).toEqual(["ALL"]);
+    const stack = JSON.parse((await corral(server, ["inspect", "day2"])).stdout) as { type: string; state: string; services: Array<{ name: string }> };
+    expect(stack.type).toBe("stack");
+    expect(stack.services.map((x) => x.name)).toEqual(["day2/web", "day2/worker"]);
+    const container = JSON.parse((await corral(server, ["inspect", "day2-worker-1"])).stdout) as Record<string, unknown>;
+    expect(container).toMatchObject({ type: "container", name: "day2-worker-1", service: "worker", slot: 1, state: "running", fqdn: "worker.day2.sandbox.localhost" });
+    expect(container.docker).toBe((await docker.getContainer("day2-worker-1").inspect()).Id);
+    const missing = await corral(server, ["inspect", "day2-nope-1"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("no stack, service or container named day2-nope-1");
+  });
+
+  it("stack ls shows name, state, services, revision and owner; an empty stack can be made and filled", async () => {
+    expect((await corral(server, ["stack", "create", "--empty", "day2b"])).code).toBe(0);
+    expect((await corral(server, ["stack", "create", "--empty", "day2b"])).stderr).toContain("stack day2b already exists");
+    const ls = await corral(server, ["stack", "ls"]);
+    expect(ls.stdout.split("\n")[0]).toMatch(/^NAME\s+STATE\s+SERVICES\s+REVISION\s+OWNER$/);
+    expect(ls.stdout).toMatch(/^day2\s+active\s+2\s+1\s+admin$/m);
+    expect(ls.stdout).toMatch(/^day2b\s+active\s+0\s+0\s+admin$/m);
+    expect((await corral(server, ["up", "-d", "-f", composeFile(`services:\n  one:\n    image: corral-busybox:latest\n    command: ${idle}\n    cap_drop: [ALL]\n`), "-s", "day2b"])).code).toBe(0);
+    expect((await corral(server, ["stack", "ls"])).stdout).toMatch(/^day2b\s+active\s+1\s+1\s+admin$/m);
+    expect((await corral(server, ["rm", "day2b"])).code).toBe(0);
   });
 
   it("refuses a service that does not exist, naming the ones that do; and a bad target", async () => {

@@ -57,10 +57,10 @@ async function api(path: string) {
 const readSecret = () => execIn("leak-web-1", ["cat", "/run/secrets/pw"]);
 
 async function lookEverywhere() {
-  for (const args of [["ps", "--all", "--containers", "--format", "json"], ["ps", "--all"], ["export", "leak", "-f", "-"], ["events", "leak"], ["history", "leak"], ["stack", "ls"], ["secret", "ls", "--format", "json"]]) {
+  for (const args of [["ps", "--all", "--containers", "--format", "json"], ["ps", "--all"], ["export", "leak", "-f", "-"], ["events", "leak"], ["history", "leak"], ["stack", "ls"], ["secret", "ls", "--format", "json"], ["inspect", "leak"], ["inspect", "leak/web"], ["inspect", "leak-web-1"]]) {
     await run(args);
   }
-  for (const path of ["/v1/stacks", "/v1/stacks/leak", "/v1/stacks/leak/history", "/v1/stacks/leak/export", "/v1/stacks/leak/events?after=0", "/v1/services", "/v1/containers", "/v1/secrets", "/v1/hosts", "/openapi.json"]) {
+  for (const path of ["/v1/stacks", "/v1/stacks/leak", "/v1/stacks/leak/history", "/v1/stacks/leak/export", "/v1/stacks/leak/events?after=0", "/v1/services", "/v1/containers", "/v1/secrets", "/v1/hosts", "/v1/inspect?target=leak", "/openapi.json"]) {
     await api(path);
   }
 }

@@ -1,3 +1,4 @@
+import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { labels as L, type HealthReport, type Logger } from "@corral/core";
 import { QueueSender, sqsClient } from "@corral/queue";
@@ -16,7 +17,15 @@ export interface AgentProcessOptions {
   duplicateMessages?: boolean;
   /** Where secret files for containers are kept: a tmpfs (default /dev/shm/corral-secrets). */
   secretsDir?: string;
+  /** The address users reach this host's published ports on (default: its first non-loopback IPv4 address). */
+  address?: string;
   log?: Logger;
+}
+
+/** The host's first non-internal IPv4 address; loopback when it has none. */
+export function hostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  return "127.0.0.1";
 }
 
 export interface RunningAgent {
@@ -56,7 +65,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     const where = options.dockerHost ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
     throw new Error(`cannot reach the Docker engine at ${where} (${(e as Error).message}); set DOCKER_HOST, or pass --docker-host (agent) or --no-agent (server)`);
   }
-  const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine }));
+  const address = options.address ?? hostAddress();
+  const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address }));
   const sqs = sqsClient(reg.sqs);
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
   const secretValue = z.object({ value: z.string() });

@@ -20,6 +20,11 @@ import {
   notFound,
   progressLine,
   serviceRows,
+  stackState,
+  inspectContainer,
+  inspectService,
+  inspectStack,
+  type InspectContext,
   stackNamePattern,
   type Command,
   type Logger,
@@ -87,7 +92,7 @@ const lifecycleBody = z.object({
   batchSize: z.number().int().min(1).optional(),
   intervalMs: z.number().int().min(0).optional(),
 });
-const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0) });
+const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0), address: z.string().max(100).optional() });
 const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 
 const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
@@ -311,6 +316,15 @@ export function createApp(deps: ApiDeps) {
     return c.json({ stack, op: current, version }, 202);
   });
 
+  v1.post("/stacks", async (c) => {
+    const body = z.object({ name: z.string() }).parse(await c.req.json().catch(() => ({})));
+    const stack = stackParam(body.name);
+    const p = c.get("principal");
+    await mayTouch(stack, p);
+    const { version } = await command(stack, () => ({ type: "Create", stack, by: p.name, group: primaryGroup(p) }));
+    return c.json({ stack, version }, 201);
+  });
+
   v1.post("/stacks/:stack/scale", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = scaleBody.parse(await c.req.json().catch(() => ({})));
@@ -363,11 +377,34 @@ export function createApp(deps: ApiDeps) {
     const stacks = await existingStacks(c.get("principal"));
     return c.json(
       stacks.map((s) => {
-        const rows = serviceRows(s);
-        const state = s.op?.status === "running" ? (s.op.kind === "rm" ? "removing" : "activating") : rows.some((r) => r.state === "error") ? "error" : rows.every((r) => r.state === "active") ? "active" : "degraded";
-        return { id: s.name, name: s.name, state, revision: s.revision, services: rows.length, version: s.version };
+        return { id: s.name, name: s.name, state: stackState(s), services: Object.keys(s.services).length, revision: s.revision, owner: s.owner ?? "", group: s.group ?? "", version: s.version };
       }),
     );
+  });
+
+  /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
+  v1.get("/inspect", async (c) => {
+    const target = c.req.query("target") ?? "";
+    const p = c.get("principal");
+    const ctx: InspectContext = {
+      environment: policy.environment,
+      domain: policy.domain,
+      hostAddresses: Object.fromEntries((await deps.hosts.list()).flatMap((h) => (h.address ? [[h.id, h.address]] : []))),
+    };
+    if (target.includes("/")) {
+      const [stackName, service] = target.split("/", 2) as [string, string];
+      const s = await existing(stackName, p);
+      if (!s.services[service]) throw notFound(`stack ${s.name} has no service ${service} (services: ${Object.keys(s.services).join(", ")})`);
+      return c.json(inspectService(s, service, ctx));
+    }
+    const visible = await existingStacks(p);
+    const stack = visible.find((s) => s.name === target);
+    if (stack) return c.json(inspectStack(stack, ctx));
+    for (const s of visible) {
+      const found = inspectContainer(s, target, ctx);
+      if (found) return c.json(found);
+    }
+    throw notFound(`no stack, service or container named ${target}`);
   });
 
   v1.get("/stacks/:stack", async (c) => {
@@ -414,7 +451,7 @@ export function createApp(deps: ApiDeps) {
     const body = hostBody.parse(await c.req.json().catch(() => ({})));
     const queueUrl = await deps.hostQueue(id);
     const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
-    await deps.hosts.register({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers }, hashToken(hostToken));
+    await deps.hosts.register({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers, ...(body.address ? { address: body.address } : {}) }, hashToken(hostToken));
     return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken });
   });
 

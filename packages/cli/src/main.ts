@@ -442,9 +442,26 @@ export function buildProgram(io: Out = defaultOut): Command {
     .description("list stacks")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { format: string }) => {
-      const rows = await api().request<Array<{ id: string; name: string; state: string; revision: number; services: number }>>("GET", "/v1/stacks");
+      const rows = await api().request<Array<{ name: string; state: string; services: number; revision: number; owner: string }>>("GET", "/v1/stacks");
       if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["ID", "NAME", "STATE", "REVISION", "SERVICES"], rows.map((r) => [r.id, r.name, r.state, String(r.revision), String(r.services)]));
+      printTable(io, ["NAME", "STATE", "SERVICES", "REVISION", "OWNER"], rows.map((r) => [r.name, r.state, String(r.services), String(r.revision), r.owner]));
+    });
+  stackCmd
+    .command("create")
+    .description("create a stack with no services yet (then 'corral up -s NAME')")
+    .requiredOption("--empty", "create it empty (the only way for now)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await api().request("POST", "/v1/stacks", { name }, { "idempotency-key": randomUUID() });
+      io.out(name);
+    });
+
+  program
+    .command("inspect")
+    .description("one JSON object: state, health, revision, image, scale, containers, fqdn, publicEndpoints, the config as deployed")
+    .argument("<target>", "STACK, STACK/SERVICE or CONTAINER")
+    .action(async (target: string) => {
+      io.out(JSON.stringify(await api().request("GET", `/v1/inspect?target=${encodeURIComponent(target)}`), null, 2));
     });
 
   program

@@ -40,6 +40,8 @@ export type Command =
       group?: string;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
+  /** `corral stack create --empty NAME`: a stack with no services yet, owned by its creator. */
+  | { type: "Create"; stack: string; by: string; group?: string }
   /** `corral scale STACK/SERVICE=N ...`: add or remove slots (highest first); not a new revision. */
   | { type: "Scale"; stack: string; op: string; scales: Record<string, number>; by: string; source: Source }
   /** `corral stop|start|restart STACK[/SERVICE]`: restart goes in batches, with an interval, as Rancher's did. */
@@ -634,6 +636,9 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return decideRemove(command, state);
     case "Scale":
       return decideScale(command, state);
+    case "Create":
+      if (state.exists) throw conflict(`stack ${command.stack} already exists`);
+      return [{ type: "StackCreated", stack: command.stack, by: command.by, owner: command.by, group: command.group ?? command.by }];
     case "Lifecycle":
       return decideLifecycle(command, state);
     case "Plan": {

@@ -21,11 +21,12 @@ export interface ContainerRow {
   host: string;
   ip: string;
   docker: string;
+  detail: string;
 }
 
-const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
+export const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
 
-function serviceState(state: StackState, service: string, scale: number): string {
+export function serviceState(state: StackState, service: string, scale: number): string {
   const op = state.op;
   const upgrading = state.upgrade?.services.includes(service) ? state.upgrade : undefined;
   if (op?.status === "running") {
@@ -51,6 +52,19 @@ function upgradeDetail(state: StackState, service: string): string {
   if (u.status === "paused") return `paused: ${u.reason ?? ""}`;
   if (u.status === "upgraded") return `revision ${u.from} → ${u.to}: 'corral up --confirm-upgrade' or 'corral up --rollback'`;
   return "";
+}
+
+/** A stack's state, from its services' (`stack ls`, `inspect`). */
+export function stackState(state: StackState): string {
+  const op = state.op;
+  if (op?.status === "running") return ({ rm: "removing", stop: "deactivating", restart: "restarting", upgrade: "upgrading", rollback: "rolling-back" } as Partial<Record<string, string>>)[op.kind] ?? "activating";
+  const states = new Set(Object.entries(state.services).map(([name, { spec }]) => serviceState(state, name, spec.scale)));
+  if (states.size === 0) return "active";
+  for (const s of ["error", "paused", "upgraded", "unhealthy"]) if (states.has(s)) return s;
+  if ([...states].every((s) => s === "healthy")) return "healthy";
+  if ([...states].every((s) => s === "healthy" || s === "active")) return "active";
+  if ([...states].every((s) => s === "inactive")) return "inactive";
+  return "degraded";
 }
 
 export function serviceRows(state: StackState): ServiceRow[] {
@@ -85,5 +99,6 @@ export function containerRows(state: StackState): ContainerRow[] {
       host: c.host,
       ip: c.ip ?? "",
       docker: c.dockerId ?? "",
+      detail: c.previousOf ? `kept by the upgrade (was ${c.previousOf})` : (c.health ?? ""),
     }));
 }

@@ -6,6 +6,8 @@ export interface HostRecord {
   lastSeen: number;
   engine: string;
   containers: number;
+  /** The address users reach the host's published ports on (publicEndpoints). */
+  address?: string;
 }
 
 const HOSTS = "HOSTS";
@@ -30,6 +32,7 @@ export class HostStore {
           engine: { S: host.engine },
           containers: { N: String(host.containers) },
           tokenHash: { S: tokenHash },
+          ...(host.address ? { address: { S: host.address } } : {}),
         },
       }),
     );
@@ -67,6 +70,7 @@ export class HostStore {
       lastSeen: Number(i.lastSeen?.N ?? 0),
       engine: i.engine?.S ?? "",
       containers: Number(i.containers?.N ?? 0),
+      ...(i.address?.S ? { address: i.address.S } : {}),
     }));
   }
 
