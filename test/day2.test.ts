@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupStack, composeFile, corral, docker, httpGet, stackContainers, testServer } from "./support.js";
+import { spawn } from "node:child_process";
+import { cleanupStack, cliBin, composeFile, corral, docker, execIn, httpGet, stackContainers, testServer } from "./support.js";
 
 // Day-2 operations through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -10,6 +11,7 @@ afterAll(async () => {
   await server?.stop();
   await cleanupStack("day2");
   await cleanupStack("day2b");
+  await cleanupStack("talk");
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -114,5 +116,73 @@ describe("a running stack, day two", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("day2/worker: expected STACK/SERVICE=N");
     expect((await corral(server, ["rm", "day2"])).code).toBe(0);
+  });
+});
+
+describe("logs and exec, carried over the host's queue and back", () => {
+  const talk = composeFile(`services:
+  talker:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "echo one; echo two; echo three; sleep 0.2; echo oops >&2; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    cap_drop: [ALL]
+`);
+
+  it("logs --tail: the last lines, stdout and stderr kept apart", async () => {
+    expect((await corral(server, ["up", "-d", "-f", talk, "-s", "talk"])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 700));
+    const res = await corral(server, ["logs", "--tail", "2", "talk/talker"]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe("three\n");
+    expect(res.stderr).toBe("oops\n");
+    expect((await corral(server, ["logs", "talk-talker-1"])).stdout).toBe("one\ntwo\nthree\n");
+  });
+
+  it("logs of a service with two containers prefixes each line with its container", async () => {
+    expect((await corral(server, ["scale", "talk/talker=2"])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 700));
+    const res = await corral(server, ["logs", "talk/talker"]);
+    expect(res.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "talk-talker-1 | one",
+      "talk-talker-1 | three",
+      "talk-talker-1 | two",
+      "talk-talker-2 | one",
+      "talk-talker-2 | three",
+      "talk-talker-2 | two",
+    ]);
+    expect(res.stderr.split("\n").filter(Boolean).sort()).toEqual(["talk-talker-1 | oops", "talk-talker-2 | oops"]);
+    expect((await corral(server, ["scale", "talk/talker=1"])).code).toBe(0);
+  });
+
+  it("logs -f: a line written after the follow starts arrives; Ctrl-C ends it", async () => {
+    const child = spawn(process.execPath, [cliBin, "logs", "-f", "talk-talker-1"], { env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token } });
+    let seen = "";
+    child.stdout.on("data", (d: Buffer) => (seen += d.toString()));
+    const until = async (text: string) => {
+      for (let i = 0; i < 100 && !seen.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      return seen;
+    };
+    expect(await until("three")).toContain("one\ntwo\nthree\n");
+    const t0 = Date.now();
+    await execIn("talk-talker-1", ["sh", "-c", "echo written-later > /proc/1/fd/1"]);
+    expect(await until("written-later")).toContain("written-later\n");
+    console.log(`logs -f: a new line reached the follower in ${Date.now() - t0} ms`);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+  });
+
+  it("exec returns the command's output, apart, and its exit code; a stopped container is refused", async () => {
+    const t0 = Date.now();
+    const res = await corral(server, ["exec", "talk/talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    console.log(`exec round trip through the CLI: ${Date.now() - t0} ms`);
+    expect(res.stdout).toBe("out\n");
+    expect(res.stderr).toBe("err\n");
+    expect(res.code).toBe(3);
+    expect((await corral(server, ["exec", "talk-talker-1", "--", "cat", "/etc/passwd"])).stdout).toContain("root:x:0:0");
+    expect((await corral(server, ["stop", "talk"])).code).toBe(0);
+    const refused = await corral(server, ["exec", "talk/talker", "--", "true"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("container talk-talker-1 is not running (it is stopped): 'corral start' it first");
+    expect((await corral(server, ["rm", "talk"])).code).toBe(0);
   });
 });

@@ -5,7 +5,8 @@ import {
   parseRoutes,
   routedPorts,
   routesLabel,
-  stepMessageSchema,
+  hostMessageSchema,
+  type HostMessage,
   type Logger,
   type ServiceSpec,
   type Step,
@@ -20,6 +21,7 @@ import { extendVisibility, receiveLoop, type QueueSender, type Received } from "
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { bindProblem } from "./binds.js";
 import type { PortRouter } from "./router.js";
+import type { SessionRunner } from "./sessions.js";
 import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
@@ -324,6 +326,8 @@ export class StepRunner {
 
 export interface AgentLoopOptions {
   runner: StepRunner;
+  /** Logs and exec sessions; without it, session messages are dropped. */
+  sessions?: SessionRunner;
   sqs: SQSClient;
   queueUrl: string;
   signal: AbortSignal;
@@ -337,7 +341,10 @@ export interface AgentLoopOptions {
 export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   const { runner, sqs, queueUrl, signal } = options;
   const visibility = options.visibilitySeconds ?? 30;
-  const handle = async (batch: Received<StepMessage>[]) => {
+  const handle = async (all: Received<HostMessage>[]) => {
+    // sessions run beside the steps, for as long as they last: their messages are done once started
+    for (const m of all) if (m.body.kind === "session") options.sessions?.handle(m.body);
+    const batch = all.filter((m): m is Received<StepMessage> => m.body.kind === "step");
     // keep the batch invisible to others while it runs (a long pull)
     const keepAlive = setInterval(() => {
       for (const m of batch) extendVisibility(sqs, queueUrl, m.receiptHandle, visibility).catch(() => {});
@@ -353,7 +360,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
     receiveLoop({
       sqs,
       queueUrl,
-      schema: stepMessageSchema,
+      schema: hostMessageSchema,
       signal,
       waitSeconds: 10,
       handle,

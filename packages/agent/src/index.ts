@@ -5,3 +5,4 @@ export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, VolumeR
 export { startAgent } from "./process.js";
 export type { AgentProcessOptions, RunningAgent } from "./process.js";
 export { PortRouter } from "./router.js";
+export { SessionRunner } from "./sessions.js";

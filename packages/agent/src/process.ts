@@ -4,6 +4,7 @@ import { labels as L, type HealthReport, type Logger } from "@corral/core";
 import { QueueSender, sqsClient } from "@corral/queue";
 import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { PortRouter } from "./router.js";
+import { SessionRunner } from "./sessions.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
@@ -101,8 +102,14 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       options.log?.error("heartbeat failed", { error: String(e) }),
     );
   }, options.heartbeatMs ?? 10_000);
+  const sessions = new SessionRunner({
+    runtime,
+    post: async (id, body) => (await call(options, `/v1/hosts/${options.hostId}/sessions/${id}/chunks`, body, reg.hostToken)) as { cancelled: boolean },
+    ...(options.log ? { log: options.log } : {}),
+  });
   const loop = runAgentLoop({
     runner,
+    sessions,
     sqs,
     queueUrl: reg.queueUrl,
     signal: controller.signal,
@@ -117,6 +124,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       controller.abort();
       await loop;
       unwatch();
+      sessions.stop();
       await router.stop();
       sqs.destroy();
     },

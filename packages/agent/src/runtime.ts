@@ -23,6 +23,10 @@ export interface ContainerRuntime {
   removeVolume(name: string): Promise<boolean>;
   removeNetworkIfUnused(name: string): Promise<void>;
   listByLabel(label: string, value?: string): Promise<ContainerInfo[]>;
+  /** A container's output: what is there (the last `tail` lines, since a time), then, with `follow`, what comes until `stop`. */
+  logs(name: string, options: LogOptions, sink: OutputSink): Promise<{ done: Promise<void>; stop(): void }>;
+  /** Run a command in a running container; its exit code. */
+  exec(name: string, cmd: string[], sink: OutputSink): Promise<number>;
   /** Containers carrying `label` (stopped ones too), with their health and address, for the port router. */
   listRouted(label: string): Promise<RoutedContainer[]>;
   /** Calls `listener` on every container start, stop, health change or removal; returns the way to stop listening. */
@@ -35,6 +39,34 @@ export interface ContainerEvent {
   /** Docker's action: start, die, stop, destroy, rename, `health_status: healthy`, ... */
   action: string;
   labels: Record<string, string>;
+}
+
+export interface LogOptions {
+  follow: boolean;
+  tail?: number;
+  /** Unix seconds. */
+  since?: number;
+  timestamps: boolean;
+}
+
+export type OutputSink = (stream: "stdout" | "stderr", data: Buffer) => void;
+
+/** Docker's multiplexed output (8-byte frame headers: stream, size), parsed as it arrives. */
+export class Demuxer {
+  #pending: Buffer = Buffer.alloc(0);
+  constructor(private readonly sink: OutputSink) {}
+
+  write(chunk: Buffer): void {
+    this.#pending = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+    while (this.#pending.length >= 8) {
+      const size = this.#pending.readUInt32BE(4);
+      if (this.#pending.length < 8 + size) break;
+      const type = this.#pending[0];
+      const data = this.#pending.subarray(8, 8 + size);
+      this.#pending = this.#pending.subarray(8 + size);
+      if (type === 1 || type === 2) this.sink(type === 2 ? "stderr" : "stdout", Buffer.from(data));
+    }
+  }
 }
 
 export interface RoutedContainer {
@@ -384,6 +416,49 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (statusOf(e) !== 404 && statusOf(e) !== 403 && statusOf(e) !== 409) throw e;
     }
+  }
+
+  async logs(name: string, options: LogOptions, sink: OutputSink): Promise<{ done: Promise<void>; stop(): void }> {
+    const container = this.#docker.getContainer(name);
+    const info = await container.inspect();
+    const raw = (await container.logs({
+      stdout: true,
+      stderr: true,
+      timestamps: options.timestamps,
+      ...(options.tail !== undefined ? { tail: options.tail } : {}),
+      ...(options.since !== undefined ? { since: options.since } : {}),
+      follow: options.follow as true,
+    })) as unknown as NodeJS.ReadableStream | Buffer;
+    const write = info.Config.Tty ? (b: Buffer) => sink("stdout", b) : ((d) => (b: Buffer) => d.write(b))(new Demuxer(sink));
+    if (Buffer.isBuffer(raw)) {
+      write(raw);
+      return { done: Promise.resolve(), stop() {} };
+    }
+    const stream = raw as NodeJS.ReadableStream & { destroy?: () => void };
+    const done = new Promise<void>((resolve) => {
+      stream.on("data", (b: Buffer) => write(b));
+      stream.on("end", () => resolve());
+      stream.on("close", () => resolve());
+      stream.on("error", () => resolve());
+    });
+    return { done, stop: () => stream.destroy?.() };
+  }
+
+  async exec(name: string, cmd: string[], sink: OutputSink): Promise<number> {
+    const exec = await this.#docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const demux = new Demuxer(sink);
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", (b: Buffer) => demux.write(b));
+      stream.on("end", () => resolve());
+      stream.on("error", reject);
+    });
+    for (let i = 0; i < 50; i++) {
+      const state = await exec.inspect();
+      if (!state.Running) return state.ExitCode ?? 0;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return (await exec.inspect()).ExitCode ?? 0;
   }
 
   async listRouted(label: string): Promise<RoutedContainer[]> {

@@ -4,7 +4,7 @@ import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClien
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { createApp } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
@@ -27,6 +27,7 @@ beforeAll(async () => {
     idempotency: new IdempotencyStore(db, "corral"),
     users: new UserStore(db, "corral"),
     volumes: new VolumeStore(db, "corral"),
+    sessions: new SessionStore(db, "corral"),
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
@@ -167,6 +168,13 @@ describe("API", () => {
         ["DELETE", "/v1/secrets/web.labs.pw"],
         ["POST", "/v1/secrets/web.labs.pw", JSON.stringify({ value: Buffer.from("other").toString("base64") })],
         ["DELETE", "/v1/volumes/db.labs"],
+        ["GET", "/v1/inspect?target=labs"],
+        ["GET", "/v1/inspect?target=labs/web"],
+        ["POST", "/v1/stacks/labs/scale", JSON.stringify({ scales: { web: 2 } })],
+        ["POST", "/v1/stacks/labs/stop", "{}"],
+        ["POST", "/v1/stacks/labs/restart", "{}"],
+        ["POST", "/v1/sessions", JSON.stringify({ type: "logs", target: "labs/web" })],
+        ["POST", "/v1/sessions", JSON.stringify({ type: "exec", target: "labs/web", cmd: ["id"] })],
         ["DELETE", "/v1/stacks/labs"],
       ];
       for (const [method, path, payload] of routes) {

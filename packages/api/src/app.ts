@@ -26,6 +26,7 @@ import {
   inspectStack,
   type InspectContext,
   stackNamePattern,
+  sessionChunkSchema,
   type Command,
   type Logger,
   type PortSpec,
@@ -38,7 +39,7 @@ import {
   toComposeDocuments,
 } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
-import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type UserStore, type VolumeStore } from "@corral/store";
+import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { idempotency } from "./idempotency.js";
@@ -51,6 +52,7 @@ export interface ApiDeps {
   secrets: SecretStore;
   users: UserStore;
   volumes: VolumeStore;
+  sessions: SessionStore;
   feed: ChangeFeed;
   sender: QueueSender;
   controlQueueUrl: string;
@@ -92,6 +94,23 @@ const lifecycleBody = z.object({
   batchSize: z.number().int().min(1).optional(),
   intervalMs: z.number().int().min(0).optional(),
 });
+const sessionBody = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("logs"),
+    target: z.string().min(1),
+    follow: z.boolean().default(false),
+    tail: z.number().int().min(0).optional(),
+    since: z.number().int().optional(),
+    timestamps: z.boolean().default(false),
+  }),
+  z.object({ type: z.literal("exec"), target: z.string().min(1), cmd: z.array(z.string()).min(1), slot: z.number().int().min(1).optional() }),
+]);
+const chunksBody = z.object({
+  chunks: z.array(sessionChunkSchema).max(1000),
+  end: z.object({ exitCode: z.number().int().optional(), error: z.string().max(2000).optional() }).optional(),
+});
+/** A follow nobody has read for this long is let go: the agent stops at its next post. */
+const ABANDONED_MS = 60_000;
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0), address: z.string().max(100).optional() });
 const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 
@@ -381,6 +400,103 @@ export function createApp(deps: ApiDeps) {
       }),
     );
   });
+
+  /**
+   * Logs and exec: a session. The API finds the containers and their hosts,
+   * sends each host a session message on its queue, and serves the chunks the
+   * agents post back (under their host tokens) to the user who asked, by
+   * long-poll. Agents accept no inbound connection.
+   */
+  v1.post("/sessions", async (c) => {
+    const body = sessionBody.parse(await c.req.json().catch(() => ({})));
+    const p = c.get("principal");
+    const containers = await resolveContainers(body.target, p, body.type === "exec" ? (body.slot ?? 1) : undefined);
+    if (body.type === "exec") {
+      const target = containers[0]!;
+      if (target.state !== "running") throw conflict(`container ${target.name} is not running (it is ${target.state}): 'corral start' it first`);
+    }
+    const hosts: Record<string, string[]> = {};
+    for (const ct of containers) hosts[ct.host] = [...(hosts[ct.host] ?? []), ct.name];
+    const known = new Map((await deps.hosts.list()).map((h) => [h.id, h]));
+    for (const h of Object.keys(hosts)) if (!known.has(h)) throw conflict(`host ${h} of ${hosts[h]!.join(", ")} is not registered`);
+    const id = `s-${Date.now().toString(36)}${randomBytes(6).toString("hex")}`;
+    await deps.sessions.create({ id, owner: p.name, type: body.type, hosts, created: clock() });
+    for (const [host, names] of Object.entries(hosts)) {
+      const message = {
+        kind: "session" as const,
+        id,
+        type: body.type,
+        containers: names,
+        ...(body.type === "logs" ? { logs: { follow: body.follow, timestamps: body.timestamps, ...(body.tail !== undefined ? { tail: body.tail } : {}), ...(body.since !== undefined ? { since: body.since } : {}) } } : { exec: { cmd: body.cmd } }),
+      };
+      await deps.sender.send(known.get(host)!.queueUrl, [{ body: message, group: `session/${id}`, dedupId: `session.${id}` }]);
+    }
+    return c.json({ id, containers: containers.map((x) => x.name) }, 201);
+  });
+
+  async function mySession(id: string, p: Principal) {
+    const s = await deps.sessions.get(id);
+    if (!s || (s.owner !== p.name && !p.admin)) throw notFound(`session ${id} not found`);
+    return s;
+  }
+
+  v1.get("/sessions/:id", async (c) => {
+    const s = await mySession(c.req.param("id"), c.get("principal"));
+    const cursor = JSON.parse(c.req.query("cursor") || "{}") as SessionCursor;
+    const deadline = clock() + Math.min(Number(c.req.query("wait") ?? 0), 25) * 1000;
+    const hosts = Object.keys(s.hosts);
+    await deps.sessions.touch(s.id);
+    for (;;) {
+      const status = await deps.sessions.status(s.id);
+      const page = await deps.sessions.read(s.id, hosts, cursor);
+      const done = hosts.every((h) => status.ended[h]);
+      if (page.chunks.length > 0 || done || clock() >= deadline || c.req.raw.signal.aborted || deps.feed.closed) {
+        const ends = Object.values(status.ended);
+        const errors = Object.entries(status.ended).flatMap(([h, e]) => (e.error ? [`${h}: ${e.error}`] : []));
+        return c.json({ chunks: page.chunks, cursor: page.cursor, done: done && page.chunks.length === 0, ...(done ? { exitCode: ends.find((e) => e.exitCode !== undefined)?.exitCode ?? (errors.length ? 1 : 0) } : {}), errors });
+      }
+      await deps.feed.wait(`session:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
+    }
+  });
+
+  v1.delete("/sessions/:id", async (c) => {
+    const s = await mySession(c.req.param("id"), c.get("principal"));
+    await deps.sessions.cancel(s.id);
+    return c.json({ id: s.id, cancelled: true });
+  });
+
+  /** A host's answer to a session: its chunks in order, then its end. Tells the agent to stop when nobody listens. */
+  v1.post("/hosts/:id/sessions/:sid/chunks", async (c) => {
+    const host = c.req.param("id");
+    const s = await deps.sessions.get(c.req.param("sid"));
+    if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
+    const body = chunksBody.parse(await c.req.json().catch(() => ({})));
+    const status = await deps.sessions.status(s.id);
+    if (status.cancelled || clock() - status.lastRead > ABANDONED_MS) return c.json({ cancelled: true });
+    await deps.sessions.put(s.id, host, body.chunks, body.end);
+    deps.feed.changed(`session:${s.id}`);
+    return c.json({ cancelled: false });
+  });
+
+  /** The containers a logs or exec target names: a service's (one slot for exec), or one container. */
+  async function resolveContainers(target: string, p: Principal, slot?: number) {
+    if (target.includes("/")) {
+      const [stackName, service] = target.split("/", 2) as [string, string];
+      const s = await existing(stackName, p);
+      if (!s.services[service]) throw notFound(`stack ${s.name} has no service ${service} (services: ${Object.keys(s.services).join(", ")})`);
+      const all = Object.values(s.containers)
+        .filter((x) => x.service === service && !x.previousOf)
+        .sort((a, b) => a.slot - b.slot);
+      const chosen = slot === undefined ? all : all.filter((x) => x.slot === slot);
+      if (chosen.length === 0) throw notFound(slot === undefined ? `service ${target} has no containers` : `service ${target} has no container in slot ${slot} (slots: ${all.map((x) => x.slot).join(", ") || "none"})`);
+      return chosen;
+    }
+    for (const s of await existingStacks(p)) {
+      const found = s.containers[target];
+      if (found) return [found];
+    }
+    throw notFound(`no service or container named ${target}`);
+  }
 
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
   v1.get("/inspect", async (c) => {

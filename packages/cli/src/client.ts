@@ -38,7 +38,7 @@ export function clientConfig(env = process.env): ClientConfig {
 export class ApiClient {
   constructor(private readonly config: ClientConfig) {}
 
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.config.url}${path}`, {
@@ -50,8 +50,10 @@ export class ApiClient {
           ...headers,
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal ? { signal } : {}),
       });
     } catch (e) {
+      if (signal?.aborted) throw e;
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? String(e);
       throw new CliError(`cannot reach corral at ${this.config.url} (${cause}); is 'corral server' running?`);
     }

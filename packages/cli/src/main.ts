@@ -17,15 +17,19 @@ import {
   type ServiceRow,
 } from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
+import { processRawOut, runSession, sinceSeconds, type RawOut } from "./sessions.js";
 
 interface Out {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Bytes as they come (logs, exec). */
+  raw?: RawOut;
 }
 
 const defaultOut: Out = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  raw: processRawOut,
 };
 
 interface EventsPage {
@@ -454,6 +458,49 @@ export function buildProgram(io: Out = defaultOut): Command {
     .action(async (name: string) => {
       await api().request("POST", "/v1/stacks", { name }, { "idempotency-key": randomUUID() });
       io.out(name);
+    });
+
+  /** Ctrl-C ends a follow (or an exec) by cancelling its session: the host stops sending. */
+  const interrupted = () => {
+    const ctl = new AbortController();
+    process.once("SIGINT", () => ctl.abort());
+    return ctl.signal;
+  };
+
+  program
+    .command("logs")
+    .description("the output of a service's containers (each line prefixed with its container) or of one container; stdout and stderr kept apart")
+    .argument("<target>", "STACK/SERVICE or CONTAINER")
+    .option("-f, --follow", "keep following until interrupted")
+    .option("--tail <n>", "only the last N lines of each container", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new CliError(`--tail: expected a whole number, got "${v}"`);
+      return n;
+    })
+    .option("--since <t>", "only lines since: a duration back (10m, 2h), a date, or unix seconds")
+    .option("-t, --timestamps", "prefix each line with its time")
+    .action(async (target: string, opts: { follow?: boolean; tail?: number; since?: string; timestamps?: boolean }) => {
+      const body = {
+        type: "logs",
+        target,
+        follow: opts.follow ?? false,
+        timestamps: opts.timestamps ?? false,
+        ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+        ...(opts.since ? { since: sinceSeconds(opts.since) } : {}),
+      };
+      const code = await runSession(api(), body, io.raw ?? processRawOut, interrupted());
+      if (code !== 0) throw new ExitError(code);
+    });
+
+  program
+    .command("exec")
+    .description("run a command in a running container and return its output and exit code (corral exec web.stack -- ls -l)")
+    .argument("<target>", "STACK/SERVICE or CONTAINER")
+    .argument("<cmd...>", "the command, after --")
+    .option("--slot <n>", "which container of the service (default 1)", (v) => positiveInt(v, "--slot"))
+    .action(async (target: string, cmd: string[], opts: { slot?: number }) => {
+      const code = await runSession(api(), { type: "exec", target, cmd, ...(opts.slot ? { slot: opts.slot } : {}) }, io.raw ?? processRawOut, interrupted());
+      if (code !== 0) throw new ExitError(code);
     });
 
   program

@@ -220,6 +220,34 @@ export const stepMessageSchema = z.object({
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 
+/**
+ * A session: logs or exec output a user asked for, carried from a host to
+ * the user. The API sends this on the host's queue; the agent answers by
+ * posting chunks to the API under its own host token. No inbound port.
+ */
+export const sessionMessageSchema = z.object({
+  kind: z.literal("session"),
+  id: z.string(),
+  type: z.enum(["logs", "exec"]),
+  containers: z.array(z.string()).min(1),
+  logs: z.object({ follow: z.boolean(), tail: z.number().int().min(0).optional(), since: z.number().int().optional(), timestamps: z.boolean() }).optional(),
+  exec: z.object({ cmd: z.array(z.string()).min(1) }).optional(),
+});
+export type SessionMessage = z.infer<typeof sessionMessageSchema>;
+
+/** What arrives on a host's queue. */
+export const hostMessageSchema = z.discriminatedUnion("kind", [z.object({ kind: z.literal("step"), step: stepSchema, attempt: z.number().int() }), sessionMessageSchema]);
+export type HostMessage = z.infer<typeof hostMessageSchema>;
+
+/** Output of a session, in order per host: `data` is base64. */
+export const sessionChunkSchema = z.object({
+  seq: z.number().int().min(0),
+  container: z.string(),
+  stream: z.enum(["stdout", "stderr"]),
+  data: z.string(),
+});
+export type SessionChunk = z.infer<typeof sessionChunkSchema>;
+
 export const stepReportSchema = z.object({
   kind: z.literal("report"),
   stack: z.string(),

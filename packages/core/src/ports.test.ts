@@ -14,19 +14,20 @@ describe("which published ports the host agent routes", () => {
 
   it("mode: ingress, replicas, or start-first updates route it, as Swarm's routing mesh would; mode: host never", () => {
     expect(routedPorts(spec({ ports: [port(60000, { mode: "ingress" })] }))).toHaveLength(1);
-    expect(routedPorts(spec({ scale: 2, ports: [port(60000)] }))).toHaveLength(1);
+    expect(routedPorts(spec({ scale: 2, deploy: { replicas: 2 }, ports: [port(60000)] }))).toHaveLength(1);
+    expect(routedPorts(spec({ scale: 2, ports: [port(60000)] }))).toEqual([]); // Rancher's scale: one container per host, as before
     expect(routedPorts(spec({ deploy: { update_config: { order: "start-first" } }, ports: [port(60000)] }))).toHaveLength(1);
-    expect(routedPorts(spec({ scale: 2, ports: [port(60000, { mode: "host" })] }))).toEqual([]);
+    expect(routedPorts(spec({ deploy: { replicas: 2 }, ports: [port(60000, { mode: "host" })] }))).toEqual([]);
   });
 
   it("only TCP ports with a host port are routed", () => {
-    const s = spec({ scale: 2, ports: [port(60000, { protocol: "udp" }), port(undefined)] });
+    const s = spec({ deploy: { replicas: 2 }, ports: [port(60000, { protocol: "udp" }), port(undefined)] });
     expect(routedPorts(s)).toEqual([]);
     expect(directPorts(s)).toHaveLength(2);
   });
 
   it("the container label round-trips, host IP included", () => {
-    const s = spec({ scale: 2, ports: [port(60000), port(60001, { target: 81, host_ip: "127.0.0.1" })] });
+    const s = spec({ ports: [port(60000, { mode: "ingress" }), port(60001, { target: 81, host_ip: "127.0.0.1", mode: "ingress" })] });
     expect(routesLabel(s)).toBe("60000:80,127.0.0.1:60001:81");
     expect(parseRoutes(routesLabel(s))).toEqual([{ published: 60000, target: 80 }, { hostIp: "127.0.0.1", published: 60001, target: 81 }]);
     expect(parseRoutes(undefined)).toEqual([]);

@@ -8,11 +8,11 @@ import type { PortSpec, ServiceSpec } from "./model.js";
  * start-first upgrade hand over with no failed request.
  *
  * A TCP port is routed when it says `mode: ingress`, or when the service is
- * written the Swarm way (start-first updates, or more than one replica) and
+ * written the Swarm way (start-first updates, or deploy.replicas above one) and
  * the port does not say `mode: host`.
  */
 export function routedPorts(spec: ServiceSpec): PortSpec[] {
-  const swarmish = spec.deploy?.update_config?.order === "start-first" || spec.scale > 1;
+  const swarmish = spec.deploy?.update_config?.order === "start-first" || (spec.deploy?.replicas ?? 1) > 1;
   return spec.ports.filter((p) => p.published !== undefined && p.protocol === "tcp" && (p.mode === "ingress" || (p.mode !== "host" && swarmish)));
 }
 

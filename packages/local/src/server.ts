@@ -10,7 +10,7 @@ import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
@@ -107,6 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     idempotency: new IdempotencyStore(db, TABLE),
     users: new UserStore(db, TABLE),
     volumes: new VolumeStore(db, TABLE),
+    sessions: new SessionStore(db, TABLE),
     // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
     secrets: new SecretStore(db, TABLE, masterKey),
     feed,

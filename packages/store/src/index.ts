@@ -14,3 +14,5 @@ export { UserStore } from "./users.js";
 export type { UserRecord } from "./users.js";
 export { VolumeStore } from "./volumes.js";
 export type { VolumeRecord } from "./volumes.js";
+export { SessionStore } from "./sessions.js";
+export type { SessionCursor, SessionEnd, SessionRecord, SessionStatus } from "./sessions.js";

@@ -1,0 +1,118 @@
+import type { Logger, SessionChunk, SessionMessage } from "@corral/core";
+import { engineMessage, type ContainerRuntime } from "./runtime.js";
+
+export interface SessionEndBody {
+  exitCode?: number;
+  error?: string;
+}
+
+/** Posts a session's chunks to the API under the host's token; the answer says whether anyone still listens. */
+export type SessionPost = (sessionId: string, body: { chunks: SessionChunk[]; end?: SessionEndBody }) => Promise<{ cancelled: boolean }>;
+
+const MAX_CHUNK = 32 * 1024;
+
+/** A session's output on its way to the API: merged into chunks, numbered, posted one request at a time, retried with the same numbers. */
+class Outbox {
+  #queue: Array<{ container: string; stream: "stdout" | "stderr"; data: Buffer }> = [];
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #posting: Promise<void> = Promise.resolve();
+  cancelled = false;
+
+  constructor(
+    private readonly id: string,
+    private readonly post: SessionPost,
+    private readonly onCancel: () => void,
+    private readonly flushMs: number,
+  ) {}
+
+  add(container: string, stream: "stdout" | "stderr", data: Buffer): void {
+    if (this.cancelled) return;
+    const last = this.#queue.at(-1);
+    if (last && last.container === container && last.stream === stream && last.data.length + data.length <= MAX_CHUNK) last.data = Buffer.concat([last.data, data]);
+    else this.#queue.push({ container, stream, data });
+    this.#timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  flush(end?: SessionEndBody): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const chunks = this.#queue.splice(0).map((c) => ({ seq: this.#seq++, container: c.container, stream: c.stream, data: c.data.toString("base64") }));
+    this.#posting = this.#posting.then(async () => {
+      if (this.cancelled || (chunks.length === 0 && !end)) return;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const answer = await this.post(this.id, { chunks, ...(end ? { end } : {}) });
+          if (answer.cancelled) {
+            this.cancelled = true;
+            this.onCancel();
+          }
+          return;
+        } catch (e) {
+          if (attempt >= 5) throw e;
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+      }
+    });
+    return this.#posting;
+  }
+}
+
+/**
+ * Runs the sessions that arrive on the host's queue (logs, exec) beside the
+ * steps, and streams their output back to the API. A message delivered twice
+ * starts one session.
+ */
+export class SessionRunner {
+  readonly #seen = new Set<string>();
+  readonly #stops = new Map<string, () => void>();
+
+  constructor(
+    private readonly o: { runtime: ContainerRuntime; post: SessionPost; log?: Logger; flushMs?: number },
+  ) {}
+
+  handle(message: SessionMessage): void {
+    if (this.#seen.has(message.id)) return;
+    this.#seen.add(message.id);
+    if (this.#seen.size > 10_000) this.#seen.delete(this.#seen.values().next().value as string);
+    void this.#run(message)
+      .catch((e: unknown) => this.o.log?.error("session failed", { session: message.id, error: String(e) }))
+      .finally(() => this.#stops.delete(message.id));
+  }
+
+  /** Stop following: the agent is going away. */
+  stop(): void {
+    for (const stop of this.#stops.values()) stop();
+  }
+
+  async #run(m: SessionMessage): Promise<void> {
+    const stops: Array<() => void> = [];
+    const stopAll = () => stops.forEach((s) => s());
+    this.#stops.set(m.id, stopAll);
+    const box = new Outbox(m.id, this.o.post, stopAll, this.o.flushMs ?? 25);
+    if (m.type === "exec") {
+      const container = m.containers[0]!;
+      try {
+        const exitCode = await this.o.runtime.exec(container, m.exec?.cmd ?? [], (stream, data) => box.add(container, stream, data));
+        await box.flush({ exitCode });
+      } catch (e) {
+        await box.flush({ error: `${container}: ${engineMessage(e)}` });
+      }
+      return;
+    }
+    const errors: string[] = [];
+    const options = m.logs ?? { follow: false, timestamps: false };
+    const handles = await Promise.all(
+      m.containers.map((name) =>
+        this.o.runtime.logs(name, options, (stream, data) => box.add(name, stream, data)).catch((e: unknown) => {
+          errors.push(`${name}: ${engineMessage(e)}`);
+          return undefined;
+        }),
+      ),
+    );
+    for (const h of handles) if (h) stops.push(h.stop);
+    if (box.cancelled) stopAll();
+    await Promise.all(handles.map((h) => h?.done));
+    await box.flush(errors.length ? { error: errors.join("; ") } : { exitCode: 0 });
+  }
+}

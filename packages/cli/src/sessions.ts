@@ -1,0 +1,81 @@
+import { randomUUID } from "node:crypto";
+import { parseDuration } from "@corral/core";
+import { CliError, type ApiClient } from "./client.js";
+
+/** Where session output goes: raw bytes, stdout and stderr kept apart. */
+export type RawOut = (stream: "stdout" | "stderr", text: string) => void;
+
+export const processRawOut: RawOut = (stream, text) => void (stream === "stderr" ? process.stderr : process.stdout).write(text);
+
+interface Page {
+  chunks: Array<{ host: string; container: string; stream: "stdout" | "stderr"; data: string }>;
+  cursor: Record<string, number>;
+  done: boolean;
+  exitCode?: number;
+  errors: string[];
+}
+
+/** `--since`: unix seconds, a duration back from now (10m, 1h30m), or a date. */
+export function sinceSeconds(value: string, now = Date.now()): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const ms = parseDuration(value);
+  if (ms !== undefined) return Math.floor((now - ms) / 1000);
+  const at = Date.parse(value);
+  if (!Number.isNaN(at)) return Math.floor(at / 1000);
+  throw new CliError(`--since ${value}: expected a duration (10m, 2h), a date (2026-11-22T10:00:00Z) or unix seconds`);
+}
+
+/**
+ * Open a session (logs or exec), print what the hosts send back until it
+ * ends, and answer its exit code. With several containers, each line gets
+ * the container's name as a prefix. Ctrl-C cancels the session.
+ */
+export async function runSession(api: ApiClient, body: Record<string, unknown>, out: RawOut, signal?: AbortSignal): Promise<number> {
+  const opened = await api.request<{ id: string; containers: string[] }>("POST", "/v1/sessions", body, { "idempotency-key": randomUUID() });
+  const prefix = opened.containers.length > 1;
+  const partial = new Map<string, string>();
+  const width = Math.max(...opened.containers.map((c) => c.length));
+  const emit = (container: string, stream: "stdout" | "stderr", text: string, final = false) => {
+    if (!prefix) return out(stream, text);
+    const key = `${container}\u0000${stream}`;
+    const lines = ((partial.get(key) ?? "") + text).split("\n");
+    const rest = lines.pop() ?? "";
+    for (const line of lines) out(stream, `${container.padEnd(width)} | ${line}\n`);
+    if (final && rest) out(stream, `${container.padEnd(width)} | ${rest}\n`);
+    partial.set(key, final ? "" : rest);
+  };
+  let cancelled: Promise<unknown> | undefined;
+  const polling = new AbortController();
+  const cancel = () => {
+    cancelled = api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {});
+    polling.abort();
+  };
+  signal?.addEventListener("abort", cancel, { once: true });
+  let cursor: Record<string, number> = {};
+  try {
+    for (;;) {
+      const page = await api
+        .request<Page>("GET", `/v1/sessions/${opened.id}?cursor=${encodeURIComponent(JSON.stringify(cursor))}&wait=20`, undefined, {}, polling.signal)
+        .catch((e: unknown) => {
+          if (cancelled) return { chunks: [], cursor, done: true, errors: [] } as Page;
+          throw e;
+        });
+      for (const c of page.chunks) emit(c.container, c.stream, Buffer.from(c.data, "base64").toString());
+      cursor = page.cursor;
+      if (page.done || cancelled) {
+        for (const key of partial.keys()) {
+          const [container, stream] = key.split("\u0000") as [string, "stdout" | "stderr"];
+          emit(container, stream, "", true);
+        }
+        for (const e of page.errors ?? []) out("stderr", `error: ${e}\n`);
+        if (cancelled) {
+          await cancelled;
+          return 0;
+        }
+        return page.exitCode ?? 0;
+      }
+    }
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+  }
+}
