@@ -262,6 +262,7 @@ export class StepRunner {
           ...(spec.network_mode ? { networkMode: spec.network_mode } : {}),
           network,
           aliases: [step.service],
+          ...(step.ip ? { ipv4Address: step.ip } : {}),
         };
         const id = await rt.create(request).catch(async (e: unknown) => {
           // the stack's network went away under us (a removal of the same stack, just before): make it again, once

@@ -148,6 +148,8 @@ export interface CreateSpec {
   restart?: string;
   network: string;
   aliases: string[];
+  /** A fixed address in the stack network (retain_ip). */
+  ipv4Address?: string;
 }
 
 /** Docker's own words for a failure, without dockerode's "(HTTP code 404) ..." wrapping. */
@@ -179,6 +181,17 @@ function restartPolicy(restart: string): { Name: string; MaximumRetryCount?: num
   const [name, count] = restart.split(":");
   if (name === "no") return { Name: "" };
   return count ? { Name: name!, MaximumRetryCount: Number(count) } : { Name: name! };
+}
+
+/** The /24 subnets of an IPv4 pool (`10.200.0.0/14` → 1024 of them). */
+export function subnetPool(cidr: string): string[] {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m || Number(m[5]) > 24) throw new Error(`subnet pool ${cidr}: expected an IPv4 network of /24 or larger`);
+  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8)) >>> 0;
+  return Array.from({ length: 2 ** (24 - Number(m[5])) }, (_, i) => {
+    const n = (base + (i << 8)) >>> 0;
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.0/24`;
+  });
 }
 
 /** The only module that speaks dockerode. */
@@ -297,7 +310,7 @@ export class DockerRuntime implements ContainerRuntime {
           Privileged: spec.privileged,
         }),
       },
-      ...(network === spec.network ? { NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases } } } } : {}),
+      ...(network === spec.network ? { NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.aliases, ...(spec.ipv4Address ? { IPAMConfig: { IPv4Address: spec.ipv4Address } } : {}) } } } } : {}),
     });
     return container.id;
   }
@@ -378,14 +391,28 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  /**
+   * A stack's network, with a subnet of its own from corral's pool (a /24 of
+   * 10.200.0.0/14 by default, CORRAL_SUBNET_POOL): Docker gives a container a
+   * fixed address (retain_ip) only on a network whose subnet was chosen.
+   */
   async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
     const existing = await this.#docker.listNetworks({ filters: { name: [name] } });
     if (existing.some((n) => n.Name === name)) return;
-    try {
-      await this.#docker.createNetwork({ Name: name, Driver: "bridge", Labels: labels, CheckDuplicate: true });
-    } catch (e) {
-      if (statusOf(e) !== 409) throw e; // created meanwhile
+    const subnets = subnetPool(process.env.CORRAL_SUBNET_POOL ?? "10.200.0.0/14");
+    let start = 0;
+    for (const ch of name) start = (start * 31 + ch.charCodeAt(0)) % subnets.length;
+    for (let i = 0; i < Math.min(subnets.length, 64); i++) {
+      const subnet = subnets[(start + i) % subnets.length]!;
+      try {
+        await this.#docker.createNetwork({ Name: name, Driver: "bridge", Labels: labels, CheckDuplicate: true, IPAM: { Driver: "default", Config: [{ Subnet: subnet }] } });
+        return;
+      } catch (e) {
+        if (statusOf(e) === 409) return; // created meanwhile
+        if (!/overlap/i.test(engineMessage(e))) throw e; // another network has it: the next one
+      }
     }
+    throw new Error(`no free subnet for network ${name} in ${process.env.CORRAL_SUBNET_POOL ?? "10.200.0.0/14"}`);
   }
 
   async ensureVolume(v: VolumeRequest): Promise<void> {

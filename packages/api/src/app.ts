@@ -130,15 +130,15 @@ export function createApp(deps: ApiDeps) {
   const policy = deps.policy ?? defaultPolicy;
 
   /** Ports published by other stacks, and this stack's current ones. */
-  async function portsInUse(stack: string): Promise<{ used: Set<number>; previous: Record<string, PortSpec[]> }> {
-    const used = new Set<number>();
+  async function portsInUse(stack: string): Promise<{ used: Map<number, StackState>; previous: Record<string, PortSpec[]> }> {
+    const used = new Map<number, StackState>();
     let previous: Record<string, PortSpec[]> = {};
     for (const s of await existingStacks()) {
       if (s.name === stack) {
         previous = Object.fromEntries(Object.entries(s.services).map(([n, r]) => [n, r.spec.ports]));
         continue;
       }
-      for (const r of Object.values(s.services)) for (const p of r.spec.ports) if (p.published !== undefined) used.add(p.published);
+      for (const r of Object.values(s.services)) for (const p of r.spec.ports) if (p.published !== undefined) used.set(p.published, s);
     }
     return { used, previous };
   }
@@ -152,8 +152,16 @@ export function createApp(deps: ApiDeps) {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins };
     const { used, previous } = await portsInUse(stack);
-    const assigned = { ...assignPorts(loaded.project, policy, used, previous, ctx) };
+    const assigned = { ...assignPorts(loaded.project, policy, new Set(used.keys()), previous, ctx) };
     const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues];
+    for (const [name, s] of Object.entries(loaded.project.services)) {
+      s.ports.forEach((p, i) => {
+        const holder = p.published !== undefined ? used.get(p.published) : undefined;
+        if (!holder) return;
+        const who = canSee(principal, holder.owner, holder.group) ? `stack ${holder.name}` : "another group's stack";
+        issues.push({ file: loaded.origins?.[name]?.ports ?? loaded.file, path: `services.${name}.ports.${i}`, reason: `host port ${p.published} is already used by ${who}` });
+      });
+    }
     const volumes: Project["volumes"] = { ...assigned.project.volumes };
     for (const [key, volume] of Object.entries(assigned.project.volumes)) {
       if (!volume.external) continue;

@@ -390,6 +390,7 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
     return { name: secretName, version: state.secretVersions[secretName] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
   });
   const create = stepId(state.name, opId, rev, service, "create", slot);
+  const previousIp = spec.retain_ip ? state.containers[name]?.ip : undefined;
   return [
     {
       ...base,
@@ -397,6 +398,7 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
       action: "create",
       spec,
       hash,
+      ...(previousIp ? { ip: previousIp } : {}),
       ...(Object.keys(mounted).length ? { volumes: mounted } : {}),
       ...(secretMounts.length ? { secrets: secretMounts } : {}),
       after,
@@ -456,7 +458,8 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     const size = Math.max(1, op.batchSize ?? settings?.parallelism ?? 1);
     const delayMs = op.intervalMs ?? settings?.delay ?? 0;
     // a port held by the old container itself cannot be shared: that one upgrade goes stop-first
-    const startFirst = (op.startFirst ?? settings?.order === "start-first") && portsBlockingStartFirst(state.revisions[upgrade.from]?.services[service]?.spec, spec).length === 0;
+    // and an address kept (retain_ip) cannot be held by two containers either
+    const startFirst = (op.startFirst ?? settings?.order === "start-first") && !spec.retain_ip && portsBlockingStartFirst(state.revisions[upgrade.from]?.services[service]?.spec, spec).length === 0;
     const chainAny = failureAction(state, service) === "continue";
     const pulled = new Map<string, string>();
     let previousBatch: string[] = [];

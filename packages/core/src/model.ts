@@ -194,6 +194,8 @@ export const stepSchema = z.object({
   afterAny: z.boolean().optional(),
   /** Pull even when the image is on the host already (up --pull). */
   forcePull: z.boolean().optional(),
+  /** retain_ip: the address the container had before this upgrade, asked for again (create). */
+  ip: z.string().optional(),
   /** A removal of the whole stack: once nothing of it is left on the host, its network goes too. */
   dropNetwork: z.boolean().optional(),
   /** Wait this long before acting: the interval between upgrade batches. */

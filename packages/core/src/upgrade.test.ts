@@ -181,6 +181,18 @@ describe("auto-confirm", () => {
   });
 });
 
+describe("retain_ip", () => {
+  it("the new container asks for the address the old one had, and the upgrade goes stop-first to free it", () => {
+    const keep = { web: spec("web:1", { retain_ip: true }) };
+    let s0 = settle(run(initialState("demo"), up(keep, "op1")));
+    s0 = { ...s0, containers: { ...s0.containers, "demo-web-1": { ...s0.containers["demo-web-1"]!, ip: "10.200.3.7" } } };
+    const s1 = run(run(s0, up({ web: spec("web:2", { retain_ip: true, deploy: { update_config: { order: "start-first" } } }) }, "op2", { upgrade: true })), { type: "Plan", hosts, now: 1 });
+    const steps = Object.values(s1.steps).map((r) => r.step).filter((x) => x.action !== "pull");
+    expect(steps.map((x) => x.action)).toEqual(["stop", "rename", "create", "start"]);
+    expect(steps.find((x) => x.action === "create")?.ip).toBe("10.200.3.7");
+  });
+});
+
 describe("health", () => {
   it("services with health checks show healthy or unhealthy; a verdict about an earlier container of the name changes nothing", () => {
     const s0 = settle(run(initialState("demo"), up(v1, "op1")), undefined, true);
