@@ -108,6 +108,28 @@ describe("a running stack, day two", () => {
     expect((await corral(server, ["rm", "day2b"])).code).toBe(0);
   });
 
+  it("rm --type container: the container goes and its slot is made anew; rm --type service: the service goes, a new revision", async () => {
+    const before = await engine();
+    const rmc = await corral(server, ["rm", "--type", "container", "day2-worker-1"]);
+    expect(rmc.stderr).toBe("");
+    expect(rmc.code).toBe(0);
+    const after = await engine();
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    expect(after["day2-worker-1"]).toMatch(/running$/);
+    expect(after["day2-worker-1"]).not.toBe(before["day2-worker-1"]);
+    expect(after["day2-web-1"]).toBe(before["day2-web-1"]);
+
+    const rms = await corral(server, ["rm", "--type", "service", "day2/worker"]);
+    expect(rms.code).toBe(0);
+    expect(Object.keys(await engine())).toEqual(["day2-web-1"]);
+    expect(await services()).toEqual({ web: "active 1/1" });
+    expect((await corral(server, ["history", "day2"])).stdout).toMatch(/^2 \*\s.*worker \(removed\)/m);
+    // the file still has it: up brings it back, as a change
+    const back = await corral(server, ["up", "-d", "-f", file, "-s", "day2"]);
+    expect(back.code).toBe(0);
+    expect(await services()).toEqual({ web: "active 1/1", worker: "active 1/1" });
+  });
+
   it("refuses a service that does not exist, naming the ones that do; and a bad target", async () => {
     const res = await corral(server, ["scale", "day2/nope=2"]);
     expect(res.code).not.toBe(0);

@@ -352,6 +352,23 @@ export function createApp(deps: ApiDeps) {
     return c.json({ stack, version }, 201);
   });
 
+  v1.delete("/stacks/:stack/services/:service", async (c) => {
+    const stack = stackParam(c.req.param("stack"));
+    await existing(stack, c.get("principal"));
+    const op = newOpId();
+    const { version } = await command(stack, () => ({ type: "RemoveService", stack, op, service: c.req.param("service"), by: c.get("principal").name, source: "api", now: clock() }));
+    return c.json({ stack, op, version }, 202);
+  });
+
+  v1.delete("/containers/:name", async (c) => {
+    const name = c.req.param("name");
+    const owner = (await existingStacks(c.get("principal"))).find((s) => s.containers[name]);
+    if (!owner) throw notFound(`no container named ${name}`);
+    const op = newOpId();
+    const { version } = await command(owner.name, () => ({ type: "RemoveContainer", stack: owner.name, op, container: name, by: c.get("principal").name, source: "api" }));
+    return c.json({ stack: owner.name, op, version }, 202);
+  });
+
   v1.post("/stacks/:stack/scale", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = scaleBody.parse(await c.req.json().catch(() => ({})));

@@ -374,13 +374,25 @@ export function buildProgram(io: Out = defaultOut): Command {
 
   program
     .command("rm")
-    .description("remove a stack and its containers; returns once they are gone")
-    .addOption(new Option("--type <type>", "what NAME is").choices(["stack"]).default("stack"))
-    .argument("<name>", "the stack")
-    .action(async (name: string) => {
+    .description("remove a stack (and its containers), a service of a stack, one container (its slot is made anew), a secret or a volume; returns once done")
+    .addOption(new Option("--type <type>", "what NAME is").choices(["stack", "service", "container", "secret", "volume"]).default("stack"))
+    .argument("<name>", "STACK, STACK/SERVICE, CONTAINER, or a secret's or volume's name")
+    .action(async (name: string, opts: { type: string }) => {
       const client = api();
-      const res = await client.request<{ op: string; version: number }>("DELETE", `/v1/stacks/${name}`, undefined, { "idempotency-key": randomUUID() });
-      const ok = await follow(client, name, res.op, res.version - 1, io);
+      const key = { "idempotency-key": randomUUID() };
+      if (opts.type === "secret" || opts.type === "volume") {
+        await client.request("DELETE", `/v1/${opts.type}s/${encodeURIComponent(name)}`, undefined, key);
+        return io.out(name);
+      }
+      let path = `/v1/stacks/${name}`;
+      if (opts.type === "service") {
+        const [stack, service] = name.split("/");
+        if (!stack || !service) throw new CliError(`${name}: expected STACK/SERVICE`);
+        path = `/v1/stacks/${stack}/services/${encodeURIComponent(service)}`;
+      }
+      if (opts.type === "container") path = `/v1/containers/${encodeURIComponent(name)}`;
+      const res = await client.request<{ stack: string; op: string; version: number }>("DELETE", path, undefined, key);
+      const ok = await follow(client, res.stack ?? name, res.op, res.version - 1, io);
       if (!ok) throw new ExitError(1);
       io.out(name);
     });

@@ -42,6 +42,10 @@ export type Command =
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** `corral stack create --empty NAME`: a stack with no services yet, owned by its creator. */
   | { type: "Create"; stack: string; by: string; group?: string }
+  /** `corral rm --type service STACK/SERVICE`: a new revision without it; its containers go. */
+  | { type: "RemoveService"; stack: string; op: string; service: string; by: string; source: Source; now?: number }
+  /** `corral rm --type container NAME`: the container goes; its slot is made anew (unless scaled down). */
+  | { type: "RemoveContainer"; stack: string; op: string; container: string; by: string; source: Source }
   /** `corral scale STACK/SERVICE=N ...`: add or remove slots (highest first); not a new revision. */
   | { type: "Scale"; stack: string; op: string; scales: Record<string, number>; by: string; source: Source }
   /** `corral stop|start|restart STACK[/SERVICE]`: restart goes in batches, with an interval, as Rancher's did. */
@@ -69,6 +73,8 @@ const doingText: Record<Operation["kind"], string> = {
   stop: "stopping",
   start: "starting",
   restart: "restarting",
+  "rm-service": "removing a service",
+  "rm-container": "re-creating a container",
 };
 
 function refuseWhileBusy(state: StackState, what: string): void {
@@ -233,6 +239,49 @@ function decideLifecycle(command: Extract<Command, { type: "Lifecycle" }>, state
       ...(command.intervalMs !== undefined ? { intervalMs: command.intervalMs } : {}),
     },
   ];
+}
+
+function decideRemoveService(command: Extract<Command, { type: "RemoveService" }>, state: StackState): StackEvent[] {
+  const [service] = scopeOf(state, [command.service]);
+  refuseWhileBusy(state, "change");
+  refuseWhileUpgradePending(state, "change");
+  const { [service!]: _gone, ...services } = state.services;
+  const revision = state.lastRevision + 1;
+  return [
+    { type: "RevisionCommitted", revision, services, volumes: state.volumes, secrets: state.secrets, secretVersions: state.secretVersions, changed: [service!], by: command.by, source: command.source, ...(command.now ? { at: command.now } : {}) },
+    { type: "OperationStarted", op: command.op, kind: "rm-service", revision, by: command.by, source: command.source, services: [service!] },
+  ];
+}
+
+function decideRemoveContainer(command: Extract<Command, { type: "RemoveContainer" }>, state: StackState): StackEvent[] {
+  const c = state.containers[command.container];
+  if (!state.exists || !c) throw notFound(`stack ${state.name} has no container ${command.container}`);
+  refuseWhileBusy(state, "change");
+  if (c.previousOf) throw conflict(`container ${c.name} is kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
+  refuseWhileUpgradePending(state, "change");
+  return [{ type: "OperationStarted", op: command.op, kind: "rm-container", revision: state.revision, by: command.by, source: command.source, services: [c.service], containers: [c.name] }];
+}
+
+/** rm --type service: every container of the service goes; rm --type container: one goes and its slot is made anew. */
+function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], now: number): StackEvent[] {
+  const steps: Step[] = [];
+  if (op.kind === "rm-service") {
+    const scope = new Set(op.services ?? []);
+    for (const c of Object.values(state.containers)) if (scope.has(c.service)) steps.push(...stopAndRemove(state, op.id, c.service, c.slot, c.name, c.host, c.image));
+  }
+  for (const name of op.kind === "rm-container" ? (op.containers ?? []) : []) {
+    const c = state.containers[name];
+    if (!c) continue;
+    const removal = stopAndRemove(state, op.id, c.service, c.slot, c.name, c.host, c.image);
+    steps.push(...removal);
+    const spec = state.services[c.service]?.spec;
+    if (!spec || c.slot > spec.scale) continue;
+    const placed = hosts.some((h) => h.id === c.host) ? c.host : chooseHost(hosts, new Map(), spec.deploy?.placement?.constraints);
+    if (!placed) return [{ type: "OperationFailed", op: op.id, reason: `${c.service}: no live host for slot ${c.slot}` }];
+    const [create, start] = newContainer(state, op.id, c.service, c.slot, placed, [removal.at(-1)!.id]);
+    steps.push(create, start); // retain_ip: the address is free again once the old container is gone
+  }
+  return [{ type: "WavePlanned", op: op.id, services: op.services ?? [] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
 }
 
 /** Stop, start or restart the containers of the operation's services (restart: stop then start, batch after batch). */
@@ -604,6 +653,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
     if (op.kind === "confirm") planned.push(...planConfirm(state, op.id, now));
     if (op.kind === "rollback") planned.push(...planRollback(state, op.id, now));
     if (op.kind === "stop" || op.kind === "start" || op.kind === "restart") planned.push(...planLifecycle(state, op, now));
+    if (op.kind === "rm-service" || op.kind === "rm-container") planned.push(...planRemoveParts(state, op, hosts, now));
     if (op.kind === "scale") {
       const scope = op.services ?? [];
       const steps = planServices(state, op.id, hosts, scope);
@@ -644,6 +694,10 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return [{ type: "StackCreated", stack: command.stack, by: command.by, owner: command.by, group: command.group ?? command.by }];
     case "Lifecycle":
       return decideLifecycle(command, state);
+    case "RemoveService":
+      return decideRemoveService(command, state);
+    case "RemoveContainer":
+      return decideRemoveContainer(command, state);
     case "Plan": {
       const op = state.op;
       if (!op || op.status !== "running" || op.planned) return [];

@@ -2,7 +2,7 @@ import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./mode
 
 export type Source = "cli" | "api" | "webhook" | "chatops";
 
-export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart";
+export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart" | "rm-service" | "rm-container";
 
 export interface RevisionService {
   spec: ServiceSpec;
@@ -26,7 +26,7 @@ export type StackEvent =
       /** When (ms since the epoch), for history. */
       at?: number;
     }
-  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean; services?: string[] }
+  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean; services?: string[]; containers?: string[] }
   /** `corral scale`: a service's number of slots, not a new revision of the config. */
   | { type: "ServiceScaled"; service: string; scale: number }
   /** An in-service upgrade from one revision to another, of these services. */

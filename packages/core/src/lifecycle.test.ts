@@ -55,3 +55,22 @@ describe("stop, start, restart", () => {
     expect(() => decide({ type: "Lifecycle", op: "st2", action: "restart", ...base }, busy)).toThrow(/cannot restart stack demo: it is stopping \(operation st1\)/);
   });
 });
+
+describe("rm --type service | container", () => {
+  it("a service removed: a new revision without it, and all its containers gone", () => {
+    const s1 = settle(run(s0, { type: "RemoveService", op: "rms", service: "web", ...base }));
+    expect(Object.keys(s1.services)).toEqual(["db"]);
+    expect(s1.revision).toBe(2);
+    expect(s1.revisions[2]?.changed).toEqual(["web"]);
+    expect(Object.keys(s1.containers)).toEqual(["demo-db-1"]);
+    expect(engineIds(s1)["demo-db-1"]).toBe(engineIds(s0)["demo-db-1"]);
+  });
+
+  it("a container removed: the same slot is made anew (a new engine id); scaled down, it is not", () => {
+    const s1 = settle(run(s0, { type: "RemoveContainer", op: "rmc", container: "demo-web-2", ...base }));
+    expect(actions(s1)).toEqual(["stop demo-web-2", "remove demo-web-2", "create demo-web-2", "start demo-web-2"]);
+    expect(engineIds(s1)["demo-web-2"]).not.toBe(engineIds(s0)["demo-web-2"]);
+    expect(rows(s1).web).toBe("active 2/2");
+    expect(() => decide({ type: "RemoveContainer", op: "x", container: "demo-web-9", ...base }, s0)).toThrow("stack demo has no container demo-web-9");
+  });
+});

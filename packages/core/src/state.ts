@@ -75,6 +75,8 @@ export interface Operation {
   waves: string[];
   /** The services a scale, stop, start or restart acts on. */
   services?: string[];
+  /** The containers an rm --type container removes (and re-creates in their slots). */
+  containers?: string[];
   reason?: string;
 }
 
@@ -252,6 +254,7 @@ export function evolve(state: StackState, event: StackEvent): StackState {
           ...(event.startFirst ? { startFirst: true } : {}),
           ...(event.pull ? { pull: true } : {}),
           ...(event.services ? { services: event.services } : {}),
+          ...(event.containers ? { containers: event.containers } : {}),
         },
         steps: {},
         errors: {},
