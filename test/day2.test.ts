@@ -130,6 +130,28 @@ describe("a running stack, day two", () => {
     expect(await services()).toEqual({ web: "active 1/1", worker: "active 1/1" });
   });
 
+  it("events -f follows (server-sent events) and sees a restart's steps; Ctrl-C ends it", async () => {
+    const child = spawn(process.execPath, [cliBin, "events", "-f", "day2"], { env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token } });
+    let seen = "";
+    child.stdout.on("data", (d: Buffer) => (seen += d.toString()));
+    const until = async (text: string, from = 0) => {
+      for (let i = 0; i < 100 && !seen.slice(from).includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      return seen.slice(from);
+    };
+    expect(await until("StackCreated")).toMatch(/^\S+Z {2}day2 +1 {2}StackCreated$/m); // the log from the start
+    await new Promise((r) => setTimeout(r, 300)); // the past has arrived
+    const before = seen.length;
+    expect((await corral(server, ["restart", "day2/web"])).code).toBe(0);
+    const live = await until("[web]: Started", before);
+    expect(live).toContain("StepSucceeded  [web]: Stopped");
+    expect(live).toContain("StepSucceeded  [web]: Started");
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    const all = await corral(server, ["events", "--since", "1h"]);
+    expect(all.stdout).toContain("  day2  ");
+  });
+
   it("refuses a service that does not exist, naming the ones that do; and a bad target", async () => {
     const res = await corral(server, ["scale", "day2/nope=2"]);
     expect(res.code).not.toBe(0);

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
 import { logger } from "hono/logger";
+import { streamSSE } from "hono/streaming";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { stringify as toYaml } from "yaml";
@@ -584,6 +585,55 @@ export function createApp(deps: ApiDeps) {
       if (c.req.raw.signal.aborted) return c.body(null, 204);
       if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
     }
+  });
+
+  /**
+   * Server-sent events: the event log of one stack, or of every stack the
+   * caller may see, as progress lines; with follow=1 it stays open and sends
+   * what comes. since: epoch ms or an ISO time.
+   */
+  v1.get("/events", async (c) => {
+    const p = c.get("principal");
+    const only = c.req.query("stack");
+    if (only) await existing(only, p);
+    const sinceRaw = c.req.query("since");
+    const since = !sinceRaw ? 0 : /^\d+$/.test(sinceRaw) ? Number(sinceRaw) : Date.parse(sinceRaw);
+    if (Number.isNaN(since)) throw invalid(`since: expected epoch milliseconds or an ISO time, got "${sinceRaw}"`, "since");
+    const follow = ["1", "true"].includes(c.req.query("follow") ?? "");
+    return streamSSE(c, async (stream) => {
+      const cursor = new Map<string, number>();
+      const steps = new Map<string, Record<string, { step: Step }>>();
+      let aborted = false;
+      stream.onAbort(() => void (aborted = true));
+      const emitNew = async () => {
+        const names = only ? [only] : (await existingStacks(p)).map((s) => s.name);
+        const out: Array<{ at: number; stack: string; version: number; type: string; line: string | null; event: StackEvent }> = [];
+        for (const name of names) {
+          const known = steps.get(name) ?? {};
+          steps.set(name, known);
+          for (;;) {
+            const commits = await deps.store.commits(name, cursor.get(name) ?? 0, 200);
+            for (const commit of commits) {
+              for (const event of commit.events) {
+                if (event.type === "StepPlanned") known[event.step.id] = { step: event.step };
+                if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line: progressLine(event, known) ?? null, event: redact(event) });
+              }
+              cursor.set(name, commit.version);
+            }
+            if (commits.length < 200) break;
+          }
+        }
+        out.sort((a, b) => a.at - b.at);
+        for (const e of out) await stream.writeSSE({ id: `${e.stack}:${e.version}`, event: e.type, data: JSON.stringify({ ...e, at: new Date(e.at).toISOString() }) });
+      };
+      await emitNew();
+      while (follow && !aborted && !deps.feed.closed) {
+        await deps.feed.wait(only ?? "*", 15_000, c.req.raw.signal);
+        if (aborted || deps.feed.closed) break;
+        await emitNew();
+        await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+      }
+    });
   });
 
   v1.post("/hosts/:id/register", async (c) => {

@@ -38,6 +38,23 @@ export function clientConfig(env = process.env): ClientConfig {
 export class ApiClient {
   constructor(private readonly config: ClientConfig) {}
 
+  /** A streamed answer (server-sent events): its body, once the status says it is one. */
+  async stream(path: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.config.url}${path}`, { headers: { authorization: `Bearer ${this.config.token}`, accept: "text/event-stream" }, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      if (signal?.aborted) return (async function* () {})();
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? String(e);
+      throw new CliError(`cannot reach corral at ${this.config.url} (${cause}); is 'corral server' running?`);
+    }
+    if (!res.ok || !res.body) {
+      const body = (await res.json().catch(() => undefined)) as { message?: string } | undefined;
+      throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status);
+    }
+    return res.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {

@@ -17,7 +17,7 @@ import {
   type ServiceRow,
 } from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
-import { processRawOut, runSession, sinceSeconds, type RawOut } from "./sessions.js";
+import { processRawOut, runSession, sinceSeconds, streamEvents, type RawOut } from "./sessions.js";
 
 interface Out {
   out: (line: string) => void;
@@ -625,17 +625,13 @@ export function buildProgram(io: Out = defaultOut): Command {
 
   program
     .command("events")
-    .description("a stack's events")
-    .argument("<stack>", "the stack")
-    .option("-f, --follow", "keep printing new events")
-    .action(async (stack: string, opts: { follow?: boolean }) => {
-      const client = api();
-      let after = 0;
-      do {
-        const page = await client.request<EventsPage>("GET", `/v1/stacks/${stack}/events?after=${after}&wait=${opts.follow ? 20 : 0}`);
-        for (const e of page.events) io.out(`${String(e.version).padStart(5)} ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`);
-        after = page.version;
-      } while (opts.follow);
+    .description("the event log of a stack, or of every stack you may see, as lines; -f follows (server-sent events)")
+    .argument("[stack]", "the stack (default: all)")
+    .option("-f, --follow", "keep printing new events until interrupted")
+    .option("--since <t>", "only events since: a duration back (10m, 2h), a date, or unix seconds")
+    .action(async (stack: string | undefined, opts: { follow?: boolean; since?: string }) => {
+      const q = new URLSearchParams({ ...(stack ? { stack } : {}), ...(opts.follow ? { follow: "1" } : {}), ...(opts.since ? { since: String(sinceSeconds(opts.since) * 1000) } : {}) });
+      await streamEvents(api(), `/v1/events?${q}`, (e) => io.out(`${e.at}  ${e.stack}  ${String(e.version).padStart(4)}  ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`), interrupted());
     });
 
   return program;

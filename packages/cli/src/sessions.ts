@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createParser } from "eventsource-parser";
 import { parseDuration } from "@corral/core";
 import { CliError, type ApiClient } from "./client.js";
 
@@ -77,5 +78,25 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
     }
   } finally {
     signal?.removeEventListener("abort", cancel);
+  }
+}
+
+export interface StreamedEvent {
+  at: string;
+  stack: string;
+  version: number;
+  type: string;
+  line: string | null;
+}
+
+/** Read a server-sent event stream (eventsource-parser) until it ends or `signal` aborts. */
+export async function streamEvents(api: ApiClient, path: string, onEvent: (e: StreamedEvent) => void, signal?: AbortSignal): Promise<void> {
+  const res = await api.stream(path, signal);
+  const parser = createParser({ onEvent: (m) => onEvent(JSON.parse(m.data) as StreamedEvent) });
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+  } catch (e) {
+    if (!signal?.aborted) throw e;
   }
 }
