@@ -12,6 +12,7 @@ afterAll(async () => {
   await cleanupStack("day2");
   await cleanupStack("day2b");
   await cleanupStack("talk");
+  await cleanupStack("cron");
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -228,5 +229,34 @@ describe("logs and exec, carried over the host's queue and back", () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("container talk-talker-1 is not running (it is stopped): 'corral start' it first");
     expect((await corral(server, ["rm", "talk"])).code).toBe(0);
+  });
+});
+
+describe("scheduled jobs", () => {
+  it("a service labelled with a cron schedule runs as one-shot containers at its times; ps and events show the runs and exit codes", async () => {
+    const file = composeFile(`services:
+  job:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "echo ran; exit 2"]
+    cap_drop: [ALL]
+    labels:
+      io.corral.cron.schedule: "*/1 * * * * *"
+`);
+    const up = await corral(server, ["up", "-d", "-f", file, "-s", "cron"]);
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    const row = async () => (JSON.parse((await corral(server, ["ps", "--all", "--format", "json"])).stdout) as Row[]).find((r) => r.name === "cron/job")!;
+    let detail = "";
+    for (let i = 0; i < 60 && !/#2 exit 2/.test(detail); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      detail = (await row()).detail!;
+    }
+    expect(detail).toMatch(/^cron \*\/1 \* \* \* \* \*; last runs: #\d+ (exit 2|running)/);
+    expect(detail).toContain("#2 exit 2");
+    const events = (await corral(server, ["events", "cron"])).stdout;
+    expect(events).toContain("[job]: run 1 started");
+    expect(events).toContain("[job]: run 1 exited 2");
+    expect((await corral(server, ["rm", "cron"])).code).toBe(0);
+    expect(await stackContainers("cron")).toEqual([]);
   });
 });

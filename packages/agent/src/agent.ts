@@ -317,6 +317,20 @@ export class StepRunner {
         if (step.dropNetwork && (await rt.listByLabel(L.stack, step.stack)).length === 0) await rt.removeNetworkIfUnused(stackNetwork(step.stack));
         return { ok: true, ...(removed ? {} : { alreadyDone: true }) };
       }
+      case "run": {
+        // a scheduled job's run: a one-shot container, made, started, waited for, removed; its exit code reported
+        let found = await rt.inspect(name);
+        if (!found) {
+          if (!(await rt.imageExists(step.image))) await rt.pull(step.image);
+          const created = await this.#execute({ ...step, action: "create" });
+          if (!created.ok) return created;
+          found = await rt.inspect(name);
+        }
+        if (found?.status === "created") await rt.start(name); // a redelivery finds a finished run and only collects it
+        const exitCode = await rt.wait(name);
+        await this.#execute({ ...step, action: "remove" });
+        return { ok: true, exitCode };
+      }
       default: {
         const never: never = step.action;
         return never;

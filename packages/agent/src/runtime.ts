@@ -14,6 +14,8 @@ export interface ContainerRuntime {
   rename(name: string, to: string): Promise<void>;
   /** For a container with a health check: wait until it is healthy or unhealthy (Docker's events, no polling). */
   waitHealthy(name: string, timeoutMs?: number): Promise<HealthOutcome>;
+  /** Wait until the container has exited; its exit code. */
+  wait(name: string): Promise<number>;
   /** Force-remove; false when there was nothing to remove. */
   remove(name: string): Promise<boolean>;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
@@ -83,6 +85,8 @@ export interface ContainerInfo {
   id: string;
   name: string;
   running: boolean;
+  /** Docker's word for it: created, running, exited, ... */
+  status?: string;
   labels: Record<string, string>;
   ports: PortSpec[];
   ip: string;
@@ -236,6 +240,7 @@ export class DockerRuntime implements ContainerRuntime {
         id: i.Id,
         name: i.Name.replace(/^\//, ""),
         running: i.State.Running,
+        status: i.State.Status,
         labels: i.Config.Labels ?? {},
         ports: portsOf(i.NetworkSettings.Ports as never),
         ip: nets[0]?.IPAddress ?? "",
@@ -374,6 +379,11 @@ export class DockerRuntime implements ContainerRuntime {
     } finally {
       events.destroy?.();
     }
+  }
+
+  async wait(name: string): Promise<number> {
+    const out = (await this.#docker.getContainer(name).wait()) as { StatusCode?: number };
+    return out.StatusCode ?? 0;
   }
 
   async rename(name: string, to: string): Promise<void> {

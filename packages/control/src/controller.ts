@@ -1,5 +1,6 @@
 import {
   controlMessageSchema,
+  cronSchedule,
   decide,
   evolve,
   groupOf,
@@ -138,12 +139,14 @@ export class Controller {
     for (const stack of await this.#o.store.stackNames()) {
       try {
         const state = await this.#o.store.load(stack);
+        const scheduled = Object.values(state.services).some((s) => cronSchedule(s.spec));
         if (state.op?.status === "running") {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now },
             { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
+            ...(scheduled ? [{ type: "Tick" as const, now, hosts: alive }] : []),
           ], hosts);
-        } else if (state.upgrade?.autoConfirmMs) {
+        } else if (state.upgrade?.autoConfirmMs || scheduled) {
           await this.run(stack, [{ type: "Tick", now, hosts: alive }], hosts);
         }
       } catch (e) {

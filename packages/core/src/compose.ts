@@ -655,7 +655,8 @@ function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec
   }
   if (spec.image === undefined && spec.build === undefined) c.fail(`${base}.image`, "is required");
   for (const key of Object.keys(spec.labels ?? {})) {
-    if (key.startsWith("io.corral.")) c.fail(`${base}.labels.${key}`, "the io.corral. prefix is reserved for corral");
+    // io.corral.* labels are corral's own, but for the ones a user sets on purpose (scheduled jobs)
+    if (key.startsWith("io.corral.") && !key.startsWith("io.corral.cron.")) c.fail(`${base}.labels.${key}`, "the io.corral. prefix is reserved for corral (a user may set io.corral.cron.schedule and io.corral.cron.overlap)");
   }
   const scale = spec.deploy?.replicas ?? spec.scale ?? 1;
   if (spec.deploy?.replicas !== undefined && spec.scale !== undefined && spec.deploy.replicas !== spec.scale) {

@@ -5,6 +5,7 @@ import { canonicalJson } from "./hash.js";
 import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
+import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
 import { evolve, type ContainerRecord, type Operation, type StackState } from "./state.js";
 
 export interface HostInfo {
@@ -284,6 +285,46 @@ function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], no
   return [{ type: "WavePlanned", op: op.id, services: op.services ?? [] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
 }
 
+/**
+ * Scheduled jobs at a tick: each job whose time has come gets a run, a
+ * one-shot container on a live host, unless its last run still goes and
+ * overlap is not allowed. Missed times are not caught up: one run per tick
+ * at most. A job seen for the first time starts counting from now.
+ */
+function cronTick(state: StackState, hosts: HostInfo[], now: number): StackEvent[] {
+  if (!state.exists || state.op?.kind === "rm") return [];
+  const events: StackEvent[] = [];
+  for (const [service, { spec }] of Object.entries(state.services)) {
+    const schedule = cronSchedule(spec);
+    if (!schedule || scheduleProblem(schedule)) continue;
+    const c = state.cron[service];
+    if (!c) {
+      events.push({ type: "CronFired", service, at: now, skipped: "first" });
+      continue;
+    }
+    const due = nextFire(schedule, c.last);
+    if (due > now) continue;
+    const at = lastFire(schedule, now); // times missed meanwhile are not caught up
+    if (c.runs.some((r) => r.status === "running") && !cronOverlapAllowed(spec)) {
+      events.push({ type: "CronFired", service, at, skipped: "overlap" });
+      continue;
+    }
+    const host = chooseHost(hosts, new Map(), spec.deploy?.placement?.constraints);
+    if (!host) continue; // no host now: the next tick tries again
+    const run = c.count + 1;
+    const [create] = newContainer(state, "cron", service, 1, host, []);
+    const step: Step = dropUndefined({
+      ...create,
+      id: stepId(state.name, "cron", state.revision, service, `run-${run}`, run),
+      action: "run",
+      slot: run, // its own queue group: runs that may overlap do not wait on each other
+      container: `${state.name}-${service}-run-${run}`,
+    });
+    events.push({ type: "CronFired", service, at, run, step });
+  }
+  return events;
+}
+
 /** Stop, start or restart the containers of the operation's services (restart: stop then start, batch after batch). */
 function planLifecycle(state: StackState, op: Operation, now: number): StackEvent[] {
   const scope = new Set(op.services ?? Object.keys(state.services));
@@ -385,6 +426,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
 
   for (const service of services) {
     const { spec, hash } = state.services[service]!;
+    if (cronSchedule(spec)) continue; // a scheduled job runs at its times, not all along
     const pulledOn = new Map<string, string>();
     for (let slot = 1; slot <= spec.scale; slot++) {
       const name = containerName(state.name, service, slot);
@@ -592,6 +634,10 @@ function planRemove(state: StackState, opId: string, now: number): StackEvent[] 
   const targets = new Map<string, { service: string; slot: number; host: string; image: string }>();
   for (const c of Object.values(state.containers)) targets.set(c.name, c);
   for (const [name, pending] of Object.entries(state.inflight)) if (!targets.has(name)) targets.set(name, pending);
+  // scheduled runs still going go too
+  for (const [service, c] of Object.entries(state.cron)) {
+    for (const r of c.runs) if (r.status === "running" && !targets.has(r.container)) targets.set(r.container, { service, slot: r.run, host: r.host, image: state.services[service]?.spec.image ?? "" });
+  }
   const steps = [...targets.entries()]
     .flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image))
     .map((step) => (step.action === "remove" ? { ...step, dropNetwork: true } : step));
@@ -705,6 +751,12 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     }
     case "Report": {
       const { report } = command;
+      for (const [service, c] of Object.entries(state.cron)) {
+        const run = c.runs.find((r) => r.stepId === report.stepId);
+        if (!run) continue;
+        if (run.status !== "running") return []; // reported before: a duplicate
+        return [{ type: "CronRunFinished", service, run: run.run, at: command.now, ...(report.ok ? { exitCode: report.exitCode ?? 0 } : { error: report.error ?? "failed" }) }];
+      }
       const record = state.steps[report.stepId];
       if (!record || record.status !== "planned" || !opInProgress(state)) return [];
       const event: StackEvent = report.ok
@@ -734,15 +786,17 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return [{ type: "ContainerHealth", container: command.container, health: command.health, at: command.now }];
     }
     case "Tick": {
+      const jobs = cronTick(state, command.hosts, command.now);
       const u = state.upgrade;
-      if (opInProgress(state) || u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return [];
+      if (opInProgress(state) || u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return jobs;
       // every new container must have stayed healthy (or, without a health check, run) for the duration
       const finishedAt = u.finishedAt;
       const fresh = Object.values(state.containers).filter((c) => u.services.includes(c.service) && !c.previousOf);
       const since = fresh.map((c) => (c.state !== "running" || c.health === "unhealthy" ? Infinity : c.health === "healthy" ? Math.max(finishedAt, c.healthySince ?? 0) : finishedAt));
-      if (since.some((t) => command.now - t < u.autoConfirmMs!)) return [];
+      if (since.some((t) => command.now - t < u.autoConfirmMs!)) return jobs;
+      const s = jobs.reduce(evolve, state);
       const start: StackEvent = { type: "OperationStarted", op: `${u.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api" };
-      return [start, ...advance(evolve(state, start), command.hosts, command.now)];
+      return [...jobs, start, ...advance(evolve(s, start), command.hosts, command.now)];
     }
     case "Resend": {
       if (!opInProgress(state)) return [];

@@ -31,6 +31,7 @@ export function sendable(state: StackState, step: Step, depth = 0): boolean {
 export function toDispatch(before: StackState, after: StackState, events: StackEvent[]): Step[] {
   const out = new Map<string, Step>();
   for (const e of events) {
+    if (e.type === "CronFired" && e.step) out.set(e.step.id, e.step);
     if (e.type === "StepPlanned" || e.type === "StepResent") {
       const r = after.steps[e.type === "StepPlanned" ? e.step.id : e.stepId];
       if (r && r.status === "planned" && sendable(after, r.step)) out.set(r.step.id, r.step);

@@ -43,6 +43,10 @@ export type StackEvent =
   | { type: "StepPlanned"; step: Step; at: number }
   | { type: "StepResent"; stepId: string; attempt: number; at: number }
   | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string; health?: "healthy"; at?: number }
+  /** A scheduled job's time came: a run (a one-shot container), or none when the last still runs (no overlap), or on first sight. */
+  | { type: "CronFired"; service: string; at: number; run?: number; step?: Step; skipped?: "overlap" | "first" }
+  /** A scheduled run ended: its exit code, or why it could not run. */
+  | { type: "CronRunFinished"; service: string; run: number; at: number; exitCode?: number; error?: string }
   /** A running container's health check changed its verdict. */
   | { type: "ContainerHealth"; container: string; health: "healthy" | "unhealthy"; at: number }
   | { type: "StepFailed"; stepId: string; error: string }

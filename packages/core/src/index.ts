@@ -36,3 +36,4 @@ export { directPorts, parseRoutes, routedPorts, routesLabel } from "./ports.js";
 export type { Route } from "./ports.js";
 export { fqdn, inspectContainer, inspectService, inspectStack } from "./inspect.js";
 export type { InspectContext, PublicEndpoint } from "./inspect.js";
+export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";

@@ -169,7 +169,7 @@ export const projectSchema = z.object({
 });
 export type Project = z.infer<typeof projectSchema>;
 
-export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove", "rename", "remove-volume"]);
+export const stepActionSchema = z.enum(["pull", "create", "start", "stop", "remove", "rename", "remove-volume", "run"]);
 export type StepAction = z.infer<typeof stepActionSchema>;
 
 /**
@@ -266,6 +266,8 @@ export const stepReportSchema = z.object({
   ip: z.string().optional(),
   /** For start: the container has a health check and passed it. */
   health: z.literal("healthy").optional(),
+  /** For run (a scheduled job): how the one-shot container exited. */
+  exitCode: z.number().int().optional(),
 });
 export type StepReport = z.infer<typeof stepReportSchema>;
 

@@ -1,3 +1,4 @@
+import { cronLabels, cronSchedule, scheduleProblem } from "./cron.js";
 import { posix } from "node:path";
 import { z } from "zod";
 import type { ComposeIssue, Origins } from "./compose.js";
@@ -66,6 +67,9 @@ export function checkPolicy(project: Project, policy: SitePolicy, ctx: PolicyCon
     const forbidden = s.cap_add.filter((c) => !policy.capAdd.includes(c.toUpperCase().replace(/^CAP_/, "")));
     if (forbidden.length > 0) fail(name, "cap_add", at("cap_add"), `${forbidden.join(", ")} ${forbidden.length > 1 ? "are" : "is"} not allowed (allowed: ${allowedCaps})`);
     if (s.privileged) fail(name, "privileged", at("privileged"), "is not allowed");
+    const schedule = cronSchedule(s);
+    const badSchedule = schedule !== undefined ? scheduleProblem(schedule) : undefined;
+    if (badSchedule) fail(name, "labels", at(`labels.${cronLabels.schedule}`), badSchedule);
     if (s.network_mode && !["bridge", "default", "none"].includes(s.network_mode)) fail(name, "network_mode", at("network_mode"), `${s.network_mode} is not allowed (allowed: bridge, none)`);
     if (s.pid) fail(name, "pid", at("pid"), `${s.pid} is not allowed: containers keep their own process namespace`);
     if (s.ipc && !["private", "shareable", "none"].includes(s.ipc)) fail(name, "ipc", at("ipc"), `${s.ipc} is not allowed (allowed: private, shareable, none)`);

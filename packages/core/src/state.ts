@@ -80,6 +80,28 @@ export interface Operation {
   reason?: string;
 }
 
+/** One run of a scheduled job. */
+export interface CronRun {
+  run: number;
+  at: number;
+  stepId: string;
+  container: string;
+  host: string;
+  status: "running" | "succeeded" | "failed";
+  exitCode?: number;
+  error?: string;
+  finishedAt?: number;
+}
+
+export interface CronState {
+  /** The last fire time handled. */
+  last: number;
+  /** How many runs so far (the next run's number is one more). */
+  count: number;
+  /** The latest runs, newest last. */
+  runs: CronRun[];
+}
+
 export interface StackState {
   name: string;
   /** Who created the stack, and the group it belongs to (the creator's primary group). */
@@ -102,6 +124,8 @@ export interface StackState {
   errors: Record<string, string>;
   /** Every revision, for history and rollback to any of them. */
   revisions: Record<number, Revision>;
+  /** Scheduled jobs (services labelled io.corral.cron.schedule), by service. */
+  cron: Record<string, CronState>;
   /** The highest revision number given out (a rollback moves `revision` back, never this). */
   lastRevision: number;
   upgrade?: UpgradeState;
@@ -126,6 +150,7 @@ export const initialState = (name: string): StackState => ({
   errors: {},
   inflight: {},
   revisions: {},
+  cron: {},
   lastRevision: 0,
 });
 
@@ -281,6 +306,21 @@ export function evolve(state: StackState, event: StackEvent): StackState {
       if (!record) return state;
       const next = applyStepSuccess(state, record, event);
       return { ...next, steps: { ...state.steps, [event.stepId]: { ...record, status: "succeeded" } } };
+    }
+    case "CronFired": {
+      const c = state.cron[event.service] ?? { last: 0, count: 0, runs: [] };
+      const runs = event.run && event.step ? [...c.runs, { run: event.run, at: event.at, stepId: event.step.id, container: event.step.container ?? "", host: event.step.host, status: "running" as const }].slice(-5) : c.runs;
+      return { ...state, cron: { ...state.cron, [event.service]: { last: event.at, count: event.run ?? c.count, runs } } };
+    }
+    case "CronRunFinished": {
+      const c = state.cron[event.service];
+      if (!c) return state;
+      const runs = c.runs.map((r) =>
+        r.run !== event.run
+          ? r
+          : { ...r, status: event.exitCode === 0 ? ("succeeded" as const) : ("failed" as const), finishedAt: event.at, ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}), ...(event.error ? { error: event.error } : {}) },
+      );
+      return { ...state, cron: { ...state.cron, [event.service]: { ...c, runs } } };
     }
     case "ContainerHealth": {
       const c = state.containers[event.container];

@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { cronSchedule } from "./cron.js";
+import type { ServiceSpec } from "./model.js";
 import type { StackState } from "./state.js";
 
 /** Rows of `corral ps`, as the interface contract names their keys. */
@@ -58,7 +60,7 @@ function upgradeDetail(state: StackState, service: string): string {
 export function stackState(state: StackState): string {
   const op = state.op;
   if (op?.status === "running") return ({ rm: "removing", stop: "deactivating", restart: "restarting", upgrade: "upgrading", rollback: "rolling-back" } as Partial<Record<string, string>>)[op.kind] ?? "activating";
-  const states = new Set(Object.entries(state.services).map(([name, { spec }]) => serviceState(state, name, spec.scale)));
+  const states = new Set(Object.entries(state.services).filter(([, { spec }]) => !cronSchedule(spec)).map(([name, { spec }]) => serviceState(state, name, spec.scale)));
   if (states.size === 0) return "active";
   for (const s of ["error", "paused", "upgraded", "unhealthy"]) if (states.has(s)) return s;
   if ([...states].every((s) => s === "healthy")) return "healthy";
@@ -67,8 +69,30 @@ export function stackState(state: StackState): string {
   return "degraded";
 }
 
+/** A scheduled job's line in ps: its schedule and its last runs with their exit codes. */
+function cronRow(state: StackState, service: string, spec: ServiceSpec, schedule: string): ServiceRow {
+  const runs = state.cron[service]?.runs ?? [];
+  const going = runs.filter((r) => r.status === "running").length;
+  const told = runs
+    .slice(-3)
+    .reverse()
+    .map((r) => `#${r.run} ${r.status === "running" ? "running" : r.error ? `failed: ${r.error}` : `exit ${r.exitCode ?? 0}`}`);
+  return {
+    id: shortId("1s", `${state.name}/${service}`),
+    type: "service",
+    name: `${state.name}/${service}`,
+    image: spec.image,
+    state: going > 0 ? "running" : "scheduled",
+    scale: `${going}/0`,
+    endpoints: "",
+    detail: `cron ${schedule}${told.length ? `; last runs: ${told.join(", ")}` : ""}`,
+  };
+}
+
 export function serviceRows(state: StackState): ServiceRow[] {
   return Object.entries(state.services).map(([service, { spec }]) => {
+    const schedule = cronSchedule(spec);
+    if (schedule) return cronRow(state, service, spec, schedule);
     const containers = Object.values(state.containers).filter((c) => c.service === service);
     const endpoints = containers.flatMap((c) =>
       (c.ports ?? [])
