@@ -60,7 +60,7 @@ describe("a two-service stack through the CLI", () => {
       ["e2e-two-web-1", "running"],
       ["e2e-two-worker-1", "running"],
     ]);
-    expect(Object.keys(ours[0]!).sort()).toEqual(["docker", "host", "id", "image", "ip", "name", "state"]);
+    expect(Object.keys(ours[0]!).sort()).toEqual(["detail", "docker", "host", "id", "image", "ip", "name", "state"]);
 
     // what Docker itself runs: the named containers, running, labelled
     const engine = await stackContainers("e2e-two");

@@ -158,16 +158,18 @@ export class PortRouter {
     }
     const b = l.backends[l.next++ % l.backends.length]!;
     const upstream = connect(b.port, b.ip);
+    // counted from the moment it is chosen: a drain must wait for a connection still being made
+    const set = this.#active.get(b.id) ?? new Set<Socket>();
+    this.#active.set(b.id, set);
+    set.add(upstream);
     let connected = false;
     upstream.on("error", () => {
+      set.delete(upstream);
       if (!connected && tries < l.backends.length + 3) return this.#forward(l, client, tries + 1);
       client.destroy();
     });
     upstream.once("connect", () => {
       connected = true;
-      const set = this.#active.get(b.id) ?? new Set<Socket>();
-      this.#active.set(b.id, set);
-      set.add(upstream);
       upstream.once("close", () => {
         set.delete(upstream);
         client.destroy();

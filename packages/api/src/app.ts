@@ -504,8 +504,18 @@ export function createApp(deps: ApiDeps) {
     return c.json({ cancelled: false });
   });
 
-  /** The containers a logs or exec target names: a service's (one slot for exec), or one container. */
+  /** The containers a logs or exec target names: a stack's, a service's (one slot for exec), or one container. */
   async function resolveContainers(target: string, p: Principal, slot?: number) {
+    const visible = target.includes("/") ? [] : await existingStacks(p);
+    const whole = visible.find((s) => s.name === target);
+    if (whole) {
+      const all = Object.values(whole.containers)
+        .filter((x) => !x.previousOf)
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      if (slot !== undefined) throw invalid(`exec needs a service or a container, not the stack ${target}: '${target}/SERVICE' or a container name`, "target");
+      if (all.length === 0) throw notFound(`stack ${target} has no containers`);
+      return all;
+    }
     if (target.includes("/")) {
       const [stackName, service] = target.split("/", 2) as [string, string];
       const s = await existing(stackName, p);
@@ -517,11 +527,11 @@ export function createApp(deps: ApiDeps) {
       if (chosen.length === 0) throw notFound(slot === undefined ? `service ${target} has no containers` : `service ${target} has no container in slot ${slot} (slots: ${all.map((x) => x.slot).join(", ") || "none"})`);
       return chosen;
     }
-    for (const s of await existingStacks(p)) {
+    for (const s of visible) {
       const found = s.containers[target];
       if (found) return [found];
     }
-    throw notFound(`no service or container named ${target}`);
+    throw notFound(`no stack, service or container named ${target}`);
   }
 
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */

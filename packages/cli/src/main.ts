@@ -235,7 +235,7 @@ export function buildProgram(io: Out = defaultOut): Command {
   program
     .command("up")
     .description("bring a stack up from compose files; returns once it has settled")
-    .option("-d, --detach", "return once the operation has settled (logs are not followed)")
+    .option("-d, --detach", "return once the operation has settled (without it, the stack's logs follow until Ctrl-C)")
     .option("-s, --stack <name>", "stack name (default: the current folder's name)")
     .option("-f, --file <file...>", "compose file(s); later files override earlier ones")
     .option("--rancher-file <file>", "rancher-compose.yml (default: the one beside the first file, if any)")
@@ -304,6 +304,11 @@ export function buildProgram(io: Out = defaultOut): Command {
       const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/up`, body, { "idempotency-key": randomUUID() });
       const ok = await follow(client, stack, res.op, res.version - 1, io);
       if (!ok) throw new ExitError(1);
+      if (opts.detach || opts.dryRun) return;
+      // attached, as compose: the stack's logs follow until Ctrl-C; the stack keeps running
+      io.err(`Following the logs of ${stack} (Ctrl-C stops following; the stack keeps running)`);
+      const code = await runSession(client, { type: "logs", target: stack, follow: true, timestamps: false }, io.raw ?? processRawOut, interrupted());
+      if (code !== 0) throw new ExitError(code);
     });
 
   const secretCmd = program.command("secret").description("secrets: encrypted at rest, mounted at /run/secrets, never shown");
