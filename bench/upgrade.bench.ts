@@ -3,7 +3,8 @@
  * rollback, of a 3-service stack and of a 10-replica service, through corral
  * and through the Docker Engine API directly (the same stops, renames,
  * creates, starts and removes, all slots at once), and the upgrade through
- * Docker Swarm (`service update`, same parallelism, stop-first) when the engine
+ * Docker Swarm (`service update`, same parallelism, stop-first, and `service
+ * rollback`; Swarm has no confirm) when the engine
  * can be a single-node swarm. Interleaved runs; medians and ratios.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -98,6 +99,7 @@ async function swarmUp(shape: Shape, stack: string) {
         TaskTemplate: { ContainerSpec: { Image: IMAGE, Env: ["VERSION=1"] }, RestartPolicy: { Condition: "none" } },
         Mode: { Replicated: { Replicas: scale } },
         UpdateConfig: { Parallelism: scale, Order: "stop-first", Delay: 0, Monitor: 0, FailureAction: "pause" },
+        RollbackConfig: { Parallelism: scale, Order: "stop-first", Delay: 0, Monitor: 0, FailureAction: "pause" },
       }),
     ),
   );
@@ -114,6 +116,22 @@ async function swarmUpgrade(shape: Shape, stack: string, version: string) {
     }),
   );
   await swarmSettled(stack, version);
+}
+/** `docker service rollback`: every service back to its previous spec, with the same parallelism. */
+async function swarmRollback(shape: Shape, stack: string) {
+  await Promise.all(
+    Object.keys(shape.services).map(async (n) => {
+      const service = docker.getService(`${stack}-${n}`);
+      const info = await service.inspect();
+      await new Promise((resolve, reject) =>
+        docker.modem.dial(
+          { path: `/services/${info.ID}/update?`, method: "POST", options: { _query: { version: info.Version.Index, rollback: "previous" }, _body: info.Spec }, statusCodes: { 200: true, 400: "bad parameter", 404: "no such service", 500: "server error", 503: "node is not part of a swarm" } },
+          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data)),
+        ),
+      );
+    }),
+  );
+  await swarmSettled(stack, "1");
 }
 async function swarmSettled(stack: string, version: string) {
   for (;;) {
@@ -163,9 +181,11 @@ async function run() {
         const dr = await time(() => directRollback(shape, `${stack}d`));
         await directRm(`${stack}d`);
         let su = NaN;
+        let sr = NaN;
         if (!swarmProblem) {
           await swarmUp(shape, `${stack}s`);
           su = await time(() => swarmUpgrade(shape, `${stack}s`, "2"));
+          sr = await time(() => swarmRollback(shape, `${stack}s`));
           await swarmRm(`${stack}s`);
         }
         if (r < 0) continue; // the first round warms up
@@ -176,6 +196,7 @@ async function run() {
         add("direct confirm", dc);
         add("direct rollback", dr);
         if (!Number.isNaN(su)) add("swarm upgrade", su);
+        if (!Number.isNaN(sr)) add("swarm rollback", sr);
       }
       const m = (k: string) => (t[k] ? median(t[k]!) : NaN);
       const f = (ms: number) => (Number.isNaN(ms) ? "   n/a" : ms.toFixed(0).padStart(6));
