@@ -15,6 +15,7 @@ afterAll(async () => {
   await server?.stop();
   await cleanupStack("e2e-crash");
   await cleanupStack("e2e-crash2");
+  await cleanupStack("e2e-crash3");
 });
 
 it("an agent killed while a stack comes up, then restarted: the stack converges, no orphan", async () => {
@@ -67,4 +68,20 @@ it("an agent killed mid-upgrade, then restarted: the upgrade completes, no orpha
   );
   expect((await corral(server, ["rm", "e2e-crash2"])).code).toBe(0);
   expect(await stackContainers("e2e-crash2")).toEqual([]);
+});
+
+it("logs or exec for a host whose agent is down fail with the host named, not hang; back up, they work", async () => {
+  agent?.kill("SIGKILL");
+  agent = spawnAgent(server, "crash-host");
+  await outputContains(agent, "connected");
+  const file = composeFile(`services:\n  s0:\n    image: corral-busybox:latest\n    command: ["sh", "-c", "echo up; trap 'exit 0' TERM; while true; do sleep 1; done"]\n    cap_drop: [ALL]\n`);
+  expect((await corral(server, ["up", "-d", "-f", file, "-s", "e2e-crash3"])).code).toBe(0);
+  agent.kill("SIGKILL");
+  const res = await corral(server, ["exec", "e2e-crash3/s0", "--", "true"], undefined, undefined, { CORRAL_SESSION_ANSWER_MS: "1500" });
+  expect(res.code).not.toBe(0);
+  expect(res.stderr).toContain("host crash-host did not answer in 2 s: is its agent running?");
+  agent = spawnAgent(server, "crash-host");
+  await outputContains(agent, "connected");
+  expect((await corral(server, ["logs", "e2e-crash3/s0"])).stdout).toBe("up\n");
+  expect((await corral(server, ["rm", "e2e-crash3"])).code).toBe(0);
 });

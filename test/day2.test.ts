@@ -180,6 +180,11 @@ describe("logs and exec, carried over the host's queue and back", () => {
     expect(res.stdout).toBe("three\n");
     expect(res.stderr).toBe("oops\n");
     expect((await corral(server, ["logs", "talk-talker-1"])).stdout).toBe("one\ntwo\nthree\n");
+    expect((await corral(server, ["logs", "--since", "1h", "talk-talker-1"])).stdout).toBe("one\ntwo\nthree\n");
+    expect((await corral(server, ["logs", "--since", String(Math.floor(Date.now() / 1000) + 3600), "talk-talker-1"])).stdout).toBe("");
+    const stamped = await corral(server, ["logs", "--timestamps", "--tail", "2", "talk/talker"]);
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z three\n$/);
+    expect(stamped.stderr).toMatch(/^\d{4}-\d\d-\d\dT\S+Z oops\n$/);
   });
 
   it("logs of a service with two containers prefixes each line with its container", async () => {

@@ -25,12 +25,12 @@ export async function testServer(options: Partial<ServerOptions> = {}): Promise<
 }
 
 /** Run the `corral` CLI as a user would, against `server`. */
-export function corral(server: { url: string; token: string }, args: string[], cwd = repoRoot, input?: string): Promise<CliResult> {
+export function corral(server: { url: string; token: string }, args: string[], cwd = repoRoot, input?: string, env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       [cliBin, ...args],
-      { cwd, env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token }, timeout: 110_000 },
+      { cwd, env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token, ...env }, timeout: 110_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });

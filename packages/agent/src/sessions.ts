@@ -34,6 +34,18 @@ class Outbox {
     this.#timer ??= setTimeout(() => void this.flush(), this.flushMs);
   }
 
+  /** Tell the API the session has arrived here, before any output. */
+  hello(): Promise<void> {
+    this.#posting = this.#posting.then(async () => {
+      const answer = await this.post(this.id, { chunks: [] }).catch(() => ({ cancelled: false }));
+      if (answer.cancelled) {
+        this.cancelled = true;
+        this.onCancel();
+      }
+    });
+    return this.#posting;
+  }
+
   flush(end?: SessionEndBody): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -90,6 +102,7 @@ export class SessionRunner {
     const stopAll = () => stops.forEach((s) => s());
     this.#stops.set(m.id, stopAll);
     const box = new Outbox(m.id, this.o.post, stopAll, this.o.flushMs ?? 25);
+    void box.hello();
     if (m.type === "exec") {
       const container = m.containers[0]!;
       try {

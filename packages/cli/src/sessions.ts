@@ -14,7 +14,12 @@ interface Page {
   done: boolean;
   exitCode?: number;
   errors: string[];
+  /** Hosts that have not answered yet. */
+  silent?: string[];
 }
+
+/** How long a host may take to pick a session up before the CLI gives up on it. */
+const ANSWER_MS = Number(process.env.CORRAL_SESSION_ANSWER_MS ?? 30_000);
 
 /** `--since`: unix seconds, a duration back from now (10m, 1h30m), or a date. */
 export function sinceSeconds(value: string, now = Date.now()): number {
@@ -53,16 +58,21 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
   };
   signal?.addEventListener("abort", cancel, { once: true });
   let cursor: Record<string, number> = {};
+  const opened_at = Date.now();
   try {
     for (;;) {
       const page = await api
-        .request<Page>("GET", `/v1/sessions/${opened.id}?cursor=${encodeURIComponent(JSON.stringify(cursor))}&wait=20`, undefined, {}, polling.signal)
+        .request<Page>("GET", `/v1/sessions/${opened.id}?cursor=${encodeURIComponent(JSON.stringify(cursor))}&wait=5`, undefined, {}, polling.signal)
         .catch((e: unknown) => {
           if (cancelled) return { chunks: [], cursor, done: true, errors: [] } as Page;
           throw e;
         });
       for (const c of page.chunks) emit(c.container, c.stream, Buffer.from(c.data, "base64").toString());
       cursor = page.cursor;
+      if (!page.done && !cancelled && (page.silent?.length ?? 0) > 0 && Date.now() - opened_at > ANSWER_MS) {
+        await api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {});
+        throw new CliError(`host ${page.silent!.join(", ")} did not answer in ${Math.round(ANSWER_MS / 1000)} s: is its agent running? ('corral host ls')`);
+      }
       if (page.done || cancelled) {
         for (const key of partial.keys()) {
           const [container, stream] = key.split("\u0000") as [string, "stdout" | "stderr"];

@@ -21,6 +21,8 @@ export interface SessionStatus {
   /** When a reader last asked: a follow nobody reads any more is let go. */
   lastRead: number;
   ended: Record<string, SessionEnd>;
+  /** Hosts that have answered at all (the agent got the session). */
+  answered: string[];
 }
 
 /** Per host, the last chunk read. */
@@ -65,17 +67,20 @@ export class SessionStore {
     const ended: Record<string, SessionEnd> = {};
     let cancelled = false;
     let lastRead = 0;
+    const answered: string[] = [];
     for (const i of items) {
       const sk = i.sk?.S ?? "";
+      if (sk.startsWith("ack#")) answered.push(sk.slice(4));
       if (sk === "cancel") cancelled = true;
       if (sk === "read") lastRead = Number(i.at?.N ?? 0);
       if (sk.startsWith("end#")) ended[sk.slice(4)] = JSON.parse(i.end?.S ?? "{}") as SessionEnd;
     }
-    return { cancelled, lastRead, ended };
+    return { cancelled, lastRead, ended, answered };
   }
 
   /** A host's chunks, in order; a chunk posted twice (a retry) is the same item. */
   async put(id: string, host: string, chunks: SessionChunk[], end?: SessionEnd): Promise<void> {
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: `ack#${host}` } } }));
     for (let i = 0; i < chunks.length; i += 25) {
       await this.db.send(
         new BatchWriteItemCommand({
