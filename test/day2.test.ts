@@ -131,7 +131,7 @@ describe("a running stack, day two", () => {
     expect(await services()).toEqual({ web: "active 1/1", worker: "active 1/1" });
   });
 
-  it("events -f follows (server-sent events) and sees a restart's steps; Ctrl-C ends it", async () => {
+  it("events -f follows (server-sent events) and sees an upgrade's steps; Ctrl-C ends it", async () => {
     const child = spawn(process.execPath, [cliBin, "events", "-f", "day2"], { env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token } });
     let seen = "";
     child.stdout.on("data", (d: Buffer) => (seen += d.toString()));
@@ -142,10 +142,12 @@ describe("a running stack, day two", () => {
     expect(await until("StackCreated")).toMatch(/^\S+Z {2}day2 +1 {2}StackCreated$/m); // the log from the start
     await new Promise((r) => setTimeout(r, 300)); // the past has arrived
     const before = seen.length;
-    expect((await corral(server, ["restart", "day2/web"])).code).toBe(0);
-    const live = await until("[web]: Started", before);
+    expect((await corral(server, ["up", "-d", "--force-upgrade", "--confirm-upgrade", "-f", file, "-s", "day2"])).code).toBe(0);
+    const live = await until("Upgrade confirmed", before);
+    expect(live).toContain("UpgradeStarted  Upgrading web | Upgrading worker");
     expect(live).toContain("StepSucceeded  [web]: Stopped");
     expect(live).toContain("StepSucceeded  [web]: Started");
+    expect(live).toContain("StepSucceeded  [worker]: Removed day2-worker-1");
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     child.kill("SIGINT");
     expect(await exited).toBe(0);

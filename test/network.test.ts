@@ -36,6 +36,23 @@ describe("inside a stack, services find each other by name; other stacks cannot 
     expect(res.stdout).toContain("hello from corral\n");
   });
 
+  it("a service name answers with every replica's address (Docker's DNS round robin)", async () => {
+    expect((await corral(server, ["scale", "neta/client=2"])).code).toBe(0);
+    const res = await corral(server, ["exec", "neta/client", "--", "nslookup", "client"]);
+    const ips = [...res.stdout.matchAll(/^Address: (\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]).sort();
+    const replicas = (await inspect("neta/client")).containers.map((c) => c.ip).sort();
+    expect(replicas).toHaveLength(2);
+    expect(ips).toEqual(replicas);
+    expect((await corral(server, ["scale", "neta/client=1"])).code).toBe(0);
+  });
+
+  it("a second container cannot take a port its service's container publishes itself on the only host: refused, with the way out", async () => {
+    const res = await corral(server, ["scale", "neta/web=2"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain("web: slot 2 needs host port 60047, which a container of web holds on every live host (test-host); publish with 'mode: ingress'");
+    expect((await corral(server, ["scale", "neta/web=1"])).code).toBe(0);
+  });
+
   it("a second stack neither resolves nor reaches the first one's services", async () => {
     expect((await corral(server, ["up", "-d", "-f", pair("[]"), "-s", "netb"])).code).toBe(0);
     const ip = (await inspect("neta/web")).containers[0]!.ip;

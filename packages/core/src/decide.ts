@@ -428,6 +428,9 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
     const { spec, hash } = state.services[service]!;
     if (cronSchedule(spec)) continue; // a scheduled job runs at its times, not all along
     const pulledOn = new Map<string, string>();
+    // a host port the container publishes itself: one container of the service per host, as Rancher's scheduler did
+    const held = directPorts(spec).flatMap((p) => (p.published === undefined ? [] : [p.published]));
+    const holding = new Set(held.length ? Object.values(state.containers).filter((c) => c.service === service && !c.previousOf).map((c) => c.host) : []);
     for (let slot = 1; slot <= spec.scale; slot++) {
       const name = containerName(state.name, service, slot);
       const existing = state.containers[name];
@@ -440,7 +443,16 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       }
       if (existing) continue; // a changed service is upgraded, not re-created, by 'up --upgrade'
       const constraints = spec.deploy?.placement?.constraints;
-      const host = chooseHost(hosts, load, constraints);
+      const host = chooseHost(hosts.filter((h) => !holding.has(h.id)), load, constraints);
+      if (!host && holding.size > 0 && hosts.length > 0) {
+        const ports = `host port${held.length > 1 ? "s" : ""} ${held.join(", ")}`;
+        return {
+          type: "OperationFailed",
+          op: opId,
+          reason: `${service}: slot ${slot} needs ${ports}, which a container of ${service} holds on every live host (${hosts.map((h) => h.id).join(", ")}); publish with 'mode: ingress' to run replicas behind one port, or add a host`,
+        };
+      }
+      if (held.length && host) holding.add(host);
       if (!host) {
         const reason = hosts.length === 0 || !constraints?.length
           ? "no host is available: start 'corral server' or 'corral agent' on a Docker host"

@@ -74,3 +74,15 @@ describe("rm --type service | container", () => {
     expect(() => decide({ type: "RemoveContainer", op: "x", container: "demo-web-9", ...base }, s0)).toThrow("stack demo has no container demo-web-9");
   });
 });
+
+describe("a host port published by the container itself", () => {
+  it("one container of the service per host: a second slot goes to another host, or is refused with the way out", () => {
+    const web = { web: spec("web:1", { ports: [{ target: 80, published: 60000, protocol: "tcp" }] }) };
+    const one = settle(run(initialState("demo"), up(web, "op1")));
+    const refused = run(run(one, { type: "Scale", op: "sc", scales: { web: 2 }, ...base }), { type: "Plan", hosts, now: 1 });
+    expect(refused.op).toMatchObject({ status: "failed" });
+    expect(refused.op?.reason).toBe("web: slot 2 needs host port 60000, which a container of web holds on every live host (h1); publish with 'mode: ingress' to run replicas behind one port, or add a host");
+    const two = run(run(one, { type: "Scale", op: "sc2", scales: { web: 2 }, ...base }), { type: "Plan", hosts: [{ id: "h1" }, { id: "h2" }], now: 1 });
+    expect(Object.values(two.steps).filter((r) => r.step.action === "create").map((r) => r.step.host)).toEqual(["h2"]);
+  });
+});
