@@ -223,7 +223,7 @@ describe("logs and exec, carried over the host's queue and back", () => {
     expect(await exited).toBe(0);
   });
 
-  it("exec returns the command's output, apart, and its exit code; a stopped container is refused", async () => {
+  it("exec returns the command's output, apart, and its exit code; -i and -t; a stopped container is refused", async () => {
     const t0 = Date.now();
     const res = await corral(server, ["exec", "talk/talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     console.log(`exec round trip through the CLI: ${Date.now() - t0} ms`);
@@ -231,6 +231,12 @@ describe("logs and exec, carried over the host's queue and back", () => {
     expect(res.stderr).toBe("err\n");
     expect(res.code).toBe(3);
     expect((await corral(server, ["exec", "talk-talker-1", "--", "cat", "/etc/passwd"])).stdout).toContain("root:x:0:0");
+    // -i: what is piped in reaches the command's stdin; -t: a terminal on the container's side
+    const piped = await corral(server, ["exec", "-i", "talk/talker", "--", "sh"], undefined, "echo hi-$((1+2))\nexit 4\n");
+    expect(piped.stdout).toBe("hi-3\n");
+    expect(piped.code).toBe(4);
+    const tty = await corral(server, ["exec", "-t", "talk/talker", "--", "tty"]);
+    expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
     expect((await corral(server, ["stop", "talk"])).code).toBe(0);
     const refused = await corral(server, ["exec", "talk/talker", "--", "true"]);
     expect(refused.code).not.toBe(0);

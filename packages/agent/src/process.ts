@@ -4,7 +4,7 @@ import { labels as L, type HealthReport, type Logger } from "@corral/core";
 import { QueueSender, sqsClient } from "@corral/queue";
 import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { PortRouter } from "./router.js";
-import { SessionRunner } from "./sessions.js";
+import { SessionRunner, type SessionInput } from "./sessions.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
@@ -105,6 +105,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const sessions = new SessionRunner({
     runtime,
     post: async (id, body) => (await call(options, `/v1/hosts/${options.hostId}/sessions/${id}/chunks`, body, reg.hostToken)) as { cancelled: boolean },
+    input: async (id, after) =>
+      (await call(options, `/v1/hosts/${options.hostId}/sessions/${id}/input?after=${after}&wait=20`, undefined, reg.hostToken)) as Awaited<ReturnType<SessionInput>>,
     ...(options.log ? { log: options.log } : {}),
   });
   const loop = runAgentLoop({

@@ -29,6 +29,8 @@ export interface ContainerRuntime {
   logs(name: string, options: LogOptions, sink: OutputSink): Promise<{ done: Promise<void>; stop(): void }>;
   /** Run a command in a running container; its exit code. */
   exec(name: string, cmd: string[], sink: OutputSink): Promise<number>;
+  /** Run a command with its stdin open (and a terminal, with `tty`): write to it, end it, wait for the exit code. */
+  execInteractive(name: string, cmd: string[], tty: { rows: number; cols: number } | undefined, sink: OutputSink): Promise<InteractiveExec>;
   /** Containers carrying `label` (stopped ones too), with their health and address, for the port router. */
   listRouted(label: string): Promise<RoutedContainer[]>;
   /** Calls `listener` on every container start, stop, health change or removal; returns the way to stop listening. */
@@ -41,6 +43,15 @@ export interface ContainerEvent {
   /** Docker's action: start, die, stop, destroy, rename, `health_status: healthy`, ... */
   action: string;
   labels: Record<string, string>;
+}
+
+export interface InteractiveExec {
+  write(data: Buffer): void;
+  /** Close the command's stdin (end of input). */
+  end(): void;
+  /** Stop it from this side (the session was cancelled). */
+  kill(): void;
+  done: Promise<number>;
 }
 
 export interface LogOptions {
@@ -496,6 +507,28 @@ export class DockerRuntime implements ContainerRuntime {
       await new Promise((r) => setTimeout(r, 20));
     }
     return (await exec.inspect()).ExitCode ?? 0;
+  }
+
+  async execInteractive(name: string, cmd: string[], tty: { rows: number; cols: number } | undefined, sink: OutputSink): Promise<InteractiveExec> {
+    const exec = await this.#docker.getContainer(name).exec({ Cmd: cmd, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: tty !== undefined });
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: tty !== undefined })) as NodeJS.ReadWriteStream & { destroy?: () => void; end: () => void };
+    if (tty) await exec.resize({ h: tty.rows, w: tty.cols }).catch(() => {});
+    const demux = tty ? undefined : new Demuxer(sink);
+    const done = new Promise<number>((resolve) => {
+      stream.on("data", (b: Buffer) => (demux ? demux.write(b) : sink("stdout", b)));
+      const finish = async () => {
+        for (let i = 0; i < 50; i++) {
+          const state = await exec.inspect().catch(() => undefined);
+          if (!state?.Running) return resolve(state?.ExitCode ?? 137);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        resolve((await exec.inspect().catch(() => undefined))?.ExitCode ?? 137);
+      };
+      stream.on("end", () => void finish());
+      stream.on("close", () => void finish());
+      stream.on("error", () => void finish());
+    });
+    return { write: (data) => void stream.write(data), end: () => stream.end(), kill: () => stream.destroy?.(), done };
   }
 
   async listRouted(label: string): Promise<RoutedContainer[]> {

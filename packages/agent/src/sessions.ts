@@ -9,6 +9,9 @@ export interface SessionEndBody {
 /** Posts a session's chunks to the API under the host's token; the answer says whether anyone still listens. */
 export type SessionPost = (sessionId: string, body: { chunks: SessionChunk[]; end?: SessionEndBody }) => Promise<{ cancelled: boolean }>;
 
+/** Long-polls the API for an interactive exec's input after `after` (the host's token). */
+export type SessionInput = (sessionId: string, after: number) => Promise<{ input: Array<{ seq: number; data: string; eof: boolean }>; cancelled: boolean }>;
+
 const MAX_CHUNK = 32 * 1024;
 
 /** A session's output on its way to the API: merged into chunks, numbered, posted one request at a time, retried with the same numbers. */
@@ -80,7 +83,7 @@ export class SessionRunner {
   readonly #stops = new Map<string, () => void>();
 
   constructor(
-    private readonly o: { runtime: ContainerRuntime; post: SessionPost; log?: Logger; flushMs?: number },
+    private readonly o: { runtime: ContainerRuntime; post: SessionPost; input?: SessionInput; log?: Logger; flushMs?: number },
   ) {}
 
   handle(message: SessionMessage): void {
@@ -92,6 +95,40 @@ export class SessionRunner {
       .finally(() => this.#stops.delete(message.id));
   }
 
+  /** exec -i / -t: the command's stdin is fed from the input the user posts, its output goes back as chunks. */
+  async #interactive(m: SessionMessage, stops: Array<() => void>, box: Outbox): Promise<void> {
+    const container = m.containers[0]!;
+    let proc;
+    try {
+      proc = await this.o.runtime.execInteractive(container, m.exec!.cmd, m.exec!.tty, (stream, data) => box.add(container, stream, data));
+    } catch (e) {
+      await box.flush({ error: `${container}: ${engineMessage(e)}` });
+      return;
+    }
+    let finished = false;
+    stops.push(() => proc.kill());
+    const pump = (async () => {
+      let after = -1;
+      while (!finished && !box.cancelled) {
+        const got = await this.o.input!(m.id, after).catch(() => undefined);
+        if (!got) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        if (got.cancelled) return proc.kill();
+        for (const i of got.input) {
+          after = i.seq;
+          if (i.data) proc.write(Buffer.from(i.data, "base64"));
+          if (i.eof) return proc.end();
+        }
+      }
+    })();
+    const exitCode = await proc.done;
+    finished = true;
+    await box.flush({ exitCode });
+    void pump;
+  }
+
   /** Stop following: the agent is going away. */
   stop(): void {
     for (const stop of this.#stops.values()) stop();
@@ -101,8 +138,14 @@ export class SessionRunner {
     const stops: Array<() => void> = [];
     const stopAll = () => stops.forEach((s) => s());
     this.#stops.set(m.id, stopAll);
-    const box = new Outbox(m.id, this.o.post, stopAll, this.o.flushMs ?? 25);
+    // an interactive exec answers keystrokes: its output goes out sooner
+    const interactive = m.type === "exec" && (m.exec?.interactive || m.exec?.tty) && this.o.input !== undefined;
+    const box = new Outbox(m.id, this.o.post, stopAll, interactive ? 5 : (this.o.flushMs ?? 25));
     void box.hello();
+    if (interactive) {
+      await this.#interactive(m, stops, box);
+      return;
+    }
     if (m.type === "exec") {
       const container = m.containers[0]!;
       try {

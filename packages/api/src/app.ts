@@ -104,8 +104,16 @@ const sessionBody = z.discriminatedUnion("type", [
     since: z.number().int().optional(),
     timestamps: z.boolean().default(false),
   }),
-  z.object({ type: z.literal("exec"), target: z.string().min(1), cmd: z.array(z.string()).min(1), slot: z.number().int().min(1).optional() }),
+  z.object({
+    type: z.literal("exec"),
+    target: z.string().min(1),
+    cmd: z.array(z.string()).min(1),
+    slot: z.number().int().min(1).optional(),
+    interactive: z.boolean().default(false),
+    tty: z.object({ rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) }).optional(),
+  }),
 ]);
+const inputBody = z.object({ seq: z.number().int().min(0), data: z.string().max(200_000), eof: z.boolean().default(false) });
 const chunksBody = z.object({
   chunks: z.array(sessionChunkSchema).max(1000),
   end: z.object({ exitCode: z.number().int().optional(), error: z.string().max(2000).optional() }).optional(),
@@ -453,7 +461,7 @@ export function createApp(deps: ApiDeps) {
         id,
         type: body.type,
         containers: names,
-        ...(body.type === "logs" ? { logs: { follow: body.follow, timestamps: body.timestamps, ...(body.tail !== undefined ? { tail: body.tail } : {}), ...(body.since !== undefined ? { since: body.since } : {}) } } : { exec: { cmd: body.cmd } }),
+        ...(body.type === "logs" ? { logs: { follow: body.follow, timestamps: body.timestamps, ...(body.tail !== undefined ? { tail: body.tail } : {}), ...(body.since !== undefined ? { since: body.since } : {}) } } : { exec: { cmd: body.cmd, ...(body.interactive ? { interactive: true } : {}), ...(body.tty ? { tty: body.tty } : {}) } }),
       };
       await deps.sender.send(known.get(host)!.queueUrl, [{ body: message, group: `session/${id}`, dedupId: `session.${id}` }]);
     }
@@ -483,6 +491,30 @@ export function createApp(deps: ApiDeps) {
         return c.json({ chunks: page.chunks, cursor: page.cursor, done: done && page.chunks.length === 0, ...(done ? { exitCode: ends.find((e) => e.exitCode !== undefined)?.exitCode ?? (errors.length ? 1 : 0) } : {}), errors, silent });
       }
       await deps.feed.wait(`session:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
+    }
+  });
+
+  /** exec -i: the user's keystrokes or piped input, in order; the agent fetches them for the command's stdin. */
+  v1.post("/sessions/:id/input", async (c) => {
+    const s = await mySession(c.req.param("id"), c.get("principal"));
+    if (s.type !== "exec") throw invalid("only an exec session takes input", "id");
+    const body = inputBody.parse(await c.req.json().catch(() => ({})));
+    await deps.sessions.putInput(s.id, body.seq, body.data, body.eof);
+    deps.feed.changed(`session-input:${s.id}`);
+    return c.json({ ok: true });
+  });
+
+  v1.get("/hosts/:id/sessions/:sid/input", async (c) => {
+    const host = c.req.param("id");
+    const s = await deps.sessions.get(c.req.param("sid"));
+    if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
+    const after = z.coerce.number().int().min(-1).default(-1).parse(c.req.query("after"));
+    const deadline = clock() + Math.min(Number(c.req.query("wait") ?? 0), 25) * 1000;
+    for (;;) {
+      const input = await deps.sessions.readInput(s.id, after);
+      const status = await deps.sessions.status(s.id);
+      if (input.length > 0 || status.cancelled || clock() >= deadline || c.req.raw.signal.aborted || deps.feed.closed) return c.json({ input, cancelled: status.cancelled });
+      await deps.feed.wait(`session-input:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
     }
   });
 

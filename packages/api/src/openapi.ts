@@ -33,6 +33,8 @@ export const openapi = {
     "/v1/events": { get: op("server-sent events: the event log of ?stack= (or of every stack the caller may see), ?since=epoch-ms|ISO, ?follow=1 stays open") },
     "/v1/sessions": { post: op("open a logs or exec session: {type: logs, target, follow?, tail?, since?, timestamps?} | {type: exec, target, cmd, slot?}; answers {id, containers}") },
     "/v1/sessions/{id}": { get: op("a session's output after ?cursor= (long-polls with ?wait=SECONDS): {chunks: [{container, stream, data: base64}], cursor, done, exitCode?}"), delete: op("cancel a session (Ctrl-C)") },
+    "/v1/sessions/{id}/input": { post: op("exec -i: input for the command's stdin, in order: {seq, data: base64, eof?}") },
+    "/v1/hosts/{id}/sessions/{sid}/input": { get: op("an agent long-polls an interactive exec's input after ?after=SEQ (its host token)") },
     "/v1/hosts/{id}/sessions/{sid}/chunks": { post: op("an agent posts a session's output under its host token: {chunks: [{seq, container, stream, data}], end?: {exitCode?, error?}}; answers {cancelled}") },
     "/v1/volumes": { get: op("volumes: id name state driver detail"), post: op("create a volume: {name, driver: local|nfs, opts}") },
     "/v1/volumes/{name}": { delete: op("remove a volume (refused while in use)") },

@@ -21,6 +21,18 @@ interface Page {
 /** How long a host may take to pick a session up before the CLI gives up on it. */
 const ANSWER_MS = Number(process.env.CORRAL_SESSION_ANSWER_MS ?? 30_000);
 
+/** exec -i: what the user types (or pipes) goes to the command's stdin, in order, then its end. */
+function pumpInput(api: ApiClient, id: string, input: NodeJS.ReadableStream): void {
+  let seq = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+  const send = (data: Buffer, eof: boolean) => {
+    const body = { seq: seq++, data: data.toString("base64"), eof };
+    chain = chain.then(() => api.request("POST", `/v1/sessions/${id}/input`, body).catch(() => {}));
+  };
+  input.on("data", (d: Buffer) => send(d, false));
+  input.on("end", () => send(Buffer.alloc(0), true));
+}
+
 /** `--since`: unix seconds, a duration back from now (10m, 1h30m), or a date. */
 export function sinceSeconds(value: string, now = Date.now()): number {
   if (/^\d+$/.test(value)) return Number(value);
@@ -36,8 +48,9 @@ export function sinceSeconds(value: string, now = Date.now()): number {
  * ends, and answer its exit code. With several containers, each line gets
  * the container's name as a prefix. Ctrl-C cancels the session.
  */
-export async function runSession(api: ApiClient, body: Record<string, unknown>, out: RawOut, signal?: AbortSignal): Promise<number> {
+export async function runSession(api: ApiClient, body: Record<string, unknown>, out: RawOut, signal?: AbortSignal, input?: NodeJS.ReadableStream): Promise<number> {
   const opened = await api.request<{ id: string; containers: string[] }>("POST", "/v1/sessions", body, { "idempotency-key": randomUUID() });
+  if (input) pumpInput(api, opened.id, input);
   const prefix = opened.containers.length > 1;
   const partial = new Map<string, string>();
   const width = Math.max(...opened.containers.map((c) => c.length));

@@ -233,7 +233,15 @@ export const sessionMessageSchema = z.object({
   type: z.enum(["logs", "exec"]),
   containers: z.array(z.string()).min(1),
   logs: z.object({ follow: z.boolean(), tail: z.number().int().min(0).optional(), since: z.number().int().optional(), timestamps: z.boolean() }).optional(),
-  exec: z.object({ cmd: z.array(z.string()).min(1) }).optional(),
+  exec: z
+    .object({
+      cmd: z.array(z.string()).min(1),
+      /** Keep stdin open: the user's input comes through the API (exec -i). */
+      interactive: z.boolean().optional(),
+      /** A terminal on the container's side (exec -t), of this size. */
+      tty: z.object({ rows: z.number().int().min(1), cols: z.number().int().min(1) }).optional(),
+    })
+    .optional(),
 });
 export type SessionMessage = z.infer<typeof sessionMessageSchema>;
 

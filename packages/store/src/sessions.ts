@@ -110,6 +110,19 @@ export class SessionStore {
     return { chunks, cursor: next };
   }
 
+  /** Input for an interactive exec, in order: `data` base64; `eof` closes the command's stdin. */
+  async putInput(id: string, seq: number, data: string, eof: boolean): Promise<void> {
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: `in#${pad(seq)}` }, data: { S: data }, ...(eof ? { eof: { BOOL: true } } : {}) } }));
+  }
+
+  async readInput(id: string, after: number): Promise<Array<{ seq: number; data: string; eof: boolean }>> {
+    const items = await this.#query(id, `in#${pad(after + 1)}`, "in#~");
+    return items.map((i) => {
+      const sk = i.sk?.S ?? "";
+      return { seq: Number(sk.slice(3)), data: i.data?.S ?? "", eof: (i as { eof?: { BOOL?: boolean } }).eof?.BOOL === true };
+    });
+  }
+
   async remove(id: string): Promise<void> {
     const items = await this.#query(id, "", "~");
     for (let i = 0; i < items.length; i += 25) {
