@@ -518,8 +518,14 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
+  /** Cancel a session (Ctrl-C); one every host has ended is read to the end: its items go. */
   v1.delete("/sessions/:id", async (c) => {
     const s = await mySession(c.req.param("id"), c.get("principal"));
+    const status = await deps.sessions.status(s.id);
+    if (Object.keys(s.hosts).every((h) => status.ended[h])) {
+      await deps.sessions.remove(s.id);
+      return c.json({ id: s.id, removed: true });
+    }
     await deps.sessions.cancel(s.id);
     return c.json({ id: s.id, cancelled: true });
   });

@@ -96,6 +96,7 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
           await cancelled;
           return 0;
         }
+        await api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {}); // read to the end: the API may forget it
         return page.exitCode ?? 0;
       }
     }

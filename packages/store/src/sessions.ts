@@ -43,8 +43,13 @@ export class SessionStore {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /** Sessions are short-lived: on AWS, a TTL on `expires` clears what nobody removed (dynalite keeps it). */
+  #expires() {
+    return { expires: { N: String(Math.floor(this.clock() / 1000) + 86_400) } };
+  }
+
   async create(s: SessionRecord): Promise<void> {
-    await putIfAbsent(this.db, this.table, { pk: pk(s.id), sk: { S: "meta" }, owner: { S: s.owner }, type: { S: s.type }, hosts: { S: JSON.stringify(s.hosts) }, created: { N: String(s.created) } });
+    await putIfAbsent(this.db, this.table, { ...this.#expires(), pk: pk(s.id), sk: { S: "meta" }, owner: { S: s.owner }, type: { S: s.type }, hosts: { S: JSON.stringify(s.hosts) }, created: { N: String(s.created) } });
     await this.touch(s.id);
   }
 
@@ -55,11 +60,11 @@ export class SessionStore {
   }
 
   async touch(id: string): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: "read" }, at: { N: String(this.clock()) } } }));
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { ...this.#expires(), pk: pk(id), sk: { S: "read" }, at: { N: String(this.clock()) } } }));
   }
 
   async cancel(id: string): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: "cancel" } } }));
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { ...this.#expires(), pk: pk(id), sk: { S: "cancel" } } }));
   }
 
   async status(id: string): Promise<SessionStatus> {
@@ -80,19 +85,19 @@ export class SessionStore {
 
   /** A host's chunks, in order; a chunk posted twice (a retry) is the same item. */
   async put(id: string, host: string, chunks: SessionChunk[], end?: SessionEnd): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: `ack#${host}` } } }));
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { ...this.#expires(), pk: pk(id), sk: { S: `ack#${host}` } } }));
     for (let i = 0; i < chunks.length; i += 25) {
       await this.db.send(
         new BatchWriteItemCommand({
           RequestItems: {
             [this.table]: chunks.slice(i, i + 25).map((c) => ({
-              PutRequest: { Item: { pk: pk(id), sk: { S: `c#${host}#${pad(c.seq)}` }, container: { S: c.container }, stream: { S: c.stream }, data: { S: c.data } } },
+              PutRequest: { Item: { ...this.#expires(), pk: pk(id), sk: { S: `c#${host}#${pad(c.seq)}` }, container: { S: c.container }, stream: { S: c.stream }, data: { S: c.data } } },
             })),
           },
         }),
       );
     }
-    if (end) await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: `end#${host}` }, end: { S: JSON.stringify(end) } } }));
+    if (end) await this.db.send(new PutItemCommand({ TableName: this.table, Item: { ...this.#expires(), pk: pk(id), sk: { S: `end#${host}` }, end: { S: JSON.stringify(end) } } }));
   }
 
   /** Chunks after `cursor`, host by host, and the cursor past them. */
@@ -112,7 +117,7 @@ export class SessionStore {
 
   /** Input for an interactive exec, in order: `data` base64; `eof` closes the command's stdin. */
   async putInput(id: string, seq: number, data: string, eof: boolean): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { pk: pk(id), sk: { S: `in#${pad(seq)}` }, data: { S: data }, ...(eof ? { eof: { BOOL: true } } : {}) } }));
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { ...this.#expires(), pk: pk(id), sk: { S: `in#${pad(seq)}` }, data: { S: data }, ...(eof ? { eof: { BOOL: true } } : {}) } }));
   }
 
   async readInput(id: string, after: number): Promise<Array<{ seq: number; data: string; eof: boolean }>> {
