@@ -11,6 +11,7 @@ afterAll(async () => {
   await server?.stop();
   await cleanupStack("e2e-dup");
   await cleanupStack("e2e-dup2");
+  await cleanupStack("e2e-dup3");
 });
 
 it("with every message delivered twice, the same containers come up once each", async () => {
@@ -71,4 +72,25 @@ services:
   expect((await corral(server, ["up", "-d", "--rollback", "-s", "e2e-dup2"])).code).toBe(0);
   expect((await stackContainers("e2e-dup2")).map((c) => `${c.Names[0]} ${c.Id} ${c.State}`).sort()).toEqual(v1);
   expect((await corral(server, ["rm", "e2e-dup2"])).code).toBe(0);
+});
+
+it("with every message delivered twice, scale, restart, exec and logs act and answer once", async () => {
+  const file = composeFile(`
+services:
+  box:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "echo started; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    cap_drop: [ALL]
+`);
+  expect((await corral(server, ["up", "-d", "-f", file, "-s", "e2e-dup3"])).code).toBe(0);
+  expect((await corral(server, ["scale", "e2e-dup3/box=3"])).code).toBe(0);
+  expect((await stackContainers("e2e-dup3")).map((c) => `${c.Names[0]} ${c.State}`).sort()).toEqual(["/e2e-dup3-box-1 running", "/e2e-dup3-box-2 running", "/e2e-dup3-box-3 running"]);
+  const ids = (await stackContainers("e2e-dup3")).map((c) => c.Id).sort();
+  expect((await corral(server, ["restart", "e2e-dup3"])).code).toBe(0);
+  expect((await stackContainers("e2e-dup3")).map((c) => c.Id).sort()).toEqual(ids);
+  // the session message arrives twice: one command runs, its output comes once
+  const exec = await corral(server, ["exec", "e2e-dup3-box-1", "--", "sh", "-c", "echo once >> /tmp/count; cat /tmp/count"]);
+  expect(exec.stdout).toBe("once\n");
+  expect((await corral(server, ["logs", "e2e-dup3-box-2"])).stdout).toBe("started\nstarted\n"); // started, then restarted: two lines, not four
+  expect((await corral(server, ["rm", "e2e-dup3"])).code).toBe(0);
 });
