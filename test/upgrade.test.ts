@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf", "hl"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf", "hl", "mon"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -143,6 +143,31 @@ describe("the Swarm exercise: a failing health check", () => {
     const back = await corral(server, ["up", "-d", "--rollback", "-s", "swarm-pause"]);
     expect(back.code).toBe(0);
     expect(await engine("swarm-pause")).toEqual(v1);
+  });
+});
+
+describe("the monitor window", () => {
+  it("a new container that turns unhealthy inside deploy.update_config.monitor is rolled back by itself; up says why", async () => {
+    const file = (version: string, sickAfter: string) =>
+      composeFile(`services:
+  web:
+    image: corral-busybox:latest
+    command: ["sh", "-c", "touch /tmp/ok; ${sickAfter ? `(sleep ${sickAfter}; rm /tmp/ok) & ` : ""}trap 'exit 0' TERM; while true; do sleep 1; done"]
+    environment: {VERSION: "${version}"}
+    cap_drop: [ALL]
+    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ok"], interval: 1s, timeout: 1s, retries: 1}
+    deploy:
+      update_config: {monitor: 20s, failure_action: rollback}
+`);
+    expect((await corral(server, ["up", "-d", "-f", file("1", ""), "-s", "mon"])).code).toBe(0);
+    const v1 = await engine("mon");
+    const up = await corral(server, ["up", "-d", "--upgrade", "-f", file("2", "2"), "-s", "mon"]);
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toMatch(/container mon-web-1 turned unhealthy \d+ s after it started, inside the monitor window of 20 s/);
+    expect(up.stderr).toContain("rolled back to revision 1");
+    expect(await engine("mon")).toEqual(v1);
+    expect(await services("mon")).toEqual({ web: "healthy 1/1" });
+    expect((await corral(server, ["rm", "mon"])).code).toBe(0);
   });
 });
 

@@ -144,7 +144,7 @@ export class Controller {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now },
             { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
-            ...(scheduled ? [{ type: "Tick" as const, now, hosts: alive }] : []),
+            { type: "Tick", now, hosts: alive },
           ], hosts);
         } else if (state.upgrade?.autoConfirmMs || scheduled) {
           await this.run(stack, [{ type: "Tick", now, hosts: alive }], hosts);

@@ -90,7 +90,7 @@ describe("up", () => {
     expect(decide(ok(pull!), s)).toEqual([]); // duplicate delivery
     s = run(s, ok(create!, { containerId: "abc" }));
     const last = decide(ok(start!), s);
-    expect(last).toEqual([{ type: "StepSucceeded", stepId: start!.id }, { type: "OperationSucceeded", op: "op1" }]);
+    expect(last).toEqual([{ type: "StepSucceeded", stepId: start!.id, at: 10 }, { type: "OperationSucceeded", op: "op1" }]);
     s = last.reduce(evolve, s);
     expect(s.containers["demo-web-1"]).toMatchObject({ dockerId: "abc", state: "running", host: "h1" });
     expect(serviceRows(s)[0]).toMatchObject({ name: "demo/web", state: "active", scale: "1/1" });

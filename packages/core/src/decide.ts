@@ -660,12 +660,49 @@ function dropUndefined(step: Step): Step {
   return Object.fromEntries(Object.entries(step).filter(([, v]) => v !== undefined)) as Step;
 }
 
+const monitorMs = (state: StackState, service: string) => state.services[service]?.spec.deploy?.update_config?.monitor ?? 0;
+
+/** New containers of a running upgrade still inside their monitor window (deploy.update_config.monitor). */
+function monitoring(state: StackState, now: number): boolean {
+  const u = state.upgrade;
+  if (!u || state.op?.kind !== "upgrade") return false;
+  return Object.values(state.containers).some(
+    (c) => u.services.includes(c.service) && !c.previousOf && c.revision === u.to && c.startedAt !== undefined && c.startedAt + monitorMs(state, c.service) > now,
+  );
+}
+
+/**
+ * A new container of a running upgrade that turns unhealthy inside its
+ * monitor window fails the upgrade, as a failed health gate does: its service
+ * gets the reason, the steps not yet sent are skipped, and the upgrade ends
+ * with its failure action once what is in flight has reported.
+ */
+function monitorFailure(state: StackState, c: ContainerRecord, now: number): StackEvent[] {
+  const u = state.upgrade;
+  const op = state.op;
+  if (!u || op?.kind !== "upgrade" || op.status !== "running" || c.previousOf || c.revision !== u.to || !u.services.includes(c.service)) return [];
+  const window = monitorMs(state, c.service);
+  if (c.startedAt === undefined || now - c.startedAt > window) return [];
+  const reason = `container ${c.name} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
+  const events: StackEvent[] = [{ type: "ServiceFailed", service: c.service, reason }];
+  let s = evolve(state, events[0]!);
+  for (const r of Object.values(s.steps)) {
+    if (r.status !== "planned" || sendable(s, r.step)) continue; // what the host has will report
+    const skipped: StackEvent = { type: "StepFailed", stepId: r.step.id, error: `skipped: ${reason}` };
+    events.push(skipped);
+    s = evolve(s, skipped);
+  }
+  return [...events, ...advance(s, [], now)];
+}
+
 /** The operation's end, once nothing is in flight and nothing more can be planned. */
 function settle(state: StackState, now: number): StackEvent[] {
   const op = state.op;
   if (!op || op.status !== "running" || !op.planned) return [];
   const records = Object.values(state.steps);
   if (records.some((r) => r.status === "planned")) return [];
+  // an upgrade is done once its new containers have run their monitor window without turning unhealthy
+  if (op.kind === "upgrade" && Object.keys(state.errors).length === 0 && monitoring(state, now)) return [];
   const reasons = Object.entries(state.errors).map(([service, error]) => `${service}: ${error}`);
   if (op.kind === "up") {
     const { ready, blocked } = readyServices(state);
@@ -779,7 +816,8 @@ export function decide(command: Command, state: StackState): StackEvent[] {
             ...(report.alreadyDone ? { alreadyDone: true } : {}),
             ...(report.ports ? { ports: report.ports } : {}),
             ...(report.ip ? { ip: report.ip } : {}),
-            ...(report.health ? { health: report.health, at: command.now } : {}),
+            ...(report.health ? { health: report.health } : {}),
+            ...(record.step.action === "start" ? { at: command.now } : {}),
           }
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
       const events: StackEvent[] = [event];
@@ -795,12 +833,15 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       const c = state.containers[command.container];
       // a verdict about a container the log does not know, or an earlier one of the same name, changes nothing
       if (!c || c.dockerId !== command.dockerId || c.state !== "running" || c.health === command.health) return [];
-      return [{ type: "ContainerHealth", container: command.container, health: command.health, at: command.now }];
+      const verdict: StackEvent = { type: "ContainerHealth", container: command.container, health: command.health, at: command.now };
+      return [verdict, ...monitorFailure(evolve(state, verdict), c, command.now)];
     }
     case "Tick": {
       const jobs = cronTick(state, command.hosts, command.now);
+      // an operation in progress may be waiting on time alone (an upgrade's monitor window)
+      if (opInProgress(state)) return [...jobs, ...advance(jobs.reduce(evolve, state), command.hosts, command.now)];
       const u = state.upgrade;
-      if (opInProgress(state) || u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return jobs;
+      if (u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return jobs;
       // every new container must have stayed healthy (or, without a health check, run) for the duration
       const finishedAt = u.finishedAt;
       const fresh = Object.values(state.containers).filter((c) => u.services.includes(c.service) && !c.previousOf);

@@ -47,6 +47,8 @@ export type StackEvent =
   | { type: "CronFired"; service: string; at: number; run?: number; step?: Step; skipped?: "overlap" | "first" }
   /** A scheduled run ended: its exit code, or why it could not run. */
   | { type: "CronRunFinished"; service: string; run: number; at: number; exitCode?: number; error?: string }
+  /** A service of the running operation failed for a reason no step reported (a monitor window). */
+  | { type: "ServiceFailed"; service: string; reason: string }
   /** A running container's health check changed its verdict. */
   | { type: "ContainerHealth"; container: string; health: "healthy" | "unhealthy"; at: number }
   | { type: "StepFailed"; stepId: string; error: string }

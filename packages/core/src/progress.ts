@@ -57,6 +57,8 @@ export function progressLine(event: StackEvent, steps: Record<string, { step: St
       return `Revision ${event.revision}: ${event.changed.length > 0 ? event.changed.join(", ") : "no service"} changed`;
     case "OperationFailed":
       return `Failed: ${event.reason}`;
+    case "ServiceFailed":
+      return `[${event.service}]: failed: ${event.reason}`;
     case "CronFired":
       return event.run ? `[${event.service}]: run ${event.run} started` : event.skipped === "overlap" ? `[${event.service}]: run skipped: the last one still runs` : undefined;
     case "CronRunFinished":

@@ -18,6 +18,8 @@ export interface ContainerRecord {
   ip?: string;
   /** An old container kept, stopped, while an upgrade awaits confirm or rollback: the name it had. */
   previousOf?: string;
+  /** When its start step succeeded (the monitor window of an upgrade counts from there). */
+  startedAt?: number;
   /** For a container with a health check: its last verdict, and since when it has been healthy. */
   health?: "healthy" | "unhealthy";
   healthySince?: number;
@@ -181,6 +183,7 @@ function applyStepSuccess(state: StackState, record: StepRecord, event: Success)
           containers[name] = {
             ...existing,
             state: "running",
+            ...(event.at !== undefined ? { startedAt: event.at } : {}),
             ...(event.ports ? { ports: event.ports } : {}),
             ...(event.ip ? { ip: event.ip } : {}),
             ...(event.health ? { health: event.health, healthySince: existing.health === "healthy" ? (existing.healthySince ?? event.at ?? 0) : (event.at ?? 0) } : {}),
@@ -322,6 +325,8 @@ export function evolve(state: StackState, event: StackEvent): StackState {
       );
       return { ...state, cron: { ...state.cron, [event.service]: { ...c, runs } } };
     }
+    case "ServiceFailed":
+      return state.errors[event.service] ? state : { ...state, errors: { ...state.errors, [event.service]: event.reason } };
     case "ContainerHealth": {
       const c = state.containers[event.container];
       if (!c) return state;

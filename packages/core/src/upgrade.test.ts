@@ -181,6 +181,44 @@ describe("auto-confirm", () => {
   });
 });
 
+describe("the monitor window (deploy.update_config.monitor)", () => {
+  const watched = (image: string, action: "pause" | "rollback") => ({ web: spec(image, { deploy: { update_config: { monitor: 30_000, failure_action: action } } }) });
+
+  it("the upgrade ends once its new containers have run the window without turning unhealthy", () => {
+    const s0 = settle(run(initialState("demo"), up(watched("web:1", "pause"), "op1")), undefined, true);
+    const s1 = settle(run(s0, up(watched("web:2", "pause"), "op2", { upgrade: true })), undefined, true);
+    expect(s1.op).toMatchObject({ kind: "upgrade", status: "running" }); // every step done, the window still open
+    expect(rows(s1).web).toBe("upgrading 2/1");
+    expect(run(s1, { type: "Tick", now: 20_000, hosts }).op?.status).toBe("running");
+    const done = run(s1, { type: "Tick", now: 30_003, hosts });
+    expect(done.op?.status).toBe("succeeded");
+    expect(done.upgrade?.status).toBe("upgraded");
+  });
+
+  it("a new container turning unhealthy inside the window fails the upgrade: rolled back, or paused with the reason", () => {
+    const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, true);
+    const s1 = settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, true);
+    const fresh = s1.containers["demo-web-1"]!;
+    const sick = run(s1, { type: "Health", container: "demo-web-1", dockerId: fresh.dockerId!, health: "unhealthy", now: 10_000 });
+    expect(sick.op).toMatchObject({ kind: "rollback", status: "running" });
+    expect(engineIds(settle(sick))).toEqual(engineIds(s0));
+
+    const p0 = settle(run(initialState("demo"), up(watched("web:1", "pause"), "op1")), undefined, true);
+    const p1 = settle(run(p0, up(watched("web:2", "pause"), "op2", { upgrade: true })), undefined, true);
+    const paused = run(p1, { type: "Health", container: "demo-web-1", dockerId: p1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 10_000 });
+    expect(paused.upgrade).toMatchObject({ status: "paused" });
+    expect(paused.upgrade?.reason).toMatch(/container demo-web-1 turned unhealthy 10 s after it started, inside the monitor window of 30 s/);
+  });
+
+  it("after the window, turning unhealthy is a state, not a failed upgrade", () => {
+    const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, true);
+    const s1 = run(settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, true), { type: "Tick", now: 31_000, hosts });
+    const later = run(s1, { type: "Health", container: "demo-web-1", dockerId: s1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 40_000 });
+    expect(later.upgrade?.status).toBe("upgraded");
+    expect(rows(later).web).toBe("upgraded 2/1");
+  });
+});
+
 describe("retain_ip", () => {
   it("the new container asks for the address the old one had, and the upgrade goes stop-first to free it", () => {
     const keep = { web: spec("web:1", { retain_ip: true }) };
