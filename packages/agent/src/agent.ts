@@ -1,6 +1,7 @@
 import {
   directPorts,
   effectiveHealthcheck,
+  groupOf,
   labels as L,
   parseRoutes,
   routedPorts,
@@ -17,7 +18,7 @@ import { existsSync } from "node:fs";
 import { chown, chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { extendVisibility, receiveLoop, type QueueSender, type Received } from "@corral/queue";
+import { extendVisibility, receiveLoop, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { bindProblem } from "./binds.js";
 import type { PortRouter } from "./router.js";
@@ -47,7 +48,8 @@ export interface AgentOptions {
   hostId: string;
   runtime: ContainerRuntime;
   /** Where reports go: the control queue. */
-  report: (report: StepReport, attempt: number) => Promise<void>;
+  /** `group`: the step's own queue group (a slot of a service), kept for its report. */
+  report: (report: StepReport, attempt: number, group: string) => Promise<void>;
   /** Override every container's own stop grace period (stop_grace_period, else Docker's 10 s). */
   stopGraceSeconds?: number;
   /** A secret's value, asked of the API with this host's own token, for a create step. */
@@ -92,7 +94,7 @@ export class StepRunner {
   /** Run a step (once per process), then report its outcome. */
   async handle(message: StepMessage): Promise<void> {
     const outcome = await this.run(message.step);
-    await this.#o.report({ kind: "report", stack: message.step.stack, stepId: message.step.id, host: this.#o.hostId, ...outcome }, message.attempt);
+    await this.#o.report({ kind: "report", stack: message.step.stack, stepId: message.step.id, host: this.#o.hostId, ...outcome }, message.attempt, groupOf(message.step));
   }
 
   run(step: Step): Promise<Outcome> {
@@ -385,10 +387,33 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
   await Promise.all(loops);
 }
 
-/** Reports go to the control queue, in the stack's group, deduplicated by step and attempt. */
-export const queueReporter =
-  (sender: QueueSender, controlQueueUrl: string) =>
-  (report: StepReport, attempt: number): Promise<void> =>
-    sender.send(controlQueueUrl, [
-      { body: report, group: report.stack, dedupId: `${report.stepId}#${attempt}#${report.ok ? "ok" : "failed"}` },
-    ]);
+/**
+ * Reports go to the control queue, in their step's group, deduplicated by step
+ * and attempt. Reports that come within a few milliseconds of each other (the
+ * removals of a confirm, the starts of a batch) go out in one batch, so that
+ * the controller folds them into one commit.
+ */
+export function queueReporter(sender: QueueSender, controlQueueUrl: string, lingerMs = 3): (report: StepReport, attempt: number, group: string) => Promise<void> {
+  let pending: Array<{ message: OutgoingMessage; done: (e?: unknown) => void }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    sender.send(controlQueueUrl, batch.map((p) => p.message)).then(
+      () => batch.forEach((p) => p.done()),
+      (e: unknown) => batch.forEach((p) => p.done(e)),
+    );
+  };
+  // the group is the step's slot, not the whole stack: the reports of a stack's slots are delivered side by side
+  // (a FIFO group yields its messages one at a time), and the controller folds a batch of them into one commit
+  return (report, attempt, group) =>
+    new Promise<void>((resolve, reject) => {
+      const message = { body: report, group, dedupId: `${report.stepId}#${attempt}#${report.ok ? "ok" : "failed"}` };
+      pending.push({ message, done: (e) => (e ? reject(e instanceof Error ? e : new Error(String(e))) : resolve()) });
+      if (pending.length >= 10) {
+        clearTimeout(timer);
+        flush();
+      } else timer ??= setTimeout(flush, lingerMs);
+    });
+}
