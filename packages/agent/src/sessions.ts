@@ -107,7 +107,8 @@ export class SessionRunner {
     }
     let finished = false;
     stops.push(() => proc.kill());
-    const pump = (async () => {
+    // the input pump ends with the command (its last long-poll just runs out)
+    void (async () => {
       let after = -1;
       while (!finished && !box.cancelled) {
         const got = await this.o.input!(m.id, after).catch(() => undefined);
@@ -126,7 +127,6 @@ export class SessionRunner {
     const exitCode = await proc.done;
     finished = true;
     await box.flush({ exitCode });
-    void pump;
   }
 
   /** Stop following: the agent is going away. */

@@ -36,6 +36,7 @@ import {
   type Source,
   type StackEvent,
   type StackState,
+  type ContainerRecord,
   type Step,
   toComposeDocuments,
 } from "@corral/core";
@@ -371,8 +372,9 @@ export function createApp(deps: ApiDeps) {
 
   v1.delete("/containers/:name", async (c) => {
     const name = c.req.param("name");
-    const owner = (await existingStacks(c.get("principal"))).find((s) => s.containers[name]);
-    if (!owner) throw notFound(`no container named ${name}`);
+    const t = name.includes("/") ? undefined : await resolveTarget(name, c.get("principal")).catch(() => undefined);
+    if (!t?.container) throw notFound(`no container named ${name}`);
+    const owner = t.stack;
     const op = newOpId();
     const { version } = await command(owner.name, () => ({ type: "RemoveContainer", stack: owner.name, op, container: name, by: c.get("principal").name, source: "api" }));
     return c.json({ stack: owner.name, op, version }, 202);
@@ -543,59 +545,50 @@ export function createApp(deps: ApiDeps) {
     return c.json({ cancelled: false });
   });
 
-  /** The containers a logs or exec target names: a stack's, a service's (one slot for exec), or one container. */
-  async function resolveContainers(target: string, p: Principal, slot?: number) {
-    const visible = target.includes("/") ? [] : await existingStacks(p);
-    const whole = visible.find((s) => s.name === target);
-    if (whole) {
-      const all = Object.values(whole.containers)
-        .filter((x) => !x.previousOf)
-        .sort((a, b) => (a.name < b.name ? -1 : 1));
-      if (slot !== undefined) throw invalid(`exec needs a service or a container, not the stack ${target}: '${target}/SERVICE' or a container name`, "target");
-      if (all.length === 0) throw notFound(`stack ${target} has no containers`);
-      return all;
-    }
+  /** STACK, STACK/SERVICE or CONTAINER, among what the caller may see; anything else answers 404. */
+  async function resolveTarget(target: string, p: Principal): Promise<{ stack: StackState; service?: string; container?: ContainerRecord }> {
     if (target.includes("/")) {
       const [stackName, service] = target.split("/", 2) as [string, string];
       const s = await existing(stackName, p);
       if (!s.services[service]) throw notFound(`stack ${s.name} has no service ${service} (services: ${Object.keys(s.services).join(", ")})`);
-      const all = Object.values(s.containers)
-        .filter((x) => x.service === service && !x.previousOf)
-        .sort((a, b) => a.slot - b.slot);
-      const chosen = slot === undefined ? all : all.filter((x) => x.slot === slot);
-      if (chosen.length === 0) throw notFound(slot === undefined ? `service ${target} has no containers` : `service ${target} has no container in slot ${slot} (slots: ${all.map((x) => x.slot).join(", ") || "none"})`);
-      return chosen;
+      return { stack: s, service };
     }
+    const visible = await existingStacks(p);
+    const stack = visible.find((s) => s.name === target);
+    if (stack) return { stack };
     for (const s of visible) {
-      const found = s.containers[target];
-      if (found) return [found];
+      const container = s.containers[target];
+      if (container) return { stack: s, container };
     }
     throw notFound(`no stack, service or container named ${target}`);
   }
 
+  /** The containers a logs or exec target names: a stack's, a service's (one slot for exec), or one container. */
+  async function resolveContainers(target: string, p: Principal, slot?: number) {
+    const t = await resolveTarget(target, p);
+    if (t.container) return [t.container];
+    if (!t.service && slot !== undefined) throw invalid(`exec needs a service or a container, not the stack ${target}: '${target}/SERVICE' or a container name`, "target");
+    const all = Object.values(t.stack.containers)
+      .filter((x) => (!t.service || x.service === t.service) && !x.previousOf)
+      .sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
+    const chosen = slot === undefined ? all : all.filter((x) => x.slot === slot);
+    if (chosen.length === 0) {
+      const what = t.service ? `service ${target}` : `stack ${target}`;
+      throw notFound(slot === undefined ? `${what} has no containers` : `${what} has no container in slot ${slot} (slots: ${all.map((x) => x.slot).join(", ") || "none"})`);
+    }
+    return chosen;
+  }
+
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
   v1.get("/inspect", async (c) => {
-    const target = c.req.query("target") ?? "";
-    const p = c.get("principal");
+    const t = await resolveTarget(c.req.query("target") ?? "", c.get("principal"));
     const ctx: InspectContext = {
       environment: policy.environment,
       domain: policy.domain,
       hostAddresses: Object.fromEntries((await deps.hosts.list()).flatMap((h) => (h.address ? [[h.id, h.address]] : []))),
     };
-    if (target.includes("/")) {
-      const [stackName, service] = target.split("/", 2) as [string, string];
-      const s = await existing(stackName, p);
-      if (!s.services[service]) throw notFound(`stack ${s.name} has no service ${service} (services: ${Object.keys(s.services).join(", ")})`);
-      return c.json(inspectService(s, service, ctx));
-    }
-    const visible = await existingStacks(p);
-    const stack = visible.find((s) => s.name === target);
-    if (stack) return c.json(inspectStack(stack, ctx));
-    for (const s of visible) {
-      const found = inspectContainer(s, target, ctx);
-      if (found) return c.json(found);
-    }
-    throw notFound(`no stack, service or container named ${target}`);
+    if (t.container) return c.json(inspectContainer(t.stack, t.container.name, ctx));
+    return c.json(t.service ? inspectService(t.stack, t.service, ctx) : inspectStack(t.stack, ctx));
   });
 
   v1.get("/stacks/:stack", async (c) => {

@@ -71,7 +71,7 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
   };
   signal?.addEventListener("abort", cancel, { once: true });
   let cursor: Record<string, number> = {};
-  const opened_at = Date.now();
+  const openedAt = Date.now();
   try {
     for (;;) {
       const page = await api
@@ -82,7 +82,7 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
         });
       for (const c of page.chunks) emit(c.container, c.stream, Buffer.from(c.data, "base64").toString());
       cursor = page.cursor;
-      if (!page.done && !cancelled && (page.silent?.length ?? 0) > 0 && Date.now() - opened_at > ANSWER_MS) {
+      if (!page.done && !cancelled && (page.silent?.length ?? 0) > 0 && Date.now() - openedAt > ANSWER_MS) {
         await api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {});
         throw new CliError(`host ${page.silent!.join(", ")} did not answer in ${Math.round(ANSWER_MS / 1000)} s: is its agent running? ('corral host ls')`);
       }
