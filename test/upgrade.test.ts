@@ -242,6 +242,11 @@ describe("start-first with a published port", () => {
     expect(answers.slice(-10)).toEqual(Array(10).fill("v2"));
     expect(await services("sf")).toEqual({ web: "healthy 2/2" });
     console.log(`start-first upgrade of 2 replicas: ${answers.length} requests, none failed`);
+    // an upgrade rolled back: the very same v2 containers, stopped and started again, serve again
+    expect((await corral(server, ["up", "-d", "--upgrade", "-f", sfFile("3"), "-s", "sf"])).code).toBe(0);
+    expect(await probe()).toBe("v3");
+    expect((await corral(server, ["up", "-d", "--rollback", "-s", "sf"])).code).toBe(0);
+    for (let i = 0; i < 5; i++) expect(await probe()).toBe("v2");
     expect((await corral(server, ["rm", "sf"])).code).toBe(0);
     expect(await probe()).toMatch(/^error/); // the port is given back with the stack
   });

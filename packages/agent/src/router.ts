@@ -91,7 +91,9 @@ export class PortRouter {
     const containers = await this.rt.listRouted(L.routes);
     const wanted = new Map<string, { route: Route; backends: Backend[] }>();
     const present = new Set(containers.map((c) => c.id));
+    // a drain ends with the container's stop: one started again (a rollback, a restart) joins the rotation anew
     for (const id of this.#draining) if (!present.has(id)) this.#draining.delete(id);
+    for (const c of containers) if (!c.running) this.#draining.delete(c.id);
     for (const c of containers) {
       for (const route of parseRoutes(c.labels[L.routes])) {
         const entry = wanted.get(keyOf(route)) ?? { route, backends: [] };
