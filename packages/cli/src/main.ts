@@ -160,6 +160,12 @@ function printIssues(io: Out, issues: ComposeIssue[]) {
   for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
 }
 
+/** A listing: a table, or with --format json an array of objects keyed by the columns in lower case. */
+function printList<T>(io: Out, format: string, rows: T[], head: string[], row: (r: T) => string[]): void {
+  if (format === "json") return io.out(JSON.stringify(rows, null, 2));
+  printTable(io, head, rows.map(row));
+}
+
 function printTable(io: Out, head: string[], rows: string[][]) {
   const table = new Table({
     head,
@@ -328,8 +334,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { format: string }) => {
       const rows = await api().request<Array<{ name: string; versions: number; owner: string; group: string; created: string }>>("GET", "/v1/secrets");
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["NAME", "VERSIONS", "OWNER", "GROUP", "CREATED"], rows.map((r) => [r.name, String(r.versions), r.owner, r.group, r.created]));
+      return printList(io, opts.format, rows, ["NAME", "VERSIONS", "OWNER", "GROUP", "CREATED"], (r) => [r.name, String(r.versions), r.owner, r.group, r.created]);
     });
   secretCmd
     .command("rm")
@@ -369,12 +374,10 @@ export function buildProgram(io: Out = defaultOut): Command {
       const client = api();
       if (opts.containers) {
         const rows = (await client.request<ContainerRow[]>("GET", "/v1/containers")).filter((r) => opts.all || r.state === "running");
-        if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-        return printTable(io, ["ID", "NAME", "IMAGE", "STATE", "HOST", "IP", "DOCKER"], rows.map((r) => [r.id, r.name, r.image, r.state, r.host, r.ip, r.docker.slice(0, 12)]));
+        return printList(io, opts.format, rows, ["ID", "NAME", "IMAGE", "STATE", "HOST", "IP", "DOCKER", "DETAIL"], (r) => [r.id, r.name, r.image, r.state, r.host, r.ip, r.docker.slice(0, 12), r.detail]);
       }
       const rows = (await client.request<ServiceRow[]>("GET", "/v1/services")).filter((r) => opts.all || r.state !== "inactive");
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["ID", "TYPE", "NAME", "IMAGE", "STATE", "SCALE", "ENDPOINTS", "DETAIL"], rows.map((r) => [r.id, r.type, r.name, r.image, r.state, r.scale, r.endpoints, r.detail]));
+      return printList(io, opts.format, rows, ["ID", "TYPE", "NAME", "IMAGE", "STATE", "SCALE", "ENDPOINTS", "DETAIL"], (r) => [r.id, r.type, r.name, r.image, r.state, r.scale, r.endpoints, r.detail]);
     });
 
   program
@@ -464,8 +467,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { format: string }) => {
       const rows = await api().request<Array<{ name: string; state: string; services: number; revision: number; owner: string }>>("GET", "/v1/stacks");
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["NAME", "STATE", "SERVICES", "REVISION", "OWNER"], rows.map((r) => [r.name, r.state, String(r.services), String(r.revision), r.owner]));
+      return printList(io, opts.format, rows, ["NAME", "STATE", "SERVICES", "REVISION", "OWNER"], (r) => [r.name, r.state, String(r.services), String(r.revision), r.owner]);
     });
   stackCmd
     .command("create")
@@ -556,12 +558,13 @@ export function buildProgram(io: Out = defaultOut): Command {
         "GET",
         `/v1/stacks/${stack}/history`,
       );
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(
-        io,
-        ["REVISION", "TIME", "BY", "SOURCE", "CHANGED"],
-        rows.map((r) => [`${r.revision}${r.current ? " *" : ""}`, r.at ?? "", r.by, r.source, r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; ")]),
-      );
+      printList(io, opts.format, rows, ["REVISION", "TIME", "BY", "SOURCE", "CHANGED"], (r) => [
+        `${r.revision}${r.current ? " *" : ""}`,
+        r.at ?? "",
+        r.by,
+        r.source,
+        r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "),
+      ]);
     });
 
   const volumeCmd = program.command("volume").description("named volumes (SERVICE.STACK), made on the host where a container lands");
@@ -587,8 +590,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { all?: boolean; format: string }) => {
       const rows = (await api().request<Array<{ id: string; name: string; state: string; driver: string; detail: string }>>("GET", "/v1/volumes")).filter((r) => opts.all || r.state === "active");
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["ID", "NAME", "STATE", "DRIVER", "DETAIL"], rows.map((r) => [r.id, r.name, r.state, r.driver, r.detail]));
+      return printList(io, opts.format, rows, ["ID", "NAME", "STATE", "DRIVER", "DETAIL"], (r) => [r.id, r.name, r.state, r.driver, r.detail]);
     });
   volumeCmd
     .command("rm")
@@ -615,8 +617,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { format: string }) => {
       const rows = await api().request<Array<{ name: string; groups: string[]; created: string }>>("GET", "/v1/users");
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["NAME", "GROUPS", "CREATED"], rows.map((r) => [r.name, r.groups.join(","), r.created]));
+      return printList(io, opts.format, rows, ["NAME", "GROUPS", "CREATED"], (r) => [r.name, r.groups.join(","), r.created]);
     });
   userCmd
     .command("rm")
@@ -642,8 +643,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { format: string }) => {
       const rows = await api().request<Array<{ id: string; state: string; engine: string; lastSeen: string }>>("GET", "/v1/hosts");
-      if (opts.format === "json") return io.out(JSON.stringify(rows, null, 2));
-      printTable(io, ["ID", "STATE", "ENGINE", "LAST SEEN"], rows.map((r) => [r.id, r.state, r.engine, r.lastSeen]));
+      return printList(io, opts.format, rows, ["ID", "STATE", "ENGINE", "LAST SEEN"], (r) => [r.id, r.state, r.engine, r.lastSeen]);
     });
 
   program
