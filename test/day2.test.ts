@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
-import { cleanupStack, cliBin, composeFile, corral, docker, execIn, httpGet, stackContainers, testServer } from "./support.js";
+import { cleanupStack, composeFile, corral, docker, execIn, follow, httpGet, stackContainers, testServer } from "./support.js";
 
 // Day-2 operations through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -132,25 +131,17 @@ describe("a running stack, day two", () => {
   });
 
   it("events -f follows (server-sent events) and sees an upgrade's steps; Ctrl-C ends it", async () => {
-    const child = spawn(process.execPath, [cliBin, "events", "-f", "day2"], { env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token } });
-    let seen = "";
-    child.stdout.on("data", (d: Buffer) => (seen += d.toString()));
-    const until = async (text: string, from = 0) => {
-      for (let i = 0; i < 100 && !seen.slice(from).includes(text); i++) await new Promise((r) => setTimeout(r, 50));
-      return seen.slice(from);
-    };
-    expect(await until("StackCreated")).toMatch(/^\S+Z {2}day2 +1 {2}StackCreated$/m); // the log from the start
+    const events = follow(server, ["events", "-f", "day2"]);
+    expect(await events.until("StackCreated")).toMatch(/^\S+Z {2}day2 +1 {2}StackCreated$/m); // the log from the start
     await new Promise((r) => setTimeout(r, 300)); // the past has arrived
-    const before = seen.length;
+    const before = events.seen.length;
     expect((await corral(server, ["up", "-d", "--force-upgrade", "--confirm-upgrade", "-f", file, "-s", "day2"])).code).toBe(0);
-    const live = await until("Upgrade confirmed", before);
+    const live = await events.until("Upgrade confirmed", before);
     expect(live).toContain("UpgradeStarted  Upgrading web | Upgrading worker");
     expect(live).toContain("StepSucceeded  [web]: Stopped");
     expect(live).toContain("StepSucceeded  [web]: Started");
     expect(live).toContain("StepSucceeded  [worker]: Removed day2-worker-1");
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    child.kill("SIGINT");
-    expect(await exited).toBe(0);
+    expect(await events.interrupt()).toBe(0);
     const all = await corral(server, ["events", "--since", "1h"]);
     expect(all.stdout).toContain("  day2  ");
   });
@@ -206,21 +197,13 @@ describe("logs and exec, carried over the host's queue and back", () => {
   });
 
   it("logs -f: a line written after the follow starts arrives; Ctrl-C ends it", async () => {
-    const child = spawn(process.execPath, [cliBin, "logs", "-f", "talk-talker-1"], { env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token } });
-    let seen = "";
-    child.stdout.on("data", (d: Buffer) => (seen += d.toString()));
-    const until = async (text: string) => {
-      for (let i = 0; i < 100 && !seen.includes(text); i++) await new Promise((r) => setTimeout(r, 50));
-      return seen;
-    };
-    expect(await until("three")).toContain("one\ntwo\nthree\n");
+    const logs = follow(server, ["logs", "-f", "talk-talker-1"]);
+    expect(await logs.until("three")).toContain("one\ntwo\nthree\n");
     const t0 = Date.now();
     await execIn("talk-talker-1", ["sh", "-c", "echo written-later > /proc/1/fd/1"]);
-    expect(await until("written-later")).toContain("written-later\n");
+    expect(await logs.until("written-later")).toContain("written-later\n");
     console.log(`logs -f: a new line reached the follower in ${Date.now() - t0} ms`);
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    child.kill("SIGINT");
-    expect(await exited).toBe(0);
+    expect(await logs.interrupt()).toBe(0);
   });
 
   it("exec returns the command's output, apart, and its exit code; -i and -t; a stopped container is refused", async () => {

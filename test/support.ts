@@ -40,14 +40,43 @@ export function corral(server: { url: string; token: string }, args: string[], c
   });
 }
 
-/** Spawn a `corral agent` process (to kill it for real). */
-export function spawnAgent(server: { url: string; token: string }, hostId: string, env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, [cliBin, "agent", "--host-id", hostId], {
+/** Spawn a long-running `corral` process (an agent, a follow) against `server`, to read it as it goes and stop it for real. */
+export function spawnCorral(server: { url: string; token: string }, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, [cliBin, ...args], {
     env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stderr?.on("data", () => {});
   return child;
+}
+
+/** Spawn a `corral agent` process (to kill it for real). */
+export const spawnAgent = (server: { url: string; token: string }, hostId: string, env: Record<string, string> = {}): ChildProcess =>
+  spawnCorral(server, ["agent", "--host-id", hostId], env);
+
+/**
+ * A following command (`logs -f`, `events -f`): what it has printed so far,
+ * waiting for a text (at most 5 s; from an offset, to look only at what came
+ * after it), and Ctrl-C with its exit code.
+ */
+export function follow(server: { url: string; token: string }, args: string[]) {
+  const child = spawnCorral(server, args);
+  let seen = "";
+  child.stdout?.on("data", (d: Buffer) => (seen += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    get seen() {
+      return seen;
+    },
+    async until(text: string, from = 0): Promise<string> {
+      for (let i = 0; i < 100 && !seen.slice(from).includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+      return seen.slice(from);
+    },
+    interrupt(): Promise<number | null> {
+      child.kill("SIGINT");
+      return exited;
+    },
+  };
 }
 
 /** Resolves when the child's stdout contains `text`. */

@@ -198,6 +198,16 @@ function restartPolicy(restart: string): { Name: string; MaximumRetryCount?: num
   return count ? { Name: name!, MaximumRetryCount: Number(count) } : { Name: name! };
 }
 
+/** An exec's exit code, once Docker has seen its output end and the process go (it may lag a little). */
+async function waitExit(inspect: () => Promise<{ Running?: boolean; ExitCode?: number | null } | undefined>, gone: number): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const state = await inspect();
+    if (!state?.Running) return state?.ExitCode ?? gone;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return (await inspect())?.ExitCode ?? gone;
+}
+
 /** The /24 subnets of an IPv4 pool (`10.200.0.0/14` → 1024 of them). */
 export function subnetPool(cidr: string): string[] {
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
@@ -501,12 +511,7 @@ export class DockerRuntime implements ContainerRuntime {
       stream.on("end", () => resolve());
       stream.on("error", reject);
     });
-    for (let i = 0; i < 50; i++) {
-      const state = await exec.inspect();
-      if (!state.Running) return state.ExitCode ?? 0;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return (await exec.inspect()).ExitCode ?? 0;
+    return waitExit(() => exec.inspect(), 0);
   }
 
   async execInteractive(name: string, cmd: string[], tty: { rows: number; cols: number } | undefined, sink: OutputSink): Promise<InteractiveExec> {
@@ -516,17 +521,12 @@ export class DockerRuntime implements ContainerRuntime {
     const demux = tty ? undefined : new Demuxer(sink);
     const done = new Promise<number>((resolve) => {
       stream.on("data", (b: Buffer) => (demux ? demux.write(b) : sink("stdout", b)));
-      const finish = async () => {
-        for (let i = 0; i < 50; i++) {
-          const state = await exec.inspect().catch(() => undefined);
-          if (!state?.Running) return resolve(state?.ExitCode ?? 137);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        resolve((await exec.inspect().catch(() => undefined))?.ExitCode ?? 137);
-      };
-      stream.on("end", () => void finish());
-      stream.on("close", () => void finish());
-      stream.on("error", () => void finish());
+      // end, close and error may all come: the exit code is asked for once
+      let finishing: Promise<void> | undefined;
+      const finish = () => void (finishing ??= waitExit(() => exec.inspect().catch(() => undefined), 137).then(resolve));
+      stream.on("end", finish);
+      stream.on("close", finish);
+      stream.on("error", finish);
     });
     return { write: (data) => void stream.write(data), end: () => stream.end(), kill: () => stream.destroy?.(), done };
   }

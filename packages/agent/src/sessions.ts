@@ -39,14 +39,15 @@ class Outbox {
 
   /** Tell the API the session has arrived here, before any output. */
   hello(): Promise<void> {
-    this.#posting = this.#posting.then(async () => {
-      const answer = await this.post(this.id, { chunks: [] }).catch(() => ({ cancelled: false }));
-      if (answer.cancelled) {
-        this.cancelled = true;
-        this.onCancel();
-      }
-    });
+    this.#posting = this.#posting.then(async () => this.#heard(await this.post(this.id, { chunks: [] }).catch(() => ({ cancelled: false }))));
     return this.#posting;
+  }
+
+  /** Nobody listens any more: stop what feeds this outbox. */
+  #heard(answer: { cancelled: boolean }): void {
+    if (!answer.cancelled) return;
+    this.cancelled = true;
+    this.onCancel();
   }
 
   flush(end?: SessionEndBody): Promise<void> {
@@ -57,12 +58,7 @@ class Outbox {
       if (this.cancelled || (chunks.length === 0 && !end)) return;
       for (let attempt = 0; ; attempt++) {
         try {
-          const answer = await this.post(this.id, { chunks, ...(end ? { end } : {}) });
-          if (answer.cancelled) {
-            this.cancelled = true;
-            this.onCancel();
-          }
-          return;
+          return this.#heard(await this.post(this.id, { chunks, ...(end ? { end } : {}) }));
         } catch (e) {
           if (attempt >= 5) throw e;
           await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
