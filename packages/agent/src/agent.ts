@@ -18,7 +18,7 @@ import { existsSync } from "node:fs";
 import { chown, chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { extendVisibility, receiveLoop, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
+import { CONTROL, extendVisibility, receiveLoop, type Opener, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { bindProblem } from "./binds.js";
 import type { PortRouter } from "./router.js";
@@ -347,11 +347,22 @@ export interface AgentLoopOptions {
   sessions?: SessionRunner;
   sqs: SQSClient;
   queueUrl: string;
+  /** This host: steps addressed to any other host are refused. */
+  hostId: string;
+  /** Checks the control plane's signature, the addressee and the expiry of every message, and refuses replays. */
+  opener: Opener;
   signal: AbortSignal;
   /** Receive loops in parallel: steps of different stacks do not wait for each other. */
   concurrency?: number;
   visibilitySeconds?: number;
   log?: Logger;
+}
+
+/** Only the control plane tells this host what to run, and only what it addressed to this host. */
+export function authorizeHostMessage(hostId: string, m: Received<HostMessage>): string | undefined {
+  if (m.by !== CONTROL) return `${m.by ?? "an unsigned sender"} may not send steps or sessions`;
+  if (m.body.kind === "step" && m.body.step.host !== hostId) return `step ${m.body.step.id} is for host ${m.body.step.host}, not ${hostId}`;
+  return undefined;
 }
 
 /** Long-poll the host's queue and run what arrives. */
@@ -378,10 +389,13 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
       sqs,
       queueUrl,
       schema: hostMessageSchema,
+      opener: options.opener,
+      authorize: (m) => authorizeHostMessage(options.hostId, m),
       signal,
       waitSeconds: 10,
       handle,
       onError: (e) => options.log?.error("host queue", { error: String(e) }),
+      onRefused: (r) => options.log?.error("host queue: message refused", { message: r.messageId, reason: r.reason }),
     }),
   );
   await Promise.all(loops);
@@ -409,7 +423,7 @@ export function queueReporter(sender: QueueSender, controlQueueUrl: string, ling
   // (a FIFO group yields its messages one at a time), and the controller folds a batch of them into one commit
   return (report, attempt, group) =>
     new Promise<void>((resolve, reject) => {
-      const message = { body: report, group, dedupId: `${report.stepId}#${attempt}#${report.ok ? "ok" : "failed"}` };
+      const message = { body: report, group, dedupId: `${report.stepId}#${attempt}#${report.ok ? "ok" : "failed"}`, to: CONTROL };
       pending.push({ message, done: (e) => (e ? reject(e instanceof Error ? e : new Error(String(e))) : resolve()) });
       if (pending.length >= 10) {
         clearTimeout(timer);

@@ -1,4 +1,4 @@
-export { StepRunner, defaultSecretsDir, queueReporter, runAgentLoop, stackNetwork } from "./agent.js";
+export { StepRunner, authorizeHostMessage, defaultSecretsDir, queueReporter, runAgentLoop, stackNetwork } from "./agent.js";
 export type { AgentLoopOptions, AgentOptions } from "./agent.js";
 export { DockerRuntime, dockerOptions, engineMessage } from "./runtime.js";
 export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, VolumeRequest } from "./runtime.js";

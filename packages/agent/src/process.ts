@@ -1,7 +1,8 @@
+import { generateKeyPairSync } from "node:crypto";
 import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { labels as L, type HealthReport, type Logger } from "@corral/core";
-import { QueueSender, sqsClient } from "@corral/queue";
+import { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, QueueSender, signer, sqsClient } from "@corral/queue";
 import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { PortRouter } from "./router.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
@@ -40,6 +41,8 @@ const registration = z.object({
   sqs: z.object({ endpoint: z.string().optional(), region: z.string() }),
   visibilitySeconds: z.number(),
   hostToken: z.string(),
+  /** The control plane's public key: every message on this host's queue must carry its signature. */
+  controlKey: z.string(),
 });
 
 async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
@@ -67,9 +70,13 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     throw new Error(`cannot reach the Docker engine at ${where} (${(e as Error).message}); set DOCKER_HOST, or pass --docker-host (agent) or --no-agent (server)`);
   }
   const address = options.address ?? hostAddress();
-  const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address }));
+  // this host's own signing key, made anew at each start; only its public half leaves the process
+  const keys = generateKeyPairSync("ed25519");
+  const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address, publicKey: exportPublicKey(keys.publicKey) }));
+  const controlKey = importPublicKey(reg.controlKey);
   const sqs = sqsClient(reg.sqs);
-  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
+  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(hostSender(options.hostId), keys.privateKey) });
+  const opener = new Opener({ me: options.hostId, keyOf: (by) => (by === CONTROL ? controlKey : undefined) });
   const secretValue = z.object({ value: z.string() });
   const router = new PortRouter(runtime, options.log);
   await router.start();
@@ -91,9 +98,9 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     const stack = e.labels[L.stack];
     const health = e.action === "health_status: healthy" ? "healthy" : e.action === "health_status: unhealthy" ? "unhealthy" : undefined;
     if (!stack || !health) return;
-    const body: HealthReport = { kind: "health", stack, container: e.name, dockerId: e.id, health, at: Date.now() };
+    const body: HealthReport = { kind: "health", stack, host: options.hostId, container: e.name, dockerId: e.id, health, at: Date.now() };
     sender
-      .send(reg.controlQueueUrl, [{ body, group: stack, dedupId: `health.${e.id}.${health}.${body.at}` }])
+      .send(reg.controlQueueUrl, [{ body, group: stack, dedupId: `health.${e.id}.${health}.${body.at}`, to: CONTROL }])
       .catch((err: unknown) => options.log?.error("health report", { container: e.name, error: String(err) }));
   });
   const controller = new AbortController();
@@ -114,6 +121,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     sessions,
     sqs,
     queueUrl: reg.queueUrl,
+    hostId: options.hostId,
+    opener,
     signal: controller.signal,
     visibilitySeconds: reg.visibilitySeconds,
     ...(options.log ? { log: options.log } : {}),

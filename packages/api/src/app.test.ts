@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, startQueues, type StandIn } from "@corral/local";
-import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
+import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +37,7 @@ beforeAll(async () => {
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds: 30,
     adminToken: token,
+    controlKey: exportPublicKey(generateKeyPairSync("ed25519").publicKey),
   });
 });
 afterAll(async () => {

@@ -40,11 +40,12 @@ import {
   type Step,
   toComposeDocuments,
 } from "@corral/core";
-import type { QueueSender } from "@corral/queue";
+import { CONTROL, type QueueSender } from "@corral/queue";
 import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { idempotency } from "./idempotency.js";
+import { hostIdPattern, newJoinToken, registrationRoutes } from "./hosts.js";
 import { openapi } from "./openapi.js";
 
 export interface ApiDeps {
@@ -64,6 +65,8 @@ export interface ApiDeps {
   sqs: { endpoint?: string; region: string };
   visibilitySeconds: number;
   adminToken: string;
+  /** The control plane's public key (SPKI DER, base64), handed to agents at registration. */
+  controlKey: string;
   policy?: SitePolicy;
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
   ready?: () => boolean;
@@ -121,8 +124,9 @@ const chunksBody = z.object({
 });
 /** A follow nobody has read for this long is let go: the agent stops at its next post. */
 const ABANDONED_MS = 60_000;
-const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0), address: z.string().max(100).optional() });
-const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
+const hostBody = z.object({ engine: z.string().max(100).default(""), containers: z.number().int().min(0).max(1_000_000).default(0), address: z.string().max(100).optional() });
+/** How long a join token stays good. */
+const JOIN_TOKEN_MS = 60 * 60_000;
 
 const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 const secretBody = z.object({ value: z.string().base64().max(700_000) });
@@ -212,6 +216,8 @@ export function createApp(deps: ApiDeps) {
   app.get("/healthz", (c) => (deps.ready && !deps.ready() ? c.json({ ok: false, reason: "starting" }, 503) : c.json({ ok: true })));
   app.get("/openapi.json", (c) => c.json(openapi));
 
+  // registration authenticates on its own terms (the admin, a join token, the host's current token)
+  app.route("/v1/hosts", registrationRoutes({ ...deps, clock }));
   const v1 = new Hono<Env>();
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
@@ -221,7 +227,7 @@ export function createApp(deps: ApiDeps) {
     if (p.admin) return next();
     const path = c.req.path;
     if (p.hostId) {
-      if (path.startsWith(`/v1/hosts/${p.hostId}/`) && !path.endsWith("/register")) return next();
+      if (path.startsWith(`/v1/hosts/${p.hostId}/`) && !path.endsWith("/join")) return next();
       throw new HTTPException(403, { message: "a host token opens only its own host's routes" });
     }
     if (path.startsWith("/v1/users") || /^\/v1\/hosts\/[^/]+\//.test(path)) throw new HTTPException(403, { message: "this route is the admin's" });
@@ -239,7 +245,7 @@ export function createApp(deps: ApiDeps) {
       try {
         const commit = await deps.store.append(stack, state.version, events, cmd.type);
         await deps.sender.send(deps.controlQueueUrl, [
-          { body: { kind: "stack-changed", stack, version: commit.version }, group: stack, dedupId: `${stack}#${commit.version}` },
+          { body: { kind: "stack-changed", stack, version: commit.version }, group: stack, dedupId: `${stack}#${commit.version}`, to: CONTROL },
         ]);
         return { state, version: commit.version, events };
       } catch (e) {
@@ -465,7 +471,7 @@ export function createApp(deps: ApiDeps) {
         containers: names,
         ...(body.type === "logs" ? { logs: { follow: body.follow, timestamps: body.timestamps, ...(body.tail !== undefined ? { tail: body.tail } : {}), ...(body.since !== undefined ? { since: body.since } : {}) } } : { exec: { cmd: body.cmd, ...(body.interactive ? { interactive: true } : {}), ...(body.tty ? { tty: body.tty } : {}) } }),
       };
-      await deps.sender.send(known.get(host)!.queueUrl, [{ body: message, group: `session/${id}`, dedupId: `session.${id}` }]);
+      await deps.sender.send(known.get(host)!.queueUrl, [{ body: message, group: `session/${id}`, dedupId: `session.${id}`, to: host }]);
     }
     return c.json({ id, containers: containers.map((x) => x.name) }, 201);
   });
@@ -678,14 +684,14 @@ export function createApp(deps: ApiDeps) {
     });
   });
 
-  v1.post("/hosts/:id/register", async (c) => {
+  // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node
+  v1.post("/hosts/:id/join", async (c) => {
     const id = c.req.param("id");
     if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
-    const body = hostBody.parse(await c.req.json().catch(() => ({})));
-    const queueUrl = await deps.hostQueue(id);
-    const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
-    await deps.hosts.register({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers, ...(body.address ? { address: body.address } : {}) }, hashToken(hostToken));
-    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken });
+    const token = newJoinToken(id);
+    const expiresAt = clock() + JOIN_TOKEN_MS;
+    await deps.hosts.createJoin(id, hashToken(token), expiresAt);
+    return c.json({ id, token, expiresAt: new Date(expiresAt).toISOString() }, 201);
   });
 
   v1.post("/hosts/:id/heartbeat", async (c) => {
@@ -805,7 +811,7 @@ export function createApp(deps: ApiDeps) {
     const at = clock();
     for (const h of hosts) {
       const step = { id: `volume-rm.${name}.${at}`, op: `volume-rm-${at}`, stack: "_volumes", service: name, revision: 0, action: "remove-volume" as const, host: h.id, image: "", after: [] };
-      await deps.sender.send(h.queueUrl, [{ body: { kind: "step", step, attempt: 1 }, group: `_volumes/${name}`, dedupId: `${step.id}#${h.id}` }]);
+      await deps.sender.send(h.queueUrl, [{ body: { kind: "step", step, attempt: 1 }, group: `_volumes/${name}`, dedupId: `${step.id}#${h.id}`, to: h.id }]);
     }
     return c.json({ name, removed: true, hosts: hosts.length });
   });

@@ -15,7 +15,7 @@ export interface Principal {
 
 export const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
-const sameHash = (a: string, b: string) => {
+export const sameHash = (a: string, b: string) => {
   const x = Buffer.from(a, "hex");
   const y = Buffer.from(b, "hex");
   return x.length === y.length && timingSafeEqual(x, y);

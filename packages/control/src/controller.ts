@@ -12,7 +12,7 @@ import {
   type Logger,
   type StepMessage,
 } from "@corral/core";
-import { receiveLoop, type QueueSender, type Received } from "@corral/queue";
+import { CONTROL, hostSender, receiveLoop, type Opener, type QueueSender, type Received } from "@corral/queue";
 import { VersionConflictError, type EventStore, type HostRecord, type HostStore } from "@corral/store";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 
@@ -62,7 +62,7 @@ export class Controller {
         const commands: Command[] = messages.map((m): Command => {
           const body = m.body;
           if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now };
-          if (body.kind === "health") return { type: "Health", container: body.container, dockerId: body.dockerId, health: body.health, now };
+          if (body.kind === "health") return { type: "Health", host: body.host, container: body.container, dockerId: body.dockerId, health: body.health, now };
           return { type: "Plan", hosts: alive, now };
         });
         await this.run(stack, commands, hosts);
@@ -122,7 +122,7 @@ export class Controller {
       }
       await this.#o.sender.send(
         host.queueUrl,
-        messages.map((m) => ({ body: m, group: groupOf(m.step), dedupId: `${m.step.id}#${m.attempt}` })),
+        messages.map((m) => ({ body: m, group: groupOf(m.step), dedupId: `${m.step.id}#${m.attempt}`, to: hostId })),
       );
     }
   }
@@ -156,10 +156,23 @@ export class Controller {
   }
 }
 
+/**
+ * Who may say what on the control queue: only the control plane announces a
+ * stack change, and a report or a health verdict is believed from the host it
+ * is about, the one whose key signed it.
+ */
+export function authorizeControlMessage(m: Received<ControlMessage>): string | undefined {
+  if (!m.by) return "unsigned";
+  if (m.body.kind === "stack-changed") return m.by === CONTROL ? undefined : `${m.by} may not announce a stack change`;
+  return m.by === hostSender(m.body.host) ? undefined : `${m.by} may not speak for host ${m.body.host}`;
+}
+
 export interface ControlLoopOptions {
   controller: Controller;
   sqs: SQSClient;
   controlQueueUrl: string;
+  /** Checks every message's signature (the control plane's own, or a registered host's). */
+  opener: Opener;
   signal: AbortSignal;
   tickMs?: number;
   log?: Logger;
@@ -181,6 +194,9 @@ export function startControlLoop(options: ControlLoopOptions): Promise<void> {
     sqs: options.sqs,
     queueUrl: options.controlQueueUrl,
     schema: controlMessageSchema,
+    opener: options.opener,
+    authorize: authorizeControlMessage,
+    onRefused: (r) => options.log?.error("control queue: message refused", { message: r.messageId, reason: r.reason }),
     signal,
     waitSeconds: 10,
     handle: (batch) => controller.handleBatch(batch),

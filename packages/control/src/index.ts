@@ -1,2 +1,2 @@
-export { Controller, startControlLoop } from "./controller.js";
+export { authorizeControlMessage, Controller, startControlLoop } from "./controller.js";
 export type { ControlLoopOptions, ControllerOptions } from "./controller.js";

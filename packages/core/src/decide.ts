@@ -58,7 +58,8 @@ export type Command =
   /** Time passes: an upgrade that has run long enough confirms by itself (--auto-confirm). */
   | { type: "Tick"; now: number; hosts: HostInfo[] }
   /** A container's health check changed its verdict. */
-  | { type: "Health"; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
+  /** `host`: the host that vouched for the verdict (its signature); a verdict about a container on another host is nobody's to give. */
+  | { type: "Health"; host: string; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
   | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] };
 
@@ -803,11 +804,13 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       for (const [service, c] of Object.entries(state.cron)) {
         const run = c.runs.find((r) => r.stepId === report.stepId);
         if (!run) continue;
+        if (run.host !== report.host) return []; // only the host the run went to may say how it ended
         if (run.status !== "running") return []; // reported before: a duplicate
         return [{ type: "CronRunFinished", service, run: run.run, at: command.now, ...(report.ok ? { exitCode: report.exitCode ?? 0 } : { error: report.error ?? "failed" }) }];
       }
       const record = state.steps[report.stepId];
       if (!record || record.status !== "planned" || !opInProgress(state)) return [];
+      if (record.step.host !== report.host) return []; // a report about another host's step is believed from that host only
       const event: StackEvent = report.ok
         ? {
             type: "StepSucceeded",
@@ -832,7 +835,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     case "Health": {
       const c = state.containers[command.container];
       // a verdict about a container the log does not know, or an earlier one of the same name, changes nothing
-      if (!c || c.dockerId !== command.dockerId || c.state !== "running" || c.health === command.health) return [];
+      if (!c || c.host !== command.host || c.dockerId !== command.dockerId || c.state !== "running" || c.health === command.health) return [];
       const verdict: StackEvent = { type: "ContainerHealth", container: command.container, health: command.health, at: command.now };
       return [verdict, ...monitorFailure(evolve(state, verdict), c, command.now)];
     }

@@ -283,6 +283,8 @@ export type StepReport = z.infer<typeof stepReportSchema>;
 export const healthReportSchema = z.object({
   kind: z.literal("health"),
   stack: z.string(),
+  /** The host that saw it; the controller checks it against the host that signed the message. */
+  host: z.string(),
   container: z.string(),
   dockerId: z.string(),
   health: z.enum(["healthy", "unhealthy"]),

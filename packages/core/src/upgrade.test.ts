@@ -199,13 +199,13 @@ describe("the monitor window (deploy.update_config.monitor)", () => {
     const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, true);
     const s1 = settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, true);
     const fresh = s1.containers["demo-web-1"]!;
-    const sick = run(s1, { type: "Health", container: "demo-web-1", dockerId: fresh.dockerId!, health: "unhealthy", now: 10_000 });
+    const sick = run(s1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: fresh.dockerId!, health: "unhealthy", now: 10_000 });
     expect(sick.op).toMatchObject({ kind: "rollback", status: "running" });
     expect(engineIds(settle(sick))).toEqual(engineIds(s0));
 
     const p0 = settle(run(initialState("demo"), up(watched("web:1", "pause"), "op1")), undefined, true);
     const p1 = settle(run(p0, up(watched("web:2", "pause"), "op2", { upgrade: true })), undefined, true);
-    const paused = run(p1, { type: "Health", container: "demo-web-1", dockerId: p1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 10_000 });
+    const paused = run(p1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: p1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 10_000 });
     expect(paused.upgrade).toMatchObject({ status: "paused" });
     expect(paused.upgrade?.reason).toMatch(/container demo-web-1 turned unhealthy 10 s after it started, inside the monitor window of 30 s/);
   });
@@ -213,7 +213,7 @@ describe("the monitor window (deploy.update_config.monitor)", () => {
   it("after the window, turning unhealthy is a state, not a failed upgrade", () => {
     const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, true);
     const s1 = run(settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, true), { type: "Tick", now: 31_000, hosts });
-    const later = run(s1, { type: "Health", container: "demo-web-1", dockerId: s1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 40_000 });
+    const later = run(s1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: s1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 40_000 });
     expect(later.upgrade?.status).toBe("upgraded");
     expect(rows(later).web).toBe("upgraded 2/1");
   });
@@ -236,11 +236,11 @@ describe("health", () => {
     const s0 = settle(run(initialState("demo"), up(v1, "op1")), undefined, true);
     expect(rows(s0)).toEqual({ web: "healthy 1/1", app: "healthy 1/1", db: "healthy 1/1" });
     const web = s0.containers["demo-web-1"]!;
-    const sick = run(s0, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 5 });
+    const sick = run(s0, { type: "Health", host: "h1", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 5 });
     expect(rows(sick).web).toBe("unhealthy 1/1");
-    expect(decide({ type: "Health", container: "demo-web-1", dockerId: "an-older-one", health: "healthy", now: 6 }, sick)).toEqual([]);
-    expect(decide({ type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 6 }, sick)).toEqual([]); // no change, no event
-    expect(rows(run(sick, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "healthy", now: 7 })).web).toBe("healthy 1/1");
+    expect(decide({ type: "Health", host: "h1", container: "demo-web-1", dockerId: "an-older-one", health: "healthy", now: 6 }, sick)).toEqual([]);
+    expect(decide({ type: "Health", host: "h1", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 6 }, sick)).toEqual([]); // no change, no event
+    expect(rows(run(sick, { type: "Health", host: "h1", container: "demo-web-1", dockerId: web.dockerId!, health: "healthy", now: 7 })).web).toBe("healthy 1/1");
     expect(rows(settle(run(initialState("demo"), up(v1, "op1")))).web).toBe("active 1/1"); // no health check
   });
 
@@ -248,9 +248,9 @@ describe("health", () => {
     const s0 = settle(run(initialState("demo"), up(v1, "op1")), undefined, true);
     const s1 = settle(run(s0, up(v2, "op2", { upgrade: true, autoConfirmMs: 60_000 })), undefined, true);
     const web = s1.containers["demo-web-1"]!;
-    const sick = run(s1, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 10_000 });
+    const sick = run(s1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 10_000 });
     expect(decide({ type: "Tick", now: 100_000, hosts }, sick)).toEqual([]);
-    const well = run(sick, { type: "Health", container: "demo-web-1", dockerId: web.dockerId!, health: "healthy", now: 50_000 });
+    const well = run(sick, { type: "Health", host: "h1", container: "demo-web-1", dockerId: web.dockerId!, health: "healthy", now: 50_000 });
     expect(decide({ type: "Tick", now: 100_000, hosts }, well)).toEqual([]); // healthy again only since 50 s
     expect(run(well, { type: "Tick", now: 110_001, hosts }).op).toMatchObject({ kind: "confirm", status: "running" });
   });

@@ -9,8 +9,9 @@ import { startAgent, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
-import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, signer, sqsClient } from "@corral/queue";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, hmacIntegrity, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { controlKeys } from "./keys.js";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
@@ -40,6 +41,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   token: string;
+  /** Where the embedded stand-ins listen (loopback) and the control queue: for tests that play an attacker on the wire. */
+  endpoints: { dynamo: string; sqs: string; controlQueueUrl: string };
   stop(): Promise<void>;
 }
 
@@ -75,6 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log;
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const token = adminToken(options.dataDir);
+  const keys = controlKeys(options.dataDir);
   const dynamo = await startDynamo(join(options.dataDir, "dynamo"));
   const queues = await startQueues(0, options.queueTap);
   const db = dynamoClient({ endpoint: dynamo.endpoint, table: TABLE });
@@ -83,9 +87,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const visibilitySeconds = options.visibilitySeconds ?? 30;
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
   const feed = new ChangeFeed();
-  const store = new EventStore(db, { table: TABLE, feed });
+  const store = new EventStore(db, { table: TABLE, feed, integrity: hmacIntegrity(keys.commitKey) });
   const hosts = new HostStore(db, TABLE);
-  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false });
+  // everything the control plane puts on a queue is signed with its key; hosts know only the public half
+  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(CONTROL, keys.privateKey) });
+  const opener = new Opener({
+    me: CONTROL,
+    keyOf: async (by) => {
+      if (by === CONTROL) return keys.publicKey;
+      const key = by.startsWith("host:") ? await hosts.publicKey(by.slice("host:".length)) : undefined;
+      return key ? importPublicKey(key) : undefined;
+    },
+  });
   const controller = new Controller({
     store,
     hosts,
@@ -94,7 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(log ? { log } : {}),
   });
   const abort = new AbortController();
-  const loop = startControlLoop({ controller, sqs, controlQueueUrl, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
+  const loop = startControlLoop({ controller, sqs, controlQueueUrl, opener, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
 
   const masterKey = options.kmsKeyId
     ? await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId, db, TABLE)
@@ -114,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sender,
     controlQueueUrl,
     hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds }),
+    controlKey: exportPublicKey(keys.publicKey),
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds,
     adminToken: token,
@@ -179,6 +193,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     url,
     token,
+    endpoints: { dynamo: dynamo.endpoint, sqs: queues.endpoint, controlQueueUrl },
     async stop() {
       await agent?.stop();
       await stopAll();

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import dynalite from "dynalite";
-import { startFauxqs } from "fauxqs";
+import { buildApp } from "fauxqs";
 
 export interface StandIn {
   endpoint: string;
@@ -36,7 +36,11 @@ export type WireTap = (direction: "request" | "response", body: string) => void;
  * in front of it, so a test sees every message as it crossed the wire.
  */
 export async function startQueues(port = 0, tap?: WireTap): Promise<StandIn> {
-  const server = await startFauxqs({ port: tap ? 0 : port, host: "127.0.0.1", logger: false });
+  // fauxqs's own startFauxqs listens on every interface whatever its `host` option says; its app, listened on
+  // loopback here, is the same server without that hole
+  const app = buildApp({ logger: false });
+  await app.listen({ port: tap ? 0 : port, host: "127.0.0.1" });
+  const server = { port: (app.server.address() as AddressInfo).port, stop: () => app.close() };
   if (!tap) return { endpoint: `http://127.0.0.1:${server.port}`, stop: () => server.stop() };
   const proxy = createServer((req, res) => {
     const chunks: Buffer[] = [];

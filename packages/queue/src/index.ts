@@ -1,5 +1,7 @@
-export { controlQueueName, ensureFifoQueue, hostQueueName, sqsClient } from "./client.js";
+export { controlQueueName, deadLetterUrlOf, ensureFifoQueue, hostQueueName, sqsClient } from "./client.js";
 export type { QueueOptions, SqsConfig } from "./client.js";
+export { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, signer } from "./envelope.js";
+export type { Envelope, OpenerOptions, Signer, SignerOptions, Verdict } from "./envelope.js";
 export { QueueSender, toDedupId } from "./sender.js";
 export type { OutgoingMessage, SenderOptions } from "./sender.js";
 export { deleteMessages, extendVisibility, receiveLoop } from "./receiver.js";

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startQueues, type StandIn } from "@corral/local";
-import { ensureFifoQueue, QueueSender, receiveLoop, sqsClient, type Received } from "./index.js";
+import { generateKeyPairSync } from "node:crypto";
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { CONTROL, deadLetterUrlOf, ensureFifoQueue, Opener, QueueSender, receiveLoop, signer, sqsClient, type Received } from "./index.js";
 
 let sqsServer: StandIn;
 let sqs: ReturnType<typeof sqsClient>;
@@ -39,7 +41,7 @@ describe("FIFO queues on fauxqs", () => {
   it("keeps order within a group", async () => {
     const url = await ensureFifoQueue(sqs, "order.fifo");
     const sender = new QueueSender(sqs);
-    await sender.send(url, Array.from({ length: 15 }, (_, n) => ({ body: { n }, group: "stack-a", dedupId: `a-${n}` })));
+    await sender.send(url, Array.from({ length: 15 }, (_, n) => ({ body: { n }, group: "stack-a", dedupId: `a-${n}`, to: "t" })));
     const got = await collect(url, 15);
     expect(got.map((m) => m.body.n)).toEqual(Array.from({ length: 15 }, (_, n) => n));
   });
@@ -47,23 +49,23 @@ describe("FIFO queues on fauxqs", () => {
   it("drops a repeated deduplication id", async () => {
     const url = await ensureFifoQueue(sqs, "dedup.fifo");
     const sender = new QueueSender(sqs);
-    await sender.send(url, [{ body: { n: 1 }, group: "g", dedupId: "step-1" }]);
-    await sender.send(url, [{ body: { n: 1 }, group: "g", dedupId: "step-1" }]);
-    await sender.send(url, [{ body: { n: 2 }, group: "g", dedupId: "step-2" }]);
+    await sender.send(url, [{ body: { n: 1 }, group: "g", dedupId: "step-1", to: "t" }]);
+    await sender.send(url, [{ body: { n: 1 }, group: "g", dedupId: "step-1", to: "t" }]);
+    await sender.send(url, [{ body: { n: 2 }, group: "g", dedupId: "step-2", to: "t" }]);
     const got = await collect(url, 3, () => false, 3000);
     expect(got.map((m) => m.body.n)).toEqual([1, 2]);
   });
 
   it("the duplicate switch delivers every message twice", async () => {
     const url = await ensureFifoQueue(sqs, "dup.fifo");
-    await new QueueSender(sqs, { duplicate: true }).send(url, [{ body: { n: 7 }, group: "g", dedupId: "s" }]);
+    await new QueueSender(sqs, { duplicate: true }).send(url, [{ body: { n: 7 }, group: "g", dedupId: "s", to: "t" }]);
     const got = await collect(url, 2);
     expect(got.map((m) => m.body.n)).toEqual([7, 7]);
   });
 
   it("redelivers a message whose handler failed, after the visibility timeout", async () => {
     const url = await ensureFifoQueue(sqs, "redeliver.fifo", { visibilityTimeoutSeconds: 1 });
-    await new QueueSender(sqs).send(url, [{ body: { n: 3 }, group: "g", dedupId: "r" }]);
+    await new QueueSender(sqs).send(url, [{ body: { n: 3 }, group: "g", dedupId: "r", to: "t" }]);
     let first = true;
     const got = await collect(url, 2, () => {
       const failNow = first;
@@ -71,5 +73,89 @@ describe("FIFO queues on fauxqs", () => {
       return failNow;
     });
     expect(got.map((m) => m.body.n)).toEqual([3, 3]);
+  });
+});
+
+describe("signed envelopes", () => {
+  const control = generateKeyPairSync("ed25519");
+  const mallory = generateKeyPairSync("ed25519");
+  const opener = (now = () => Date.now()) => new Opener({ me: "h1", keyOf: (by) => (by === CONTROL ? control.publicKey : undefined), clock: now });
+
+  it("open what the control plane sealed for this host, and refuse everything else", async () => {
+    const seal = signer(CONTROL, control.privateKey);
+    const good = await opener().open(seal.seal("h1", { n: 1 }));
+    expect(good).toMatchObject({ ok: true, by: CONTROL, body: { n: 1 } });
+    const refuse = async (raw: string) => {
+      const v = await opener().open(raw);
+      return v.ok ? "accepted" : v.reason;
+    };
+    expect(await refuse(JSON.stringify({ n: 1 }))).toMatch(/not a signed corral envelope/);
+    expect(await refuse("{not json")).toMatch(/not JSON/);
+    expect(await refuse(seal.seal("h2", { n: 1 }))).toMatch(/addressed to h2/);
+    expect(await refuse(signer(CONTROL, mallory.privateKey).seal("h1", { n: 1 }))).toMatch(/bad signature/);
+    expect(await refuse(signer("host:h9", mallory.privateKey).seal("h1", { n: 1 }))).toMatch(/unknown sender host:h9/);
+    expect(await refuse(signer(CONTROL, control.privateKey, { ttlMs: -1 }).seal("h1", { n: 1 }))).toMatch(/expired/);
+    expect(await refuse(signer(CONTROL, control.privateKey, { ttlMs: 48 * 3600_000 }).seal("h1", { n: 1 }))).toMatch(/too long/);
+    // a changed body, addressee or expiry breaks the signature
+    const sealed = JSON.parse(seal.seal("h1", { n: 1 })) as Record<string, unknown>;
+    expect(await refuse(JSON.stringify({ ...sealed, body: JSON.stringify({ n: 2 }) }))).toMatch(/bad signature/);
+    expect(await refuse(JSON.stringify({ ...sealed, exp: (sealed.exp as number) + 1000 }))).toMatch(/bad signature/);
+  });
+
+  it("a message handled once is a replay when it comes again; one whose handling failed is not", async () => {
+    const o = opener();
+    const raw = signer(CONTROL, control.privateKey).seal("h1", { n: 1 });
+    const first = await o.open(raw);
+    expect(first.ok).toBe(true);
+    expect((await o.open(raw)).ok).toBe(true); // not handled yet (a failure, a redelivery): still good
+    if (first.ok) o.handled(first.sig, first.exp);
+    expect(await o.open(raw)).toMatchObject({ ok: false, replay: true });
+  });
+
+  it("the receive loop hands on only verified messages, moves forged and malformed ones to the dead-letter queue at once, and drops replays", async () => {
+    const url = await ensureFifoQueue(sqs, "signed.fifo", { visibilityTimeoutSeconds: 30 });
+    const good = signer(CONTROL, control.privateKey);
+    const raw = new QueueSender(sqs);
+    const first = good.seal("h1", { n: 1 });
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: first, MessageGroupId: "g", MessageDeduplicationId: "good-1" }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: first, MessageGroupId: "g", MessageDeduplicationId: "replayed" }));
+    await raw.send(url, [{ body: { n: 2 }, group: "g", dedupId: "forged", to: "h1" }]); // unsigned
+    await new QueueSender(sqs, { signer: signer(CONTROL, mallory.privateKey) }).send(url, [{ body: { n: 3 }, group: "g", dedupId: "mallory", to: "h1" }]);
+    await new QueueSender(sqs, { signer: good }).send(url, [{ body: { wrong: "shape" }, group: "g", dedupId: "malformed", to: "h1" }]);
+    await new QueueSender(sqs, { signer: good }).send(url, [{ body: { n: 4 }, group: "g", dedupId: "good-2", to: "h1" }]);
+    const o = opener();
+    const got: number[] = [];
+    const refused: string[] = [];
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 8000);
+    await receiveLoop({
+      sqs,
+      queueUrl: url,
+      schema,
+      opener: o,
+      waitSeconds: 1,
+      signal: controller.signal,
+      onRefused: (r) => refused.push(r.reason),
+      handle: async (batch) => {
+        got.push(...batch.map((b) => b.body.n));
+        if (got.length >= 2) controller.abort();
+        return { failed: [] };
+      },
+    });
+    clearTimeout(timer);
+    // in order, and the poisoned ones in between did not hold the FIFO group up
+    expect(got).toEqual([1, 4]);
+    expect(refused).toHaveLength(4);
+    expect(refused[0]).toMatch(/replay/);
+    const reasons: string[] = [];
+    for (let i = 0; i < 10 && reasons.length < 3; i++) {
+      const dead = await sqs.send(new ReceiveMessageCommand({ QueueUrl: deadLetterUrlOf(url), MaxNumberOfMessages: 10, MessageAttributeNames: ["All"], WaitTimeSeconds: 1 }));
+      for (const m of dead.Messages ?? []) {
+        reasons.push(m.MessageAttributes?.reason?.StringValue ?? "");
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: deadLetterUrlOf(url), ReceiptHandle: m.ReceiptHandle }));
+      }
+    }
+    // the replay is dropped, not dead-lettered: it is a copy of a message already handled
+    expect(reasons).toEqual([expect.stringMatching(/not a signed/), expect.stringMatching(/bad signature/), expect.stringMatching(/malformed/)]);
   });
 });

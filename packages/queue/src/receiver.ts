@@ -2,22 +2,36 @@ import {
   ChangeMessageVisibilityCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type Message,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { z } from "zod";
+import { deadLetterUrlOf } from "./client.js";
+import type { Opener } from "./envelope.js";
 
 export interface Received<T> {
   body: T;
   group: string;
   receiptHandle: string;
   messageId: string;
+  /** Who signed it (`control`, `host:ID`), when the loop checks signatures. */
+  by?: string;
 }
 
 export interface ReceiveLoopOptions<T> {
   sqs: SQSClient;
   queueUrl: string;
   schema: z.ZodType<T>;
+  /**
+   * Checks every message's signed envelope before anything else looks at it.
+   * Without it, bodies are taken as plain JSON (tests of the queue itself).
+   */
+  opener?: Opener;
+  /** Why a verified, well-formed message must still not be acted on (the sender may not say this), or undefined. */
+  authorize?: (message: Received<T>) => string | undefined;
+  /** Where refused messages go at once (default: the queue's `-dlq.fifo` twin). */
+  deadLetterQueueUrl?: string;
   /**
    * Handle one batch. Return the message ids that failed: they stay on the
    * queue and come back after the visibility timeout (partial batch failure);
@@ -27,11 +41,51 @@ export interface ReceiveLoopOptions<T> {
   signal: AbortSignal;
   waitSeconds?: number;
   onError?: (error: unknown) => void;
+  /** A message was refused (forged, expired, replayed, malformed, not for us): what and why. */
+  onRefused?: (refusal: { messageId: string; reason: string }) => void;
 }
 
-/** Long-poll a queue until the signal aborts. No fixed sleeps: the receive call itself waits. */
+type Checked<T> = { ok: true; received: Received<T>; sig?: string; exp?: number } | { ok: false; reason: string; replay?: boolean };
+
+async function check<T>(options: ReceiveLoopOptions<T>, m: Message): Promise<Checked<T>> {
+  const raw = m.Body ?? "";
+  let body: unknown;
+  let signed: { by: string; sig: string; exp: number } | undefined;
+  if (options.opener) {
+    const verdict = await options.opener.open(raw);
+    if (!verdict.ok) return verdict;
+    body = verdict.body;
+    signed = verdict;
+  } else {
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return { ok: false, reason: "not JSON" };
+    }
+  }
+  const parsed = options.schema.safeParse(body);
+  if (!parsed.success) return { ok: false, reason: `malformed: ${parsed.error.issues[0]?.path.join(".") ?? ""} ${parsed.error.issues[0]?.message ?? ""}`.trim() };
+  const received: Received<T> = {
+    body: parsed.data,
+    group: m.Attributes?.MessageGroupId ?? "",
+    receiptHandle: m.ReceiptHandle ?? "",
+    messageId: m.MessageId ?? "",
+    ...(signed ? { by: signed.by } : {}),
+  };
+  const refused = options.authorize?.(received);
+  if (refused) return { ok: false, reason: refused };
+  return { ok: true, received, ...(signed ? { sig: signed.sig, exp: signed.exp } : {}) };
+}
+
+/**
+ * Long-poll a queue until the signal aborts. No fixed sleeps: the receive
+ * call itself waits. A message that fails its checks never reaches the
+ * handler: a replay is deleted, anything else moves to the dead-letter queue
+ * at once (so it cannot hold up its FIFO group), and both are reported.
+ */
 export async function receiveLoop<T>(options: ReceiveLoopOptions<T>): Promise<void> {
-  const { sqs, queueUrl, schema, handle, signal } = options;
+  const { sqs, queueUrl, handle, signal } = options;
+  const deadLetter = options.deadLetterQueueUrl ?? deadLetterUrlOf(queueUrl);
   while (!signal.aborted) {
     let messages: Message[];
     try {
@@ -52,36 +106,44 @@ export async function receiveLoop<T>(options: ReceiveLoopOptions<T>): Promise<vo
       continue;
     }
     if (messages.length === 0) continue;
-    const batch: Received<T>[] = [];
-    const poisoned: string[] = [];
+    const batch: Array<Received<T> & { sig?: string; exp?: number }> = [];
+    const dropped: string[] = [];
     for (const m of messages) {
-      let parsed: z.SafeParseReturnType<unknown, T>;
-      try {
-        parsed = schema.safeParse(JSON.parse(m.Body ?? ""));
-      } catch {
-        parsed = { success: false } as z.SafeParseReturnType<unknown, T>;
-      }
-      if (!parsed.success) {
-        options.onError?.(new Error(`malformed message ${m.MessageId} on ${queueUrl} left for the dead-letter queue`));
-        poisoned.push(m.MessageId ?? "");
+      const checked = await check(options, m);
+      if (checked.ok) {
+        batch.push({ ...checked.received, ...(checked.sig ? { sig: checked.sig, exp: checked.exp! } : {}) });
         continue;
       }
-      batch.push({
-        body: parsed.data,
-        group: m.Attributes?.MessageGroupId ?? "",
-        receiptHandle: m.ReceiptHandle ?? "",
-        messageId: m.MessageId ?? "",
-      });
+      options.onRefused?.({ messageId: m.MessageId ?? "", reason: checked.reason });
+      if (!checked.replay) {
+        const moved = await sqs
+          .send(
+            new SendMessageCommand({
+              QueueUrl: deadLetter,
+              MessageBody: m.Body ?? "",
+              MessageGroupId: "refused",
+              MessageDeduplicationId: (m.MessageId ?? "unknown").slice(0, 128),
+              MessageAttributes: { reason: { DataType: "String", StringValue: checked.reason.slice(0, 500) || "refused" } },
+            }),
+          )
+          .then(
+            () => true,
+            (e: unknown) => (options.onError?.(e), false),
+          );
+        if (!moved) continue; // left on the queue: its redrive policy moves it after a few receives
+      }
+      dropped.push(m.ReceiptHandle ?? "");
     }
     let failed: string[] = [];
     try {
-      failed = batch.length > 0 ? (await handle(batch)).failed : [];
+      failed = batch.length > 0 ? (await handle(batch.map(({ sig: _s, exp: _e, ...r }) => r))).failed : [];
     } catch (e) {
       options.onError?.(e);
       failed = batch.map((b) => b.messageId);
     }
     const done = batch.filter((b) => !failed.includes(b.messageId));
-    await deleteMessages(sqs, queueUrl, done.map((d) => d.receiptHandle)).catch((e) => options.onError?.(e));
+    for (const d of done) if (d.sig && d.exp) options.opener?.handled(d.sig, d.exp);
+    await deleteMessages(sqs, queueUrl, [...dropped, ...done.map((d) => d.receiptHandle)]).catch((e) => options.onError?.(e));
   }
 }
 

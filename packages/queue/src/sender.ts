@@ -1,7 +1,10 @@
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { Signer } from "./envelope.js";
 
 export interface OutgoingMessage {
   body: unknown;
+  /** Whom it is for: a host id, or `control`; signed into the envelope. */
+  to: string;
   /** FIFO group: messages of one group are delivered in order (a stack). */
   group: string;
   /** Deduplication id: derived from what caused the message. */
@@ -14,6 +17,8 @@ export interface SenderOptions {
    * deduplication id, as an at-least-once transport may deliver it.
    */
   duplicate?: boolean;
+  /** Seals every message in a signed envelope (see envelope.ts). Without it, bodies go as plain JSON (tests of the queue itself). */
+  signer?: Signer;
 }
 
 const sqsIdPattern = /[^A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
@@ -47,7 +52,8 @@ export class QueueSender {
           QueueUrl: queueUrl,
           Entries: batch.map((m, j) => ({
             Id: String(j),
-            MessageBody: JSON.stringify(m.body),
+            // each copy sealed on its own: a duplicate is a second delivery, not a replay of one envelope
+            MessageBody: this.options.signer ? this.options.signer.seal(m.to, m.body) : JSON.stringify(m.body),
             MessageGroupId: toDedupId(m.group),
             MessageDeduplicationId: toDedupId(m.dedupId),
           })),

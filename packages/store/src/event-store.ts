@@ -5,8 +5,42 @@ import {
   QueryCommand,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { fold, initialState, type Commit, type StackEvent, type StackState } from "@corral/core";
 import type { ChangeFeed } from "./feed.js";
+
+/**
+ * A commit the control plane did not write: its MAC is missing or wrong.
+ * The table is reachable by more than the control plane (a local user on the
+ * embedded stand-in, an over-broad IAM role on AWS); a forged StepPlanned
+ * must never become a step an agent runs.
+ */
+export class UntrustedCommitError extends Error {
+  override name = "UntrustedCommitError";
+  constructor(
+    readonly stackName: string,
+    readonly version: number,
+  ) {
+    super(`stack ${stackName}: commit ${version} was not written by this control plane (its MAC does not match); corral will not act on it. Remove the item (pk STACK#${stackName}, version ${version}) or restore the table from a backup`);
+  }
+}
+
+/** Keyed MACs over what the store writes (HMAC-SHA256 under a key only the control plane holds). */
+export interface Integrity {
+  mac(data: string): string;
+}
+
+export function hmacIntegrity(key: Buffer): Integrity {
+  return { mac: (data) => createHmac("sha256", key).update(data).digest("base64url") };
+}
+
+const sameMac = (a: string, b: string) => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+const commitData = (stack: string, version: number, at: number, by: string, events: string) => `commit\n${stack}\n${version}\n${at}\n${by}\n${events}`;
+const snapshotData = (stack: string, version: number, state: string) => `snapshot\n${stack}\n${version}\n${state}`;
 
 /** Someone else appended first: reload and decide again. */
 export class VersionConflictError extends Error {
@@ -33,6 +67,8 @@ export interface EventStoreOptions {
   /** Write a snapshot once this many commits follow the last one. */
   snapshotEvery?: number;
   clock?: () => number;
+  /** Sign every commit and snapshot, and refuse any read that does not carry a good MAC. */
+  integrity?: Integrity;
 }
 
 /**
@@ -47,8 +83,10 @@ export class EventStore {
   readonly #feed: ChangeFeed | undefined;
   readonly #snapshotEvery: number;
   readonly #clock: () => number;
+  readonly #integrity: Integrity | undefined;
 
   constructor(db: DynamoDBClient, options: EventStoreOptions) {
+    this.#integrity = options.integrity;
     this.#db = db;
     this.#table = options.table;
     this.#feed = options.feed;
@@ -60,6 +98,8 @@ export class EventStore {
   async append(stack: string, expected: number, events: StackEvent[], by = "system"): Promise<Commit> {
     const commit: Commit = { stack, version: expected + 1, at: this.#clock(), events };
     if (events.some((e) => e.type === "StackCreated")) await this.#index(stack);
+    const text = JSON.stringify(events);
+    const mac = this.#integrity?.mac(commitData(stack, commit.version, commit.at, by, text));
     try {
       await this.#db.send(
         new PutItemCommand({
@@ -70,7 +110,8 @@ export class EventStore {
             version: { N: String(commit.version) },
             at: { N: String(commit.at) },
             by: { S: by },
-            events: { S: JSON.stringify(events) },
+            events: { S: text },
+            ...(mac ? { mac: { S: mac } } : {}),
           },
           ConditionExpression: keyIsFree,
         }),
@@ -103,12 +144,14 @@ export class EventStore {
         }),
       );
       for (const item of page.Items ?? []) {
-        out.push({
-          stack,
-          version: Number(item.version?.N),
-          at: Number(item.at?.N),
-          events: JSON.parse(item.events?.S ?? "[]") as StackEvent[],
-        });
+        const version = Number(item.version?.N);
+        const at = Number(item.at?.N);
+        const text = item.events?.S ?? "[]";
+        if (this.#integrity) {
+          const expected = this.#integrity.mac(commitData(stack, version, at, item.by?.S ?? "", text));
+          if (!item.mac?.S || !sameMac(item.mac.S, expected) || item.sk?.S !== commitKey(version)) throw new UntrustedCommitError(stack, version);
+        }
+        out.push({ stack, version, at, events: JSON.parse(text) as StackEvent[] });
       }
       start = page.LastEvaluatedKey;
     } while (start && (!limit || out.length < limit));
@@ -120,14 +163,28 @@ export class EventStore {
     const snap = await this.#db.send(
       new GetItemCommand({ TableName: this.#table, Key: { pk: { S: streamKey(stack) }, sk: { S: SNAPSHOT } }, ConsistentRead: true }),
     );
-    const base = snap.Item?.state?.S ? (JSON.parse(snap.Item.state.S) as StackState) : initialState(stack);
+    const base = this.#trustedSnapshot(stack, snap.Item) ?? initialState(stack);
     const tail = await this.commits(stack, base.version);
     const state = fold(base, tail);
     if (tail.length >= this.#snapshotEvery) await this.#snapshot(state);
     return state;
   }
 
+  /** A snapshot is a cache: one without a good MAC is ignored (the log is folded from the start). */
+  #trustedSnapshot(stack: string, item: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue> | undefined): StackState | undefined {
+    const text = item?.state?.S;
+    if (!text) return undefined;
+    if (this.#integrity) {
+      const expected = this.#integrity.mac(snapshotData(stack, Number(item.version?.N), text));
+      if (!item.mac?.S || !sameMac(item.mac.S, expected)) return undefined;
+    }
+    const state = JSON.parse(text) as StackState;
+    return state.name === stack && state.version === Number(item.version?.N) ? state : undefined;
+  }
+
   async #snapshot(state: StackState): Promise<void> {
+    const text = JSON.stringify(state);
+    const mac = this.#integrity?.mac(snapshotData(state.name, state.version, text));
     try {
       await this.#db.send(
         new PutItemCommand({
@@ -136,7 +193,8 @@ export class EventStore {
             pk: { S: streamKey(state.name) },
             sk: { S: SNAPSHOT },
             version: { N: String(state.version) },
-            state: { S: JSON.stringify(state) },
+            state: { S: text },
+            ...(mac ? { mac: { S: mac } } : {}),
           },
           ConditionExpression: snapshotIsOlder,
           ExpressionAttributeValues: { ":version": { N: String(state.version) } },
