@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 import { ComposeError, DomainError, type Logger } from "@corral/core";
-import { VersionConflictError } from "@corral/store";
+import { UntrustedCommitError, VersionConflictError } from "@corral/store";
 
 /** Every error answers as JSON `{ error, message, path? }`. */
 export function errorBody(error: string, message: string, path?: string) {
@@ -26,6 +26,10 @@ export const onError = (log?: Logger) =>
       return json(status, err.code, err.message, err.path);
     }
     if (err instanceof VersionConflictError) return json(409, "conflict", `${err.message}; try again`);
+    if (err instanceof UntrustedCommitError) {
+      log?.error("untrusted commit", { stack: err.stackName, version: err.version });
+      return json(500, "untrusted_commit", err.message);
+    }
     if (err instanceof HTTPException) {
       const error = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : "error";
       return json(err.status as ContentfulStatusCode, error, err.message);

@@ -218,15 +218,19 @@ export function buildProgram(io: Out = defaultOut): Command {
   program
     .command("agent")
     .description("a host agent: runs steps from its queue on this host's Docker engine")
-    .requiredOption("--host-id <id>", "this host's id")
+    .option("--host-id <id>", "this host's id (default: the one its join token was made for)")
+    .option("--join <url>", "the control plane's URL (with --token: a join token from 'corral host add')")
+    .option("--token <token>", "a one-time join token (default: CORRAL_TOKEN)")
     .option("--docker-host <url>", "Docker engine (default: DOCKER_HOST or the local socket)")
-    .action(async (opts: { hostId: string; dockerHost?: string }) => {
+    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string }) => {
       const { startAgent } = await import("@corral/agent");
       const { stderrLogger } = await import("@corral/local");
-      const config = clientConfig();
+      const config = opts.join && opts.token ? { url: opts.join, token: opts.token } : { ...clientConfig(), ...(opts.join ? { url: opts.join } : {}), ...(opts.token ? { token: opts.token } : {}) };
+      const hostId = opts.hostId ?? /^join\.([a-zA-Z0-9][a-zA-Z0-9_-]{0,62})\./.exec(config.token)?.[1];
+      if (!hostId) throw new CliError("corral agent needs --host-id ID, or a join token from 'corral host add ID' (--join URL --token T)");
       const dockerHost = opts.dockerHost ?? process.env.DOCKER_HOST;
       const agent = await startAgent({
-        hostId: opts.hostId,
+        hostId,
         apiUrl: config.url,
         token: config.token,
         ...(dockerHost ? { dockerHost } : {}),
@@ -637,6 +641,17 @@ export function buildProgram(io: Out = defaultOut): Command {
     });
 
   const hostCmd = program.command("host").description("hosts");
+  hostCmd
+    .command("add")
+    .description("make a one-time join token for a new host (the admin's); prints it with the command to run on the node")
+    .argument("<name>", "the host's id")
+    .action(async (name: string) => {
+      const res = await api().request<{ id: string; token: string; expiresAt: string }>("POST", `/v1/hosts/${encodeURIComponent(name)}/join`, {});
+      io.out(`join token for host ${res.id} (good once, until ${res.expiresAt}):`);
+      io.out(res.token);
+      io.out("on the node, run:");
+      io.out(`  corral agent --join ${clientConfig().url} --token ${res.token}`);
+    });
   hostCmd
     .command("ls")
     .description("list hosts")

@@ -305,3 +305,22 @@ describe("--pull", () => {
     expect(plain.every((r) => r.step.forcePull === undefined)).toBe(true);
   });
 });
+
+describe("who may report", () => {
+  it("a report about a step is believed only from the host the step went to", () => {
+    const planned = run(initialState("demo"), up({ web: spec("web:1") }, "op1"));
+    const s = run(planned, { type: "Plan", hosts, now: 1 });
+    const first = Object.values(s.steps).find((r) => r.status === "planned")!.step;
+    const report = (host: string): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId: first.id, host, ok: true }, hosts, now: 2 });
+    expect(decide(report("h2"), s)).toEqual([]);
+    expect(decide(report("h1"), s)[0]).toMatchObject({ type: "StepSucceeded", stepId: first.id });
+  });
+
+  it("a health verdict about a container is believed only from its own host", () => {
+    const s = settle(run(initialState("demo"), up({ web: spec("web:1") }, "op1")));
+    const web = s.containers["demo-web-1"]!;
+    const health = (host: string): Command => ({ type: "Health", host, container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 5 });
+    expect(decide(health("h2"), s)).toEqual([]);
+    expect(decide(health("h1"), s)[0]).toMatchObject({ type: "ContainerHealth", health: "unhealthy" });
+  });
+});
