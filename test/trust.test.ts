@@ -212,7 +212,9 @@ describe("listeners", () => {
         const timer = setTimeout(() => reject(new Error(`server did not start: ${seen}`)), 30_000);
         child.stdout?.on("data", (d: Buffer) => {
           seen += d.toString();
-          if (seen.includes("corral server on")) (clearTimeout(timer), resolve());
+          if (!seen.includes("corral server on")) return;
+          clearTimeout(timer);
+          resolve();
         });
       });
       const inodes = new Set(
