@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
-import { readdirSync, readFileSync, readlinkSync, mkdtempSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Logger, Step, StackState } from "@corral/core";
@@ -33,9 +33,9 @@ const mallory = generateKeyPairSync("ed25519");
 
 beforeAll(async () => {
   server = await testServer({ tickMs: 300, log: capture, queueTap: (direction, body) => direction === "request" && wire.push(body) });
-  sqs = sqsClient({ endpoint: server.endpoints.sqs });
+  sqs = sqsClient(server.endpoints.sqs);
   hostQueue = await ensureFifoQueue(sqs, hostQueueName("corral", "test-host"));
-  store = new EventStore(dynamoClient({ endpoint: server.endpoints.dynamo, table: "corral" }), { table: "corral" }); // reads without checking MACs: what an attacker can do
+  store = new EventStore(dynamoClient(server.endpoints.dynamo), { table: "corral" }); // reads without checking MACs: what an attacker can do
 });
 afterAll(async () => {
   await server?.stop();
@@ -203,7 +203,7 @@ describe("the queue is a trust boundary", () => {
 });
 
 describe("listeners", () => {
-  it("corral server opens no socket on anything but loopback", async () => {
+  it("corral server opens no port on anything but loopback, and its stores listen on sockets only its user may reach", async () => {
     const data = mkdtempSync(join(tmpdir(), "corral-listen-"));
     const child = spawnCorral(server, ["server", "--port", "0", "--data", data, "--host-id", "listen-host"]);
     try {
@@ -238,9 +238,18 @@ describe("listeners", () => {
           .filter((f) => f.length > 9 && inodes.has(f[9]!) && (proto.startsWith("udp") || f[3] === "0A"))
           .map((f) => ({ proto, local: f[1]! })),
       );
-      expect(listening.length).toBeGreaterThanOrEqual(3); // the API, DynamoDB's and SQS's stand-ins
+      expect(listening.length).toBeGreaterThanOrEqual(1); // the API
       const loopback = (hex: string) => hex.startsWith("0100007F:") || hex.startsWith("00000000000000000000000001000000:");
       expect(listening.filter((l) => !loopback(l.local))).toEqual([]);
+      // DynamoDB's and SQS's stand-ins: Unix sockets (listening: flag 00010000) in a folder of mode 0700
+      const unix = readFileSync("/proc/net/unix", "utf8")
+        .split("\n")
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f) => f.length >= 8 && inodes.has(f[6]!) && f[3] === "00010000")
+        .map((f) => f[7]!);
+      expect(unix.map((p) => basename(p)).sort()).toEqual(["dynamo.sock", "sqs.sock"]);
+      for (const p of unix) expect((statSync(dirname(p)).mode & 0o777).toString(8)).toBe("700");
     } finally {
       child.kill("SIGTERM");
       await new Promise((r) => child.on("exit", r));

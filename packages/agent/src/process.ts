@@ -38,7 +38,7 @@ export interface RunningAgent {
 const registration = z.object({
   queueUrl: z.string(),
   controlQueueUrl: z.string(),
-  sqs: z.object({ endpoint: z.string().optional(), region: z.string() }),
+  sqs: z.object({ endpoint: z.string().optional(), region: z.string(), socketPath: z.string().optional() }),
   visibilitySeconds: z.number(),
   hostToken: z.string(),
   /** The control plane's public key: every message on this host's queue must carry its signature. */

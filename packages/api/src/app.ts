@@ -62,7 +62,7 @@ export interface ApiDeps {
   /** Creates (idempotently) the queue of a host and returns its URL. */
   hostQueue: (hostId: string) => Promise<string>;
   /** What an agent needs to reach SQS. */
-  sqs: { endpoint?: string; region: string };
+  sqs: { endpoint?: string; region: string; socketPath?: string };
   visibilitySeconds: number;
   adminToken: string;
   /** The control plane's public key (SPKI DER, base64), handed to agents at registration. */

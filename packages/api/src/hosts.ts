@@ -29,7 +29,7 @@ export interface RegistrationDeps {
   /** Creates (idempotently) the queue of a host and returns its URL. */
   hostQueue: (hostId: string) => Promise<string>;
   controlQueueUrl: string;
-  sqs: { endpoint?: string; region: string };
+  sqs: { endpoint?: string; region: string; socketPath?: string };
   visibilitySeconds: number;
   /** The control plane's public key (SPKI DER, base64): what the agent checks every message on its queue against. */
   controlKey: string;

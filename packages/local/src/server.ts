@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { hostname } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -9,8 +9,8 @@ import { startAgent, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
-import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, signer, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, hmacIntegrity, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
+import { ChangeFeed, dynamoClient, type DynamoConfig, ensureTable, EventStore, hmacIntegrity, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { controlKeys } from "./keys.js";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
@@ -41,8 +41,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   token: string;
-  /** Where the embedded stand-ins listen (loopback) and the control queue: for tests that play an attacker on the wire. */
-  endpoints: { dynamo: string; sqs: string; controlQueueUrl: string };
+  /** Where the embedded stand-ins listen (Unix sockets) and the control queue: for tests that play an attacker who got that far. */
+  endpoints: { dynamo: DynamoConfig; sqs: SqsConfig; controlQueueUrl: string };
   stop(): Promise<void>;
 }
 
@@ -79,11 +79,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const token = adminToken(options.dataDir);
   const keys = controlKeys(options.dataDir);
-  const dynamo = await startDynamo(join(options.dataDir, "dynamo"));
-  const queues = await startQueues(0, options.queueTap);
-  const db = dynamoClient({ endpoint: dynamo.endpoint, table: TABLE });
+  // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them
+  const sockets = mkdtempSync(join(tmpdir(), "corral-"));
+  const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: join(sockets, "dynamo.sock") });
+  const queues = await startQueues({ socket: join(sockets, "sqs.sock") }, options.queueTap);
+  const sqsConfig = { endpoint: queues.endpoint, region: "us-east-1", ...(queues.socketPath ? { socketPath: queues.socketPath } : {}) };
+  const db = dynamoClient({ table: TABLE, sdk: standInOptions(dynamo) });
   await ensureTable(db, TABLE);
-  const sqs = sqsClient({ endpoint: queues.endpoint });
+  const sqs = sqsClient(sqsConfig);
   const visibilitySeconds = options.visibilitySeconds ?? 30;
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
   const feed = new ChangeFeed();
@@ -128,7 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     controlQueueUrl,
     hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds }),
     controlKey: exportPublicKey(keys.publicKey),
-    sqs: { endpoint: queues.endpoint, region: "us-east-1" },
+    sqs: sqsConfig,
     visibilitySeconds,
     adminToken: token,
     ...(options.policy ? { policy: options.policy } : {}),
@@ -171,6 +174,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     db.destroy();
     await queues.stop();
     await dynamo.stop();
+    rmSync(sockets, { recursive: true, force: true });
   };
 
   let agent: RunningAgent | undefined;
@@ -193,7 +197,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     url,
     token,
-    endpoints: { dynamo: dynamo.endpoint, sqs: queues.endpoint, controlQueueUrl },
+    endpoints: { dynamo: { table: TABLE, sdk: standInOptions(dynamo) }, sqs: sqsConfig, controlQueueUrl },
     async stop() {
       await agent?.stop();
       await stopAll();

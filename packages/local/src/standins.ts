@@ -1,29 +1,40 @@
 import { mkdirSync } from "node:fs";
-import { createServer, request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, request as httpRequest, type RequestOptions } from "node:http";
+import type { AddressInfo, Server } from "node:net";
 import dynalite from "dynalite";
 import { buildApp } from "fauxqs";
 
 export interface StandIn {
+  /** The endpoint the SDK is given (`http://localhost` when it listens on a socket). */
   endpoint: string;
+  /** Set when it listens on a Unix socket instead of a port. */
+  socketPath?: string;
   stop(): Promise<void>;
 }
 
-/** DynamoDB on LevelDB under `path` (in memory when unset), on loopback. */
-export async function startDynamo(path?: string, port = 0): Promise<StandIn> {
-  if (path) mkdirSync(path, { recursive: true });
-  const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
+/** Where a stand-in listens: a port on loopback (0: any free one), or a Unix socket. */
+export type Listen = number | { socket: string };
+
+const listenOn = (server: Server, where: Listen) =>
+  new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
+    if (typeof where === "number") server.listen(where, "127.0.0.1", () => resolve());
+    else server.listen(where.socket, () => resolve());
   });
-  const { port: bound } = server.address() as AddressInfo;
+const endpointOf = (server: Server, where: Listen): Pick<StandIn, "endpoint" | "socketPath"> =>
+  typeof where === "number" ? { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } : { endpoint: "http://localhost", socketPath: where.socket };
+
+/** DynamoDB on LevelDB under `path` (in memory when unset), on loopback or a Unix socket. */
+export async function startDynamo(path?: string, where: Listen = 0): Promise<StandIn> {
+  if (path) mkdirSync(path, { recursive: true });
+  const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as unknown as Server & { closeAllConnections?: () => void };
+  await listenOn(server, where);
   return {
-    endpoint: `http://127.0.0.1:${bound}`,
+    ...endpointOf(server, where),
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.closeAllConnections?.();
       }),
   };
 }
@@ -32,43 +43,46 @@ export async function startDynamo(path?: string, port = 0): Promise<StandIn> {
 export type WireTap = (direction: "request" | "response", body: string) => void;
 
 /**
- * SQS (fauxqs, in memory) on loopback. With `tap`, a recording proxy stands
- * in front of it, so a test sees every message as it crossed the wire.
+ * SQS (fauxqs, in memory) on loopback or a Unix socket. With `tap`, a
+ * recording proxy stands in front of it, so a test sees every message as it
+ * crossed the wire.
  */
-export async function startQueues(port = 0, tap?: WireTap): Promise<StandIn> {
+export async function startQueues(where: Listen = 0, tap?: WireTap): Promise<StandIn> {
   // fauxqs's own startFauxqs listens on every interface whatever its `host` option says; its app, listened on
-  // loopback here, is the same server without that hole
+  // here, is the same server without that hole
   const app = buildApp({ logger: false });
-  await app.listen({ port: tap ? 0 : port, host: "127.0.0.1" });
-  const server = { port: (app.server.address() as AddressInfo).port, stop: () => app.close() };
-  if (!tap) return { endpoint: `http://127.0.0.1:${server.port}`, stop: () => server.stop() };
+  const inner: Listen = tap ? (typeof where === "number" ? 0 : { socket: `${where.socket}.upstream` }) : where;
+  if (typeof inner === "number") await app.listen({ port: inner, host: "127.0.0.1" });
+  else await app.listen({ path: inner.socket });
+  const upstream: RequestOptions = typeof inner === "number" ? { host: "127.0.0.1", port: (app.server.address() as AddressInfo).port } : { socketPath: inner.socket };
+  if (!tap) return { ...endpointOf(app.server, where), stop: () => app.close() };
   const proxy = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       tap("request", body.toString());
-      const upstream = httpRequest({ host: "127.0.0.1", port: server.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      const up = httpRequest({ ...upstream, method: req.method, path: req.url, headers: req.headers }, (answer) => {
         const back: Buffer[] = [];
-        up.on("data", (c: Buffer) => back.push(c));
-        up.on("end", () => {
-          const answer = Buffer.concat(back);
-          tap("response", answer.toString());
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          res.end(answer);
+        answer.on("data", (c: Buffer) => back.push(c));
+        answer.on("end", () => {
+          const text = Buffer.concat(back);
+          tap("response", text.toString());
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          res.end(text);
         });
       });
-      upstream.on("error", (e) => res.writeHead(502).end(String(e)));
-      upstream.end(body);
+      up.on("error", (e) => res.writeHead(502).end(String(e)));
+      up.end(body);
     });
   });
-  await new Promise<void>((resolve) => proxy.listen(port, "127.0.0.1", () => resolve()));
+  await listenOn(proxy, where);
   return {
-    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    ...endpointOf(proxy, where),
     stop: async () => {
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
-      await server.stop();
+      await app.close();
     },
   };
 }

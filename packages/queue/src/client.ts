@@ -1,18 +1,44 @@
+import { Agent } from "node:http";
+import { connect, type Socket } from "node:net";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 
 export interface SqsConfig {
   /** Override for local stand-ins (fauxqs); unset on AWS. */
   endpoint?: string;
   region?: string;
+  /** The stand-in listens on this Unix socket (in a folder only its user may enter), not on a port. */
+  socketPath?: string;
+}
+
+/**
+ * An HTTP agent whose every connection goes to one Unix socket: how the AWS
+ * SDK reaches the embedded stand-ins, which listen on sockets in a private
+ * folder, so that other local users cannot reach them at all.
+ */
+export class UnixSocketAgent extends Agent {
+  constructor(readonly socketPath: string) {
+    super({ keepAlive: true });
+  }
+
+  override createConnection(_options: unknown, callback?: (error: Error | null, socket: Socket) => void): Socket {
+    const socket = connect(this.socketPath);
+    callback?.(null, socket);
+    return socket;
+  }
+}
+
+/** SDK options for a local stand-in (an endpoint, or a Unix socket), none on AWS. */
+export function standInOptions(config: { endpoint?: string; socketPath?: string }) {
+  if (!config.endpoint && !config.socketPath) return {};
+  return {
+    endpoint: config.endpoint ?? "http://localhost",
+    credentials: { accessKeyId: "corral", secretAccessKey: "corral" },
+    ...(config.socketPath ? { requestHandler: { httpAgent: new UnixSocketAgent(config.socketPath) } } : {}),
+  };
 }
 
 export function sqsClient(config: SqsConfig): SQSClient {
-  return new SQSClient({
-    region: config.region ?? process.env.AWS_REGION ?? "us-east-1",
-    ...(config.endpoint
-      ? { endpoint: config.endpoint, credentials: { accessKeyId: "corral", secretAccessKey: "corral" } }
-      : {}),
-  });
+  return new SQSClient({ region: config.region ?? process.env.AWS_REGION ?? "us-east-1", ...standInOptions(config) });
 }
 
 export interface QueueOptions {

@@ -1,10 +1,12 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 
 export interface DynamoConfig {
   /** Override for local stand-ins (dynalite); unset on AWS. */
   endpoint?: string;
   region?: string;
   table: string;
+  /** SDK options that reach a stand-in another way (a Unix socket: see the queue package's standInOptions). */
+  sdk?: Pick<DynamoDBClientConfig, "endpoint" | "credentials" | "requestHandler">;
 }
 
 /** A DynamoDB client: with an endpoint for the local stand-in, from the environment on AWS. */
@@ -14,6 +16,7 @@ export function dynamoClient(config: DynamoConfig): DynamoDBClient {
     ...(config.endpoint
       ? { endpoint: config.endpoint, credentials: { accessKeyId: "corral", secretAccessKey: "corral" } }
       : {}),
+    ...config.sdk,
   });
 }
 
