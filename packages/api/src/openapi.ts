@@ -40,7 +40,8 @@ export const openapi = {
     "/v1/volumes/{name}": { delete: op("remove a volume (refused while in use)") },
     "/v1/users": { get: op("users (admin)"), post: op("create a user: {name, groups}; answers the token once (admin)") },
     "/v1/hosts": { get: op("hosts and their heartbeats") },
-    "/v1/hosts/{id}/register": { post: op("an agent registers its host and learns its queue") },
+    "/v1/hosts/{id}/join": { post: op("a one-time join token for host {id}, good for an hour (the admin's): {id, token, expiresAt}") },
+    "/v1/hosts/{id}/register": { post: op("an agent registers its host: {engine, address?, publicKey (Ed25519 SPKI DER, base64)} with the admin's token, a join token for {id}, or the host's current token; answers its queue, its new host token and the control plane's public key") },
     "/v1/hosts/{id}/heartbeat": { post: op("an agent's heartbeat") },
   },
 } as const;
