@@ -1,16 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, startQueues, type StandIn } from "@corral/local";
 import { controlQueueName, ensureFifoQueue, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
-import { createApp } from "./app.js";
+import { createApp, type ApiDeps } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
 let dynamo: StandIn;
 let queues: StandIn;
 let app: ReturnType<typeof createApp>;
+let deps: ApiDeps;
 let store: EventStore;
 const token = "test-admin-token";
 
@@ -21,7 +23,7 @@ beforeAll(async () => {
   const sqs = sqsClient({ endpoint: queues.endpoint });
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName("api-test"));
   store = new EventStore(db, { table: "corral" });
-  app = createApp({
+  deps = {
     store,
     hosts: new HostStore(db, "corral"),
     idempotency: new IdempotencyStore(db, "corral"),
@@ -36,7 +38,9 @@ beforeAll(async () => {
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds: 30,
     adminToken: token,
-  });
+    idempotencyKey: randomBytes(32),
+  };
+  app = createApp(deps);
 });
 afterAll(async () => {
   await Promise.all([dynamo?.stop(), queues?.stop()]);

@@ -44,7 +44,9 @@ import type { QueueSender } from "@corral/queue";
 import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
-import { idempotency } from "./idempotency.js";
+import { holdsCredential, idempotency } from "./idempotency.js";
+import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
+import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
 import { openapi } from "./openapi.js";
 
 export interface ApiDeps {
@@ -64,14 +66,18 @@ export interface ApiDeps {
   sqs: { endpoint?: string; region: string };
   visibilitySeconds: number;
   adminToken: string;
+  /** Keys the HMAC that fingerprints Idempotency-Key requests (at least 32 bytes; the same on every server, e.g. `masterKey.derive("idempotency")`). */
+  idempotencyKey: Buffer;
   policy?: SitePolicy;
+  /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
+  limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
   ready?: () => boolean;
   clock?: () => number;
   log?: Logger;
 }
 
-type Env = { Variables: { principal: Principal } };
+type Env = { Variables: { principal: Principal; credential?: boolean } };
 
 const composeFile = z.object({ name: z.string().min(1), document: z.unknown() }).transform((f) => ({ name: f.name, document: f.document as unknown }));
 const upBody = z.object({
@@ -123,6 +129,8 @@ const chunksBody = z.object({
 const ABANDONED_MS = 60_000;
 const hostBody = z.object({ engine: z.string().default(""), containers: z.number().int().default(0), address: z.string().max(100).optional() });
 const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
+/** A session read position: per host, the last chunk read. */
+const sessionCursor = z.record(z.string().regex(hostIdPattern, "a host id"), z.number().int().min(0));
 
 const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 const secretBody = z.object({ value: z.string().base64().max(700_000) });
@@ -138,6 +146,8 @@ function stackParam(name: string): string {
 export function createApp(deps: ApiDeps) {
   const clock = deps.clock ?? Date.now;
   const policy = deps.policy ?? defaultPolicy;
+  const follows = followLimiter(deps.limits?.followsPerToken ?? 8);
+  if (deps.idempotencyKey.length < 32) throw new Error("createApp: idempotencyKey must be at least 32 bytes");
 
   /** Ports published by other stacks, and this stack's current ones. */
   async function portsInUse(stack: string): Promise<{ used: Map<number, StackState>; previous: Record<string, PortSpec[]> }> {
@@ -227,7 +237,9 @@ export function createApp(deps: ApiDeps) {
     if (path.startsWith("/v1/users") || /^\/v1\/hosts\/[^/]+\//.test(path)) throw new HTTPException(403, { message: "this route is the admin's" });
     return next();
   });
-  v1.use("*", idempotency({ store: deps.idempotency }));
+  v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
+  v1.use("*", queryGuard());
+  v1.use("*", idempotency({ store: deps.idempotency, key: deps.idempotencyKey }));
 
   /** Decide and append, retrying when the controller appended meanwhile; then wake the controller. */
   async function command(stack: string, make: (state: StackState) => Command) {
@@ -476,23 +488,29 @@ export function createApp(deps: ApiDeps) {
     return s;
   }
 
-  v1.get("/sessions/:id", async (c) => {
+  v1.get("/sessions/:id", query({ cursor: jsonParam(sessionCursor).default("{}"), wait: waitParam }), async (c) => {
     const s = await mySession(c.req.param("id"), c.get("principal"));
-    const cursor = JSON.parse(c.req.query("cursor") || "{}") as SessionCursor;
-    const deadline = clock() + Math.min(Number(c.req.query("wait") ?? 0), 25) * 1000;
+    const q = c.req.valid("query");
+    const cursor: SessionCursor = q.cursor;
+    const deadline = clock() + q.wait * 1000;
     const hosts = Object.keys(s.hosts);
     await deps.sessions.touch(s.id);
-    for (;;) {
-      const status = await deps.sessions.status(s.id);
-      const page = await deps.sessions.read(s.id, hosts, cursor);
-      const done = hosts.every((h) => status.ended[h]);
-      if (page.chunks.length > 0 || done || clock() >= deadline || c.req.raw.signal.aborted || deps.feed.closed) {
-        const ends = Object.values(status.ended);
-        const errors = Object.entries(status.ended).flatMap(([h, e]) => (e.error ? [`${h}: ${e.error}`] : []));
-        const silent = hosts.filter((h) => !status.answered.includes(h));
-        return c.json({ chunks: page.chunks, cursor: page.cursor, done: done && page.chunks.length === 0, ...(done ? { exitCode: ends.find((e) => e.exitCode !== undefined)?.exitCode ?? (errors.length ? 1 : 0) } : {}), errors, silent });
+    const release = q.wait > 0 ? follows.enter(c.get("principal").scope) : () => {};
+    try {
+      for (;;) {
+        const status = await deps.sessions.status(s.id);
+        const page = await deps.sessions.read(s.id, hosts, cursor);
+        const done = hosts.every((h) => status.ended[h]);
+        if (page.chunks.length > 0 || done || clock() >= deadline || c.req.raw.signal.aborted || deps.feed.closed) {
+          const ends = Object.values(status.ended);
+          const errors = Object.entries(status.ended).flatMap(([h, e]) => (e.error ? [`${h}: ${e.error}`] : []));
+          const silent = hosts.filter((h) => !status.answered.includes(h));
+          return c.json({ chunks: page.chunks, cursor: page.cursor, done: done && page.chunks.length === 0, ...(done ? { exitCode: ends.find((e) => e.exitCode !== undefined)?.exitCode ?? (errors.length ? 1 : 0) } : {}), errors, silent });
+        }
+        await deps.feed.wait(`session:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
       }
-      await deps.feed.wait(`session:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
+    } finally {
+      release();
     }
   });
 
@@ -506,12 +524,12 @@ export function createApp(deps: ApiDeps) {
     return c.json({ ok: true });
   });
 
-  v1.get("/hosts/:id/sessions/:sid/input", async (c) => {
+  v1.get("/hosts/:id/sessions/:sid/input", query({ after: intParam(-1, Number.MAX_SAFE_INTEGER).default("-1"), wait: waitParam }), async (c) => {
     const host = c.req.param("id");
     const s = await deps.sessions.get(c.req.param("sid"));
     if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
-    const after = z.coerce.number().int().min(-1).default(-1).parse(c.req.query("after"));
-    const deadline = clock() + Math.min(Number(c.req.query("wait") ?? 0), 25) * 1000;
+    const { after, wait } = c.req.valid("query");
+    const deadline = clock() + wait * 1000;
     for (;;) {
       const input = await deps.sessions.readInput(s.id, after);
       const status = await deps.sessions.status(s.id);
@@ -580,8 +598,8 @@ export function createApp(deps: ApiDeps) {
   }
 
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
-  v1.get("/inspect", async (c) => {
-    const t = await resolveTarget(c.req.query("target") ?? "", c.get("principal"));
+  v1.get("/inspect", query({ target: textParam(300) }), async (c) => {
+    const t = await resolveTarget(c.req.valid("query").target, c.get("principal"));
     const ctx: InspectContext = {
       environment: policy.environment,
       domain: policy.domain,
@@ -603,29 +621,33 @@ export function createApp(deps: ApiDeps) {
    * The log of a stack after a version, with a user-facing line per event.
    * `wait=S` long-polls: the answer comes as soon as something is appended.
    */
-  v1.get("/stacks/:stack/events", async (c) => {
+  v1.get("/stacks/:stack/events", query({ after: intParam(0, Number.MAX_SAFE_INTEGER).default("0"), wait: waitParam }), async (c) => {
     const stack = stackParam(c.req.param("stack"));
     await mayTouch(stack, c.get("principal"));
-    const after = z.coerce.number().int().min(0).default(0).parse(c.req.query("after"));
-    const wait = z.coerce.number().min(0).max(60).default(0).parse(c.req.query("wait"));
+    const { after, wait } = c.req.valid("query");
     const deadline = clock() + wait * 1000;
-    for (;;) {
-      const commits = await deps.store.commits(stack, after, 100);
-      if (commits.length > 0 || clock() >= deadline) {
-        const state = await deps.store.load(stack);
-        const steps: Record<string, { step: Step }> = { ...state.steps };
-        for (const commit of commits) for (const e of commit.events) if (e.type === "StepPlanned") steps[e.step.id] = { step: e.step };
-        return c.json({
-          stack,
-          version: commits.at(-1)?.version ?? after,
-          events: commits.flatMap((commit) =>
-            commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progressLine(event, steps) ?? null, event: redact(event) })),
-          ),
-        });
+    const release = wait > 0 ? follows.enter(c.get("principal").scope) : () => {};
+    try {
+      for (;;) {
+        const commits = await deps.store.commits(stack, after, 100);
+        if (commits.length > 0 || clock() >= deadline) {
+          const state = await deps.store.load(stack);
+          const steps: Record<string, { step: Step }> = { ...state.steps };
+          for (const commit of commits) for (const e of commit.events) if (e.type === "StepPlanned") steps[e.step.id] = { step: e.step };
+          return c.json({
+            stack,
+            version: commits.at(-1)?.version ?? after,
+            events: commits.flatMap((commit) =>
+              commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progressLine(event, steps) ?? null, event: redact(event) })),
+            ),
+          });
+        }
+        await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
+        if (c.req.raw.signal.aborted) return c.body(null, 204);
+        if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
       }
-      await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
-      if (c.req.raw.signal.aborted) return c.body(null, 204);
-      if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
+    } finally {
+      release();
     }
   });
 
@@ -634,46 +656,47 @@ export function createApp(deps: ApiDeps) {
    * caller may see, as progress lines; with follow=1 it stays open and sends
    * what comes. since: epoch ms or an ISO time.
    */
-  v1.get("/events", async (c) => {
+  v1.get("/events", query({ stack: stackNameParam.optional(), since: timeParam.optional(), follow: flagParam.optional() }), async (c) => {
     const p = c.get("principal");
-    const only = c.req.query("stack");
+    const { stack: only, since = 0, follow = false } = c.req.valid("query");
     if (only) await existing(only, p);
-    const sinceRaw = c.req.query("since");
-    const since = !sinceRaw ? 0 : /^\d+$/.test(sinceRaw) ? Number(sinceRaw) : Date.parse(sinceRaw);
-    if (Number.isNaN(since)) throw invalid(`since: expected epoch milliseconds or an ISO time, got "${sinceRaw}"`, "since");
-    const follow = ["1", "true"].includes(c.req.query("follow") ?? "");
+    const release = follow ? follows.enter(p.scope) : () => {};
     return streamSSE(c, async (stream) => {
-      const cursor = new Map<string, number>();
-      const steps = new Map<string, Record<string, { step: Step }>>();
-      let aborted = false;
-      stream.onAbort(() => void (aborted = true));
-      const emitNew = async () => {
-        const names = only ? [only] : (await existingStacks(p)).map((s) => s.name);
-        const out: Array<{ at: number; stack: string; version: number; type: string; line: string | null; event: StackEvent }> = [];
-        for (const name of names) {
-          const known = steps.get(name) ?? {};
-          steps.set(name, known);
-          for (;;) {
-            const commits = await deps.store.commits(name, cursor.get(name) ?? 0, 200);
-            for (const commit of commits) {
-              for (const event of commit.events) {
-                if (event.type === "StepPlanned") known[event.step.id] = { step: event.step };
-                if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line: progressLine(event, known) ?? null, event: redact(event) });
+      try {
+        const cursor = new Map<string, number>();
+        const steps = new Map<string, Record<string, { step: Step }>>();
+        let aborted = false;
+        stream.onAbort(() => void (aborted = true));
+        const emitNew = async () => {
+          const names = only ? [only] : (await existingStacks(p)).map((s) => s.name);
+          const out: Array<{ at: number; stack: string; version: number; type: string; line: string | null; event: StackEvent }> = [];
+          for (const name of names) {
+            const known = steps.get(name) ?? {};
+            steps.set(name, known);
+            for (;;) {
+              const commits = await deps.store.commits(name, cursor.get(name) ?? 0, 200);
+              for (const commit of commits) {
+                for (const event of commit.events) {
+                  if (event.type === "StepPlanned") known[event.step.id] = { step: event.step };
+                  if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line: progressLine(event, known) ?? null, event: redact(event) });
+                }
+                cursor.set(name, commit.version);
               }
-              cursor.set(name, commit.version);
+              if (commits.length < 200) break;
             }
-            if (commits.length < 200) break;
           }
-        }
-        out.sort((a, b) => a.at - b.at);
-        for (const e of out) await stream.writeSSE({ id: `${e.stack}:${e.version}`, event: e.type, data: JSON.stringify({ ...e, at: new Date(e.at).toISOString() }) });
-      };
-      await emitNew();
-      while (follow && !aborted && !deps.feed.closed) {
-        await deps.feed.wait(only ?? "*", 15_000, c.req.raw.signal);
-        if (aborted || deps.feed.closed) break;
+          out.sort((a, b) => a.at - b.at);
+          for (const e of out) await stream.writeSSE({ id: `${e.stack}:${e.version}`, event: e.type, data: JSON.stringify({ ...e, at: new Date(e.at).toISOString() }) });
+        };
         await emitNew();
-        await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+        while (follow && !aborted && !deps.feed.closed) {
+          await deps.feed.wait(only ?? "*", 15_000, c.req.raw.signal);
+          if (aborted || deps.feed.closed) break;
+          await emitNew();
+          await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+        }
+      } finally {
+        release();
       }
     });
   });
@@ -701,11 +724,11 @@ export function createApp(deps: ApiDeps) {
    * only with that host's token, only for a create step planned on that host
    * and not yet done, only the version the step names.
    */
-  v1.get("/hosts/:id/secrets/:name", async (c) => {
+  v1.get("/hosts/:id/secrets/:name", query({ stack: stackNameParam, step: textParam(500), version: intParam(1, Number.MAX_SAFE_INTEGER) }), async (c) => {
     const id = c.req.param("id");
     const name = c.req.param("name");
-    const q = z.object({ stack: z.string(), step: z.string(), version: z.coerce.number().int().min(1) }).parse(c.req.query());
-    const state = await deps.store.load(stackParam(q.stack));
+    const q = c.req.valid("query");
+    const state = await deps.store.load(q.stack);
     const record = state.steps[q.step];
     const mounts = record?.step.action === "create" && record.step.host === id && record.status === "planned" ? (record.step.secrets ?? []) : [];
     if (!mounts.some((m) => m.name === name && m.version === q.version)) throw notFound(`no container being created on ${id} mounts secret ${name} version ${q.version}`);
@@ -819,6 +842,7 @@ export function createApp(deps: ApiDeps) {
     const token = newUserToken(body.name);
     const groups = body.groups.length > 0 ? body.groups : [body.name];
     if (!(await deps.users.create(body.name, groups, hashToken(token)))) throw conflict(`user ${body.name} exists; 'corral user token ${body.name}' gives a new token`);
+    holdsCredential(c);
     return c.json({ name: body.name, groups, token }, 201);
   });
   v1.get("/users", async (c) => c.json(await deps.users.list()));
@@ -832,6 +856,7 @@ export function createApp(deps: ApiDeps) {
     const name = c.req.param("name");
     const token = newUserToken(name);
     if (!(await deps.users.setToken(name, hashToken(token)))) throw notFound(`user ${name} not found`);
+    holdsCredential(c);
     return c.json({ name, token });
   });
 

@@ -117,6 +117,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds,
     adminToken: token,
+    // Idempotency-Key fingerprints: an HMAC under a key derived from the master key (the same on every server, nothing new on disk)
+    idempotencyKey: await masterKey.derive("idempotency"),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(log ? { log } : {}),
   });

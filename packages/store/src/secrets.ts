@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   ConditionalCheckFailedException,
@@ -20,7 +20,12 @@ export interface MasterKey {
   unwrap(wrapped: string): Promise<Buffer>;
   /** A keyed digest of a value: equal values compare equal without storing anything guessable. */
   mac(value: Buffer): Promise<string>;
+  /** A 32-byte key for one purpose (e.g. "idempotency"), derived from the master key (HKDF-SHA256): the same on every server, unrelated to any MAC. */
+  derive(purpose: string): Promise<Buffer>;
 }
+
+/** HKDF-SHA256 of key material for one purpose: a key that reveals nothing of the material, or of the other purposes' keys. */
+export const deriveKey = (material: Buffer, purpose: string): Buffer => Buffer.from(hkdfSync("sha256", material, "corral", `corral:${purpose}`, 32));
 
 function seal(key: Buffer, plain: Buffer): string {
   const iv = randomBytes(12);
@@ -58,6 +63,10 @@ export class KeyFileMasterKey implements MasterKey {
 
   async mac(value: Buffer): Promise<string> {
     return createHmac("sha256", this.#key).update(value).digest("base64");
+  }
+
+  async derive(purpose: string): Promise<Buffer> {
+    return deriveKey(this.#key, purpose);
   }
 }
 
