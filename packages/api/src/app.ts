@@ -122,7 +122,8 @@ const sessionBody = z.discriminatedUnion("type", [
 ]);
 const inputBody = z.object({ seq: z.number().int().min(0), data: z.string().max(200_000), eof: z.boolean().default(false) });
 const chunksBody = z.object({
-  chunks: z.array(sessionChunkSchema).max(1000),
+  // an agent posts chunks of at most 32 KiB (base64: ~43,700 characters)
+  chunks: z.array(sessionChunkSchema.extend({ container: z.string().max(300), data: z.string().max(64 * 1024) })).max(1000),
   end: z.object({ exitCode: z.number().int().optional(), error: z.string().max(2000).optional() }).optional(),
 });
 /** A follow nobody has read for this long is let go: the agent stops at its next post. */

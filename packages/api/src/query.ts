@@ -58,7 +58,7 @@ export const jsonParam = <T extends z.ZodTypeAny>(schema: T) =>
     .pipe(schema);
 
 const describe = (error: ZodError, known: string[]) => {
-  const issue = error.issues[0];
+  const issue = error.issues.find((i) => i.code === "unrecognized_keys") ?? error.issues[0];
   if (issue?.code === "unrecognized_keys") {
     const key = issue.keys[0] ?? "";
     return invalid(`unknown query parameter "${key.slice(0, 40)}" (${known.length ? `this route takes: ${known.join(", ")}` : "this route takes none"})`, key.slice(0, 40));
