@@ -376,4 +376,73 @@ describe("API", () => {
       }
     });
   });
+
+  describe("secret and volume names belong to the stack they name", () => {
+    const as = (t: string) => ({ authorization: `Bearer ${t}`, "content-type": "application/json" });
+    const mkUser = async (name: string) => ((await (await app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name }) })).json()) as { token: string }).token;
+    const secret = (t: string, name: string, value = "v") => app.request(`/v1/secrets/${name}`, { method: "POST", headers: as(t), body: JSON.stringify({ value: Buffer.from(value).toString("base64") }) });
+    const volume = (t: string, name: string) => app.request("/v1/volumes", { method: "POST", headers: as(t), body: JSON.stringify({ name }) });
+    const names = async (t: string, path: string) => ((await (await app.request(path, { headers: as(t) })).json()) as Array<{ name: string; owner: string }>).map((x) => x.name);
+    let hal = "";
+    let ivy = "";
+
+    beforeAll(async () => {
+      hal = await mkUser("hal");
+      ivy = await mkUser("ivy");
+      const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
+      expect((await app.request("/v1/stacks/hal-app/up", { method: "POST", headers: as(hal), body })).status).toBe(202);
+    });
+
+    it("refuses a name that is not SERVICE.STACK.FILE, naming the rule", async () => {
+      for (const bad of ["pw", "web.pw", "web.Bad_Stack.pw", "web..pw", "-web.x.pw", `web.x.${"a".repeat(130)}`]) {
+        const res = await secret(hal, encodeURIComponent(bad));
+        expect([bad, res.status]).toEqual([bad, 400]);
+        expect(((await res.json()) as { message: string }).message).toContain("SERVICE.STACK.FILE");
+      }
+      expect((await volume(hal, "db")).status).toBe(400);
+      expect((await volume(hal, "db.hal-app.x")).status).toBe(400);
+    });
+
+    it("another user cannot take, replace or remove a secret or volume of a stack they do not own", async () => {
+      expect((await secret(ivy, "web.hal-app.pw")).status).toBe(404);
+      expect((await volume(ivy, "db.hal-app")).status).toBe(404);
+      expect((await secret(hal, "web.hal-app.pw", "hal's")).status).toBe(201);
+      expect((await volume(hal, "db.hal-app")).status).toBe(201);
+      expect((await secret(ivy, "web.hal-app.pw", "ivy's")).status).toBe(404);
+      expect((await app.request("/v1/secrets/web.hal-app.pw", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      expect((await app.request("/v1/volumes/db.hal-app", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      // removed by its owner, the name is still the stack's: nobody else re-creates it
+      expect((await app.request("/v1/secrets/web.hal-app.pw", { method: "DELETE", headers: as(hal) })).status).toBe(200);
+      expect((await app.request("/v1/volumes/db.hal-app", { method: "DELETE", headers: as(hal) })).status).toBe(200);
+      expect((await secret(ivy, "web.hal-app.pw")).status).toBe(404);
+      expect((await volume(ivy, "db.hal-app")).status).toBe(404);
+      expect(await names(ivy, "/v1/secrets")).not.toContain("web.hal-app.pw");
+    });
+
+    it("a name taken before its stack existed is the stack owner's once the stack is made: the other user loses it, the owner takes it over", async () => {
+      expect((await secret(ivy, "web.later.pw", "planted")).status).toBe(201);
+      expect((await volume(ivy, "db.later")).status).toBe(201);
+      // nobody owns 'later' yet: first come, first served, as for the stack name itself
+      expect((await secret(hal, "web.later.pw")).status).toBe(404);
+      expect((await app.request("/v1/stacks", { method: "POST", headers: as(hal), body: JSON.stringify({ name: "later" }) })).status).toBe(201);
+      expect(await names(ivy, "/v1/secrets")).not.toContain("web.later.pw");
+      expect(await names(ivy, "/v1/volumes")).not.toContain("db.later");
+      expect(await names(hal, "/v1/secrets")).not.toContain("web.later.pw"); // ivy's value is mounted by nobody
+      expect((await secret(ivy, "web.later.pw", "again")).status).toBe(404);
+      expect((await app.request("/v1/secrets/web.later.pw", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      expect((await app.request("/v1/volumes/db.later", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      // nor does hal's stack mount ivy's planted value
+      const mounting = upBody({ services: { web: { image: "x", cap_drop: ["ALL"], secrets: ["web.later.pw"] } }, secrets: { "web.later.pw": { external: true } } });
+      const refused = await app.request("/v1/stacks/later/up", { method: "POST", headers: as(hal), body: mounting });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { message: string }).message).toContain("secret web.later.pw does not exist");
+      const taken = await secret(hal, "web.later.pw", "hal's own");
+      expect(taken.status).toBe(201);
+      expect(await taken.json()).toMatchObject({ kind: "created", version: 1 });
+      expect((await volume(hal, "db.later")).status).toBe(201);
+      const listed = (await (await app.request("/v1/secrets", { headers: as(hal) })).json()) as Array<{ name: string; owner: string; versions: number }>;
+      expect(listed.find((s) => s.name === "web.later.pw")).toMatchObject({ owner: "hal", versions: 1 });
+      expect(await names(hal, "/v1/volumes")).toContain("db.later");
+    });
+  });
 });

@@ -47,6 +47,7 @@ import { onError } from "./errors.js";
 import { holdsCredential, idempotency } from "./idempotency.js";
 import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
 import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
+import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
 import { openapi } from "./openapi.js";
 
 export interface ApiDeps {
@@ -135,7 +136,7 @@ const sessionCursor = z.record(z.string().regex(hostIdPattern, "a host id"), z.n
 
 const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 const secretBody = z.object({ value: z.string().base64().max(700_000) });
-const secretNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const volumeNamePattern = /^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9-]*$/;
 
 function stackParam(name: string): string {
   if (!stackNamePattern.test(name)) {
@@ -188,7 +189,7 @@ export function createApp(deps: ApiDeps) {
       if (!volume.external) continue;
       const name = volume.name ?? key;
       const found = await deps.volumes.get(name);
-      if (!found || !canSee(principal, found.owner, found.group)) {
+      if (!found || !mayUse(principal, found, await holderOf(volumeStack(name)))) {
         issues.push({ file: loaded.file, path: `volumes.${key}`, reason: `volume ${name} does not exist: create it with 'corral volume create ${name}'` });
         continue;
       }
@@ -200,7 +201,7 @@ export function createApp(deps: ApiDeps) {
     for (const [key, secret] of Object.entries(assigned.project.secrets)) {
       const name = secret.name ?? key;
       const found = await deps.secrets.info(name);
-      const info = found && canSee(principal, found.owner, found.group) ? found : undefined; // another group's secret is not there
+      const info = found && mayUse(principal, found, await holderOf(name.split(".")[1] ?? "")) ? found : undefined; // another group's secret is not there
       if (info) secretVersions[name] = info.versions;
       else if (checkSecrets) issues.push({ file: loaded.file, path: `secrets.${key}`, reason: `secret ${name} does not exist: create it with 'corral secret create ${name} FILE'` });
     }
@@ -433,6 +434,18 @@ export function createApp(deps: ApiDeps) {
     const state = await deps.store.load(stackParam(stack));
     if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${stack} not found`);
     return state;
+  }
+
+  /** Who holds a stack's name: its owner and group, kept after it is removed; nobody for a stack never made (or a name that is none). */
+  async function holderOf(stack: string): Promise<Holder> {
+    if (!stackNamePattern.test(stack)) return {};
+    const s = await deps.store.load(stack);
+    return s.owner ? { owner: s.owner, ...(s.group ? { group: s.group } : {}) } : {};
+  }
+
+  async function holdersOf(stacks: string[]): Promise<Map<string, Holder>> {
+    const names = [...new Set(stacks)];
+    return new Map(await Promise.all(names.map(async (n) => [n, await holderOf(n)] as const)));
   }
 
   /** Someone else's stack answers as if it did not exist (a new one is anyone's to create). */
@@ -740,24 +753,33 @@ export function createApp(deps: ApiDeps) {
 
   v1.post("/secrets/:name", async (c) => {
     const name = c.req.param("name");
-    if (!secretNamePattern.test(name)) throw invalid(`invalid secret name "${name}": letters, digits, '.', '_' and '-'`, "name");
+    const stack = secretStack(name);
     const body = secretBody.parse(await c.req.json().catch(() => ({})));
     const principal = c.get("principal");
+    const holder = await holderOf(stack);
+    if (!mayName(principal, holder)) throw notFound(`stack ${stack} not found (a secret SERVICE.${stack}.FILE is its owner's)`);
     const current = await deps.secrets.info(name);
-    if (current && !canSee(principal, current.owner, current.group)) throw notFound(`secret ${name} not found`);
-    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, primaryGroup(principal));
+    if (current && !mayUse(principal, current, holder)) {
+      if (belongsToStack(current, holder)) throw notFound(`secret ${name} not found`);
+      await deps.secrets.remove(name); // made before the stack was owned, by someone outside it: the stack's owner takes the name
+    }
+    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, holder.group ?? primaryGroup(principal));
     return c.json({ name, ...outcome }, outcome.kind === "unchanged" ? 200 : 201);
   });
 
   v1.get("/secrets", async (c) => {
     const p = c.get("principal");
-    return c.json((await deps.secrets.list()).filter((s) => canSee(p, s.owner, s.group)));
+    const all = await deps.secrets.list();
+    const holders = await holdersOf(all.map((s) => s.name.split(".")[1] ?? ""));
+    return c.json(all.filter((s) => mayUse(p, s, holders.get(s.name.split(".")[1] ?? "") ?? {})));
   });
 
   v1.delete("/secrets/:name", async (c) => {
     const name = c.req.param("name");
     const info = await deps.secrets.info(name);
-    if (!info || !canSee(c.get("principal"), info.owner, info.group)) throw notFound(`secret ${name} not found`);
+    const holder = info ? await holderOf(name.split(".")[1] ?? "") : {};
+    // the stack's owner may also clear a stale record made before the stack was owned
+    if (!info || !(mayUse(c.get("principal"), info, holder) || (!belongsToStack(info, holder) && mayName(c.get("principal"), holder)))) throw notFound(`secret ${name} not found`);
     const users: string[] = [];
     for (const s of await existingStacks()) {
       for (const [service, { spec }] of Object.entries(s.services)) {
@@ -772,7 +794,7 @@ export function createApp(deps: ApiDeps) {
   });
 
   const volumeBody = z.object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9-]*$/, "a volume is named SERVICE.STACK"),
+    name: z.string().max(128).regex(volumeNamePattern, "a volume is named SERVICE.STACK"),
     driver: z.enum(["local", "nfs"]).default("local"),
     opts: z.record(z.string()).default({}),
   });
@@ -800,7 +822,11 @@ export function createApp(deps: ApiDeps) {
       const { addr, device, o, ...rest } = opts;
       opts = { ...rest, type: "nfs", o: [`addr=${addr}`, o].filter(Boolean).join(","), device };
     }
-    const created = await deps.volumes.create({ name: body.name, driver: "local", opts, kind: body.driver, owner: p.name, group: primaryGroup(p) });
+    const holder = await holderOf(volumeStack(body.name));
+    if (!mayName(p, holder)) throw notFound(`stack ${volumeStack(body.name)} not found (a volume SERVICE.${volumeStack(body.name)} is its owner's)`);
+    const current = await deps.volumes.get(body.name);
+    if (current && !mayUse(p, current, holder) && !belongsToStack(current, holder)) await deps.volumes.remove(body.name); // stale: the stack's owner takes the name
+    const created = await deps.volumes.create({ name: body.name, driver: "local", opts, kind: body.driver, owner: p.name, group: holder.group ?? primaryGroup(p) });
     if (!created) throw conflict(`volume ${body.name} exists`);
     return c.json({ name: body.name, driver: body.driver }, 201);
   });
@@ -808,7 +834,9 @@ export function createApp(deps: ApiDeps) {
   v1.get("/volumes", async (c) => {
     const p = c.get("principal");
     const rows = [];
-    for (const v of (await deps.volumes.list()).filter((x) => canSee(p, x.owner, x.group))) {
+    const all = await deps.volumes.list();
+    const holders = await holdersOf(all.map((v) => volumeStack(v.name)));
+    for (const v of all.filter((x) => mayUse(p, x, holders.get(volumeStack(x.name)) ?? {}))) {
       const users = await volumeUsers(v.name);
       const running = users.filter((u) => u.running).map((u) => u.name);
       rows.push({ id: `1v${v.name}`, name: v.name, state: running.length > 0 ? "active" : "inactive", driver: v.kind, detail: running.length ? `used by ${running.join(", ")}` : "", owner: v.owner, group: v.group });
@@ -819,8 +847,9 @@ export function createApp(deps: ApiDeps) {
   v1.delete("/volumes/:name", async (c) => {
     const name = c.req.param("name");
     const p = c.get("principal");
-    const v = await deps.volumes.get(name);
-    if (!v || !canSee(p, v.owner, v.group)) throw notFound(`volume ${name} not found`);
+    const v = volumeNamePattern.test(name) ? await deps.volumes.get(name) : undefined;
+    const holder = v ? await holderOf(volumeStack(name)) : {};
+    if (!v || !(mayUse(p, v, holder) || (!belongsToStack(v, holder) && mayName(p, holder)))) throw notFound(`volume ${name} not found`);
     const users = await volumeUsers(name);
     if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => u.name).join(", ")}`);
     await deps.volumes.remove(name);
