@@ -445,4 +445,47 @@ describe("API", () => {
       expect(await names(hal, "/v1/volumes")).toContain("db.later");
     });
   });
+
+  describe("a removed user's name passes nothing on", () => {
+    const as = (t: string) => ({ authorization: `Bearer ${t}`, "content-type": "application/json" });
+    const mkUser = (name: string, groups: string[] = []) => app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name, groups }) });
+    const rmUser = (name: string) => app.request(`/v1/users/${name}`, { method: "DELETE", headers: auth });
+    const message = async (res: Response) => ((await res.json()) as { message: string }).message;
+
+    it("re-creating a removed user's name that still owns a stack is refused, so nobody inherits the stack", async () => {
+      const jo = ((await (await mkUser("jo")).json()) as { token: string }).token;
+      const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
+      expect((await app.request("/v1/stacks/jo-app/up", { method: "POST", headers: as(jo), body })).status).toBe(202);
+      expect((await rmUser("jo")).status).toBe(200);
+      const again = await mkUser("jo");
+      expect(again.status).toBe(409);
+      expect(await message(again)).toMatch(/the name jo still owns stack jo-app, left by a removed user/);
+      expect((await mkUser("jo", ["other"])).status).toBe(409);
+      // and a group named like the removed user (its own default group) is refused too
+      const grouped = await mkUser("kit", ["jo"]);
+      expect(grouped.status).toBe(409);
+      expect(await message(grouped)).toContain("group jo is the name of a removed user who still owns stack jo-app");
+      // the stack stays the admin's to see and nobody else's
+      expect((await app.request("/v1/stacks/jo-app", { headers: auth })).status).toBe(200);
+    });
+
+    it("a group may not be named like a live user or the admin, and a user's own group may not be one others hold", async () => {
+      expect((await mkUser("lee")).status).toBe(201);
+      const likeUser = await mkUser("max", ["lee"]);
+      expect(likeUser.status).toBe(409);
+      expect(await message(likeUser)).toContain("group lee is the name of user lee");
+      expect((await mkUser("max", ["admin"])).status).toBe(409);
+      // alice and carol share 'science': a user named science would join it
+      const likeGroup = await mkUser("science");
+      expect(likeGroup.status).toBe(409);
+      expect(await message(likeGroup)).toContain("science is already a group");
+      expect((await mkUser("max", ["science"])).status).toBe(201); // joining a shared group by name is what groups are for
+    });
+
+    it("a removed user who owned nothing may be created again", async () => {
+      expect((await mkUser("ned")).status).toBe(201);
+      expect((await rmUser("ned")).status).toBe(200);
+      expect((await mkUser("ned")).status).toBe(201);
+    });
+  });
 });

@@ -869,12 +869,51 @@ export function createApp(deps: ApiDeps) {
   v1.post("/users", async (c) => {
     const body = userBody.parse(await c.req.json().catch(() => ({})));
     if (body.name === "admin") throw conflict("the name admin is taken");
-    const token = newUserToken(body.name);
     const groups = body.groups.length > 0 ? body.groups : [body.name];
+    await mayNameUser(body.name, groups);
+    const token = newUserToken(body.name);
     if (!(await deps.users.create(body.name, groups, hashToken(token)))) throw conflict(`user ${body.name} exists; 'corral user token ${body.name}' gives a new token`);
     holdsCredential(c);
     return c.json({ name: body.name, groups, token }, 201);
   });
+  /**
+   * Ownership is by name (a stack's owner and group, a secret's, a volume's):
+   * a new user must not inherit what a removed one left, nor join a
+   * personal group. So a name that still owns something (stacks, removed
+   * ones too: their history stays) is not given again, a group may not be
+   * named like a user (live or removed) or the admin, and a user's own
+   * group may not be one that others already hold.
+   */
+  async function mayNameUser(name: string, groups: string[]): Promise<void> {
+    const owners = new Map<string, string[]>();
+    const groupsHeld = new Map<string, string[]>();
+    const note = (map: Map<string, string[]>, key: string | undefined, what: string) => key && map.set(key, [...(map.get(key) ?? []), what]);
+    const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n)));
+    for (const s of states) {
+      note(owners, s.owner, `stack ${s.name}${s.exists ? "" : " (removed)"}`);
+      if (s.group !== s.owner) note(groupsHeld, s.group, `stack ${s.name}`);
+    }
+    for (const x of await deps.secrets.list()) {
+      note(owners, x.owner, `secret ${x.name}`);
+      if (x.group !== x.owner) note(groupsHeld, x.group, `secret ${x.name}`);
+    }
+    for (const x of await deps.volumes.list()) {
+      note(owners, x.owner, `volume ${x.name}`);
+      if (x.group !== x.owner) note(groupsHeld, x.group, `volume ${x.name}`);
+    }
+    const users = await deps.users.list();
+    for (const u of users) for (const g of u.groups) if (g !== u.name) note(groupsHeld, g, `user ${u.name}`);
+    const some = (list: string[]) => `${list.slice(0, 5).join(", ")}${list.length > 5 ? `, and ${list.length - 5} more` : ""}`;
+    const held = owners.get(name);
+    if (held) throw conflict(`the name ${name} still owns ${some(held)}, left by a removed user: a new user ${name} would inherit them; choose another name`);
+    for (const g of groups) {
+      if (g === name) continue;
+      const whose = g === "admin" ? "the admin" : users.some((u) => u.name === g) ? `user ${g}` : owners.has(g) ? `a removed user who still owns ${some(owners.get(g)!)}` : undefined;
+      if (whose) throw conflict(`group ${g} is the name of ${whose}: a group may not be named like a user, its members would share that user's own stacks`);
+    }
+    if (groups.includes(name) && groupsHeld.has(name)) throw conflict(`${name} is already a group (of ${some(groupsHeld.get(name)!)}): a user ${name} would join it; choose another name, or give the groups with --group`);
+  }
+
   v1.get("/users", async (c) => c.json(await deps.users.list()));
   v1.delete("/users/:name", async (c) => {
     const name = c.req.param("name");
