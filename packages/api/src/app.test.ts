@@ -421,6 +421,7 @@ describe("API", () => {
 
     it("a name taken before its stack existed is the stack owner's once the stack is made: the other user loses it, the owner takes it over", async () => {
       expect((await secret(ivy, "web.later.pw", "planted")).status).toBe(201);
+      expect((await secret(ivy, "web.later.key", "planted")).status).toBe(201);
       expect((await volume(ivy, "db.later")).status).toBe(201);
       // nobody owns 'later' yet: first come, first served, as for the stack name itself
       expect((await secret(hal, "web.later.pw")).status).toBe(404);
@@ -443,6 +444,9 @@ describe("API", () => {
       const listed = (await (await app.request("/v1/secrets", { headers: as(hal) })).json()) as Array<{ name: string; owner: string; versions: number }>;
       expect(listed.find((s) => s.name === "web.later.pw")).toMatchObject({ owner: "hal", versions: 1 });
       expect(await names(hal, "/v1/volumes")).toContain("db.later");
+      // the stack's owner may also clear what was planted
+      expect((await app.request("/v1/secrets/web.later.key", { method: "DELETE", headers: as(hal) })).status).toBe(200);
+      expect(await names("test-admin-token", "/v1/secrets")).not.toContain("web.later.key");
     });
   });
 
