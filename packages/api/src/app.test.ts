@@ -1,18 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startDynamo, startQueues, type StandIn } from "@corral/local";
 import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
-import { createApp } from "./app.js";
+import { createApp, type ApiDeps } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
 let dynamo: StandIn;
 let queues: StandIn;
 let app: ReturnType<typeof createApp>;
+let deps: ApiDeps;
 let store: EventStore;
+
 const token = "test-admin-token";
 
 beforeAll(async () => {
@@ -22,7 +24,7 @@ beforeAll(async () => {
   const sqs = sqsClient({ endpoint: queues.endpoint });
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName("api-test"));
   store = new EventStore(db, { table: "corral" });
-  app = createApp({
+  deps = {
     store,
     hosts: new HostStore(db, "corral"),
     idempotency: new IdempotencyStore(db, "corral"),
@@ -38,7 +40,9 @@ beforeAll(async () => {
     visibilitySeconds: 30,
     adminToken: token,
     controlKey: exportPublicKey(generateKeyPairSync("ed25519").publicKey),
-  });
+    idempotencyKey: randomBytes(32),
+  };
+  app = createApp(deps);
 });
 afterAll(async () => {
   await Promise.all([dynamo?.stop(), queues?.stop()]);
@@ -214,6 +218,279 @@ describe("API", () => {
       expect((await app.request("/v1/stacks", { headers: as(fresh) })).status).toBe(200);
       expect((await app.request("/v1/users/bob", { method: "DELETE", headers: auth })).status).toBe(200);
       expect((await app.request("/v1/stacks", { headers: as(fresh) })).status).toBe(401);
+    });
+  });
+
+  describe("bounds: one request must not stop the server", () => {
+    const doc = (extra = "") => ({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"], environment: { PAD: extra } } } });
+
+    it("refuses a body over its route's limit with 413 and a JSON error, streamed or declared, and writes nothing", async () => {
+      const big = upBody(doc("x".repeat(1024 * 1024 + 1)));
+      const streamed = await app.request("/v1/stacks/huge/up", { method: "POST", headers: { ...auth, "idempotency-key": "huge-1" }, body: big });
+      expect(streamed.status).toBe(413);
+      expect(await streamed.json()).toEqual({ error: "too_large", message: "the request body is larger than 1 MiB, the limit for POST /v1/stacks/huge/up" });
+      const declared = await app.request("/v1/stacks/huge/up", { method: "POST", headers: { ...auth, "content-length": String(50 * 1024 * 1024) }, body: big });
+      expect(declared.status).toBe(413);
+      expect(await store.commits("huge")).toEqual([]);
+      // the refused request claimed nothing: the same key works for a body within bounds
+      expect((await app.request("/v1/stacks/huge/up", { method: "POST", headers: { ...auth, "idempotency-key": "huge-1" }, body: upBody(doc()) })).status).toBe(202);
+      const secret = JSON.stringify({ value: Buffer.alloc(800 * 1024).toString("base64") });
+      expect((await app.request("/v1/secrets/web.huge.pw", { method: "POST", headers: auth, body: secret })).status).toBe(413);
+      const other = await app.request("/v1/stacks", { method: "POST", headers: auth, body: JSON.stringify({ name: "x".repeat(65 * 1024) }) });
+      expect(other.status).toBe(413);
+      expect(((await other.json()) as { message: string }).message).toContain("64 KiB");
+      const small = createApp({ ...deps, limits: { body: { chunks: 1024 } } });
+      const chunks = JSON.stringify({ chunks: [{ seq: 0, container: "c", stream: "stdout", data: "a".repeat(2048) }] });
+      expect((await small.request("/v1/hosts/h1/sessions/s1/chunks", { method: "POST", headers: auth, body: chunks })).status).toBe(413);
+    });
+
+    it("validates every query parameter: 400 naming it, at once, for bad values", async () => {
+      const bad: Array<[string, string]> = [
+        ["/v1/stacks/feed/events?wait=abc", "wait"],
+        ["/v1/stacks/feed/events?wait=31", "wait"],
+        ["/v1/stacks/feed/events?wait=-1", "wait"],
+        ["/v1/stacks/feed/events?wait=Infinity", "wait"],
+        ["/v1/stacks/feed/events?wait=1e3", "wait"],
+        ["/v1/stacks/feed/events?wait=", "wait"],
+        ["/v1/stacks/feed/events?wait=1&wait=2", "wait"],
+        ["/v1/stacks/feed/events?after=abc", "after"],
+        ["/v1/stacks/feed/events?after=-1", "after"],
+        ["/v1/stacks/feed/events?after=1.5", "after"],
+        ["/v1/stacks/feed/events?after=0x10", "after"],
+        ["/v1/stacks/feed/events?afterr=1", "afterr"],
+        [`/v1/stacks/feed/events?after=${"9".repeat(3000)}`, "after"],
+        ["/v1/sessions/s1?cursor=garbage", "cursor"],
+        ["/v1/sessions/s1?cursor=%5B1%5D", "cursor"],
+        [`/v1/sessions/s1?cursor=${encodeURIComponent(JSON.stringify({ h1: -1 }))}`, "cursor"],
+        [`/v1/sessions/s1?cursor=${encodeURIComponent(JSON.stringify({ "bad host": 1 }))}`, "cursor"],
+        ["/v1/sessions/s1?wait=abc", "wait"],
+        ["/v1/hosts/h1/sessions/s1/input?after=-2", "after"],
+        ["/v1/hosts/h1/sessions/s1/input?wait=NaN", "wait"],
+        ["/v1/hosts/h1/secrets/web.x.pw?stack=x&step=s&version=0", "version"],
+        ["/v1/hosts/h1/secrets/web.x.pw?stack=Bad&step=s&version=1", "stack"],
+        ["/v1/hosts/h1/secrets/web.x.pw?stack=x&version=1", "step"],
+        ["/v1/events?since=yesterday", "since"],
+        ["/v1/events?follow=yes", "follow"],
+        ["/v1/events?stack=Bad_Name", "stack"],
+        ["/v1/inspect", "target"],
+        [`/v1/inspect?target=${"a".repeat(301)}`, "target"],
+        ["/v1/stacks?all=1", "all"],
+      ];
+      for (const [path, param] of bad) {
+        const t0 = Date.now();
+        const res = await app.request(path, { headers: auth });
+        const body = (await res.json()) as { error: string; path?: string; message: string };
+        expect([path, res.status, body.path]).toEqual([path, 400, param]);
+        expect(body.message).toContain(param);
+        expect(Date.now() - t0).toBeLessThan(500);
+      }
+    });
+
+    it("refuses an unknown query parameter on every route", async () => {
+      const routes = app.routes.filter((r) => r.path.startsWith("/v1/") && r.method !== "ALL");
+      expect(routes.length).toBeGreaterThan(30);
+      for (const r of new Map(routes.map((x) => [`${x.method} ${x.path}`, x])).values()) {
+        const path = r.path.replace(/:[a-z]+/g, "x");
+        const res = await app.request(`${path}?bogus=1`, { method: r.method, headers: auth, ...(r.method === "GET" ? {} : { body: "{}" }) });
+        expect([r.method, r.path, res.status]).toEqual([r.method, r.path, 400]);
+        expect(((await res.json()) as { path?: string }).path).toBe("bogus");
+      }
+    });
+
+    it("caps the follows one token holds at once (429 with Retry-After); short reads and later follows go on", async () => {
+      const capped = createApp({ ...deps, limits: { followsPerToken: 2 } });
+      const sse = new AbortController();
+      const stream = await capped.request("/v1/events?follow=1", { headers: auth, signal: sse.signal });
+      expect(stream.status).toBe(200);
+      const poll = capped.request("/v1/stacks/feed/events?after=999&wait=2", { headers: auth });
+      await new Promise((r) => setTimeout(r, 100));
+      const refused = await capped.request("/v1/stacks/feed/events?after=999&wait=2", { headers: auth });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(await refused.json()).toMatchObject({ error: "too_many_requests", message: expect.stringContaining("2 follows") });
+      expect((await capped.request("/v1/events?follow=1", { headers: auth })).status).toBe(429);
+      // a short read is no follow
+      expect((await capped.request("/v1/stacks/feed/events?after=0", { headers: auth })).status).toBe(200);
+      sse.abort();
+      await stream.body?.cancel().catch(() => {});
+      expect((await poll).status).toBe(200);
+      // both released: two follows at once again
+      await vi.waitFor(async () => {
+        const two = await Promise.all([1, 2].map(() => capped.request("/v1/stacks/feed/events?after=999&wait=0.2", { headers: auth })));
+        expect(two.map((r) => r.status)).toEqual([200, 200]);
+      });
+    });
+  });
+
+  describe("idempotency keeps nothing secret", () => {
+    it("fingerprints a request with a keyed MAC: neither the body nor its plain SHA-256 reaches the store", async () => {
+      const claim = vi.spyOn(deps.idempotency, "claim");
+      const complete = vi.spyOn(deps.idempotency, "complete");
+      try {
+        const value = Buffer.from("hunter2-very-secret").toString("base64");
+        const body = JSON.stringify({ value });
+        const headers = { ...auth, "idempotency-key": "secret-1" };
+        expect((await app.request("/v1/secrets/web.idem.pw", { method: "POST", headers, body })).status).toBe(201);
+        const again = await app.request("/v1/secrets/web.idem.pw", { method: "POST", headers, body });
+        expect(again.headers.get("idempotent-replayed")).toBe("true");
+        const fingerprint = claim.mock.calls[0]![2];
+        const plain = createHash("sha256").update(`POST /v1/secrets/web.idem.pw\n${body}`).digest("hex");
+        expect(fingerprint).toMatch(/^[0-9a-f]{64}$/);
+        expect(fingerprint).not.toBe(plain);
+        expect(JSON.stringify([claim.mock.calls, complete.mock.calls])).not.toContain(value);
+        // another server key: another fingerprint (the key, not the body alone, makes it)
+        const other = createApp({ ...deps, idempotencyKey: randomBytes(32) });
+        expect((await other.request("/v1/secrets/web.idem.pw", { method: "POST", headers, body })).status).toBe(422);
+        expect(() => createApp({ ...deps, idempotencyKey: Buffer.alloc(8) })).toThrow(/at least 32 bytes/);
+      } finally {
+        claim.mockRestore();
+        complete.mockRestore();
+      }
+    });
+
+    it("never stores an answer that holds a token: a repeat answers 409 not_replayable and issues nothing", async () => {
+      const complete = vi.spyOn(deps.idempotency, "complete");
+      const withheld = vi.spyOn(deps.idempotency, "completeWithheld");
+      try {
+        const headers = { ...auth, "idempotency-key": "mk-erin" };
+        const first = await app.request("/v1/users", { method: "POST", headers, body: JSON.stringify({ name: "erin" }) });
+        expect(first.status).toBe(201);
+        const { token } = (await first.json()) as { token: string };
+        const again = await app.request("/v1/users", { method: "POST", headers, body: JSON.stringify({ name: "erin" }) });
+        expect(again.status).toBe(409);
+        const answer = (await again.json()) as { error: string; message: string };
+        expect(answer.error).toBe("not_replayable");
+        expect(answer.message).toContain("answered 201");
+        const fresh = await app.request("/v1/users/erin/token", { method: "POST", headers: { ...auth, "idempotency-key": "tok-erin" } });
+        const freshToken = ((await fresh.json()) as { token: string }).token;
+        const replay = await app.request("/v1/users/erin/token", { method: "POST", headers: { ...auth, "idempotency-key": "tok-erin" } });
+        expect(replay.status).toBe(409);
+        expect(await replay.text()).not.toContain("user.erin.");
+        // the replay issued no token: the one from the first request still works
+        expect((await app.request("/v1/stacks", { headers: { authorization: `Bearer ${freshToken}` } })).status).toBe(200);
+        expect(withheld).toHaveBeenCalledTimes(2);
+        expect(JSON.stringify(complete.mock.calls)).not.toContain(token);
+        expect(JSON.stringify(complete.mock.calls)).not.toContain(freshToken);
+      } finally {
+        complete.mockRestore();
+        withheld.mockRestore();
+      }
+    });
+  });
+
+  describe("secret and volume names belong to the stack they name", () => {
+    const as = (t: string) => ({ authorization: `Bearer ${t}`, "content-type": "application/json" });
+    const mkUser = async (name: string) => ((await (await app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name }) })).json()) as { token: string }).token;
+    const secret = (t: string, name: string, value = "v") => app.request(`/v1/secrets/${name}`, { method: "POST", headers: as(t), body: JSON.stringify({ value: Buffer.from(value).toString("base64") }) });
+    const volume = (t: string, name: string) => app.request("/v1/volumes", { method: "POST", headers: as(t), body: JSON.stringify({ name }) });
+    const names = async (t: string, path: string) => ((await (await app.request(path, { headers: as(t) })).json()) as Array<{ name: string; owner: string }>).map((x) => x.name);
+    let hal = "";
+    let ivy = "";
+
+    beforeAll(async () => {
+      hal = await mkUser("hal");
+      ivy = await mkUser("ivy");
+      const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
+      expect((await app.request("/v1/stacks/hal-app/up", { method: "POST", headers: as(hal), body })).status).toBe(202);
+    });
+
+    it("refuses a name that is not SERVICE.STACK.FILE, naming the rule", async () => {
+      for (const bad of ["pw", "web.pw", "web.Bad_Stack.pw", "web..pw", "-web.x.pw", `web.x.${"a".repeat(130)}`]) {
+        const res = await secret(hal, encodeURIComponent(bad));
+        expect([bad, res.status]).toEqual([bad, 400]);
+        expect(((await res.json()) as { message: string }).message).toContain("SERVICE.STACK.FILE");
+      }
+      expect((await volume(hal, "db")).status).toBe(400);
+      expect((await volume(hal, "db.hal-app.x")).status).toBe(400);
+    });
+
+    it("another user cannot take, replace or remove a secret or volume of a stack they do not own", async () => {
+      expect((await secret(ivy, "web.hal-app.pw")).status).toBe(404);
+      expect((await volume(ivy, "db.hal-app")).status).toBe(404);
+      expect((await secret(hal, "web.hal-app.pw", "hal's")).status).toBe(201);
+      expect((await volume(hal, "db.hal-app")).status).toBe(201);
+      expect((await secret(ivy, "web.hal-app.pw", "ivy's")).status).toBe(404);
+      expect((await app.request("/v1/secrets/web.hal-app.pw", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      expect((await app.request("/v1/volumes/db.hal-app", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      // removed by its owner, the name is still the stack's: nobody else re-creates it
+      expect((await app.request("/v1/secrets/web.hal-app.pw", { method: "DELETE", headers: as(hal) })).status).toBe(200);
+      expect((await app.request("/v1/volumes/db.hal-app", { method: "DELETE", headers: as(hal) })).status).toBe(200);
+      expect((await secret(ivy, "web.hal-app.pw")).status).toBe(404);
+      expect((await volume(ivy, "db.hal-app")).status).toBe(404);
+      expect(await names(ivy, "/v1/secrets")).not.toContain("web.hal-app.pw");
+    });
+
+    it("a name taken before its stack existed is the stack owner's once the stack is made: the other user loses it, the owner takes it over", async () => {
+      expect((await secret(ivy, "web.later.pw", "planted")).status).toBe(201);
+      expect((await secret(ivy, "web.later.key", "planted")).status).toBe(201);
+      expect((await volume(ivy, "db.later")).status).toBe(201);
+      // nobody owns 'later' yet: first come, first served, as for the stack name itself
+      expect((await secret(hal, "web.later.pw")).status).toBe(404);
+      expect((await app.request("/v1/stacks", { method: "POST", headers: as(hal), body: JSON.stringify({ name: "later" }) })).status).toBe(201);
+      expect(await names(ivy, "/v1/secrets")).not.toContain("web.later.pw");
+      expect(await names(ivy, "/v1/volumes")).not.toContain("db.later");
+      expect(await names(hal, "/v1/secrets")).not.toContain("web.later.pw"); // ivy's value is mounted by nobody
+      expect((await secret(ivy, "web.later.pw", "again")).status).toBe(404);
+      expect((await app.request("/v1/secrets/web.later.pw", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      expect((await app.request("/v1/volumes/db.later", { method: "DELETE", headers: as(ivy) })).status).toBe(404);
+      // nor does hal's stack mount ivy's planted value
+      const mounting = upBody({ services: { web: { image: "x", cap_drop: ["ALL"], secrets: ["web.later.pw"] } }, secrets: { "web.later.pw": { external: true } } });
+      const refused = await app.request("/v1/stacks/later/up", { method: "POST", headers: as(hal), body: mounting });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { message: string }).message).toContain("secret web.later.pw does not exist");
+      const taken = await secret(hal, "web.later.pw", "hal's own");
+      expect(taken.status).toBe(201);
+      expect(await taken.json()).toMatchObject({ kind: "created", version: 1 });
+      expect((await volume(hal, "db.later")).status).toBe(201);
+      const listed = (await (await app.request("/v1/secrets", { headers: as(hal) })).json()) as Array<{ name: string; owner: string; versions: number }>;
+      expect(listed.find((s) => s.name === "web.later.pw")).toMatchObject({ owner: "hal", versions: 1 });
+      expect(await names(hal, "/v1/volumes")).toContain("db.later");
+      // the stack's owner may also clear what was planted
+      expect((await app.request("/v1/secrets/web.later.key", { method: "DELETE", headers: as(hal) })).status).toBe(200);
+      expect(await names("test-admin-token", "/v1/secrets")).not.toContain("web.later.key");
+    });
+  });
+
+  describe("a removed user's name passes nothing on", () => {
+    const as = (t: string) => ({ authorization: `Bearer ${t}`, "content-type": "application/json" });
+    const mkUser = (name: string, groups: string[] = []) => app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name, groups }) });
+    const rmUser = (name: string) => app.request(`/v1/users/${name}`, { method: "DELETE", headers: auth });
+    const message = async (res: Response) => ((await res.json()) as { message: string }).message;
+
+    it("re-creating a removed user's name that still owns a stack is refused, so nobody inherits the stack", async () => {
+      const jo = ((await (await mkUser("jo")).json()) as { token: string }).token;
+      const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
+      expect((await app.request("/v1/stacks/jo-app/up", { method: "POST", headers: as(jo), body })).status).toBe(202);
+      expect((await rmUser("jo")).status).toBe(200);
+      const again = await mkUser("jo");
+      expect(again.status).toBe(409);
+      expect(await message(again)).toMatch(/the name jo still owns stack jo-app, left by a removed user/);
+      expect((await mkUser("jo", ["other"])).status).toBe(409);
+      // and a group named like the removed user (its own default group) is refused too
+      const grouped = await mkUser("kit", ["jo"]);
+      expect(grouped.status).toBe(409);
+      expect(await message(grouped)).toContain("group jo is the name of a removed user who still owns stack jo-app");
+      // the stack stays the admin's to see and nobody else's
+      expect((await app.request("/v1/stacks/jo-app", { headers: auth })).status).toBe(200);
+    });
+
+    it("a group may not be named like a live user or the admin, and a user's own group may not be one others hold", async () => {
+      expect((await mkUser("lee")).status).toBe(201);
+      const likeUser = await mkUser("max", ["lee"]);
+      expect(likeUser.status).toBe(409);
+      expect(await message(likeUser)).toContain("group lee is the name of user lee");
+      expect((await mkUser("max", ["admin"])).status).toBe(409);
+      // alice and carol share 'science': a user named science would join it
+      const likeGroup = await mkUser("science");
+      expect(likeGroup.status).toBe(409);
+      expect(await message(likeGroup)).toContain("science is already a group");
+      expect((await mkUser("max", ["science"])).status).toBe(201); // joining a shared group by name is what groups are for
+    });
+
+    it("a removed user who owned nothing may be created again", async () => {
+      expect((await mkUser("ned")).status).toBe(201);
+      expect((await rmUser("ned")).status).toBe(200);
+      expect((await mkUser("ned")).status).toBe(201);
     });
   });
 });

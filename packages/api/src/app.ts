@@ -44,8 +44,11 @@ import { CONTROL, type QueueSender } from "@corral/queue";
 import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
-import { idempotency } from "./idempotency.js";
+import { holdsCredential, idempotency } from "./idempotency.js";
 import { hostIdPattern, newJoinToken, registrationRoutes } from "./hosts.js";
+import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
+import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
+import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
 import { openapi } from "./openapi.js";
 
 export interface ApiDeps {
@@ -67,14 +70,18 @@ export interface ApiDeps {
   adminToken: string;
   /** The control plane's public key (SPKI DER, base64), handed to agents at registration. */
   controlKey: string;
+  /** Keys the HMAC that fingerprints Idempotency-Key requests (at least 32 bytes; the same on every server, e.g. `masterKey.derive("idempotency")`). */
+  idempotencyKey: Buffer;
   policy?: SitePolicy;
+  /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
+  limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
   ready?: () => boolean;
   clock?: () => number;
   log?: Logger;
 }
 
-type Env = { Variables: { principal: Principal } };
+type Env = { Variables: { principal: Principal; credential?: boolean } };
 
 const composeFile = z.object({ name: z.string().min(1), document: z.unknown() }).transform((f) => ({ name: f.name, document: f.document as unknown }));
 const upBody = z.object({
@@ -119,7 +126,8 @@ const sessionBody = z.discriminatedUnion("type", [
 ]);
 const inputBody = z.object({ seq: z.number().int().min(0), data: z.string().max(200_000), eof: z.boolean().default(false) });
 const chunksBody = z.object({
-  chunks: z.array(sessionChunkSchema).max(1000),
+  // an agent posts chunks of at most 32 KiB (base64: ~43,700 characters)
+  chunks: z.array(sessionChunkSchema.extend({ container: z.string().max(300), data: z.string().max(64 * 1024) })).max(1000),
   end: z.object({ exitCode: z.number().int().optional(), error: z.string().max(2000).optional() }).optional(),
 });
 /** A follow nobody has read for this long is let go: the agent stops at its next post. */
@@ -127,10 +135,12 @@ const ABANDONED_MS = 60_000;
 const hostBody = z.object({ engine: z.string().max(100).default(""), containers: z.number().int().min(0).max(1_000_000).default(0), address: z.string().max(100).optional() });
 /** How long a join token stays good. */
 const JOIN_TOKEN_MS = 60 * 60_000;
+/** A session read position: per host, the last chunk read. */
+const sessionCursor = z.record(z.string().regex(hostIdPattern, "a host id"), z.number().int().min(0));
 
 const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 const secretBody = z.object({ value: z.string().base64().max(700_000) });
-const secretNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const volumeNamePattern = /^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9-]*$/;
 
 function stackParam(name: string): string {
   if (!stackNamePattern.test(name)) {
@@ -142,6 +152,8 @@ function stackParam(name: string): string {
 export function createApp(deps: ApiDeps) {
   const clock = deps.clock ?? Date.now;
   const policy = deps.policy ?? defaultPolicy;
+  const follows = followLimiter(deps.limits?.followsPerToken ?? 8);
+  if (deps.idempotencyKey.length < 32) throw new Error("createApp: idempotencyKey must be at least 32 bytes");
 
   /** Ports published by other stacks, and this stack's current ones. */
   async function portsInUse(stack: string): Promise<{ used: Map<number, StackState>; previous: Record<string, PortSpec[]> }> {
@@ -181,7 +193,7 @@ export function createApp(deps: ApiDeps) {
       if (!volume.external) continue;
       const name = volume.name ?? key;
       const found = await deps.volumes.get(name);
-      if (!found || !canSee(principal, found.owner, found.group)) {
+      if (!found || !mayUse(principal, found, await holderOf(volumeStack(name)))) {
         issues.push({ file: loaded.file, path: `volumes.${key}`, reason: `volume ${name} does not exist: create it with 'corral volume create ${name}'` });
         continue;
       }
@@ -193,7 +205,7 @@ export function createApp(deps: ApiDeps) {
     for (const [key, secret] of Object.entries(assigned.project.secrets)) {
       const name = secret.name ?? key;
       const found = await deps.secrets.info(name);
-      const info = found && canSee(principal, found.owner, found.group) ? found : undefined; // another group's secret is not there
+      const info = found && mayUse(principal, found, await holderOf(name.split(".")[1] ?? "")) ? found : undefined; // another group's secret is not there
       if (info) secretVersions[name] = info.versions;
       else if (checkSecrets) issues.push({ file: loaded.file, path: `secrets.${key}`, reason: `secret ${name} does not exist: create it with 'corral secret create ${name} FILE'` });
     }
@@ -233,7 +245,9 @@ export function createApp(deps: ApiDeps) {
     if (path.startsWith("/v1/users") || /^\/v1\/hosts\/[^/]+\//.test(path)) throw new HTTPException(403, { message: "this route is the admin's" });
     return next();
   });
-  v1.use("*", idempotency({ store: deps.idempotency }));
+  v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
+  v1.use("*", queryGuard());
+  v1.use("*", idempotency({ store: deps.idempotency, key: deps.idempotencyKey }));
 
   /** Decide and append, retrying when the controller appended meanwhile; then wake the controller. */
   async function command(stack: string, make: (state: StackState) => Command) {
@@ -428,6 +442,18 @@ export function createApp(deps: ApiDeps) {
     return state;
   }
 
+  /** Who holds a stack's name: its owner and group, kept after it is removed; nobody for a stack never made (or a name that is none). */
+  async function holderOf(stack: string): Promise<Holder> {
+    if (!stackNamePattern.test(stack)) return {};
+    const s = await deps.store.load(stack);
+    return s.owner ? { owner: s.owner, ...(s.group ? { group: s.group } : {}) } : {};
+  }
+
+  async function holdersOf(stacks: string[]): Promise<Map<string, Holder>> {
+    const names = [...new Set(stacks)];
+    return new Map(await Promise.all(names.map(async (n) => [n, await holderOf(n)] as const)));
+  }
+
   /** Someone else's stack answers as if it did not exist (a new one is anyone's to create). */
   async function mayTouch(stack: string, p: Principal): Promise<void> {
     const state = await deps.store.load(stack);
@@ -482,23 +508,29 @@ export function createApp(deps: ApiDeps) {
     return s;
   }
 
-  v1.get("/sessions/:id", async (c) => {
+  v1.get("/sessions/:id", query({ cursor: jsonParam(sessionCursor).default("{}"), wait: waitParam }), async (c) => {
     const s = await mySession(c.req.param("id"), c.get("principal"));
-    const cursor = JSON.parse(c.req.query("cursor") || "{}") as SessionCursor;
-    const deadline = clock() + Math.min(Number(c.req.query("wait") ?? 0), 25) * 1000;
+    const q = c.req.valid("query");
+    const cursor: SessionCursor = q.cursor;
+    const deadline = clock() + q.wait * 1000;
     const hosts = Object.keys(s.hosts);
     await deps.sessions.touch(s.id);
-    for (;;) {
-      const status = await deps.sessions.status(s.id);
-      const page = await deps.sessions.read(s.id, hosts, cursor);
-      const done = hosts.every((h) => status.ended[h]);
-      if (page.chunks.length > 0 || done || clock() >= deadline || c.req.raw.signal.aborted || deps.feed.closed) {
-        const ends = Object.values(status.ended);
-        const errors = Object.entries(status.ended).flatMap(([h, e]) => (e.error ? [`${h}: ${e.error}`] : []));
-        const silent = hosts.filter((h) => !status.answered.includes(h));
-        return c.json({ chunks: page.chunks, cursor: page.cursor, done: done && page.chunks.length === 0, ...(done ? { exitCode: ends.find((e) => e.exitCode !== undefined)?.exitCode ?? (errors.length ? 1 : 0) } : {}), errors, silent });
+    const release = q.wait > 0 ? follows.enter(c.get("principal").scope) : () => {};
+    try {
+      for (;;) {
+        const status = await deps.sessions.status(s.id);
+        const page = await deps.sessions.read(s.id, hosts, cursor);
+        const done = hosts.every((h) => status.ended[h]);
+        if (page.chunks.length > 0 || done || clock() >= deadline || c.req.raw.signal.aborted || deps.feed.closed) {
+          const ends = Object.values(status.ended);
+          const errors = Object.entries(status.ended).flatMap(([h, e]) => (e.error ? [`${h}: ${e.error}`] : []));
+          const silent = hosts.filter((h) => !status.answered.includes(h));
+          return c.json({ chunks: page.chunks, cursor: page.cursor, done: done && page.chunks.length === 0, ...(done ? { exitCode: ends.find((e) => e.exitCode !== undefined)?.exitCode ?? (errors.length ? 1 : 0) } : {}), errors, silent });
+        }
+        await deps.feed.wait(`session:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
       }
-      await deps.feed.wait(`session:${s.id}`, Math.min(1000, deadline - clock()), c.req.raw.signal);
+    } finally {
+      release();
     }
   });
 
@@ -512,12 +544,12 @@ export function createApp(deps: ApiDeps) {
     return c.json({ ok: true });
   });
 
-  v1.get("/hosts/:id/sessions/:sid/input", async (c) => {
+  v1.get("/hosts/:id/sessions/:sid/input", query({ after: intParam(-1, Number.MAX_SAFE_INTEGER).default("-1"), wait: waitParam }), async (c) => {
     const host = c.req.param("id");
     const s = await deps.sessions.get(c.req.param("sid"));
     if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
-    const after = z.coerce.number().int().min(-1).default(-1).parse(c.req.query("after"));
-    const deadline = clock() + Math.min(Number(c.req.query("wait") ?? 0), 25) * 1000;
+    const { after, wait } = c.req.valid("query");
+    const deadline = clock() + wait * 1000;
     for (;;) {
       const input = await deps.sessions.readInput(s.id, after);
       const status = await deps.sessions.status(s.id);
@@ -586,8 +618,8 @@ export function createApp(deps: ApiDeps) {
   }
 
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
-  v1.get("/inspect", async (c) => {
-    const t = await resolveTarget(c.req.query("target") ?? "", c.get("principal"));
+  v1.get("/inspect", query({ target: textParam(300) }), async (c) => {
+    const t = await resolveTarget(c.req.valid("query").target, c.get("principal"));
     const ctx: InspectContext = {
       environment: policy.environment,
       domain: policy.domain,
@@ -609,29 +641,33 @@ export function createApp(deps: ApiDeps) {
    * The log of a stack after a version, with a user-facing line per event.
    * `wait=S` long-polls: the answer comes as soon as something is appended.
    */
-  v1.get("/stacks/:stack/events", async (c) => {
+  v1.get("/stacks/:stack/events", query({ after: intParam(0, Number.MAX_SAFE_INTEGER).default("0"), wait: waitParam }), async (c) => {
     const stack = stackParam(c.req.param("stack"));
     await mayTouch(stack, c.get("principal"));
-    const after = z.coerce.number().int().min(0).default(0).parse(c.req.query("after"));
-    const wait = z.coerce.number().min(0).max(60).default(0).parse(c.req.query("wait"));
+    const { after, wait } = c.req.valid("query");
     const deadline = clock() + wait * 1000;
-    for (;;) {
-      const commits = await deps.store.commits(stack, after, 100);
-      if (commits.length > 0 || clock() >= deadline) {
-        const state = await deps.store.load(stack);
-        const steps: Record<string, { step: Step }> = { ...state.steps };
-        for (const commit of commits) for (const e of commit.events) if (e.type === "StepPlanned") steps[e.step.id] = { step: e.step };
-        return c.json({
-          stack,
-          version: commits.at(-1)?.version ?? after,
-          events: commits.flatMap((commit) =>
-            commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progressLine(event, steps) ?? null, event: redact(event) })),
-          ),
-        });
+    const release = wait > 0 ? follows.enter(c.get("principal").scope) : () => {};
+    try {
+      for (;;) {
+        const commits = await deps.store.commits(stack, after, 100);
+        if (commits.length > 0 || clock() >= deadline) {
+          const state = await deps.store.load(stack);
+          const steps: Record<string, { step: Step }> = { ...state.steps };
+          for (const commit of commits) for (const e of commit.events) if (e.type === "StepPlanned") steps[e.step.id] = { step: e.step };
+          return c.json({
+            stack,
+            version: commits.at(-1)?.version ?? after,
+            events: commits.flatMap((commit) =>
+              commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progressLine(event, steps) ?? null, event: redact(event) })),
+            ),
+          });
+        }
+        await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
+        if (c.req.raw.signal.aborted) return c.body(null, 204);
+        if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
       }
-      await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
-      if (c.req.raw.signal.aborted) return c.body(null, 204);
-      if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
+    } finally {
+      release();
     }
   });
 
@@ -640,46 +676,47 @@ export function createApp(deps: ApiDeps) {
    * caller may see, as progress lines; with follow=1 it stays open and sends
    * what comes. since: epoch ms or an ISO time.
    */
-  v1.get("/events", async (c) => {
+  v1.get("/events", query({ stack: stackNameParam.optional(), since: timeParam.optional(), follow: flagParam.optional() }), async (c) => {
     const p = c.get("principal");
-    const only = c.req.query("stack");
+    const { stack: only, since = 0, follow = false } = c.req.valid("query");
     if (only) await existing(only, p);
-    const sinceRaw = c.req.query("since");
-    const since = !sinceRaw ? 0 : /^\d+$/.test(sinceRaw) ? Number(sinceRaw) : Date.parse(sinceRaw);
-    if (Number.isNaN(since)) throw invalid(`since: expected epoch milliseconds or an ISO time, got "${sinceRaw}"`, "since");
-    const follow = ["1", "true"].includes(c.req.query("follow") ?? "");
+    const release = follow ? follows.enter(p.scope) : () => {};
     return streamSSE(c, async (stream) => {
-      const cursor = new Map<string, number>();
-      const steps = new Map<string, Record<string, { step: Step }>>();
-      let aborted = false;
-      stream.onAbort(() => void (aborted = true));
-      const emitNew = async () => {
-        const names = only ? [only] : (await existingStacks(p)).map((s) => s.name);
-        const out: Array<{ at: number; stack: string; version: number; type: string; line: string | null; event: StackEvent }> = [];
-        for (const name of names) {
-          const known = steps.get(name) ?? {};
-          steps.set(name, known);
-          for (;;) {
-            const commits = await deps.store.commits(name, cursor.get(name) ?? 0, 200);
-            for (const commit of commits) {
-              for (const event of commit.events) {
-                if (event.type === "StepPlanned") known[event.step.id] = { step: event.step };
-                if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line: progressLine(event, known) ?? null, event: redact(event) });
+      try {
+        const cursor = new Map<string, number>();
+        const steps = new Map<string, Record<string, { step: Step }>>();
+        let aborted = false;
+        stream.onAbort(() => void (aborted = true));
+        const emitNew = async () => {
+          const names = only ? [only] : (await existingStacks(p)).map((s) => s.name);
+          const out: Array<{ at: number; stack: string; version: number; type: string; line: string | null; event: StackEvent }> = [];
+          for (const name of names) {
+            const known = steps.get(name) ?? {};
+            steps.set(name, known);
+            for (;;) {
+              const commits = await deps.store.commits(name, cursor.get(name) ?? 0, 200);
+              for (const commit of commits) {
+                for (const event of commit.events) {
+                  if (event.type === "StepPlanned") known[event.step.id] = { step: event.step };
+                  if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line: progressLine(event, known) ?? null, event: redact(event) });
+                }
+                cursor.set(name, commit.version);
               }
-              cursor.set(name, commit.version);
+              if (commits.length < 200) break;
             }
-            if (commits.length < 200) break;
           }
-        }
-        out.sort((a, b) => a.at - b.at);
-        for (const e of out) await stream.writeSSE({ id: `${e.stack}:${e.version}`, event: e.type, data: JSON.stringify({ ...e, at: new Date(e.at).toISOString() }) });
-      };
-      await emitNew();
-      while (follow && !aborted && !deps.feed.closed) {
-        await deps.feed.wait(only ?? "*", 15_000, c.req.raw.signal);
-        if (aborted || deps.feed.closed) break;
+          out.sort((a, b) => a.at - b.at);
+          for (const e of out) await stream.writeSSE({ id: `${e.stack}:${e.version}`, event: e.type, data: JSON.stringify({ ...e, at: new Date(e.at).toISOString() }) });
+        };
         await emitNew();
-        await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+        while (follow && !aborted && !deps.feed.closed) {
+          await deps.feed.wait(only ?? "*", 15_000, c.req.raw.signal);
+          if (aborted || deps.feed.closed) break;
+          await emitNew();
+          await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+        }
+      } finally {
+        release();
       }
     });
   });
@@ -707,11 +744,11 @@ export function createApp(deps: ApiDeps) {
    * only with that host's token, only for a create step planned on that host
    * and not yet done, only the version the step names.
    */
-  v1.get("/hosts/:id/secrets/:name", async (c) => {
+  v1.get("/hosts/:id/secrets/:name", query({ stack: stackNameParam, step: textParam(500), version: intParam(1, Number.MAX_SAFE_INTEGER) }), async (c) => {
     const id = c.req.param("id");
     const name = c.req.param("name");
-    const q = z.object({ stack: z.string(), step: z.string(), version: z.coerce.number().int().min(1) }).parse(c.req.query());
-    const state = await deps.store.load(stackParam(q.stack));
+    const q = c.req.valid("query");
+    const state = await deps.store.load(q.stack);
     const record = state.steps[q.step];
     const mounts = record?.step.action === "create" && record.step.host === id && record.status === "planned" ? (record.step.secrets ?? []) : [];
     if (!mounts.some((m) => m.name === name && m.version === q.version)) throw notFound(`no container being created on ${id} mounts secret ${name} version ${q.version}`);
@@ -722,24 +759,33 @@ export function createApp(deps: ApiDeps) {
 
   v1.post("/secrets/:name", async (c) => {
     const name = c.req.param("name");
-    if (!secretNamePattern.test(name)) throw invalid(`invalid secret name "${name}": letters, digits, '.', '_' and '-'`, "name");
+    const stack = secretStack(name);
     const body = secretBody.parse(await c.req.json().catch(() => ({})));
     const principal = c.get("principal");
+    const holder = await holderOf(stack);
+    if (!mayName(principal, holder)) throw notFound(`stack ${stack} not found (a secret SERVICE.${stack}.FILE is its owner's)`);
     const current = await deps.secrets.info(name);
-    if (current && !canSee(principal, current.owner, current.group)) throw notFound(`secret ${name} not found`);
-    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, primaryGroup(principal));
+    if (current && !mayUse(principal, current, holder)) {
+      if (belongsToStack(current, holder)) throw notFound(`secret ${name} not found`);
+      await deps.secrets.remove(name); // made before the stack was owned, by someone outside it: the stack's owner takes the name
+    }
+    const outcome = await deps.secrets.put(name, Buffer.from(body.value, "base64"), principal.name, holder.group ?? primaryGroup(principal));
     return c.json({ name, ...outcome }, outcome.kind === "unchanged" ? 200 : 201);
   });
 
   v1.get("/secrets", async (c) => {
     const p = c.get("principal");
-    return c.json((await deps.secrets.list()).filter((s) => canSee(p, s.owner, s.group)));
+    const all = await deps.secrets.list();
+    const holders = await holdersOf(all.map((s) => s.name.split(".")[1] ?? ""));
+    return c.json(all.filter((s) => mayUse(p, s, holders.get(s.name.split(".")[1] ?? "") ?? {})));
   });
 
   v1.delete("/secrets/:name", async (c) => {
     const name = c.req.param("name");
     const info = await deps.secrets.info(name);
-    if (!info || !canSee(c.get("principal"), info.owner, info.group)) throw notFound(`secret ${name} not found`);
+    const holder = info ? await holderOf(name.split(".")[1] ?? "") : {};
+    // the stack's owner may also clear a stale record made before the stack was owned
+    if (!info || !(mayUse(c.get("principal"), info, holder) || (!belongsToStack(info, holder) && mayName(c.get("principal"), holder)))) throw notFound(`secret ${name} not found`);
     const users: string[] = [];
     for (const s of await existingStacks()) {
       for (const [service, { spec }] of Object.entries(s.services)) {
@@ -754,7 +800,7 @@ export function createApp(deps: ApiDeps) {
   });
 
   const volumeBody = z.object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9-]*$/, "a volume is named SERVICE.STACK"),
+    name: z.string().max(128).regex(volumeNamePattern, "a volume is named SERVICE.STACK"),
     driver: z.enum(["local", "nfs"]).default("local"),
     opts: z.record(z.string()).default({}),
   });
@@ -782,7 +828,11 @@ export function createApp(deps: ApiDeps) {
       const { addr, device, o, ...rest } = opts;
       opts = { ...rest, type: "nfs", o: [`addr=${addr}`, o].filter(Boolean).join(","), device };
     }
-    const created = await deps.volumes.create({ name: body.name, driver: "local", opts, kind: body.driver, owner: p.name, group: primaryGroup(p) });
+    const holder = await holderOf(volumeStack(body.name));
+    if (!mayName(p, holder)) throw notFound(`stack ${volumeStack(body.name)} not found (a volume SERVICE.${volumeStack(body.name)} is its owner's)`);
+    const current = await deps.volumes.get(body.name);
+    if (current && !mayUse(p, current, holder) && !belongsToStack(current, holder)) await deps.volumes.remove(body.name); // stale: the stack's owner takes the name
+    const created = await deps.volumes.create({ name: body.name, driver: "local", opts, kind: body.driver, owner: p.name, group: holder.group ?? primaryGroup(p) });
     if (!created) throw conflict(`volume ${body.name} exists`);
     return c.json({ name: body.name, driver: body.driver }, 201);
   });
@@ -790,7 +840,9 @@ export function createApp(deps: ApiDeps) {
   v1.get("/volumes", async (c) => {
     const p = c.get("principal");
     const rows = [];
-    for (const v of (await deps.volumes.list()).filter((x) => canSee(p, x.owner, x.group))) {
+    const all = await deps.volumes.list();
+    const holders = await holdersOf(all.map((v) => volumeStack(v.name)));
+    for (const v of all.filter((x) => mayUse(p, x, holders.get(volumeStack(x.name)) ?? {}))) {
       const users = await volumeUsers(v.name);
       const running = users.filter((u) => u.running).map((u) => u.name);
       rows.push({ id: `1v${v.name}`, name: v.name, state: running.length > 0 ? "active" : "inactive", driver: v.kind, detail: running.length ? `used by ${running.join(", ")}` : "", owner: v.owner, group: v.group });
@@ -801,8 +853,9 @@ export function createApp(deps: ApiDeps) {
   v1.delete("/volumes/:name", async (c) => {
     const name = c.req.param("name");
     const p = c.get("principal");
-    const v = await deps.volumes.get(name);
-    if (!v || !canSee(p, v.owner, v.group)) throw notFound(`volume ${name} not found`);
+    const v = volumeNamePattern.test(name) ? await deps.volumes.get(name) : undefined;
+    const holder = v ? await holderOf(volumeStack(name)) : {};
+    if (!v || !(mayUse(p, v, holder) || (!belongsToStack(v, holder) && mayName(p, holder)))) throw notFound(`volume ${name} not found`);
     const users = await volumeUsers(name);
     if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => u.name).join(", ")}`);
     await deps.volumes.remove(name);
@@ -822,11 +875,51 @@ export function createApp(deps: ApiDeps) {
   v1.post("/users", async (c) => {
     const body = userBody.parse(await c.req.json().catch(() => ({})));
     if (body.name === "admin") throw conflict("the name admin is taken");
-    const token = newUserToken(body.name);
     const groups = body.groups.length > 0 ? body.groups : [body.name];
+    await mayNameUser(body.name, groups);
+    const token = newUserToken(body.name);
     if (!(await deps.users.create(body.name, groups, hashToken(token)))) throw conflict(`user ${body.name} exists; 'corral user token ${body.name}' gives a new token`);
+    holdsCredential(c);
     return c.json({ name: body.name, groups, token }, 201);
   });
+  /**
+   * Ownership is by name (a stack's owner and group, a secret's, a volume's):
+   * a new user must not inherit what a removed one left, nor join a
+   * personal group. So a name that still owns something (stacks, removed
+   * ones too: their history stays) is not given again, a group may not be
+   * named like a user (live or removed) or the admin, and a user's own
+   * group may not be one that others already hold.
+   */
+  async function mayNameUser(name: string, groups: string[]): Promise<void> {
+    const owners = new Map<string, string[]>();
+    const groupsHeld = new Map<string, string[]>();
+    const note = (map: Map<string, string[]>, key: string | undefined, what: string) => key && map.set(key, [...(map.get(key) ?? []), what]);
+    const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n)));
+    for (const s of states) {
+      note(owners, s.owner, `stack ${s.name}${s.exists ? "" : " (removed)"}`);
+      if (s.group !== s.owner) note(groupsHeld, s.group, `stack ${s.name}`);
+    }
+    for (const x of await deps.secrets.list()) {
+      note(owners, x.owner, `secret ${x.name}`);
+      if (x.group !== x.owner) note(groupsHeld, x.group, `secret ${x.name}`);
+    }
+    for (const x of await deps.volumes.list()) {
+      note(owners, x.owner, `volume ${x.name}`);
+      if (x.group !== x.owner) note(groupsHeld, x.group, `volume ${x.name}`);
+    }
+    const users = await deps.users.list();
+    for (const u of users) for (const g of u.groups) if (g !== u.name) note(groupsHeld, g, `user ${u.name}`);
+    const some = (list: string[]) => `${list.slice(0, 5).join(", ")}${list.length > 5 ? `, and ${list.length - 5} more` : ""}`;
+    const held = owners.get(name);
+    if (held) throw conflict(`the name ${name} still owns ${some(held)}, left by a removed user: a new user ${name} would inherit them; choose another name`);
+    for (const g of groups) {
+      if (g === name) continue;
+      const whose = g === "admin" ? "the admin" : users.some((u) => u.name === g) ? `user ${g}` : owners.has(g) ? `a removed user who still owns ${some(owners.get(g)!)}` : undefined;
+      if (whose) throw conflict(`group ${g} is the name of ${whose}: a group may not be named like a user, its members would share that user's own stacks`);
+    }
+    if (groups.includes(name) && groupsHeld.has(name)) throw conflict(`${name} is already a group (of ${some(groupsHeld.get(name)!)}): a user ${name} would join it; choose another name, or give the groups with --group`);
+  }
+
   v1.get("/users", async (c) => c.json(await deps.users.list()));
   v1.delete("/users/:name", async (c) => {
     const name = c.req.param("name");
@@ -838,6 +931,7 @@ export function createApp(deps: ApiDeps) {
     const name = c.req.param("name");
     const token = newUserToken(name);
     if (!(await deps.users.setToken(name, hashToken(token)))) throw notFound(`user ${name} not found`);
+    holdsCredential(c);
     return c.json({ name, token });
   });
 

@@ -31,7 +31,8 @@ export const onError = (log?: Logger) =>
       return json(500, "untrusted_commit", err.message);
     }
     if (err instanceof HTTPException) {
-      const error = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : "error";
+      const error = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : err.status === 429 ? "too_many_requests" : "error";
+      if (err.status === 429) c.header("retry-after", "1");
       return json(err.status as ContentfulStatusCode, error, err.message);
     }
     log?.error("unhandled", { error: String(err), stack: err.stack });

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +40,7 @@ beforeAll(async () => {
     visibilitySeconds: 30,
     adminToken: admin,
     controlKey,
+    idempotencyKey: randomBytes(32),
     clock: () => now,
   });
 });

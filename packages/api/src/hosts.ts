@@ -7,6 +7,7 @@ import { invalid } from "@corral/core";
 import { importPublicKey } from "@corral/queue";
 import type { HostStore } from "@corral/store";
 import { hashToken, hostTokenPattern, sameHash } from "./auth.js";
+import { queryGuard } from "./query.js";
 
 export const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 /** One-time join tokens read `join.ID.RANDOM`. */
@@ -47,7 +48,7 @@ export function registrationRoutes(deps: RegistrationDeps) {
   const clock = deps.clock ?? Date.now;
   const adminHash = hashToken(deps.adminToken);
   const app = new Hono();
-  app.post("/:id/register", bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: "too_large", message: "a registration is at most 16 KiB" }, 413) }), async (c) => {
+  app.post("/:id/register", queryGuard(), bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: "too_large", message: "a registration is at most 16 KiB" }, 413) }), async (c) => {
     const id = c.req.param("id");
     if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
     const token = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];

@@ -4,7 +4,12 @@ const stack = { name: "stack", in: "path", required: true, schema: { type: "stri
 /** The API's description, served at /openapi.json. */
 export const openapi = {
   openapi: "3.1.0",
-  info: { title: "corral", version: "0.1.0", description: "Docker Compose stacks on a fleet of hosts. Bearer tokens; Idempotency-Key honoured on every POST and DELETE." },
+  info: { title: "corral", version: "0.1.0", description:
+      "Docker Compose stacks on a fleet of hosts. Bearer tokens; Idempotency-Key honoured on every POST and DELETE (an answer that held a token is not kept: a repeat answers 409 not_replayable). " +
+      "Bounds: every query parameter is checked and an unknown one refused (400 naming it); bodies are limited by route (413 too_large: 1 MiB for up/render and secrets, 8 MiB for an agent's chunks, 512 KiB for exec input, 64 KiB else); ?wait= is at most 30 seconds; " +
+      "a token holds at most 8 follows at once (long-polls with ?wait, ?follow=1 streams; 429 too_many_requests with Retry-After). " +
+      "Secrets are named SERVICE.STACK.FILE and volumes SERVICE.STACK: a name is the stack's owner's.",
+  },
   components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
   security: [{ bearer: [] }],
   paths: {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** A refusal or failure to show the user (stderr, non-zero exit). */
 export class CliError extends Error {
@@ -10,6 +11,8 @@ export class CliError extends Error {
     readonly status?: number,
     /** Every problem the API found in the compose files. */
     readonly issues?: Array<{ file: string; path: string; reason: string }>,
+    /** Seconds the server asked to wait before trying again (429). */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -55,6 +58,21 @@ export class ApiClient {
     return res.body as unknown as AsyncIterable<Uint8Array>;
   }
 
+  /**
+   * A long-poll (GET with `wait=`). A 429 means this token holds as many
+   * follows as the server allows at once: wait as its Retry-After says, and ask again.
+   */
+  async poll<T>(path: string, signal?: AbortSignal): Promise<T> {
+    for (;;) {
+      try {
+        return await this.request<T>("GET", path, undefined, {}, signal);
+      } catch (e) {
+        if (!(e instanceof CliError) || e.status !== 429) throw e;
+        await sleep(1000 * Math.min(Math.max(e.retryAfter ?? 1, 1), 10), undefined, signal ? { signal } : {});
+      }
+    }
+  }
+
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {
@@ -78,7 +96,8 @@ export class ApiClient {
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) {
       const body = parsed as { message?: string; issues?: Array<{ file: string; path: string; reason: string }> } | undefined;
-      throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status, body?.issues);
+      const retryAfter = Number(res.headers.get("retry-after") ?? Number.NaN);
+      throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status, body?.issues, Number.isFinite(retryAfter) ? retryAfter : undefined);
     }
     return parsed as T;
   }

@@ -43,7 +43,7 @@ async function follow(api: ApiClient, stack: string, op: string, fromVersion: nu
   let following = op;
   let failure: string | undefined;
   for (;;) {
-    const page = await api.request<EventsPage>("GET", `/v1/stacks/${stack}/events?after=${after}&wait=20`);
+    const page = await api.poll<EventsPage>(`/v1/stacks/${stack}/events?after=${after}&wait=20`);
     for (const e of page.events) {
       if (e.line) for (const l of e.line.split("\n")) io.out(l);
       if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op; // rolling back by itself: see it through

@@ -75,7 +75,7 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
   try {
     for (;;) {
       const page = await api
-        .request<Page>("GET", `/v1/sessions/${opened.id}?cursor=${encodeURIComponent(JSON.stringify(cursor))}&wait=5`, undefined, {}, polling.signal)
+        .poll<Page>(`/v1/sessions/${opened.id}?cursor=${encodeURIComponent(JSON.stringify(cursor))}&wait=5`, polling.signal)
         .catch((e: unknown) => {
           if (cancelled) return { chunks: [], cursor, done: true, errors: [] } as Page;
           throw e;

@@ -20,7 +20,7 @@ describe("control keys", () => {
     const loose = dir();
     controlKeys(loose);
     chmodSync(join(loose, "control.key"), 0o644);
-    expect(() => controlKeys(loose)).toThrow(/control\.key has mode 644.*chmod 600/);
+    expect(() => controlKeys(loose)).toThrow(/control\.key.*mode 0644.*chmod 600/);
 
     if (process.getuid?.() === 0) {
       const foreign = dir();
@@ -33,6 +33,6 @@ describe("control keys", () => {
     const elsewhere = join(dir(), "planted.key");
     writeFileSync(elsewhere, "x", { mode: 0o600 });
     symlinkSync(elsewhere, join(linked, "control.key"));
-    expect(() => controlKeys(linked)).toThrow(/ELOOP|symbolic link/);
+    expect(() => controlKeys(linked)).toThrow(/symbolic link/);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -10,7 +10,24 @@ import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
 import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
-import { ChangeFeed, dynamoClient, type DynamoConfig, ensureTable, EventStore, hmacIntegrity, HostStore, IdempotencyStore, KeyFileMasterKey, KmsMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import {
+  ChangeFeed,
+  dynamoClient,
+  type DynamoConfig,
+  ensureTable,
+  EventStore,
+  hmacIntegrity,
+  HostStore,
+  IdempotencyStore,
+  KeyFileMasterKey,
+  KmsMasterKey,
+  privateFile,
+  privateFolder,
+  SecretStore,
+  SessionStore,
+  UserStore,
+  VolumeStore,
+} from "@corral/store";
 import { controlKeys } from "./keys.js";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
@@ -49,12 +66,13 @@ export interface RunningServer {
 const TABLE = "corral";
 const PREFIX = "corral";
 
-/** The admin token: made on first start, kept in DATA/token (mode 0600). */
+/**
+ * The admin token: made on first start, kept in DATA/token (mode 0600). An
+ * existing file is trusted only if it is this user's alone (see privateFile).
+ */
 export function adminToken(dataDir: string): string {
-  const file = join(dataDir, "token");
-  if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  const token = randomBytes(24).toString("base64url");
-  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  const token = privateFile(join(dataDir, "token"), () => `${randomBytes(24).toString("base64url")}\n`).toString("utf8").trim();
+  if (token.length < 16) throw new Error(`${join(dataDir, "token")}: an admin token is at least 16 characters, this one has ${token.length}; remove the file and corral makes a new one`);
   return token;
 }
 
@@ -76,9 +94,12 @@ export function stderrLogger(): Logger {
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log;
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  // the data dir holds the admin token, the master key and the tables: ours alone (0700), or corral does not start
+  privateFolder(options.dataDir);
   const token = adminToken(options.dataDir);
   const keys = controlKeys(options.dataDir);
+  // checked (or made) before anything starts: a refused key file leaves nothing running
+  const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
   // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them
   const sockets = mkdtempSync(join(tmpdir(), "corral-"));
   const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: join(sockets, "dynamo.sock") });
@@ -112,9 +133,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const abort = new AbortController();
   const loop = startControlLoop({ controller, sqs, controlQueueUrl, opener, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
 
-  const masterKey = options.kmsKeyId
-    ? await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId, db, TABLE)
-    : new KeyFileMasterKey(join(options.dataDir, "master.key"));
+  const masterKey = keyFile ?? (await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId!, db, TABLE));
   let ready = false;
   const app = createApp({
     ready: () => ready,
@@ -134,6 +153,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sqs: sqsConfig,
     visibilitySeconds,
     adminToken: token,
+    // Idempotency-Key fingerprints: an HMAC under a key derived from the master key (the same on every server, nothing new on disk)
+    idempotencyKey: await masterKey.derive("idempotency"),
     ...(options.policy ? { policy: options.policy } : {}),
     ...(log ? { log } : {}),
   });

@@ -9,6 +9,7 @@ export { IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
 export { KeyFileMasterKey, SecretStore } from "./secrets.js";
 export { KmsMasterKey } from "./kms.js";
+export { createPrivateFile, privateFile, privateFolder, readPrivateFile, UnsafeFileError } from "./private-file.js";
 export type { MasterKey, PutOutcome, SecretInfo } from "./secrets.js";
 export { UserStore } from "./users.js";
 export type { UserRecord } from "./users.js";

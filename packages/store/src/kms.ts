@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DecryptCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { putIfAbsent } from "./conditional.js";
-import type { MasterKey } from "./secrets.js";
+import { deriveKey, type MasterKey } from "./secrets.js";
 
 /** Bound to every wrap: a data key wrapped for corral's secrets opens for nothing else. */
 const context = { purpose: "corral-secret" };
@@ -50,5 +50,9 @@ export class KmsMasterKey implements MasterKey {
 
   async mac(value: Buffer): Promise<string> {
     return createHmac("sha256", this.macKey).update(value).digest("base64");
+  }
+
+  async derive(purpose: string): Promise<Buffer> {
+    return deriveKey(this.macKey, purpose);
   }
 }

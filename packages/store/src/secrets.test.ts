@@ -106,6 +106,18 @@ describe.each(adapters)("secrets sealed under %s", (name, makeKey) => {
   });
 });
 
+describe.each(adapters)("keys derived from %s", (_name, makeKey) => {
+  it("one 32-byte key per purpose, stable, unlike every other purpose's and unlike the MAC of the purpose's name", async () => {
+    const key = await makeKey();
+    const idem = await key.derive("idempotency");
+    expect(idem).toHaveLength(32);
+    expect(await key.derive("idempotency")).toEqual(idem);
+    expect(await key.derive("other")).not.toEqual(idem);
+    // a secret whose value is the purpose's name stores its MAC in the table: that MAC must not be the derived key
+    for (const label of ["idempotency", "corral:idempotency"]) expect(Buffer.from(await key.mac(Buffer.from(label)), "base64")).not.toEqual(idem);
+  });
+});
+
 describe("the KMS key", () => {
   it("opens the same MAC key on every server, so an unchanged value stays unchanged after a restart", async () => {
     const a = new SecretStore(db(), "corral-secrets", await KmsMasterKey.open(kmsClient, "alias/corral", db(), "corral-secrets"));

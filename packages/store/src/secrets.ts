@@ -1,5 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -9,6 +8,7 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
+import { privateFile } from "./private-file.js";
 
 /**
  * The master key port: wraps data keys (envelope encryption) and keys the
@@ -20,7 +20,12 @@ export interface MasterKey {
   unwrap(wrapped: string): Promise<Buffer>;
   /** A keyed digest of a value: equal values compare equal without storing anything guessable. */
   mac(value: Buffer): Promise<string>;
+  /** A 32-byte key for one purpose (e.g. "idempotency"), derived from the master key (HKDF-SHA256): the same on every server, unrelated to any MAC. */
+  derive(purpose: string): Promise<Buffer>;
 }
+
+/** HKDF-SHA256 of key material for one purpose: a key that reveals nothing of the material, or of the other purposes' keys. */
+export const deriveKey = (material: Buffer, purpose: string): Buffer => Buffer.from(hkdfSync("sha256", material, "corral", `corral:${purpose}`, 32));
 
 function seal(key: Buffer, plain: Buffer): string {
   const iv = randomBytes(12);
@@ -36,14 +41,17 @@ function open(key: Buffer, sealed: string): Buffer {
   return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
 }
 
-/** A 32-byte master key in a file of mode 0600, made on first use. */
+/**
+ * A 32-byte master key in a file of mode 0600, made on first use. An existing
+ * file is used only if it is this user's alone (owner, mode 0600 or
+ * stricter, not a symbolic link): else the constructor throws, naming the fix.
+ */
 export class KeyFileMasterKey implements MasterKey {
   readonly id = "keyfile";
   readonly #key: Buffer;
 
   constructor(path: string) {
-    if (!existsSync(path)) writeFileSync(path, randomBytes(32), { mode: 0o600, flag: "wx" });
-    const key = readFileSync(path);
+    const key = privateFile(path, () => randomBytes(32));
     if (key.length !== 32) throw new Error(`${path}: a master key is 32 bytes, this file has ${key.length}`);
     this.#key = key;
   }
@@ -58,6 +66,10 @@ export class KeyFileMasterKey implements MasterKey {
 
   async mac(value: Buffer): Promise<string> {
     return createHmac("sha256", this.#key).update(value).digest("base64");
+  }
+
+  async derive(purpose: string): Promise<Buffer> {
+    return deriveKey(this.#key, purpose);
   }
 }
 

@@ -1,0 +1,45 @@
+import { chmodSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { adminToken, startServer } from "./server.js";
+
+const scratch = () => mkdtempSync(join(tmpdir(), "corral-server-"));
+
+describe("corral server trusts only its own data dir, token and master key", () => {
+  it("refuses a data dir open to others, before starting anything", async () => {
+    const data = join(scratch(), "data");
+    mkdirSync(data, { mode: 0o755 });
+    chmodSync(data, 0o755);
+    await expect(startServer({ dataDir: data, agent: false, port: 0 })).rejects.toThrow(`${data}: refusing to use this folder: its mode 0755`);
+  });
+
+  it("refuses an existing DATA/token another user could read or write", async () => {
+    const data = scratch();
+    writeFileSync(join(data, "token"), "a-token-of-some-length\n");
+    chmodSync(join(data, "token"), 0o644);
+    await expect(startServer({ dataDir: data, agent: false, port: 0 })).rejects.toThrow(`chmod 600 ${join(data, "token")}`);
+    chmodSync(join(data, "token"), 0o600);
+    expect(adminToken(data)).toBe("a-token-of-some-length");
+  });
+
+  it("refuses an existing DATA/master.key another user could read", async () => {
+    const data = scratch();
+    writeFileSync(join(data, "master.key"), Buffer.alloc(32));
+    chmodSync(join(data, "master.key"), 0o640);
+    await expect(startServer({ dataDir: data, agent: false, port: 0 })).rejects.toThrow(`${join(data, "master.key")}: refusing to use this file: its mode 0640`);
+  });
+
+  it("makes a missing data dir 0700, its token and master key 0600, and starts", async () => {
+    const data = join(scratch(), "fresh");
+    const server = await startServer({ dataDir: data, agent: false, port: 0 });
+    try {
+      expect(statSync(data).mode & 0o777).toBe(0o700);
+      expect(statSync(join(data, "token")).mode & 0o777).toBe(0o600);
+      expect(statSync(join(data, "master.key")).mode & 0o777).toBe(0o600);
+      expect((await fetch(`${server.url}/v1/stacks`, { headers: { authorization: `Bearer ${server.token}` } })).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
