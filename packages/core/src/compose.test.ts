@@ -56,6 +56,27 @@ describe("compose subset", () => {
     expect(refusal(() => parse("services:\n  web:\n    image: x\n    labels: {io.corral.stack: other}\n")).path).toBe("services.web.labels.io.corral.stack");
   });
 
+  it("refuses io.corral.* in every label source: labels, deploy.labels, volume labels; the cron labels pass", () => {
+    const yaml = [
+      "services:",
+      "  web:",
+      "    image: x",
+      "    labels: [io.corral.cron.schedule=* * * * *, io.corral.cron.overlap=allow, IO.Corral.Slot=9]",
+      "    deploy: {labels: {io.corral.routes: '60000:80', io.corral.cron.schedule: '* * * * *', io.corral.cron.other: x}}",
+      "    volumes: [data:/d]",
+      "volumes:",
+      "  data: {labels: {io.corral.stack: other, team: science}}",
+      "",
+    ].join("\n");
+    const reserved = "the io.corral. prefix is reserved for corral (a user may set io.corral.cron.schedule and io.corral.cron.overlap)";
+    expect(refusal(() => parse(yaml)).issues).toEqual([
+      { file: "docker-compose.yml", path: "services.web.labels.IO.Corral.Slot", reason: reserved },
+      { file: "docker-compose.yml", path: "services.web.deploy.labels.io.corral.routes", reason: reserved },
+      { file: "docker-compose.yml", path: "services.web.deploy.labels.io.corral.cron.other", reason: reserved },
+      { file: "docker-compose.yml", path: "volumes.data.labels.io.corral.stack", reason: reserved },
+    ]);
+  });
+
   it("names the line of a YAML syntax error", () => {
     const e = refusal(() => parse("services:\n  web:\n    image: [x\n"));
     expect(e.message).toMatch(/^docker-compose.yml: line \d+: /);

@@ -1,6 +1,7 @@
 import { isIP, isIPv6 } from "node:net";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { cronLabels } from "./cron.js";
 import { splitCommand } from "./shell.js";
 import { parseBytes, parseDuration } from "./units.js";
 import type { DeploySpec, Healthcheck, PortSpec, Project, SecretMount, SecretSpec, ServiceSpec, UpdateConfig, VolumeMount, VolumeSpec } from "./model.js";
@@ -743,6 +744,17 @@ const serviceKeys: Record<string, KeyHandler> = {
   },
 };
 
+/** The io.corral.* labels a user may set on purpose (scheduled jobs); every other one is corral's own, on every label source. */
+const userCorralLabels: ReadonlySet<string> = new Set(Object.values(cronLabels));
+
+function reservedLabels(c: Collector, labels: Record<string, string> | undefined, path: string) {
+  for (const key of Object.keys(labels ?? {})) {
+    if (key.toLowerCase().startsWith("io.corral.") && !userCorralLabels.has(key)) {
+      c.fail(`${path}.${key}`, `the io.corral. prefix is reserved for corral (a user may set ${[...userCorralLabels].join(" and ")})`);
+    }
+  }
+}
+
 const serviceNamePattern = /^[a-z0-9][a-z0-9_.-]*$/;
 
 function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec | undefined {
@@ -767,10 +779,8 @@ function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec
     handler(c, spec, value, `${base}.${key}`);
   }
   if (spec.image === undefined && spec.build === undefined) c.fail(`${base}.image`, "is required");
-  for (const key of Object.keys(spec.labels ?? {})) {
-    // io.corral.* labels are corral's own, but for the ones a user sets on purpose (scheduled jobs)
-    if (key.startsWith("io.corral.") && !key.startsWith("io.corral.cron.")) c.fail(`${base}.labels.${key}`, "the io.corral. prefix is reserved for corral (a user may set io.corral.cron.schedule and io.corral.cron.overlap)");
-  }
+  reservedLabels(c, spec.labels, `${base}.labels`);
+  reservedLabels(c, spec.deploy?.labels, `${base}.deploy.labels`);
   const scale = spec.deploy?.replicas ?? spec.scale ?? 1;
   if (spec.deploy?.replicas !== undefined && spec.scale !== undefined && spec.deploy.replicas !== spec.scale) {
     c.fail(`${base}.scale`, `scale (${spec.scale}) and deploy.replicas (${spec.deploy.replicas}) disagree`);
@@ -815,6 +825,7 @@ function topVolumes(c: Collector, value: unknown): Record<string, VolumeSpec> {
       if (typeof v.external === "object") spec.name = v.external.name;
     }
     if (v.labels) spec.labels = definedValues(toMap(v.labels));
+    reservedLabels(c, spec.labels, `${path}.labels`);
     out[name] = spec;
   }
   return out;
