@@ -27,7 +27,12 @@ export function loadProject(input: ProjectInput): LoadedProject {
   if (tooBig.length > 0) throw new ComposeError(tooBig);
   const { document, origins } = mergeDocuments(input.files);
   let { project } = parseProject(document, { file, origins });
-  if (input.rancher) project = applyRancherCompose(project, input.rancher.document, input.rancher.name);
+  if (input.rancher) {
+    project = applyRancherCompose(project, input.rancher.document, input.rancher.name);
+    // a scale set in rancher-compose.yml is refused (by the policy) naming that file
+    const rancherServices = (input.rancher.document as { services?: Record<string, { scale?: unknown } | null> } | null)?.services ?? {};
+    for (const [name, r] of Object.entries(rancherServices)) if (r?.scale !== undefined) (origins[name] ??= {}).scale = input.rancher.name;
+  }
   const x = (document as Record<string, unknown>)["x-corral"] as Record<string, unknown> | undefined;
   const auto = x?.auto_confirm ?? x?.["auto-confirm"];
   if (auto === undefined) return { project, file, origins };
