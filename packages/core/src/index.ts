@@ -4,6 +4,7 @@ export { formatDuration, parseBytes, parseDuration } from "./units.js";
 export { splitCommand } from "./shell.js";
 export { canonicalJson, configHash, mountedSecrets } from "./hash.js";
 export { DomainError, conflict, invalid, notFound } from "./errors.js";
+export { sourceSchema } from "./events.js";
 export type { Commit, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
 export * from "./model.js";
 export { currentProject, evolve, fold, initialState } from "./state.js";
