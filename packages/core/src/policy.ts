@@ -222,7 +222,8 @@ export function checkPolicy(project: Project, policy: SitePolicy, ctx: PolicyCon
     }
     if (binds.length > 0) bindUser(s, (key, path, reason) => fail(name, key, at(path), reason));
     for (const [i, t] of (s.tmpfs ?? []).entries()) {
-      const [target, options = ""] = [t.slice(0, t.indexOf(":") < 0 ? t.length : t.indexOf(":")), t.indexOf(":") < 0 ? "" : t.slice(t.indexOf(":") + 1)];
+      const colon = t.indexOf(":");
+      const [target, options] = colon < 0 ? [t, ""] : [t.slice(0, colon), t.slice(colon + 1)];
       const bad = options.split(",").filter((o) => tmpfsRefused.includes(o));
       if (bad.length > 0) fail(name, "tmpfs", at(`tmpfs.${i}`), `tmpfs ${target}: ${bad.join(", ")} ${bad.length > 1 ? "are" : "is"} not allowed (a tmpfs is mounted noexec,nosuid,nodev)`);
     }
