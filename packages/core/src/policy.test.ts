@@ -208,6 +208,13 @@ describe("logging, limits, tmpfs and secret modes", () => {
     expect(checkPolicy(project(`services:\n  web:\n    image: x\n${ok}${extra}${top}`), defaultPolicy, ctx).map((i) => `${i.path}: ${i.reason}`)).toEqual([message]);
   });
 
+  it("a tmpfs mount (long syntax) takes size and mode only: Docker mounts it noexec,nosuid,nodev, and exec or suid cannot be asked for", () => {
+    const mount = (tmpfs: string) => `services:\n  web:\n    image: x\n${ok}    volumes:\n      - {type: tmpfs, target: /scratch, tmpfs: ${tmpfs}}\n`;
+    expect(violations(mount("{size: 1m, mode: 1777}"))).toEqual([]);
+    expect(() => project(mount("{size: 1m, exec: true}"))).toThrow("services.web.volumes.0.tmpfs.exec: not supported");
+    expect(() => project(mount("{options: [suid]}"))).toThrow("services.web.volumes.0.tmpfs.options: not supported");
+  });
+
   it("accepts bounded logs, a tmpfs without exec, and an ordinary secret mode", () => {
     expect(violations(`services:\n  web:\n    image: x\n${ok}    logging: {driver: json-file, options: {max-size: 5m, max-file: '2', tag: web}}\n    tmpfs: ['/run:rw,noexec,size=1m']\n`)).toEqual([]);
     expect(violations(`services:\n  web:\n    image: x\n${ok}    logging: {driver: none}\n`)).toEqual([]);
