@@ -761,7 +761,7 @@ export function createApp(deps: ApiDeps) {
   const volumeBody = z.object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9-]*$/, "a volume is named SERVICE.STACK"),
     driver: z.enum(["local", "nfs"]).default("local"),
-    opts: z.record(z.string()).default({}),
+    opts: z.record(z.string().max(256), z.string().max(4096)).default({}),
   });
 
   /** Containers (of stacks the caller may see, or all) that mount a named volume. */
