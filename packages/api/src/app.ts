@@ -788,11 +788,8 @@ export function createApp(deps: ApiDeps) {
       opts = { ...rest, type: "nfs", o: [`addr=${addr}`, o].filter(Boolean).join(","), device };
     }
     // the site's rules, as for a compose file's volumes: local takes no options but NFS to a server the site names
-    const problems = volumeProblems("local", opts, policy);
-    if (problems.length > 0) {
-      const key = problems[0]!.key.replace(/^driver_opts/, "opts");
-      throw invalid(`volume ${body.name}: ${key}: ${problems.map((x) => x.reason).join("; ")}`, key);
-    }
+    const problems = volumeProblems("local", opts, policy).map((x) => ({ key: x.key.replace(/^driver_opts/, "opts"), reason: x.reason }));
+    if (problems.length > 0) throw invalid(`volume ${body.name}: ${problems.map((x) => `${x.key}: ${x.reason}`).join("; ")}`, problems[0]!.key);
     const created = await deps.volumes.create({ name: body.name, driver: "local", opts, kind: body.driver, owner: p.name, group: primaryGroup(p) });
     if (!created) throw conflict(`volume ${body.name} exists`);
     return c.json({ name: body.name, driver: body.driver }, 201);
