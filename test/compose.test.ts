@@ -20,7 +20,14 @@ beforeAll(async () => {
   for (const dir of [root, data, site]) chmodSync(dir, 0o755); // the services run as uid 1000
   writeFileSync(passwordFile, password);
   writeFileSync(join(root, "key.txt"), "app key\n");
-  server = await testServer({ policy: sitePolicySchema.parse({ bindRoots: [root], registries: ["docker.io"] }) });
+  server = await testServer({
+    policy: sitePolicySchema.parse({
+      bindRoots: [root],
+      bindIds: { default: { uids: "1000-65535", gids: ["100", "1000-65535"] } }, // the "users" group a Spin lesson adds
+      registries: ["docker.io"],
+      nfsServers: ["127.0.0.1"],
+    }),
+  });
 });
 afterAll(async () => {
   await server?.stop();
@@ -128,6 +135,9 @@ describe("a Spin lesson-3 style stack", () => {
     const web = await docker.getContainer("lesson-web-1").inspect();
     expect(web.Config.User).toBe("1000:1000");
     expect(web.HostConfig.GroupAdd).toEqual(["100"]);
+    // the site's defaults bound what the file leaves unset
+    expect(web.HostConfig.PidsLimit).toBe(1024);
+    expect(web.HostConfig.LogConfig).toEqual({ Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } });
     expect(web.HostConfig.CapDrop).toEqual(["ALL"]);
     expect(web.Mounts.find((m) => m.Destination === "/srv")).toMatchObject({ Type: "bind", Source: site, RW: false });
     const db = await docker.getContainer("lesson-db-1").inspect();

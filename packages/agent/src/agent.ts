@@ -242,6 +242,7 @@ export class StepRunner {
           ...(spec.working_dir ? { workingDir: spec.working_dir } : {}),
           ...(restartOf(spec) ? { restart: restartOf(spec)! } : {}),
           ...(spec.deploy?.resources?.reservations?.memory !== undefined ? { memoryReservation: spec.deploy.resources.reservations.memory } : {}),
+          ...(spec.deploy?.resources?.limits?.pids !== undefined ? { pidsLimit: spec.deploy.resources.limits.pids } : {}),
           ...(mounts.length ? { mounts } : {}),
           ...(healthcheck ? { healthcheck } : {}),
           ...(spec.stop_signal ? { stopSignal: spec.stop_signal } : {}),

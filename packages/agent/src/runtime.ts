@@ -138,6 +138,8 @@ export interface CreateSpec {
   ulimits?: Record<string, number | { soft: number; hard: number }>;
   memory?: number;
   memoryReservation?: number;
+  /** deploy.resources.limits.pids (the site's default applies when a service sets none). */
+  pidsLimit?: number;
   nanoCpus?: number;
   shmSize?: number;
   sysctls?: Record<string, string>;
@@ -325,6 +327,7 @@ export class DockerRuntime implements ContainerRuntime {
           Ulimits: spec.ulimits ? Object.entries(spec.ulimits).map(([Name, v]) => (typeof v === "number" ? { Name, Soft: v, Hard: v } : { Name, Soft: v.soft, Hard: v.hard })) : undefined,
           Memory: spec.memory,
           MemoryReservation: spec.memoryReservation,
+          PidsLimit: spec.pidsLimit,
           NanoCpus: spec.nanoCpus,
           ShmSize: spec.shmSize,
           Sysctls: spec.sysctls,

@@ -6,6 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { sitePolicySchema } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
@@ -491,6 +492,86 @@ describe("API", () => {
       expect((await mkUser("ned")).status).toBe(201);
       expect((await rmUser("ned")).status).toBe(200);
       expect((await mkUser("ned")).status).toBe(201);
+    });
+  });
+
+  describe("the site policy at the API", () => {
+    const volumes = async (a = app) => ((await (await a.request("/v1/volumes", { headers: auth })).json()) as Array<{ name: string }>).map((v) => v.name);
+    const post = (a: typeof app, path: string, body: unknown, headers: Record<string, string> = auth) => a.request(path, { method: "POST", headers, body: JSON.stringify(body) });
+
+    it("volume create: local takes no options (no bind of /, no raw disk); nfs only to a server the site names; 400, nothing created", async () => {
+      const nfs = createApp({ ...deps, policy: sitePolicySchema.parse({ nfsServers: ["10.0.0.1"] }) });
+      const refusals: Array<[unknown, string, string]> = [
+        [{ name: "root.pol", opts: { type: "none", o: "bind", device: "/" } }, "opts.type", "volume root.pol: opts.type: none is not allowed: the local driver takes no options but an NFS mount (type: nfs, o: addr=SERVER, device: :/PATH)"],
+        [{ name: "disk.pol", driver: "local", opts: { type: "ext4", device: "/dev/sda1" } }, "opts.type", "volume disk.pol: opts.type: ext4 is not allowed: the local driver takes no options but an NFS mount (type: nfs, o: addr=SERVER, device: :/PATH)"],
+        [{ name: "far.pol", driver: "nfs", opts: { addr: "10.9.9.9", device: ":/x" } }, "opts.o", "volume far.pol: opts.o: NFS server 10.9.9.9 is not allowed (allowed: 10.0.0.1)"],
+        [{ name: "bind.pol", driver: "nfs", opts: { addr: "10.0.0.1", device: ":/x", o: "bind" } }, "opts.o", expect.stringMatching(/^volume bind\.pol: opts\.o: bind is not an allowed NFS option/)],
+        [{ name: "plug.pol", driver: "rexray", opts: {} }, "driver", expect.stringContaining("driver")],
+      ];
+      for (const [body, path, message] of refusals) {
+        const res = await post(nfs, "/v1/volumes", body);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({ path, message });
+      }
+      expect((await volumes()).filter((n) => n.endsWith(".pol"))).toEqual([]);
+      expect((await post(nfs, "/v1/volumes", { name: "files.pol", driver: "nfs", opts: { addr: "10.0.0.1", device: ":/exports/site", o: "vers=4" } })).status).toBe(201);
+      // the default policy names no NFS server
+      const res = await post(app, "/v1/volumes", { name: "files.pol2", driver: "nfs", opts: { addr: "10.0.0.1", device: ":/x" } });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { message: string }).message).toBe("volume files.pol2: opts.o: NFS server 10.0.0.1 is not allowed (allowed: none)");
+    });
+
+    it("an up names the file, volume and key of a volume driver the site refuses, and writes nothing", async () => {
+      const doc = { services: { db: { image: "x", cap_drop: ["ALL"], volumes: ["db.polup:/d"] } }, volumes: { "db.polup": { driver_opts: { type: "none", o: "bind", device: "/" } } } };
+      const res = await post(app, "/v1/stacks/polup/up", JSON.parse(upBody(doc)));
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { issues: unknown[] }).issues).toEqual([
+        { file: "docker-compose.yml", path: "volumes.db.polup.driver_opts.type", reason: "none is not allowed: the local driver takes no options but an NFS mount (type: nfs, o: addr=SERVER, device: :/PATH)" },
+      ]);
+      expect(await store.commits("polup")).toEqual([]);
+    });
+
+    it("scale: the API and compose are bounded by the policy's maxScale, 400 naming the service, nothing written", async () => {
+      const small = createApp({ ...deps, policy: sitePolicySchema.parse({ maxScale: 5 }) });
+      const res = await post(small, "/v1/stacks/polscale/scale", { scales: { web: 6 } });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ path: "scales.web", message: "scales.web: 6 containers is above the site's limit of 5 per service" });
+      const up = await post(small, "/v1/stacks/polscale/up", JSON.parse(upBody({ services: { web: { image: "x", cap_drop: ["ALL"], deploy: { replicas: 6 } } } })));
+      expect(up.status).toBe(400);
+      expect(((await up.json()) as { issues: unknown[] }).issues).toEqual([{ file: "docker-compose.yml", path: "services.web.deploy.replicas", reason: "6 containers is above the site's limit of 5 per service" }]);
+      expect(await store.commits("polscale")).toEqual([]);
+      expect((await post(app, "/v1/stacks/polscale/scale", { scales: { web: 101 } })).status).toBe(400); // the default: 100
+    });
+
+    it("binds: the caller's own uid range applies (the admit path knows who asks)", async () => {
+      const policy = sitePolicySchema.parse({ bindRoots: ["/srv/data"], bindIds: { users: { dora: "5000-5999" } } });
+      const a = createApp({ ...deps, policy });
+      const dora = ((await (await post(app, "/v1/users", { name: "dora", groups: ["dora"] })).json()) as { token: string }).token;
+      const doc = (user: string) => JSON.parse(upBody({ services: { web: { image: "x", cap_drop: ["ALL"], user, volumes: ["/srv/data/dora:/d"] } } }));
+      const issues = async (token: string, user: string) =>
+        ((await (await post(a, "/v1/stacks/polbind/render", doc(user), { authorization: `Bearer ${token}`, "content-type": "application/json" })).json()) as { issues: Array<{ reason: string }> }).issues.map((i) => i.reason);
+      expect(await issues(dora, "5001:5001")).toEqual([]);
+      expect(await issues(dora, "1000:1000")).toEqual(["uid 1000 is not allowed for user dora with bind mounts (allowed: 5000-5999)", "gid 1000 is not allowed for user dora with bind mounts (allowed: 5000-5999)"]);
+      expect(await issues(token, "1000:1000")).toEqual([]); // the admin: the default range
+      expect(await issues(token, "0:0")).toHaveLength(2);
+    });
+
+    it("the site's defaults bound what a service leaves unset: logs and pids, in what corral renders", async () => {
+      const res = await post(app, "/v1/stacks/poldefaults/render", JSON.parse(upBody({ services: { web: { image: "x", cap_drop: ["ALL"] } } })));
+      const files = ((await res.json()) as { files: Record<string, string> }).files;
+      expect(files["docker-compose.yml"]).toContain("max-size: 10m");
+      expect(files["docker-compose.yml"]).toContain("pids: 1024");
+    });
+
+    it("x-corral-source is one of the known sources, never free text for the history (a terminal escape): 400, nothing written", async () => {
+      for (const bad of ["\x1b[2J\x1b[31mpwned", "cli\u009b", "x".repeat(5000), "webhooks"]) {
+        const res = await app.request("/v1/stacks/polsource/up", { method: "POST", headers: { ...auth, "x-corral-source": bad }, body: upBody({ services: { web: { image: "x", cap_drop: ["ALL"] } } }) });
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({ path: "x-corral-source", message: "x-corral-source: must be one of cli, api, webhook, chatops" });
+      }
+      expect(await store.commits("polsource")).toEqual([]);
+      const ok = await app.request("/v1/stacks/polsource/up", { method: "POST", headers: { ...auth, "x-corral-source": "cli" }, body: upBody({ services: { web: { image: "x", cap_drop: ["ALL"] } } }) });
+      expect(ok.status).toBe(202);
     });
   });
 });

@@ -6,6 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { stringify as toYaml } from "yaml";
 import {
+  applySiteDefaults,
   assignPorts,
   changedKeys,
   checkPolicy,
@@ -27,6 +28,7 @@ import {
   inspectStack,
   type InspectContext,
   stackNamePattern,
+  sourceSchema,
   sessionChunkSchema,
   type Command,
   type Logger,
@@ -39,6 +41,7 @@ import {
   type ContainerRecord,
   type Step,
   toComposeDocuments,
+  volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
 import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
@@ -87,7 +90,7 @@ const composeFile = z.object({ name: z.string().min(1), document: z.unknown() })
 const upBody = z.object({
   files: z.array(composeFile).default([]),
   rancher: composeFile.optional(),
-  source: z.enum(["cli", "api", "webhook", "chatops"]).optional(),
+  source: sourceSchema.optional(),
   upgrade: z.boolean().optional(),
   forceUpgrade: z.boolean().optional(),
   confirmUpgrade: z.boolean().optional(),
@@ -100,7 +103,7 @@ const upBody = z.object({
   pull: z.boolean().optional(),
   dryRun: z.boolean().optional(),
 });
-const scaleBody = z.object({ scales: z.record(z.string(), z.number().int().min(0).max(100)).refine((s) => Object.keys(s).length > 0, "at least one service") });
+const scaleBody = z.object({ scales: z.record(z.string(), z.number().int().min(0)).refine((s) => Object.keys(s).length > 0, "at least one service") });
 const lifecycleBody = z.object({
   services: z.array(z.string()).optional(),
   batchSize: z.number().int().min(1).optional(),
@@ -176,7 +179,7 @@ export function createApp(deps: ApiDeps) {
     { checkSecrets, principal }: { checkSecrets: boolean; principal: Principal }, // render leaves secrets to the CLI, which creates them next
   ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number>; autoConfirmMs?: number }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
-    const ctx = { stack, file: loaded.file, origins: loaded.origins };
+    const ctx = { stack, file: loaded.file, origins: loaded.origins, user: principal.name };
     const { used, previous } = await portsInUse(stack);
     const assigned = { ...assignPorts(loaded.project, policy, new Set(used.keys()), previous, ctx) };
     const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues];
@@ -197,10 +200,11 @@ export function createApp(deps: ApiDeps) {
         issues.push({ file: loaded.file, path: `volumes.${key}`, reason: `volume ${name} does not exist: create it with 'corral volume create ${name}'` });
         continue;
       }
-      // made where the container lands, with the driver it was declared with
+      // made where the container lands, with the driver it was declared with (and still allowed)
+      for (const p of volumeProblems(found.driver, found.opts, policy)) issues.push({ file: loaded.file, path: `volumes.${key}`, reason: `volume ${name}: ${p.key.replace(/^driver_opts/, "opts")}: ${p.reason}` });
       volumes[key] = { ...volume, name, driver: found.driver, driver_opts: found.opts, labels: { ...volume.labels, "io.corral.volume": name } };
     }
-    assigned.project = { ...assigned.project, volumes };
+    assigned.project = applySiteDefaults({ ...assigned.project, volumes }, policy);
     const secretVersions: Record<string, number> = {};
     for (const [key, secret] of Object.entries(assigned.project.secrets)) {
       const name = secret.name ?? key;
@@ -275,7 +279,11 @@ export function createApp(deps: ApiDeps) {
     const body = upBody.parse(await c.req.json().catch(() => ({})));
     const principal = c.get("principal");
     await mayTouch(stack, principal);
-    const source: Source = body.source ?? (c.req.header("x-corral-source") as Source | undefined) ?? "api";
+    const header = c.req.header("x-corral-source");
+    const fromHeader = header === undefined ? undefined : sourceSchema.safeParse(header);
+    // it goes into the stack's history as it is: one of the known sources, never free text (a terminal escape)
+    if (fromHeader && !fromHeader.success) throw invalid(`x-corral-source: must be one of ${sourceSchema.options.join(", ")}`, "x-corral-source");
+    const source: Source = body.source ?? fromHeader?.data ?? "api";
     // --confirm-upgrade and --rollback need no file: they act on what runs
     const noFiles = body.files.length === 0;
     if (noFiles && !body.confirmUpgrade && !body.rollback) throw invalid("files: at least one compose file is required", "files");
@@ -403,6 +411,9 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/scale", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = scaleBody.parse(await c.req.json().catch(() => ({})));
+    for (const [service, n] of Object.entries(body.scales)) {
+      if (n > policy.maxScale) throw invalid(`scales.${service}: ${n} containers is above the site's limit of ${policy.maxScale} per service`, `scales.${service}`);
+    }
     await mayTouch(stack, c.get("principal"));
     const op = newOpId();
     const { version } = await command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api" }));
@@ -802,7 +813,7 @@ export function createApp(deps: ApiDeps) {
   const volumeBody = z.object({
     name: z.string().max(128).regex(volumeNamePattern, "a volume is named SERVICE.STACK"),
     driver: z.enum(["local", "nfs"]).default("local"),
-    opts: z.record(z.string()).default({}),
+    opts: z.record(z.string().max(256), z.string().max(4096)).default({}),
   });
 
   /** Containers (of stacks the caller may see, or all) that mount a named volume. */
@@ -828,6 +839,9 @@ export function createApp(deps: ApiDeps) {
       const { addr, device, o, ...rest } = opts;
       opts = { ...rest, type: "nfs", o: [`addr=${addr}`, o].filter(Boolean).join(","), device };
     }
+    // the site's rules, as for a compose file's volumes: local takes no options but NFS to a server the site names
+    const problems = volumeProblems("local", opts, policy).map((x) => ({ key: x.key.replace(/^driver_opts/, "opts"), reason: x.reason }));
+    if (problems.length > 0) throw invalid(`volume ${body.name}: ${problems.map((x) => `${x.key}: ${x.reason}`).join("; ")}`, problems[0]!.key);
     const holder = await holderOf(volumeStack(body.name));
     if (!mayName(p, holder)) throw notFound(`stack ${volumeStack(body.name)} not found (a volume SERVICE.${volumeStack(body.name)} is its owner's)`);
     const current = await deps.volumes.get(body.name);

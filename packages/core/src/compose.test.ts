@@ -56,6 +56,27 @@ describe("compose subset", () => {
     expect(refusal(() => parse("services:\n  web:\n    image: x\n    labels: {io.corral.stack: other}\n")).path).toBe("services.web.labels.io.corral.stack");
   });
 
+  it("refuses io.corral.* in every label source: labels, deploy.labels, volume labels; the cron labels pass", () => {
+    const yaml = [
+      "services:",
+      "  web:",
+      "    image: x",
+      "    labels: [io.corral.cron.schedule=* * * * *, io.corral.cron.overlap=allow, IO.Corral.Slot=9]",
+      "    deploy: {labels: {io.corral.routes: '60000:80', io.corral.cron.schedule: '* * * * *', io.corral.cron.other: x}}",
+      "    volumes: [data:/d]",
+      "volumes:",
+      "  data: {labels: {io.corral.stack: other, team: science}}",
+      "",
+    ].join("\n");
+    const reserved = "the io.corral. prefix is reserved for corral (a user may set io.corral.cron.schedule and io.corral.cron.overlap)";
+    expect(refusal(() => parse(yaml)).issues).toEqual([
+      { file: "docker-compose.yml", path: "services.web.labels.IO.Corral.Slot", reason: reserved },
+      { file: "docker-compose.yml", path: "services.web.deploy.labels.io.corral.routes", reason: reserved },
+      { file: "docker-compose.yml", path: "services.web.deploy.labels.io.corral.cron.other", reason: reserved },
+      { file: "docker-compose.yml", path: "volumes.data.labels.io.corral.stack", reason: reserved },
+    ]);
+  });
+
   it("names the line of a YAML syntax error", () => {
     const e = refusal(() => parse("services:\n  web:\n    image: [x\n"));
     expect(e.message).toMatch(/^docker-compose.yml: line \d+: /);
@@ -154,6 +175,53 @@ describe("every supported key, short and long forms", () => {
     const off = parse('services:\n  a:\n    image: x\n    healthcheck: {test: ["NONE"]}\n  b:\n    image: x\n    healthcheck: {disable: true}\n');
     expect(off.a!.healthcheck).toEqual({ disable: true });
     expect(off.b!.healthcheck).toEqual({ disable: true });
+  });
+});
+
+describe("bounded input", () => {
+  const doc = (web: Record<string, unknown>, top: Record<string, unknown> = {}) => ({ services: { web: { image: "x", ...web } }, ...top });
+  const refused = (d: unknown) => refusal(() => parseProject(d)).issues.map((i) => `${i.path}: ${i.reason}`);
+
+  it("parses every short port form without backtracking", () => {
+    const ports = (entry: string) => parseProject(doc({ ports: [entry] })).project.services.web!.ports;
+    expect(ports("80")).toEqual([{ target: 80, protocol: "tcp" }]);
+    expect(ports("60000:80/udp")).toEqual([{ target: 80, published: 60000, protocol: "udp" }]);
+    expect(ports("127.0.0.1::80")).toEqual([{ target: 80, host_ip: "127.0.0.1", protocol: "tcp" }]);
+    expect(ports("[::1]:60000:80")).toEqual([{ target: 80, published: 60000, host_ip: "::1", protocol: "tcp" }]);
+    expect(ports("fe80::1:60000:80")).toEqual([{ target: 80, published: 60000, host_ip: "fe80::1", protocol: "tcp" }]);
+    expect(ports("::1::80")).toEqual([{ target: 80, host_ip: "::1", protocol: "tcp" }]);
+    expect(ports("60000-60001:80-81")).toEqual([
+      { target: 80, published: 60000, protocol: "tcp" },
+      { target: 81, published: 60001, protocol: "tcp" },
+    ]);
+    for (const bad of ["", ":", "80:", "a:80", "1.2.3.4:x:80", "[::1:80", "80/tcp/udp", "80-", "-80", "1:2:3:4", "80/icmp", "1-5000"]) {
+      expect(refused(doc({ ports: [bad] }))[0], bad).toMatch(/^services\.web\.ports\.0: (invalid port|port range)/);
+    }
+  });
+
+  it("refuses a pathological port string (16,000 characters) at once, as a bad port", () => {
+    // the old pattern backtracked quadratically on these: seconds each
+    for (const text of [":".repeat(16_000), "1:".repeat(8_000), "1::".repeat(5_000) + "x"]) {
+      expect(refused(doc({ ports: [text] }))).toEqual([expect.stringMatching(/^services\.web\.ports\.0: invalid port ".{0,40}\.\.\." \(at most 64 characters/)]);
+    }
+  });
+
+  it("caps the length of every string, short ones for names and references", () => {
+    const long = (n: number) => "a".repeat(n);
+    expect(refused(doc({ environment: { BIG: long(70_000) } }))).toEqual(["services.web.environment.BIG: is 70000 characters long (at most 65536)"]);
+    expect(refused(doc({ image: long(2000) }))).toEqual(["services.web.image: is 2000 characters long (at most 1024)"]);
+    expect(refused(doc({ user: long(100) }))).toEqual(["services.web.user: is 100 characters long (at most 64)"]);
+    expect(refused(doc({ "x-note": [long(70_000)] }))).toEqual(["services.web.x-note.0: is 70000 characters long (at most 65536)"]);
+    expect(refused(doc({ labels: { [long(2000)]: "v" } }))).toEqual([`services.web.labels: a key is 2000 characters long (at most 1024)`]);
+    expect(refused(doc({}, { volumes: { [`web.${long(300)}`]: {} } }))).toEqual([`volumes: a key is 304 characters long (at most 256)`]);
+    // a long command or environment value is fine
+    expect(parseProject(doc({ command: ["sh", "-c", long(60_000)], environment: { BIG: long(60_000) } })).project.services.web!.command![2]).toHaveLength(60_000);
+  });
+
+  it("refuses nesting deeper than any compose file needs", () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    expect(refused(doc({ "x-deep": deep }))[0]).toMatch(/^services\.web\.x-deep(\.0)+: nested deeper than 32 levels$/);
   });
 });
 

@@ -1,5 +1,7 @@
+import { isIP, isIPv6 } from "node:net";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { cronLabels } from "./cron.js";
 import { splitCommand } from "./shell.js";
 import { parseBytes, parseDuration } from "./units.js";
 import type { DeploySpec, Healthcheck, PortSpec, Project, SecretMount, SecretSpec, ServiceSpec, UpdateConfig, VolumeMount, VolumeSpec } from "./model.js";
@@ -155,23 +157,135 @@ function byteSize(c: Collector, value: string | number | undefined, path: string
   return n;
 }
 
+// ---- bounds ---------------------------------------------------------------
+
+/**
+ * Every string a compose document carries is bounded, checked before
+ * anything else reads it, so that no input makes the parser, the store or a
+ * terminal work without end. Any value: 64 KiB (a command, an environment or
+ * label value, a health check). Any key: 1 KiB (an environment or label
+ * name); the name of a service, volume or secret: 256. Values that are names
+ * or references get short caps (below; ports: 64, in parsePorts). Documents
+ * nest at most 32 levels (a compose file needs about 7).
+ */
+export const inputLimits = { value: 65_536, key: 1024, name: 256, depth: 32, issues: 20 } as const;
+const serviceValueLimits: Record<string, number> = {
+  image: 1024,
+  user: 64,
+  hostname: 253,
+  working_dir: 4096,
+  stop_signal: 32,
+  stop_grace_period: 32,
+  restart: 32,
+  network_mode: 256,
+  pid: 256,
+  ipc: 256,
+  mem_limit: 32,
+  shm_size: 32,
+  cpus: 32,
+  scale: 32,
+};
+const serviceListLimits: Record<string, number> = { volumes: 8200, cap_add: 64, cap_drop: 64, group_add: 64, dns: 253, expose: 32, tmpfs: 4200, secrets: 256 };
+
+function valueLimit(path: string[]): number {
+  if (path[0] !== "services" || path.length < 3) return inputLimits.value;
+  const key = path[2]!;
+  if (path.length === 3) return serviceValueLimits[key] ?? inputLimits.value;
+  if (path.length === 4) return serviceListLimits[key] ?? inputLimits.value;
+  return inputLimits.value;
+}
+
+const namedKeys = new Set(["services", "volumes", "secrets", "networks"]);
+
+/** Strings, keys and nesting over the limits above, each named by its path (the first few). Pure and linear. */
+export function boundsIssues(doc: unknown, fileOf: (path: string) => string): ComposeIssue[] {
+  const issues: ComposeIssue[] = [];
+  const add = (path: string[], reason: string) => {
+    const at = path.join(".");
+    if (issues.length < inputLimits.issues) issues.push({ file: fileOf(at), path: at, reason });
+  };
+  const visit = (value: unknown, path: string[]) => {
+    if (issues.length >= inputLimits.issues) return;
+    if (typeof value === "string") {
+      const max = valueLimit(path);
+      if (value.length > max) add(path, `is ${value.length} characters long (at most ${max})`);
+      return;
+    }
+    if (value === null || typeof value !== "object") return;
+    if (path.length >= inputLimits.depth) return add(path, `nested deeper than ${inputLimits.depth} levels`);
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => visit(v, [...path, String(i)]));
+      return;
+    }
+    const maxKey = path.length === 1 && namedKeys.has(path[0]!) ? inputLimits.name : inputLimits.key;
+    for (const [k, v] of Object.entries(value)) {
+      if (k.length > maxKey) add(path, `a key is ${k.length} characters long (at most ${maxKey})`);
+      else visit(v, [...path, k]);
+    }
+  };
+  visit(doc, []);
+  return issues;
+}
+
 // ---- ports ----------------------------------------------------------------
 
-const portPattern =
-  /^(?:(?:(?<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]+::?[0-9a-fA-F:]*):)?(?<published>\d+(?:-\d+)?)?:)?(?<target>\d+(?:-\d+)?)(?:\/(?<protocol>tcp|udp|sctp))?$/;
+/** A short port entry is at most this long: `[ffff:...:ffff]:65535-65535:65535-65535/sctp` fits. */
+const maxPortText = 64;
+const portNumber = /^\d{1,5}(?:-\d{1,5})?$/;
 
 function range(text: string): [number, number] {
   const [a, b] = text.split("-").map(Number);
   return [a!, b ?? a!];
 }
 
+/**
+ * The parts of a short port entry, `[IP:][PUBLISHED]:TARGET[/PROTOCOL]`, read
+ * from the right by position (no regular expression that could backtrack):
+ * the target after the last colon, the published port after the one before,
+ * and the address is what is left (`[::1]`, `127.0.0.1`, `fe80::1`).
+ */
+function portParts(text: string): { ip?: string; published?: string; target: string; protocol?: string } | undefined {
+  const slash = text.indexOf("/");
+  const protocol = slash < 0 ? undefined : text.slice(slash + 1);
+  if (protocol !== undefined && !["tcp", "udp", "sctp"].includes(protocol)) return undefined;
+  const body = slash < 0 ? text : text.slice(0, slash);
+  const last = body.lastIndexOf(":");
+  const target = body.slice(last + 1);
+  if (!portNumber.test(target)) return undefined;
+  if (last < 0) return { target, ...(protocol ? { protocol } : {}) };
+  const head = body.slice(0, last);
+  let ip: string | undefined;
+  let published: string;
+  if (head.startsWith("[")) {
+    const close = head.indexOf("]");
+    if (close < 0 || head[close + 1] !== ":") return undefined;
+    ip = head.slice(1, close);
+    published = head.slice(close + 2);
+    if (!isIPv6(ip)) return undefined;
+  } else {
+    const sep = head.lastIndexOf(":");
+    published = head.slice(sep + 1);
+    if (sep >= 0) ip = head.slice(0, sep);
+    if (ip !== undefined && isIP(ip) === 0) return undefined;
+  }
+  if (published !== "" && !portNumber.test(published)) return undefined;
+  return { target, ...(ip ? { ip } : {}), ...(published ? { published } : {}), ...(protocol ? { protocol } : {}) };
+}
+
+/** The widest range one entry may expand to. */
+const maxPortRange = 1000;
+
 /** Short port syntax, ranges expanded: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, `9090-9091:8080-8081`, `53/udp`. */
 export function parsePorts(entry: string | number, file: string, path: string): PortSpec[] {
   const text = String(entry);
-  const groups = portPattern.exec(text)?.groups;
-  if (!groups?.target) throw new ComposeError(file, path, `invalid port "${text}" (examples: 80, 8080:80, 127.0.0.1:8080:80/udp)`);
+  const shown = text.length > 40 ? `${text.slice(0, 40)}...` : text;
+  if (text.length > maxPortText) throw new ComposeError(file, path, `invalid port "${shown}" (at most ${maxPortText} characters; examples: 80, 8080:80, 127.0.0.1:8080:80/udp)`);
+  const groups = portParts(text);
+  if (!groups) throw new ComposeError(file, path, `invalid port "${shown}" (examples: 80, 8080:80, 127.0.0.1:8080:80/udp)`);
   const [t0, t1] = range(groups.target);
   const pub = groups.published ? range(groups.published) : undefined;
+  if (t1 < t0 || (pub && pub[1] < pub[0])) throw new ComposeError(file, path, `port range "${text}" runs backwards`);
+  if (t1 - t0 >= maxPortRange) throw new ComposeError(file, path, `port range "${text}" is wider than ${maxPortRange} ports`);
   if (pub && pub[1] - pub[0] !== t1 - t0 && pub[0] !== pub[1]) {
     throw new ComposeError(file, path, `port ranges "${text}" differ in length`);
   }
@@ -630,6 +744,17 @@ const serviceKeys: Record<string, KeyHandler> = {
   },
 };
 
+/** The io.corral.* labels a user may set on purpose (scheduled jobs); every other one is corral's own, on every label source. */
+const userCorralLabels: ReadonlySet<string> = new Set(Object.values(cronLabels));
+
+function reservedLabels(c: Collector, labels: Record<string, string> | undefined, path: string) {
+  for (const key of Object.keys(labels ?? {})) {
+    if (key.toLowerCase().startsWith("io.corral.") && !userCorralLabels.has(key)) {
+      c.fail(`${path}.${key}`, `the io.corral. prefix is reserved for corral (a user may set ${[...userCorralLabels].join(" and ")})`);
+    }
+  }
+}
+
 const serviceNamePattern = /^[a-z0-9][a-z0-9_.-]*$/;
 
 function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec | undefined {
@@ -654,10 +779,8 @@ function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec
     handler(c, spec, value, `${base}.${key}`);
   }
   if (spec.image === undefined && spec.build === undefined) c.fail(`${base}.image`, "is required");
-  for (const key of Object.keys(spec.labels ?? {})) {
-    // io.corral.* labels are corral's own, but for the ones a user sets on purpose (scheduled jobs)
-    if (key.startsWith("io.corral.") && !key.startsWith("io.corral.cron.")) c.fail(`${base}.labels.${key}`, "the io.corral. prefix is reserved for corral (a user may set io.corral.cron.schedule and io.corral.cron.overlap)");
-  }
+  reservedLabels(c, spec.labels, `${base}.labels`);
+  reservedLabels(c, spec.deploy?.labels, `${base}.deploy.labels`);
   const scale = spec.deploy?.replicas ?? spec.scale ?? 1;
   if (spec.deploy?.replicas !== undefined && spec.scale !== undefined && spec.deploy.replicas !== spec.scale) {
     c.fail(`${base}.scale`, `scale (${spec.scale}) and deploy.replicas (${spec.deploy.replicas}) disagree`);
@@ -702,6 +825,7 @@ function topVolumes(c: Collector, value: unknown): Record<string, VolumeSpec> {
       if (typeof v.external === "object") spec.name = v.external.name;
     }
     if (v.labels) spec.labels = definedValues(toMap(v.labels));
+    reservedLabels(c, spec.labels, `${path}.labels`);
     out[name] = spec;
   }
   return out;
@@ -749,6 +873,8 @@ export function parseProject(doc: unknown, options: ParseOptions = {}): ParseRes
   const file = options.file ?? "docker-compose.yml";
   const c = new Collector(file, options.origins ?? {}, options.lenient ?? false);
   if (!isRecord(doc)) throw new ComposeError(file, "", "a compose file must be a mapping with a services: key");
+  const tooBig = boundsIssues(doc, (path) => c.fileOf(path));
+  if (tooBig.length > 0) throw new ComposeError(tooBig); // nothing else reads an unbounded input
   for (const key of Object.keys(doc)) if (!key.startsWith("x-") && !topKeys.has(key)) c.unknown(key);
   const services: Record<string, ServiceSpec> = {};
   const rawServices = c.check(z.record(z.unknown()), doc.services, "services") ?? {};

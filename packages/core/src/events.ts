@@ -1,6 +1,9 @@
+import { z } from "zod";
 import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./model.js";
 
-export type Source = "cli" | "api" | "webhook" | "chatops";
+/** Who made a change, as the history shows it: one of these words, never a caller's free text. */
+export const sourceSchema = z.enum(["cli", "api", "webhook", "chatops"]);
+export type Source = z.infer<typeof sourceSchema>;
 
 export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart" | "rm-service" | "rm-container";
 

@@ -1,5 +1,5 @@
 import { formatDuration } from "./units.js";
-import type { Healthcheck, PortSpec, Project, ServiceSpec, UpdateConfig, VolumeMount } from "./model.js";
+import type { Healthcheck, PortSpec, Project, ServiceSpec, UpdateConfig, VolumeMount, VolumeSpec } from "./model.js";
 
 const sortKeys = <T>(m: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : 1)));
 const compact = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
@@ -84,6 +84,17 @@ function serviceEntry(s: ServiceSpec): Record<string, unknown> {
   });
 }
 
+/**
+ * A top-level volume as its file would declare it: without corral's own
+ * io.corral.* labels (a file may not set them), and an external volume
+ * without the driver and options corral looked up for it ('volume create').
+ */
+function topVolumeEntry(v: VolumeSpec): Record<string, unknown> {
+  const labels = Object.fromEntries(Object.entries(v.labels ?? {}).filter(([k]) => !k.startsWith("io.corral.")));
+  const { labels: _labels, driver, driver_opts, ...rest } = v;
+  return { ...rest, ...(v.external ? {} : compact({ driver, driver_opts })), ...(Object.keys(labels).length ? { labels } : {}) };
+}
+
 /** `$` written as `$$`, so that reading the file back (interpolation) gives the same text. */
 function escapeDollars<T>(value: T): T {
   if (typeof value === "string") return value.replace(/\$/g, "$$$$") as T;
@@ -101,7 +112,7 @@ export function toComposeDocuments(project: Project): { compose: Record<string, 
   const compose: Record<string, unknown> = {
     services: Object.fromEntries(Object.entries(project.services).map(([n, s]) => [n, serviceEntry(s)])),
   };
-  if (Object.keys(project.volumes).length) compose.volumes = project.volumes;
+  if (Object.keys(project.volumes).length) compose.volumes = Object.fromEntries(Object.entries(project.volumes).map(([n, v]) => [n, topVolumeEntry(v)]));
   if (Object.keys(project.secrets).length) compose.secrets = project.secrets;
   const rancher: Record<string, unknown> = {
     version: "2",
