@@ -6,7 +6,7 @@ export { canonicalJson, configHash, mountedSecrets } from "./hash.js";
 export { DomainError, conflict, invalid, notFound } from "./errors.js";
 export type { Commit, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
 export * from "./model.js";
-export { currentProject, evolve, fold, initialState } from "./state.js";
+export { currentProject, Draft, evolve, evolveAll, fold, initialState } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
 export { decide, stepId } from "./decide.js";
 export type { Command, HostInfo } from "./decide.js";
