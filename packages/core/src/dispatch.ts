@@ -52,10 +52,13 @@ export function toDispatch(before: StackState, after: StackState, events: StackE
  */
 export function blockedByFailure(state: StackState): Array<{ stepId: string; error: string }> {
   const out: Array<{ stepId: string; error: string }> = [];
-  const failed = new Set(Object.values(state.steps).filter((r) => r.status === "failed").map((r) => r.step.id));
+  const records = Object.values(state.steps);
+  const failed = new Set(records.filter((r) => r.status === "failed").map((r) => r.step.id));
+  if (failed.size === 0) return out;
+  // one pass finds them all when what a step waits on was planned before it (as planners do); another confirms
   for (let grew = true; grew; ) {
     grew = false;
-    for (const r of Object.values(state.steps)) {
+    for (const r of records) {
       if (r.status !== "planned" || failed.has(r.step.id) || r.step.afterAny) continue;
       const dep = r.step.after.map((id) => state.steps[id]).find((d) => d && failed.has(d.step.id));
       if (!dep) continue;

@@ -27,10 +27,22 @@ function reported(s: StackState, now = 2): StackEvent[] {
     .map(({ step }) => ({ type: "StepSucceeded", stepId: step.id, ...(step.action === "create" ? { containerId: `c-${step.id}` } : {}), ...(step.action === "start" ? { at: now } : {}) }));
 }
 
-/** Given events that bring every slot up: created, planned, every step reported, settled. */
+/** Given events that bring every slot up: created, planned, every step reported, settled (built once: states are values). */
+let running: StackState | undefined;
 function runningStack(): StackState {
+  if (running) return running;
   const planning = run(run(initialState("demo"), up(v1, "op1")), { type: "Plan", hosts, now: 1 });
-  return apply(planning, [...reported(planning), { type: "OperationSucceeded", op: "op1" }]);
+  running = apply(planning, [...reported(planning), { type: "OperationSucceeded", op: "op1" }]);
+  return running;
+}
+
+/** Given events that upgrade every slot and leave the old containers aside, awaiting confirm or rollback (built once). */
+let upgraded: StackState | undefined;
+function upgradedStack(): StackState {
+  if (upgraded) return upgraded;
+  const upgrading = run(run(runningStack(), up(v2, "op2", { upgrade: true })), { type: "Plan", hosts, now: 2 });
+  upgraded = apply(upgrading, [...reported(upgrading), { type: "UpgradeFinished", op: "op2", at: 3 }, { type: "OperationSucceeded", op: "op2" }]);
+  return upgraded;
 }
 
 const fail = (stepId: string, error: string): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId, host: "h1", ok: false, error }, hosts, now: 3 });
@@ -79,17 +91,20 @@ describe(`a stack of ${SLOTS} slots (${SERVICES} services x ${SCALE})`, () => {
     expect(events.at(-1)).toMatchObject({ type: "OperationFailed", op: "op2" });
   });
 
-  it("upgrades every slot and plans the rollback of all of them, each in one pass", () => {
+  it("upgrades every slot in one pass: per slot stop, rename aside, create, start", () => {
     const s0 = runningStack();
-    const upgrading = run(run(s0, up(v2, "op2", { upgrade: true })), { type: "Plan", hosts, now: 2 });
-    // per slot: stop, rename aside, create, start; and a pull per service
-    expect(Object.keys(upgrading.steps)).toHaveLength(SERVICES + 4 * SLOTS);
-    const upgraded = apply(upgrading, [...reported(upgrading), { type: "UpgradeFinished", op: "op2", at: 3 }, { type: "OperationSucceeded", op: "op2" }]);
-    expect(Object.keys(upgraded.containers)).toHaveLength(2 * SLOTS);
-    const back = run(run(upgraded, up(v2, "op3", { rollback: true })), { type: "Plan", hosts, now: 4 });
+    const events = decide({ type: "Plan", hosts, now: 2 }, run(s0, up(v2, "op2", { upgrade: true })));
+    expect(planned(events)).toHaveLength(SERVICES + 4 * SLOTS);
+    const after = upgradedStack().containers;
+    expect([after["demo-s0-1"]?.revision, after["demo-s0-1-r1"]?.state]).toEqual([2, "stopped"]);
+  });
+
+  it("plans the rollback of every upgraded slot in one pass", () => {
+    const back = run(run(upgradedStack(), up(v2, "op3", { rollback: true })), { type: "Plan", hosts, now: 4 });
     // per slot: stop and remove the new container, rename the old one back and start it
     expect(Object.keys(back.steps)).toHaveLength(4 * SLOTS);
     const renames = Object.values(back.steps).filter((r) => r.step.action === "rename");
+    expect(renames).toHaveLength(SLOTS);
     expect(renames.every((r) => r.step.after.length === 1)).toBe(true);
   });
 });
