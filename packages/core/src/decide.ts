@@ -60,7 +60,14 @@ export type Command =
   /** A container's health check changed its verdict. */
   | { type: "Health"; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
-  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] };
+  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] }
+  /**
+   * The controller cannot carry on the operation in progress for a reason
+   * that a retry would meet again (its decision does not fit in the store):
+   * it fails with the reason; an upgrade pauses, so that rollback and
+   * confirm stay open.
+   */
+  | { type: "Abandon"; reason: string };
 
 const opInProgress = (state: StackState) => state.op?.status === "running";
 
@@ -722,15 +729,27 @@ function monitorFailure(state: StackState, c: ContainerRecord, now: number): Sta
   const window = monitorMs(state, c.service);
   if (c.startedAt === undefined || now - c.startedAt > window) return [];
   const reason = `container ${c.name} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
-  const events: StackEvent[] = [{ type: "ServiceFailed", service: c.service, reason }];
-  const s = new Draft(state).apply(events[0]!);
-  for (const r of Object.values(s.state.steps)) {
-    if (r.status !== "planned" || sendable(s.state, r.step)) continue; // what the host has will report
+  const failed: StackEvent = { type: "ServiceFailed", service: c.service, reason };
+  return [failed, ...advance(evolve(state, failed), [], now)]; // halted: advance skips what was not sent
+}
+
+/**
+ * Steps a halted operation skips: every planned step not sent yet (what the
+ * host has will report). Found anew by every advance, so that skips cut
+ * short between two commits are completed.
+ */
+function haltedSkips(state: StackState): StackEvent[] {
+  const reason = state.op?.halted;
+  if (!reason) return [];
+  const events: StackEvent[] = [];
+  const s = new Draft(state);
+  for (const r of Object.values(state.steps)) {
+    if (r.status !== "planned" || sendable(s.state, r.step)) continue;
     const skipped: StackEvent = { type: "StepFailed", stepId: r.step.id, error: `skipped: ${reason}` };
     events.push(skipped);
     s.apply(skipped);
   }
-  return [...events, ...advance(s.state, [], now)];
+  return events;
 }
 
 /** The operation's end, once nothing is in flight and nothing more can be planned. */
@@ -779,7 +798,8 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
   const op = state.op;
   if (!op || op.status !== "running") return [];
   // steps still waiting on a failed one: skipped now (a failure's skips are cut short when a crash falls between the commits of a large decision)
-  const skips = blockedByFailure(state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
+  const halted = haltedSkips(state);
+  const skips = halted.length > 0 ? halted : blockedByFailure(state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
   if (skips.length > 0) return [...skips, ...advance(evolveAll(state, skips), hosts, now)];
   const planned: StackEvent[] = [];
   let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
@@ -905,6 +925,13 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       const s = new Draft(state).applyAll(events);
       const skips = blockedByFailure(s.state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
       return [...events, ...skips, ...advance(s.applyAll(skips).state, command.hosts ?? [], command.now)];
+    }
+    case "Abandon": {
+      const op = state.op;
+      if (!op || op.status !== "running") return [];
+      const reason = `${command.reason}; the operation cannot go on`;
+      const pause: StackEvent[] = op.kind === "upgrade" && state.upgrade?.status === "upgrading" ? [{ type: "UpgradePaused", op: state.upgrade.op, reason }] : [];
+      return [...pause, { type: "OperationFailed", op: op.id, reason }];
     }
     default: {
       const never: never = command;

@@ -9,6 +9,7 @@ export * from "./model.js";
 export { currentProject, Draft, evolve, evolveAll, fold, initialState } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
 export { decide, stepId } from "./decide.js";
+export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide.js";
 export { containerRows, serviceRows, stackState } from "./view.js";
 export type { ContainerRow, ServiceRow } from "./view.js";

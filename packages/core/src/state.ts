@@ -80,6 +80,8 @@ export interface Operation {
   /** The containers an rm --type container removes (and re-creates in their slots). */
   containers?: string[];
   reason?: string;
+  /** A health gate failed (ServiceFailed): nothing more is sent; what was sent reports, and the operation ends. */
+  halted?: string;
 }
 
 /** One run of a scheduled job. */
@@ -308,6 +310,7 @@ export class Draft {
       }
       case "ServiceFailed":
         if (!s.errors[event.service]) this.#mut("errors")[event.service] = event.reason;
+        if (s.op?.status === "running" && !s.op.halted) s.op = { ...s.op, halted: event.reason };
         break;
       case "ContainerHealth": {
         const c = s.containers[event.container];

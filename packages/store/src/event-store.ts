@@ -5,7 +5,7 @@ import {
   QueryCommand,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
-import { fold, initialState, type Commit, type StackEvent, type StackState } from "@corral/core";
+import { fold, initialState, utf8Bytes, type Commit, type StackEvent, type StackState } from "@corral/core";
 import type { ChangeFeed } from "./feed.js";
 
 /** Someone else appended first: reload and decide again. */
@@ -26,6 +26,8 @@ const streamKey = (stack: string) => `STACK#${stack}`;
 const commitKey = (version: number) => `v${String(version).padStart(12, "0")}`;
 const SNAPSHOT = "snapshot";
 const STACK_INDEX = "STACKS";
+/** A snapshot larger than this is not written (a DynamoDB item holds 400 KB): loads fold from the last one that fit. */
+const MAX_SNAPSHOT_BYTES = 350_000;
 
 export interface EventStoreOptions {
   table: string;
@@ -128,6 +130,8 @@ export class EventStore {
   }
 
   async #snapshot(state: StackState): Promise<void> {
+    const json = JSON.stringify(state);
+    if (utf8Bytes(json) > MAX_SNAPSHOT_BYTES) return;
     try {
       await this.#db.send(
         new PutItemCommand({
@@ -136,7 +140,7 @@ export class EventStore {
             pk: { S: streamKey(state.name) },
             sk: { S: SNAPSHOT },
             version: { N: String(state.version) },
-            state: { S: JSON.stringify(state) },
+            state: { S: json },
           },
           ConditionExpression: snapshotIsOlder,
           ExpressionAttributeValues: { ":version": { N: String(state.version) } },
