@@ -48,20 +48,20 @@ export function utf8Bytes(text: string): number {
 export function splitEvents(events: StackEvent[], maxBytes: number): StackEvent[][] {
   const commits: StackEvent[][] = [];
   let current: StackEvent[] = [];
-  let size = 2; // the brackets of the JSON array
+  let size = 1; // "[", then each event with the "," or "]" after it
   // the events since the last place a cut may fall, and their size
   let tail: StackEvent[] = [];
   let tailSize = 0;
   const flush = () => {
     if (current.length > 0) commits.push(current);
     current = [];
-    size = 2;
+    size = 1;
   };
   const place = () => {
     if (tail.length === 0) return;
-    if (2 + tailSize > maxBytes) {
+    if (1 + tailSize > maxBytes) {
       const biggest = tail.reduce((a, b) => (utf8Bytes(JSON.stringify(a)) >= utf8Bytes(JSON.stringify(b)) ? a : b));
-      throw new CommitTooLargeError(2 + tailSize, maxBytes, biggest.type);
+      throw new CommitTooLargeError(1 + tailSize, maxBytes, biggest.type);
     }
     if (size + tailSize > maxBytes) flush();
     current.push(...tail);
@@ -74,7 +74,7 @@ export function splitEvents(events: StackEvent[], maxBytes: number): StackEvent[
     // a cut may fall before this event only inside a run of one cuttable kind
     if (previous?.type === event.type && cuttable.has(event.type)) place();
     tail.push(event);
-    tailSize += utf8Bytes(JSON.stringify(event)) + 1; // and its comma
+    tailSize += utf8Bytes(JSON.stringify(event)) + 1;
     previous = event;
   }
   place();
