@@ -468,10 +468,9 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
     for (let slot = 1; slot <= spec.scale; slot++) {
       const name = containerName(state.name, service, slot);
       const existing = state.containers[name];
-      const base = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name };
       if (existing && existing.hash === hash) {
         if (existing.state !== "running") {
-          starts.push({ ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host: existing.host, after: [] });
+          starts.push({ op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host: existing.host, after: [] });
         }
         continue;
       }
@@ -498,7 +497,9 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       if (!pull) {
         pull = stepId(state.name, opId, rev, service, "pull");
         pulledOn.set(host, pull);
-        pulls.push({ ...base, slot: undefined, container: undefined, id: pull, action: "pull", host, after: [], ...(state.op?.pull ? { forcePull: true } : {}) });
+        const pulling: Step = { op: opId, stack: state.name, service, revision: rev, image: spec.image, id: pull, action: "pull", host, after: [] };
+        if (state.op?.pull) pulling.forcePull = true;
+        pulls.push(pulling);
       }
       const [create, start] = newContainer(state, opId, service, slot, host, [pull]);
       creates.push(create);
@@ -510,7 +511,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       removals.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
     }
   }
-  return [...pulls, ...creates, ...starts, ...removals].map(dropUndefined);
+  return [...pulls, ...creates, ...starts, ...removals];
 }
 
 /** Create and start a service's container in a slot, at the current revision. */
@@ -518,7 +519,6 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
   const { spec, hash } = state.services[service]!;
   const rev = state.revision;
   const name = containerName(state.name, service, slot);
-  const base = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host };
   const mounted = Object.fromEntries(
     (spec.volumes ?? []).flatMap((m) => (m.type === "volume" && m.source && state.volumes[m.source] ? [[m.source, state.volumes[m.source]!]] : [])),
   );
@@ -528,26 +528,19 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
   });
   const create = stepId(state.name, opId, rev, service, "create", slot);
   const previousIp = spec.retain_ip ? state.containers[name]?.ip : undefined;
-  return [
-    {
-      ...base,
-      id: create,
-      action: "create",
-      spec,
-      hash,
-      ...(previousIp ? { ip: previousIp } : {}),
-      ...(Object.keys(mounted).length ? { volumes: mounted } : {}),
-      ...(secretMounts.length ? { secrets: secretMounts } : {}),
-      after,
-    },
-    { ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] },
-  ];
+  // plain literals: these are made once per slot, and spreads of optional parts cost more than the rest
+  const creating: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: create, action: "create", spec, hash, after };
+  if (previousIp) creating.ip = previousIp;
+  if (Object.keys(mounted).length) creating.volumes = mounted;
+  if (secretMounts.length) creating.secrets = secretMounts;
+  const starting: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] };
+  return [creating, starting];
 }
 
 /** One step on an existing container. */
 function containerStep(state: StackState, opId: string, c: ContainerRecord, action: Step["action"], after: string[], extra: Partial<Step> = {}): Step {
   const tag = action === "rename" ? `rename-${extra.renameTo ?? ""}` : action;
-  return {
+  const step: Step = {
     id: stepId(state.name, opId, state.revision, c.service, `${tag}-${c.name}`, c.slot),
     op: opId,
     stack: state.name,
@@ -559,22 +552,18 @@ function containerStep(state: StackState, opId: string, c: ContainerRecord, acti
     image: c.image,
     container: c.name,
     after,
-    ...extra,
   };
+  return Object.keys(extra).length > 0 ? Object.assign(step, extra) : step;
 }
 
 function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
-  const base = { op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host };
-  if (state.containers[name]?.state === "stopped") {
-    // already stopped (an old container kept by an upgrade): only the removal is left
-    return [{ ...base, id: stepId(state.name, opId, state.revision, service, `remove-${name}`, slot), action: "remove", after: [] }];
-  }
+  const step = (id: string, action: "stop" | "remove", after: string[]): Step => ({ op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host, id, action, after });
+  const remove = stepId(state.name, opId, state.revision, service, `remove-${name}`, slot);
+  // already stopped (an old container kept by an upgrade): only the removal is left
+  if (state.containers[name]?.state === "stopped") return [step(remove, "remove", [])];
   // ids name the container: an old one kept aside shares its service and slot with the new one
   const stop = stepId(state.name, opId, state.revision, service, `stop-${name}`, slot);
-  return [
-    { ...base, id: stop, action: "stop", after: [] },
-    { ...base, id: stepId(state.name, opId, state.revision, service, `remove-${name}`, slot), action: "remove", after: [stop] },
-  ];
+  return [step(stop, "stop", []), step(remove, "remove", [stop])];
 }
 
 const failureAction = (state: StackState, service: string) => state.services[service]?.spec.deploy?.update_config?.failure_action ?? "pause";

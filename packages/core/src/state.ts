@@ -414,14 +414,15 @@ export class Draft {
         break;
       case "start":
         if (existing) {
-          this.#mut("containers")[name] = {
-            ...existing,
-            state: "running",
-            ...(event.at !== undefined ? { startedAt: event.at } : {}),
-            ...(event.ports ? { ports: event.ports } : {}),
-            ...(event.ip ? { ip: event.ip } : {}),
-            ...(event.health ? { health: event.health, healthySince: existing.health === "healthy" ? (existing.healthySince ?? event.at ?? 0) : (event.at ?? 0) } : {}),
-          };
+          const running: ContainerRecord = { ...existing, state: "running" };
+          if (event.at !== undefined) running.startedAt = event.at;
+          if (event.ports) running.ports = event.ports;
+          if (event.ip) running.ip = event.ip;
+          if (event.health) {
+            running.health = event.health;
+            running.healthySince = existing.health === "healthy" ? (existing.healthySince ?? event.at ?? 0) : (event.at ?? 0);
+          }
+          this.#mut("containers")[name] = running;
         }
         break;
       case "stop":
