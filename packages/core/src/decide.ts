@@ -373,9 +373,13 @@ function planLifecycle(state: StackState, op: Operation, now: number): StackEven
     const running = containers.filter((x) => x.state === "running");
     for (let i = 0; i < running.length; i += size) {
       const batch: string[] = [];
+      // the first stop of a batch waits for every start of the batch before (and the interval), the others
+      // wait for that stop: a batch's steps name its size in dependencies, not its size squared
+      let gate: string | undefined;
       for (const c of running.slice(i, i + size)) {
-        const lead = previous.length > 0 && op.intervalMs ? { delayMs: op.intervalMs } : {};
-        const stop = containerStep(state, op.id, c, "stop", previous, lead);
+        const lead = !gate && previous.length > 0 && op.intervalMs ? { delayMs: op.intervalMs } : {};
+        const stop = containerStep(state, op.id, c, "stop", gate ? [gate] : previous, lead);
+        gate ??= previous.length > 0 ? stop.id : undefined;
         const start = containerStep(state, op.id, c, "start", [stop.id]);
         steps.push(stop, start);
         batch.push(start.id);

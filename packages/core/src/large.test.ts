@@ -83,6 +83,16 @@ describe(`a stack of ${SLOTS} slots (${SERVICES} services x ${SCALE})`, () => {
     expect(events.at(-1)).toMatchObject({ type: "OperationFailed", op: "op2" });
   });
 
+  it("a restart in two batches: each step names a few dependencies, not a batch's worth", () => {
+    const s1 = run(run(running, { type: "Lifecycle", stack: "demo", op: "op2", action: "restart", batchSize: SLOTS / 2, by: "admin", source: "cli" }), { type: "Plan", hosts, now: 2 });
+    const steps = Object.values(s1.steps).map((r) => r.step);
+    expect(steps).toHaveLength(2 * SLOTS);
+    const secondBatch = steps.filter((x) => x.action === "stop" && x.after.length > 0);
+    expect(secondBatch).toHaveLength(SLOTS / 2);
+    expect(secondBatch[0]!.after).toHaveLength(SLOTS / 2); // every start of the first batch
+    expect(secondBatch.slice(1).every((x) => x.after.length === 1 && x.after[0] === secondBatch[0]!.id)).toBe(true);
+  });
+
   it("upgrades every slot in one pass: per slot stop, rename aside, create, start", () => {
     const events = decide({ type: "Plan", hosts, now: 2 }, run(running, up(v2, "op2", { upgrade: true })));
     expect(planned(events)).toHaveLength(SERVICES + 4 * SLOTS);
