@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { decide, type Command } from "./decide.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec } from "./model.js";
+import { inspectStack } from "./inspect.js";
 import { initialState, type StackState } from "./state.js";
 import { apply, hosts, rows, run, spec, up } from "./testing.js";
 
@@ -55,7 +56,7 @@ describe(`a stack of ${SLOTS} slots (${SERVICES} services x ${SCALE})`, () => {
     expect(s1.op).toMatchObject({ status: "running", planned: true });
   });
 
-  it("folds every report of the plan and settles on the last one: every slot runs", () => {
+  it("folds every report of the plan and settles on the last one: every slot runs, as ps and inspect show", () => {
     const reports = reported(planning);
     const last = reports.pop()!;
     const s = apply(planning, reports);
@@ -64,6 +65,8 @@ describe(`a stack of ${SLOTS} slots (${SERVICES} services x ${SCALE})`, () => {
     const done = apply(s, events);
     expect(Object.values(done.containers).filter((c) => c.state === "running")).toHaveLength(SLOTS);
     expect(new Set(Object.values(rows(done)))).toEqual(new Set([`active ${SCALE}/${SCALE}`]));
+    const inspected = inspectStack(done, { environment: "sandbox", domain: "localhost", hostAddresses: {} });
+    expect(inspected.services.map((x) => x.running)).toEqual(Array.from({ length: SERVICES }, () => SCALE));
   });
 
   it("re-sends every late step of the plan in one pass", () => {

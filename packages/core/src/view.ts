@@ -29,13 +29,13 @@ export interface ContainerRow {
 export const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
 
 /** What the rows of every service read, gathered in one pass over the containers and the steps. */
-interface Overview {
+export interface Overview {
   containers: Map<string, ContainerRecord[]>;
   /** Services with a step planned and not reported. */
   busy: Set<string>;
 }
 
-function overview(state: StackState): Overview {
+export function overview(state: StackState): Overview {
   const containers = new Map<string, ContainerRecord[]>();
   for (const c of Object.values(state.containers)) {
     const list = containers.get(c.service);
