@@ -1,9 +1,11 @@
 import {
+  CommitTooLargeError,
   controlMessageSchema,
   cronSchedule,
   decide,
-  evolve,
+  Draft,
   groupOf,
+  splitEvents,
   toDispatch,
   type Command,
   type ControlMessage,
@@ -18,17 +20,26 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 
 export interface ControllerOptions {
   store: EventStore;
-  hosts: HostStore;
-  sender: QueueSender;
+  hosts: Pick<HostStore, "list">;
+  sender: Pick<QueueSender, "send">;
   clock?: () => number;
   /** A host whose heartbeat is older than this takes no new containers. */
   hostStaleMs?: number;
   /** A step planned and not reported within this is sent again. */
   resendAfterMs?: number;
+  /**
+   * The most a commit's events may weigh, as JSON. A DynamoDB item holds
+   * 400 KB: a larger decision (the plan of thousands of slots) is written in
+   * several commits, each under this.
+   */
+  maxCommitBytes?: number;
   log?: Logger;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
+
+/** A write the store refuses whatever the retry (an item over its size limit): no use sending it again. */
+const refusedForGood = (e: unknown) => e instanceof CommitTooLargeError || (e instanceof Error && e.name === "ValidationException");
 
 /**
  * The controller: the decider plus a reactor. It turns control messages
@@ -43,6 +54,7 @@ export class Controller {
       clock: Date.now,
       hostStaleMs: 30_000,
       resendAfterMs: 30_000,
+      maxCommitBytes: 300_000,
       ...options,
       log: options.log,
     };
@@ -76,30 +88,74 @@ export class Controller {
 
   /**
    * Decide `commands` against the current state of `stack`, append the
-   * events as one commit (retrying on a concurrent append), then send the
-   * steps the commit planned.
+   * events (retrying on a concurrent append), then send the steps they
+   * planned. Events that do not fit in one commit go in several, cut where
+   * the decider completes a cut-short decision by itself (see splitEvents):
+   * a crash between two of them leaves a plan whose rest the next decision
+   * (a report, the reconcile tick) plans, each step once.
+   *
+   * A decision that cannot be made or written, for a reason a retry would
+   * meet again, is logged and ends the operation in progress with the
+   * reason (Abandon), instead of failing the message until the dead-letter
+   * queue takes it while the reconcile tick tries again forever.
    */
   async run(stack: string, commands: Command[], hosts?: HostRecord[]): Promise<StackEvent[]> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const state = await this.#o.store.load(stack);
-      let next: StackState = state;
-      const events: StackEvent[] = [];
-      for (const command of commands) {
-        const produced = decide(command, next);
-        next = produced.reduce(evolve, next);
-        events.push(...produced);
+      let next: StackState;
+      let events: StackEvent[];
+      let commits: StackEvent[][];
+      try {
+        const draft = new Draft(state);
+        events = [];
+        for (const command of commands) {
+          const produced = decide(command, draft.state);
+          draft.applyAll(produced);
+          events.push(...produced);
+        }
+        next = draft.state;
+        commits = splitEvents(events, this.#o.maxCommitBytes);
+      } catch (e) {
+        return this.#abandon(stack, commands, e);
       }
       if (events.length === 0) return [];
       try {
-        await this.#o.store.append(stack, state.version, events, "controller");
+        await this.#append(stack, state.version, commits);
       } catch (e) {
         if (e instanceof VersionConflictError) continue;
+        if (refusedForGood(e)) return this.#abandon(stack, commands, e);
         throw e;
       }
       await this.#dispatch(state, next, events, hosts ?? (await this.#o.hosts.list()));
       return events;
     }
     throw new Error(`stack ${stack}: gave up after ${MAX_CONFLICT_RETRIES} concurrent appends`);
+  }
+
+  /** Append a decision's commits one after another, each conditional on its version. */
+  async #append(stack: string, version: number, commits: StackEvent[][]): Promise<void> {
+    for (const [i, events] of commits.entries()) {
+      try {
+        await this.#o.store.append(stack, version + i, events, "controller");
+      } catch (e) {
+        if (i > 0 && e instanceof VersionConflictError) {
+          this.#o.log?.info("a decision in several commits was cut short by a concurrent append; the next decision completes it", { stack, written: i, of: commits.length });
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Log a decision that cannot be made or written, and fail the operation in progress with the reason. */
+  async #abandon(stack: string, commands: Command[], error: unknown): Promise<StackEvent[]> {
+    const reason = `the controller could not handle ${commands.map((c) => c.type).join(", ")}: ${error instanceof Error ? error.message : String(error)}`;
+    this.#o.log?.error("decision abandoned: a retry would fail the same way", {
+      stack,
+      commands: commands.map((c) => c.type),
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
+    if (commands.some((c) => c.type === "Abandon")) throw error; // failing the operation failed too: leave it to the queue's retries
+    return this.run(stack, [{ type: "Abandon", reason }]);
   }
 
   /**

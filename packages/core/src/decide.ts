@@ -6,7 +6,7 @@ import { containerName, type Project, type ServiceSpec, type Step, type StepRepo
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
-import { evolve, type ContainerRecord, type Operation, type StackState } from "./state.js";
+import { Draft, evolve, evolveAll, type ContainerRecord, type Operation, type StackState } from "./state.js";
 
 export interface HostInfo {
   id: string;
@@ -61,7 +61,14 @@ export type Command =
   /** `host`: the host that vouched for the verdict (its signature); a verdict about a container on another host is nobody's to give. */
   | { type: "Health"; host: string; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
-  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] };
+  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] }
+  /**
+   * The controller cannot carry on the operation in progress for a reason
+   * that a retry would meet again (its decision does not fit in the store):
+   * it fails with the reason; an upgrade pauses, so that rollback and
+   * confirm stay open.
+   */
+  | { type: "Abandon"; reason: string };
 
 const opInProgress = (state: StackState) => state.op?.status === "running";
 
@@ -135,10 +142,11 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   const services: Record<string, RevisionService> = { ...state.services };
   const changed: string[] = [];
   const toUpgrade: string[] = [];
+  const withLive = new Set(Object.values(state.containers).flatMap((c) => (c.previousOf ? [] : [c.service])));
   for (const [name, spec] of Object.entries(command.services)) {
     const hash = configHash(spec, command.secretVersions, names);
     const current = state.services[name];
-    const live = Object.values(state.containers).some((c) => c.service === name && !c.previousOf);
+    const live = withLive.has(name);
     const hashChanged = current !== undefined && current.hash !== hash;
     if (hashChanged && live && !command.upgrade && !command.force) {
       throw conflict(`service ${name} of stack ${command.stack} has changed; run 'corral up --upgrade' to upgrade it`);
@@ -264,6 +272,31 @@ function decideRemoveContainer(command: Extract<Command, { type: "RemoveContaine
   return [{ type: "OperationStarted", op: command.op, kind: "rm-container", revision: state.revision, by: command.by, source: command.source, services: [c.service], containers: [c.name] }];
 }
 
+/**
+ * The events of a plan: its steps, then the wave that marks them planned.
+ * The mark comes last, so that a plan written in several commits and cut
+ * short (a crash between two of them) leaves its wave unplanned: the next
+ * advance (a report, the reconcile tick) plans it again, and a step already
+ * in the log (ids are deterministic) is not planned twice.
+ */
+function planEvents(state: StackState, opId: string, services: string[], steps: Step[], now: number): StackEvent[] {
+  const events: StackEvent[] = [];
+  for (const step of steps) if (!state.steps[step.id]) events.push({ type: "StepPlanned", step, at: now });
+  events.push({ type: "WavePlanned", op: opId, services });
+  return events;
+}
+
+/** Containers by service, in the state's order. */
+function containersByService(state: StackState): Map<string, ContainerRecord[]> {
+  const out = new Map<string, ContainerRecord[]>();
+  for (const c of Object.values(state.containers)) {
+    const list = out.get(c.service);
+    if (list) list.push(c);
+    else out.set(c.service, [c]);
+  }
+  return out;
+}
+
 /** rm --type service: every container of the service goes; rm --type container: one goes and its slot is made anew. */
 function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], now: number): StackEvent[] {
   const steps: Step[] = [];
@@ -283,7 +316,7 @@ function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], no
     const [create, start] = newContainer(state, op.id, c.service, c.slot, placed, [removal.at(-1)!.id]);
     steps.push(create, start); // retain_ip: the address is free again once the old container is gone
   }
-  return [{ type: "WavePlanned", op: op.id, services: op.services ?? [] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+  return planEvents(state, op.id, op.services ?? [], steps, now);
 }
 
 /**
@@ -341,9 +374,13 @@ function planLifecycle(state: StackState, op: Operation, now: number): StackEven
     const running = containers.filter((x) => x.state === "running");
     for (let i = 0; i < running.length; i += size) {
       const batch: string[] = [];
+      // the first stop of a batch waits for every start of the batch before (and the interval), the others
+      // wait for that stop: a batch's steps name its size in dependencies, not its size squared
+      let gate: string | undefined;
       for (const c of running.slice(i, i + size)) {
-        const lead = previous.length > 0 && op.intervalMs ? { delayMs: op.intervalMs } : {};
-        const stop = containerStep(state, op.id, c, "stop", previous, lead);
+        const lead = !gate && previous.length > 0 && op.intervalMs ? { delayMs: op.intervalMs } : {};
+        const stop = containerStep(state, op.id, c, "stop", gate ? [gate] : previous, lead);
+        gate ??= previous.length > 0 ? stop.id : undefined;
         const start = containerStep(state, op.id, c, "start", [stop.id]);
         steps.push(stop, start);
         batch.push(start.id);
@@ -351,7 +388,7 @@ function planLifecycle(state: StackState, op: Operation, now: number): StackEven
       previous = batch;
     }
   }
-  return [{ type: "WavePlanned", op: op.id, services: [...scope] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+  return planEvents(state, op.id, [...scope], steps, now);
 }
 
 function decideRemove(command: Extract<Command, { type: "Remove" }>, state: StackState): StackEvent[] {
@@ -388,12 +425,13 @@ function chooseHost(hosts: HostInfo[], load: Map<string, number>, constraints?: 
 function readyServices(state: StackState): { ready: string[]; blocked: Array<[string, string]> } {
   const op = state.op!;
   const done = new Set(op.waves);
-  const settled = (service: string) => {
-    if (!done.has(service)) return "waiting";
-    const records = Object.values(state.steps).filter((r) => r.step.service === service);
-    if (records.some((r) => r.status === "failed")) return "failed";
-    return records.every((r) => r.status === "succeeded") ? "up" : "waiting";
-  };
+  // per service planned so far: failed if a step failed, waiting while one is planned, up when all succeeded
+  const status = new Map<string, "failed" | "waiting">();
+  for (const r of Object.values(state.steps)) {
+    if (r.status === "failed") status.set(r.step.service, "failed");
+    else if (r.status === "planned" && status.get(r.step.service) !== "failed") status.set(r.step.service, "waiting");
+  }
+  const settled = (service: string) => (done.has(service) ? (status.get(service) ?? "up") : "waiting");
   const ready: string[] = [];
   const blocked: Array<[string, string]> = [];
   for (const [name, { spec }] of Object.entries(state.services)) {
@@ -410,10 +448,9 @@ function readyServices(state: StackState): { ready: string[]; blocked: Array<[st
 function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number): StackEvent[] {
   const { ready } = readyServices(state);
   if (ready.length === 0) return [];
-  const wave: StackEvent = { type: "WavePlanned", op: opId, services: ready };
   const steps = planServices(state, opId, hosts, ready);
   if (!Array.isArray(steps)) return [steps];
-  return [wave, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+  return planEvents(state, opId, ready, steps, now);
 }
 
 function planServices(state: StackState, opId: string, hosts: HostInfo[], services: string[]): Step[] | StackEvent {
@@ -423,6 +460,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
   const removals: Step[] = [];
   const load = new Map<string, number>();
   for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
+  const byService = containersByService(state);
   const rev = state.revision;
 
   for (const service of services) {
@@ -431,14 +469,13 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
     const pulledOn = new Map<string, string>();
     // a host port the container publishes itself: one container of the service per host, as Rancher's scheduler did
     const held = directPorts(spec).flatMap((p) => (p.published === undefined ? [] : [p.published]));
-    const holding = new Set(held.length ? Object.values(state.containers).filter((c) => c.service === service && !c.previousOf).map((c) => c.host) : []);
+    const holding = new Set(held.length ? (byService.get(service) ?? []).filter((c) => !c.previousOf).map((c) => c.host) : []);
     for (let slot = 1; slot <= spec.scale; slot++) {
       const name = containerName(state.name, service, slot);
       const existing = state.containers[name];
-      const base = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name };
       if (existing && existing.hash === hash) {
         if (existing.state !== "running") {
-          starts.push({ ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host: existing.host, after: [] });
+          starts.push({ op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host: existing.host, after: [] });
         }
         continue;
       }
@@ -465,19 +502,21 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       if (!pull) {
         pull = stepId(state.name, opId, rev, service, "pull");
         pulledOn.set(host, pull);
-        pulls.push({ ...base, slot: undefined, container: undefined, id: pull, action: "pull", host, after: [], ...(state.op?.pull ? { forcePull: true } : {}) });
+        const pulling: Step = { op: opId, stack: state.name, service, revision: rev, image: spec.image, id: pull, action: "pull", host, after: [] };
+        if (state.op?.pull) pulling.forcePull = true;
+        pulls.push(pulling);
       }
       const [create, start] = newContainer(state, opId, service, slot, host, [pull]);
       creates.push(create);
       starts.push(start);
     }
     // scale down: slots above the scale go away
-    for (const c of Object.values(state.containers)) {
-      if (c.service !== service || c.slot <= spec.scale) continue;
+    for (const c of byService.get(service) ?? []) {
+      if (c.slot <= spec.scale) continue;
       removals.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
     }
   }
-  return [...pulls, ...creates, ...starts, ...removals].map(dropUndefined);
+  return [...pulls, ...creates, ...starts, ...removals];
 }
 
 /** Create and start a service's container in a slot, at the current revision. */
@@ -485,7 +524,6 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
   const { spec, hash } = state.services[service]!;
   const rev = state.revision;
   const name = containerName(state.name, service, slot);
-  const base = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host };
   const mounted = Object.fromEntries(
     (spec.volumes ?? []).flatMap((m) => (m.type === "volume" && m.source && state.volumes[m.source] ? [[m.source, state.volumes[m.source]!]] : [])),
   );
@@ -495,26 +533,19 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
   });
   const create = stepId(state.name, opId, rev, service, "create", slot);
   const previousIp = spec.retain_ip ? state.containers[name]?.ip : undefined;
-  return [
-    {
-      ...base,
-      id: create,
-      action: "create",
-      spec,
-      hash,
-      ...(previousIp ? { ip: previousIp } : {}),
-      ...(Object.keys(mounted).length ? { volumes: mounted } : {}),
-      ...(secretMounts.length ? { secrets: secretMounts } : {}),
-      after,
-    },
-    { ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] },
-  ];
+  // plain literals: these are made once per slot, and spreads of optional parts cost more than the rest
+  const creating: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: create, action: "create", spec, hash, after };
+  if (previousIp) creating.ip = previousIp;
+  if (Object.keys(mounted).length) creating.volumes = mounted;
+  if (secretMounts.length) creating.secrets = secretMounts;
+  const starting: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] };
+  return [creating, starting];
 }
 
 /** One step on an existing container. */
 function containerStep(state: StackState, opId: string, c: ContainerRecord, action: Step["action"], after: string[], extra: Partial<Step> = {}): Step {
   const tag = action === "rename" ? `rename-${extra.renameTo ?? ""}` : action;
-  return {
+  const step: Step = {
     id: stepId(state.name, opId, state.revision, c.service, `${tag}-${c.name}`, c.slot),
     op: opId,
     stack: state.name,
@@ -526,22 +557,18 @@ function containerStep(state: StackState, opId: string, c: ContainerRecord, acti
     image: c.image,
     container: c.name,
     after,
-    ...extra,
   };
+  return Object.keys(extra).length > 0 ? Object.assign(step, extra) : step;
 }
 
 function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
-  const base = { op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host };
-  if (state.containers[name]?.state === "stopped") {
-    // already stopped (an old container kept by an upgrade): only the removal is left
-    return [{ ...base, id: stepId(state.name, opId, state.revision, service, `remove-${name}`, slot), action: "remove", after: [] }];
-  }
+  const step = (id: string, action: "stop" | "remove", after: string[]): Step => ({ op: opId, stack: state.name, service, slot, revision: state.revision, image, container: name, host, id, action, after });
+  const remove = stepId(state.name, opId, state.revision, service, `remove-${name}`, slot);
+  // already stopped (an old container kept by an upgrade): only the removal is left
+  if (state.containers[name]?.state === "stopped") return [step(remove, "remove", [])];
   // ids name the container: an old one kept aside shares its service and slot with the new one
   const stop = stepId(state.name, opId, state.revision, service, `stop-${name}`, slot);
-  return [
-    { ...base, id: stop, action: "stop", after: [] },
-    { ...base, id: stepId(state.name, opId, state.revision, service, `remove-${name}`, slot), action: "remove", after: [stop] },
-  ];
+  return [step(stop, "stop", []), step(remove, "remove", [stop])];
 }
 
 const failureAction = (state: StackState, service: string) => state.services[service]?.spec.deploy?.update_config?.failure_action ?? "pause";
@@ -556,6 +583,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
   const steps: Step[] = [];
   const load = new Map<string, number>();
   for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
+  const byService = containersByService(state);
   for (const service of upgrade.services) {
     const { spec } = state.services[service]!;
     const settings = spec.deploy?.update_config;
@@ -611,18 +639,18 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
         batch = [];
       }
     }
-    for (const c of Object.values(state.containers)) {
-      if (c.service === service && !c.previousOf && c.slot > spec.scale) steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
+    for (const c of byService.get(service) ?? []) {
+      if (!c.previousOf && c.slot > spec.scale) steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
     }
   }
-  return [{ type: "WavePlanned", op: opId, services: upgrade.services }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step: dropUndefined(step), at: now }))];
+  return planEvents(state, opId, upgrade.services, steps.map(dropUndefined), now);
 }
 
 /** Confirm: the old containers of the upgrade go. */
 function planConfirm(state: StackState, opId: string, now: number): StackEvent[] {
   const old = Object.values(state.containers).filter((c) => c.previousOf);
   const steps = old.flatMap((c) => stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
-  return [{ type: "WavePlanned", op: opId, services: [] }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+  return planEvents(state, opId, [], steps, now);
 }
 
 /** Rollback: the new containers go, the old ones take their names back and start: the very same containers. */
@@ -630,17 +658,21 @@ function planRollback(state: StackState, opId: string, now: number): StackEvent[
   const upgrade = state.upgrade!;
   const steps: Step[] = [];
   const olds = Object.values(state.containers).filter((c) => c.previousOf);
+  const upgraded = new Set(upgrade.services);
   for (const c of Object.values(state.containers)) {
-    if (c.previousOf || !upgrade.services.includes(c.service) || c.revision !== upgrade.to) continue;
+    if (c.previousOf || !upgraded.has(c.service) || c.revision !== upgrade.to) continue;
     steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
   }
+  // the removal of the new container that holds the name an old one takes back
+  const removals = new Map<string, string[]>();
+  for (const x of steps) if (x.action === "remove" && x.container) removals.set(x.container, [...(removals.get(x.container) ?? []), x.id]);
   for (const old of olds) {
-    const blocking = steps.filter((x) => x.action === "remove" && x.container === old.previousOf).map((x) => x.id);
+    const blocking = removals.get(old.previousOf!) ?? [];
     const rename = containerStep(state, opId, old, "rename", blocking, { renameTo: old.previousOf! });
     const start = { ...containerStep(state, opId, { ...old, name: old.previousOf! }, "start", [rename.id]) };
     steps.push(rename, start);
   }
-  return [{ type: "WavePlanned", op: opId, services: upgrade.services }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+  return planEvents(state, opId, upgrade.services, steps, now);
 }
 
 function planRemove(state: StackState, opId: string, now: number): StackEvent[] {
@@ -654,11 +686,16 @@ function planRemove(state: StackState, opId: string, now: number): StackEvent[] 
   const steps = [...targets.entries()]
     .flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image))
     .map((step) => (step.action === "remove" ? { ...step, dropNetwork: true } : step));
-  return [{ type: "WavePlanned", op: opId, services: Object.keys(state.services) }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now }))];
+  return planEvents(state, opId, Object.keys(state.services), steps, now);
 }
 
 function dropUndefined(step: Step): Step {
-  return Object.fromEntries(Object.entries(step).filter(([, v]) => v !== undefined)) as Step;
+  let clean = true;
+  for (const key in step) if (step[key as keyof Step] === undefined) clean = false;
+  if (clean) return step;
+  const out: Record<string, unknown> = {};
+  for (const key in step) if (step[key as keyof Step] !== undefined) out[key] = step[key as keyof Step];
+  return out as Step;
 }
 
 const monitorMs = (state: StackState, service: string) => state.services[service]?.spec.deploy?.update_config?.monitor ?? 0;
@@ -667,8 +704,9 @@ const monitorMs = (state: StackState, service: string) => state.services[service
 function monitoring(state: StackState, now: number): boolean {
   const u = state.upgrade;
   if (!u || state.op?.kind !== "upgrade") return false;
+  const upgraded = new Set(u.services);
   return Object.values(state.containers).some(
-    (c) => u.services.includes(c.service) && !c.previousOf && c.revision === u.to && c.startedAt !== undefined && c.startedAt + monitorMs(state, c.service) > now,
+    (c) => upgraded.has(c.service) && !c.previousOf && c.revision === u.to && c.startedAt !== undefined && c.startedAt + monitorMs(state, c.service) > now,
   );
 }
 
@@ -685,15 +723,27 @@ function monitorFailure(state: StackState, c: ContainerRecord, now: number): Sta
   const window = monitorMs(state, c.service);
   if (c.startedAt === undefined || now - c.startedAt > window) return [];
   const reason = `container ${c.name} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
-  const events: StackEvent[] = [{ type: "ServiceFailed", service: c.service, reason }];
-  let s = evolve(state, events[0]!);
-  for (const r of Object.values(s.steps)) {
-    if (r.status !== "planned" || sendable(s, r.step)) continue; // what the host has will report
+  const failed: StackEvent = { type: "ServiceFailed", service: c.service, reason };
+  return [failed, ...advance(evolve(state, failed), [], now)]; // halted: advance skips what was not sent
+}
+
+/**
+ * Steps a halted operation skips: every planned step not sent yet (what the
+ * host has will report). Found anew by every advance, so that skips cut
+ * short between two commits are completed.
+ */
+function haltedSkips(state: StackState): StackEvent[] {
+  const reason = state.op?.halted;
+  if (!reason) return [];
+  const events: StackEvent[] = [];
+  const s = new Draft(state);
+  for (const r of Object.values(state.steps)) {
+    if (r.status !== "planned" || sendable(s.state, r.step)) continue;
     const skipped: StackEvent = { type: "StepFailed", stepId: r.step.id, error: `skipped: ${reason}` };
     events.push(skipped);
-    s = evolve(s, skipped);
+    s.apply(skipped);
   }
-  return [...events, ...advance(s, [], now)];
+  return events;
 }
 
 /** The operation's end, once nothing is in flight and nothing more can be planned. */
@@ -741,6 +791,10 @@ function upgradeFailed(state: StackState, op: Operation, reason: string): StackE
 function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[] {
   const op = state.op;
   if (!op || op.status !== "running") return [];
+  // steps still waiting on a failed one: skipped now (a failure's skips are cut short when a crash falls between the commits of a large decision)
+  const halted = haltedSkips(state);
+  const skips = halted.length > 0 ? halted : blockedByFailure(state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
+  if (skips.length > 0) return [...skips, ...advance(evolveAll(state, skips), hosts, now)];
   const planned: StackEvent[] = [];
   let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
   if (!op.planned) {
@@ -754,7 +808,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
       const scope = op.services ?? [];
       const steps = planServices(state, op.id, hosts, scope);
       if (!Array.isArray(steps)) return [steps];
-      planned.push({ type: "WavePlanned", op: op.id, services: scope }, ...steps.map((step): StackEvent => ({ type: "StepPlanned", step, at: now })));
+      planned.push(...planEvents(state, op.id, scope, steps, now));
     }
     if (planned.some((e) => e.type === "OperationFailed")) return planned;
   }
@@ -762,14 +816,14 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
   for (let wave = op.kind === "up" ? planUp(after, op.id, hosts, now) : []; wave.length > 0; ) {
     planned.push(...wave);
     if (wave.some((e) => e.type === "OperationFailed")) return planned;
-    after = wave.reduce(evolve, after);
+    after = evolveAll(after, wave);
     wave = wave.some((e) => e.type === "StepPlanned") ? [] : planUp(after, op.id, hosts, now);
   }
-  after = op.kind === "up" ? after : planned.reduce(evolve, after);
+  after = op.kind === "up" ? after : evolveAll(after, planned);
   const settled = settle(after, now);
   // a failure that rolls back by itself starts the rollback at once
   const next = settled.find((e) => e.type === "OperationStarted");
-  if (next) return [...planned, ...settled, ...advance(settled.reduce(evolve, after), hosts, now)];
+  if (next) return [...planned, ...settled, ...advance(evolveAll(after, settled), hosts, now)];
   return [...planned, ...settled];
 }
 
@@ -823,14 +877,9 @@ export function decide(command: Command, state: StackState): StackEvent[] {
             ...(record.step.action === "start" ? { at: command.now } : {}),
           }
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
-      const events: StackEvent[] = [event];
-      let s = evolve(state, event);
-      for (const b of event.type === "StepFailed" ? blockedByFailure(s) : []) {
-        const skipped: StackEvent = { type: "StepFailed", stepId: b.stepId, error: b.error };
-        events.push(skipped);
-        s = evolve(s, skipped);
-      }
-      return [...events, ...advance(s, command.hosts, command.now)];
+      const s = new Draft(state).apply(event);
+      const skips = event.type === "StepFailed" ? blockedByFailure(s.state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error })) : [];
+      return [event, ...skips, ...advance(s.applyAll(skips).state, command.hosts, command.now)];
     }
     case "Health": {
       const c = state.containers[command.container];
@@ -842,15 +891,16 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     case "Tick": {
       const jobs = cronTick(state, command.hosts, command.now);
       // an operation in progress may be waiting on time alone (an upgrade's monitor window)
-      if (opInProgress(state)) return [...jobs, ...advance(jobs.reduce(evolve, state), command.hosts, command.now)];
+      if (opInProgress(state)) return [...jobs, ...advance(evolveAll(state, jobs), command.hosts, command.now)];
       const u = state.upgrade;
       if (u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return jobs;
       // every new container must have stayed healthy (or, without a health check, run) for the duration
       const finishedAt = u.finishedAt;
-      const fresh = Object.values(state.containers).filter((c) => u.services.includes(c.service) && !c.previousOf);
+      const upgraded = new Set(u.services);
+      const fresh = Object.values(state.containers).filter((c) => upgraded.has(c.service) && !c.previousOf);
       const since = fresh.map((c) => (c.state !== "running" || c.health === "unhealthy" ? Infinity : c.health === "healthy" ? Math.max(finishedAt, c.healthySince ?? 0) : finishedAt));
       if (since.some((t) => command.now - t < u.autoConfirmMs!)) return jobs;
-      const s = jobs.reduce(evolve, state);
+      const s = evolveAll(state, jobs);
       const start: StackEvent = { type: "OperationStarted", op: `${u.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api" };
       return [...jobs, start, ...advance(evolve(s, start), command.hosts, command.now)];
     }
@@ -858,7 +908,6 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       if (!opInProgress(state)) return [];
       const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && command.now - r.plannedAt >= command.timeoutMs);
       const events: StackEvent[] = [];
-      let s = state;
       for (const r of late) {
         // every step has a timeout: after the last attempt it fails, and the operation ends with the reason
         const e: StackEvent =
@@ -866,16 +915,19 @@ export function decide(command: Command, state: StackState): StackEvent[] {
             ? { type: "StepFailed", stepId: r.step.id, error: `no answer from host ${r.step.host} after ${r.attempt} attempts (${Math.round((command.timeoutMs * r.attempt) / 1000)} s)` }
             : { type: "StepResent", stepId: r.step.id, attempt: r.attempt + 1, at: command.now };
         events.push(e);
-        s = evolve(s, e);
       }
       const gaveUp = events.some((e) => e.type === "StepFailed");
       if (!gaveUp) return events;
-      for (const b of blockedByFailure(s)) {
-        const skipped: StackEvent = { type: "StepFailed", stepId: b.stepId, error: b.error };
-        events.push(skipped);
-        s = evolve(s, skipped);
-      }
-      return [...events, ...advance(s, command.hosts ?? [], command.now)];
+      const s = new Draft(state).applyAll(events);
+      const skips = blockedByFailure(s.state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
+      return [...events, ...skips, ...advance(s.applyAll(skips).state, command.hosts ?? [], command.now)];
+    }
+    case "Abandon": {
+      const op = state.op;
+      if (!op || op.status !== "running") return [];
+      const reason = `${command.reason}; the operation cannot go on`;
+      const pause: StackEvent[] = op.kind === "upgrade" && state.upgrade?.status === "upgrading" ? [{ type: "UpgradePaused", op: state.upgrade.op, reason }] : [];
+      return [...pause, { type: "OperationFailed", op: op.id, reason }];
     }
     default: {
       const never: never = command;

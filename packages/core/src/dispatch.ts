@@ -27,14 +27,33 @@ export function sendable(state: StackState, step: Step, depth = 0): boolean {
   });
 }
 
-/** Steps to send after a commit: planned in it, re-sent by it, or released by it (their dependencies just succeeded). */
+/**
+ * Steps to send after a commit: planned in it, re-sent by it, or released by
+ * it (their dependencies just succeeded). And when it completes a plan cut
+ * short (its wave marked now, some of its steps written before by a decision
+ * that died or lost a race between two commits), those steps too: nobody
+ * sent them.
+ */
 export function toDispatch(before: StackState, after: StackState, events: StackEvent[]): Step[] {
   const out = new Map<string, Step>();
+  const marked = new Set<string>();
+  let opMarked: string | undefined;
   for (const e of events) {
     if (e.type === "CronFired" && e.step) out.set(e.step.id, e.step);
     if (e.type === "StepPlanned" || e.type === "StepResent") {
       const r = after.steps[e.type === "StepPlanned" ? e.step.id : e.stepId];
       if (r && r.status === "planned" && sendable(after, r.step)) out.set(r.step.id, r.step);
+    }
+    if (e.type === "WavePlanned" && before.op?.id === e.op) {
+      for (const service of e.services) marked.add(service);
+      if (!before.op.planned) opMarked = e.op; // the operation's first plan: every step it had was cut short
+    }
+  }
+  if (marked.size > 0 || opMarked) {
+    for (const r of Object.values(before.steps)) {
+      if (r.status !== "planned" || (r.step.op !== opMarked && !marked.has(r.step.service)) || out.has(r.step.id)) continue;
+      const now = after.steps[r.step.id];
+      if (now?.status === "planned" && sendable(after, now.step)) out.set(now.step.id, now.step);
     }
   }
   for (const r of Object.values(after.steps)) {
@@ -52,10 +71,13 @@ export function toDispatch(before: StackState, after: StackState, events: StackE
  */
 export function blockedByFailure(state: StackState): Array<{ stepId: string; error: string }> {
   const out: Array<{ stepId: string; error: string }> = [];
-  const failed = new Set(Object.values(state.steps).filter((r) => r.status === "failed").map((r) => r.step.id));
+  const records = Object.values(state.steps);
+  const failed = new Set(records.filter((r) => r.status === "failed").map((r) => r.step.id));
+  if (failed.size === 0) return out;
+  // one pass finds them all when what a step waits on was planned before it (as planners do); another confirms
   for (let grew = true; grew; ) {
     grew = false;
-    for (const r of Object.values(state.steps)) {
+    for (const r of records) {
       if (r.status !== "planned" || failed.has(r.step.id) || r.step.afterAny) continue;
       const dep = r.step.after.map((id) => state.steps[id]).find((d) => d && failed.has(d.step.id));
       if (!dep) continue;

@@ -1,6 +1,6 @@
 import type { ServiceSpec } from "./model.js";
 import type { ContainerRecord, StackState } from "./state.js";
-import { serviceState, shortId, stackState } from "./view.js";
+import { overview, serviceState, shortId, stackState, type Overview } from "./view.js";
 
 /** What `inspect` needs besides the stack: the site's names and where the hosts are reached. */
 export interface InspectContext {
@@ -21,9 +21,9 @@ export interface PublicEndpoint {
 
 export const fqdn = (stack: string, service: string, ctx: InspectContext) => `${service}.${stack}.${ctx.environment}.${ctx.domain}`;
 
-function publicEndpoints(state: StackState, service: string, ctx: InspectContext): PublicEndpoint[] {
-  return Object.values(state.containers)
-    .filter((c) => c.service === service && c.state === "running" && !c.previousOf)
+function publicEndpoints(state: StackState, service: string, containers: ContainerRecord[], ctx: InspectContext): PublicEndpoint[] {
+  return containers
+    .filter((c) => c.state === "running" && !c.previousOf)
     .flatMap((c) =>
       (c.ports ?? [])
         .filter((p) => p.published !== undefined)
@@ -60,11 +60,10 @@ function containerView(state: StackState, c: ContainerRecord, ctx: InspectContex
 }
 
 /** `inspect STACK/SERVICE`: one object with everything a user asks of a service. The config never holds secret values, only their names. */
-export function inspectService(state: StackState, service: string, ctx: InspectContext) {
+export function inspectService(state: StackState, service: string, ctx: InspectContext, seen: Overview = overview(state)) {
   const { spec, hash } = state.services[service]!;
-  const containers = Object.values(state.containers)
-    .filter((c) => c.service === service)
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const own = seen.containers.get(service) ?? [];
+  const containers = [...own].sort((a, b) => (a.name < b.name ? -1 : 1));
   const live = containers.filter((c) => c.state === "running" && !c.previousOf);
   const health = live.length === 0 || live.every((c) => c.health === undefined) ? "none" : live.some((c) => c.health === "unhealthy") ? "unhealthy" : "healthy";
   return {
@@ -73,14 +72,14 @@ export function inspectService(state: StackState, service: string, ctx: InspectC
     name: `${state.name}/${service}`,
     stack: state.name,
     service,
-    state: serviceState(state, service, spec.scale),
+    state: serviceState(state, service, spec.scale, seen),
     health,
     revision: state.revision,
     image: spec.image,
     scale: spec.scale,
     running: live.length,
     fqdn: fqdn(state.name, service, ctx),
-    publicEndpoints: publicEndpoints(state, service, ctx),
+    publicEndpoints: publicEndpoints(state, service, own, ctx),
     error: state.errors[service] ?? null,
     configHash: hash,
     config: spec satisfies ServiceSpec,
@@ -90,7 +89,8 @@ export function inspectService(state: StackState, service: string, ctx: InspectC
 
 /** `inspect STACK`. */
 export function inspectStack(state: StackState, ctx: InspectContext) {
-  const services = Object.keys(state.services).map((s) => inspectService(state, s, ctx));
+  const seen = overview(state);
+  const services = Object.keys(state.services).map((s) => inspectService(state, s, ctx, seen));
   return {
     type: "stack" as const,
     id: shortId("1st", state.name),

@@ -80,6 +80,8 @@ export interface Operation {
   /** The containers an rm --type container removes (and re-creates in their slots). */
   containers?: string[];
   reason?: string;
+  /** A health gate failed (ServiceFailed): nothing more is sent; what was sent reports, and the operation ends. */
+  halted?: string;
 }
 
 /** One run of a scheduled job. */
@@ -158,15 +160,247 @@ export const initialState = (name: string): StackState => ({
 
 type Success = Extract<StackEvent, { type: "StepSucceeded" }>;
 
-function applyStepSuccess(state: StackState, record: StepRecord, event: Success): StackState {
-  const { step } = record;
-  const containers = { ...state.containers };
-  const name = step.container;
-  if (name) {
-    const existing = containers[name];
+/** The maps of a state that events change entry by entry. */
+type MapKey = "steps" | "containers" | "inflight" | "errors" | "services" | "revisions" | "cron";
+const fresh: MapKey[] = ["steps", "containers", "inflight", "errors", "services", "revisions", "cron"];
+
+/**
+ * Events folded into a state in place, on copies the draft owns: each map of
+ * the state it started from is copied at most once however many events
+ * follow, so folding n events is linear in n (a copy of the steps map per
+ * StepPlanned made planning quadratic). The state it started from is never
+ * changed; `state` is the state so far, and changes as events are applied.
+ */
+export class Draft {
+  #s: StackState;
+  #own = new Set<MapKey>();
+
+  constructor(state: StackState) {
+    this.#s = { ...state };
+  }
+
+  get state(): StackState {
+    return this.#s;
+  }
+
+  /** A map of the state, copied on its first change. */
+  #mut<K extends MapKey>(key: K): StackState[K] {
+    if (!this.#own.has(key)) {
+      this.#s[key] = { ...this.#s[key] };
+      this.#own.add(key);
+    }
+    return this.#s[key];
+  }
+
+  /** Start over from a state built from scratch: its maps are the draft's own, except those it kept. */
+  #reset(state: StackState, kept: MapKey[]): void {
+    this.#s = state;
+    this.#own = new Set(fresh.filter((k) => !kept.includes(k)));
+  }
+
+  applyAll(events: Iterable<StackEvent>): this {
+    for (const e of events) this.apply(e);
+    return this;
+  }
+
+  /** The version of the last commit folded in. */
+  stamp(version: number): this {
+    this.#s.version = version;
+    return this;
+  }
+
+  apply(event: StackEvent): this {
+    const s = this.#s;
+    switch (event.type) {
+      case "StackCreated":
+        this.#reset(
+          {
+            ...initialState(s.name),
+            version: s.version,
+            exists: true,
+            revision: s.revision,
+            lastRevision: s.lastRevision,
+            revisions: s.revisions,
+            owner: event.owner ?? event.by,
+            group: event.group ?? event.by,
+          },
+          ["revisions"],
+        );
+        break;
+      case "RevisionCommitted":
+        s.revision = event.revision;
+        s.lastRevision = Math.max(s.lastRevision, event.revision);
+        this.#mut("revisions")[event.revision] = {
+          revision: event.revision,
+          services: event.services,
+          volumes: event.volumes ?? {},
+          secrets: event.secrets ?? {},
+          secretVersions: event.secretVersions ?? {},
+          changed: event.changed,
+          by: event.by,
+          source: event.source,
+          ...(event.at ? { at: event.at } : {}),
+        };
+        s.services = event.services;
+        this.#own.delete("services"); // the event's own object: copied before any change
+        s.volumes = event.volumes ?? {};
+        s.secrets = event.secrets ?? {};
+        s.secretVersions = event.secretVersions ?? {};
+        break;
+      case "OperationStarted":
+        if (event.kind === "rollback" && s.upgrade) s.upgrade = { ...s.upgrade, status: "rolling-back" };
+        Object.assign(this.#mut("inflight"), unreportedCreates(s));
+        s.op = {
+          id: event.op,
+          kind: event.kind,
+          revision: event.revision,
+          status: "running",
+          planned: false,
+          waves: [],
+          ...(event.batchSize ? { batchSize: event.batchSize } : {}),
+          ...(event.intervalMs !== undefined ? { intervalMs: event.intervalMs } : {}),
+          ...(event.startFirst ? { startFirst: true } : {}),
+          ...(event.pull ? { pull: true } : {}),
+          ...(event.services ? { services: event.services } : {}),
+          ...(event.containers ? { containers: event.containers } : {}),
+        };
+        s.steps = {};
+        s.errors = {};
+        this.#own.add("steps").add("errors");
+        break;
+      case "ServiceScaled": {
+        const current = s.services[event.service];
+        if (current) this.#mut("services")[event.service] = { ...current, spec: { ...current.spec, scale: event.scale } };
+        break;
+      }
+      case "WavePlanned":
+        if (s.op?.id === event.op) s.op = { ...s.op, planned: true, waves: [...s.op.waves, ...event.services] };
+        break;
+      case "StepPlanned":
+        this.#mut("steps")[event.step.id] = { step: event.step, status: "planned", plannedAt: event.at, attempt: 1 };
+        break;
+      case "StepResent": {
+        const record = s.steps[event.stepId];
+        if (record) this.#mut("steps")[event.stepId] = { ...record, attempt: event.attempt, plannedAt: event.at };
+        break;
+      }
+      case "StepSucceeded": {
+        const record = s.steps[event.stepId];
+        if (!record) break;
+        this.#stepSucceeded(record, event);
+        this.#mut("steps")[event.stepId] = { ...record, status: "succeeded" };
+        break;
+      }
+      case "CronFired": {
+        const c = s.cron[event.service] ?? { last: 0, count: 0, runs: [] };
+        const runs = event.run && event.step ? [...c.runs, { run: event.run, at: event.at, stepId: event.step.id, container: event.step.container ?? "", host: event.step.host, status: "running" as const }].slice(-5) : c.runs;
+        this.#mut("cron")[event.service] = { last: event.at, count: event.run ?? c.count, runs };
+        break;
+      }
+      case "CronRunFinished": {
+        const c = s.cron[event.service];
+        if (!c) break;
+        const runs = c.runs.map((r) =>
+          r.run !== event.run
+            ? r
+            : { ...r, status: event.exitCode === 0 ? ("succeeded" as const) : ("failed" as const), finishedAt: event.at, ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}), ...(event.error ? { error: event.error } : {}) },
+        );
+        this.#mut("cron")[event.service] = { ...c, runs };
+        break;
+      }
+      case "ServiceFailed":
+        if (!s.errors[event.service]) this.#mut("errors")[event.service] = event.reason;
+        if (s.op?.status === "running" && !s.op.halted) s.op = { ...s.op, halted: event.reason };
+        break;
+      case "ContainerHealth": {
+        const c = s.containers[event.container];
+        if (!c) break;
+        const healthySince = event.health === "healthy" ? (c.health === "healthy" ? c.healthySince : event.at) : undefined;
+        const { healthySince: _old, ...rest } = c;
+        this.#mut("containers")[event.container] = { ...rest, health: event.health, ...(healthySince !== undefined ? { healthySince } : {}) };
+        break;
+      }
+      case "StepFailed": {
+        const record = s.steps[event.stepId];
+        if (!record) break;
+        const service = record.step.service;
+        if (!s.errors[service]) this.#mut("errors")[service] = event.error;
+        this.#mut("steps")[event.stepId] = { ...record, status: "failed", error: event.error };
+        break;
+      }
+      case "OperationSucceeded":
+        if (s.op?.id === event.op) s.op = { ...s.op, status: "succeeded" };
+        break;
+      case "OperationFailed":
+        if (s.op?.id === event.op) s.op = { ...s.op, status: "failed", reason: event.reason };
+        break;
+      case "StackRemoved": {
+        // the last operation stays readable (its progress lines), and history stays; the stack is gone
+        const { op, steps } = s;
+        this.#reset(
+          {
+            ...initialState(s.name),
+            version: s.version,
+            revision: s.revision,
+            lastRevision: s.lastRevision,
+            revisions: s.revisions,
+            steps,
+            ...(op ? { op } : {}),
+            ...(s.owner ? { owner: s.owner } : {}),
+            ...(s.group ? { group: s.group } : {}),
+          },
+          this.#own.has("steps") ? ["revisions"] : ["revisions", "steps"],
+        );
+        break;
+      }
+      case "UpgradeStarted":
+        s.upgrade = {
+          op: event.op,
+          from: event.from,
+          to: event.to,
+          services: event.services,
+          status: "upgrading",
+          confirm: event.confirm,
+          ...(event.autoConfirmMs ? { autoConfirmMs: event.autoConfirmMs } : {}),
+        };
+        break;
+      case "UpgradeFinished":
+        if (s.upgrade) s.upgrade = { ...s.upgrade, status: "upgraded", ...(event.at ? { finishedAt: event.at } : {}) };
+        break;
+      case "UpgradePaused":
+        if (s.upgrade) s.upgrade = { ...s.upgrade, status: "paused", reason: event.reason };
+        break;
+      case "UpgradeConfirmed":
+        delete s.upgrade;
+        break;
+      case "RollbackFinished": {
+        delete s.upgrade;
+        const back = s.revisions[event.revision];
+        if (!back) break;
+        s.revision = event.revision;
+        s.services = back.services;
+        this.#own.delete("services");
+        s.volumes = back.volumes;
+        s.secrets = back.secrets;
+        s.secretVersions = back.secretVersions;
+        break;
+      }
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
+    return this;
+  }
+
+  #stepSucceeded(record: StepRecord, event: Success): void {
+    const { step } = record;
+    const name = step.container;
+    if (!name) return;
+    const existing = this.#s.containers[name];
     switch (step.action) {
       case "create":
-        containers[name] = {
+        this.#mut("containers")[name] = {
           name,
           service: step.service,
           slot: step.slot ?? 1,
@@ -180,30 +414,31 @@ function applyStepSuccess(state: StackState, record: StepRecord, event: Success)
         break;
       case "start":
         if (existing) {
-          containers[name] = {
-            ...existing,
-            state: "running",
-            ...(event.at !== undefined ? { startedAt: event.at } : {}),
-            ...(event.ports ? { ports: event.ports } : {}),
-            ...(event.ip ? { ip: event.ip } : {}),
-            ...(event.health ? { health: event.health, healthySince: existing.health === "healthy" ? (existing.healthySince ?? event.at ?? 0) : (event.at ?? 0) } : {}),
-          };
+          const running: ContainerRecord = { ...existing, state: "running" };
+          if (event.at !== undefined) running.startedAt = event.at;
+          if (event.ports) running.ports = event.ports;
+          if (event.ip) running.ip = event.ip;
+          if (event.health) {
+            running.health = event.health;
+            running.healthySince = existing.health === "healthy" ? (existing.healthySince ?? event.at ?? 0) : (event.at ?? 0);
+          }
+          this.#mut("containers")[name] = running;
         }
         break;
       case "stop":
         if (existing) {
           const { health: _h, healthySince: _s, ...rest } = existing;
-          containers[name] = { ...rest, state: "stopped" };
+          this.#mut("containers")[name] = { ...rest, state: "stopped" };
         }
         break;
-      case "remove": {
-        delete containers[name];
-        const { [name]: _gone, ...inflight } = state.inflight;
-        return { ...state, containers, inflight };
-      }
+      case "remove":
+        if (name in this.#s.containers) delete this.#mut("containers")[name];
+        if (name in this.#s.inflight) delete this.#mut("inflight")[name];
+        break;
       case "rename": {
         const to = step.renameTo ?? "";
         if (existing) {
+          const containers = this.#mut("containers");
           delete containers[name];
           containers[to] = { ...existing, name: to, ...(existing.previousOf ? {} : { previousOf: name }) };
           if (existing.previousOf === to) delete containers[to]!.previousOf; // renamed back by a rollback
@@ -214,7 +449,6 @@ function applyStepSuccess(state: StackState, record: StepRecord, event: Success)
         break;
     }
   }
-  return { ...state, containers };
 }
 
 function unreportedCreates(state: StackState): StackState["inflight"] {
@@ -227,182 +461,24 @@ function unreportedCreates(state: StackState): StackState["inflight"] {
   return out;
 }
 
-/** Fold one event into the state. Pure. */
+/** Fold one event into the state. Pure. (Folding many: `evolveAll`, linear in them.) */
 export function evolve(state: StackState, event: StackEvent): StackState {
-  switch (event.type) {
-    case "StackCreated":
-      return {
-        ...initialState(state.name),
-        version: state.version,
-        exists: true,
-        revision: state.revision,
-        lastRevision: state.lastRevision,
-        revisions: state.revisions,
-        owner: event.owner ?? event.by,
-        group: event.group ?? event.by,
-      };
-    case "RevisionCommitted":
-      return {
-        ...state,
-        revision: event.revision,
-        lastRevision: Math.max(state.lastRevision, event.revision),
-        revisions: {
-          ...state.revisions,
-          [event.revision]: {
-            revision: event.revision,
-            services: event.services,
-            volumes: event.volumes ?? {},
-            secrets: event.secrets ?? {},
-            secretVersions: event.secretVersions ?? {},
-            changed: event.changed,
-            by: event.by,
-            source: event.source,
-            ...(event.at ? { at: event.at } : {}),
-          },
-        },
-        services: event.services,
-        volumes: event.volumes ?? {},
-        secrets: event.secrets ?? {},
-        secretVersions: event.secretVersions ?? {},
-      };
-    case "OperationStarted":
-      if (event.kind === "rollback" && state.upgrade) state = { ...state, upgrade: { ...state.upgrade, status: "rolling-back" } };
-      return {
-        ...state,
-        inflight: { ...state.inflight, ...unreportedCreates(state) },
-        op: {
-          id: event.op,
-          kind: event.kind,
-          revision: event.revision,
-          status: "running",
-          planned: false,
-          waves: [],
-          ...(event.batchSize ? { batchSize: event.batchSize } : {}),
-          ...(event.intervalMs !== undefined ? { intervalMs: event.intervalMs } : {}),
-          ...(event.startFirst ? { startFirst: true } : {}),
-          ...(event.pull ? { pull: true } : {}),
-          ...(event.services ? { services: event.services } : {}),
-          ...(event.containers ? { containers: event.containers } : {}),
-        },
-        steps: {},
-        errors: {},
-      };
-    case "ServiceScaled": {
-      const current = state.services[event.service];
-      if (!current) return state;
-      return { ...state, services: { ...state.services, [event.service]: { ...current, spec: { ...current.spec, scale: event.scale } } } };
-    }
-    case "WavePlanned":
-      if (state.op?.id !== event.op) return state;
-      return { ...state, op: { ...state.op, planned: true, waves: [...state.op.waves, ...event.services] } };
-    case "StepPlanned": {
-      const steps = { ...state.steps, [event.step.id]: { step: event.step, status: "planned" as const, plannedAt: event.at, attempt: 1 } };
-      return { ...state, steps };
-    }
-    case "StepResent": {
-      const record = state.steps[event.stepId];
-      if (!record) return state;
-      return { ...state, steps: { ...state.steps, [event.stepId]: { ...record, attempt: event.attempt, plannedAt: event.at } } };
-    }
-    case "StepSucceeded": {
-      const record = state.steps[event.stepId];
-      if (!record) return state;
-      const next = applyStepSuccess(state, record, event);
-      return { ...next, steps: { ...state.steps, [event.stepId]: { ...record, status: "succeeded" } } };
-    }
-    case "CronFired": {
-      const c = state.cron[event.service] ?? { last: 0, count: 0, runs: [] };
-      const runs = event.run && event.step ? [...c.runs, { run: event.run, at: event.at, stepId: event.step.id, container: event.step.container ?? "", host: event.step.host, status: "running" as const }].slice(-5) : c.runs;
-      return { ...state, cron: { ...state.cron, [event.service]: { last: event.at, count: event.run ?? c.count, runs } } };
-    }
-    case "CronRunFinished": {
-      const c = state.cron[event.service];
-      if (!c) return state;
-      const runs = c.runs.map((r) =>
-        r.run !== event.run
-          ? r
-          : { ...r, status: event.exitCode === 0 ? ("succeeded" as const) : ("failed" as const), finishedAt: event.at, ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}), ...(event.error ? { error: event.error } : {}) },
-      );
-      return { ...state, cron: { ...state.cron, [event.service]: { ...c, runs } } };
-    }
-    case "ServiceFailed":
-      return state.errors[event.service] ? state : { ...state, errors: { ...state.errors, [event.service]: event.reason } };
-    case "ContainerHealth": {
-      const c = state.containers[event.container];
-      if (!c) return state;
-      const healthySince = event.health === "healthy" ? (c.health === "healthy" ? c.healthySince : event.at) : undefined;
-      const { healthySince: _old, ...rest } = c;
-      return { ...state, containers: { ...state.containers, [event.container]: { ...rest, health: event.health, ...(healthySince !== undefined ? { healthySince } : {}) } } };
-    }
-    case "StepFailed": {
-      const record = state.steps[event.stepId];
-      if (!record) return state;
-      const service = record.step.service;
-      const errors = state.errors[service] ? state.errors : { ...state.errors, [service]: event.error };
-      return { ...state, errors, steps: { ...state.steps, [event.stepId]: { ...record, status: "failed", error: event.error } } };
-    }
-    case "OperationSucceeded":
-      return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "succeeded" } } : state;
-    case "OperationFailed":
-      return state.op?.id === event.op ? { ...state, op: { ...state.op, status: "failed", reason: event.reason } } : state;
-    case "StackRemoved": {
-      // the last operation stays readable (its progress lines), and history stays; the stack is gone
-      const { op, steps } = state;
-      return {
-        ...initialState(state.name),
-        version: state.version,
-        revision: state.revision,
-        lastRevision: state.lastRevision,
-        revisions: state.revisions,
-        steps,
-        ...(op ? { op } : {}),
-        ...(state.owner ? { owner: state.owner } : {}),
-        ...(state.group ? { group: state.group } : {}),
-      };
-    }
-    case "UpgradeStarted":
-      return {
-        ...state,
-        upgrade: {
-          op: event.op,
-          from: event.from,
-          to: event.to,
-          services: event.services,
-          status: "upgrading",
-          confirm: event.confirm,
-          ...(event.autoConfirmMs ? { autoConfirmMs: event.autoConfirmMs } : {}),
-        },
-      };
-    case "UpgradeFinished":
-      return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "upgraded", ...(event.at ? { finishedAt: event.at } : {}) } } : state;
-    case "UpgradePaused":
-      return state.upgrade ? { ...state, upgrade: { ...state.upgrade, status: "paused", reason: event.reason } } : state;
-    case "UpgradeConfirmed": {
-      const { upgrade: _done, ...rest } = state;
-      return rest;
-    }
-    case "RollbackFinished": {
-      const { upgrade: _done, ...rest } = state;
-      const back = state.revisions[event.revision];
-      if (!back) return rest;
-      return { ...rest, revision: event.revision, services: back.services, volumes: back.volumes, secrets: back.secrets, secretVersions: back.secretVersions };
-    }
-    default: {
-      const never: never = event;
-      return never;
-    }
-  }
+  return new Draft(state).apply(event).state;
+}
+
+/** Fold events into the state, in one pass. Pure. */
+export function evolveAll(state: StackState, events: Iterable<StackEvent>): StackState {
+  return new Draft(state).applyAll(events).state;
 }
 
 /** Fold commits into a state, tracking the version. */
 export function fold(state: StackState, commits: Commit[]): StackState {
-  let s = state;
+  const draft = new Draft(state);
   for (const commit of commits) {
-    if (commit.version <= s.version) continue;
-    for (const event of commit.events) s = evolve(s, event);
-    s = { ...s, version: commit.version };
+    if (commit.version <= draft.state.version) continue;
+    draft.applyAll(commit.events).stamp(commit.version);
   }
-  return s;
+  return draft.state;
 }
 
 /** The project of the current revision (what `export` writes). */

@@ -2,7 +2,7 @@ import type { Command } from "./decide.js";
 import { decide } from "./decide.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
-import { evolve, type StackState } from "./state.js";
+import { evolveAll, type StackState } from "./state.js";
 import { serviceRows } from "./view.js";
 
 // Test helpers for the decider: given events / when command / then state, with a perfect agent.
@@ -10,7 +10,7 @@ export const spec = (image: string, extra: Partial<ServiceSpec> = {}): ServiceSp
 export const hosts = [{ id: "h1" }];
 let ids = 0;
 
-export const apply = (s: StackState, events: StackEvent[]) => events.reduce(evolve, s);
+export const apply = (s: StackState, events: StackEvent[]) => evolveAll(s, events);
 export const run = (s: StackState, c: Command) => apply(s, decide(c, s));
 
 /** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise. */

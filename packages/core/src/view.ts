@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { cronSchedule } from "./cron.js";
 import type { ServiceSpec } from "./model.js";
-import type { StackState } from "./state.js";
+import type { ContainerRecord, StackState } from "./state.js";
 
 /** Rows of `corral ps`, as the interface contract names their keys. */
 export interface ServiceRow {
@@ -28,20 +28,39 @@ export interface ContainerRow {
 
 export const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
 
-export function serviceState(state: StackState, service: string, scale: number): string {
+/** What the rows of every service read, gathered in one pass over the containers and the steps. */
+export interface Overview {
+  containers: Map<string, ContainerRecord[]>;
+  /** Services with a step planned and not reported. */
+  busy: Set<string>;
+}
+
+export function overview(state: StackState): Overview {
+  const containers = new Map<string, ContainerRecord[]>();
+  for (const c of Object.values(state.containers)) {
+    const list = containers.get(c.service);
+    if (list) list.push(c);
+    else containers.set(c.service, [c]);
+  }
+  const busy = new Set<string>();
+  if (state.op?.status === "running") for (const r of Object.values(state.steps)) if (r.status === "planned") busy.add(r.step.service);
+  return { containers, busy };
+}
+
+export function serviceState(state: StackState, service: string, scale: number, seen: Overview = overview(state)): string {
   const op = state.op;
   const upgrading = state.upgrade?.services.includes(service) ? state.upgrade : undefined;
   if (op?.status === "running") {
     if (op.kind === "rollback" && upgrading) return "rolling-back";
     if (op.kind === "upgrade" && upgrading) return "upgrading";
-    const busy = Object.values(state.steps).some((r) => r.step.service === service && r.status === "planned");
+    const busy = seen.busy.has(service);
     const doing: Partial<Record<string, string>> = { rm: "removing", stop: "deactivating", restart: "restarting" };
     if (busy || !op.planned) return doing[op.kind] ?? "activating";
   }
   if (upgrading?.status === "paused") return "paused";
   if (state.errors[service]) return "error";
   if (upgrading?.status === "upgraded") return "upgraded";
-  const live = Object.values(state.containers).filter((c) => c.service === service && c.state === "running" && !c.previousOf);
+  const live = (seen.containers.get(service) ?? []).filter((c) => c.state === "running" && !c.previousOf);
   if (scale === 0 || live.length === 0) return "inactive";
   if (live.some((c) => c.health === "unhealthy")) return "unhealthy";
   if (live.length < scale) return "degraded";
@@ -60,7 +79,8 @@ function upgradeDetail(state: StackState, service: string): string {
 export function stackState(state: StackState): string {
   const op = state.op;
   if (op?.status === "running") return ({ rm: "removing", stop: "deactivating", restart: "restarting", upgrade: "upgrading", rollback: "rolling-back" } as Partial<Record<string, string>>)[op.kind] ?? "activating";
-  const states = new Set(Object.entries(state.services).filter(([, { spec }]) => !cronSchedule(spec)).map(([name, { spec }]) => serviceState(state, name, spec.scale)));
+  const seen = overview(state);
+  const states = new Set(Object.entries(state.services).filter(([, { spec }]) => !cronSchedule(spec)).map(([name, { spec }]) => serviceState(state, name, spec.scale, seen)));
   if (states.size === 0) return "active";
   for (const s of ["error", "paused", "upgraded", "unhealthy"]) if (states.has(s)) return s;
   if ([...states].every((s) => s === "healthy")) return "healthy";
@@ -90,10 +110,11 @@ function cronRow(state: StackState, service: string, spec: ServiceSpec, schedule
 }
 
 export function serviceRows(state: StackState): ServiceRow[] {
+  const seen = overview(state);
   return Object.entries(state.services).map(([service, { spec }]) => {
     const schedule = cronSchedule(spec);
     if (schedule) return cronRow(state, service, spec, schedule);
-    const containers = Object.values(state.containers).filter((c) => c.service === service);
+    const containers = seen.containers.get(service) ?? [];
     const endpoints = containers.flatMap((c) =>
       (c.ports ?? [])
         .filter((p) => p.published !== undefined)
@@ -104,7 +125,7 @@ export function serviceRows(state: StackState): ServiceRow[] {
       type: "service" as const,
       name: `${state.name}/${service}`,
       image: spec.image,
-      state: serviceState(state, service, spec.scale),
+      state: serviceState(state, service, spec.scale, seen),
       scale: `${containers.length}/${spec.scale}`,
       endpoints: [...new Set(endpoints)].join(", "),
       detail: state.errors[service] ?? (upgradeDetail(state, service) || ""),

@@ -6,7 +6,7 @@ import {
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { fold, initialState, type Commit, type StackEvent, type StackState } from "@corral/core";
+import { fold, initialState, utf8Bytes, type Commit, type StackEvent, type StackState } from "@corral/core";
 import type { ChangeFeed } from "./feed.js";
 
 /**
@@ -60,6 +60,8 @@ const streamKey = (stack: string) => `STACK#${stack}`;
 const commitKey = (version: number) => `v${String(version).padStart(12, "0")}`;
 const SNAPSHOT = "snapshot";
 const STACK_INDEX = "STACKS";
+/** A snapshot larger than this is not written (a DynamoDB item holds 400 KB): loads fold from the last one that fit. */
+const MAX_SNAPSHOT_BYTES = 350_000;
 
 export interface EventStoreOptions {
   table: string;
@@ -184,6 +186,7 @@ export class EventStore {
 
   async #snapshot(state: StackState): Promise<void> {
     const text = JSON.stringify(state);
+    if (utf8Bytes(text) > MAX_SNAPSHOT_BYTES) return;
     const mac = this.#integrity?.mac(snapshotData(state.name, state.version, text));
     try {
       await this.#db.send(

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDynamo, type StandIn } from "@corral/local";
+import { decide, evolveAll, initialState, sendable, utf8Bytes, type Command, type Logger, type ServiceSpec, type StackEvent, type StepMessage } from "@corral/core";
+import { dynamoClient, ensureTable, EventStore, type HostRecord } from "@corral/store";
+import type { OutgoingMessage } from "@corral/queue";
+import { Controller } from "./controller.js";
+
+// A plan larger than a DynamoDB item (400 KB) on dynalite, which enforces that limit.
+const ITEM_LIMIT = 400 * 1024;
+const table = "corral-control-test";
+let dynamo: StandIn;
+let db: ReturnType<typeof dynamoClient>;
+
+beforeAll(async () => {
+  dynamo = await startDynamo();
+  db = dynamoClient({ endpoint: dynamo.endpoint, table });
+  await ensureTable(db, table);
+});
+afterAll(() => dynamo.stop());
+
+const NOW = 1_000_000;
+const host: HostRecord = { id: "h1", queueUrl: "q://h1", lastSeen: NOW, engine: "test", containers: 0 };
+const spec = (image: string, scale: number): ServiceSpec => ({ image, environment: { MODE: "production" }, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale });
+// 20 services x 100 slots: a plan of 4,020 steps, about 2 MB of events
+const services = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`svc${i}`, spec(`registry.example/team/image-${i}:1.0.${i}`, 100)]));
+const planStepCount = 20 + 2 * 20 * 100;
+
+function harness(store: EventStore, options: { maxCommitBytes?: number } = {}) {
+  const sent: StepMessage[] = [];
+  const errors: string[] = [];
+  const log: Logger = { info() {}, error: (message) => void errors.push(message) };
+  const controller = new Controller({
+    store,
+    hosts: { list: async () => [host] },
+    sender: { send: async (_url: string, messages: OutgoingMessage[]) => void sent.push(...messages.map((m) => m.body as StepMessage)) },
+    clock: () => NOW,
+    log,
+    ...options,
+  });
+  return { controller, sent, errors };
+}
+
+/** Given a stack whose `up` the API has appended: the operation waits for its plan. */
+async function stackUp(store: EventStore, stack: string): Promise<void> {
+  const command: Command = { type: "Up", stack, op: "op1", services, by: "admin", source: "cli" };
+  await store.append(stack, 0, decide(command, initialState(stack)), "api");
+}
+
+const plan: Command = { type: "Plan", hosts: [{ id: "h1" }], now: NOW };
+const plannedIds = (commits: { events: StackEvent[] }[]) => commits.flatMap((c) => c.events.flatMap((e) => (e.type === "StepPlanned" ? [e.step.id] : [])));
+
+describe("controller: a plan larger than a store item", () => {
+  it("is written in several commits, each under the item limit, and loads back as the state decided", async () => {
+    const store = new EventStore(db, { table });
+    await stackUp(store, "big");
+    const before = await store.load("big");
+    const { controller, sent } = harness(store);
+    const events = await controller.run("big", [plan]);
+
+    const commits = await store.commits("big", 1);
+    expect(utf8Bytes(JSON.stringify(events))).toBeGreaterThan(ITEM_LIMIT);
+    expect(commits.length).toBeGreaterThan(1);
+    for (const c of commits) expect(utf8Bytes(JSON.stringify(c.events))).toBeLessThan(ITEM_LIMIT);
+    expect(commits.flatMap((c) => c.events)).toEqual(events);
+
+    const loaded = await new EventStore(db, { table }).load("big");
+    expect(loaded).toEqual({ ...evolveAll(before, events), version: 1 + commits.length });
+    expect(Object.keys(loaded.steps)).toHaveLength(planStepCount);
+    expect(loaded.op).toMatchObject({ status: "running", planned: true });
+    // what may go at once went, once each: the pulls, and slot 1's create and start behind its pull
+    expect(sent.length).toBeGreaterThan(0);
+    expect(new Set(sent.map((m) => m.step.id)).size).toBe(sent.length);
+  });
+
+  it("cut short by a crash between two of its commits, is completed by the reconcile tick, each step planned once", async () => {
+    const store = new EventStore(db, { table });
+    await stackUp(store, "cut");
+    // the first controller dies after its second commit
+    class Crashing extends EventStore {
+      #appends = 0;
+      override async append(stack: string, expected: number, events: StackEvent[], by?: string) {
+        if (++this.#appends > 2) throw new Error("process killed");
+        return super.append(stack, expected, events, by);
+      }
+    }
+    const dying = harness(new Crashing(db, { table }));
+    await expect(dying.controller.run("cut", [plan])).rejects.toThrow("process killed");
+    const partial = await store.load("cut");
+    expect(Object.keys(partial.steps).length).toBeGreaterThan(0);
+    expect(Object.keys(partial.steps).length).toBeLessThan(planStepCount);
+    expect(partial.op).toMatchObject({ status: "running", planned: false }); // its plan is not marked done: it is planned again
+
+    const { controller, sent } = harness(store);
+    await controller.tick();
+    const state = await store.load("cut");
+    expect(Object.keys(state.steps)).toHaveLength(planStepCount);
+    expect(state.op).toMatchObject({ status: "running", planned: true, waves: Object.keys(services) });
+    const ids = plannedIds(await store.commits("cut", 1));
+    expect(ids).toHaveLength(planStepCount);
+    expect(new Set(ids).size).toBe(planStepCount);
+    // what may go now went, once each: the steps of the commits written before the crash too, which nobody sent
+    const sendableNow = Object.values(state.steps).filter((r) => sendable(state, r.step)).map((r) => r.step.id);
+    expect(sent.map((m) => m.step.id).sort()).toEqual(sendableNow.sort());
+  });
+
+  it("a decision that cannot fit in commits fails the operation with the reason, logged, instead of being retried", async () => {
+    const store = new EventStore(db, { table });
+    await stackUp(store, "huge");
+    // no commit may hold even one create step
+    const { controller, errors, sent } = harness(store, { maxCommitBytes: 300 });
+    const events = await controller.run("huge", [plan]);
+    expect(events).toEqual([{ type: "OperationFailed", op: "op1", reason: expect.stringMatching(/could not handle Plan: .* does not fit in a commit of at most 300 bytes; the operation cannot go on/) as unknown as string }]);
+    expect(errors).toEqual(["decision abandoned: a retry would fail the same way"]);
+    expect(sent).toEqual([]);
+    // nothing is left to retry: the tick finds the operation over
+    await controller.tick();
+    expect((await store.load("huge")).op).toMatchObject({ status: "failed" });
+    expect(await store.commits("huge", 2)).toEqual([]);
+  });
+});
