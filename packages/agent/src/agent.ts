@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { extendVisibility, receiveLoop, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { bindProblem } from "./binds.js";
+import { bindProblem, resolveBind } from "./binds.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
 import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
@@ -60,6 +60,12 @@ export interface AgentOptions {
   router?: PortRouter;
   /** Override how long a start waits for a health verdict. */
   healthTimeoutMs?: number;
+  /**
+   * The site policy's bindRoots (the API tells an agent at registration): a
+   * bind mount's real path, symlinks resolved, must lie strictly under one.
+   * None: no bind mounts, as the policy's default.
+   */
+  bindRoots?: readonly string[];
   log?: Logger;
 }
 
@@ -183,12 +189,17 @@ export class StepRunner {
         await this.#ensureNetwork(network, step.stack);
         const mounts: MountRequest[] = [];
         for (const m of spec.volumes ?? []) {
+          let source = m.source;
           if (m.type === "bind" && m.source) {
-            const problem = await bindProblem(m.source, spec.user, spec.group_add);
+            // the API checked the path as written; here, on the host, what it really points at: that is what gets mounted
+            const bind = await resolveBind(m.source, this.#o.bindRoots ?? []);
+            if ("problem" in bind) return { ok: false, error: bind.problem };
+            source = bind.path;
+            const problem = await bindProblem(source, spec.user, spec.group_add);
             if (problem) return { ok: false, error: problem };
           }
           const declared = m.type === "volume" && m.source ? step.volumes?.[m.source] : undefined;
-          const source = declared ? (declared.name ?? m.source) : m.source;
+          if (declared) source = declared.name ?? m.source;
           if (declared && source) {
             await rt.ensureVolume({
               name: source,

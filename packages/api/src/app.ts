@@ -685,7 +685,8 @@ export function createApp(deps: ApiDeps) {
     const queueUrl = await deps.hostQueue(id);
     const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
     await deps.hosts.register({ id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers, ...(body.address ? { address: body.address } : {}) }, hashToken(hostToken));
-    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken });
+    // bindRoots: the agent checks a bind's real path (symlinks resolved) against them on its host, where the API cannot
+    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken, bindRoots: policy.bindRoots });
   });
 
   v1.post("/hosts/:id/heartbeat", async (c) => {

@@ -38,10 +38,11 @@ export function registryOf(image: string): string {
   return "docker.io";
 }
 
+/** Strictly below the root: the root itself holds every user's folder, so it is not "under" it (the agent checks the same on the real path). */
 const under = (path: string, root: string) => {
-  const p = posix.normalize(path);
+  const p = posix.normalize(path).replace(/(.)\/$/, "$1");
   const r = posix.normalize(root).replace(/\/$/, "");
-  return p === r || p.startsWith(`${r}/`);
+  return p !== (r || "/") && p.startsWith(`${r}/`);
 };
 
 const allowedPorts = (policy: SitePolicy) =>
