@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -58,5 +58,41 @@ describe("bind mounts on the host", () => {
     const rt = new FakeRuntime({ "app:1": {} });
     expect(await runner(rt, { bindRoots: [root] }).run(step("create", { spec: bind(join(root, "proj", "alias")) }))).toMatchObject({ ok: true });
     expect(rt.containers.get("demo-web-1")?.spec.mounts).toEqual([{ type: "bind", source: join(root, "proj", "data"), target: "/data", readOnly: true }]);
+  });
+});
+
+describe("secret files", () => {
+  const withSecret = (extra: Partial<Step> = {}) =>
+    step("create", { secrets: [{ name: "web.demo.pw", version: 1, target: "pw", uid: "0", gid: "0", mode: 0o400 }], ...extra });
+  const fetchSecret = () => Promise.resolve(Buffer.from("s3cret"));
+
+  it("are written into a folder of the agent's own, mounted read-only", async () => {
+    const secretsDir = join(mkdtempSync(join(tmpdir(), "corral-agent-secrets-")), "corral-secrets");
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt, { secretsDir, fetchSecret }).run(withSecret())).toMatchObject({ ok: true });
+    const file = join(secretsDir, "demo.web.1.create.r1.op1", "0");
+    expect(readFileSync(file, "utf8")).toBe("s3cret");
+    expect(rt.containers.get("demo-web-1")?.spec.mounts).toEqual([{ type: "bind", source: file, target: "/run/secrets/pw", readOnly: true }]);
+  });
+
+  it.runIf(process.geteuid?.() === 0)("are not written into a folder another user made first, and no container is created", async () => {
+    const secretsDir = join(mkdtempSync(join(tmpdir(), "corral-agent-secrets-")), "corral-secrets");
+    mkdirSync(secretsDir, { mode: 0o700 });
+    chownSync(secretsDir, 12345, 12345);
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt, { secretsDir, fetchSecret }).run(withSecret());
+    expect(out).toMatchObject({ ok: false, error: expect.stringContaining(`the secrets folder ${secretsDir} is owned by uid 12345`) as unknown });
+    expect(rt.calls).toEqual([]);
+    expect(readdirSync(secretsDir)).toEqual([]);
+  });
+
+  it("are not written through a symlinked secrets folder", async () => {
+    const base = mkdtempSync(join(tmpdir(), "corral-agent-secrets-"));
+    mkdirSync(join(base, "elsewhere"), { mode: 0o700 });
+    symlinkSync(join(base, "elsewhere"), join(base, "corral-secrets"));
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt, { secretsDir: join(base, "corral-secrets"), fetchSecret }).run(withSecret());
+    expect(out).toMatchObject({ ok: false, error: expect.stringContaining("is a symlink") as unknown });
+    expect(readdirSync(join(base, "elsewhere"))).toEqual([]);
   });
 });

@@ -15,12 +15,13 @@ import {
   type StepReport,
 } from "@corral/core";
 import { existsSync } from "node:fs";
-import { chown, chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { extendVisibility, receiveLoop, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { bindProblem, resolveBind } from "./binds.js";
+import { ensurePrivateDir, writeNewFile } from "./secret-files.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
 import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
@@ -142,7 +143,8 @@ export class StepRunner {
 
   /**
    * Write the secrets a container mounts into its own folder on the host's
-   * tmpfs (0700, root's), each file with the owner and mode the service asked
+   * tmpfs (0700, the agent's user's, checked: see ensurePrivateDir), each file
+   * new, never through a symlink, with the owner and mode the service asked
    * for, and bind them read-only at /run/secrets/TARGET.
    */
   async #secretFiles(step: Step): Promise<MountRequest[]> {
@@ -151,15 +153,14 @@ export class StepRunner {
     if (!fetchSecret || !secretsDir) throw new Error("this agent cannot mount secrets (no secret path configured)");
     // one folder per container, named by its create step (the container's name moves aside in an upgrade)
     const dir = join(secretsDir, secretFolder(step.id));
-    await mkdir(secretsDir, { recursive: true, mode: 0o700 });
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { mode: 0o700 });
+    await ensurePrivateDir(secretsDir);
+    await rm(dir, { recursive: true, force: true }); // a leftover of an earlier attempt; rm does not follow links
+    await mkdir(dir, { mode: 0o700 }); // fails if anything took the name meanwhile
+    await ensurePrivateDir(dir);
     const mounts: MountRequest[] = [];
     for (const [i, s] of step.secrets.entries()) {
       const file = join(dir, String(i));
-      await writeFile(file, await fetchSecret(step, s.name, s.version), { mode: 0o600 });
-      await chown(file, Number(s.uid), Number(s.gid));
-      await chmod(file, s.mode);
+      await writeNewFile(file, await fetchSecret(step, s.name, s.version), { uid: Number(s.uid), gid: Number(s.gid) }, s.mode);
       const target = s.target.startsWith("/") ? s.target : posix.join("/run/secrets", s.target);
       mounts.push({ type: "bind", source: file, target, readOnly: true });
     }
