@@ -96,3 +96,54 @@ describe("secret files", () => {
     expect(readdirSync(join(base, "elsewhere"))).toEqual([]);
   });
 });
+
+describe("a step touches only its own stack's containers", () => {
+  // demo-web-1 held by another stack's container (as names collided before), or by one corral does not manage
+  const others = {
+    "another stack": { "io.corral.stack": "other", "io.corral.service": "web", "io.corral.step": "other.web.1.create.r1.op9" },
+    "another service": { "io.corral.stack": "demo", "io.corral.service": "db", "io.corral.step": "demo.db.1.create.r1.op1" },
+    "no corral labels": {},
+  };
+  it.each(Object.entries(others))("%s: stop, start, rename, remove and run refuse it and do nothing", async (_what, labels) => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const planted = rt.plant("demo-web-1", labels);
+    const r = runner(rt);
+    const label = labels["io.corral.stack"] === "demo" ? `io.corral.service=web, found io.corral.service=db` : `io.corral.stack=demo, found ${labels["io.corral.stack"] ? "io.corral.stack=other" : "no such label"}`;
+    const refusal = (action: string) => ({ ok: false, error: `refusing to ${action} container demo-web-1 (${planted.id.slice(0, 12)}): it does not belong to this step (expected ${label})` });
+    expect(await r.run(step("stop"))).toEqual(refusal("stop"));
+    expect(await r.run(step("start"))).toEqual(refusal("start"));
+    expect(await r.run(step("rename", { renameTo: "demo-web-1-r1" }))).toEqual(refusal("rename"));
+    expect(await r.run(step("remove"))).toEqual(refusal("remove"));
+    expect(await r.run(step("run", { container: "demo-web-1", spec: spec() }))).toEqual(refusal("run"));
+    expect(await r.run(step("create"))).toEqual({ ok: false, error: `the name demo-web-1 is taken by a container that is not demo/web's (${planted.id.slice(0, 12)})` });
+    // a rename whose target name another stack holds is no "already done"
+    rt.containers.delete("demo-web-1");
+    rt.plant("demo-web-1-r1", labels);
+    expect(await r.run(step("rename", { id: "demo.web.1.rename-2.r1.op1", renameTo: "demo-web-1-r1" }))).toMatchObject({ ok: false, error: expect.stringContaining("refusing to rename container demo-web-1-r1") as unknown });
+    expect(rt.calls).toEqual([]);
+    expect(rt.containers.get("demo-web-1-r1")?.running).toBe(true);
+  });
+
+  it("a start planned with its create starts only the container that create made", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    rt.plant("demo-web-1", { "io.corral.stack": "demo", "io.corral.service": "web", "io.corral.step": "demo.web.1.create.r1.op0" }, false);
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("expected io.corral.step=demo.web.1.create.r1.op1, found io.corral.step=demo.web.1.create.r1.op0") as unknown,
+    });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("its own container goes through create, start, stop, rename and remove", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    expect(await r.run(step("create"))).toMatchObject({ ok: true });
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toMatchObject({ ok: true });
+    expect(await r.run(step("stop"))).toEqual({ ok: true });
+    expect(await r.run(step("rename", { renameTo: "demo-web-1-r1" }))).toEqual({ ok: true });
+    expect(await r.run(step("remove", { container: "demo-web-1-r1" }))).toEqual({ ok: true });
+    expect(await r.run(step("run", { id: "demo.job.1.run-1.r1.cron", service: "job", container: "demo-job.run-1", spec: spec() }))).toEqual({ ok: true, exitCode: 0 });
+    expect(rt.calls).toEqual(["create demo-web-1", "start demo-web-1", "stop demo-web-1", "rename demo-web-1 demo-web-1-r1", "remove demo-web-1-r1", "create demo-job.run-1", "start demo-job.run-1", "remove demo-job.run-1"]);
+  });
+});

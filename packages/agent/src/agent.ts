@@ -24,7 +24,7 @@ import { bindProblem, resolveBind } from "./binds.js";
 import { ensurePrivateDir, writeNewFile } from "./secret-files.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
-import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
+import { engineMessage, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
@@ -34,6 +34,22 @@ const secretFolder = (createStepId: string) => createStepId.replace(/[^A-Za-z0-9
 
 /** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
 export const defaultSecretsDir = () => join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "corral-secrets");
+
+/**
+ * Why a step may not touch a container found under its name: the container
+ * must carry the step's stack and service labels, and, where the step knows
+ * the create that made it, that create's step label. Undefined when it may.
+ * A name alone proves nothing: another stack's container, or one corral does
+ * not manage, may hold it.
+ */
+function notOurs(step: Step, c: ContainerInfo): string | undefined {
+  const expected: Array<[string, string]> = [[L.stack, step.stack], [L.service, step.service], ...(step.createdBy ? [[L.step, step.createdBy] as [string, string]] : [])];
+  const wrong = expected.find(([label, value]) => c.labels[label] !== value);
+  if (!wrong) return undefined;
+  const [label, value] = wrong;
+  const has = c.labels[label] === undefined ? "no such label" : `${label}=${c.labels[label]}`;
+  return `refusing to ${step.action} container ${c.name} (${c.id.slice(0, 12)}): it does not belong to this step (expected ${label}=${value}, found ${has})`;
+}
 
 /** The container's restart policy: `restart:`, else deploy.restart_policy (Swarm's conditions in Docker's words). */
 function restartOf(spec: ServiceSpec): string | undefined {
@@ -179,10 +195,10 @@ export class StepRunner {
         const existing = await rt.inspect(name);
         if (existing?.labels[L.step] === step.id) return { ok: true, alreadyDone: true, containerId: existing.id };
         if (existing) {
-          if (existing.labels[L.stack] !== step.stack) {
-            return { ok: false, error: `the name ${name} is taken by a container corral does not manage (${existing.id.slice(0, 12)})` };
+          if (existing.labels[L.stack] !== step.stack || existing.labels[L.service] !== step.service) {
+            return { ok: false, error: `the name ${name} is taken by a container that is not ${step.stack}/${step.service}'s (${existing.id.slice(0, 12)})` };
           }
-          await rt.remove(name); // a leftover of this stack that the log no longer knows
+          await rt.remove(name); // a leftover of this service that the log no longer knows
         }
         if (!step.spec) return { ok: false, error: "create step without a service spec" };
         const spec = step.spec;
@@ -289,6 +305,8 @@ export class StepRunner {
       case "start": {
         const before = await rt.inspect(name);
         if (!before) return { ok: false, error: `container ${name} does not exist` };
+        const refused = notOurs(step, before);
+        if (refused) return { ok: false, error: refused };
         if (!before.running) await rt.start(name);
         // a container with a health check counts as started once healthy
         const health = await rt.waitHealthy(name, this.#o.healthTimeoutMs);
@@ -305,6 +323,8 @@ export class StepRunner {
       }
       case "stop": {
         const before = await rt.inspect(name);
+        const refused = before && notOurs(step, before);
+        if (refused) return { ok: false, error: refused };
         if (!before?.running) return { ok: true, alreadyDone: true };
         if (before.labels[L.routes]) await this.#o.router?.drain(before.id);
         await rt.stop(name, this.#o.stopGraceSeconds);
@@ -313,6 +333,8 @@ export class StepRunner {
       case "rename": {
         const to = step.renameTo ?? "";
         const [from, target] = [await rt.inspect(name), await rt.inspect(to)];
+        const refused = (from && notOurs(step, from)) || (target && notOurs(step, target));
+        if (refused) return { ok: false, error: refused };
         if (!from && target) return { ok: true, alreadyDone: true }; // renamed before: a redelivery
         if (!from) return { ok: false, error: `container ${name} does not exist` };
         if (target) return { ok: false, error: `cannot rename ${name} to ${to}: the name is taken` };
@@ -323,6 +345,8 @@ export class StepRunner {
         return (await rt.removeVolume(step.service)) ? { ok: true } : { ok: true, alreadyDone: true };
       case "remove": {
         const existing = await rt.inspect(name);
+        const refused = existing && notOurs(step, existing);
+        if (refused) return { ok: false, error: refused };
         const createdBy = existing?.labels[L.step];
         if (existing?.running && existing.labels[L.routes]) await this.#o.router?.drain(existing.id);
         const removed = await rt.remove(name);
@@ -333,7 +357,11 @@ export class StepRunner {
       }
       case "run": {
         // a scheduled job's run: a one-shot container, made, started, waited for, removed; its exit code reported
+        // the run's container is its own: made by this very step (the create below labels it with the run's id)
+        const own = { ...step, createdBy: step.id };
         let found = await rt.inspect(name);
+        const refused = found && notOurs(own, found);
+        if (refused) return { ok: false, error: refused };
         if (!found) {
           if (!(await rt.imageExists(step.image))) await rt.pull(step.image);
           const created = await this.#execute({ ...step, action: "create" });
@@ -342,7 +370,7 @@ export class StepRunner {
         }
         if (found?.status === "created") await rt.start(name); // a redelivery finds a finished run and only collects it
         const exitCode = await rt.wait(name);
-        await this.#execute({ ...step, action: "remove" });
+        await this.#execute({ ...own, action: "remove" });
         return { ok: true, exitCode };
       }
       default: {

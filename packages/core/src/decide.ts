@@ -506,7 +506,7 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
       ...(secretMounts.length ? { secrets: secretMounts } : {}),
       after,
     },
-    { ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] },
+    { ...base, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create], createdBy: create },
   ];
 }
 
