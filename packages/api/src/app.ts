@@ -12,6 +12,7 @@ import {
   ComposeError,
   conflict,
   containerRows,
+  displayName,
   currentProject,
   decide,
   defaultPolicy,
@@ -376,7 +377,7 @@ export function createApp(deps: ApiDeps) {
     if (!t?.container) throw notFound(`no container named ${name}`);
     const owner = t.stack;
     const op = newOpId();
-    const { version } = await command(owner.name, () => ({ type: "RemoveContainer", stack: owner.name, op, container: name, by: c.get("principal").name, source: "api" }));
+    const { version } = await command(owner.name, () => ({ type: "RemoveContainer", stack: owner.name, op, container: t.container!.name, by: c.get("principal").name, source: "api" }));
     return c.json({ stack: owner.name, op, version }, 202);
   });
 
@@ -556,9 +557,14 @@ export function createApp(deps: ApiDeps) {
     const visible = await existingStacks(p);
     const stack = visible.find((s) => s.name === target);
     if (stack) return { stack };
-    for (const s of visible) {
-      const container = s.containers[target];
-      if (container) return { stack: s, container };
+    // a container by the name users see (STACK-SERVICE-N) or by the engine's: two stacks may show the same name
+    // (a-b/c and a/b-c both show a-b-c-1; their engine names differ), so a name that fits more than one is refused
+    const found = visible.flatMap((s) => Object.values(s.containers).filter((c) => c.name === target || displayName(c.name) === target).map((container) => ({ stack: s, container })));
+    const exact = found.filter((f) => f.container.name === target);
+    if (exact.length === 1 || found.length === 1) return (exact[0] ?? found[0])!;
+    if (found.length > 1) {
+      const which = found.map((f) => `${f.stack.name}/${f.container.service} (${f.container.name})`).join(", ");
+      throw invalid(`the name ${target} fits containers of several stacks: ${which}; name the service (STACK/SERVICE) or the container's engine name`, "target");
     }
     throw notFound(`no stack, service or container named ${target}`);
   }

@@ -2,7 +2,8 @@ import { conflict, notFound } from "./errors.js";
 import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
 import { canonicalJson } from "./hash.js";
-import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
+import type { Project, ServiceSpec, Step, StepReport } from "./model.js";
+import { asideName, containerName, runContainerName } from "./names.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
@@ -318,7 +319,7 @@ function cronTick(state: StackState, hosts: HostInfo[], now: number): StackEvent
       id: stepId(state.name, "cron", state.revision, service, `run-${run}`, run),
       action: "run",
       slot: run, // its own queue group: runs that may overlap do not wait on each other
-      container: `${state.name}-${service}-run-${run}`,
+      container: runContainerName(state.name, service, run),
     });
     events.push({ type: "CronFired", service, at, run, step });
   }
@@ -432,8 +433,8 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
     const held = directPorts(spec).flatMap((p) => (p.published === undefined ? [] : [p.published]));
     const holding = new Set(held.length ? Object.values(state.containers).filter((c) => c.service === service && !c.previousOf).map((c) => c.host) : []);
     for (let slot = 1; slot <= spec.scale; slot++) {
-      const name = containerName(state.name, service, slot);
-      const existing = state.containers[name];
+      const existing = slotContainer(state, service, slot);
+      const name = existing?.name ?? containerName(state.name, service, slot);
       const base = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name };
       if (existing && existing.hash === hash) {
         if (existing.state !== "running") {
@@ -479,6 +480,16 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
   return [...pulls, ...creates, ...starts, ...removals].map(dropUndefined);
 }
 
+/**
+ * A slot's container: under its engine name, or under the one it had before
+ * names told stacks apart (`STACK-SERVICE-N` for a service with a dash), so
+ * a stack deployed before keeps its containers instead of doubling them.
+ */
+function slotContainer(state: StackState, service: string, slot: number): ContainerRecord | undefined {
+  const c = state.containers[containerName(state.name, service, slot)] ?? state.containers[`${state.name}-${service}-${slot}`];
+  return c?.service === service && !c.previousOf ? c : undefined;
+}
+
 /** Create and start a service's container in a slot, at the current revision. */
 function newContainer(state: StackState, opId: string, service: string, slot: number, host: string, after: string[]): [Step, Step] {
   const { spec, hash } = state.services[service]!;
@@ -493,7 +504,7 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
     return { name: secretName, version: state.secretVersions[secretName] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
   });
   const create = stepId(state.name, opId, rev, service, "create", slot);
-  const previousIp = spec.retain_ip ? state.containers[name]?.ip : undefined;
+  const previousIp = spec.retain_ip ? slotContainer(state, service, slot)?.ip : undefined;
   return [
     {
       ...base,
@@ -568,8 +579,8 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     let previousBatch: string[] = [];
     let batch: string[] = [];
     for (let slot = 1; slot <= spec.scale; slot++) {
-      const name = containerName(state.name, service, slot);
-      const old = state.containers[name];
+      const old = slotContainer(state, service, slot);
+      const name = old?.name ?? containerName(state.name, service, slot);
       const constraints = spec.deploy?.placement?.constraints;
       const host = old?.host ?? chooseHost(hosts, load, constraints);
       if (!host) return [{ type: "OperationFailed", op: opId, reason: `${service}: no live host for slot ${slot}` }];
@@ -583,7 +594,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
       const first = [pull, ...previousBatch];
       // the first step of a later batch waits out the interval
       const lead: Partial<Step> = { ...(previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {}), ...(chainAny ? { afterAny: true } : {}) };
-      const aside = `${name}-r${old?.revision ?? 0}`;
+      const aside = asideName(name, old?.revision ?? 0);
       if (old && startFirst) {
         // start-first: the old container keeps running, aside, until the new one is up (and healthy)
         const rename = containerStep(state, opId, old, "rename", first, { ...lead, renameTo: aside });

@@ -316,4 +316,3 @@ export const labels = {
   routes: "io.corral.routes",
 } as const;
 
-export const containerName = (stack: string, service: string, slot: number): string => `${stack}-${service}-${slot}`;
