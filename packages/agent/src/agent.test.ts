@@ -99,7 +99,7 @@ describe("secret files", () => {
 
 describe("a step touches only its own stack's containers", () => {
   // demo-web-1 held by another stack's container (as names collided before), or by one corral does not manage
-  const others = {
+  const others: Record<string, Record<string, string>> = {
     "another stack": { "io.corral.stack": "other", "io.corral.service": "web", "io.corral.step": "other.web.1.create.r1.op9" },
     "another service": { "io.corral.stack": "demo", "io.corral.service": "db", "io.corral.step": "demo.db.1.create.r1.op1" },
     "no corral labels": {},
@@ -145,5 +145,32 @@ describe("a step touches only its own stack's containers", () => {
     expect(await r.run(step("remove", { container: "demo-web-1-r1" }))).toEqual({ ok: true });
     expect(await r.run(step("run", { id: "demo.job.1.run-1.r1.cron", service: "job", container: "demo-job.run-1", spec: spec() }))).toEqual({ ok: true, exitCode: 0 });
     expect(rt.calls).toEqual(["create demo-web-1", "start demo-web-1", "stop demo-web-1", "rename demo-web-1 demo-web-1-r1", "remove demo-web-1-r1", "create demo-job.run-1", "start demo-job.run-1", "remove demo-job.run-1"]);
+  });
+});
+
+describe("io.corral.* labels are the agent's alone", () => {
+  it("an image that carries one is refused before anything is made, naming the image and the label", async () => {
+    const rt = new FakeRuntime({ "evil:1": { "io.corral.routes": "60001:80", maintainer: "x" } });
+    const out = await runner(rt).run(step("create", { spec: spec({ image: "evil:1" }) }));
+    expect(out).toEqual({
+      ok: false,
+      error: "image evil:1 carries the label io.corral.routes: io.corral.* labels are corral's own, and a container would inherit it; rebuild the image without it",
+    });
+    expect(rt.calls).toEqual([]);
+    // a scheduled job's run creates through the same check
+    expect(await runner(rt).run(step("run", { image: "evil:1", spec: spec({ image: "evil:1" }) }))).toMatchObject({ ok: false, error: expect.stringContaining("image evil:1 carries the label io.corral.routes") as unknown });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("a service's own labels may not set the agent's (deploy.labels neither), but io.corral.cron.* are the service's", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt).run(step("create", { spec: spec({ deploy: { labels: { "io.corral.routes": "60001:80" } } }) }))).toEqual({
+      ok: false,
+      error: "the label io.corral.routes is corral's own: a service may not set it",
+    });
+    expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.stack": "other", "io.corral.step": "x" } }) }))).toMatchObject({ ok: false, error: "the labels io.corral.stack, io.corral.step are corral's own: a service may not set them" });
+    expect(rt.calls).toEqual([]);
+    expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.cron.schedule": "* * * * *" } }) }))).toMatchObject({ ok: true });
+    expect(rt.containers.get("demo-web-1")?.labels).not.toHaveProperty("io.corral.routes");
   });
 });

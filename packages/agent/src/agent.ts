@@ -183,6 +183,27 @@ export class StepRunner {
     return mounts;
   }
 
+  /**
+   * Labels under io.corral.* steer this agent on the host: the router holds
+   * the ports in io.corral.routes of every container that has it, even after
+   * a restart, and stack/service/step say whose a container is. The invariant:
+   * only the agent sets them, at create, from the step. Docker gives a
+   * container its image's labels too, so an image that carries any
+   * io.corral.* label is refused, and so is a service whose own labels set
+   * one of the agent's (io.corral.cron.* are the service's to set: the
+   * control plane reads those from the spec, never from a container).
+   */
+  async #reservedLabels(spec: ServiceSpec): Promise<string | undefined> {
+    const own = new Set<string>(Object.values(L));
+    const set = Object.keys({ ...spec.deploy?.labels, ...spec.labels }).filter((k) => own.has(k));
+    if (set.length > 0) return `the label${set.length > 1 ? "s" : ""} ${set.join(", ")} ${set.length > 1 ? "are" : "is"} corral's own: a service may not set ${set.length > 1 ? "them" : "it"}`;
+    const fromImage = Object.keys((await this.#o.runtime.imageLabels(spec.image)) ?? {}).filter((k) => k.startsWith("io.corral."));
+    if (fromImage.length > 0) {
+      return `image ${spec.image} carries the label${fromImage.length > 1 ? "s" : ""} ${fromImage.join(", ")}: io.corral.* labels are corral's own, and a container would inherit ${fromImage.length > 1 ? "them" : "it"}; rebuild the image without ${fromImage.length > 1 ? "them" : "it"}`;
+    }
+    return undefined;
+  }
+
   async #execute(step: Step): Promise<Outcome> {
     const rt = this.#o.runtime;
     const name = step.container ?? "";
@@ -202,6 +223,8 @@ export class StepRunner {
         }
         if (!step.spec) return { ok: false, error: "create step without a service spec" };
         const spec = step.spec;
+        const reserved = await this.#reservedLabels(spec);
+        if (reserved) return { ok: false, error: reserved };
         const network = stackNetwork(step.stack);
         await this.#ensureNetwork(network, step.stack);
         const mounts: MountRequest[] = [];
@@ -252,6 +275,7 @@ export class StepRunner {
           ...(spec.command ? { command: spec.command } : {}),
           ...(spec.entrypoint ? { entrypoint: spec.entrypoint } : {}),
           env: spec.environment,
+          // the agent's own io.corral.* labels, from the step alone: no image label and no user label of those names gets here (#reservedLabels)
           labels: {
             ...spec.deploy?.labels,
             ...spec.labels,

@@ -1,7 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { decide } from "./decide.js";
 import { stackNamePattern } from "./model.js";
 import { asideName, containerName, displayName, parseEngineName, runContainerName, serviceNamePattern, type EngineName } from "./names.js";
+import { evolve, initialState, type StackState } from "./state.js";
+import { hosts, run, settle, spec, up } from "./testing.js";
+import { containerRows } from "./view.js";
 
 const engineName = (n: EngineName) =>
   n.kind === "run" ? runContainerName(n.stack, n.service, n.run) : n.kind === "aside" ? asideName(containerName(n.stack, n.service, n.slot), n.revision) : containerName(n.stack, n.service, n.slot);
@@ -55,5 +59,29 @@ describe("engine names", () => {
   it("service names are DNS labels", () => {
     for (const ok of ["web", "my-api", "a1", "x".repeat(63)]) expect(serviceNamePattern.test(ok), ok).toBe(true);
     for (const bad of ["my_api", "api.v2", "-web", "Web", "x".repeat(64), ""]) expect(serviceNamePattern.test(bad), bad).toBe(false);
+  });
+});
+
+describe("the decider names containers so", () => {
+  const services = { "api-gw": spec("gw:1"), web: spec("web:1") };
+
+  it("plans STACK_SERVICE-N for a service with a dash, shows STACK-SERVICE-N, and starts what its create made", () => {
+    const s = settle(run(initialState("demo"), up(services, "op1")));
+    expect(Object.keys(s.containers).sort()).toEqual(["demo-web-1", "demo_api-gw-1"]);
+    expect(containerRows(s).map((r) => r.name)).toEqual(["demo-api-gw-1", "demo-web-1"]);
+    const starts = Object.values(s.steps).filter((r) => r.step.action === "start").map((r) => [r.step.container, r.step.createdBy]);
+    expect(starts).toEqual([
+      ["demo_api-gw-1", "demo.api-gw.1.create.r1.op1"],
+      ["demo-web-1", "demo.web.1.create.r1.op1"],
+    ]);
+  });
+
+  it("keeps a container made under the name it had before (STACK-SERVICE-N), rather than making a second one in its slot", () => {
+    const s = settle(run(initialState("demo"), up(services, "op1")));
+    const { "demo_api-gw-1": gw, ...rest } = s.containers;
+    const before: StackState = { ...s, containers: { ...rest, "demo-api-gw-1": { ...gw!, name: "demo-api-gw-1", state: "stopped" } } };
+    const again = decide(up(services, "op2"), before).reduce(evolve, before);
+    const steps = decide({ type: "Plan", hosts, now: 3 }, again).flatMap((e) => (e.type === "StepPlanned" ? [`${e.step.action} ${e.step.container}`] : []));
+    expect(steps).toEqual(["start demo-api-gw-1"]);
   });
 });
