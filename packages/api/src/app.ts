@@ -560,11 +560,11 @@ export function createApp(deps: ApiDeps) {
     // a container by the name users see (STACK-SERVICE-N) or by the engine's: two stacks may show the same name
     // (a-b/c and a/b-c both show a-b-c-1; their engine names differ), so a name that fits more than one is refused
     const found = visible.flatMap((s) => Object.values(s.containers).filter((c) => c.name === target || displayName(c.name) === target).map((container) => ({ stack: s, container })));
-    const exact = found.filter((f) => f.container.name === target);
-    if (exact.length === 1 || found.length === 1) return (exact[0] ?? found[0])!;
+    if (found.length === 1) return found[0]!;
     if (found.length > 1) {
-      const which = found.map((f) => `${f.stack.name}/${f.container.service} (${f.container.name})`).join(", ");
-      throw invalid(`the name ${target} fits containers of several stacks: ${which}; name the service (STACK/SERVICE) or the container's engine name`, "target");
+      // never a guess: logs or exec in another tenant's container because two names look alike
+      const which = found.map((f) => `${f.stack.name}/${f.container.service} (engine name ${f.container.name})`).join(", ");
+      throw invalid(`the name ${target} fits containers of several stacks: ${which}; name the service (STACK/SERVICE)`, "target");
     }
     throw notFound(`no stack, service or container named ${target}`);
   }
