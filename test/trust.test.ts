@@ -1,10 +1,15 @@
 import { execFile } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sitePolicySchema } from "@corral/core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { cleanupStack, composeFile, corral, docker, stackContainers, testServer } from "./support.js";
 
 // Trust boundaries on the real engine: names no two stacks share, and no image steering the agent.
 let server: Awaited<ReturnType<typeof testServer>>;
 const evil = "corral-evil-label:latest";
+const root = realpathSync(mkdtempSync(join(tmpdir(), "corral-trust-")));
 
 /** `docker build` from a Dockerfile on stdin (no context needed). */
 const build = (tag: string, dockerfile: string) =>
@@ -15,11 +20,14 @@ const build = (tag: string, dockerfile: string) =>
 
 beforeAll(async () => {
   await build(evil, "FROM corral-busybox:latest\nLABEL io.corral.routes=60041:80\n");
-  server = await testServer();
+  mkdirSync(join(root, "proj"));
+  chmodSync(root, 0o755);
+  symlinkSync("/", join(root, "proj", "escape"));
+  server = await testServer({ policy: sitePolicySchema.parse({ bindRoots: [root] }) });
 });
 afterAll(async () => {
   await server?.stop();
-  for (const stack of ["e2e-tr-b", "e2e-tr", "e2e-evil"]) await cleanupStack(stack);
+  for (const stack of ["e2e-tr-b", "e2e-tr", "e2e-evil", "e2e-escape"]) await cleanupStack(stack);
   await docker.getImage(evil).remove({ force: true }).catch(() => {});
 });
 
@@ -71,4 +79,22 @@ services:
   expect(await stackContainers("e2e-evil")).toEqual([]);
   expect((await docker.listContainers({ all: true, filters: { label: ["io.corral.routes"] } })).filter((c) => c.Image === evil)).toEqual([]);
   expect((await corral(server, ["rm", "e2e-evil"])).code).toBe(0);
+});
+
+it("a bind through a symlink inside the root that points at / passes the API's check of the path as written, and the agent refuses it", async () => {
+  const escape = join(root, "proj", "escape");
+  const file = composeFile(`
+services:
+  web:
+    image: corral-busybox:latest
+    command: ["sleep", "1000"]
+    user: "1000:1000"
+    volumes: ["${escape}:/host:ro"]
+    cap_drop: [ALL]
+`);
+  const up = await corral(server, ["up", "-d", "-f", file, "-s", "e2e-escape"]);
+  expect(up.code).not.toBe(0);
+  expect(up.stderr).toContain(`bind mount ${escape} (it resolves to /) is not under an allowed root (allowed: ${root}; the root itself is not)`);
+  expect(await stackContainers("e2e-escape")).toEqual([]);
+  expect((await corral(server, ["rm", "e2e-escape"])).code).toBe(0);
 });
