@@ -450,7 +450,7 @@ export function createApp(deps: ApiDeps) {
     const containers = await resolveContainers(body.target, p, body.type === "exec" ? (body.slot ?? 1) : undefined);
     if (body.type === "exec") {
       const target = containers[0]!;
-      if (target.state !== "running") throw conflict(`container ${target.name} is not running (it is ${target.state}): 'corral start' it first`);
+      if (target.state !== "running") throw conflict(`container ${displayName(target.name)} is not running (it is ${target.state}): 'corral start' it first`);
     }
     const hosts: Record<string, string[]> = {};
     for (const ct of containers) hosts[ct.host] = [...(hosts[ct.host] ?? []), ct.name];
@@ -746,7 +746,7 @@ export function createApp(deps: ApiDeps) {
       for (const [service, { spec }] of Object.entries(s.services)) {
         const mounts = (spec.secrets ?? []).some((m) => (s.secrets[m.source]?.name ?? m.source) === name);
         if (!mounts) continue;
-        users.push(...Object.values(s.containers).filter((k) => k.service === service && k.state === "running").map((k) => k.name));
+        users.push(...Object.values(s.containers).filter((k) => k.service === service && k.state === "running").map((k) => displayName(k.name)));
       }
     }
     if (users.length > 0) throw conflict(`secret ${name} is used by running containers: ${users.join(", ")}`);
@@ -793,7 +793,7 @@ export function createApp(deps: ApiDeps) {
     const rows = [];
     for (const v of (await deps.volumes.list()).filter((x) => canSee(p, x.owner, x.group))) {
       const users = await volumeUsers(v.name);
-      const running = users.filter((u) => u.running).map((u) => u.name);
+      const running = users.filter((u) => u.running).map((u) => displayName(u.name));
       rows.push({ id: `1v${v.name}`, name: v.name, state: running.length > 0 ? "active" : "inactive", driver: v.kind, detail: running.length ? `used by ${running.join(", ")}` : "", owner: v.owner, group: v.group });
     }
     return c.json(rows);
@@ -805,7 +805,7 @@ export function createApp(deps: ApiDeps) {
     const v = await deps.volumes.get(name);
     if (!v || !canSee(p, v.owner, v.group)) throw notFound(`volume ${name} not found`);
     const users = await volumeUsers(name);
-    if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => u.name).join(", ")}`);
+    if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => displayName(u.name)).join(", ")}`);
     await deps.volumes.remove(name);
     // every host drops its copy (a volume is made where a container landed)
     const hosts = await deps.hosts.list();

@@ -3,7 +3,7 @@ import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
 import { canonicalJson } from "./hash.js";
 import type { Project, ServiceSpec, Step, StepReport } from "./model.js";
-import { asideName, containerName, runContainerName } from "./names.js";
+import { asideName, containerName, displayName, runContainerName } from "./names.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
@@ -259,7 +259,7 @@ function decideRemoveContainer(command: Extract<Command, { type: "RemoveContaine
   const c = state.containers[command.container];
   if (!state.exists || !c) throw notFound(`stack ${state.name} has no container ${command.container}`);
   refuseWhileBusy(state, "change");
-  if (c.previousOf) throw conflict(`container ${c.name} is kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
+  if (c.previousOf) throw conflict(`container ${displayName(c.name)} is kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
   refuseWhileUpgradePending(state, "change");
   return [{ type: "OperationStarted", op: command.op, kind: "rm-container", revision: state.revision, by: command.by, source: command.source, services: [c.service], containers: [c.name] }];
 }
@@ -694,7 +694,7 @@ function monitorFailure(state: StackState, c: ContainerRecord, now: number): Sta
   if (!u || op?.kind !== "upgrade" || op.status !== "running" || c.previousOf || c.revision !== u.to || !u.services.includes(c.service)) return [];
   const window = monitorMs(state, c.service);
   if (c.startedAt === undefined || now - c.startedAt > window) return [];
-  const reason = `container ${c.name} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
+  const reason = `container ${displayName(c.name)} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
   const events: StackEvent[] = [{ type: "ServiceFailed", service: c.service, reason }];
   let s = evolve(state, events[0]!);
   for (const r of Object.values(s.steps)) {
