@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { parseProject } from "./compose.js";
 import { decide } from "./decide.js";
 import { stackNamePattern } from "./model.js";
 import { asideName, containerName, displayName, parseEngineName, runContainerName, serviceNamePattern, type EngineName } from "./names.js";
@@ -83,5 +84,16 @@ describe("the decider names containers so", () => {
     const again = decide(up(services, "op2"), before).reduce(evolve, before);
     const steps = decide({ type: "Plan", hosts, now: 3 }, again).flatMap((e) => (e.type === "StepPlanned" ? [`${e.step.action} ${e.step.container}`] : []));
     expect(steps).toEqual(["start demo-api-gw-1"]);
+  });
+});
+
+describe("a compose file", () => {
+  it("refuses a service name that is no DNS label ('_' or '.' would make engine names ambiguous)", () => {
+    for (const name of ["my_api", "api.v2"]) {
+      expect(() => parseProject({ services: { [name]: { image: "x" } } })).toThrow(
+        `docker-compose.yml: services.${name}: a service name is a DNS label: lower-case letters, digits and '-', at most 63 (it names SERVICE.STACK.ENVIRONMENT.DOMAIN and the service's containers)`,
+      );
+    }
+    expect(Object.keys(parseProject({ services: { "my-api": { image: "x" } } }).project.services)).toEqual(["my-api"]);
   });
 });
