@@ -15,15 +15,16 @@ import {
   type StepReport,
 } from "@corral/core";
 import { existsSync } from "node:fs";
-import { chown, chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { CONTROL, extendVisibility, receiveLoop, type Opener, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { bindProblem } from "./binds.js";
+import { bindProblem, resolveBind } from "./binds.js";
+import { ensurePrivateDir, writeNewFile } from "./secret-files.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
-import { engineMessage, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
+import { engineMessage, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
@@ -33,6 +34,22 @@ const secretFolder = (createStepId: string) => createStepId.replace(/[^A-Za-z0-9
 
 /** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
 export const defaultSecretsDir = () => join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "corral-secrets");
+
+/**
+ * Why a step may not touch a container found under its name: the container
+ * must carry the step's stack and service labels, and, where the step knows
+ * the create that made it, that create's step label. Undefined when it may.
+ * A name alone proves nothing: another stack's container, or one corral does
+ * not manage, may hold it.
+ */
+function notOurs(step: Step, c: ContainerInfo): string | undefined {
+  const expected: Array<[string, string]> = [[L.stack, step.stack], [L.service, step.service], ...(step.createdBy ? [[L.step, step.createdBy] as [string, string]] : [])];
+  const wrong = expected.find(([label, value]) => c.labels[label] !== value);
+  if (!wrong) return undefined;
+  const [label, value] = wrong;
+  const has = c.labels[label] === undefined ? "no such label" : `${label}=${c.labels[label]}`;
+  return `refusing to ${step.action} container ${c.name} (${c.id.slice(0, 12)}): it does not belong to this step (expected ${label}=${value}, found ${has})`;
+}
 
 /** The container's restart policy: `restart:`, else deploy.restart_policy (Swarm's conditions in Docker's words). */
 function restartOf(spec: ServiceSpec): string | undefined {
@@ -60,6 +77,12 @@ export interface AgentOptions {
   router?: PortRouter;
   /** Override how long a start waits for a health verdict. */
   healthTimeoutMs?: number;
+  /**
+   * The site policy's bindRoots (the API tells an agent at registration): a
+   * bind mount's real path, symlinks resolved, must lie strictly under one.
+   * None: no bind mounts, as the policy's default.
+   */
+  bindRoots?: readonly string[];
   log?: Logger;
 }
 
@@ -136,7 +159,8 @@ export class StepRunner {
 
   /**
    * Write the secrets a container mounts into its own folder on the host's
-   * tmpfs (0700, root's), each file with the owner and mode the service asked
+   * tmpfs (0700, the agent's user's, checked: see ensurePrivateDir), each file
+   * new, never through a symlink, with the owner and mode the service asked
    * for, and bind them read-only at /run/secrets/TARGET.
    */
   async #secretFiles(step: Step): Promise<MountRequest[]> {
@@ -145,19 +169,39 @@ export class StepRunner {
     if (!fetchSecret || !secretsDir) throw new Error("this agent cannot mount secrets (no secret path configured)");
     // one folder per container, named by its create step (the container's name moves aside in an upgrade)
     const dir = join(secretsDir, secretFolder(step.id));
-    await mkdir(secretsDir, { recursive: true, mode: 0o700 });
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { mode: 0o700 });
+    await ensurePrivateDir(secretsDir);
+    await rm(dir, { recursive: true, force: true }); // a leftover of an earlier attempt; rm does not follow links
+    await mkdir(dir, { mode: 0o700 }); // fails if anything took the name meanwhile
+    await ensurePrivateDir(dir);
     const mounts: MountRequest[] = [];
     for (const [i, s] of step.secrets.entries()) {
       const file = join(dir, String(i));
-      await writeFile(file, await fetchSecret(step, s.name, s.version), { mode: 0o600 });
-      await chown(file, Number(s.uid), Number(s.gid));
-      await chmod(file, s.mode);
+      await writeNewFile(file, await fetchSecret(step, s.name, s.version), { uid: Number(s.uid), gid: Number(s.gid) }, s.mode);
       const target = s.target.startsWith("/") ? s.target : posix.join("/run/secrets", s.target);
       mounts.push({ type: "bind", source: file, target, readOnly: true });
     }
     return mounts;
+  }
+
+  /**
+   * Labels under io.corral.* steer this agent on the host: the router holds
+   * the ports in io.corral.routes of every container that has it, even after
+   * a restart, and stack/service/step say whose a container is. The invariant:
+   * only the agent sets them, at create, from the step. Docker gives a
+   * container its image's labels too, so an image that carries any
+   * io.corral.* label is refused, and so is a service whose own labels set
+   * one of the agent's (io.corral.cron.* are the service's to set: the
+   * control plane reads those from the spec, never from a container).
+   */
+  async #reservedLabels(spec: ServiceSpec): Promise<string | undefined> {
+    const own = new Set<string>(Object.values(L));
+    const set = Object.keys({ ...spec.deploy?.labels, ...spec.labels }).filter((k) => own.has(k));
+    if (set.length > 0) return `the label${set.length > 1 ? "s" : ""} ${set.join(", ")} ${set.length > 1 ? "are" : "is"} corral's own: a service may not set ${set.length > 1 ? "them" : "it"}`;
+    const fromImage = Object.keys((await this.#o.runtime.imageLabels(spec.image)) ?? {}).filter((k) => k.startsWith("io.corral."));
+    if (fromImage.length > 0) {
+      return `image ${spec.image} carries the label${fromImage.length > 1 ? "s" : ""} ${fromImage.join(", ")}: io.corral.* labels are corral's own, and a container would inherit ${fromImage.length > 1 ? "them" : "it"}; rebuild the image without ${fromImage.length > 1 ? "them" : "it"}`;
+    }
+    return undefined;
   }
 
   async #execute(step: Step): Promise<Outcome> {
@@ -172,23 +216,30 @@ export class StepRunner {
         const existing = await rt.inspect(name);
         if (existing?.labels[L.step] === step.id) return { ok: true, alreadyDone: true, containerId: existing.id };
         if (existing) {
-          if (existing.labels[L.stack] !== step.stack) {
-            return { ok: false, error: `the name ${name} is taken by a container corral does not manage (${existing.id.slice(0, 12)})` };
+          if (existing.labels[L.stack] !== step.stack || existing.labels[L.service] !== step.service) {
+            return { ok: false, error: `the name ${name} is taken by a container that is not ${step.stack}/${step.service}'s (${existing.id.slice(0, 12)})` };
           }
-          await rt.remove(name); // a leftover of this stack that the log no longer knows
+          await rt.remove(name); // a leftover of this service that the log no longer knows
         }
         if (!step.spec) return { ok: false, error: "create step without a service spec" };
         const spec = step.spec;
+        const reserved = await this.#reservedLabels(spec);
+        if (reserved) return { ok: false, error: reserved };
         const network = stackNetwork(step.stack);
         await this.#ensureNetwork(network, step.stack);
         const mounts: MountRequest[] = [];
         for (const m of spec.volumes ?? []) {
+          let source = m.source;
           if (m.type === "bind" && m.source) {
-            const problem = await bindProblem(m.source, spec.user, spec.group_add);
+            // the API checked the path as written; here, on the host, what it really points at: that is what gets mounted
+            const bind = await resolveBind(m.source, this.#o.bindRoots ?? []);
+            if ("problem" in bind) return { ok: false, error: bind.problem };
+            source = bind.path;
+            const problem = await bindProblem(source, spec.user, spec.group_add);
             if (problem) return { ok: false, error: problem };
           }
           const declared = m.type === "volume" && m.source ? step.volumes?.[m.source] : undefined;
-          const source = declared ? (declared.name ?? m.source) : m.source;
+          if (declared) source = declared.name ?? m.source;
           if (declared && source) {
             await rt.ensureVolume({
               name: source,
@@ -224,6 +275,7 @@ export class StepRunner {
           ...(spec.command ? { command: spec.command } : {}),
           ...(spec.entrypoint ? { entrypoint: spec.entrypoint } : {}),
           env: spec.environment,
+          // the agent's own io.corral.* labels, from the step alone: no image label and no user label of those names gets here (#reservedLabels)
           labels: {
             ...spec.deploy?.labels,
             ...spec.labels,
@@ -278,6 +330,8 @@ export class StepRunner {
       case "start": {
         const before = await rt.inspect(name);
         if (!before) return { ok: false, error: `container ${name} does not exist` };
+        const refused = notOurs(step, before);
+        if (refused) return { ok: false, error: refused };
         if (!before.running) await rt.start(name);
         // a container with a health check counts as started once healthy
         const health = await rt.waitHealthy(name, this.#o.healthTimeoutMs);
@@ -294,6 +348,8 @@ export class StepRunner {
       }
       case "stop": {
         const before = await rt.inspect(name);
+        const refused = before && notOurs(step, before);
+        if (refused) return { ok: false, error: refused };
         if (!before?.running) return { ok: true, alreadyDone: true };
         if (before.labels[L.routes]) await this.#o.router?.drain(before.id);
         await rt.stop(name, this.#o.stopGraceSeconds);
@@ -302,6 +358,8 @@ export class StepRunner {
       case "rename": {
         const to = step.renameTo ?? "";
         const [from, target] = [await rt.inspect(name), await rt.inspect(to)];
+        const refused = (from && notOurs(step, from)) || (target && notOurs(step, target));
+        if (refused) return { ok: false, error: refused };
         if (!from && target) return { ok: true, alreadyDone: true }; // renamed before: a redelivery
         if (!from) return { ok: false, error: `container ${name} does not exist` };
         if (target) return { ok: false, error: `cannot rename ${name} to ${to}: the name is taken` };
@@ -312,6 +370,8 @@ export class StepRunner {
         return (await rt.removeVolume(step.service)) ? { ok: true } : { ok: true, alreadyDone: true };
       case "remove": {
         const existing = await rt.inspect(name);
+        const refused = existing && notOurs(step, existing);
+        if (refused) return { ok: false, error: refused };
         const createdBy = existing?.labels[L.step];
         if (existing?.running && existing.labels[L.routes]) await this.#o.router?.drain(existing.id);
         const removed = await rt.remove(name);
@@ -322,7 +382,11 @@ export class StepRunner {
       }
       case "run": {
         // a scheduled job's run: a one-shot container, made, started, waited for, removed; its exit code reported
+        // the run's container is its own: made by this very step (the create below labels it with the run's id)
+        const own = { ...step, createdBy: step.id };
         let found = await rt.inspect(name);
+        const refused = found && notOurs(own, found);
+        if (refused) return { ok: false, error: refused };
         if (!found) {
           if (!(await rt.imageExists(step.image))) await rt.pull(step.image);
           const created = await this.#execute({ ...step, action: "create" });
@@ -331,7 +395,7 @@ export class StepRunner {
         }
         if (found?.status === "created") await rt.start(name); // a redelivery finds a finished run and only collects it
         const exitCode = await rt.wait(name);
-        await this.#execute({ ...step, action: "remove" });
+        await this.#execute({ ...own, action: "remove" });
         return { ok: true, exitCode };
       }
       default: {

@@ -1,5 +1,34 @@
-import { stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { dirname, posix } from "node:path";
+
+/** Strictly below `root`: the root itself is not "under" it (binding the root would hand over every user's folder). */
+const strictlyUnder = (path: string, root: string) => root !== path && path.startsWith(root === posix.sep ? root : `${root}/`);
+
+const missing = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR";
+
+/**
+ * Where a bind mount really points on this host, if that is strictly under
+ * one of the site's roots: every symlink on the way resolved (realpath), and
+ * the roots resolved too. The agent mounts the path this returns, never the
+ * one the compose file wrote, so a symlink swapped after this check does not
+ * change what is mounted. (Docker resolves the path again when it starts the
+ * container: a user who may rename directories inside the real path can still
+ * race that, so a root's own folders must not be writable by its users.)
+ */
+export async function resolveBind(source: string, roots: readonly string[]): Promise<{ path: string } | { problem: string }> {
+  const allowed = roots.length ? roots.join(", ") : "none";
+  let path: string;
+  try {
+    path = await realpath(source);
+  } catch (e) {
+    if (missing(e)) return { problem: `bind mount source ${source} does not exist on this host` };
+    throw e;
+  }
+  const real = await Promise.all(roots.map((r) => realpath(r).catch((e: unknown) => (missing(e) ? undefined : Promise.reject(e)))));
+  if (real.some((r) => r !== undefined && strictlyUnder(path, r))) return { path };
+  const through = path === posix.normalize(source) ? "" : ` (it resolves to ${path})`;
+  return { problem: `bind mount ${source}${through} is not under an allowed root (allowed: ${allowed}; the root itself is not)` };
+}
 
 /**
  * Can a numeric user reach a bind mount's source? Every directory on the way

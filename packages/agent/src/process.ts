@@ -43,6 +43,7 @@ const registration = z.object({
   hostToken: z.string(),
   /** The control plane's public key: every message on this host's queue must carry its signature. */
   controlKey: z.string(),
+  bindRoots: z.array(z.string()).default([]),
 });
 
 async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
@@ -86,6 +87,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     router,
     report: queueReporter(sender, reg.controlQueueUrl),
     secretsDir: options.secretsDir ?? defaultSecretsDir(),
+    bindRoots: reg.bindRoots,
     fetchSecret: async (step, name, version) => {
       const q = new URLSearchParams({ stack: step.stack, step: step.id, version: String(version) });
       const got = secretValue.parse(await call(options, `/v1/hosts/${options.hostId}/secrets/${encodeURIComponent(name)}?${q}`, undefined, reg.hostToken));

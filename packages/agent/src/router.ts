@@ -25,6 +25,11 @@ const keyOf = (r: Route) => `${r.hostIp ?? "0.0.0.0"}:${r.published}`;
  * finish, and a new one is put in as soon as it is healthy: a start-first
  * upgrade hands over with no failed request. What to route comes from the
  * containers' labels, so a restarted agent routes the same ports again.
+ * That is sound only because io.corral.routes is the agent's alone: it is
+ * set at create from the control plane's step (routesLabel of the step's
+ * spec), a service may not set it, and an image carrying any io.corral.*
+ * label is refused before create (StepRunner#reservedLabels). Keep it so:
+ * never route from a label that a user or an image could have written.
  */
 export class PortRouter {
   readonly #listeners = new Map<string, Listener>();

@@ -5,6 +5,8 @@ import type { Healthcheck, PortSpec } from "@corral/core";
 export interface ContainerRuntime {
   engineVersion(): Promise<string>;
   imageExists(image: string): Promise<boolean>;
+  /** The labels an image carries (its LABEL lines, and its bases'); undefined when the image is not on the host. */
+  imageLabels(image: string): Promise<Record<string, string> | undefined>;
   pull(image: string): Promise<void>;
   inspect(name: string): Promise<ContainerInfo | undefined>;
   create(spec: CreateSpec): Promise<string>;
@@ -239,6 +241,15 @@ export class DockerRuntime implements ContainerRuntime {
       return true;
     } catch (e) {
       if (statusOf(e) === 404) return false;
+      throw e;
+    }
+  }
+
+  async imageLabels(image: string): Promise<Record<string, string> | undefined> {
+    try {
+      return (await this.#docker.getImage(image).inspect()).Config?.Labels ?? {};
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
       throw e;
     }
   }

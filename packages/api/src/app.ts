@@ -13,6 +13,7 @@ import {
   ComposeError,
   conflict,
   containerRows,
+  displayName,
   currentProject,
   decide,
   defaultPolicy,
@@ -233,7 +234,7 @@ export function createApp(deps: ApiDeps) {
   app.get("/openapi.json", (c) => c.json(openapi));
 
   // registration authenticates on its own terms (the admin, a join token, the host's current token)
-  app.route("/v1/hosts", registrationRoutes({ ...deps, clock }));
+  app.route("/v1/hosts", registrationRoutes({ ...deps, clock, bindRoots: policy.bindRoots }));
   const v1 = new Hono<Env>();
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
@@ -404,7 +405,7 @@ export function createApp(deps: ApiDeps) {
     if (!t?.container) throw notFound(`no container named ${name}`);
     const owner = t.stack;
     const op = newOpId();
-    const { version } = await command(owner.name, () => ({ type: "RemoveContainer", stack: owner.name, op, container: name, by: c.get("principal").name, source: "api" }));
+    const { version } = await command(owner.name, () => ({ type: "RemoveContainer", stack: owner.name, op, container: t.container!.name, by: c.get("principal").name, source: "api" }));
     return c.json({ stack: owner.name, op, version }, 202);
   });
 
@@ -492,7 +493,7 @@ export function createApp(deps: ApiDeps) {
     const containers = await resolveContainers(body.target, p, body.type === "exec" ? (body.slot ?? 1) : undefined);
     if (body.type === "exec") {
       const target = containers[0]!;
-      if (target.state !== "running") throw conflict(`container ${target.name} is not running (it is ${target.state}): 'corral start' it first`);
+      if (target.state !== "running") throw conflict(`container ${displayName(target.name)} is not running (it is ${target.state}): 'corral start' it first`);
     }
     const hosts: Record<string, string[]> = {};
     for (const ct of containers) hosts[ct.host] = [...(hosts[ct.host] ?? []), ct.name];
@@ -605,9 +606,14 @@ export function createApp(deps: ApiDeps) {
     const visible = await existingStacks(p);
     const stack = visible.find((s) => s.name === target);
     if (stack) return { stack };
-    for (const s of visible) {
-      const container = s.containers[target];
-      if (container) return { stack: s, container };
+    // a container by the name users see (STACK-SERVICE-N) or by the engine's: two stacks may show the same name
+    // (a-b/c and a/b-c both show a-b-c-1; their engine names differ), so a name that fits more than one is refused
+    const found = visible.flatMap((s) => Object.values(s.containers).filter((c) => c.name === target || displayName(c.name) === target).map((container) => ({ stack: s, container })));
+    if (found.length === 1) return found[0]!;
+    if (found.length > 1) {
+      // never a guess: logs or exec in another tenant's container because two names look alike
+      const which = found.map((f) => `${f.stack.name}/${f.container.service} (engine name ${f.container.name})`).join(", ");
+      throw invalid(`the name ${target} fits containers of several stacks: ${which}; name the service (STACK/SERVICE)`, "target");
     }
     throw notFound(`no stack, service or container named ${target}`);
   }
@@ -802,7 +808,7 @@ export function createApp(deps: ApiDeps) {
       for (const [service, { spec }] of Object.entries(s.services)) {
         const mounts = (spec.secrets ?? []).some((m) => (s.secrets[m.source]?.name ?? m.source) === name);
         if (!mounts) continue;
-        users.push(...Object.values(s.containers).filter((k) => k.service === service && k.state === "running").map((k) => k.name));
+        users.push(...Object.values(s.containers).filter((k) => k.service === service && k.state === "running").map((k) => displayName(k.name)));
       }
     }
     if (users.length > 0) throw conflict(`secret ${name} is used by running containers: ${users.join(", ")}`);
@@ -858,7 +864,7 @@ export function createApp(deps: ApiDeps) {
     const holders = await holdersOf(all.map((v) => volumeStack(v.name)));
     for (const v of all.filter((x) => mayUse(p, x, holders.get(volumeStack(x.name)) ?? {}))) {
       const users = await volumeUsers(v.name);
-      const running = users.filter((u) => u.running).map((u) => u.name);
+      const running = users.filter((u) => u.running).map((u) => displayName(u.name));
       rows.push({ id: `1v${v.name}`, name: v.name, state: running.length > 0 ? "active" : "inactive", driver: v.kind, detail: running.length ? `used by ${running.join(", ")}` : "", owner: v.owner, group: v.group });
     }
     return c.json(rows);
@@ -871,7 +877,7 @@ export function createApp(deps: ApiDeps) {
     const holder = v ? await holderOf(volumeStack(name)) : {};
     if (!v || !(mayUse(p, v, holder) || (!belongsToStack(v, holder) && mayName(p, holder)))) throw notFound(`volume ${name} not found`);
     const users = await volumeUsers(name);
-    if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => u.name).join(", ")}`);
+    if (users.length > 0) throw conflict(`volume ${name} is in use by ${users.map((u) => displayName(u.name)).join(", ")}`);
     await deps.volumes.remove(name);
     // every host drops its copy (a volume is made where a container landed)
     const hosts = await deps.hosts.list();

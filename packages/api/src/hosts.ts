@@ -34,6 +34,8 @@ export interface RegistrationDeps {
   visibilitySeconds: number;
   /** The control plane's public key (SPKI DER, base64): what the agent checks every message on its queue against. */
   controlKey: string;
+  /** The site's bind roots: the agent checks a bind's real path (symlinks resolved) against them on its host, where the API cannot. */
+  bindRoots: string[];
   clock?: () => number;
 }
 
@@ -72,7 +74,7 @@ export function registrationRoutes(deps: RegistrationDeps) {
       hashToken(hostToken),
       body.publicKey,
     );
-    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken, controlKey: deps.controlKey });
+    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken, controlKey: deps.controlKey, bindRoots: deps.bindRoots });
   });
   return app;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createParser } from "eventsource-parser";
-import { parseDuration } from "@corral/core";
+import { displayName, parseDuration } from "@corral/core";
 import { CliError, type ApiClient } from "./client.js";
 
 /** Where session output goes: raw bytes, stdout and stderr kept apart. */
@@ -59,8 +59,9 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
     const key = `${container}\u0000${stream}`;
     const lines = ((partial.get(key) ?? "") + text).split("\n");
     const rest = lines.pop() ?? "";
-    for (const line of lines) out(stream, `${container.padEnd(width)} | ${line}\n`);
-    if (final && rest) out(stream, `${container.padEnd(width)} | ${rest}\n`);
+    const shown = displayName(container); // the engine's name may differ from the one users know
+    for (const line of lines) out(stream, `${shown.padEnd(width)} | ${line}\n`);
+    if (final && rest) out(stream, `${shown.padEnd(width)} | ${rest}\n`);
     partial.set(key, final ? "" : rest);
   };
   let cancelled: Promise<unknown> | undefined;

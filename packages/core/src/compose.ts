@@ -5,6 +5,7 @@ import { cronLabels } from "./cron.js";
 import { splitCommand } from "./shell.js";
 import { parseBytes, parseDuration } from "./units.js";
 import type { DeploySpec, Healthcheck, PortSpec, Project, SecretMount, SecretSpec, ServiceSpec, UpdateConfig, VolumeMount, VolumeSpec } from "./model.js";
+import { serviceNamePattern } from "./names.js";
 
 export interface ComposeIssue {
   file: string;
@@ -755,7 +756,6 @@ function reservedLabels(c: Collector, labels: Record<string, string> | undefined
   }
 }
 
-const serviceNamePattern = /^[a-z0-9][a-z0-9_.-]*$/;
 
 function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec | undefined {
   const base = `services.${name}`;
@@ -881,7 +881,7 @@ export function parseProject(doc: unknown, options: ParseOptions = {}): ParseRes
   if (doc.services !== undefined && Object.keys(rawServices).length === 0) c.fail("services", "no service is defined");
   for (const [name, raw] of Object.entries(rawServices)) {
     if (!serviceNamePattern.test(name)) {
-      c.fail(`services.${name}`, "a service name is lower-case letters, digits, '.', '_' and '-'");
+      c.fail(`services.${name}`, "a service name is a DNS label: lower-case letters, digits and '-', at most 63 (it names SERVICE.STACK.ENVIRONMENT.DOMAIN and the service's containers)");
       continue;
     }
     const spec = normalizeService(c, name, raw);

@@ -23,7 +23,7 @@ describe("a scheduled job", () => {
     expect(decide(tick(T + 5_000), s1)).toEqual([]);
     const events = decide(tick(T + 10_500), s1);
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: "CronFired", service: "job", at: T + 10_000, run: 1, step: { action: "run", container: "demo-job-run-1", host: "h1", slot: 1, image: "job:1" } });
+    expect(events[0]).toMatchObject({ type: "CronFired", service: "job", at: T + 10_000, run: 1, step: { action: "run", container: "demo-job.run-1", host: "h1", slot: 1, image: "job:1" } });
   });
 
   it("skips a time while the last run still goes, unless overlap is allowed; reports end runs with exit codes", () => {
@@ -46,7 +46,7 @@ describe("a scheduled job", () => {
     const s1 = run(run(s0, tick(T)), tick(T + 10_000));
     const removal = apply(s1, decide({ type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" }, s1));
     const planned = run(removal, { type: "Plan", hosts, now: T + 11_000 });
-    expect(Object.values(planned.steps).map((r) => `${r.step.action} ${r.step.container}`)).toEqual(["stop demo-job-run-1", "remove demo-job-run-1"]);
+    expect(Object.values(planned.steps).map((r) => `${r.step.action} ${r.step.container}`)).toEqual(["stop demo-job.run-1", "remove demo-job.run-1"]);
   });
 
   it("a schedule that is not one is refused, naming the service and the key", () => {

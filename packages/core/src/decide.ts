@@ -2,7 +2,8 @@ import { conflict, notFound } from "./errors.js";
 import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
 import { canonicalJson } from "./hash.js";
-import { containerName, type Project, type ServiceSpec, type Step, type StepReport } from "./model.js";
+import type { Project, ServiceSpec, Step, StepReport } from "./model.js";
+import { asideName, containerName, displayName, runContainerName } from "./names.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
@@ -267,7 +268,7 @@ function decideRemoveContainer(command: Extract<Command, { type: "RemoveContaine
   const c = state.containers[command.container];
   if (!state.exists || !c) throw notFound(`stack ${state.name} has no container ${command.container}`);
   refuseWhileBusy(state, "change");
-  if (c.previousOf) throw conflict(`container ${c.name} is kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
+  if (c.previousOf) throw conflict(`container ${displayName(c.name)} is kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
   refuseWhileUpgradePending(state, "change");
   return [{ type: "OperationStarted", op: command.op, kind: "rm-container", revision: state.revision, by: command.by, source: command.source, services: [c.service], containers: [c.name] }];
 }
@@ -352,7 +353,7 @@ function cronTick(state: StackState, hosts: HostInfo[], now: number): StackEvent
       id: stepId(state.name, "cron", state.revision, service, `run-${run}`, run),
       action: "run",
       slot: run, // its own queue group: runs that may overlap do not wait on each other
-      container: `${state.name}-${service}-run-${run}`,
+      container: runContainerName(state.name, service, run),
     });
     events.push({ type: "CronFired", service, at, run, step });
   }
@@ -471,8 +472,8 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
     const held = directPorts(spec).flatMap((p) => (p.published === undefined ? [] : [p.published]));
     const holding = new Set(held.length ? (byService.get(service) ?? []).filter((c) => !c.previousOf).map((c) => c.host) : []);
     for (let slot = 1; slot <= spec.scale; slot++) {
-      const name = containerName(state.name, service, slot);
-      const existing = state.containers[name];
+      const existing = slotContainer(state, service, slot);
+      const name = existing?.name ?? containerName(state.name, service, slot);
       if (existing && existing.hash === hash) {
         if (existing.state !== "running") {
           starts.push({ op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host: existing.host, after: [] });
@@ -519,6 +520,16 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
   return [...pulls, ...creates, ...starts, ...removals];
 }
 
+/**
+ * A slot's container: under its engine name, or under the one it had before
+ * names told stacks apart (`STACK-SERVICE-N` for a service with a dash), so
+ * a stack deployed before keeps its containers instead of doubling them.
+ */
+function slotContainer(state: StackState, service: string, slot: number): ContainerRecord | undefined {
+  const c = state.containers[containerName(state.name, service, slot)] ?? state.containers[`${state.name}-${service}-${slot}`];
+  return c?.service === service && !c.previousOf ? c : undefined;
+}
+
 /** Create and start a service's container in a slot, at the current revision. */
 function newContainer(state: StackState, opId: string, service: string, slot: number, host: string, after: string[]): [Step, Step] {
   const { spec, hash } = state.services[service]!;
@@ -532,13 +543,13 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
     return { name: secretName, version: state.secretVersions[secretName] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
   });
   const create = stepId(state.name, opId, rev, service, "create", slot);
-  const previousIp = spec.retain_ip ? state.containers[name]?.ip : undefined;
+  const previousIp = spec.retain_ip ? slotContainer(state, service, slot)?.ip : undefined;
   // plain literals: these are made once per slot, and spreads of optional parts cost more than the rest
   const creating: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: create, action: "create", spec, hash, after };
   if (previousIp) creating.ip = previousIp;
   if (Object.keys(mounted).length) creating.volumes = mounted;
   if (secretMounts.length) creating.secrets = secretMounts;
-  const starting: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create] };
+  const starting: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create], createdBy: create };
   return [creating, starting];
 }
 
@@ -597,8 +608,8 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     let previousBatch: string[] = [];
     let batch: string[] = [];
     for (let slot = 1; slot <= spec.scale; slot++) {
-      const name = containerName(state.name, service, slot);
-      const old = state.containers[name];
+      const old = slotContainer(state, service, slot);
+      const name = old?.name ?? containerName(state.name, service, slot);
       const constraints = spec.deploy?.placement?.constraints;
       const host = old?.host ?? chooseHost(hosts, load, constraints);
       if (!host) return [{ type: "OperationFailed", op: opId, reason: `${service}: no live host for slot ${slot}` }];
@@ -612,7 +623,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
       const first = [pull, ...previousBatch];
       // the first step of a later batch waits out the interval
       const lead: Partial<Step> = { ...(previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {}), ...(chainAny ? { afterAny: true } : {}) };
-      const aside = `${name}-r${old?.revision ?? 0}`;
+      const aside = asideName(name, old?.revision ?? 0);
       if (old && startFirst) {
         // start-first: the old container keeps running, aside, until the new one is up (and healthy)
         const rename = containerStep(state, opId, old, "rename", first, { ...lead, renameTo: aside });
@@ -722,7 +733,7 @@ function monitorFailure(state: StackState, c: ContainerRecord, now: number): Sta
   if (!u || op?.kind !== "upgrade" || op.status !== "running" || c.previousOf || c.revision !== u.to || !u.services.includes(c.service)) return [];
   const window = monitorMs(state, c.service);
   if (c.startedAt === undefined || now - c.startedAt > window) return [];
-  const reason = `container ${c.name} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
+  const reason = `container ${displayName(c.name)} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
   const failed: StackEvent = { type: "ServiceFailed", service: c.service, reason };
   return [failed, ...advance(evolve(state, failed), [], now)]; // halted: advance skips what was not sent
 }

@@ -7,6 +7,8 @@ export { DomainError, conflict, invalid, notFound } from "./errors.js";
 export { sourceSchema } from "./events.js";
 export type { Commit, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
 export * from "./model.js";
+export { asideName, containerName, displayName, parseEngineName, runContainerName, serviceNamePattern } from "./names.js";
+export type { EngineName } from "./names.js";
 export { currentProject, Draft, evolve, evolveAll, fold, initialState } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
 export { decide, stepId } from "./decide.js";

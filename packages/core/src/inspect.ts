@@ -1,4 +1,5 @@
 import type { ServiceSpec } from "./model.js";
+import { displayName } from "./names.js";
 import type { ContainerRecord, StackState } from "./state.js";
 import { overview, serviceState, shortId, stackState, type Overview } from "./view.js";
 
@@ -42,7 +43,7 @@ function containerView(state: StackState, c: ContainerRecord, ctx: InspectContex
   return {
     type: "container" as const,
     id: shortId("1i", c.name),
-    name: c.name,
+    name: displayName(c.name),
     stack: state.name,
     service: c.service,
     slot: c.slot,
@@ -55,7 +56,7 @@ function containerView(state: StackState, c: ContainerRecord, ctx: InspectContex
     docker: c.dockerId ?? "",
     ports: c.ports ?? [],
     fqdn: fqdn(state.name, c.service, ctx),
-    ...(c.previousOf ? { keptFor: c.previousOf } : {}),
+    ...(c.previousOf ? { keptFor: displayName(c.previousOf) } : {}),
   };
 }
 

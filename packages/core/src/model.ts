@@ -190,6 +190,8 @@ export const stepSchema = z.object({
   container: z.string().optional(),
   /** The new name, for rename. */
   renameTo: z.string().optional(),
+  /** The create step that made the container this step acts on, where the plan knows it (a start planned with its create): the agent checks its io.corral.step label. */
+  createdBy: z.string().optional(),
   /** Run after the `after` steps even when they failed (failure_action continue). */
   afterAny: z.boolean().optional(),
   /** Pull even when the image is on the host already (up --pull). */
@@ -316,4 +318,3 @@ export const labels = {
   routes: "io.corral.routes",
 } as const;
 
-export const containerName = (stack: string, service: string, slot: number): string => `${stack}-${service}-${slot}`;

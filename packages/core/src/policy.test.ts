@@ -38,6 +38,11 @@ describe("site policy", () => {
       "docker-compose.yml: services.web.volumes.0: bind mount /global/cfs/cdirs-evil/x is not under an allowed root (allowed: /global/cfs/cdirs)",
     ]);
     expect(violations(yaml("", "/global/cfs/cdirs/proj/../../../../etc"), policy)).toHaveLength(2);
+    for (const root of ["/global/cfs/cdirs", "/global/cfs/cdirs/", "/global/cfs/cdirs/proj/.."]) {
+      expect(violations(yaml("    user: '1000:1000'\n", root), policy), root).toEqual([
+        `docker-compose.yml: services.web.volumes.0: bind mount ${root} is an allowed root itself: mount a folder inside it`,
+      ]);
+    }
     expect(violations(yaml("    user: www-data\n", "/global/cfs/cdirs/p"), policy)).toEqual([
       'docker-compose.yml: services.web.user: a service with bind mounts must run as a numeric user: UID:GID (not "www-data")',
     ]);

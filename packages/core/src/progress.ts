@@ -1,5 +1,6 @@
 import type { StackEvent } from "./events.js";
 import type { Step } from "./model.js";
+import { displayName } from "./names.js";
 
 /**
  * The progress line a user sees for an event (`[web]: Created`), given the
@@ -28,9 +29,9 @@ export function progressLine(event: StackEvent, steps: Record<string, { step: St
         case "stop":
           return `${tag(step)}: Stopped`;
         case "remove":
-          return `${tag(step)}: Removed ${step.container ?? ""}`.trimEnd();
+          return `${tag(step)}: Removed ${displayName(step.container ?? "")}`.trimEnd();
         case "rename":
-          return `${tag(step)}: Kept ${step.container} as ${step.renameTo}`;
+          return `${tag(step)}: Kept ${displayName(step.container ?? "")} as ${displayName(step.renameTo ?? "")}`;
         default:
           return undefined;
       }

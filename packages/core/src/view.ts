@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { cronSchedule } from "./cron.js";
 import type { ServiceSpec } from "./model.js";
+import { displayName } from "./names.js";
 import type { ContainerRecord, StackState } from "./state.js";
 
 /** Rows of `corral ps`, as the interface contract names their keys. */
@@ -135,15 +136,15 @@ export function serviceRows(state: StackState): ServiceRow[] {
 
 export function containerRows(state: StackState): ContainerRow[] {
   return Object.values(state.containers)
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .sort((a, b) => (displayName(a.name) < displayName(b.name) ? -1 : 1))
     .map((c) => ({
       id: shortId("1i", c.name),
-      name: c.name,
+      name: displayName(c.name),
       image: c.image,
       state: c.state,
       host: c.host,
       ip: c.ip ?? "",
       docker: c.dockerId ?? "",
-      detail: c.previousOf ? `kept by the upgrade (was ${c.previousOf})` : (c.health ?? ""),
+      detail: c.previousOf ? `kept by the upgrade (was ${displayName(c.previousOf)})` : (c.health ?? ""),
     }));
 }

@@ -1,0 +1,176 @@
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { ServiceSpec, Step } from "@corral/core";
+import { StepRunner, type AgentOptions } from "./agent.js";
+import { FakeRuntime } from "./fake-runtime.js";
+
+const spec = (extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image: "app:1", environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
+
+/** A step as the decider plans it (demo/web, slot 1, revision 1). */
+const step = (action: Step["action"], extra: Partial<Step> = {}): Step => ({
+  id: `demo.web.1.${action}.r1.op1`,
+  op: "op1",
+  stack: "demo",
+  service: "web",
+  slot: 1,
+  revision: 1,
+  action,
+  host: "h1",
+  image: "app:1",
+  container: "demo-web-1",
+  after: [],
+  ...(action === "create" ? { spec: spec(), hash: "h" } : {}),
+  ...extra,
+});
+
+const runner = (rt: FakeRuntime, extra: Partial<AgentOptions> = {}) => new StepRunner({ hostId: "h1", runtime: rt, report: () => Promise.resolve(), ...extra });
+
+describe("bind mounts on the host", () => {
+  const site = () => {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), "corral-agent-binds-")));
+    mkdirSync(join(root, "proj", "data"), { recursive: true });
+    symlinkSync("/", join(root, "proj", "escape"));
+    symlinkSync(join(root, "proj", "data"), join(root, "proj", "alias"));
+    return root;
+  };
+  const bind = (source: string) => spec({ user: "0:0", volumes: [{ type: "bind", source, target: "/data", read_only: true }] });
+
+  it("a symlink to / inside an allowed root is refused, and nothing is created", async () => {
+    const root = site();
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt, { bindRoots: [root] }).run(step("create", { spec: bind(join(root, "proj", "escape")) }));
+    expect(out).toEqual({ ok: false, error: `bind mount ${join(root, "proj", "escape")} (it resolves to /) is not under an allowed root (allowed: ${root}; the root itself is not)` });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("the root itself is refused, and an agent told no roots mounts no bind", async () => {
+    const root = site();
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt, { bindRoots: [root] }).run(step("create", { spec: bind(root) }))).toMatchObject({ ok: false, error: expect.stringContaining("is not under an allowed root") as unknown });
+    expect(await runner(rt).run(step("create", { spec: bind(join(root, "proj", "data")) }))).toMatchObject({ ok: false, error: expect.stringContaining("(allowed: none;") as unknown });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("mounts the resolved real path, not the symlink the file named", async () => {
+    const root = site();
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt, { bindRoots: [root] }).run(step("create", { spec: bind(join(root, "proj", "alias")) }))).toMatchObject({ ok: true });
+    expect(rt.containers.get("demo-web-1")?.spec.mounts).toEqual([{ type: "bind", source: join(root, "proj", "data"), target: "/data", readOnly: true }]);
+  });
+});
+
+describe("secret files", () => {
+  const withSecret = (extra: Partial<Step> = {}) =>
+    step("create", { secrets: [{ name: "web.demo.pw", version: 1, target: "pw", uid: "0", gid: "0", mode: 0o400 }], ...extra });
+  const fetchSecret = () => Promise.resolve(Buffer.from("s3cret"));
+
+  it("are written into a folder of the agent's own, mounted read-only", async () => {
+    const secretsDir = join(mkdtempSync(join(tmpdir(), "corral-agent-secrets-")), "corral-secrets");
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt, { secretsDir, fetchSecret }).run(withSecret())).toMatchObject({ ok: true });
+    const file = join(secretsDir, "demo.web.1.create.r1.op1", "0");
+    expect(readFileSync(file, "utf8")).toBe("s3cret");
+    expect(rt.containers.get("demo-web-1")?.spec.mounts).toEqual([{ type: "bind", source: file, target: "/run/secrets/pw", readOnly: true }]);
+  });
+
+  it.runIf(process.geteuid?.() === 0)("are not written into a folder another user made first, and no container is created", async () => {
+    const secretsDir = join(mkdtempSync(join(tmpdir(), "corral-agent-secrets-")), "corral-secrets");
+    mkdirSync(secretsDir, { mode: 0o700 });
+    chownSync(secretsDir, 12345, 12345);
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt, { secretsDir, fetchSecret }).run(withSecret());
+    expect(out).toMatchObject({ ok: false, error: expect.stringContaining(`the secrets folder ${secretsDir} is owned by uid 12345`) as unknown });
+    expect(rt.calls).toEqual([]);
+    expect(readdirSync(secretsDir)).toEqual([]);
+  });
+
+  it("are not written through a symlinked secrets folder", async () => {
+    const base = mkdtempSync(join(tmpdir(), "corral-agent-secrets-"));
+    mkdirSync(join(base, "elsewhere"), { mode: 0o700 });
+    symlinkSync(join(base, "elsewhere"), join(base, "corral-secrets"));
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt, { secretsDir: join(base, "corral-secrets"), fetchSecret }).run(withSecret());
+    expect(out).toMatchObject({ ok: false, error: expect.stringContaining("is a symlink") as unknown });
+    expect(readdirSync(join(base, "elsewhere"))).toEqual([]);
+  });
+});
+
+describe("a step touches only its own stack's containers", () => {
+  // demo-web-1 held by another stack's container (as names collided before), or by one corral does not manage
+  const others: Record<string, Record<string, string>> = {
+    "another stack": { "io.corral.stack": "other", "io.corral.service": "web", "io.corral.step": "other.web.1.create.r1.op9" },
+    "another service": { "io.corral.stack": "demo", "io.corral.service": "db", "io.corral.step": "demo.db.1.create.r1.op1" },
+    "no corral labels": {},
+  };
+  it.each(Object.entries(others))("%s: stop, start, rename, remove and run refuse it and do nothing", async (_what, labels) => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const planted = rt.plant("demo-web-1", labels);
+    const r = runner(rt);
+    const label = labels["io.corral.stack"] === "demo" ? `io.corral.service=web, found io.corral.service=db` : `io.corral.stack=demo, found ${labels["io.corral.stack"] ? "io.corral.stack=other" : "no such label"}`;
+    const refusal = (action: string) => ({ ok: false, error: `refusing to ${action} container demo-web-1 (${planted.id.slice(0, 12)}): it does not belong to this step (expected ${label})` });
+    expect(await r.run(step("stop"))).toEqual(refusal("stop"));
+    expect(await r.run(step("start"))).toEqual(refusal("start"));
+    expect(await r.run(step("rename", { renameTo: "demo-web-1-r1" }))).toEqual(refusal("rename"));
+    expect(await r.run(step("remove"))).toEqual(refusal("remove"));
+    expect(await r.run(step("run", { container: "demo-web-1", spec: spec() }))).toEqual(refusal("run"));
+    expect(await r.run(step("create"))).toEqual({ ok: false, error: `the name demo-web-1 is taken by a container that is not demo/web's (${planted.id.slice(0, 12)})` });
+    // a rename whose target name another stack holds is no "already done"
+    rt.containers.delete("demo-web-1");
+    rt.plant("demo-web-1-r1", labels);
+    expect(await r.run(step("rename", { id: "demo.web.1.rename-2.r1.op1", renameTo: "demo-web-1-r1" }))).toMatchObject({ ok: false, error: expect.stringContaining("refusing to rename container demo-web-1-r1") as unknown });
+    expect(rt.calls).toEqual([]);
+    expect(rt.containers.get("demo-web-1-r1")?.running).toBe(true);
+  });
+
+  it("a start planned with its create starts only the container that create made", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    rt.plant("demo-web-1", { "io.corral.stack": "demo", "io.corral.service": "web", "io.corral.step": "demo.web.1.create.r1.op0" }, false);
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("expected io.corral.step=demo.web.1.create.r1.op1, found io.corral.step=demo.web.1.create.r1.op0") as unknown,
+    });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("its own container goes through create, start, stop, rename and remove", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    expect(await r.run(step("create"))).toMatchObject({ ok: true });
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toMatchObject({ ok: true });
+    expect(await r.run(step("stop"))).toEqual({ ok: true });
+    expect(await r.run(step("rename", { renameTo: "demo-web-1-r1" }))).toEqual({ ok: true });
+    expect(await r.run(step("remove", { container: "demo-web-1-r1" }))).toEqual({ ok: true });
+    expect(await r.run(step("run", { id: "demo.job.1.run-1.r1.cron", service: "job", container: "demo-job.run-1", spec: spec() }))).toEqual({ ok: true, exitCode: 0 });
+    expect(rt.calls).toEqual(["create demo-web-1", "start demo-web-1", "stop demo-web-1", "rename demo-web-1 demo-web-1-r1", "remove demo-web-1-r1", "create demo-job.run-1", "start demo-job.run-1", "remove demo-job.run-1"]);
+  });
+});
+
+describe("io.corral.* labels are the agent's alone", () => {
+  it("an image that carries one is refused before anything is made, naming the image and the label", async () => {
+    const rt = new FakeRuntime({ "evil:1": { "io.corral.routes": "60001:80", maintainer: "x" } });
+    const out = await runner(rt).run(step("create", { spec: spec({ image: "evil:1" }) }));
+    expect(out).toEqual({
+      ok: false,
+      error: "image evil:1 carries the label io.corral.routes: io.corral.* labels are corral's own, and a container would inherit it; rebuild the image without it",
+    });
+    expect(rt.calls).toEqual([]);
+    // a scheduled job's run creates through the same check
+    expect(await runner(rt).run(step("run", { image: "evil:1", spec: spec({ image: "evil:1" }) }))).toMatchObject({ ok: false, error: expect.stringContaining("image evil:1 carries the label io.corral.routes") as unknown });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("a service's own labels may not set the agent's (deploy.labels neither), but io.corral.cron.* are the service's", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt).run(step("create", { spec: spec({ deploy: { labels: { "io.corral.routes": "60001:80" } } }) }))).toEqual({
+      ok: false,
+      error: "the label io.corral.routes is corral's own: a service may not set it",
+    });
+    expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.stack": "other", "io.corral.step": "x" } }) }))).toMatchObject({ ok: false, error: "the labels io.corral.stack, io.corral.step are corral's own: a service may not set them" });
+    expect(rt.calls).toEqual([]);
+    expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.cron.schedule": "* * * * *" } }) }))).toMatchObject({ ok: true });
+    expect(rt.containers.get("demo-web-1")?.labels).not.toHaveProperty("io.corral.routes");
+  });
+});

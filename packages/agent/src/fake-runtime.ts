@@ -1,0 +1,100 @@
+import type { ContainerInfo, ContainerRuntime, CreateSpec } from "./runtime.js";
+
+/** A container as the fake engine keeps it: what it was created from, and whether it runs. */
+export interface FakeContainer {
+  id: string;
+  name: string;
+  spec: CreateSpec;
+  labels: Record<string, string>;
+  running: boolean;
+  status: string;
+}
+
+/**
+ * An in-memory container engine for the agent's unit tests (testcontainers
+ * style: the agent sees only the ContainerRuntime port). Images have labels;
+ * containers get the image's labels under their own, as Docker merges them.
+ * `calls` records every action that changes something, in order.
+ */
+export class FakeRuntime implements ContainerRuntime {
+  readonly images = new Map<string, Record<string, string>>();
+  readonly containers = new Map<string, FakeContainer>();
+  readonly calls: string[] = [];
+  #next = 1;
+
+  constructor(images: Record<string, Record<string, string>> = {}) {
+    for (const [name, labels] of Object.entries(images)) this.images.set(name, labels);
+  }
+
+  /** A container that someone (another stack, or not corral) made under `name`. */
+  plant(name: string, labels: Record<string, string>, running = true): FakeContainer {
+    const c: FakeContainer = { id: `planted${this.#next++}`.padEnd(64, "0"), name, labels, running, status: running ? "running" : "exited", spec: { name, image: "x", env: {}, labels, ports: [], capAdd: [], capDrop: [], network: "", aliases: [] } };
+    this.containers.set(name, c);
+    return c;
+  }
+
+  #get(name: string): FakeContainer {
+    const c = this.containers.get(name);
+    if (!c) throw Object.assign(new Error(`No such container: ${name}`), { statusCode: 404 });
+    return c;
+  }
+
+  engineVersion = () => Promise.resolve("fake");
+  imageExists = (image: string) => Promise.resolve(this.images.has(image));
+  imageLabels = (image: string) => Promise.resolve(this.images.get(image));
+  pull = (image: string) => {
+    this.calls.push(`pull ${image}`);
+    if (!this.images.has(image)) this.images.set(image, {});
+    return Promise.resolve();
+  };
+  inspect = (name: string): Promise<ContainerInfo | undefined> => {
+    const c = this.containers.get(name);
+    return Promise.resolve(c && { id: c.id, name: c.name, running: c.running, status: c.status, labels: c.labels, ports: [], ip: "10.0.0.2" });
+  };
+  create = (spec: CreateSpec) => {
+    this.calls.push(`create ${spec.name}`);
+    if (this.containers.has(spec.name)) return Promise.reject(new Error(`Conflict. The container name "/${spec.name}" is already in use`));
+    const image = this.images.get(spec.image);
+    if (!image) return Promise.reject(Object.assign(new Error(`No such image: ${spec.image}`), { statusCode: 404 }));
+    const c: FakeContainer = { id: `c${this.#next++}`.padEnd(64, "0"), name: spec.name, spec, labels: { ...image, ...spec.labels }, running: false, status: "created" };
+    this.containers.set(spec.name, c);
+    return Promise.resolve(c.id);
+  };
+  start = (name: string) => {
+    this.calls.push(`start ${name}`);
+    Object.assign(this.#get(name), { running: true, status: "running" });
+    return Promise.resolve();
+  };
+  stop = (name: string) => {
+    this.calls.push(`stop ${name}`);
+    Object.assign(this.#get(name), { running: false, status: "exited" });
+    return Promise.resolve();
+  };
+  rename = (name: string, to: string) => {
+    this.calls.push(`rename ${name} ${to}`);
+    const c = this.#get(name);
+    this.containers.delete(name);
+    this.containers.set(to, { ...c, name: to });
+    return Promise.resolve();
+  };
+  waitHealthy = () => Promise.resolve({ status: "none" as const });
+  wait = (name: string) => {
+    Object.assign(this.#get(name), { running: false, status: "exited" });
+    return Promise.resolve(0);
+  };
+  remove = (name: string) => {
+    this.calls.push(`remove ${name}`);
+    return Promise.resolve(this.containers.delete(name));
+  };
+  ensureNetwork = () => Promise.resolve();
+  ensureVolume = () => Promise.resolve();
+  removeVolume = () => Promise.resolve(false);
+  removeNetworkIfUnused = () => Promise.resolve();
+  listByLabel = (label: string, value?: string) =>
+    Promise.all([...this.containers.values()].filter((c) => label in c.labels && (value === undefined || c.labels[label] === value)).map(async (c) => (await this.inspect(c.name))!));
+  logs = () => Promise.reject(new Error("the fake runtime has no logs"));
+  exec = () => Promise.reject(new Error("the fake runtime has no exec"));
+  execInteractive = () => Promise.reject(new Error("the fake runtime has no exec"));
+  listRouted = () => Promise.resolve([]);
+  watchContainers = () => () => {};
+}
