@@ -174,10 +174,10 @@ describe("the monitor window", () => {
 describe("auto-confirm", () => {
   it("an upgrade confirms by itself once its containers have run for the duration", async () => {
     expect((await corral(server, ["up", "-d", "-f", spinFile("1", "1"), "-s", "auto"])).code).toBe(0);
-    const up = await corral(server, ["up", "-d", "--upgrade", "--auto-confirm", "1s", "-f", spinFile("2", "1"), "-s", "auto"]);
+    const up = await corral(server, ["up", "-d", "--upgrade", "--auto-confirm", "5s", "-f", spinFile("2", "1"), "-s", "auto"]);
     expect(up.code).toBe(0);
     expect((await services("auto")).web).toBe("upgraded 2/1");
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 25_000;
     while (Date.now() < deadline && (await services("auto")).web !== "active 1/1") await new Promise((r) => setTimeout(r, 200));
     expect(await services("auto")).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
     expect(Object.keys(await engine("auto")).sort()).toEqual(["auto-app-1", "auto-db-1", "auto-web-1"]);

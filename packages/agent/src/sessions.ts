@@ -14,6 +14,25 @@ export type SessionInput = (sessionId: string, after: number) => Promise<{ input
 
 const MAX_CHUNK = 32 * 1024;
 
+/** The API takes at most 8 MiB and 1000 chunks a post: a post carries at most 4 MiB of base64 and 500 chunks. */
+const POST_BYTES = 4 * 1024 * 1024;
+const POST_CHUNKS = 500;
+function batches(chunks: SessionChunk[]): SessionChunk[][] {
+  const out: SessionChunk[][] = [[]];
+  let size = 0;
+  for (const c of chunks) {
+    const current = out.at(-1)!;
+    if (current.length > 0 && (current.length >= POST_CHUNKS || size + c.data.length > POST_BYTES)) {
+      out.push([c]);
+      size = c.data.length;
+    } else {
+      current.push(c);
+      size += c.data.length;
+    }
+  }
+  return out;
+}
+
 /** A session's output on its way to the API: merged into chunks, numbered, posted one request at a time, retried with the same numbers. */
 class Outbox {
   #queue: Array<{ container: string; stream: "stdout" | "stderr"; data: Buffer }> = [];
@@ -56,13 +75,20 @@ class Outbox {
     const chunks = this.#queue.splice(0).map((c) => ({ seq: this.#seq++, container: c.container, stream: c.stream, data: c.data.toString("base64") }));
     this.#posting = this.#posting.then(async () => {
       if (this.cancelled || (chunks.length === 0 && !end)) return;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return this.#heard(await this.post(this.id, { chunks, ...(end ? { end } : {}) }));
-        } catch (e) {
-          if (attempt >= 5) throw e;
-          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      // a burst goes in several posts, each well inside the API's body limit; the end rides with the last
+      const posts = batches(chunks);
+      for (const [i, part] of posts.entries()) {
+        const last = i === posts.length - 1;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            this.#heard(await this.post(this.id, { chunks: part, ...(end && last ? { end } : {}) }));
+            break;
+          } catch (e) {
+            if (attempt >= 5) throw e;
+            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          }
         }
+        if (this.cancelled) return;
       }
     });
     return this.#posting;

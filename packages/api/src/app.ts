@@ -588,6 +588,9 @@ export function createApp(deps: ApiDeps) {
     const s = await deps.sessions.get(c.req.param("sid"));
     if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
     const body = chunksBody.parse(await c.req.json().catch(() => ({})));
+    // a host speaks only for the containers the session asked of it
+    const stray = body.chunks.find((ch) => !s.hosts[host]!.includes(ch.container));
+    if (stray) throw invalid(`chunks.${body.chunks.indexOf(stray)}.container: ${stray.container} is not one of this session's containers on host ${host}`, "container");
     const status = await deps.sessions.status(s.id);
     if (status.cancelled || clock() - status.lastRead > ABANDONED_MS) return c.json({ cancelled: true });
     await deps.sessions.put(s.id, host, body.chunks, body.end);

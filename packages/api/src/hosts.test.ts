@@ -13,6 +13,7 @@ let dynamo: StandIn;
 let queues: StandIn;
 let app: ReturnType<typeof createApp>;
 let hosts: HostStore;
+let sessions: SessionStore;
 let now = 1_000_000;
 const admin = "hosts-test-admin";
 const controlKey = exportPublicKey(generateKeyPairSync("ed25519").publicKey);
@@ -24,13 +25,14 @@ beforeAll(async () => {
   await ensureTable(db, "corral");
   const sqs = sqsClient({ endpoint: queues.endpoint });
   hosts = new HostStore(db, "corral");
+  sessions = new SessionStore(db, "corral");
   app = createApp({
     store: new EventStore(db, { table: "corral" }),
     hosts,
     idempotency: new IdempotencyStore(db, "corral"),
     users: new UserStore(db, "corral"),
     volumes: new VolumeStore(db, "corral"),
-    sessions: new SessionStore(db, "corral"),
+    sessions,
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
@@ -102,5 +104,17 @@ describe("host registration", () => {
     expect((await post("/v1/hosts/h-bad/register", admin, { publicKey: publicKey(), engine: "x".repeat(20_000) })).status).toBe(413);
     expect((await post("/v1/hosts/h-bad/register", "nonsense", { publicKey: publicKey() })).status).toBe(403);
     expect(await hosts.publicKey("h-bad")).toBeUndefined();
+  });
+});
+
+describe("a host's session output", () => {
+  it("speaks only for the containers the session asked of that host", async () => {
+    const { hostToken } = (await (await register("h-sess", admin)).json()) as { hostToken: string };
+    await sessions.create({ id: "s-own", owner: "admin", type: "logs", hosts: { "h-sess": ["app-web-1"] }, created: now });
+    const chunk = (container: string) => ({ chunks: [{ seq: 0, container, stream: "stdout", data: Buffer.from("hi").toString("base64") }] });
+    const stray = await post("/v1/hosts/h-sess/sessions/s-own/chunks", hostToken, chunk("other-db-1"));
+    expect(stray.status).toBe(400);
+    expect(((await stray.json()) as { message: string }).message).toMatch(/other-db-1 is not one of this session's containers/);
+    expect((await post("/v1/hosts/h-sess/sessions/s-own/chunks", hostToken, chunk("app-web-1"))).status).toBe(200);
   });
 });
