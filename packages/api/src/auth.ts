@@ -37,14 +37,15 @@ export const canSee = (p: Principal, owner: string | undefined, group: string | 
 
 export const primaryGroup = (p: Principal) => p.groups[0] ?? p.name;
 
+/** The token of an `Authorization: Bearer TOKEN` header, or undefined. */
+export const bearerToken = (header: string | undefined) => /^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1];
+
 /** Bearer-token authentication; the principal lands in `c.get("principal")`. */
 export const bearerAuth = ({ adminToken, hostTokenHash, user }: AuthOptions): MiddlewareHandler<{ Variables: { principal: Principal } }> => {
   const adminHash = hashToken(adminToken);
   return async function bearerAuth(c, next) {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) throw new HTTPException(401, { message: "a bearer token is required (set CORRAL_TOKEN)" });
-    const token = match[1];
+    const token = bearerToken(c.req.header("authorization"));
+    if (!token) throw new HTTPException(401, { message: "a bearer token is required (set CORRAL_TOKEN)" });
     const given = hashToken(token);
     if (sameHash(given, adminHash)) {
       c.set("principal", { name: "admin", admin: true, groups: [], scope: given.slice(0, 16) });

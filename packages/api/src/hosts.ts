@@ -6,7 +6,7 @@ import { z } from "zod";
 import { invalid } from "@corral/core";
 import { importPublicKey } from "@corral/queue";
 import type { HostStore } from "@corral/store";
-import { hashToken, hostTokenPattern, sameHash } from "./auth.js";
+import { bearerToken, hashToken, hostTokenPattern, sameHash } from "./auth.js";
 import { queryGuard } from "./query.js";
 
 export const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
@@ -53,7 +53,7 @@ export function registrationRoutes(deps: RegistrationDeps) {
   app.post("/:id/register", queryGuard(), bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: "too_large", message: "a registration is at most 16 KiB" }, 413) }), async (c) => {
     const id = c.req.param("id");
     if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
-    const token = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    const token = bearerToken(c.req.header("authorization"));
     if (!token) throw new HTTPException(401, { message: "a bearer token is required: the admin's, a join token from 'corral host add', or the host's own" });
     const given = hashToken(token);
     const body = registerBody.parse(await c.req.json().catch(() => ({})));

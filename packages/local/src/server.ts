@@ -9,7 +9,7 @@ import { startAgent, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
-import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
+import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
 import {
   ChangeFeed,
   dynamoClient,
@@ -119,7 +119,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     me: CONTROL,
     keyOf: async (by) => {
       if (by === CONTROL) return keys.publicKey;
-      const key = by.startsWith("host:") ? await hosts.publicKey(by.slice("host:".length)) : undefined;
+      const host = senderHost(by);
+      const key = host ? await hosts.publicKey(host) : undefined;
       return key ? importPublicKey(key) : undefined;
     },
   });

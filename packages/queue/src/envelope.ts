@@ -11,6 +11,8 @@ import { z } from "zod";
  */
 export const CONTROL = "control";
 export const hostSender = (hostId: string) => `host:${hostId}`;
+/** The host a sender id names (`host:ID` -> ID), or undefined for the control plane or anything else. */
+export const senderHost = (by: string) => (by.startsWith("host:") ? by.slice("host:".length) : undefined);
 
 const envelopeSchema = z
   .object({

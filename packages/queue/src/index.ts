@@ -1,6 +1,6 @@
 export { controlQueueName, deadLetterUrlOf, ensureFifoQueue, hostQueueName, sqsClient, standInOptions, UnixSocketAgent } from "./client.js";
 export type { QueueOptions, SqsConfig } from "./client.js";
-export { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, signer } from "./envelope.js";
+export { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, senderHost, signer } from "./envelope.js";
 export type { Envelope, OpenerOptions, Signer, SignerOptions, Verdict } from "./envelope.js";
 export { QueueSender, toDedupId } from "./sender.js";
 export type { OutgoingMessage, SenderOptions } from "./sender.js";
