@@ -57,8 +57,10 @@ describe("the Spin lesson-3 flow", () => {
     expect(upgraded["spin-db-1"]).toBe(v1["spin-db-1"]); // untouched: the same container
     expect(upgraded["spin-web-1-r1"]).toBe(v1["spin-web-1"]!.replace("running", "exited"));
     expect(upgraded["spin-web-1"]).toMatch(/running$/);
-    const stopped = (await ps(["--all", "--containers"])).filter((c) => c.name!.startsWith("spin-") && c.state === "stopped").map((c) => c.name).sort();
-    expect(stopped).toEqual(["spin-app-1-r1", "spin-web-1-r1"]);
+    // ps lists the old containers under their slots' names, with the ids they had
+    const listed = (await ps(["--all", "--containers"])).filter((c) => c.name!.startsWith("spin-"));
+    expect(listed.filter((c) => c.state === "stopped").map((c) => c.name).sort()).toEqual(["spin-app-1", "spin-web-1"]);
+    expect(listed.filter((c) => c.name === "spin-web-1").map((c) => c.docker!.slice(0, 12)).sort()).toEqual([upgraded["spin-web-1"]!.split(" ")[0], upgraded["spin-web-1-r1"]!.split(" ")[0]].sort());
 
     const confirm = await corral(server, ["up", "-d", "--confirm-upgrade", "-s", "spin"]);
     expect(confirm.code).toBe(0);
@@ -84,15 +86,6 @@ describe("the Spin lesson-3 flow", () => {
       { service: "web", keys: ["environment"] },
       { service: "app", keys: ["environment"] },
     ]);
-    expect((await corral(server, ["rm", "spin"])).code).toBe(0);
-  });
-
-  it("refuses a second upgrade while one awaits confirmation, naming the ways out", async () => {
-    expect((await corral(server, ["up", "-d", "-f", spinFile("1", "1"), "-s", "spin"])).code).toBe(0);
-    expect((await corral(server, ["up", "-d", "--upgrade", "-f", spinFile("2", "1"), "-s", "spin"])).code).toBe(0);
-    const again = await corral(server, ["up", "-d", "--upgrade", "-f", spinFile("3", "1"), "-s", "spin"]);
-    expect(again.code).not.toBe(0);
-    expect(again.stderr).toContain("first 'corral up --confirm-upgrade' or 'corral up --rollback'");
     expect((await corral(server, ["rm", "spin"])).code).toBe(0);
   });
 });

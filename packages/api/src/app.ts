@@ -12,6 +12,7 @@ import {
   checkPolicy,
   ComposeError,
   conflict,
+  containerId,
   containerRows,
   displayName,
   currentProject,
@@ -611,7 +612,8 @@ export function createApp(deps: ApiDeps) {
     if (stack) return { stack };
     // a container by the name users see (STACK-SERVICE-N) or by the engine's: two stacks may show the same name
     // (a-b/c and a/b-c both show a-b-c-1; their engine names differ), so a name that fits more than one is refused
-    const found = visible.flatMap((s) => Object.values(s.containers).filter((c) => c.name === target || displayName(c.name) === target).map((container) => ({ stack: s, container })));
+    // (or by its id, as ps shows it: the one way to name an upgrade's previous container, listed under its slot's name)
+    const found = visible.flatMap((s) => Object.values(s.containers).filter((c) => c.name === target || displayName(c.name) === target || containerId(c) === target).map((container) => ({ stack: s, container })));
     if (found.length === 1) return found[0]!;
     if (found.length > 1) {
       // never a guess: logs or exec in another tenant's container because two names look alike

@@ -202,7 +202,7 @@ export class Controller {
             { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
             { type: "Tick", now, hosts: alive },
           ], hosts);
-        } else if (state.upgrade?.autoConfirmMs || scheduled) {
+        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled) {
           await this.run(stack, [{ type: "Tick", now, hosts: alive }], hosts);
         }
       } catch (e) {

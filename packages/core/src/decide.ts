@@ -8,6 +8,7 @@ import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
 import { Draft, evolve, evolveAll, type ContainerRecord, type Operation, type StackState } from "./state.js";
+import { containerId } from "./view.js";
 
 export interface HostInfo {
   id: string;
@@ -99,25 +100,79 @@ function refuseWhileBusy(state: StackState, what: string): void {
 
 type UpCommand = Extract<Command, { type: "Up" }>;
 
-const started = (command: UpCommand, kind: Operation["kind"], revision: number): StackEvent => ({
+const started = (command: UpCommand, kind: Operation["kind"], revision: number, scope: { services?: string[]; confirms?: string[] } = {}): StackEvent => ({
   type: "OperationStarted",
   op: command.op,
   kind,
   revision,
   by: command.by,
   source: command.source,
+  ...(scope.services?.length ? { services: scope.services } : {}),
+  ...(scope.confirms?.length ? { confirms: scope.confirms } : {}),
   ...(command.batchSize ? { batchSize: command.batchSize } : {}),
   ...(command.intervalMs !== undefined ? { intervalMs: command.intervalMs } : {}),
   ...(command.startFirst ? { startFirst: true } : {}),
   ...(command.pull ? { pull: true } : {}),
 });
 
+/** Services whose upgrade waits for a verdict (upgraded, or paused by a failure), in the state's order. */
+export function pendingUpgrades(state: StackState): string[] {
+  return Object.entries(state.upgrades).flatMap(([service, u]) => (u.status === "upgraded" || u.status === "paused" ? [service] : []));
+}
+
+/** The services whose pending upgrade an operation made. */
+const upgradedBy = (state: StackState, op: string) => Object.entries(state.upgrades).flatMap(([service, u]) => (u.op === op ? [service] : []));
+
+/**
+ * A rollback of these services' pending upgrades: each goes back to the
+ * revision its old containers were made from. When what runs afterwards is
+ * an earlier revision (every service as that revision has it), the stack is
+ * back at that revision; when not (upgrades begun at different revisions,
+ * or other services changed since), the rollback is a revision of its own.
+ */
+function rollbackOf(state: StackState, services: string[], op: string, by: string, source: Source, now?: number): StackEvent[] {
+  const back: Record<string, number> = {};
+  const target: Record<string, RevisionService> = { ...state.services };
+  for (const service of services) {
+    const u = state.upgrades[service]!;
+    back[service] = u.from;
+    const before = state.revisions[u.from]?.services[service];
+    if (!before) delete target[service];
+    else target[service] = { ...before, spec: { ...before.spec, scale: state.services[service]?.spec.scale ?? before.spec.scale } };
+  }
+  const froms = [...new Set(Object.values(back))];
+  const earlier = froms.length === 1 ? state.revisions[froms[0]!] : undefined;
+  const same = earlier && sameServices(earlier.services, target);
+  const rollback: StackEvent = { type: "OperationStarted", op, kind: "rollback", revision: same ? earlier.revision : state.lastRevision + 1, by, source, services };
+  if (same) return [rollback];
+  const commit: StackEvent = {
+    type: "RevisionCommitted",
+    revision: state.lastRevision + 1,
+    services: target,
+    volumes: state.volumes,
+    secrets: state.secrets,
+    secretVersions: state.secretVersions,
+    changed: services,
+    by,
+    source,
+    rollbackTo: back,
+    ...(now ? { at: now } : {}),
+  };
+  return [commit, rollback];
+}
+
+/** The same services with the same configuration (scale aside: it is not part of a revision). */
+function sameServices(a: Record<string, RevisionService>, b: Record<string, RevisionService>): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((n) => b[n]?.hash === a[n]!.hash);
+}
+
 function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   refuseWhileBusy(state, "up");
-  const pending = state.upgrade && state.upgrade.status !== "upgrading" ? state.upgrade : undefined;
+  const pending = pendingUpgrades(state);
   if (command.rollback && command.toRevision === undefined) {
-    if (!pending) throw conflict(`stack ${state.name} has no upgrade to roll back; to go back to an earlier revision: 'corral up --rollback --to-revision N' (see 'corral history ${state.name}')`);
-    return [started(command, "rollback", pending.from)];
+    if (pending.length === 0) throw conflict(`stack ${state.name} has no upgrade to roll back; to go back to an earlier revision: 'corral up --rollback --to-revision N' (see 'corral history ${state.name}')`);
+    return rollbackOf(state, pending, command.op, command.by, command.source, command.now);
   }
   if (command.toRevision !== undefined) {
     const target = state.revisions[command.toRevision];
@@ -129,12 +184,8 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     );
   }
   if (command.confirm && !command.upgrade && !command.force) {
-    return [started(command, "confirm", state.revision)]; // with nothing awaiting, it settles at once
-  }
-  if (pending && (command.upgrade || command.force)) {
-    throw conflict(
-      `stack ${state.name} has an upgrade ${pending.status === "paused" ? "paused" : "awaiting confirmation"} (revision ${pending.from} → ${pending.to}${pending.reason ? `: ${pending.reason}` : ""}); first 'corral up --confirm-upgrade' or 'corral up --rollback'`,
-    );
+    // with nothing awaiting, it settles at once
+    return [started(command, "confirm", state.revision, { services: pending })];
   }
 
   const events: StackEvent[] = [];
@@ -188,6 +239,9 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
       );
     }
   }
+  // Rancher's rule, per service: a service whose upgrade is pending and that changes again has that
+  // upgrade finished first; --confirm-upgrade finishes every pending one; the others stay as they are
+  const confirms = pending.filter((s) => command.confirm || toUpgrade.includes(s));
   if (toUpgrade.length > 0) {
     events.push({
       type: "UpgradeStarted",
@@ -199,21 +253,24 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
       forced: command.force ?? false,
       ...(command.autoConfirmMs ? { autoConfirmMs: command.autoConfirmMs } : {}),
     });
-    events.push(started(command, "upgrade", revision));
+    events.push(started(command, "upgrade", revision, { confirms }));
+  } else if (confirms.length > 0 && !needsRevision) {
+    events.push(started(command, "confirm", revision, { services: confirms }));
   } else {
-    events.push(started(command, "up", revision));
+    events.push(started(command, "up", revision, { confirms }));
   }
   return events;
 }
 
-/** Scale, stop, start and restart act on what runs: not while an upgrade waits for a verdict. */
-function refuseWhileUpgradePending(state: StackState, what: string): void {
-  const u = state.upgrade;
-  if (u && u.status !== "upgrading") {
-    throw conflict(
-      `cannot ${what} stack ${state.name}: an upgrade is ${u.status === "paused" ? "paused" : "awaiting confirmation"} (revision ${u.from} → ${u.to}); first 'corral up --confirm-upgrade' or 'corral up --rollback'`,
-    );
-  }
+/** Scale, stop, start, restart and rm act on what runs: not on a service whose upgrade waits for a verdict. */
+function refuseWhileUpgradePending(state: StackState, what: string, services: string[]): void {
+  const waiting = services.filter((s) => state.upgrades[s] && state.upgrades[s].status !== "upgrading");
+  if (waiting.length === 0) return;
+  const u = state.upgrades[waiting[0]!]!;
+  const which = waiting.length === 1 ? `the upgrade of ${waiting[0]} is` : `the upgrades of ${waiting.join(", ")} are`;
+  throw conflict(
+    `cannot ${what} stack ${state.name}: ${which} ${u.status === "paused" ? "paused" : "awaiting confirmation"} (revision ${u.from} → ${u.to}); first 'corral up --confirm-upgrade' or 'corral up --rollback'`,
+  );
 }
 
 function scopeOf(state: StackState, services: string[] | undefined): string[] {
@@ -225,7 +282,7 @@ function scopeOf(state: StackState, services: string[] | undefined): string[] {
 function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackState): StackEvent[] {
   const services = scopeOf(state, Object.keys(command.scales));
   refuseWhileBusy(state, "scale");
-  refuseWhileUpgradePending(state, "scale");
+  refuseWhileUpgradePending(state, "scale", services);
   const events: StackEvent[] = services
     .filter((s) => state.services[s]!.spec.scale !== command.scales[s])
     .map((s) => ({ type: "ServiceScaled", service: s, scale: command.scales[s]! }));
@@ -236,7 +293,7 @@ function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackS
 function decideLifecycle(command: Extract<Command, { type: "Lifecycle" }>, state: StackState): StackEvent[] {
   const services = scopeOf(state, command.services);
   refuseWhileBusy(state, command.action);
-  refuseWhileUpgradePending(state, command.action);
+  refuseWhileUpgradePending(state, command.action, services);
   return [
     {
       type: "OperationStarted",
@@ -255,7 +312,7 @@ function decideLifecycle(command: Extract<Command, { type: "Lifecycle" }>, state
 function decideRemoveService(command: Extract<Command, { type: "RemoveService" }>, state: StackState): StackEvent[] {
   const [service] = scopeOf(state, [command.service]);
   refuseWhileBusy(state, "change");
-  refuseWhileUpgradePending(state, "change");
+  refuseWhileUpgradePending(state, "change", [service!]);
   const { [service!]: _gone, ...services } = state.services;
   const revision = state.lastRevision + 1;
   return [
@@ -268,8 +325,8 @@ function decideRemoveContainer(command: Extract<Command, { type: "RemoveContaine
   const c = state.containers[command.container];
   if (!state.exists || !c) throw notFound(`stack ${state.name} has no container ${command.container}`);
   refuseWhileBusy(state, "change");
-  if (c.previousOf) throw conflict(`container ${displayName(c.name)} is kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
-  refuseWhileUpgradePending(state, "change");
+  if (c.previousOf) throw conflict(`container ${displayName(c.previousOf)} (${containerId(c)}) is the previous one, kept by the upgrade awaiting confirmation: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' brings it back`);
+  refuseWhileUpgradePending(state, "change", [c.service]);
   return [{ type: "OperationStarted", op: command.op, kind: "rm-container", revision: state.revision, by: command.by, source: command.source, services: [c.service], containers: [c.name] }];
 }
 
@@ -590,13 +647,14 @@ const failureAction = (state: StackState, service: string) => state.services[ser
  * under the slot's name. With confirm, the old one is removed instead.
  */
 function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: number, op: Operation): StackEvent[] {
-  const upgrade = state.upgrade!;
+  const services = upgradedBy(state, opId);
   const steps: Step[] = [];
   const load = new Map<string, number>();
   for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
   const byService = containersByService(state);
-  for (const service of upgrade.services) {
+  for (const service of services) {
     const { spec } = state.services[service]!;
+    const upgrade = state.upgrades[service]!;
     const settings = spec.deploy?.update_config;
     const size = Math.max(1, op.batchSize ?? settings?.parallelism ?? 1);
     const delayMs = op.intervalMs ?? settings?.delay ?? 0;
@@ -654,36 +712,51 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
       if (!c.previousOf && c.slot > spec.scale) steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
     }
   }
-  return planEvents(state, opId, upgrade.services, steps.map(dropUndefined), now);
+  // what the revision adds beside the upgrade (a new service, a scale changed) is brought up as 'up' would
+  const others = planServices(state, opId, hosts, Object.keys(state.services).filter((s) => !services.includes(s)));
+  if (!Array.isArray(others)) return [others];
+  return planEvents(state, opId, services, [...steps.map(dropUndefined), ...others], now);
 }
 
-/** Confirm: the old containers of the upgrade go. */
-function planConfirm(state: StackState, opId: string, now: number): StackEvent[] {
-  const old = Object.values(state.containers).filter((c) => c.previousOf);
-  const steps = old.flatMap((c) => stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
-  return planEvents(state, opId, [], steps, now);
+/** The old containers kept for these services' upgrades (all services when undefined). */
+function keptFor(state: StackState, services: string[] | undefined): ContainerRecord[] {
+  const scope = services && new Set(services);
+  return Object.values(state.containers).filter((c) => c.previousOf && (!scope || scope.has(c.service)));
+}
+
+/** Confirm: the old containers of the upgrades go. */
+function planConfirm(state: StackState, op: Operation, now: number): StackEvent[] {
+  const steps = keptFor(state, op.services).flatMap((c) => stopAndRemove(state, op.id, c.service, c.slot, c.name, c.host, c.image));
+  return planEvents(state, op.id, [], steps, now);
+}
+
+/** The first steps of an operation that finishes pending upgrades (op.confirms): their old containers go. */
+function finishSteps(state: StackState, op: Operation, now: number): StackEvent[] {
+  if (!op.confirms?.length) return [];
+  const steps = keptFor(state, op.confirms).flatMap((c) => stopAndRemove(state, op.id, c.service, c.slot, c.name, c.host, c.image));
+  return steps.filter((step) => !state.steps[step.id]).map((step): StackEvent => ({ type: "StepPlanned", step, at: now }));
 }
 
 /** Rollback: the new containers go, the old ones take their names back and start: the very same containers. */
-function planRollback(state: StackState, opId: string, now: number): StackEvent[] {
-  const upgrade = state.upgrade!;
+function planRollback(state: StackState, op: Operation, now: number): StackEvent[] {
+  const services = op.services ?? Object.keys(state.upgrades);
   const steps: Step[] = [];
-  const olds = Object.values(state.containers).filter((c) => c.previousOf);
-  const upgraded = new Set(upgrade.services);
+  const olds = keptFor(state, services);
   for (const c of Object.values(state.containers)) {
-    if (c.previousOf || !upgraded.has(c.service) || c.revision !== upgrade.to) continue;
-    steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
+    const u = state.upgrades[c.service];
+    if (c.previousOf || !u || !services.includes(c.service) || c.revision !== u.to) continue;
+    steps.push(...stopAndRemove(state, op.id, c.service, c.slot, c.name, c.host, c.image));
   }
   // the removal of the new container that holds the name an old one takes back
   const removals = new Map<string, string[]>();
   for (const x of steps) if (x.action === "remove" && x.container) removals.set(x.container, [...(removals.get(x.container) ?? []), x.id]);
   for (const old of olds) {
     const blocking = removals.get(old.previousOf!) ?? [];
-    const rename = containerStep(state, opId, old, "rename", blocking, { renameTo: old.previousOf! });
-    const start = { ...containerStep(state, opId, { ...old, name: old.previousOf! }, "start", [rename.id]) };
+    const rename = containerStep(state, op.id, old, "rename", blocking, { renameTo: old.previousOf! });
+    const start = { ...containerStep(state, op.id, { ...old, name: old.previousOf! }, "start", [rename.id]) };
     steps.push(rename, start);
   }
-  return planEvents(state, opId, upgrade.services, steps, now);
+  return planEvents(state, op.id, services, steps, now);
 }
 
 function planRemove(state: StackState, opId: string, now: number): StackEvent[] {
@@ -713,12 +786,12 @@ const monitorMs = (state: StackState, service: string) => state.services[service
 
 /** New containers of a running upgrade still inside their monitor window (deploy.update_config.monitor). */
 function monitoring(state: StackState, now: number): boolean {
-  const u = state.upgrade;
-  if (!u || state.op?.kind !== "upgrade") return false;
-  const upgraded = new Set(u.services);
-  return Object.values(state.containers).some(
-    (c) => upgraded.has(c.service) && !c.previousOf && c.revision === u.to && c.startedAt !== undefined && c.startedAt + monitorMs(state, c.service) > now,
-  );
+  const op = state.op;
+  if (op?.kind !== "upgrade") return false;
+  return Object.values(state.containers).some((c) => {
+    const u = state.upgrades[c.service];
+    return u?.op === op.id && !c.previousOf && c.revision === u.to && c.startedAt !== undefined && c.startedAt + monitorMs(state, c.service) > now;
+  });
 }
 
 /**
@@ -728,9 +801,9 @@ function monitoring(state: StackState, now: number): boolean {
  * with its failure action once what is in flight has reported.
  */
 function monitorFailure(state: StackState, c: ContainerRecord, now: number): StackEvent[] {
-  const u = state.upgrade;
+  const u = state.upgrades[c.service];
   const op = state.op;
-  if (!u || op?.kind !== "upgrade" || op.status !== "running" || c.previousOf || c.revision !== u.to || !u.services.includes(c.service)) return [];
+  if (!u || op?.kind !== "upgrade" || op.status !== "running" || u.op !== op.id || c.previousOf || c.revision !== u.to) return [];
   const window = monitorMs(state, c.service);
   if (c.startedAt === undefined || now - c.startedAt > window) return [];
   const reason = `container ${displayName(c.name)} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
@@ -774,9 +847,12 @@ function settle(state: StackState, now: number): StackEvent[] {
   if (op.kind === "upgrade" && reasons.length > 0) return upgradeFailed(state, op, reasons.join("; "));
   if (reasons.length > 0) return [{ type: "OperationFailed", op: op.id, reason: reasons.join("; ") }];
   const done: StackEvent[] = [];
-  if (op.kind === "upgrade") done.push(state.upgrade?.confirm ? { type: "UpgradeConfirmed", op: op.id } : { type: "UpgradeFinished", op: op.id, at: now });
-  if (op.kind === "confirm" && state.upgrade) done.push({ type: "UpgradeConfirmed", op: op.id });
-  if (op.kind === "rollback" && state.upgrade) done.push({ type: "RollbackFinished", op: op.id, revision: state.upgrade.from });
+  if (op.kind === "upgrade") {
+    const mine = upgradedBy(state, op.id);
+    done.push(state.upgrades[mine[0] ?? ""]?.confirm ? { type: "UpgradeConfirmed", op: op.id, services: mine } : { type: "UpgradeFinished", op: op.id, at: now });
+  }
+  if (op.kind === "confirm" && Object.keys(state.upgrades).length > 0) done.push({ type: "UpgradeConfirmed", op: op.id, ...(op.services ? { services: op.services } : {}) });
+  if (op.kind === "rollback") done.push({ type: "RollbackFinished", op: op.id, revision: op.revision, ...(op.services ? { services: op.services } : {}) });
   done.push({ type: "OperationSucceeded", op: op.id });
   if (op.kind === "rm") done.push({ type: "StackRemoved", op: op.id });
   return done;
@@ -784,14 +860,13 @@ function settle(state: StackState, now: number): StackEvent[] {
 
 /** A failed upgrade: pause (the default), roll back by itself, or settle as upgraded (continue); the reason names the ways out. */
 function upgradeFailed(state: StackState, op: Operation, reason: string): StackEvent[] {
-  const services = state.upgrade?.services ?? [];
+  const services = upgradedBy(state, op.id);
   const action = services.some((s) => failureAction(state, s) === "rollback") ? "rollback" : services.some((s) => failureAction(state, s) === "pause") ? "pause" : "continue";
-  if (action === "rollback" && !state.upgrade?.confirm) {
-    return [
-      { type: "OperationFailed", op: op.id, reason: `${reason}; rolling back to revision ${state.upgrade?.from}` },
-      { type: "UpgradeFinished", op: op.id },
-      { type: "OperationStarted", op: `${op.id}-rollback`, kind: "rollback", revision: state.upgrade?.from ?? state.revision, by: "corral", source: "api" },
-    ];
+  if (action === "rollback" && !state.upgrades[services[0] ?? ""]?.confirm) {
+    const back = rollbackOf(state, services, `${op.id}-rollback`, "corral", "api");
+    const to = back.find((e) => e.type === "OperationStarted");
+    const where = to?.type === "OperationStarted" && back.length === 1 ? `revision ${to.revision}` : `what ran before (revision ${to?.type === "OperationStarted" ? to.revision : "?"})`;
+    return [{ type: "OperationFailed", op: op.id, reason: `${reason}; rolling back to ${where}` }, { type: "UpgradeFinished", op: op.id }, ...back];
   }
   if (action === "continue") return [{ type: "UpgradeFinished", op: op.id }, { type: "OperationFailed", op: op.id, reason }];
   const paused = `${reason}; the upgrade is paused: 'corral up --rollback' to go back, or 'corral up --confirm-upgrade' to keep what runs`;
@@ -809,10 +884,12 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
   const planned: StackEvent[] = [];
   let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
   if (!op.planned) {
+    planned.push(...finishSteps(state, op, now));
+    if (op.kind === "up") after = evolveAll(after, planned);
     if (op.kind === "rm") planned.push(...planRemove(state, op.id, now));
     if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op));
-    if (op.kind === "confirm") planned.push(...planConfirm(state, op.id, now));
-    if (op.kind === "rollback") planned.push(...planRollback(state, op.id, now));
+    if (op.kind === "confirm") planned.push(...planConfirm(state, op, now));
+    if (op.kind === "rollback") planned.push(...planRollback(state, op, now));
     if (op.kind === "stop" || op.kind === "start" || op.kind === "restart") planned.push(...planLifecycle(state, op, now));
     if (op.kind === "rm-service" || op.kind === "rm-container") planned.push(...planRemoveParts(state, op, hosts, now));
     if (op.kind === "scale") {
@@ -903,16 +980,25 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       const jobs = cronTick(state, command.hosts, command.now);
       // an operation in progress may be waiting on time alone (an upgrade's monitor window)
       if (opInProgress(state)) return [...jobs, ...advance(evolveAll(state, jobs), command.hosts, command.now)];
-      const u = state.upgrade;
-      if (u?.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) return jobs;
-      // every new container must have stayed healthy (or, without a health check, run) for the duration
-      const finishedAt = u.finishedAt;
-      const upgraded = new Set(u.services);
-      const fresh = Object.values(state.containers).filter((c) => upgraded.has(c.service) && !c.previousOf);
-      const since = fresh.map((c) => (c.state !== "running" || c.health === "unhealthy" ? Infinity : c.health === "healthy" ? Math.max(finishedAt, c.healthySince ?? 0) : finishedAt));
-      if (since.some((t) => command.now - t < u.autoConfirmMs!)) return jobs;
+      // each upgrade asked to confirm by itself does once every new container has stayed healthy (or, without a
+      // health check, run) for the duration since it finished
+      // an upgrade's services confirm together: when every one of them is due
+      const waiting = new Map<string, boolean>();
+      for (const [service, u] of Object.entries(state.upgrades)) {
+        if (u.status !== "upgraded" || !u.autoConfirmMs || u.finishedAt === undefined) {
+          waiting.set(u.op, false);
+          continue;
+        }
+        const finishedAt = u.finishedAt;
+        const fresh = Object.values(state.containers).filter((c) => c.service === service && !c.previousOf);
+        const since = fresh.map((c) => (c.state !== "running" || c.health === "unhealthy" ? Infinity : c.health === "healthy" ? Math.max(finishedAt, c.healthySince ?? 0) : finishedAt));
+        const ready = since.every((t) => command.now - t >= u.autoConfirmMs!);
+        waiting.set(u.op, (waiting.get(u.op) ?? true) && ready);
+      }
+      const due = Object.entries(state.upgrades).flatMap(([service, u]) => (waiting.get(u.op) ? [service] : []));
+      if (due.length === 0) return jobs;
       const s = evolveAll(state, jobs);
-      const start: StackEvent = { type: "OperationStarted", op: `${u.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api" };
+      const start: StackEvent = { type: "OperationStarted", op: `${state.upgrades[due[0]!]!.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api", services: due };
       return [...jobs, start, ...advance(evolve(s, start), command.hosts, command.now)];
     }
     case "Resend": {
@@ -937,7 +1023,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       const op = state.op;
       if (!op || op.status !== "running") return [];
       const reason = `${command.reason}; the operation cannot go on`;
-      const pause: StackEvent[] = op.kind === "upgrade" && state.upgrade?.status === "upgrading" ? [{ type: "UpgradePaused", op: state.upgrade.op, reason }] : [];
+      const pause: StackEvent[] = op.kind === "upgrade" && upgradedBy(state, op.id).some((s) => state.upgrades[s]!.status === "upgrading") ? [{ type: "UpgradePaused", op: op.id, reason }] : [];
       return [...pause, { type: "OperationFailed", op: op.id, reason }];
     }
     default: {

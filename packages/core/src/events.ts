@@ -28,8 +28,30 @@ export type StackEvent =
       source: Source;
       /** When (ms since the epoch), for history. */
       at?: number;
+      /**
+       * A revision made by a rollback of pending upgrades that began at
+       * different revisions (so that what runs afterwards is no earlier
+       * revision): each service rolled back, and the revision it went back to.
+       */
+      rollbackTo?: Record<string, number>;
     }
-  | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean; services?: string[]; containers?: string[] }
+  | {
+      type: "OperationStarted";
+      op: string;
+      kind: OperationKind;
+      revision: number;
+      by: string;
+      source: Source;
+      batchSize?: number;
+      intervalMs?: number;
+      startFirst?: boolean;
+      pull?: boolean;
+      /** The services it acts on (a rollback: those it rolls back; unset: all). */
+      services?: string[];
+      containers?: string[];
+      /** Services whose pending upgrade it finishes first (their old containers go). */
+      confirms?: string[];
+    }
   /** `corral scale`: a service's number of slots, not a new revision of the config. */
   | { type: "ServiceScaled"; service: string; scale: number }
   /** An in-service upgrade from one revision to another, of these services. */
@@ -37,10 +59,10 @@ export type StackEvent =
   /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */
   | { type: "UpgradeFinished"; op: string; at?: number }
   | { type: "UpgradePaused"; op: string; reason: string }
-  /** The old containers are gone; the upgrade is settled. */
-  | { type: "UpgradeConfirmed"; op: string }
-  /** The new containers are gone, the old ones run again, the revision is back to `revision`. */
-  | { type: "RollbackFinished"; op: string; revision: number }
+  /** The old containers are gone; the upgrades of these services (unset: every one pending) are settled. */
+  | { type: "UpgradeConfirmed"; op: string; services?: string[] }
+  /** The new containers of these services (unset: every one pending) are gone, the old ones run again; the stack is at `revision`. */
+  | { type: "RollbackFinished"; op: string; revision: number; services?: string[] }
   /** A wave of services planned (their depends_on have come up). */
   | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }

@@ -9,12 +9,12 @@ export type { Commit, RevisionService, Source, StackEvent, StackEventType } from
 export * from "./model.js";
 export { asideName, containerName, displayName, parseEngineName, runContainerName, serviceNamePattern } from "./names.js";
 export type { EngineName } from "./names.js";
-export { currentProject, Draft, evolve, evolveAll, fold, initialState } from "./state.js";
+export { currentProject, Draft, evolve, evolveAll, fold, initialState, stateFormat } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
 export { decide, stepId } from "./decide.js";
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide.js";
-export { containerRows, serviceRows, stackState } from "./view.js";
+export { containerId, containerRows, serviceRows, stackState } from "./view.js";
 export type { ContainerRow, ServiceRow } from "./view.js";
 export { silentLogger } from "./log.js";
 export type { Logger } from "./log.js";

@@ -1,7 +1,7 @@
 import type { ServiceSpec } from "./model.js";
 import { displayName } from "./names.js";
 import type { ContainerRecord, StackState } from "./state.js";
-import { overview, serviceState, shortId, stackState, type Overview } from "./view.js";
+import { containerId, overview, serviceState, shortId, stackState, type Overview } from "./view.js";
 
 /** What `inspect` needs besides the stack: the site's names and where the hosts are reached. */
 export interface InspectContext {
@@ -32,18 +32,23 @@ function publicEndpoints(state: StackState, service: string, containers: Contain
           hostId: c.host,
           ipAddress: p.host_ip && p.host_ip !== "0.0.0.0" ? p.host_ip : (ctx.hostAddresses[c.host] ?? "0.0.0.0"),
           port: p.published!,
-          instanceId: shortId("1i", c.name),
+          instanceId: containerId(c),
           serviceId: shortId("1s", `${state.name}/${service}`),
           type: "publicEndpoint" as const,
         })),
     );
 }
 
+function upgradeView(state: StackState, service: string) {
+  const u = state.upgrades[service];
+  return u ? { status: u.status, from: u.from, to: u.to, ...(u.reason ? { reason: u.reason } : {}) } : null;
+}
+
 function containerView(state: StackState, c: ContainerRecord, ctx: InspectContext) {
   return {
     type: "container" as const,
-    id: shortId("1i", c.name),
-    name: displayName(c.name),
+    id: containerId(c),
+    name: displayName(c.previousOf ?? c.name),
     stack: state.name,
     service: c.service,
     slot: c.slot,
@@ -56,7 +61,7 @@ function containerView(state: StackState, c: ContainerRecord, ctx: InspectContex
     docker: c.dockerId ?? "",
     ports: c.ports ?? [],
     fqdn: fqdn(state.name, c.service, ctx),
-    ...(c.previousOf ? { keptFor: displayName(c.previousOf) } : {}),
+    previous: c.previousOf !== undefined,
   };
 }
 
@@ -82,6 +87,7 @@ export function inspectService(state: StackState, service: string, ctx: InspectC
     fqdn: fqdn(state.name, service, ctx),
     publicEndpoints: publicEndpoints(state, service, own, ctx),
     error: state.errors[service] ?? null,
+    upgrade: upgradeView(state, service),
     configHash: hash,
     config: spec satisfies ServiceSpec,
     containers: containers.map((c) => containerView(state, c, ctx)),
@@ -100,7 +106,7 @@ export function inspectStack(state: StackState, ctx: InspectContext) {
     revision: state.revision,
     owner: state.owner ?? "",
     group: state.group ?? "",
-    upgrade: state.upgrade ? { status: state.upgrade.status, from: state.upgrade.from, to: state.upgrade.to, services: state.upgrade.services, ...(state.upgrade.reason ? { reason: state.upgrade.reason } : {}) } : null,
+    upgrades: Object.entries(state.upgrades).map(([service, u]) => ({ service, status: u.status, from: u.from, to: u.to, ...(u.reason ? { reason: u.reason } : {}) })),
     operation: state.op ? { id: state.op.id, kind: state.op.kind, status: state.op.status, ...(state.op.reason ? { reason: state.op.reason } : {}) } : null,
     publicEndpoints: services.flatMap((s) => s.publicEndpoints),
     services,

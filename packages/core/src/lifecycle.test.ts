@@ -25,7 +25,7 @@ describe("scale", () => {
   it("refuses an unknown service, naming the services, and a scale while an upgrade awaits confirmation", () => {
     expect(() => decide({ type: "Scale", op: "x", scales: { nope: 2 }, ...base }, s0)).toThrow("stack demo has no service nope (services: web, db)");
     const upgraded = settle(run(s0, up({ ...v1, web: spec("web:2", { scale: 2 }) }, "op2", { upgrade: true })));
-    expect(() => decide({ type: "Scale", op: "x", scales: { web: 3 }, ...base }, upgraded)).toThrow(/upgrade is awaiting confirmation \(revision 1 → 2\); first 'corral up --confirm-upgrade' or 'corral up --rollback'/);
+    expect(() => decide({ type: "Scale", op: "x", scales: { web: 3 }, ...base }, upgraded)).toThrow(/the upgrade of web is awaiting confirmation \(revision 1 → 2\); first 'corral up --confirm-upgrade' or 'corral up --rollback'/);
     expect(() => decide({ type: "Scale", op: "x", scales: { web: 3 }, ...base }, initialState("gone"))).toThrow("stack gone not found");
   });
 });

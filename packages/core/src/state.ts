@@ -18,6 +18,8 @@ export interface ContainerRecord {
   ip?: string;
   /** An old container kept, stopped, while an upgrade awaits confirm or rollback: the name it had. */
   previousOf?: string;
+  /** The create step that made it: the container's identity for its whole life (its name moves aside in an upgrade). */
+  createdBy?: string;
   /** When its start step succeeded (the monitor window of an upgrade counts from there). */
   startedAt?: number;
   /** For a container with a health check: its last verdict, and since when it has been healthy. */
@@ -38,11 +40,17 @@ export interface Revision {
   at?: number;
 }
 
+/**
+ * A service's pending upgrade, Rancher style: its old containers are kept,
+ * stopped, until it is confirmed or rolled back. Each service has its own:
+ * one may sit `upgraded` while another is upgraded.
+ */
 export interface UpgradeState {
+  /** The upgrade operation that made it. */
   op: string;
+  /** The revision the service's old containers were made from, and the one its new ones are. */
   from: number;
   to: number;
-  services: string[];
   status: "upgrading" | "upgraded" | "paused" | "rolling-back";
   confirm: boolean;
   reason?: string;
@@ -79,6 +87,8 @@ export interface Operation {
   services?: string[];
   /** The containers an rm --type container removes (and re-creates in their slots). */
   containers?: string[];
+  /** Services whose pending upgrade this operation finishes first (their old containers go). */
+  confirms?: string[];
   reason?: string;
   /** A health gate failed (ServiceFailed): nothing more is sent; what was sent reports, and the operation ends. */
   halted?: string;
@@ -132,13 +142,21 @@ export interface StackState {
   cron: Record<string, CronState>;
   /** The highest revision number given out (a rollback moves `revision` back, never this). */
   lastRevision: number;
-  upgrade?: UpgradeState;
+  /** Pending upgrades, by service. */
+  upgrades: Record<string, UpgradeState>;
   /**
    * Containers that a superseded operation had asked for and never heard
    * back about: they may exist on the host, so a removal must cover them.
    */
   inflight: Record<string, { service: string; slot: number; host: string; image: string }>;
 }
+
+/**
+ * The shape of StackState, for snapshots (a cache of folded state): a
+ * snapshot of another shape is not read, the log is folded afresh. Raise it
+ * with every change to what a fold produces.
+ */
+export const stateFormat = 2;
 
 export const initialState = (name: string): StackState => ({
   name,
@@ -153,6 +171,7 @@ export const initialState = (name: string): StackState => ({
   containers: {},
   errors: {},
   inflight: {},
+  upgrades: {},
   revisions: {},
   cron: {},
   lastRevision: 0,
@@ -161,8 +180,8 @@ export const initialState = (name: string): StackState => ({
 type Success = Extract<StackEvent, { type: "StepSucceeded" }>;
 
 /** The maps of a state that events change entry by entry. */
-type MapKey = "steps" | "containers" | "inflight" | "errors" | "services" | "revisions" | "cron";
-const fresh: MapKey[] = ["steps", "containers", "inflight", "errors", "services", "revisions", "cron"];
+type MapKey = "steps" | "containers" | "inflight" | "errors" | "services" | "revisions" | "cron" | "upgrades";
+const fresh: MapKey[] = ["steps", "containers", "inflight", "errors", "services", "revisions", "cron", "upgrades"];
 
 /**
  * Events folded into a state in place, on copies the draft owns: each map of
@@ -248,7 +267,9 @@ export class Draft {
         s.secretVersions = event.secretVersions ?? {};
         break;
       case "OperationStarted":
-        if (event.kind === "rollback" && s.upgrade) s.upgrade = { ...s.upgrade, status: "rolling-back" };
+        if (event.kind === "rollback") this.#setUpgrades(event.services, (u) => ({ ...u, status: "rolling-back" }));
+        // pending upgrades this operation finishes first: their old containers go in its first steps
+        this.#setUpgrades(event.confirms ?? [], (u) => (u.op === event.op ? u : undefined)); // (an upgrade of its own, just begun, stays)
         Object.assign(this.#mut("inflight"), unreportedCreates(s));
         s.op = {
           id: event.op,
@@ -263,6 +284,7 @@ export class Draft {
           ...(event.pull ? { pull: true } : {}),
           ...(event.services ? { services: event.services } : {}),
           ...(event.containers ? { containers: event.containers } : {}),
+          ...(event.confirms?.length ? { confirms: event.confirms } : {}),
         };
         s.steps = {};
         s.errors = {};
@@ -354,32 +376,39 @@ export class Draft {
         break;
       }
       case "UpgradeStarted":
-        s.upgrade = {
-          op: event.op,
-          from: event.from,
-          to: event.to,
-          services: event.services,
-          status: "upgrading",
-          confirm: event.confirm,
-          ...(event.autoConfirmMs ? { autoConfirmMs: event.autoConfirmMs } : {}),
-        };
+        for (const service of event.services) {
+          this.#mut("upgrades")[service] = {
+            op: event.op,
+            from: event.from,
+            to: event.to,
+            status: "upgrading",
+            confirm: event.confirm,
+            ...(event.autoConfirmMs ? { autoConfirmMs: event.autoConfirmMs } : {}),
+          };
+        }
         break;
       case "UpgradeFinished":
-        if (s.upgrade) s.upgrade = { ...s.upgrade, status: "upgraded", ...(event.at ? { finishedAt: event.at } : {}) };
+        this.#setUpgrades(this.#ofOp(event.op), (u) => ({ ...u, status: "upgraded", ...(event.at ? { finishedAt: event.at } : {}) }));
         break;
       case "UpgradePaused":
-        if (s.upgrade) s.upgrade = { ...s.upgrade, status: "paused", reason: event.reason };
+        this.#setUpgrades(this.#ofOp(event.op), (u) => ({ ...u, status: "paused", reason: event.reason }));
         break;
       case "UpgradeConfirmed":
-        delete s.upgrade;
+        this.#setUpgrades(event.services, () => undefined);
         break;
       case "RollbackFinished": {
-        delete s.upgrade;
+        this.#setUpgrades(event.services, () => undefined);
         const back = s.revisions[event.revision];
         if (!back) break;
         s.revision = event.revision;
-        s.services = back.services;
-        this.#own.delete("services");
+        // a service's scale is not part of a revision (scaling is not an upgrade): it stays
+        const services: StackState["services"] = {};
+        for (const [name, r] of Object.entries(back.services)) {
+          const scale = s.services[name]?.spec.scale;
+          services[name] = scale === undefined || scale === r.spec.scale ? r : { ...r, spec: { ...r.spec, scale } };
+        }
+        s.services = services;
+        this.#own.add("services");
         s.volumes = back.volumes;
         s.secrets = back.secrets;
         s.secretVersions = back.secretVersions;
@@ -391,6 +420,25 @@ export class Draft {
       }
     }
     return this;
+  }
+
+  /** The services whose pending upgrade an operation made. */
+  #ofOp(op: string): string[] {
+    return Object.entries(this.#s.upgrades).flatMap(([service, u]) => (u.op === op ? [service] : []));
+  }
+
+  /** Change the pending upgrades of these services (all of them when undefined); undefined removes one. */
+  #setUpgrades(services: string[] | undefined, change: (u: UpgradeState) => UpgradeState | undefined): void {
+    const names = services ?? Object.keys(this.#s.upgrades);
+    if (!names.some((n) => n in this.#s.upgrades)) return;
+    const upgrades = this.#mut("upgrades");
+    for (const name of names) {
+      const u = upgrades[name];
+      if (!u) continue;
+      const next = change(u);
+      if (next) upgrades[name] = next;
+      else delete upgrades[name];
+    }
   }
 
   #stepSucceeded(record: StepRecord, event: Success): void {
@@ -409,6 +457,7 @@ export class Draft {
           image: step.image,
           hash: step.hash ?? "",
           state: "created",
+          createdBy: step.id,
           ...(event.containerId ? { dockerId: event.containerId } : {}),
         };
         break;

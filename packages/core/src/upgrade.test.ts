@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { decide, type Command } from "./decide.js";
-import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
 import type { Step } from "./model.js";
 import { initialState } from "./state.js";
@@ -25,19 +24,12 @@ describe("the Spin lesson-3 flow", () => {
     expect(after["demo-web-1-r1"]).toBe(before["demo-web-1"]!.replace("running", "stopped"));
     expect(after["demo-web-1"]).toMatch(/running$/);
     expect(after["demo-web-1"]).not.toBe(before["demo-web-1"]);
-    expect(containerRows(s1).filter((c) => c.state === "stopped").map((c) => c.name)).toEqual(["demo-app-1-r1", "demo-web-1-r1"]);
-  });
-
-  it("refuses a new upgrade while one awaits confirmation, saying the ways out", () => {
-    const s1 = settle(run(s0, up(v2, "op2", { upgrade: true })));
-    let err: unknown;
-    try {
-      decide(up({ ...v2, db: spec("db:2") }, "op3", { upgrade: true }), s1);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(DomainError);
-    expect((err as Error).message).toMatch(/awaiting confirmation .*'corral up --confirm-upgrade' or 'corral up --rollback'/);
+    // listed under the slot's name, after the new one, with its own id and a detail saying it is the previous one
+    const listed = containerRows(s1).filter((c) => c.name === "demo-web-1");
+    expect(listed.map((c) => c.state)).toEqual(["running", "stopped"]);
+    expect(listed[1]!.detail).toMatch(/^previous container, kept by the upgrade \(revision 1 → 2\)/);
+    expect(listed[0]!.id).not.toBe(listed[1]!.id);
+    expect(listed[1]!.id).toBe(containerRows(s0).find((c) => c.name === "demo-web-1")!.id); // the old one keeps its id
   });
 
   it("confirm removes the old containers: three left, active", () => {
@@ -45,7 +37,7 @@ describe("the Spin lesson-3 flow", () => {
     const s2 = settle(run(s1, up(v2, "op3", { confirm: true })));
     expect(Object.keys(s2.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
     expect(rows(s2)).toEqual({ web: "active 1/1", app: "active 1/1", db: "active 1/1" });
-    expect(s2.upgrade).toBeUndefined();
+    expect(s2.upgrades).toEqual({});
   });
 
   it("force-upgrade upgrades every service; rollback brings back the very same old containers", () => {
@@ -63,7 +55,7 @@ describe("the Spin lesson-3 flow", () => {
   it("upgrade and confirm in one go removes the old containers as it goes", () => {
     const s1 = settle(run(s0, up(v2, "op2", { upgrade: true, confirm: true })));
     expect(Object.keys(s1.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
-    expect(s1.upgrade).toBeUndefined();
+    expect(s1.upgrades).toEqual({});
     expect(s1.op?.status).toBe("succeeded");
   });
 
@@ -100,19 +92,19 @@ describe("failure actions", () => {
     // the upgrade op failed, then the rollback ran to the end
     expect(engineIds(s)).toEqual(before);
     expect(s.revision).toBe(1);
-    expect(s.upgrade).toBeUndefined();
+    expect(s.upgrades).toEqual({});
     void failed;
   });
 
   it("pause: the rollout stops at the first failed batch, paused, with the two ways out", () => {
     const s0 = settle(run(initialState("demo"), up(base("pause"), "op1")));
     const s = settle(run(s0, up(next("pause"), "op2", { upgrade: true })), unhealthy);
-    expect(s.upgrade?.status).toBe("paused");
+    expect(s.upgrades.web?.status).toBe("paused");
     expect(rows(s).web).toMatch(/^paused/);
     // batches of one: slots 2 and 3 were never touched
     expect(engineIds(s)["demo-web-2"]).toMatch(/running$/);
     expect(engineIds(s)["demo-web-3"]).toMatch(/running$/);
-    expect(() => decide(up(next("pause"), "op3", { upgrade: true }), s)).toThrow(/paused .*'corral up --confirm-upgrade' or 'corral up --rollback'/);
+    expect(() => decide({ type: "Scale", stack: "demo", op: "op3", scales: { web: 4 }, by: "u", source: "cli" }, s)).toThrow(/paused .*'corral up --confirm-upgrade' or 'corral up --rollback'/);
     const back = settle(run(s, up(next("pause"), "op4", { rollback: true })));
     expect(Object.values(back.containers).every((c) => c.state === "running" && c.revision === 1)).toBe(true);
   });
@@ -171,12 +163,12 @@ describe("auto-confirm", () => {
   it("confirms by itself once the upgrade has run for the duration", () => {
     const s0 = settle(run(initialState("demo"), up(v1, "op1")));
     const s1 = settle(run(s0, up(v2, "op2", { upgrade: true, autoConfirmMs: 60_000 })));
-    expect(s1.upgrade?.status).toBe("upgraded");
+    expect(s1.upgrades.web?.status).toBe("upgraded");
     expect(decide({ type: "Tick", now: 30_000, hosts }, s1)).toEqual([]);
     const s2 = run(s1, { type: "Tick", now: 60_002, hosts });
     expect(s2.op).toMatchObject({ kind: "confirm", status: "running" });
     const s3 = settle(s2);
-    expect(s3.upgrade).toBeUndefined();
+    expect(s3.upgrades).toEqual({});
     expect(Object.keys(s3.containers).sort()).toEqual(["demo-app-1", "demo-db-1", "demo-web-1"]);
   });
 });
@@ -192,7 +184,7 @@ describe("the monitor window (deploy.update_config.monitor)", () => {
     expect(run(s1, { type: "Tick", now: 20_000, hosts }).op?.status).toBe("running");
     const done = run(s1, { type: "Tick", now: 30_003, hosts });
     expect(done.op?.status).toBe("succeeded");
-    expect(done.upgrade?.status).toBe("upgraded");
+    expect(done.upgrades.web?.status).toBe("upgraded");
   });
 
   it("a new container turning unhealthy inside the window fails the upgrade: rolled back, or paused with the reason", () => {
@@ -206,15 +198,15 @@ describe("the monitor window (deploy.update_config.monitor)", () => {
     const p0 = settle(run(initialState("demo"), up(watched("web:1", "pause"), "op1")), undefined, true);
     const p1 = settle(run(p0, up(watched("web:2", "pause"), "op2", { upgrade: true })), undefined, true);
     const paused = run(p1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: p1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 10_000 });
-    expect(paused.upgrade).toMatchObject({ status: "paused" });
-    expect(paused.upgrade?.reason).toMatch(/container demo-web-1 turned unhealthy 10 s after it started, inside the monitor window of 30 s/);
+    expect(paused.upgrades.web).toMatchObject({ status: "paused" });
+    expect(paused.upgrades.web?.reason).toMatch(/container demo-web-1 turned unhealthy 10 s after it started, inside the monitor window of 30 s/);
   });
 
   it("after the window, turning unhealthy is a state, not a failed upgrade", () => {
     const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, true);
     const s1 = run(settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, true), { type: "Tick", now: 31_000, hosts });
     const later = run(s1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: s1.containers["demo-web-1"]!.dockerId!, health: "unhealthy", now: 40_000 });
-    expect(later.upgrade?.status).toBe("upgraded");
+    expect(later.upgrades.web?.status).toBe("upgraded");
     expect(rows(later).web).toBe("upgraded 2/1");
   });
 });
@@ -322,5 +314,95 @@ describe("who may report", () => {
     const health = (host: string): Command => ({ type: "Health", host, container: "demo-web-1", dockerId: web.dockerId!, health: "unhealthy", now: 5 });
     expect(decide(health("h2"), s)).toEqual([]);
     expect(decide(health("h1"), s)[0]).toMatchObject({ type: "ContainerHealth", health: "unhealthy" });
+  });
+});
+
+describe("the lesson's command sequence, literally: upgrades are per service", () => {
+  // example1..4 as the Spin lesson has them: app and db; example3 changes db (a volume), example4 changes app
+  const ex1 = { app: spec("app:1"), db: spec("db:1") };
+  const ex2 = { app: spec("app:2"), db: spec("db:2") };
+  const ex3 = { app: spec("app:2"), db: spec("db:2", { environment: { DATA: "/data" } }) };
+  const ex4 = { app: spec("app:3"), db: spec("db:2", { environment: { DATA: "/data" } }) };
+  const ids = (s: ReturnType<typeof settle>) => Object.fromEntries(containerRows(s).map((r) => [`${r.name} ${r.state}`, r.id]));
+
+  it("runs every command of the lesson, with history and states exact", () => {
+    let s = settle(run(initialState("demo"), up(ex1, "c1")));
+    expect(s.revision).toBe(1);
+    s = settle(run(s, up(ex2, "c2", { upgrade: true })));
+    expect(rows(s)).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });
+    // the same file with --confirm-upgrade: the pending upgrades are finished, nothing else changes
+    const confirm = decide(up(ex2, "c3", { upgrade: true, confirm: true }), s);
+    expect(confirm.map((e) => e.type)).toEqual(["OperationStarted"]);
+    expect(confirm[0]).toMatchObject({ kind: "confirm", services: ["app", "db"] });
+    s = settle(apply(s, confirm));
+    expect(rows(s)).toEqual({ app: "active 1/1", db: "active 1/1" });
+    expect(s.upgrades).toEqual({});
+    const confirmed = ids(s);
+    s = settle(run(s, up(ex2, "c4", { upgrade: true, force: true })));
+    expect(s.revision).toBe(3);
+    expect(rows(s)).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });
+    const rollback = decide(up(ex2, "c5", { upgrade: true, rollback: true }), s);
+    expect(rollback).toEqual([expect.objectContaining({ type: "OperationStarted", kind: "rollback", revision: 2, services: ["app", "db"] })]);
+    s = settle(apply(s, rollback));
+    expect(s.revision).toBe(2);
+    expect(ids(s)).toEqual(confirmed); // the very same containers, with their ids
+    // db upgraded, not confirmed; then app upgraded while db still waits
+    s = settle(run(s, up(ex3, "c7", { upgrade: true })));
+    expect(rows(s)).toEqual({ app: "active 1/1", db: "upgraded 2/1" });
+    const app = decide(up(ex4, "c8", { upgrade: true }), s);
+    expect(app.find((e) => e.type === "UpgradeStarted")).toMatchObject({ from: 4, to: 5, services: ["app"] });
+    s = settle(apply(s, app));
+    expect(rows(s)).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });
+    expect(s.upgrades).toMatchObject({ db: { from: 2, to: 4, status: "upgraded" }, app: { from: 4, to: 5, status: "upgraded" } });
+    // a rollback of pending upgrades begun at different revisions is a revision of its own
+    const mixed = decide(up({}, "c9", { rollback: true }), s);
+    expect(mixed[0]).toMatchObject({ type: "RevisionCommitted", revision: 6, changed: ["db", "app"], rollbackTo: { db: 2, app: 4 } });
+    expect(mixed[1]).toMatchObject({ type: "OperationStarted", kind: "rollback", revision: 6 });
+    s = settle(apply(s, mixed));
+    expect(s.revision).toBe(6);
+    expect(s.services.app?.spec.image).toBe("app:2");
+    expect(s.services.db?.spec.environment).toEqual({});
+    expect(rows(s)).toEqual({ app: "active 1/1", db: "active 1/1" });
+    expect(Object.values(s.containers).map((c) => c.revision).sort()).toEqual([2, 2]);
+    // and --to-revision stays exact: revision 5 is app:3 with db's volume
+    s = settle(run(s, up({}, "c10", { rollback: true, toRevision: 5 })));
+    expect(s.revision).toBe(7);
+    expect(s.services.app?.spec.image).toBe("app:3");
+    expect(s.services.db?.spec.environment).toEqual({ DATA: "/data" });
+  });
+
+  it("a service upgraded again while its upgrade is pending has that upgrade finished first; the others stay pending", () => {
+    let s = settle(run(initialState("demo"), up(ex1, "c1")));
+    s = settle(run(s, up(ex2, "c2", { upgrade: true })));
+    const oldDb = containerRows(s).find((r) => r.name === "demo-db-1" && r.state === "stopped")!.id;
+    const again = decide(up({ ...ex2, db: spec("db:3") }, "c3", { upgrade: true }), s);
+    expect(again.find((e) => e.type === "OperationStarted")).toMatchObject({ kind: "upgrade", confirms: ["db"] });
+    s = settle(apply(s, again));
+    expect(rows(s)).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });
+    const db = containerRows(s).filter((r) => r.name === "demo-db-1");
+    expect(db.map((r) => r.state)).toEqual(["running", "stopped"]);
+    expect(db.map((r) => r.id)).not.toContain(oldDb); // db:1's container is gone: db:2's is now the previous one
+    expect(s.upgrades).toMatchObject({ app: { from: 1, to: 2 }, db: { from: 2, to: 3 } });
+    // --confirm-upgrade with a change finishes every pending upgrade and upgrades what changed, confirmed
+    s = settle(run(s, up({ app: spec("app:4"), db: spec("db:3") }, "c4", { upgrade: true, confirm: true })));
+    expect(s.upgrades).toEqual({});
+    expect(containerRows(s).map((r) => `${r.name} ${r.state}`)).toEqual(["demo-app-1 running", "demo-db-1 running"]);
+    expect(s.services.app?.spec.image).toBe("app:4");
+  });
+
+  it("scale, stop and rm refuse only the services whose upgrade waits", () => {
+    let s = settle(run(initialState("demo"), up(ex1, "c1")));
+    s = settle(run(s, up({ ...ex1, db: spec("db:2") }, "c2", { upgrade: true })));
+    expect(() => decide({ type: "Scale", stack: "demo", op: "x", scales: { db: 2 }, by: "u", source: "cli" }, s)).toThrow(/the upgrade of db is awaiting confirmation \(revision 1 → 2\)/);
+    expect(decide({ type: "Scale", stack: "demo", op: "x", scales: { app: 2 }, by: "u", source: "cli" }, s)[0]).toMatchObject({ type: "ServiceScaled", service: "app" });
+    expect(() => decide({ type: "Lifecycle", stack: "demo", op: "y", action: "stop", by: "u", source: "cli" }, s)).toThrow(/the upgrade of db/);
+  });
+});
+
+describe("an upgrade that also adds a service", () => {
+  it("creates the new service beside the upgrade", () => {
+    let s = settle(run(initialState("demo"), up({ app: spec("app:1") }, "c1")));
+    s = settle(run(s, up({ app: spec("app:2"), web: spec("web:1") }, "c2", { upgrade: true })));
+    expect(rows(s)).toEqual({ app: "upgraded 2/1", web: "active 1/1" });
   });
 });

@@ -29,6 +29,9 @@ export interface ContainerRow {
 
 export const shortId = (prefix: string, key: string) => prefix + createHash("sha1").update(key).digest("hex").slice(0, 8);
 
+/** A container's id: its own for its whole life (from the step that created it), kept through a rename aside, a stop, a confirm or a rollback. */
+export const containerId = (c: ContainerRecord) => shortId("1i", c.createdBy ?? c.name);
+
 /** What the rows of every service read, gathered in one pass over the containers and the steps. */
 export interface Overview {
   containers: Map<string, ContainerRecord[]>;
@@ -50,10 +53,10 @@ export function overview(state: StackState): Overview {
 
 export function serviceState(state: StackState, service: string, scale: number, seen: Overview = overview(state)): string {
   const op = state.op;
-  const upgrading = state.upgrade?.services.includes(service) ? state.upgrade : undefined;
+  const upgrading = state.upgrades[service];
   if (op?.status === "running") {
-    if (op.kind === "rollback" && upgrading) return "rolling-back";
-    if (op.kind === "upgrade" && upgrading) return "upgrading";
+    if (op.kind === "rollback" && upgrading?.status === "rolling-back") return "rolling-back";
+    if (op.kind === "upgrade" && upgrading?.status === "upgrading") return "upgrading";
     const busy = seen.busy.has(service);
     const doing: Partial<Record<string, string>> = { rm: "removing", stop: "deactivating", restart: "restarting" };
     if (busy || !op.planned) return doing[op.kind] ?? "activating";
@@ -69,8 +72,8 @@ export function serviceState(state: StackState, service: string, scale: number, 
 }
 
 function upgradeDetail(state: StackState, service: string): string {
-  const u = state.upgrade;
-  if (!u?.services.includes(service)) return "";
+  const u = state.upgrades[service];
+  if (!u) return "";
   if (u.status === "paused") return `paused: ${u.reason ?? ""}`;
   if (u.status === "upgraded") return `revision ${u.from} → ${u.to}: 'corral up --confirm-upgrade' or 'corral up --rollback'`;
   return "";
@@ -135,16 +138,25 @@ export function serviceRows(state: StackState): ServiceRow[] {
 }
 
 export function containerRows(state: StackState): ContainerRow[] {
+  // an upgrade's old container is listed under its slot's name, after the new one, as Rancher listed them
+  const slotName = (c: ContainerRecord) => displayName(c.previousOf ?? c.name);
   return Object.values(state.containers)
-    .sort((a, b) => (displayName(a.name) < displayName(b.name) ? -1 : 1))
+    .sort((a, b) => (slotName(a) === slotName(b) ? (a.previousOf ? 1 : 0) - (b.previousOf ? 1 : 0) : slotName(a) < slotName(b) ? -1 : 1))
     .map((c) => ({
-      id: shortId("1i", c.name),
-      name: displayName(c.name),
+      id: containerId(c),
+      name: slotName(c),
       image: c.image,
       state: c.state,
       host: c.host,
       ip: c.ip ?? "",
       docker: c.dockerId ?? "",
-      detail: c.previousOf ? `kept by the upgrade (was ${displayName(c.previousOf)})` : (c.health ?? ""),
+      detail: c.previousOf ? previousDetail(state, c) : (c.health ?? ""),
     }));
+}
+
+/** What ps says of an upgrade's old container: that it is the previous one, of which revision, and the ways out. */
+function previousDetail(state: StackState, c: ContainerRecord): string {
+  const u = state.upgrades[c.service];
+  const to = u ? ` (revision ${c.revision} → ${u.to})` : ` (revision ${c.revision})`;
+  return `previous container, kept by the upgrade${to}: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' starts it again`;
 }

@@ -6,7 +6,7 @@ import {
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { fold, initialState, utf8Bytes, type Commit, type StackEvent, type StackState } from "@corral/core";
+import { fold, initialState, stateFormat, utf8Bytes, type Commit, type StackEvent, type StackState } from "@corral/core";
 import type { ChangeFeed } from "./feed.js";
 
 /**
@@ -175,7 +175,7 @@ export class EventStore {
   /** A snapshot is a cache: one without a good MAC is ignored (the log is folded from the start). */
   #trustedSnapshot(stack: string, item: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue> | undefined): StackState | undefined {
     const text = item?.state?.S;
-    if (!text) return undefined;
+    if (!text || Number(item.format?.N) !== stateFormat) return undefined; // another shape of state: fold the log afresh
     if (this.#integrity) {
       const expected = this.#integrity.mac(snapshotData(stack, Number(item.version?.N), text));
       if (!item.mac?.S || !sameMac(item.mac.S, expected)) return undefined;
@@ -197,6 +197,7 @@ export class EventStore {
             sk: { S: SNAPSHOT },
             version: { N: String(state.version) },
             state: { S: text },
+            format: { N: String(stateFormat) },
             ...(mac ? { mac: { S: mac } } : {}),
           },
           ConditionExpression: snapshotIsOlder,
