@@ -28,6 +28,7 @@ ${dbVolume ? "    volumes: [\"db.lesson:/data\"]\nvolumes:\n  db.lesson: {extern
   for (const [dir, yaml] of Object.entries(examples)) {
     mkdirSync(join(lesson, dir), { recursive: true });
     writeFileSync(join(lesson, dir, "docker-compose.yml"), yaml);
+    writeFileSync(join(lesson, dir, "rancher-compose.yml"), "version: '2'\nservices:\n  app:\n    scale: 1\n  db:\n    scale: 1\n");
   }
 });
 afterAll(async () => {
@@ -53,12 +54,12 @@ const engine = async () => Object.fromEntries((await stackContainers("lesson")).
 
 describe("Spin's lesson, command by command", () => {
   it("up; upgrade; confirm with the same file; force-upgrade; rollback; volume create; upgrade db, not confirmed; upgrade app while db waits", async () => {
-    await ok("up", "-d", "-f", "example1/docker-compose.yml");
+    await ok("up", "-d", "-f", "example1");
     expect(await services()).toEqual({ app: "active 1/1", db: "active 1/1" });
     const first = await listed();
 
     // app and db upgraded: 2/1, the new containers have the same name, but the id is newer
-    await ok("up", "-d", "--upgrade", "-f", "example2/docker-compose.yml");
+    await ok("up", "-d", "--upgrade", "-f", "example2");
     expect(await services()).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });
     const upgraded = await containers();
     expect(upgraded.map((r) => `${r.name} ${r.state}`)).toEqual(["lesson-app-1 running", "lesson-app-1 stopped", "lesson-db-1 running", "lesson-db-1 stopped"]);
@@ -70,17 +71,17 @@ describe("Spin's lesson, command by command", () => {
     for (const r of upgraded) expect(onEngine[r.docker!]).toBe(r.state === "running" ? "running" : "exited");
 
     // the same file with --confirm-upgrade: the pending upgrades are finished
-    await ok("up", "-d", "--upgrade", "--confirm-upgrade", "-f", "example2/docker-compose.yml");
+    await ok("up", "-d", "--upgrade", "--confirm-upgrade", "-f", "example2");
     expect(await services()).toEqual({ app: "active 1/1", db: "active 1/1" });
     const confirmed = await listed();
     expect(Object.keys(confirmed)).toEqual(["lesson-app-1 running", "lesson-db-1 running"]);
     expect(Object.keys(await engine())).toHaveLength(2);
 
-    await ok("up", "-d", "--upgrade", "--force-upgrade", "-f", "example2/docker-compose.yml");
+    await ok("up", "-d", "--upgrade", "--force-upgrade", "-f", "example2");
     expect(await services()).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });
 
     // the rollback leaves one container per service, with the id of the old one
-    await ok("up", "--upgrade", "-d", "--rollback", "-f", "example2/docker-compose.yml");
+    await ok("up", "--upgrade", "-d", "--rollback", "-f", "example2");
     expect(await services()).toEqual({ app: "active 1/1", db: "active 1/1" });
     expect(await listed()).toEqual(confirmed);
     expect(Object.keys(await engine())).toHaveLength(2);
@@ -88,10 +89,10 @@ describe("Spin's lesson, command by command", () => {
     await ok("volume", "create", "db.lesson");
 
     // db upgraded, not confirmed
-    await ok("up", "-d", "--upgrade", "-f", "example3/docker-compose.yml");
+    await ok("up", "-d", "--upgrade", "-f", "example3");
     expect(await services()).toEqual({ app: "active 1/1", db: "upgraded 2/1" });
     // app upgraded while db's upgrade still awaits confirmation
-    const app = await ok("up", "-d", "--upgrade", "-f", "example4/docker-compose.yml");
+    const app = await ok("up", "-d", "--upgrade", "-f", "example4");
     expect(app).toContain("Upgrading app");
     expect(app).not.toContain("Upgrading db");
     expect(await services()).toEqual({ app: "upgraded 2/1", db: "upgraded 2/1" });

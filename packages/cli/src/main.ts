@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
@@ -99,10 +99,20 @@ function defaultComposeFile(): string[] {
   return [];
 }
 
+const composeNames = ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"];
+
 function composeFiles(files: string[] | undefined): string[] {
   if (files && files.length > 0) return files;
-  for (const f of ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"]) if (existsSync(f)) return [f];
+  for (const f of composeNames) if (existsSync(f)) return [f];
   throw new CliError("no compose file: pass -f FILE, or run in a folder with a docker-compose.yml");
+}
+
+/** `-f DIR` names the compose file in that folder (the Spin lessons keep one example per folder); its rancher-compose.yml is found beside it. */
+function composeFileIn(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  const found = composeNames.map((f) => join(path, f)).find((f) => existsSync(f));
+  if (!found) throw new CliError(`${path}: a folder with no compose file in it (looked for ${composeNames.join(", ")})`);
+  return found;
 }
 
 function readText(path: string): string | undefined {
@@ -115,7 +125,8 @@ function readText(path: string): string | undefined {
 }
 
 /** Read, interpolate and resolve the compose files here, where the environment is; the API gets documents only. */
-export function loadComposeFiles(files: string[], rancherFile: string | undefined, env = process.env): { files: NamedDocument[]; rancher?: NamedDocument } {
+export function loadComposeFiles(given: string[], rancherFile: string | undefined, env = process.env): { files: NamedDocument[]; rancher?: NamedDocument } {
+  const files = given.map(composeFileIn);
   const sources = files.map((name) => {
     const text = readText(name);
     if (text === undefined) throw new CliError(`${name}: no such file`);
