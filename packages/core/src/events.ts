@@ -28,6 +28,8 @@ export type StackEvent =
       source: Source;
       /** When (ms since the epoch), for history. */
       at?: number;
+      /** History's note when a rollback committed this revision: "rollback to 3", "rollback of app, db". */
+      rollback?: string;
     }
   | { type: "OperationStarted"; op: string; kind: OperationKind; revision: number; by: string; source: Source; batchSize?: number; intervalMs?: number; startFirst?: boolean; pull?: boolean; services?: string[]; containers?: string[] }
   /** `corral scale`: a service's number of slots, not a new revision of the config. */
@@ -40,7 +42,7 @@ export type StackEvent =
   /** The old containers are gone; the upgrade is settled. */
   | { type: "UpgradeConfirmed"; op: string }
   /** The new containers are gone, the old ones run again, the revision is back to `revision`. */
-  | { type: "RollbackFinished"; op: string; revision: number }
+  | { type: "RollbackFinished"; op: string; revision: number; at?: number }
   /** A wave of services planned (their depends_on have come up). */
   | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }
@@ -57,7 +59,8 @@ export type StackEvent =
   | { type: "StepFailed"; stepId: string; error: string }
   | { type: "OperationSucceeded"; op: string }
   | { type: "OperationFailed"; op: string; reason: string }
-  | { type: "StackRemoved"; op: string };
+  /** The stack is gone; its history stays, as an earlier life once a stack of the same name is made. */
+  | { type: "StackRemoved"; op: string; at?: number };
 
 export type StackEventType = StackEvent["type"];
 
