@@ -123,7 +123,7 @@ describe("a running stack, day two", () => {
     expect(rms.code).toBe(0);
     expect(Object.keys(await engine())).toEqual(["day2-web-1"]);
     expect(await services()).toEqual({ web: "active 1/1" });
-    expect((await corral(server, ["history", "day2"])).stdout).toMatch(/^2 \*\s.*worker \(removed\)/m);
+    expect((await corral(server, ["history", "day2"])).stdout).toMatch(/^2\s+\*\s.*worker \(removed\)/m);
     // the file still has it: up brings it back, as a change
     const back = await corral(server, ["up", "-d", "-f", file, "-s", "day2"]);
     expect(back.code).toBe(0);

@@ -79,9 +79,9 @@ describe("the Spin lesson-3 flow", () => {
     expect(rollback.code).toBe(0);
     expect(await engine("spin")).toEqual(confirmed); // the old ids run again, the new are gone
 
-    const history = JSON.parse((await corral(server, ["history", "spin", "--format", "json"])).stdout) as Array<{ revision: number; current: boolean; changed: Array<{ service: string; keys: string[] }> }>;
-    expect(history.map((h) => h.revision)).toEqual([1, 2, 3]);
-    expect(history.find((h) => h.current)?.revision).toBe(2);
+    const history = JSON.parse((await corral(server, ["history", "spin", "--format", "json"])).stdout) as Array<{ revision: number; current: boolean; rollback: string | null; changed: Array<{ service: string; keys: string[] }> }>;
+    expect(history.map((h) => [h.revision, h.rollback])).toEqual([[1, null], [2, null], [3, null], [2, "rollback to 2"]]); // the rollback is an entry of its own
+    expect(history.filter((h) => h.current).map((h) => h.revision)).toEqual([2]);
     expect(history[1]!.changed).toEqual([
       { service: "web", keys: ["environment"] },
       { service: "app", keys: ["environment"] },

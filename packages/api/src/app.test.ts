@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
-import { sitePolicySchema } from "@corral/core";
+import { decide, initialState, sitePolicySchema, type Command, type StackState } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
 // The HTTP surface through app.request: real routing, real DynamoDB and SQS stand-ins, no port.
@@ -572,6 +572,59 @@ describe("API", () => {
       expect(await store.commits("polsource")).toEqual([]);
       const ok = await app.request("/v1/stacks/polsource/up", { method: "POST", headers: { ...auth, "x-corral-source": "cli" }, body: upBody({ services: { web: { image: "x", cap_drop: ["ALL"] } } }) });
       expect(ok.status).toBe(202);
+    });
+  });
+
+  describe("a stack's log read as progress lines and history", () => {
+    const image = { image: "corral-busybox:latest", environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1 };
+    const hosts = [{ id: "h1" }];
+    let state: StackState = initialState("pages");
+    /** Decide and commit, as the API and the controller do; a perfect agent reports every step in order. */
+    const commit = async (command: Command) => {
+      const events = decide(command, state);
+      if (events.length === 0) return;
+      await store.append("pages", state.version, events, command.type);
+      state = await store.load("pages");
+    };
+    const drive = async (command: Command) => {
+      await commit(command);
+      await commit({ type: "Plan", hosts, now: 1 });
+      for (let i = 0; i < 50 && state.op?.status === "running"; i++) {
+        const next = Object.values(state.steps).find((r) => r.status === "planned" && r.step.after.every((d) => state.steps[d]?.status !== "planned"));
+        if (!next) break;
+        await commit({ type: "Report", report: { kind: "report", stack: "pages", stepId: next.step.id, host: "h1", ok: true, ...(next.step.action === "create" ? { containerId: `c${i}` } : {}) }, hosts, now: 2 + i });
+      }
+    };
+    const lines = async (after: number) => {
+      const page = (await (await app.request(`/v1/stacks/pages/events?after=${after}`, { headers: auth })).json()) as { events: Array<{ version: number; type: string; line: string | null; event: { stepId?: string } }> };
+      return page.events;
+    };
+
+    it("a page after a version has the lines a reader from the start saw: what succeeded before it counts", async () => {
+      const base = { stack: "pages", by: "admin", source: "cli" as const };
+      await drive({ type: "Up", op: "p1", services: { app: image }, ...base });
+      const from = state.version;
+      await drive({ type: "Up", op: "p2", services: { app: { ...image, environment: { V: "2" } } }, upgrade: true, ...base });
+      const whole = await lines(from);
+      const stopped = whole.find((e) => e.line === "[app]: Stopped")!;
+      const rest = whole.filter((e) => e.version > stopped.version).flatMap((e) => (e.line ? [e.line] : []));
+      expect(rest[0]).toBe("[app]: Creating"); // announced by the rename that followed the stop, not by the pull before it
+      expect((await lines(stopped.version)).flatMap((e) => (e.line ? [e.line] : []))).toEqual(rest);
+      expect(whole.flatMap((e) => (e.line ? [e.line] : [])).join("\n")).not.toContain("Kept");
+    });
+
+    it("history: the lives of the stack, with all=1 the earlier ones; a refused query names the parameter", async () => {
+      const base = { stack: "pages", by: "admin", source: "cli" as const };
+      await drive({ type: "Remove", op: "p3", ...base });
+      await drive({ type: "Up", op: "p4", services: { app: image }, ...base });
+      const get = async (q: string) => (await app.request(`/v1/stacks/pages/history${q}`, { headers: auth })).json() as Promise<{ lives: Array<{ life: number; current: boolean; removed: unknown; rows: Array<{ revision: number }> }> }>;
+      expect((await get("")).lives.map((l) => [l.life, l.current, l.rows.map((r) => r.revision)])).toEqual([[2, true, [1]]]);
+      expect((await get("?all=1")).lives.map((l) => [l.life, l.current, l.rows.map((r) => r.revision)])).toEqual([
+        [1, false, [1, 2]],
+        [2, true, [1]],
+      ]);
+      expect((await app.request("/v1/stacks/pages/history?all=maybe", { headers: auth })).status).toBe(400);
+      expect((await app.request("/v1/stacks/never/history", { headers: auth })).status).toBe(404);
     });
   });
 });

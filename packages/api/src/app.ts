@@ -8,7 +8,6 @@ import { stringify as toYaml } from "yaml";
 import {
   applySiteDefaults,
   assignPorts,
-  changedKeys,
   checkPolicy,
   ComposeError,
   conflict,
@@ -22,7 +21,10 @@ import {
   invalid,
   loadProject,
   notFound,
-  progressLine,
+  Progress,
+  progressFrom,
+  stackHistory,
+  whatChanged,
   serviceRows,
   stackState,
   inspectContainer,
@@ -41,7 +43,6 @@ import {
   type StackEvent,
   type StackState,
   type ContainerRecord,
-  type Step,
   toComposeDocuments,
   volumeProblems,
 } from "@corral/core";
@@ -335,24 +336,17 @@ export function createApp(deps: ApiDeps) {
     return c.json({ stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined }, 202);
   });
 
-  /** Revisions: number, time, who, source, and which services changed with which keys. */
-  v1.get("/stacks/:stack/history", async (c) => {
+  /**
+   * History: what changed what runs, per life of the stack (revisions count
+   * from 1 again in a stack made anew after a removal): revisions committed
+   * and rollbacks, with when, who, from where, which services and keys.
+   * The current (or last) life; all=1: every earlier one before it.
+   */
+  v1.get("/stacks/:stack/history", query({ all: flagParam.optional() }), async (c) => {
     const s = await deps.store.load(stackParam(c.req.param("stack")));
-    if (Object.keys(s.revisions).length === 0 || !canSee(c.get("principal"), s.owner, s.group)) throw notFound(`stack ${s.name} not found`);
-    const revs = Object.values(s.revisions).sort((a, b) => a.revision - b.revision);
-    return c.json(
-      revs.map((r, i) => {
-        const prev = revs[i - 1];
-        return {
-          revision: r.revision,
-          current: r.revision === s.revision,
-          at: r.at ? new Date(r.at).toISOString() : null,
-          by: r.by,
-          source: r.source,
-          changed: r.changed.map((service) => ({ service, keys: whatChanged(prev?.services[service], r.services[service]) })),
-        };
-      }),
-    );
+    const lives = stackHistory(s, { all: c.req.valid("query").all ?? false });
+    if (lives.length === 0 || !canSee(c.get("principal"), s.owner, s.group)) throw notFound(`stack ${s.name} not found`);
+    return c.json({ stack: s.name, lives });
   });
 
   /** `up --render`: what corral understood, and every policy violation; writes nothing. */
@@ -674,13 +668,15 @@ export function createApp(deps: ApiDeps) {
         const commits = await deps.store.commits(stack, after, 100);
         if (commits.length > 0 || clock() >= deadline) {
           const state = await deps.store.load(stack);
-          const steps: Record<string, { step: Step }> = { ...state.steps };
-          for (const commit of commits) for (const e of commit.events) if (e.type === "StepPlanned") steps[e.step.id] = { step: e.step };
+          // the lines of this page follow from how things stood at `after`: the state now, less what came since
+          const end = commits.at(-1)?.version ?? after;
+          const since = state.version > end ? [...commits, ...(await deps.store.commits(stack, end))] : commits;
+          const progress = progressFrom(state, since);
           return c.json({
             stack,
-            version: commits.at(-1)?.version ?? after,
+            version: end,
             events: commits.flatMap((commit) =>
-              commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progressLine(event, steps) ?? null, event: redact(event) })),
+              commit.events.map((event) => ({ version: commit.version, at: new Date(commit.at).toISOString(), type: event.type, line: progress.line(event) ?? null, event: redact(event) })),
             ),
           });
         }
@@ -706,21 +702,21 @@ export function createApp(deps: ApiDeps) {
     return streamSSE(c, async (stream) => {
       try {
         const cursor = new Map<string, number>();
-        const steps = new Map<string, Record<string, { step: Step }>>();
+        const progress = new Map<string, Progress>(); // each stack's log is read from its start: its lines follow as they came
         let aborted = false;
         stream.onAbort(() => void (aborted = true));
         const emitNew = async () => {
           const names = only ? [only] : (await existingStacks(p)).map((s) => s.name);
           const out: Array<{ at: number; stack: string; version: number; type: string; line: string | null; event: StackEvent }> = [];
           for (const name of names) {
-            const known = steps.get(name) ?? {};
-            steps.set(name, known);
+            const known = progress.get(name) ?? new Progress(name);
+            progress.set(name, known);
             for (;;) {
               const commits = await deps.store.commits(name, cursor.get(name) ?? 0, 200);
               for (const commit of commits) {
                 for (const event of commit.events) {
-                  if (event.type === "StepPlanned") known[event.step.id] = { step: event.step };
-                  if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line: progressLine(event, known) ?? null, event: redact(event) });
+                  const line = known.line(event) ?? null;
+                  if (commit.at >= since) out.push({ at: commit.at, stack: name, version: commit.version, type: event.type, line, event: redact(event) });
                 }
                 cursor.set(name, commit.version);
               }
@@ -967,14 +963,6 @@ export function createApp(deps: ApiDeps) {
 
   app.route("/v1", v1);
   return app;
-}
-
-/** The keys that changed between two revisions of a service; a new hash with the same keys means new secret versions. */
-function whatChanged(before: { spec: Project["services"][string]; hash: string } | undefined, after: { spec: Project["services"][string]; hash: string } | undefined, forced?: boolean): string[] {
-  const keys = changedKeys(before?.spec, after?.spec);
-  if (keys.length > 0) return keys;
-  if (before && after && before.hash !== after.hash) return ["secret versions"];
-  return forced ? ["forced"] : [];
 }
 
 /** Events as the API shows them: the service spec of a step is not repeated in every line. */

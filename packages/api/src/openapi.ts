@@ -21,7 +21,7 @@ export const openapi = {
     },
     "/v1/stacks/{stack}/render": { post: op("what corral understood of compose documents, and every policy violation; writes nothing", { parameters: [stack] }) },
     "/v1/stacks/{stack}/export": { get: op("the current revision as docker-compose.yml and rancher-compose.yml", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/history": { get: op("revisions: number, time, who, source, changed services and keys", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/history": { get: op("{stack, lives: [{life, current, removed, rows: [{revision, current, time, by, source, changed, rollback}]}]}: what changed what runs (revisions committed, rollbacks) in the current life of the stack; all=1: every earlier life too (a stack removed and made again starts at revision 1)", { parameters: [stack] }) },
     "/v1/secrets": { get: op("secrets: name, versions, owner, group, created (never values)") },
     "/v1/secrets/{name}": { post: op("create a secret or a new version: {value: base64}"), delete: op("remove a secret (refused while a running container uses it)") },
     "/v1/hosts/{id}/secrets/{name}": { get: op("a secret's value, for the host creating a container that mounts it (the host's own token)") },

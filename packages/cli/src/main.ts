@@ -13,6 +13,8 @@ import {
   sitePolicySchema,
   type ComposeIssue,
   type ContainerRow,
+  type HistoryLife,
+  type HistoryRow,
   type NamedDocument,
   type ServiceRow,
 } from "@corral/core";
@@ -565,21 +567,39 @@ export function buildProgram(io: Out = defaultOut): Command {
 
   program
     .command("history")
-    .description("a stack's revisions: when, who, from where, which services and keys changed")
+    .description("what changed what runs: a stack's revisions and rollbacks, when, by whom, from where, which services and keys")
     .argument("<stack>", "the stack")
+    .option("-a, --all", "also the earlier lives of the stack: a stack removed and made again under its name starts afresh at revision 1")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (stack: string, opts: { format: string }) => {
-      const rows = await api().request<Array<{ revision: number; current: boolean; at: string | null; by: string; source: string; changed: Array<{ service: string; keys: string[] }> }>>(
-        "GET",
-        `/v1/stacks/${stack}/history`,
-      );
-      printList(io, opts.format, rows, ["REVISION", "TIME", "BY", "SOURCE", "CHANGED"], (r) => [
-        `${r.revision}${r.current ? " *" : ""}`,
-        r.at ?? "",
-        r.by,
-        r.source,
-        r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "),
-      ]);
+    .addHelpText(
+      "after",
+      `
+Columns (oldest first; --format json has the same keys, in lower case):
+  REVISION  the configuration that runs after the entry: a number per change, from 1 in each life
+            of the stack; for a rollback, the revision it went back to
+  CURRENT   * on the entry that put in place what runs now
+  TIME      when the change was asked for (a rollback: when it was done)
+  BY        the user (or corral itself, for an automatic rollback)
+  SOURCE    where it came from: cli, api, webhook or chatops
+  CHANGED   the services it changed, each with the keys that changed (added, removed, secret versions)
+  ROLLBACK  for a rollback: "rollback to N"; empty for a plain change
+With --all, each life of the stack comes under a heading saying when it was removed
+(in json, every row has "life" and "removed" too).`,
+    )
+    .action(async (stack: string, opts: { all?: boolean; format: string }) => {
+      const res = await api().request<{ stack: string; lives: HistoryLife[] }>("GET", `/v1/stacks/${stack}/history${opts.all ? "?all=1" : ""}`);
+      const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLLBACK"];
+      const cells = (r: HistoryRow) => [String(r.revision), r.current ? "*" : "", r.time ?? "", r.by, r.source, r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "), r.rollback ?? ""];
+      if (opts.format === "json") {
+        const rows = res.lives.flatMap((l) => l.rows.map((r) => (opts.all ? { life: l.life, removed: l.removed?.time ?? (l.removed ? "" : null), ...r } : r)));
+        return io.out(JSON.stringify(rows, null, 2));
+      }
+      res.lives.forEach((l, i) => {
+        const removed = l.removed ? `removed${l.removed.time ? ` at ${l.removed.time}` : ""}${l.removed.by ? ` by ${l.removed.by}` : ""}` : "";
+        // a heading per life when there is more than one to tell apart, or when the stack is gone
+        if (opts.all || l.removed) io.out(`${i > 0 ? "\n" : ""}Life ${l.life} of stack ${res.stack}: ${l.current ? "current" : removed}`);
+        printTable(io, columns, l.rows.map(cells));
+      });
     });
 
   const volumeCmd = program.command("volume").description("named volumes (SERVICE.STACK), made on the host where a container lands");

@@ -214,7 +214,7 @@ describe("rm", () => {
     ]);
     s = run(s, ok(steps[0]!));
     const events = decide(ok(steps[1]!), s);
-    expect(events.slice(1)).toEqual([{ type: "OperationSucceeded", op: "rm1" }, { type: "StackRemoved", op: "rm1" }]);
+    expect(events.slice(1)).toEqual([{ type: "OperationSucceeded", op: "rm1" }, { type: "StackRemoved", op: "rm1", at: 10 }]);
     s = events.reduce(evolve, s);
     expect(s.exists).toBe(false);
     expect(s.containers).toEqual({});
@@ -236,7 +236,7 @@ describe("rm", () => {
     expect(decide({ type: "Plan", hosts, now: 1 }, s)).toEqual([
       { type: "WavePlanned", op: "rm1", services: ["web"] },
       { type: "OperationSucceeded", op: "rm1" },
-      { type: "StackRemoved", op: "rm1" },
+      { type: "StackRemoved", op: "rm1", at: 1 },
     ]);
   });
 });

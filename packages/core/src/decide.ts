@@ -41,6 +41,8 @@ export type Command =
       now?: number;
       /** The group a new stack belongs to (the creator's primary group). */
       group?: string;
+      /** History's rollback note for the revision it commits (set by --rollback --to-revision). */
+      note?: string;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** `corral stack create --empty NAME`: a stack with no services yet, owned by its creator. */
@@ -156,6 +158,7 @@ function rollbackOf(state: StackState, services: string[], op: string, by: strin
     by,
     source,
     rollbackTo: back,
+    rollback: `rollback of ${services.join(", ")}`,
     ...(now ? { at: now } : {}),
   };
   return [commit, rollback];
@@ -176,10 +179,13 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   }
   if (command.toRevision !== undefined) {
     const target = state.revisions[command.toRevision];
-    if (!target || !state.exists) throw notFound(`stack ${state.name} has no revision ${command.toRevision} (see 'corral history ${state.name}')`);
+    if (!target || !state.exists) {
+      const earlier = state.earlier.some((life) => life.revisions[command.toRevision!]) ? `; an earlier life of the stack had one, before it was removed ('corral history ${state.name} --all'), and that history is not deployed again` : "";
+      throw notFound(`stack ${state.name} has no revision ${command.toRevision} (see 'corral history ${state.name}')${earlier}`);
+    }
     const services = Object.fromEntries(Object.entries(target.services).map(([n, r]) => [n, r.spec]));
     return decideUp(
-      { ...command, toRevision: undefined, rollback: false, upgrade: true, services, volumes: target.volumes, secrets: target.secrets, secretVersions: target.secretVersions },
+      { ...command, toRevision: undefined, rollback: false, upgrade: true, services, volumes: target.volumes, secrets: target.secrets, secretVersions: target.secretVersions, note: `rollback to ${command.toRevision}` },
       state,
     );
   }
@@ -189,7 +195,13 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   }
 
   const events: StackEvent[] = [];
-  if (!state.exists) events.push({ type: "StackCreated", stack: command.stack, by: command.by, owner: command.by, group: command.group ?? command.by });
+  const fresh = !state.exists;
+  if (fresh) {
+    // a new stack, or a new life of one removed: what follows is decided in that life (revisions from 1)
+    const created: StackEvent = { type: "StackCreated", stack: command.stack, by: command.by, owner: command.by, group: command.group ?? command.by };
+    events.push(created);
+    state = evolve(state, created);
+  }
   const names = { ...state.secrets, ...command.secrets };
   const services: Record<string, RevisionService> = { ...state.services };
   const changed: string[] = [];
@@ -214,7 +226,7 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     canonicalJson(volumes) !== canonicalJson(state.volumes) ||
     canonicalJson(secrets) !== canonicalJson(state.secrets) ||
     canonicalJson(secretVersions) !== canonicalJson(state.secretVersions);
-  const needsRevision = changed.length > 0 || topChanged || !state.exists || toUpgrade.length > 0;
+  const needsRevision = changed.length > 0 || topChanged || fresh || toUpgrade.length > 0;
   const revision = needsRevision ? state.lastRevision + 1 : state.revision;
   if (needsRevision) {
     events.push({
@@ -228,6 +240,7 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
       by: command.by,
       source: command.source,
       ...(command.now ? { at: command.now } : {}),
+      ...(command.note ? { rollback: command.note } : {}),
     });
   }
   for (const name of command.startFirst ? toUpgrade : []) {
@@ -404,10 +417,12 @@ function cronTick(state: StackState, hosts: HostInfo[], now: number): StackEvent
     const host = chooseHost(hosts, new Map(), spec.deploy?.placement?.constraints);
     if (!host) continue; // no host now: the next tick tries again
     const run = c.count + 1;
-    const [create] = newContainer(state, "cron", service, 1, host, []);
+    // a stack made again numbers its runs (and revisions) afresh: the life tells its steps from the last life's
+    const cronOp = state.generation > 1 ? `cron-g${state.generation}` : "cron";
+    const [create] = newContainer(state, cronOp, service, 1, host, []);
     const step: Step = dropUndefined({
       ...create,
-      id: stepId(state.name, "cron", state.revision, service, `run-${run}`, run),
+      id: stepId(state.name, cronOp, state.revision, service, `run-${run}`, run),
       action: "run",
       slot: run, // its own queue group: runs that may overlap do not wait on each other
       container: runContainerName(state.name, service, run),
@@ -852,9 +867,9 @@ function settle(state: StackState, now: number): StackEvent[] {
     done.push(state.upgrades[mine[0] ?? ""]?.confirm ? { type: "UpgradeConfirmed", op: op.id, services: mine } : { type: "UpgradeFinished", op: op.id, at: now });
   }
   if (op.kind === "confirm" && Object.keys(state.upgrades).length > 0) done.push({ type: "UpgradeConfirmed", op: op.id, ...(op.services ? { services: op.services } : {}) });
-  if (op.kind === "rollback") done.push({ type: "RollbackFinished", op: op.id, revision: op.revision, ...(op.services ? { services: op.services } : {}) });
+  if (op.kind === "rollback") done.push({ type: "RollbackFinished", op: op.id, revision: op.revision, ...(op.services ? { services: op.services } : {}), at: now });
   done.push({ type: "OperationSucceeded", op: op.id });
-  if (op.kind === "rm") done.push({ type: "StackRemoved", op: op.id });
+  if (op.kind === "rm") done.push({ type: "StackRemoved", op: op.id, at: now });
   return done;
 }
 

@@ -28,6 +28,8 @@ export type StackEvent =
       source: Source;
       /** When (ms since the epoch), for history. */
       at?: number;
+      /** History's note when a rollback committed this revision: "rollback to 3", "rollback of app, db". */
+      rollback?: string;
       /**
        * A revision made by a rollback of pending upgrades that began at
        * different revisions (so that what runs afterwards is no earlier
@@ -62,7 +64,7 @@ export type StackEvent =
   /** The old containers are gone; the upgrades of these services (unset: every one pending) are settled. */
   | { type: "UpgradeConfirmed"; op: string; services?: string[] }
   /** The new containers of these services (unset: every one pending) are gone, the old ones run again; the stack is at `revision`. */
-  | { type: "RollbackFinished"; op: string; revision: number; services?: string[] }
+  | { type: "RollbackFinished"; op: string; revision: number; services?: string[]; at?: number }
   /** A wave of services planned (their depends_on have come up). */
   | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }
@@ -79,7 +81,8 @@ export type StackEvent =
   | { type: "StepFailed"; stepId: string; error: string }
   | { type: "OperationSucceeded"; op: string }
   | { type: "OperationFailed"; op: string; reason: string }
-  | { type: "StackRemoved"; op: string };
+  /** The stack is gone; its history stays, as an earlier life once a stack of the same name is made. */
+  | { type: "StackRemoved"; op: string; at?: number };
 
 export type StackEventType = StackEvent["type"];
 

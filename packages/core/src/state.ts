@@ -38,6 +38,41 @@ export interface Revision {
   by: string;
   source: Source;
   at?: number;
+  /** Committed by a rollback: history's note ("rollback to 3", "rollback of app, db"). */
+  rollback?: string;
+}
+
+/**
+ * A rollback that brought an earlier revision back without committing one
+ * of its own (the old containers run again): history lists it after the
+ * revision it rolled back from.
+ */
+export interface RollbackRecord {
+  from: number;
+  to: number;
+  /** The highest revision given out when it happened: history puts it after that one. */
+  after: number;
+  at?: number;
+  by: string;
+  source: Source;
+}
+
+/** How a stack's life ended: its removal. */
+export interface Removal {
+  at?: number;
+  by?: string;
+}
+
+/**
+ * An earlier life of a stack: what history keeps of a stack that was
+ * removed and made again under its name. Its revisions are history only:
+ * nothing deploys them again.
+ */
+export interface Life {
+  generation: number;
+  revisions: Record<number, Revision>;
+  rollbacks: RollbackRecord[];
+  removed?: Removal;
 }
 
 /**
@@ -81,6 +116,9 @@ export interface Operation {
   startFirst?: boolean;
   /** Pull images even when present (up --pull). */
   pull?: boolean;
+  /** Who asked for it, and from where (history names them for a rollback). */
+  by?: string;
+  source?: Source;
   /** Services planned so far (in waves, following depends_on). */
   waves: string[];
   /** The services a scale, stop, start or restart acts on. */
@@ -136,8 +174,20 @@ export interface StackState {
   containers: Record<string, ContainerRecord>;
   /** The first error of the last operation, per service. */
   errors: Record<string, string>;
-  /** Every revision, for history and rollback to any of them. */
+  /** Every revision of the stack's current (or last) life, for history and rollback to any of them. */
   revisions: Record<number, Revision>;
+  /** Rollbacks of the current life that committed no revision (history lists them beside the revisions). */
+  rollbacks: RollbackRecord[];
+  /**
+   * Which life of the stack this is: 1 for the first, one more each time a
+   * stack of this name is made after a removal (0: never made). Revision
+   * numbers start afresh in each life.
+   */
+  generation: number;
+  /** The end of the last life, while the stack is removed and not made again. */
+  removed?: Removal;
+  /** Earlier lives, oldest first: their history stays readable (`history --all`), apart from the current life's. */
+  earlier: Life[];
   /** Scheduled jobs (services labelled io.corral.cron.schedule), by service. */
   cron: Record<string, CronState>;
   /** The highest revision number given out (a rollback moves `revision` back, never this). */
@@ -173,6 +223,9 @@ export const initialState = (name: string): StackState => ({
   inflight: {},
   upgrades: {},
   revisions: {},
+  rollbacks: [],
+  generation: 0,
+  earlier: [],
   cron: {},
   lastRevision: 0,
 });
@@ -231,21 +284,24 @@ export class Draft {
   apply(event: StackEvent): this {
     const s = this.#s;
     switch (event.type) {
-      case "StackCreated":
+      case "StackCreated": {
+        // made again after a removal: a new life, numbered afresh from revision 1; the last one's history is kept apart
+        const last = s.generation || (Object.keys(s.revisions).length > 0 ? 1 : 0); // a snapshot from before lives were counted: its one life
+        const ended: Life[] = last > 0 ? [{ generation: last, revisions: s.revisions, rollbacks: s.rollbacks, ...(s.removed ? { removed: s.removed } : {}) }] : [];
         this.#reset(
           {
             ...initialState(s.name),
             version: s.version,
             exists: true,
-            revision: s.revision,
-            lastRevision: s.lastRevision,
-            revisions: s.revisions,
+            generation: last + 1,
+            earlier: [...s.earlier, ...ended],
             owner: event.owner ?? event.by,
             group: event.group ?? event.by,
           },
-          ["revisions"],
+          [],
         );
         break;
+      }
       case "RevisionCommitted":
         s.revision = event.revision;
         s.lastRevision = Math.max(s.lastRevision, event.revision);
@@ -259,6 +315,7 @@ export class Draft {
           by: event.by,
           source: event.source,
           ...(event.at ? { at: event.at } : {}),
+          ...(event.rollback ? { rollback: event.rollback } : {}),
         };
         s.services = event.services;
         this.#own.delete("services"); // the event's own object: copied before any change
@@ -277,6 +334,8 @@ export class Draft {
           revision: event.revision,
           status: "running",
           planned: false,
+          by: event.by,
+          source: event.source,
           waves: [],
           ...(event.batchSize ? { batchSize: event.batchSize } : {}),
           ...(event.intervalMs !== undefined ? { intervalMs: event.intervalMs } : {}),
@@ -357,8 +416,9 @@ export class Draft {
         if (s.op?.id === event.op) s.op = { ...s.op, status: "failed", reason: event.reason };
         break;
       case "StackRemoved": {
-        // the last operation stays readable (its progress lines), and history stays; the stack is gone
+        // the last operation stays readable (its progress lines), and history stays (until a new life starts); the stack is gone
         const { op, steps } = s;
+        const by = op?.id === event.op ? op.by : undefined;
         this.#reset(
           {
             ...initialState(s.name),
@@ -366,6 +426,10 @@ export class Draft {
             revision: s.revision,
             lastRevision: s.lastRevision,
             revisions: s.revisions,
+            rollbacks: s.rollbacks,
+            generation: s.generation,
+            earlier: s.earlier,
+            removed: { ...(event.at ? { at: event.at } : {}), ...(by ? { by } : {}) },
             steps,
             ...(op ? { op } : {}),
             ...(s.owner ? { owner: s.owner } : {}),
@@ -400,6 +464,8 @@ export class Draft {
         this.#setUpgrades(event.services, () => undefined);
         const back = s.revisions[event.revision];
         if (!back) break;
+        // (a rollback that made a revision of its own is in history as that revision)
+        if (s.revision !== event.revision) s.rollbacks = [...s.rollbacks, rollbackRecord(s, event)];
         s.revision = event.revision;
         // a service's scale is not part of a revision (scaling is not an upgrade): it stays
         const services: StackState["services"] = {};
@@ -498,6 +564,12 @@ export class Draft {
         break;
     }
   }
+}
+
+/** History's entry for a rollback that moved the revision back. */
+function rollbackRecord(s: StackState, event: Extract<StackEvent, { type: "RollbackFinished" }>): RollbackRecord {
+  const op = s.op?.id === event.op ? s.op : undefined;
+  return { from: s.revision, to: event.revision, after: s.lastRevision, ...(event.at ? { at: event.at } : {}), by: op?.by ?? "corral", source: op?.source ?? "api" };
 }
 
 function unreportedCreates(state: StackState): StackState["inflight"] {

@@ -180,7 +180,8 @@ export class EventStore {
       const expected = this.#integrity.mac(snapshotData(stack, Number(item.version?.N), text));
       if (!item.mac?.S || !sameMac(item.mac.S, expected)) return undefined;
     }
-    const state = JSON.parse(text) as StackState;
+    // fields a snapshot written by an earlier corral lacks take their initial values
+    const state: StackState = { ...initialState(stack), ...(JSON.parse(text) as StackState) };
     return state.name === stack && state.version === Number(item.version?.N) ? state : undefined;
   }
 
