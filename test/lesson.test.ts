@@ -100,16 +100,19 @@ describe("Spin's lesson, command by command", () => {
     expect(db.Mounts.map((m) => m.Name)).toContain("db.lesson");
 
     // history: every revision, the current one marked
-    const history = JSON.parse(await ok("history", "lesson", "--format", "json")) as Array<{ revision: number; current: boolean }>;
-    expect(history.map((h) => h.revision)).toEqual([1, 2, 3, 4, 5]);
-    expect(history.find((h) => h.current)?.revision).toBe(5);
+    // history: every revision, the rollback as an entry of its own, the current one marked
+    type Entry = { revision: number; current: string; rollback: string };
+    const history = JSON.parse(await ok("history", "lesson", "--format", "json")) as Entry[];
+    expect(history.map((h) => `${h.revision}${h.rollback ? ` ${h.rollback}` : ""}`)).toEqual(["1", "2", "3", "2 rollback to 2", "4", "5"]);
+    expect(history.filter((h) => h.current).map((h) => h.revision)).toEqual([5]);
 
     // a rollback now rolls back both, each to what it ran before: no earlier revision, so a revision of its own
     await ok("up", "-d", "--rollback");
     expect(await services()).toEqual({ app: "active 1/1", db: "active 1/1" });
     expect(await listed()).toEqual(confirmed);
-    const after = JSON.parse(await ok("history", "lesson", "--format", "json")) as Array<{ revision: number; current: boolean }>;
-    expect(after.find((h) => h.current)?.revision).toBe(6);
+    const after = JSON.parse(await ok("history", "lesson", "--format", "json")) as Entry[];
+    expect(after.at(-1)).toMatchObject({ revision: 6, rollback: "rollback of db, app" });
+    expect(after.filter((h) => h.current).map((h) => h.revision)).toEqual([6]);
     const running = (await stackContainers("lesson")).filter((c) => c.State === "running");
     expect(running.map((c) => c.Labels["io.corral.revision"]).sort()).toEqual(["2", "2"]);
   });
