@@ -263,7 +263,7 @@ describe("what compose and Rancher users type", () => {
     // nothing of that name
     const none = await corral(srv, ["rm", "nosuch"]);
     expect(none.code).not.toBe(0);
-    expect(none.stderr.trim()).toBe("error: nothing named nosuch: no stack, container, secret or volume of that name (a service is STACK/SERVICE)");
+    expect(none.stderr.trim()).toBe("error: stack nosuch not found");
     const noService = await corral(srv, ["rm", `${stack}/nosuch`]);
     expect(noService.code).not.toBe(0);
     expect(noService.stderr).toContain(`stack ${stack} has no service nosuch`);

@@ -772,7 +772,8 @@ type RmType = (typeof rmTypes)[number];
 /**
  * What `rm NAME` removes, as Rancher's rm worked it out: STACK/SERVICE is a
  * service; otherwise whichever stack, container (STACK-SERVICE-N), secret or
- * volume of that name the caller may see. None, or more than one, is an error.
+ * volume of that name the caller may see; none is a stack (not found), more
+ * than one an error listing the `--type` to choose.
  */
 export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string): Promise<RmType> {
   if (name.includes("/")) return "service";
@@ -790,7 +791,9 @@ export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string)
   const is: Record<RmType, boolean> = { stack, service: false, container, secret, volume };
   const found = rmTypes.filter((t) => is[t]);
   if (found.length === 1) return found[0]!;
-  if (found.length === 0) throw new CliError(`nothing named ${name}: no stack, container, secret or volume of that name (a service is STACK/SERVICE)`);
+  // nothing of that name: a stack, as Rancher's rm took it (the API then says the stack is not found, as it says
+  // of one the caller may not see)
+  if (found.length === 0) return "stack";
   throw new CliError(`${name} names several things (${found.map((t) => `a ${t}`).join(", ")}); say which: ${found.map((t) => `corral rm --type ${t} ${name}`).join(" or ")}`);
 }
 
