@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
-import { logger } from "hono/logger";
 import { streamSSE } from "hono/streaming";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
@@ -50,6 +49,8 @@ import { CONTROL, type QueueSender } from "@corral/queue";
 import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
+import { accessLog } from "./access-log.js";
+import { selectServices } from "./select.js";
 import { holdsCredential, idempotency } from "./idempotency.js";
 import { hostIdPattern, newJoinToken, registrationRoutes } from "./hosts.js";
 import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
@@ -105,6 +106,8 @@ const upBody = z.object({
   autoConfirmMs: z.number().int().min(1).optional(),
   pull: z.boolean().optional(),
   dryRun: z.boolean().optional(),
+  /** `up SERVICE...`: only these services of the files (and what they depend on); the stack's others keep what they have. */
+  services: z.array(z.string().max(63)).max(1000).optional(),
 });
 const scaleBody = z.object({ scales: z.record(z.string(), z.number().int().min(0)).refine((s) => Object.keys(s).length > 0, "at least one service") });
 const lifecycleBody = z.object({
@@ -227,10 +230,10 @@ export function createApp(deps: ApiDeps) {
   app.onError(onError(deps.log));
   if (deps.log) {
     const log = deps.log;
-    // an access line per answered request: method, path, status, time (paths carry names, never values)
-    app.use(logger((line) => line.startsWith("-->") && log.info(line.slice(4).replace(/\x1b\[[0-9;]*m/g, ""))));
+    app.use(accessLog(log));
   }
-  app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  // a path no route answers: for an API client, which request it was (the CLI never sends one, and says so in its words)
+  app.notFound((c) => c.json({ error: "no_route", message: `corral's API has no ${c.req.method} ${c.req.path} (GET /openapi.json lists the routes)` }, 404));
 
   app.get("/healthz", (c) => (deps.ready && !deps.ready() ? c.json({ ok: false, reason: "starting" }, 503) : c.json({ ok: true })));
   app.get("/openapi.json", (c) => c.json(openapi));
@@ -290,14 +293,22 @@ export function createApp(deps: ApiDeps) {
     // --confirm-upgrade and --rollback need no file: they act on what runs
     const noFiles = body.files.length === 0;
     if (noFiles && !body.confirmUpgrade && !body.rollback) throw invalid("files: at least one compose file is required", "files");
+    if (noFiles && body.services?.length) throw invalid("services: up SERVICE... brings services up from the compose files: send the files", "services");
     const admitted = noFiles ? undefined : await admit(stack, body, { checkSecrets: true, principal });
     if (admitted?.violations) throw admitted.violations;
+    let fileServices = admitted?.project.services;
+    if (fileServices && body.services?.length) {
+      const selected = selectServices(fileServices, body.services, body.files.map((f) => f.name).join(" + "));
+      if (selected.issues.length > 0) throw new ComposeError(selected.issues);
+      const all = fileServices;
+      fileServices = Object.fromEntries(selected.services.map((n) => [n, all[n]!]));
+    }
     const op = newOpId();
     const make = (state: StackState): Command => ({
       type: "Up",
       stack,
       op,
-      services: admitted?.project.services ?? (body.toRevision ? {} : Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, r.spec]))),
+      services: fileServices ?? (body.toRevision ? {} : Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, r.spec]))),
       ...(admitted ? { volumes: admitted.project.volumes, secrets: admitted.project.secrets, secretVersions: admitted.secretVersions } : {}),
       by: principal.name,
       group: primaryGroup(principal),
@@ -485,7 +496,7 @@ export function createApp(deps: ApiDeps) {
   v1.post("/sessions", async (c) => {
     const body = sessionBody.parse(await c.req.json().catch(() => ({})));
     const p = c.get("principal");
-    const containers = await resolveContainers(body.target, p, body.type === "exec" ? (body.slot ?? 1) : undefined);
+    const { containers, of } = await resolveContainers(body.target, p, body.type === "exec" ? (body.slot ?? 1) : undefined);
     if (body.type === "exec") {
       const target = containers[0]!;
       if (target.state !== "running") throw conflict(`container ${displayName(target.name)} is not running (it is ${target.state}): 'corral start' it first`);
@@ -506,7 +517,8 @@ export function createApp(deps: ApiDeps) {
       };
       await deps.sender.send(known.get(host)!.queueUrl, [{ body: message, group: `session/${id}`, dedupId: `session.${id}`, to: host }]);
     }
-    return c.json({ id, containers: containers.map((x) => x.name) }, 201);
+    // `of`: what the target named (a stack's or service's lines are prefixed with their container, as compose does)
+    return c.json({ id, containers: containers.map((x) => x.name), of }, 201);
   });
 
   async function mySession(id: string, p: Principal) {
@@ -618,9 +630,9 @@ export function createApp(deps: ApiDeps) {
   }
 
   /** The containers a logs or exec target names: a stack's, a service's (one slot for exec), or one container. */
-  async function resolveContainers(target: string, p: Principal, slot?: number) {
+  async function resolveContainers(target: string, p: Principal, slot?: number): Promise<{ containers: ContainerRecord[]; of: "stack" | "service" | "container" }> {
     const t = await resolveTarget(target, p);
-    if (t.container) return [t.container];
+    if (t.container) return { containers: [t.container], of: "container" };
     if (!t.service && slot !== undefined) throw invalid(`exec needs a service or a container, not the stack ${target}: '${target}/SERVICE' or a container name`, "target");
     const all = Object.values(t.stack.containers)
       .filter((x) => (!t.service || x.service === t.service) && !x.previousOf)
@@ -630,7 +642,7 @@ export function createApp(deps: ApiDeps) {
       const what = t.service ? `service ${target}` : `stack ${target}`;
       throw notFound(slot === undefined ? `${what} has no containers` : `${what} has no container in slot ${slot} (slots: ${all.map((x) => x.slot).join(", ") || "none"})`);
     }
-    return chosen;
+    return { containers: chosen, of: t.service ? "service" : "stack" };
   }
 
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */

@@ -2,7 +2,8 @@
 // corral's command line, run from its TypeScript sources through tsx.
 import { register } from "tsx/esm/api";
 
-// corral runs on Node 20 on purpose (fauxqs 1.9.2); the SDK's notice about Node 22 is noise to its users.
+// corral needs Node 22+ (npm start and npm test see to it, scripts/node22.mjs); run on an older Node by hand,
+// the AWS SDK's notice about it is noise to corral's users.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 register();
 // output piped into `head` and closed early: stop quietly, as Unix tools do

@@ -52,7 +52,8 @@ export class ApiClient {
       throw new CliError(`cannot reach corral at ${this.config.url} (${cause}); is 'corral server' running?`);
     }
     if (!res.ok || !res.body) {
-      const body = (await res.json().catch(() => undefined)) as { message?: string } | undefined;
+      const body = (await res.json().catch(() => undefined)) as { error?: string; message?: string } | undefined;
+      if (body?.error === "no_route") throw this.unknownRequest(res.status);
       throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status);
     }
     return res.body as unknown as AsyncIterable<Uint8Array>;
@@ -71,6 +72,10 @@ export class ApiClient {
         await sleep(1000 * Math.min(Math.max(e.retryAfter ?? 1, 1), 10), undefined, signal ? { signal } : {});
       }
     }
+  }
+
+  private unknownRequest(status: number): CliError {
+    return new CliError(`the corral server at ${this.config.url} does not know this command; is it an older version than this CLI (corral --version)?`, status);
   }
 
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
@@ -95,7 +100,10 @@ export class ApiClient {
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) {
-      const body = parsed as { message?: string; issues?: Array<{ file: string; path: string; reason: string }> } | undefined;
+      const body = parsed as { error?: string; message?: string; issues?: Array<{ file: string; path: string; reason: string }> } | undefined;
+      // a request the server has no route for: this CLI asks what that server does not know (the CLI never builds
+      // a route out of what a user typed); say so in a user's words, not the route's
+      if (body?.error === "no_route") throw this.unknownRequest(res.status);
       const retryAfter = Number(res.headers.get("retry-after") ?? Number.NaN);
       throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status, body?.issues, Number.isFinite(retryAfter) ? retryAfter : undefined);
     }

@@ -45,7 +45,7 @@ async function follow(api: ApiClient, stack: string, op: string, fromVersion: nu
   let following = op;
   let failure: string | undefined;
   for (;;) {
-    const page = await api.poll<EventsPage>(`/v1/stacks/${stack}/events?after=${after}&wait=20`);
+    const page = await api.poll<EventsPage>(`/v1/stacks/${seg(stack)}/events?after=${after}&wait=20`);
     for (const e of page.events) {
       if (e.line) for (const l of e.line.split("\n")) io.out(l);
       if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op; // rolling back by itself: see it through
@@ -63,6 +63,14 @@ async function follow(api: ApiClient, stack: string, op: string, fromVersion: nu
     }
     after = page.version;
   }
+}
+
+/** A name as one segment of an API path: a '/' or '?' in what a user typed never makes another route. */
+const seg = encodeURIComponent;
+
+/** The version in the CLI's package.json. */
+export function cliVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 }
 
 /** The stack name from a folder name, as Rancher did: lower case, other characters as '-'. */
@@ -87,6 +95,18 @@ interface UpOptions {
   autoConfirm?: number;
   pull?: boolean;
   dryRun?: boolean;
+}
+
+/** `--port`: a TCP port, 0 for any free one. */
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new CliError(`--port: expected a port number (0-65535), got "${value}"`);
+  return n;
+}
+
+function logLevel(value: string): "debug" | "info" | "error" {
+  if (value === "debug" || value === "info" || value === "error") return value;
+  throw new CliError(`log level "${value}": expected debug, info or error (CORRAL_LOG_LEVEL)`);
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -192,26 +212,28 @@ function printTable(io: Out, head: string[], rows: string[][]) {
 export function buildProgram(io: Out = defaultOut): Command {
   const program = new Command("corral")
     .description("Run Docker Compose stacks on a fleet of Docker hosts")
+    .version(cliVersion(), "-V, --version", "print corral's version")
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
   const api = () => new ApiClient(clientConfig());
 
   program
     .command("server")
-    .description("embedded control plane (DynamoDB and SQS stand-ins, API, controller) and a local agent")
-    .option("--port <port>", "API port on 127.0.0.1", "8080")
-    .option("--data <dir>", "state directory", process.env.CORRAL_DATA ?? resolve(homedir(), ".corral"))
+    .description("embedded control plane (DynamoDB and SQS stand-ins, API, controller) and a local agent; Ctrl-C stops it")
+    .option("--port <port>", "API port on 127.0.0.1 (0: any free one)", (v) => port(v), 8080)
+    .option("--data <dir>", "state directory (default: CORRAL_DATA or ~/.corral)", process.env.CORRAL_DATA ?? resolve(homedir(), ".corral"))
     .option("--no-agent", "do not run a local agent")
-    .option("--host-id <id>", "id of the local agent's host")
+    .option("--host-id <id>", "id of the local agent's host (default: this machine's hostname)")
     .option("--policy <file>", "site policy (YAML: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)")
-    .option("--kms-key-id <id>", "seal secrets under this AWS KMS key instead of DATA/master.key", process.env.CORRAL_KMS_KEY_ID)
-    .action(async (opts: { port: string; data: string; agent: boolean; hostId?: string; policy?: string; kmsKeyId?: string }) => {
+    .option("--kms-key-id <id>", "seal secrets under this AWS KMS key instead of DATA/master.key (default: CORRAL_KMS_KEY_ID)", process.env.CORRAL_KMS_KEY_ID)
+    .addOption(new Option("--log-level <level>", "debug adds the routine (heartbeats, polls) to what info shows (default: CORRAL_LOG_LEVEL or info)").choices(["debug", "info", "error"]).default(process.env.CORRAL_LOG_LEVEL ?? "info"))
+    .action(async (opts: { port: number; data: string; agent: boolean; hostId?: string; policy?: string; kmsKeyId?: string; logLevel: "debug" | "info" | "error" }) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;
       const policy = opts.policy ? loadPolicy(opts.policy) : undefined;
       const server = await startServer({
         ...(policy ? { policy } : {}),
-        port: Number(opts.port),
+        port: opts.port,
         dataDir: resolve(opts.data),
         agent: opts.agent,
         ...(opts.hostId ? { hostId: opts.hostId } : {}),
@@ -221,11 +243,12 @@ export function buildProgram(io: Out = defaultOut): Command {
         ...(env.CORRAL_RESEND_MS ? { resendAfterMs: Number(env.CORRAL_RESEND_MS) } : {}),
         ...(env.CORRAL_TICK_MS ? { tickMs: Number(env.CORRAL_TICK_MS) } : {}),
         duplicateMessages: env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
-        log: stderrLogger(),
+        log: stderrLogger(logLevel(opts.logLevel)),
       });
       io.out(`corral server on ${server.url} (token in ${resolve(opts.data, "token")})`);
       await waitForSignal();
       await server.stop();
+      io.out("corral server stopped");
     });
 
   program
@@ -248,11 +271,12 @@ export function buildProgram(io: Out = defaultOut): Command {
         token: config.token,
         ...(dockerHost ? { dockerHost } : {}),
         duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
-        log: stderrLogger(),
+        log: stderrLogger(logLevel(process.env.CORRAL_LOG_LEVEL ?? "info")),
       });
       io.out(`corral agent ${agent.hostId} connected to ${config.url}`);
       await waitForSignal();
       await agent.stop();
+      io.out("corral agent stopped");
     });
 
   program
@@ -278,7 +302,8 @@ export function buildProgram(io: Out = defaultOut): Command {
       return ms;
     })
     .option("--dry-run", "print what the upgrade would do and why; change nothing")
-    .action(async (opts: UpOptions) => {
+    .argument("[services...]", "only these services of the file, and those they depend on (the others keep what they have)")
+    .action(async (only: string[], opts: UpOptions) => {
       const needsFiles = !(opts.confirmUpgrade || opts.rollback) || opts.upgrade || opts.forceUpgrade;
       const files = opts.file ?? (needsFiles ? composeFiles(undefined) : defaultComposeFile());
       const input = files.length > 0 ? loadComposeFiles(files, opts.rancherFile) : { files: [] };
@@ -297,16 +322,17 @@ export function buildProgram(io: Out = defaultOut): Command {
         ...(opts.startFirst ? { startFirst: true } : {}),
         ...(opts.autoConfirm ? { autoConfirmMs: opts.autoConfirm } : {}),
         ...(opts.pull ? { pull: true } : {}),
+        ...(only.length > 0 ? { services: only } : {}),
       };
       if (opts.render) {
-        const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);
+        const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${seg(stack)}/render`, body);
         for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n${text.trimEnd()}`);
         printIssues(io, res.issues);
         if (res.issues.length > 0) throw new ExitError(1);
         return;
       }
       if (opts.dryRun) {
-        const plan = await client.request<{ kind: string; revision: number; upgrade: Array<{ service: string; keys: string[] }>; create: string[] }>("POST", `/v1/stacks/${stack}/up`, { ...body, dryRun: true });
+        const plan = await client.request<{ kind: string; revision: number; upgrade: Array<{ service: string; keys: string[] }>; create: string[] }>("POST", `/v1/stacks/${seg(stack)}/up`, { ...body, dryRun: true });
         if (plan.upgrade.length === 0 && plan.create.length === 0) io.out("Nothing would change");
         for (const u of plan.upgrade) io.out(`Would upgrade ${u.service}: ${u.keys.join(", ") || "forced"}`);
         for (const n of plan.create) io.out(`Would create ${n}`);
@@ -315,7 +341,7 @@ export function buildProgram(io: Out = defaultOut): Command {
       const secrets = secretSources(input.files);
       if (secrets.length > 0) {
         // check first: a refused up must change nothing, secrets included
-        const check = await client.request<{ issues: ComposeIssue[] }>("POST", `/v1/stacks/${stack}/render`, body);
+        const check = await client.request<{ issues: ComposeIssue[] }>("POST", `/v1/stacks/${seg(stack)}/render`, body);
         if (check.issues.length > 0) throw new CliError("refused", 400, check.issues);
         for (const s of secrets) {
           const res = await client.request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(s.name)}`, { value: s.read().toString("base64") });
@@ -324,7 +350,7 @@ export function buildProgram(io: Out = defaultOut): Command {
           else io.out(`Secret ${s.name}: new version ${res.version} from ${s.from}`);
         }
       }
-      const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/up`, body, { "idempotency-key": randomUUID() });
+      const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/up`, body, { "idempotency-key": randomUUID() });
       const ok = await follow(client, stack, res.op, res.version - 1, io);
       if (!ok) throw new ExitError(1);
       if (opts.detach || opts.dryRun) return;
@@ -368,7 +394,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .argument("<stack>", "the stack")
     .option("-f, --file <dest>", "'-' for stdout")
     .action(async (stack: string, opts: { file?: string }) => {
-      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${stack}/export`);
+      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${seg(stack)}/export`);
       if (opts.file === "-") {
         for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n---\n${text.trimEnd()}`);
         return;
@@ -383,39 +409,42 @@ export function buildProgram(io: Out = defaultOut): Command {
 
   program
     .command("ps")
-    .description("list services (or containers)")
+    .description("list services (or containers), of every stack you may see or of one stack or service")
+    .argument("[target]", "STACK or STACK/SERVICE")
     .option("-a, --all", "include stopped containers and inactive services")
     .option("-c, --containers", "list containers")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (opts: { all?: boolean; containers?: boolean; format: string }) => {
+    .action(async (target: string | undefined, opts: { all?: boolean; containers?: boolean; format: string }) => {
       const client = api();
+      const listed = target ? await oneStack(client, target) : undefined;
       if (opts.containers) {
-        const rows = (await client.request<ContainerRow[]>("GET", "/v1/containers")).filter((r) => opts.all || r.state === "running");
+        const rows = (listed?.containers ?? (await client.request<ContainerRow[]>("GET", "/v1/containers"))).filter((r) => opts.all || r.state === "running");
         return printList(io, opts.format, rows, ["ID", "NAME", "IMAGE", "STATE", "HOST", "IP", "DOCKER", "DETAIL"], (r) => [r.id, r.name, r.image, r.state, r.host, r.ip, r.docker.slice(0, 12), r.detail]);
       }
-      const rows = (await client.request<ServiceRow[]>("GET", "/v1/services")).filter((r) => opts.all || r.state !== "inactive");
+      const rows = (listed?.services ?? (await client.request<ServiceRow[]>("GET", "/v1/services"))).filter((r) => opts.all || r.state !== "inactive");
       return printList(io, opts.format, rows, ["ID", "TYPE", "NAME", "IMAGE", "STATE", "SCALE", "ENDPOINTS", "DETAIL"], (r) => [r.id, r.type, r.name, r.image, r.state, r.scale, r.endpoints, r.detail]);
     });
 
   program
     .command("rm")
     .description("remove a stack (and its containers), a service of a stack, one container (its slot is made anew), a secret or a volume; returns once done")
-    .addOption(new Option("--type <type>", "what NAME is").choices(["stack", "service", "container", "secret", "volume"]).default("stack"))
+    .addOption(new Option("--type <type>", "what NAME is (default: worked out from NAME: STACK/SERVICE is a service, else whichever of the others exists)").choices([...rmTypes]))
     .argument("<name>", "STACK, STACK/SERVICE, CONTAINER, or a secret's or volume's name")
-    .action(async (name: string, opts: { type: string }) => {
+    .action(async (name: string, opts: { type?: RmType }) => {
       const client = api();
+      const type = opts.type ?? (await rmTypeOf(client, name));
       const key = { "idempotency-key": randomUUID() };
-      if (opts.type === "secret" || opts.type === "volume") {
-        await client.request("DELETE", `/v1/${opts.type}s/${encodeURIComponent(name)}`, undefined, key);
+      if (type === "secret" || type === "volume") {
+        await client.request("DELETE", `/v1/${type}s/${seg(name)}`, undefined, key);
         return io.out(name);
       }
-      let path = `/v1/stacks/${name}`;
-      if (opts.type === "service") {
-        const [stack, service] = name.split("/");
-        if (!stack || !service) throw new CliError(`${name}: expected STACK/SERVICE`);
-        path = `/v1/stacks/${stack}/services/${encodeURIComponent(service)}`;
+      let path = `/v1/stacks/${seg(name)}`;
+      if (type === "service") {
+        const [stack, service, extra] = name.split("/");
+        if (!stack || !service || extra !== undefined) throw new CliError(`${name}: expected STACK/SERVICE`);
+        path = `/v1/stacks/${seg(stack)}/services/${seg(service)}`;
       }
-      if (opts.type === "container") path = `/v1/containers/${encodeURIComponent(name)}`;
+      if (type === "container") path = `/v1/containers/${seg(name)}`;
       const res = await client.request<{ stack: string; op: string; version: number }>("DELETE", path, undefined, key);
       const ok = await follow(client, res.stack ?? name, res.op, res.version - 1, io);
       if (!ok) throw new ExitError(1);
@@ -448,7 +477,7 @@ export function buildProgram(io: Out = defaultOut): Command {
       const client = api();
       let ok = true;
       for (const [stack, s] of scales) {
-        const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/scale`, { scales: s }, { "idempotency-key": randomUUID() });
+        const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/scale`, { scales: s }, { "idempotency-key": randomUUID() });
         ok = (await follow(client, stack, res.op, res.version - 1, io)) && ok;
       }
       if (!ok) throw new ExitError(1);
@@ -470,7 +499,7 @@ export function buildProgram(io: Out = defaultOut): Command {
       let ok = true;
       for (const [stack, services] of byStack(targets)) {
         const body = { ...(services ? { services } : {}), ...(opts.batchSize ? { batchSize: opts.batchSize } : {}), ...(opts.interval !== undefined ? { intervalMs: opts.interval } : {}) };
-        const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${stack}/${verb}`, body, { "idempotency-key": randomUUID() });
+        const res = await client.request<{ op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/${verb}`, body, { "idempotency-key": randomUUID() });
         ok = (await follow(client, stack, res.op, res.version - 1, io)) && ok;
       }
       if (!ok) throw new ExitError(1);
@@ -505,8 +534,8 @@ export function buildProgram(io: Out = defaultOut): Command {
 
   program
     .command("logs")
-    .description("the output of a service's containers (each line prefixed with its container) or of one container; stdout and stderr kept apart")
-    .argument("<target>", "STACK/SERVICE or CONTAINER")
+    .description("the output of a stack's or a service's containers (each line prefixed with its container) or of one container; stdout and stderr kept apart")
+    .argument("<target>", "STACK, STACK/SERVICE or CONTAINER")
     .option("-f, --follow", "keep following until interrupted")
     .option("--tail <n>", "only the last N lines of each container", (v) => {
       const n = Number(v);
@@ -530,7 +559,7 @@ export function buildProgram(io: Out = defaultOut): Command {
 
   program
     .command("exec")
-    .description("run a command in a running container and return its output and exit code (corral exec web.stack -- ls -l)")
+    .description("run a command in a running container and return its output and exit code (corral exec hello/web -- ls -l)")
     .argument("<target>", "STACK/SERVICE or CONTAINER")
     .argument("<cmd...>", "the command, after --")
     .option("--slot <n>", "which container of the service (default 1)", (v) => positiveInt(v, "--slot"))
@@ -587,7 +616,7 @@ With --all, each life of the stack comes under a heading saying when it was remo
 (in json, every row has "life" and "removed" too).`,
     )
     .action(async (stack: string, opts: { all?: boolean; format: string }) => {
-      const res = await api().request<{ stack: string; lives: HistoryLife[] }>("GET", `/v1/stacks/${stack}/history${opts.all ? "?all=1" : ""}`);
+      const res = await api().request<{ stack: string; lives: HistoryLife[] }>("GET", `/v1/stacks/${seg(stack)}/history${opts.all ? "?all=1" : ""}`);
       const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLLBACK"];
       const cells = (r: HistoryRow) => [String(r.revision), r.current ? "*" : "", r.time ?? "", r.by, r.source, r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "), r.rollback ?? ""];
       if (opts.format === "json") {
@@ -703,6 +732,13 @@ With --all, each life of the stack comes under a heading saying when it was remo
       await streamEvents(api(), `/v1/events?${q}`, (e) => io.out(`${e.at}  ${e.stack}  ${String(e.version).padStart(4)}  ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`), interrupted());
     });
 
+  // every verb refuses what it does not take, with its usage line: never an argument silently ignored
+  const strict = (cmd: Command, path: string) => {
+    cmd.allowExcessArguments(false);
+    cmd.showHelpAfterError(`usage: ${path} ${cmd.usage()}   (see '${path} --help')`);
+    for (const sub of cmd.commands) strict(sub, `${path} ${sub.name()}`);
+  };
+  strict(program, "corral");
   return program;
 }
 
@@ -724,11 +760,72 @@ class ExitError extends Error {
   }
 }
 
+/**
+ * Ctrl-C or SIGTERM: resolves, and the caller stops cleanly. Another one while it stops ends the process at
+ * once, unless it comes within a second of the first: Ctrl-C under `npm start` reaches the server both from
+ * the terminal and forwarded by npm, and that is one Ctrl-C.
+ */
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
+    let first: number | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (first !== undefined && Date.now() - first > 1000) process.exit(signal === "SIGINT" ? 130 : 143);
+      first ??= Date.now();
+      resolve();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
+}
+
+type StackListing = { services: ServiceRow[]; containers: ContainerRow[] };
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** `ps STACK | STACK/SERVICE`: that stack's rows (a stack you may not see is not found), or one service's. */
+async function oneStack(client: ApiClient, target: string): Promise<StackListing> {
+  const [stack, service, extra] = target.split("/");
+  if (!stack || service === "" || extra !== undefined) throw new CliError(`${target}: expected STACK or STACK/SERVICE`);
+  const s = await client.request<StackListing>("GET", `/v1/stacks/${seg(stack)}`);
+  if (service === undefined) return s;
+  const name = `${stack}/${service}`;
+  if (!s.services.some((r) => r.name === name)) {
+    throw new CliError(`stack ${stack} has no service ${service} (services: ${s.services.map((r) => r.name.slice(stack.length + 1)).join(", ") || "none"})`);
+  }
+  // its containers: STACK-SERVICE-N and a job's STACK-SERVICE.run-N (a service "web-2" has STACK-web-2-N, never STACK-web-N)
+  const mine = new RegExp(`^${escapeRe(stack)}-${escapeRe(service)}(-\\d+|\\.run-\\d+)$`);
+  return { services: s.services.filter((r) => r.name === name), containers: s.containers.filter((c) => mine.test(c.name)) };
+}
+
+const rmTypes = ["stack", "service", "container", "secret", "volume"] as const;
+type RmType = (typeof rmTypes)[number];
+
+/**
+ * What `rm NAME` removes, as Rancher's rm worked it out: STACK/SERVICE is a
+ * service; otherwise whichever stack, container (STACK-SERVICE-N), secret or
+ * volume of that name the caller may see; none is a stack (not found), more
+ * than one an error listing the `--type` to choose.
+ */
+export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string): Promise<RmType> {
+  if (name.includes("/")) return "service";
+  const absent = (e: unknown) => {
+    if (e instanceof CliError && (e.status === 404 || e.status === 400)) return false;
+    throw e;
+  };
+  const named = (rows: Array<{ name: string }>) => rows.some((r) => r.name === name);
+  const [stack, container, secret, volume] = await Promise.all([
+    client.request("GET", `/v1/stacks/${seg(name)}`).then(() => true, absent),
+    /-\d+$/.test(name) ? client.request<ContainerRow[]>("GET", "/v1/containers").then(named) : false,
+    client.request<Array<{ name: string }>>("GET", "/v1/secrets").then(named),
+    client.request<Array<{ name: string }>>("GET", "/v1/volumes").then(named),
+  ]);
+  const is: Record<RmType, boolean> = { stack, service: false, container, secret, volume };
+  const found = rmTypes.filter((t) => is[t]);
+  if (found.length === 1) return found[0]!;
+  // nothing of that name: a stack, as Rancher's rm took it (the API then says the stack is not found, as it says
+  // of one the caller may not see)
+  if (found.length === 0) return "stack";
+  throw new CliError(`${name} names several things (${found.map((t) => `a ${t}`).join(", ")}); say which: ${found.map((t) => `corral rm --type ${t} ${name}`).join(" or ")}`);
 }
 
 /** Run the CLI; returns the exit status. */

@@ -45,15 +45,16 @@ export function sinceSeconds(value: string, now = Date.now()): number {
 
 /**
  * Open a session (logs or exec), print what the hosts send back until it
- * ends, and answer its exit code. With several containers, each line gets
- * the container's name as a prefix. Ctrl-C cancels the session.
+ * ends, and answer its exit code. With several containers, or a stack, each
+ * line gets the container's name as a prefix. Ctrl-C cancels the session.
  */
 export async function runSession(api: ApiClient, body: Record<string, unknown>, out: RawOut, signal?: AbortSignal, input?: NodeJS.ReadableStream): Promise<number> {
-  const opened = await api.request<{ id: string; containers: string[] }>("POST", "/v1/sessions", body, { "idempotency-key": randomUUID() });
+  const opened = await api.request<{ id: string; containers: string[]; of?: string }>("POST", "/v1/sessions", body, { "idempotency-key": randomUUID() });
   if (input) pumpInput(api, opened.id, input);
-  const prefix = opened.containers.length > 1;
+  // a stack's lines always say which container wrote them (as compose's do), a service's when it has several
+  const prefix = opened.containers.length > 1 || opened.of === "stack";
   const partial = new Map<string, string>();
-  const width = Math.max(...opened.containers.map((c) => c.length));
+  const width = Math.max(...opened.containers.map((c) => displayName(c).length));
   const emit = (container: string, stream: "stdout" | "stderr", text: string, final = false) => {
     if (!prefix) return out(stream, text);
     const key = `${container}\u0000${stream}`;

@@ -1,5 +1,7 @@
 /** What every adapter logs through. Fields never carry secret values. */
 export interface Logger {
+  /** The routine a user does not want to read at the default level (heartbeats, polls); optional for adapters. */
+  debug?(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }

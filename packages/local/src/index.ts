@@ -2,5 +2,6 @@ export { startDynamo, startQueues } from "./standins.js";
 export type { StandIn, WireTap } from "./standins.js";
 export { controlKeys } from "./keys.js";
 export type { ControlKeys } from "./keys.js";
-export { adminToken, startServer, stderrLogger } from "./server.js";
-export type { RunningServer, ServerOptions } from "./server.js";
+export { adminToken, logLevels, ServerStartError, startServer, stderrLogger } from "./server.js";
+export type { LogLevel, RunningServer, ServerOptions } from "./server.js";
+export { DataFolderInUseError, lockDataFolder } from "./lock.js";

@@ -43,3 +43,17 @@ describe("corral server trusts only its own data dir, token and master key", () 
     }
   });
 });
+
+describe("stderrLogger", () => {
+  it("drops lines below its level: info (the default) leaves debug out, debug shows all", async () => {
+    const { stderrLogger } = await import("./server.js");
+    const seen: string[] = [];
+    const info = stderrLogger("info", (l) => seen.push(l));
+    info.debug?.("heartbeat");
+    info.info("api listening", { url: "http://127.0.0.1:1" });
+    expect(seen).toEqual([expect.stringMatching(/^\S+ info api listening url=http:\/\/127\.0\.0\.1:1\n$/)]);
+    const debug = stderrLogger("debug", (l) => seen.push(l));
+    debug.debug?.("POST /v1/hosts/h/heartbeat 200 1ms");
+    expect(seen.at(-1)).toMatch(/ debug POST \/v1\/hosts\/h\/heartbeat 200 1ms\n$/);
+  });
+});

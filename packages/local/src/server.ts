@@ -29,6 +29,8 @@ import {
   VolumeStore,
 } from "@corral/store";
 import { controlKeys } from "./keys.js";
+import { lockDataFolder } from "./lock.js";
+import { portHolder } from "./port-holder.js";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
@@ -63,6 +65,11 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** `corral server` could not start (its port or data folder is taken): a message for one line, nothing started. */
+export class ServerStartError extends Error {
+  override name = "ServerStartError";
+}
+
 const TABLE = "corral";
 const PREFIX = "corral";
 
@@ -76,15 +83,24 @@ export function adminToken(dataDir: string): string {
   return token;
 }
 
-/** A line logger on stderr: `corral level message key=value ...`. */
-export function stderrLogger(): Logger {
-  const line = (level: string, message: string, fields?: Record<string, unknown>) => {
+export type LogLevel = "debug" | "info" | "error";
+export const logLevels: readonly LogLevel[] = ["debug", "info", "error"];
+
+/**
+ * A line logger on stderr: `TIME level message key=value ...`. Lines below
+ * `level` are dropped: info (the default) is what a user wants to read,
+ * debug adds the routine (agent heartbeats, each chunk of a session).
+ */
+export function stderrLogger(level: LogLevel = "info", write: (line: string) => void = (l) => void process.stderr.write(l)): Logger {
+  const rank = logLevels.indexOf(level);
+  const line = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    if (logLevels.indexOf(at) < rank) return;
     const rest = Object.entries(fields ?? {})
       .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
       .join(" ");
-    process.stderr.write(`${new Date().toISOString()} ${level} ${message}${rest ? ` ${rest}` : ""}\n`);
+    write(`${new Date().toISOString()} ${at} ${message}${rest ? ` ${rest}` : ""}\n`);
   };
-  return { info: (m, f) => line("info", m, f), error: (m, f) => line("error", m, f) };
+  return { debug: (m, f) => line("debug", m, f), info: (m, f) => line("info", m, f), error: (m, f) => line("error", m, f) };
 }
 
 /**
@@ -96,18 +112,69 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log;
   // the data dir holds the admin token, the master key and the tables: ours alone (0700), or corral does not start
   privateFolder(options.dataDir);
+  // one server per data folder, and the API's port: both taken before anything starts, so that a second
+  // server stops at once with the reason (and dynalite never meets another's LevelDB lock)
+  const lock = lockDataFolder(options.dataDir);
+  // what runs so far, stopped in reverse if a later part fails: a refused start leaves nothing behind
+  const started: Array<() => Promise<void> | void> = [() => lock.release()];
+  const unwind = async () => {
+    for (const stop of started.splice(0).reverse()) await Promise.resolve(stop()).catch(() => {});
+  };
+  try {
+    return await startParts(options, log, started);
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+/** Listen the API's port now, answering 503 until `handler` is set; a port in use is a one-line error naming it. */
+async function listenApi(port: number, handler: () => ((request: Request, env: unknown) => Promise<Response>) | undefined) {
+  const fetch = (request: Request, env: unknown) => handler()?.(request, env) ?? Promise.resolve(Response.json({ ok: false, reason: "starting" }, { status: 503 }));
+  const server = serve({ fetch, port, hostname: "127.0.0.1" });
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", () => resolve());
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      server.close();
+      if (e.code === "EADDRINUSE") {
+        const pid = portHolder(port);
+        reject(new ServerStartError(`port ${port} on 127.0.0.1 is in use${pid ? ` by another process (pid ${pid})` : ""}; stop it, or choose another --port`));
+      } else if (e.code === "EACCES") reject(new ServerStartError(`port ${port} on 127.0.0.1: permission denied; choose another --port`));
+      else reject(e);
+    });
+  });
+  return server;
+}
+
+async function startParts(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>): Promise<RunningServer> {
+  // the port is ours from here on; requests get the app once it is made
+  const api: { fetch?: (request: Request, env: unknown) => Promise<Response> } = {};
+  const server = await listenApi(options.port ?? 8080, () => api.fetch);
+  let closing: Promise<void> | undefined;
+  const closeServer = () =>
+    (closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }));
+  started.push(closeServer);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const token = adminToken(options.dataDir);
   const keys = controlKeys(options.dataDir);
   // checked (or made) before anything starts: a refused key file leaves nothing running
   const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
   // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them
   const sockets = mkdtempSync(join(tmpdir(), "corral-"));
+  started.push(() => rmSync(sockets, { recursive: true, force: true }));
   const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: join(sockets, "dynamo.sock") });
+  started.push(() => dynamo.stop());
   const queues = await startQueues({ socket: join(sockets, "sqs.sock") }, options.queueTap);
+  started.push(() => queues.stop());
   const sqsConfig = { endpoint: queues.endpoint, region: "us-east-1", ...(queues.socketPath ? { socketPath: queues.socketPath } : {}) };
   const db = dynamoClient({ table: TABLE, sdk: standInOptions(dynamo) });
+  started.push(() => db.destroy());
   await ensureTable(db, TABLE);
   const sqs = sqsClient(sqsConfig);
+  started.push(() => sqs.destroy());
   const visibilitySeconds = options.visibilitySeconds ?? 30;
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
   const feed = new ChangeFeed();
@@ -132,7 +199,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(log ? { log } : {}),
   });
   const abort = new AbortController();
+  const feedClosed = () => {
+    abort.abort();
+    feed.close();
+  };
   const loop = startControlLoop({ controller, sqs, controlQueueUrl, opener, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
+  started.push(async () => {
+    feedClosed();
+    await loop;
+  });
 
   const masterKey = keyFile ?? (await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId!, db, TABLE));
   let ready = false;
@@ -170,33 +245,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (--inflight === 0) drained?.();
     }
   };
-  const server = serve({ fetch, port: options.port ?? 8080, hostname: "127.0.0.1" });
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", () => resolve());
-    server.once("error", reject);
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  api.fetch = fetch;
   log?.info("api listening", { url, data: options.dataDir });
 
   const stopAll = async () => {
     abort.abort();
     feed.close();
     await loop;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-    });
+    await closeServer();
     if (inflight > 0) {
       await new Promise<void>((resolve) => {
         drained = resolve;
         setTimeout(resolve, 5000).unref();
       });
     }
-    sqs.destroy();
-    db.destroy();
-    await queues.stop();
-    await dynamo.stop();
-    rmSync(sockets, { recursive: true, force: true });
+    // the rest in reverse order of start: clients, stand-ins, the socket folder, and last the data folder's lock
+    for (const stop of started.splice(0).reverse()) await Promise.resolve(stop()).catch(() => {});
   };
 
   let agent: RunningAgent | undefined;

@@ -1,0 +1,22 @@
+import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
+import { accessLog } from "./access-log.js";
+
+describe("access lines: what a user reads at info, the routine at debug", () => {
+  const lines: Array<[string, string]> = [];
+  const app = new Hono().use(accessLog({ debug: (m) => lines.push(["debug", m]), info: (m) => lines.push(["info", m]), error: () => {} })).all("*", (c) => c.json({}));
+
+  it.each([
+    ["POST", "/v1/hosts/node-1/heartbeat", "debug"],
+    ["POST", "/v1/hosts/node-1/sessions/s-1/chunks", "debug"],
+    ["GET", "/v1/stacks/web/events?after=3&wait=20", "debug"],
+    ["POST", "/v1/stacks/web/up", "info"],
+    ["DELETE", "/v1/stacks/web", "info"],
+    ["GET", "/v1/hosts/node-1/secrets/web.app.pw", "info"],
+    ["GET", "/v1/services", "info"],
+  ])("%s %s at %s", async (method, path, level) => {
+    lines.length = 0;
+    await app.request(path, { method });
+    expect(lines).toEqual([[level, expect.stringMatching(new RegExp(`^${method} ${path.split("?")[0]} 200 \\d+ms$`))]]);
+  });
+});
