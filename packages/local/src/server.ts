@@ -21,6 +21,7 @@ import {
   IdempotencyStore,
   KeyFileMasterKey,
   KmsMasterKey,
+  LeaseStore,
   privateFile,
   privateFolder,
   SecretStore,
@@ -48,6 +49,8 @@ export interface ServerOptions {
   policy?: SitePolicy;
   /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
   secretsDir?: string;
+  /** Where the local agent reserves the policy's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports). */
+  reservedPortsFile?: string;
   log?: Logger;
   /** Seal secrets under this AWS KMS key (default credentials and region) instead of DATA/master.key. */
   kmsKeyId?: string;
@@ -84,7 +87,7 @@ export function stderrLogger(): Logger {
       .join(" ");
     process.stderr.write(`${new Date().toISOString()} ${level} ${message}${rest ? ` ${rest}` : ""}\n`);
   };
-  return { info: (m, f) => line("info", m, f), error: (m, f) => line("error", m, f) };
+  return { info: (m, f) => line("info", m, f), warn: (m, f) => line("warn", m, f), error: (m, f) => line("error", m, f) };
 }
 
 /**
@@ -141,6 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     hosts,
     idempotency: new IdempotencyStore(db, TABLE),
+    leases: new LeaseStore(db, TABLE),
     users: new UserStore(db, TABLE),
     volumes: new VolumeStore(db, TABLE),
     sessions: new SessionStore(db, TABLE),
@@ -207,6 +211,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       token,
       ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
       ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
+      ...(options.reservedPortsFile ? { reservedPortsFile: options.reservedPortsFile } : {}),
       duplicateMessages: options.duplicateMessages ?? false,
       ...(log ? { log } : {}),
     }).catch(async (e: unknown) => {
