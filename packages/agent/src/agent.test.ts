@@ -174,3 +174,48 @@ describe("io.corral.* labels are the agent's alone", () => {
     expect(rt.containers.get("demo-web-1")?.labels).not.toHaveProperty("io.corral.routes");
   });
 });
+
+describe("published host ports", () => {
+  const inUse = "driver failed programming external connectivity on endpoint demo-web-1 (abc): Error starting userland proxy: listen tcp4 0.0.0.0:60003: bind: address already in use";
+  /** An engine whose first `failures` starts of a container fail on its port. */
+  const busyPort = (failures: number) => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const start = rt.start;
+    let left = failures;
+    rt.start = (name: string) => (left-- > 0 ? (rt.calls.push(`start ${name} refused`), Promise.reject(new Error(inUse))) : start(name));
+    return rt;
+  };
+  const published = spec({ ports: [{ target: 80, published: 60003, protocol: "tcp", mode: "host" }] });
+
+  it("a start refused because the port is in use is tried again, and succeeds once it is free", async () => {
+    const rt = busyPort(2);
+    const r = runner(rt, { portRetry: { attempts: 5, delayMs: 1 } });
+    expect(await r.run(step("create", { spec: published }))).toMatchObject({ ok: true });
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toMatchObject({ ok: true });
+    expect(rt.calls.filter((c) => c.startsWith("start"))).toEqual(["start demo-web-1 refused", "start demo-web-1 refused", "start demo-web-1"]);
+  });
+
+  it("a port held throughout fails the step after the last attempt, naming the port and the host", async () => {
+    const rt = busyPort(99);
+    const r = runner(rt, { portRetry: { attempts: 3, delayMs: 1 } });
+    await r.run(step("create", { spec: published }));
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toEqual({ ok: false, error: `host port 60003 is in use on h1: ${inUse} (tried 3 times)` });
+    expect(rt.calls.filter((c) => c.startsWith("start"))).toHaveLength(3);
+  });
+
+  it("any other start failure is not tried again", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    rt.start = (name: string) => (rt.calls.push(`start ${name}`), Promise.reject(new Error("OCI runtime create failed")));
+    const r = runner(rt, { portRetry: { attempts: 5, delayMs: 1 } });
+    await r.run(step("create", { spec: published }));
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toEqual({ ok: false, error: "OCI runtime create failed" });
+    expect(rt.calls.filter((c) => c.startsWith("start"))).toHaveLength(1);
+  });
+
+  it("a port that came without a host port is refused, never left to the engine to choose", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt).run(step("create", { spec: spec({ ports: [{ target: 80, protocol: "tcp" }] }) }));
+    expect(out).toEqual({ ok: false, error: "port 80/tcp of demo-web-1 came without a host port: the control plane gives each container its own; refusing to let the engine choose one" });
+    expect(rt.calls).toEqual([]);
+  });
+});

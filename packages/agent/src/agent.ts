@@ -30,6 +30,9 @@ type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
 export const stackNetwork = (stack: string) => `corral-${stack}`;
 
+/** The engine's words for a published host port another socket holds. */
+const portInUse = /address already in use|port is already allocated/i;
+
 const secretFolder = (createStepId: string) => createStepId.replace(/[^A-Za-z0-9_.-]/g, "_");
 
 /** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
@@ -77,6 +80,13 @@ export interface AgentOptions {
   router?: PortRouter;
   /** Override how long a start waits for a health verdict. */
   healthTimeoutMs?: number;
+  /**
+   * A start refused because a published host port is held (an outgoing
+   * connection's source port for a moment, a process just letting go) is
+   * tried again: this many times in all, the first pause this long, doubling
+   * (default 5 attempts, 250 ms: about 4 s).
+   */
+  portRetry?: { attempts: number; delayMs: number };
   /**
    * The site policy's bindRoots (the API tells an agent at registration): a
    * bind mount's real path, symlinks resolved, must lie strictly under one.
@@ -204,6 +214,30 @@ export class StepRunner {
     return undefined;
   }
 
+  /**
+   * Start a container, again after a pause while the engine says one of its
+   * host ports is in use; undefined once started, else why not, naming the
+   * port and this host. Any other failure is thrown as it came.
+   */
+  async #startHoldingPorts(name: string, info: ContainerInfo): Promise<string | undefined> {
+    const { attempts, delayMs } = this.#o.portRetry ?? { attempts: 5, delayMs: 250 };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#o.runtime.start(name);
+        return undefined;
+      } catch (e) {
+        const message = engineMessage(e);
+        if (!portInUse.test(message)) throw e;
+        if (attempt >= attempts) {
+          const port = /(?:listen \w+ |Bind for )\S*:(\d+)/.exec(message)?.[1] ?? info.ports.map((p) => p.published).join(", ");
+          return `host port ${port || "(unknown)"} is in use on ${this.#o.hostId}: ${message} (tried ${attempts} times)`;
+        }
+        this.#o.log?.info("host port in use, starting again shortly", { container: name, attempt, error: message });
+        await new Promise((r) => setTimeout(r, delayMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
   async #execute(step: Step): Promise<Outcome> {
     const rt = this.#o.runtime;
     const name = step.container ?? "";
@@ -223,6 +257,11 @@ export class StepRunner {
         }
         if (!step.spec) return { ok: false, error: "create step without a service spec" };
         const spec = step.spec;
+        // a port the control plane gave no host port: never left to the engine, which would pick one outside the site's range
+        const unassigned = directPorts(spec).filter((p) => p.published === undefined);
+        if (unassigned.length > 0) {
+          return { ok: false, error: `port${unassigned.length > 1 ? "s" : ""} ${unassigned.map((p) => `${p.target}/${p.protocol}`).join(", ")} of ${name} came without a host port: the control plane gives each container its own; refusing to let the engine choose one` };
+        }
         const reserved = await this.#reservedLabels(spec);
         if (reserved) return { ok: false, error: reserved };
         const network = stackNetwork(step.stack);
@@ -332,7 +371,10 @@ export class StepRunner {
         if (!before) return { ok: false, error: `container ${name} does not exist` };
         const refused = notOurs(step, before);
         if (refused) return { ok: false, error: refused };
-        if (!before.running) await rt.start(name);
+        if (!before.running) {
+          const held = await this.#startHoldingPorts(name, before);
+          if (held) return { ok: false, error: held };
+        }
         // a container with a health check counts as started once healthy
         const health = await rt.waitHealthy(name, this.#o.healthTimeoutMs);
         if (health.status === "unhealthy" || health.status === "timeout") {

@@ -5,4 +5,6 @@ export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, VolumeR
 export { startAgent } from "./process.js";
 export type { AgentProcessOptions, RunningAgent } from "./process.js";
 export { PortRouter } from "./router.js";
+export { formatPortList, mergeRanges, parsePortList, reservePortRange, reservedPortsFile } from "./reserved-ports.js";
+export type { PortRange, ReserveOutcome } from "./reserved-ports.js";
 export { SessionRunner } from "./sessions.js";

@@ -5,6 +5,7 @@ import { labels as L, type HealthReport, type Logger } from "@corral/core";
 import { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, QueueSender, signer, sqsClient } from "@corral/queue";
 import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { PortRouter } from "./router.js";
+import { reservePortRange } from "./reserved-ports.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
@@ -21,6 +22,8 @@ export interface AgentProcessOptions {
   secretsDir?: string;
   /** The address users reach this host's published ports on (default: its first non-loopback IPv4 address). */
   address?: string;
+  /** Where to reserve the site's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports; a plain file in tests). */
+  reservedPortsFile?: string;
   log?: Logger;
 }
 
@@ -44,6 +47,8 @@ const registration = z.object({
   /** The control plane's public key: every message on this host's queue must carry its signature. */
   controlKey: z.string(),
   bindRoots: z.array(z.string()).default([]),
+  /** The site's port range, reserved here against the kernel's ephemeral ports. */
+  portRange: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)]).optional(),
 });
 
 async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
@@ -75,6 +80,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const keys = generateKeyPairSync("ed25519");
   const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address, publicKey: exportPublicKey(keys.publicKey) }));
   const controlKey = importPublicKey(reg.controlKey);
+  // published ports come from the site's range: no outgoing connection of this host may take one as its source port
+  if (reg.portRange) await reservePortRange(reg.portRange, { ...(options.reservedPortsFile ? { file: options.reservedPortsFile } : {}), ...(options.log ? { log: options.log } : {}) });
   const sqs = sqsClient(reg.sqs);
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(hostSender(options.hostId), keys.privateKey) });
   const opener = new Opener({ me: options.hostId, keyOf: (by) => (by === CONTROL ? controlKey : undefined) });

@@ -86,7 +86,8 @@ describe("API", () => {
     const res = await app.request("/v1/stacks/rendered/render", { method: "POST", headers: auth, body: upBody({ services: { web: { image: "x", ports: [80] } } }) });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { files: Record<string, string>; issues: Array<{ path: string }> };
-    expect(body.files["docker-compose.yml"]).toContain("60000:80/tcp");
+    // a port written without a host port stays so: each container gets its own when it is made
+    expect(body.files["docker-compose.yml"]).toContain("- 80/tcp\n");
     expect(body.issues.map((i) => i.path)).toEqual(["services.web.cap_drop"]);
     expect(await store.commits("rendered")).toEqual([]);
   });

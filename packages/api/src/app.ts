@@ -35,8 +35,10 @@ import {
   sessionChunkSchema,
   type Command,
   type Logger,
+  type PortPool,
   type PortSpec,
   type Project,
+  portsOfServices,
   type SitePolicy,
   type Source,
   type StackEvent,
@@ -46,7 +48,7 @@ import {
   volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
-import { VersionConflictError, type ChangeFeed, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
+import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
@@ -80,6 +82,15 @@ export interface ApiDeps {
   /** Keys the HMAC that fingerprints Idempotency-Key requests (at least 32 bytes; the same on every server, e.g. `masterKey.derive("idempotency")`). */
   idempotencyKey: Buffer;
   policy?: SitePolicy;
+  /**
+   * Serializes the decisions that give out host ports (up, scale) across
+   * every API process: each reads what all stacks hold and writes one
+   * stack, so two at once could give the same port. Without it, this
+   * process serializes its own (enough for one `corral server`).
+   */
+  leases?: Pick<LeaseStore, "with">;
+  /** A host not heard from for this long is not live: a scale is placed on the live ones (default 30 s, as the controller's). */
+  hostStaleMs?: number;
   /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
   limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
@@ -164,18 +175,52 @@ export function createApp(deps: ApiDeps) {
   const follows = followLimiter(deps.limits?.followsPerToken ?? 8);
   if (deps.idempotencyKey.length < 32) throw new Error("createApp: idempotencyKey must be at least 32 bytes");
 
-  /** Ports published by other stacks, and this stack's current ones. */
-  async function portsInUse(stack: string): Promise<{ used: Map<number, StackState>; previous: Record<string, PortSpec[]> }> {
+  /**
+   * Host ports other stacks hold: published in their specs, given to their
+   * slots, or still held by their containers (one above the scale not yet
+   * removed); and this stack's current ports.
+   */
+  async function portsInUse(stack: string): Promise<{ used: Map<number, StackState>; previous: Record<string, PortSpec[]>; own?: StackState }> {
     const used = new Map<number, StackState>();
     let previous: Record<string, PortSpec[]> = {};
+    let own: StackState | undefined;
     for (const s of await existingStacks()) {
       if (s.name === stack) {
         previous = Object.fromEntries(Object.entries(s.services).map(([n, r]) => [n, r.spec.ports]));
+        own = s;
         continue;
       }
-      for (const r of Object.values(s.services)) for (const p of r.spec.ports) if (p.published !== undefined) used.set(p.published, s);
+      for (const p of portsOfServices(s.services, s.slotPorts)) used.set(p, s);
+      for (const c of Object.values(s.containers)) for (const p of c.ports ?? []) if (p.published !== undefined) used.set(p.published, s);
     }
-    return { used, previous };
+    return { used, previous, ...(own ? { own } : {}) };
+  }
+
+  /** What the decider gives slots their host ports from: the site's range, less what other stacks hold. */
+  async function portPool(stack: string): Promise<PortPool> {
+    const { used } = await portsInUse(stack);
+    return { range: policy.portRange, taken: [...used.keys()].sort((a, b) => a - b) };
+  }
+
+  /** One port-giving decision at a time, across API processes (a lease), else within this one. */
+  let portQueue: Promise<unknown> = Promise.resolve();
+  async function givingPorts<T>(fn: () => Promise<T>): Promise<T> {
+    if (deps.leases) {
+      try {
+        return await deps.leases.with("host-ports", fn);
+      } catch (e) {
+        if (e instanceof LeaseBusyError) throw new HTTPException(503, { message: "host ports are being given out by another request; try again" });
+        throw e;
+      }
+    }
+    const turn = portQueue.then(fn, fn);
+    portQueue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async function liveHosts(): Promise<Array<{ id: string }>> {
+    const now = clock();
+    return (await deps.hosts.list()).filter((h) => now - h.lastSeen < (deps.hostStaleMs ?? 30_000)).map((h) => ({ id: h.id }));
   }
 
   /** The request's files as one project under the site policy: every violation at once, or the project with its ports assigned. */
@@ -186,15 +231,23 @@ export function createApp(deps: ApiDeps) {
   ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number>; autoConfirmMs?: number }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins, user: principal.name };
-    const { used, previous } = await portsInUse(stack);
+    const { used, previous, own } = await portsInUse(stack);
     const assigned = { ...assignPorts(loaded.project, policy, new Set(used.keys()), previous, ctx) };
     const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues];
+    // this stack's own slots' ports, by the service they belong to: another service may not write one as its host port
+    const slotHolders = new Map<number, string>();
+    for (const [service, slots] of Object.entries(own?.slotPorts ?? {})) {
+      for (const [slot, ports] of Object.entries(slots)) if (Number(slot) <= (own?.services[service]?.spec.scale ?? 0)) for (const p of Object.values(ports)) slotHolders.set(p, service);
+    }
     for (const [name, s] of Object.entries(loaded.project.services)) {
       s.ports.forEach((p, i) => {
         const holder = p.published !== undefined ? used.get(p.published) : undefined;
+        const slotOf = p.published !== undefined ? slotHolders.get(p.published) : undefined;
+        const at = { file: loaded.origins?.[name]?.ports ?? loaded.file, path: `services.${name}.ports.${i}` };
+        if (slotOf !== undefined && slotOf !== name) issues.push({ ...at, reason: `host port ${p.published} is given to a container of ${slotOf} in this stack` });
         if (!holder) return;
         const who = canSee(principal, holder.owner, holder.group) ? `stack ${holder.name}` : "another group's stack";
-        issues.push({ file: loaded.origins?.[name]?.ports ?? loaded.file, path: `services.${name}.ports.${i}`, reason: `host port ${p.published} is already used by ${who}` });
+        issues.push({ ...at, reason: `host port ${p.published} is already used by ${who}` });
       });
     }
     const volumes: Project["volumes"] = { ...assigned.project.volumes };
@@ -239,7 +292,7 @@ export function createApp(deps: ApiDeps) {
   app.get("/openapi.json", (c) => c.json(openapi));
 
   // registration authenticates on its own terms (the admin, a join token, the host's current token)
-  app.route("/v1/hosts", registrationRoutes({ ...deps, clock, bindRoots: policy.bindRoots }));
+  app.route("/v1/hosts", registrationRoutes({ ...deps, clock, bindRoots: policy.bindRoots, portRange: policy.portRange }));
   const v1 = new Hono<Env>();
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
@@ -304,8 +357,9 @@ export function createApp(deps: ApiDeps) {
       fileServices = Object.fromEntries(selected.services.map((n) => [n, all[n]!]));
     }
     const op = newOpId();
-    const make = (state: StackState): Command => ({
+    const make = (state: StackState, ports: PortPool): Command => ({
       type: "Up",
+      ports,
       stack,
       op,
       services: fileServices ?? (body.toRevision ? {} : Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, r.spec]))),
@@ -328,7 +382,7 @@ export function createApp(deps: ApiDeps) {
     if (body.dryRun) {
       // decide, and write nothing: which services would be upgraded, and why
       const state = await deps.store.load(stack);
-      const events = decide(make(state), state);
+      const events = decide(make(state, await portPool(stack)), state);
       const after = events.reduce(evolve, state);
       const upgrade = events.find((e) => e.type === "UpgradeStarted");
       const services = upgrade?.type === "UpgradeStarted" ? upgrade.services : [];
@@ -342,7 +396,11 @@ export function createApp(deps: ApiDeps) {
         create: revision?.type === "RevisionCommitted" ? revision.changed.filter((n) => !services.includes(n) && !state.services[n]) : [],
       });
     }
-    const { version, events } = await command(stack, make);
+    // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
+    const { version, events } = await givingPorts(async () => {
+      const ports = await portPool(stack);
+      return command(stack, (state) => make(state, ports));
+    });
     const started = opOf(events);
     return c.json({ stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined }, 202);
   });
@@ -423,7 +481,10 @@ export function createApp(deps: ApiDeps) {
     }
     await mayTouch(stack, c.get("principal"));
     const op = newOpId();
-    const { version } = await command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api" }));
+    const { version } = await givingPorts(async () => {
+      const [ports, hosts] = [await portPool(stack), await liveHosts()];
+      return command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api", ports, hosts }));
+    });
     return c.json({ stack, op, version }, 202);
   });
 

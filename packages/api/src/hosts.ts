@@ -36,6 +36,8 @@ export interface RegistrationDeps {
   controlKey: string;
   /** The site's bind roots: the agent checks a bind's real path (symlinks resolved) against them on its host, where the API cannot. */
   bindRoots: string[];
+  /** The site's port range: the agent reserves it against the kernel's ephemeral ports (ip_local_reserved_ports). */
+  portRange: [number, number];
   clock?: () => number;
 }
 
@@ -74,7 +76,7 @@ export function registrationRoutes(deps: RegistrationDeps) {
       hashToken(hostToken),
       body.publicKey,
     );
-    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken, controlKey: deps.controlKey, bindRoots: deps.bindRoots });
+    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken, controlKey: deps.controlKey, bindRoots: deps.bindRoots, portRange: deps.portRange });
   });
   return app;
 }

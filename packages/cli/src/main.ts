@@ -226,7 +226,7 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("--host-id <id>", "id of the local agent's host (default: this machine's hostname)")
     .option("--policy <file>", "site policy (YAML: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)")
     .option("--kms-key-id <id>", "seal secrets under this AWS KMS key instead of DATA/master.key (default: CORRAL_KMS_KEY_ID)", process.env.CORRAL_KMS_KEY_ID)
-    .addOption(new Option("--log-level <level>", "debug adds the routine (heartbeats, polls) to what info shows (default: CORRAL_LOG_LEVEL or info)").choices(["debug", "info", "error"]).default(process.env.CORRAL_LOG_LEVEL ?? "info"))
+    .addOption(new Option("--log-level <level>", "debug adds the routine (heartbeats, polls) to what info shows (default: CORRAL_LOG_LEVEL or info)").choices(["debug", "info", "warn", "error"]).default(process.env.CORRAL_LOG_LEVEL ?? "info"))
     .action(async (opts: { port: number; data: string; agent: boolean; hostId?: string; policy?: string; kmsKeyId?: string; logLevel: "debug" | "info" | "error" }) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;

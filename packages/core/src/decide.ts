@@ -6,6 +6,7 @@ import type { Project, ServiceSpec, Step, StepReport } from "./model.js";
 import { asideName, containerName, displayName, runContainerName } from "./names.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
+import { assignSlotPorts, perContainerKeys, sharedHostPorts, withSlotPorts, type PortPool, type ServiceSlotPorts } from "./host-ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
 import { Draft, evolve, evolveAll, type ContainerRecord, type Operation, type StackState } from "./state.js";
 import { containerId } from "./view.js";
@@ -43,6 +44,8 @@ export type Command =
       group?: string;
       /** History's rollback note for the revision it commits (set by --rollback --to-revision). */
       note?: string;
+      /** The site's range and the host ports other stacks hold: each slot's ports written without a host port come from it. */
+      ports?: PortPool;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** `corral stack create --empty NAME`: a stack with no services yet, owned by its creator. */
@@ -52,7 +55,18 @@ export type Command =
   /** `corral rm --type container NAME`: the container goes; its slot is made anew (unless scaled down). */
   | { type: "RemoveContainer"; stack: string; op: string; container: string; by: string; source: Source }
   /** `corral scale STACK/SERVICE=N ...`: add or remove slots (highest first); not a new revision. */
-  | { type: "Scale"; stack: string; op: string; scales: Record<string, number>; by: string; source: Source }
+  | {
+      type: "Scale";
+      stack: string;
+      op: string;
+      scales: Record<string, number>;
+      by: string;
+      source: Source;
+      /** As for Up: new slots get their host ports from it. */
+      ports?: PortPool;
+      /** The live hosts: a scale that cannot be placed on them is refused, and changes nothing. */
+      hosts?: HostInfo[];
+    }
   /** `corral stop|start|restart STACK[/SERVICE]`: restart goes in batches, with an interval, as Rancher's did. */
   | { type: "Lifecycle"; stack: string; op: string; action: "stop" | "start" | "restart"; services?: string[]; batchSize?: number; intervalMs?: number; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
@@ -244,7 +258,7 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     });
   }
   for (const name of command.startFirst ? toUpgrade : []) {
-    const blocking = portsBlockingStartFirst(state.services[name]?.spec, services[name]!.spec);
+    const blocking = portsBlockingStartFirst(state.services[name]?.spec, services[name]!.spec, state.slotPorts?.[name]);
     if (blocking.length > 0) {
       const ports = `host port${blocking.length > 1 ? "s" : ""} ${blocking.join(", ")}`;
       throw conflict(
@@ -296,11 +310,63 @@ function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackS
   const services = scopeOf(state, Object.keys(command.scales));
   refuseWhileBusy(state, "scale");
   refuseWhileUpgradePending(state, "scale", services);
+  for (const s of services) {
+    const problem = command.hosts ? placementProblem(state, s, command.scales[s]!, command.hosts) : undefined;
+    if (problem) throw conflict(problem);
+  }
   const events: StackEvent[] = services
     .filter((s) => state.services[s]!.spec.scale !== command.scales[s])
     .map((s) => ({ type: "ServiceScaled", service: s, scale: command.scales[s]! }));
   events.push({ type: "OperationStarted", op: command.op, kind: "scale", revision: state.revision, by: command.by, source: command.source, services });
-  return events;
+  return slotPortEvents(state, events, command.ports);
+}
+
+/**
+ * Why a service cannot run `scale` containers on the live hosts, or
+ * undefined: a host port it publishes itself (`8080:80`, not routed) takes
+ * one container per host, as Rancher's scheduler did. With no live host that
+ * fits, planning says so instead.
+ */
+export function placementProblem(state: StackState, service: string, scale: number, hosts: HostInfo[]): string | undefined {
+  const spec = state.services[service]?.spec;
+  if (!spec) return undefined;
+  const held = sharedHostPorts(spec);
+  const fit = hosts.filter((h) => satisfies(h, spec.deploy?.placement?.constraints));
+  if (held.length === 0 || fit.length === 0 || scale <= fit.length) return undefined;
+  const holders = Object.values(state.containers)
+    .filter((c) => c.service === service && !c.previousOf && fit.some((h) => h.id === c.host))
+    .sort((a, b) => a.slot - b.slot)
+    .map((c) => displayName(c.name));
+  const ports = `host port${held.length > 1 ? "s" : ""} ${held.join(", ")}`;
+  const who = holders.length > 0 ? `which ${holders.join(", ")} ${holders.length > 1 ? "hold" : "holds"}` : `which one container of ${service} holds`;
+  return `${service}: slot ${fit.length + 1} needs ${ports}, ${who} on every live host (${fit.map((h) => h.id).join(", ")}); a port written as HOST:CONTAINER is one container's per host: write it without the host port ("${spec.ports.find((p) => p.published === held[0])?.target ?? 80}") to give each container its own, publish it with 'mode: ingress' to run replicas behind one port, or add a host`;
+}
+
+/**
+ * The decision's events, with the slot ports they call for: every slot of
+ * the stack's services, as they stand after these events, gets its host
+ * ports (see assignSlotPorts), inserted before the operation starts. Ports
+ * the stack's own containers still hold for a slot they are not given to
+ * (a container above the scale not yet removed) are not given out. Without
+ * a pool (a caller that has none) nothing is assigned. Throws a conflict
+ * when the range has no port left: nothing is decided.
+ */
+function slotPortEvents(state: StackState, events: StackEvent[], pool: PortPool | undefined): StackEvent[] {
+  if (!pool) return events;
+  const after = evolveAll(state, events);
+  if (!after.exists) return events;
+  const taken = new Set(pool.taken);
+  for (const c of Object.values(after.containers)) {
+    const own = Object.values(after.slotPorts?.[c.service]?.[String(c.slot)] ?? {});
+    const scale = after.services[c.service]?.spec.scale ?? 0;
+    for (const p of c.ports ?? []) if (p.published !== undefined && (c.slot > scale || !own.includes(p.published))) taken.add(p.published);
+  }
+  const outcome = assignSlotPorts(after.services, after.slotPorts, { range: pool.range, taken: [...taken] });
+  if ("problem" in outcome) throw conflict(outcome.problem);
+  const assigned = Object.entries(outcome.changed).map(([service, slots]): StackEvent => ({ type: "SlotPortsAssigned", service, slots }));
+  if (assigned.length === 0) return events;
+  const at = events.findIndex((e) => e.type === "OperationStarted");
+  return at < 0 ? [...events, ...assigned] : [...events.slice(0, at), ...assigned, ...events.slice(at)];
 }
 
 function decideLifecycle(command: Extract<Command, { type: "Lifecycle" }>, state: StackState): StackEvent[] {
@@ -604,7 +670,9 @@ function slotContainer(state: StackState, service: string, slot: number): Contai
 
 /** Create and start a service's container in a slot, at the current revision. */
 function newContainer(state: StackState, opId: string, service: string, slot: number, host: string, after: string[]): [Step, Step] {
-  const { spec, hash } = state.services[service]!;
+  const { spec: serviceSpec, hash } = state.services[service]!;
+  // the slot's own host ports for the ports written without one
+  const spec = withSlotPorts(serviceSpec, state.slotPorts?.[service]?.[String(slot)]);
   const rev = state.revision;
   const name = containerName(state.name, service, slot);
   const mounted = Object.fromEntries(
@@ -675,7 +743,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     const delayMs = op.intervalMs ?? settings?.delay ?? 0;
     // a port held by the old container itself cannot be shared: that one upgrade goes stop-first
     // and an address kept (retain_ip) cannot be held by two containers either
-    const startFirst = (op.startFirst ?? settings?.order === "start-first") && !spec.retain_ip && portsBlockingStartFirst(state.revisions[upgrade.from]?.services[service]?.spec, spec).length === 0;
+    const startFirst = (op.startFirst ?? settings?.order === "start-first") && !spec.retain_ip && portsBlockingStartFirst(state.revisions[upgrade.from]?.services[service]?.spec, spec, state.slotPorts?.[service]).length === 0;
     const chainAny = failureAction(state, service) === "continue";
     const pulled = new Map<string, string>();
     let previousBatch: string[] = [];
@@ -937,7 +1005,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[
 export function decide(command: Command, state: StackState): StackEvent[] {
   switch (command.type) {
     case "Up":
-      return decideUp(command, state);
+      return slotPortEvents(state, decideUp(command, state), command.ports);
     case "Remove":
       return decideRemove(command, state);
     case "Scale":
@@ -1048,8 +1116,14 @@ export function decide(command: Command, state: StackState): StackEvent[] {
   }
 }
 
-/** Host ports a container publishes itself, in the old or the new spec: with any, old and new cannot run side by side. */
-function portsBlockingStartFirst(before: ServiceSpec | undefined, after: ServiceSpec): number[] {
+/**
+ * Host ports a container publishes itself, in the old or the new spec: with
+ * any, old and new cannot run side by side. A slot's own port (written
+ * without a host port) blocks when the old and the new container both have it.
+ */
+function portsBlockingStartFirst(before: ServiceSpec | undefined, after: ServiceSpec, slots?: ServiceSlotPorts): number[] {
   const held = [...(before ? directPorts(before) : []), ...directPorts(after)].flatMap((p) => (p.published === undefined ? [] : [p.published]));
+  const kept = before ? perContainerKeys(after).filter((k) => perContainerKeys(before).includes(k)) : [];
+  for (const ports of Object.values(slots ?? {})) for (const k of kept) if (ports[k] !== undefined) held.push(ports[k]);
   return [...new Set(held)].sort((a, b) => a - b);
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ServiceSlotPorts } from "./host-ports.js";
 import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./model.js";
 
 /** Who made a change, as the history shows it: one of these words, never a caller's free text. */
@@ -56,6 +57,8 @@ export type StackEvent =
     }
   /** `corral scale`: a service's number of slots, not a new revision of the config. */
   | { type: "ServiceScaled"; service: string; scale: number }
+  /** The host ports each slot of a service has for its ports written without one (`- "8080"`): the whole map, slots that went are gone from it. */
+  | { type: "SlotPortsAssigned"; service: string; slots: ServiceSlotPorts }
   /** An in-service upgrade from one revision to another, of these services. */
   | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean; autoConfirmMs?: number }
   /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */

@@ -41,6 +41,8 @@ export type { Life, Removal, Revision, RollbackRecord, UpgradeState } from "./st
 export { blockedByFailure, groupOf, sendable, toDispatch } from "./dispatch.js";
 export { directPorts, parseRoutes, routedPorts, routesLabel } from "./ports.js";
 export type { Route } from "./ports.js";
+export { assignSlotPorts, perContainerKeys, perContainerPorts, portsOfServices, sharedHostPorts, withSlotPorts } from "./host-ports.js";
+export type { PortPool, ServiceSlotPorts, SlotPorts, SlotPortsOutcome } from "./host-ports.js";
 export { fqdn, inspectContainer, inspectService, inspectStack } from "./inspect.js";
 export type { InspectContext, PublicEndpoint } from "./inspect.js";
 export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";

@@ -4,6 +4,8 @@ export interface Logger {
   debug?(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
+  /** Something an operator should fix, that corral works around (else said with error). */
+  warn?(message: string, fields?: Record<string, unknown>): void;
 }
 
 export const silentLogger: Logger = { info() {}, error() {} };

@@ -64,12 +64,15 @@ describe("site policy", () => {
     const policy = sitePolicySchema.parse({ portRange: "61000-61010", publicPorts: [443] });
     expect(violations(`services:\n  web:\n    image: x\n${ok}    ports: ['443:443', '61005:80']\n`, policy)).toEqual([]);
     expect(() => sitePolicySchema.parse({ portrange: "1-2" })).toThrow();
+    expect(() => sitePolicySchema.parse({ portRange: "61010-61000" })).toThrow("a range of ports from low to high");
+    expect(() => sitePolicySchema.parse({ portRange: [0, 70000] })).toThrow("within 1-65535");
   });
 });
 
 describe("port assignment", () => {
-  it("gives '- 80' the lowest free port, and keeps the one a service had", () => {
-    const p = project(`services:\n  web:\n    image: x\n    ports: [80, '60000:81']\n  api:\n    image: x\n    ports: [8080]\n`);
+  const ingress = (target: number) => `{target: ${target}, mode: ingress}`;
+  it("gives a routed port without a host port the lowest free port, and keeps the one a service had", () => {
+    const p = project(`services:\n  web:\n    image: x\n    ports: [${ingress(80)}, '60000:81']\n  api:\n    image: x\n    ports: [${ingress(8080)}]\n`);
     const first = assignPorts(p, defaultPolicy, new Set([60001]), {}, ctx);
     expect(first.project.services.web!.ports.map((x) => x.published)).toEqual([60002, 60000]);
     expect(first.project.services.api!.ports.map((x) => x.published)).toEqual([60003]);
@@ -77,8 +80,13 @@ describe("port assignment", () => {
     expect(again.project.services.api!.ports[0]!.published).toBe(60003);
   });
 
-  it("says so when the range is full", () => {
+  it("leaves '- 80' without a host port: each container gets its own (assignSlotPorts)", () => {
     const p = project(`services:\n  web:\n    image: x\n    ports: [80]\n`);
+    expect(assignPorts(p, defaultPolicy, new Set(), {}, ctx).project.services.web!.ports).toEqual([{ target: 80, protocol: "tcp" }]);
+  });
+
+  it("says so when the range is full", () => {
+    const p = project(`services:\n  web:\n    image: x\n    ports: [${ingress(80)}]\n`);
     const full = new Set(Array.from({ length: 51 }, (_, i) => 60000 + i));
     expect(assignPorts(p, defaultPolicy, full, {}, ctx).issues[0]?.reason).toBe("no free port left in 60000-60050");
   });

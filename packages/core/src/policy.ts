@@ -57,6 +57,7 @@ export const sitePolicySchema = z
     portRange: z
       .union([z.string().regex(/^\d+-\d+$/), z.tuple([z.number().int(), z.number().int()]), z.object({ from: z.number().int(), to: z.number().int() })])
       .transform((v): [number, number] => (typeof v === "string" ? (v.split("-").map(Number) as [number, number]) : Array.isArray(v) ? v : [v.from, v.to]))
+      .refine(([a, b]) => a >= 1 && a <= b && b <= 65535, "a range of ports from low to high, within 1-65535 (like 60000-60050)")
       .default("60000-60050"),
     publicPorts: z.array(z.number().int()).default([]),
     environment: z.string().default("sandbox"),
@@ -345,9 +346,11 @@ export function applySiteDefaults(project: Project, policy: SitePolicy): Project
 }
 
 /**
- * Give `- 80` style ports (no published port) a port from the site's range:
- * the one the service had before if there was one, else the lowest free.
- * Pure: `used` holds ports other stacks publish.
+ * Give a routed port written without a host port (`mode: ingress`) the
+ * service's one port from the site's range: the one the service had before
+ * if there was one, else the lowest free. Other ports written without a host
+ * port (`- 80`) stay so: each container gets its own (assignSlotPorts).
+ * Pure: `used` holds ports other stacks hold.
  */
 export function assignPorts(
   project: Project,
@@ -362,7 +365,7 @@ export function assignPorts(
   const services = Object.fromEntries(
     Object.entries(project.services).map(([name, s]) => {
       const ports = s.ports.map((p, i) => {
-        if (p.published !== undefined) return p;
+        if (p.published !== undefined || p.mode !== "ingress") return p;
         const before = previous[name]?.find((q) => q.target === p.target && q.protocol === p.protocol && q.published !== undefined)?.published;
         let port = before !== undefined && !used.has(before) ? before : undefined;
         for (let n = policy.portRange[0]; port === undefined && n <= policy.portRange[1]; n++) if (!taken.has(n)) port = n;

@@ -1,4 +1,5 @@
 import type { Commit, OperationKind, RevisionService, Source, StackEvent } from "./events.js";
+import type { ServiceSlotPorts } from "./host-ports.js";
 import type { PortSpec, Project, Step } from "./model.js";
 
 export type ContainerState = "created" | "running" | "stopped";
@@ -199,6 +200,8 @@ export interface StackState {
    * back about: they may exist on the host, so a removal must cover them.
    */
   inflight: Record<string, { service: string; slot: number; host: string; image: string }>;
+  /** Host ports of each slot, by service, for the ports written without one (see host-ports.ts); absent in states folded before there were any. */
+  slotPorts?: Record<string, ServiceSlotPorts>;
 }
 
 /**
@@ -352,6 +355,11 @@ export class Draft {
       case "ServiceScaled": {
         const current = s.services[event.service];
         if (current) this.#mut("services")[event.service] = { ...current, spec: { ...current.spec, scale: event.scale } };
+        break;
+      }
+      case "SlotPortsAssigned": {
+        const { [event.service]: _before, ...rest } = s.slotPorts ?? {};
+        s.slotPorts = Object.keys(event.slots).length > 0 ? { ...rest, [event.service]: event.slots } : rest;
         break;
       }
       case "WavePlanned":

@@ -21,6 +21,7 @@ import {
   IdempotencyStore,
   KeyFileMasterKey,
   KmsMasterKey,
+  LeaseStore,
   privateFile,
   privateFolder,
   SecretStore,
@@ -50,6 +51,8 @@ export interface ServerOptions {
   policy?: SitePolicy;
   /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
   secretsDir?: string;
+  /** Where the local agent reserves the policy's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports). */
+  reservedPortsFile?: string;
   log?: Logger;
   /** Seal secrets under this AWS KMS key (default credentials and region) instead of DATA/master.key. */
   kmsKeyId?: string;
@@ -83,8 +86,8 @@ export function adminToken(dataDir: string): string {
   return token;
 }
 
-export type LogLevel = "debug" | "info" | "error";
-export const logLevels: readonly LogLevel[] = ["debug", "info", "error"];
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export const logLevels: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 /**
  * A line logger on stderr: `TIME level message key=value ...`. Lines below
@@ -100,7 +103,7 @@ export function stderrLogger(level: LogLevel = "info", write: (line: string) => 
       .join(" ");
     write(`${new Date().toISOString()} ${at} ${message}${rest ? ` ${rest}` : ""}\n`);
   };
-  return { debug: (m, f) => line("debug", m, f), info: (m, f) => line("info", m, f), error: (m, f) => line("error", m, f) };
+  return { debug: (m, f) => line("debug", m, f), info: (m, f) => line("info", m, f), warn: (m, f) => line("warn", m, f), error: (m, f) => line("error", m, f) };
 }
 
 /**
@@ -216,6 +219,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     store,
     hosts,
     idempotency: new IdempotencyStore(db, TABLE),
+    leases: new LeaseStore(db, TABLE),
     users: new UserStore(db, TABLE),
     volumes: new VolumeStore(db, TABLE),
     sessions: new SessionStore(db, TABLE),
@@ -271,6 +275,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
       token,
       ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
       ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
+      ...(options.reservedPortsFile ? { reservedPortsFile: options.reservedPortsFile } : {}),
       duplicateMessages: options.duplicateMessages ?? false,
       ...(log ? { log } : {}),
     }).catch(async (e: unknown) => {

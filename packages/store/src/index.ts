@@ -7,6 +7,8 @@ export { HostStore } from "./hosts.js";
 export type { HostRecord } from "./hosts.js";
 export { IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
+export { LeaseBusyError, LeaseStore } from "./leases.js";
+export type { LeaseOptions } from "./leases.js";
 export { KeyFileMasterKey, SecretStore } from "./secrets.js";
 export { KmsMasterKey } from "./kms.js";
 export { createPrivateFile, privateFile, privateFolder, readPrivateFile, UnsafeFileError } from "./private-file.js";
