@@ -354,6 +354,16 @@ describe("rule building", () => {
     ]);
   });
 
+  it("refuses the two global labels saying different things", () => {
+    expect(problemsOf(labelled({ "io.corral.scheduler.global": "true", "io.rancher.scheduler.global": "false" }))).toEqual([
+      'labels.io.rancher.scheduler.global: says "false", but labels.io.corral.scheduler.global says "true"',
+    ]);
+  });
+
+  it("does not take an inherited property for a constraint attribute", () => {
+    expect(problemsOf(placement(["constructor==x"]))[0]).toMatch(/"constructor" is not a constraint corral knows/);
+  });
+
   it("reports every problem, not just the first", () => {
     const s = web({ labels: { "io.corral.scheduler.affinity:host_label": "x" }, deploy: { placement: { constraints: ["bogus"] } } });
     expect(problemsOf(s)).toHaveLength(2);

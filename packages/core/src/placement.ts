@@ -37,9 +37,13 @@ import { directPorts, routedPorts } from "./ports.js";
  *
  * Then the default rule: only active hosts, no host port published twice on a
  * host, fewest of the service's containers, then fewest containers overall,
- * then the lowest host id. Preferences (soft rules) rank before spreading:
- * hosts meeting more of them win, as Rancher dropped soft rules only when
- * nothing met them.
+ * then the lowest host id. Ports are told apart by number only (tcp and udp,
+ * or two host IPs, count as one port): that refuses a few placements that
+ * would have worked, and never allows a clash. Preferences (soft rules) rank
+ * before spreading: hosts meeting more of them win, as Rancher dropped soft
+ * rules only when nothing met them.
+ *
+ * Texts (a placement's `why`, the reason nothing fits) name hosts by id.
  */
 
 export type HostState = "active" | "disconnected" | "draining" | "inactive";
@@ -165,10 +169,12 @@ export function placementRules(spec: ServiceSpec, names: { stack: string; servic
     const name = key.slice(prefix.length);
     if (name === "global") {
       const v = raw.trim().toLowerCase();
-      globalKey = from;
-      if (v === "true") labelGlobal = true;
-      else if (v === "false") labelGlobal = false;
-      else problems.push(`${from}: must be "true" or "false", not "${raw}"`);
+      if (v !== "true" && v !== "false") problems.push(`${from}: must be "true" or "false", not "${raw}"`);
+      else if (labelGlobal !== undefined && labelGlobal !== (v === "true")) problems.push(`${from}: says "${v}", but ${globalKey} says "${labelGlobal}"`);
+      else {
+        labelGlobal = v === "true";
+        globalKey = from;
+      }
       continue;
     }
     const kind = name.startsWith("affinity:") ? (affinityKinds as readonly string[]).find((k) => k === name.slice("affinity:".length)) : undefined;
@@ -229,7 +235,13 @@ export function placementRules(spec: ServiceSpec, names: { stack: string; servic
   };
 }
 
-const attrs: Record<string, string> = { "node.id": "id", "node.hostname": "hostname", "node.role": "role", "node.platform.os": "platform.os", "node.platform.arch": "platform.arch" };
+const attrs: ReadonlyMap<string, string> = new Map([
+  ["node.id", "id"],
+  ["node.hostname", "hostname"],
+  ["node.role", "role"],
+  ["node.platform.os", "platform.os"],
+  ["node.platform.arch", "platform.arch"],
+]);
 
 function parseConstraint(text: string, from: string): Rule | string {
   const m = /^\s*([^\s=!]+)\s*(==|!=)\s*(\S(?:.*\S)?)\s*$/.exec(text);
@@ -238,8 +250,8 @@ function parseConstraint(text: string, from: string): Rule | string {
   const negate = op === "!=";
   const label = /^(?:node|engine)\.labels\.(.+)$/.exec(attr);
   if (label) return { kind: "hostLabel", key: label[1]!, value, negate, text: text.trim(), from };
-  const a = attrs[attr];
-  if (!a) return `"${attr}" is not a constraint corral knows (node.labels.KEY, engine.labels.KEY, ${Object.keys(attrs).join(", ")})`;
+  const a = attrs.get(attr);
+  if (!a) return `"${attr}" is not a constraint corral knows (node.labels.KEY, engine.labels.KEY, ${[...attrs.keys()].join(", ")})`;
   if (a === "role" && value !== "manager" && value !== "worker") return `node.role is manager or worker, not "${value}"`;
   return { kind: "hostAttr", key: a, value, negate, text: text.trim(), from };
 }
