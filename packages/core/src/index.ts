@@ -46,3 +46,5 @@ export type { PortPool, ServiceSlotPorts, SlotPorts, SlotPortsOutcome } from "./
 export { fqdn, inspectContainer, inspectService, inspectStack } from "./inspect.js";
 export type { InspectContext, PublicEndpoint } from "./inspect.js";
 export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
+export { containerLabels, globalSlots, isSchedulingLabel, place, placementRules, schedulingLabels } from "./placement.js";
+export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement.js";
