@@ -66,7 +66,7 @@ describe("up", () => {
   it("plans pull, create and start with deterministic ids, pulls first", () => {
     const steps = planned(given(stackUp).when({ type: "Plan", hosts, now: 5 }).events());
     expect(steps.map((s) => s.id)).toEqual([
-      stepId("demo", "op1", 1, "web", "pull"),
+      stepId("demo", "op1", 1, "web", "pull", 1),
       stepId("demo", "op1", 1, "web", "create", 1),
       stepId("demo", "op1", 1, "web", "start", 1),
     ]);
@@ -138,6 +138,20 @@ describe("up", () => {
     const steps = planned(given(twoSlots).when({ type: "Plan", hosts: [{ id: "h2" }, { id: "h1" }], now: 1 }).events());
     expect(steps.filter((s) => s.action === "create").map((s) => s.host)).toEqual(["h1", "h2"]);
     expect(steps.filter((s) => s.action === "pull").map((s) => s.host)).toEqual(["h1", "h2"]);
+  });
+
+  it("gives each host's pull its own step id, so every host's pull is in the state and each report counts", () => {
+    const twoSlots = stackUp.map((e) =>
+      e.type === "RevisionCommitted" ? { ...e, services: { web: { spec: spec("x", 2), hash: configHash(spec("x", 2)) } } } : e,
+    );
+    const s = run(given(twoSlots).state, { type: "Plan", hosts: [{ id: "h1" }, { id: "h2" }], now: 1 });
+    const pulls = Object.values(s.steps).filter((r) => r.step.action === "pull");
+    expect(pulls.map((r) => r.step.host).sort()).toEqual(["h1", "h2"]);
+    for (const create of Object.values(s.steps).filter((r) => r.step.action === "create")) {
+      const pull = s.steps[create.step.after[0]!]?.step;
+      expect(pull?.action).toBe("pull");
+      expect(pull?.host).toBe(create.step.host);
+    }
   });
 });
 

@@ -639,7 +639,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       load.set(host, (load.get(host) ?? 0) + 1);
       let pull = pulledOn.get(host);
       if (!pull) {
-        pull = stepId(state.name, opId, rev, service, "pull");
+        pull = stepId(state.name, opId, rev, service, "pull", slot); // one per host: named by the first slot it serves there
         pulledOn.set(host, pull);
         const pulling: Step = { op: opId, stack: state.name, service, revision: rev, image: spec.image, id: pull, action: "pull", host, after: [] };
         if (state.op?.pull) pulling.forcePull = true;
@@ -757,7 +757,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
       if (!old) load.set(host, (load.get(host) ?? 0) + 1);
       let pull = pulled.get(host);
       if (!pull) {
-        pull = stepId(state.name, opId, state.revision, service, "pull");
+        pull = stepId(state.name, opId, state.revision, service, "pull", slot); // one per host, as in planServices
         pulled.set(host, pull);
         steps.push({ op: opId, stack: state.name, service, revision: state.revision, action: "pull", host, image: spec.image, id: pull, after: [], ...(op.pull ? { forcePull: true } : {}) });
       }
