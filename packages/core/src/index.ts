@@ -32,6 +32,7 @@ export type { ResolveInput, SourceFile } from "./resolve.js";
 export { applyRancherCompose } from "./rancher.js";
 export { applySiteDefaults, assignPorts, checkPolicy, defaultPolicy, registryOf, showBytes, sitePolicySchema, volumeProblems } from "./policy.js";
 export type { IdRule, OptionProblem, PolicyContext, SitePolicy } from "./policy.js";
+export { MAX_REGISTRY_SERVER, registryServerProblem } from "./registries.js";
 export { toComposeDocuments } from "./export.js";
 export { loadProject } from "./project.js";
 export type { LoadedProject, ProjectInput } from "./project.js";

@@ -10,6 +10,8 @@ export type { Claim, StoredResponse } from "./idempotency.js";
 export { LeaseBusyError, LeaseStore } from "./leases.js";
 export type { LeaseOptions } from "./leases.js";
 export { KeyFileMasterKey, SecretStore } from "./secrets.js";
+export { REGISTRY_LIMITS, RegistryStore } from "./registries.js";
+export type { RegistryLogin, RegistryRecord } from "./registries.js";
 export { KmsMasterKey } from "./kms.js";
 export { createPrivateFile, privateFile, privateFolder, readPrivateFile, UnsafeFileError } from "./private-file.js";
 export type { MasterKey, PutOutcome, SecretInfo } from "./secrets.js";

@@ -27,16 +27,19 @@ export interface MasterKey {
 /** HKDF-SHA256 of key material for one purpose: a key that reveals nothing of the material, or of the other purposes' keys. */
 export const deriveKey = (material: Buffer, purpose: string): Buffer => Buffer.from(hkdfSync("sha256", material, "corral", `corral:${purpose}`, 32));
 
-function seal(key: Buffer, plain: Buffer): string {
+/** AES-256-GCM under `key`; `aad`, when given, binds the result to what it belongs to (opened elsewhere, it fails). */
+export function seal(key: Buffer, plain: Buffer, aad?: Buffer): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv("aes-256-gcm", key, iv);
+  if (aad) cipher.setAAD(aad);
   const body = Buffer.concat([cipher.update(plain), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64");
 }
 
-function open(key: Buffer, sealed: string): Buffer {
+export function open(key: Buffer, sealed: string, aad?: Buffer): Buffer {
   const raw = Buffer.from(sealed, "base64");
   const decipher = createDecipheriv("aes-256-gcm", key, raw.subarray(0, 12));
+  if (aad) decipher.setAAD(aad);
   decipher.setAuthTag(raw.subarray(12, 28));
   return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
 }
