@@ -5,7 +5,7 @@ import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, Queu
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { decide, initialState, sitePolicySchema, type Command, type StackState } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
@@ -33,6 +33,7 @@ beforeAll(async () => {
     volumes: new VolumeStore(db, "corral"),
     sessions: new SessionStore(db, "corral"),
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
+    registries: new RegistryStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
     controlQueueUrl,

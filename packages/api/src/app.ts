@@ -48,7 +48,7 @@ import {
   volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
-import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HostStore, type IdempotencyStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
+import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
@@ -59,12 +59,15 @@ import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from ".
 import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
 import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
 import { openapi } from "./openapi.js";
+import { hostRegistryRoute, registryRoutes } from "./registries.js";
 
 export interface ApiDeps {
   store: EventStore;
   hosts: HostStore;
   idempotency: IdempotencyStore;
   secrets: SecretStore;
+  /** Logins to private registries (`corral registry add`), sealed as secrets are. */
+  registries: RegistryStore;
   users: UserStore;
   volumes: VolumeStore;
   sessions: SessionStore;
@@ -890,6 +893,9 @@ export function createApp(deps: ApiDeps) {
     return c.json({ name, removed: true });
   });
 
+  v1.route("/registries", registryRoutes(deps));
+  v1.route("/hosts", hostRegistryRoute(deps));
+
   const volumeBody = z.object({
     name: z.string().max(128).regex(volumeNamePattern, "a volume is named SERVICE.STACK"),
     driver: z.enum(["local", "nfs"]).default("local"),
@@ -1000,6 +1006,10 @@ export function createApp(deps: ApiDeps) {
     for (const x of await deps.volumes.list()) {
       note(owners, x.owner, `volume ${x.name}`);
       if (x.group !== x.owner) note(groupsHeld, x.group, `volume ${x.name}`);
+    }
+    for (const x of await deps.registries.list()) {
+      note(owners, x.owner, `a login for registry ${x.server}`);
+      if (x.group !== x.owner) note(groupsHeld, x.group, `a login for registry ${x.server}`);
     }
     const users = await deps.users.list();
     for (const u of users) for (const g of u.groups) if (g !== u.name) note(groupsHeld, g, `user ${u.name}`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, startQueues, type StandIn } from "@corral/local";
 import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { createApp } from "./app.js";
 
 // Who may register a host id: the admin, a one-time join token made for that id, or the host's current token.
@@ -34,6 +34,7 @@ beforeAll(async () => {
     volumes: new VolumeStore(db, "corral"),
     sessions,
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
+    registries: new RegistryStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
     controlQueueUrl: await ensureFifoQueue(sqs, controlQueueName("hosts-test")),

@@ -24,6 +24,7 @@ import {
   LeaseStore,
   privateFile,
   privateFolder,
+  RegistryStore,
   SecretStore,
   SessionStore,
   UserStore,
@@ -225,6 +226,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     sessions: new SessionStore(db, TABLE),
     // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
     secrets: new SecretStore(db, TABLE, masterKey),
+    registries: new RegistryStore(db, TABLE, masterKey),
     feed,
     sender,
     controlQueueUrl,

@@ -1,0 +1,114 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { invalid, notFound, registryOf, registryServerProblem, type StackState } from "@corral/core";
+import { REGISTRY_LIMITS, type EventStore, type RegistryLogin, type RegistryRecord, type RegistryStore } from "@corral/store";
+import { canSee, primaryGroup, type Principal } from "./auth.js";
+import { holdsCredential } from "./idempotency.js";
+import { query, stackNameParam, textParam } from "./query.js";
+
+type Env = { Variables: { principal: Principal; credential?: boolean } };
+
+export interface RegistryDeps {
+  registries: RegistryStore;
+  store: Pick<EventStore, "load">;
+}
+
+const serverParam = z.string().max(REGISTRY_LIMITS.server + 40).superRefine((s, ctx) => {
+  const problem = registryServerProblem(s);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+/** A user name as tokens carry it, or the admin. */
+const ownerParam = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "a user name");
+// a username is shown (registry ls): printable, no control characters (a terminal escape)
+const printable = /^[^\p{Cc}]+$/u;
+const loginBody = z.object({
+  server: serverParam,
+  username: z.string().min(1, "a username is required").max(REGISTRY_LIMITS.username, `at most ${REGISTRY_LIMITS.username} characters`).regex(printable, "no control characters"),
+  password: z
+    .string()
+    .min(1, "a password is required (on standard input: --password-stdin)")
+    .refine((p) => Buffer.byteLength(p, "utf8") <= REGISTRY_LIMITS.passwordBytes, `at most ${REGISTRY_LIMITS.passwordBytes} bytes`),
+});
+
+/** What a listing shows of a login: never its password. */
+const row = (r: RegistryRecord) => ({ server: r.server, username: r.username, owner: r.owner, group: r.group, created: r.created, updated: r.updated });
+
+/**
+ * The login a stack's pulls from `server` use: its owner's own, else the
+ * earliest one made within the stack's group (as a secret of the group's is
+ * the stack's to mount). Nobody else's.
+ */
+export async function loginForStack(registries: RegistryStore, stack: Pick<StackState, "owner" | "group">, server: string): Promise<RegistryLogin | undefined> {
+  if (!stack.owner) return undefined;
+  const own = await registries.reveal(stack.owner, server);
+  if (own) return own;
+  if (!stack.group) return undefined;
+  const ofGroup = (await registries.list()).filter((r) => r.server === server && r.group === stack.group).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.owner < b.owner ? -1 : 1));
+  for (const r of ofGroup) {
+    const found = await registries.reveal(r.owner, server);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * `corral registry add | ls | rm`: a user's logins to private registries,
+ * theirs and their primary group's, as secrets are. A password goes in
+ * and never comes out of these routes.
+ */
+export function registryRoutes(deps: RegistryDeps) {
+  const app = new Hono<Env>();
+
+  app.post("/", async (c) => {
+    const body = loginBody.parse(await c.req.json().catch(() => ({})));
+    const p = c.get("principal");
+    const { kind, record } = await deps.registries.put({ server: body.server, username: body.username, password: body.password, owner: p.name, group: primaryGroup(p) });
+    return c.json({ ...row(record), kind }, kind === "created" ? 201 : 200);
+  });
+
+  app.get("/", async (c) => {
+    const p = c.get("principal");
+    const all = await deps.registries.list();
+    return c.json(all.filter((r) => canSee(p, r.owner, r.group)).sort((a, b) => (a.server === b.server ? (a.owner < b.owner ? -1 : 1) : a.server < b.server ? -1 : 1)).map(row));
+  });
+
+  // the caller's own login, or with ?owner= one of their group's (any, for the admin)
+  app.delete("/:server", query({ owner: ownerParam.optional() }), async (c) => {
+    const server = c.req.param("server");
+    const problem = registryServerProblem(server);
+    if (problem) throw invalid(problem, "server");
+    const p = c.get("principal");
+    const owner = c.req.valid("query").owner ?? p.name;
+    const found = await deps.registries.get(owner, server);
+    const whose = owner === p.name ? "you have" : `${owner} has`;
+    if (!found || !canSee(p, found.owner, found.group)) throw notFound(`${whose} no login for registry ${server}`);
+    await deps.registries.remove(owner, server);
+    return c.json({ server, owner, removed: true });
+  });
+
+  return app;
+}
+
+/**
+ * A login for the host that is pulling an image of a stack: only with that
+ * host's token (the API's scope middleware), only for a pull (or a
+ * scheduled run, which pulls) planned on that host and not yet reported,
+ * only for the registry that step's image names, and only the stack
+ * owner's (or its group's) login. The queue carries none of it.
+ */
+export function hostRegistryRoute(deps: RegistryDeps) {
+  const app = new Hono<Env>();
+  app.get("/:id/registry-auth", query({ stack: stackNameParam, step: textParam(500), server: serverParam }), async (c) => {
+    const id = c.req.param("id");
+    const q = c.req.valid("query");
+    const state = await deps.store.load(q.stack);
+    const record = state.steps[q.step];
+    const pulling = record && (record.step.action === "pull" || record.step.action === "run") && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
+    if (!pulling) throw notFound(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
+    const login = await loginForStack(deps.registries, state, q.server);
+    if (!login) throw notFound(`stack ${q.stack}'s owner has no login for registry ${q.server}`);
+    holdsCredential(c);
+    return c.json({ server: login.server, username: login.username, password: login.password });
+  });
+  return app;
+}
