@@ -219,3 +219,50 @@ describe("published host ports", () => {
     expect(rt.calls).toEqual([]);
   });
 });
+
+describe("pulls from a private registry", () => {
+  const image = "reg.example.org:5000/team/app:1";
+  const login = { server: "reg.example.org:5000", username: "ann", password: "pw" };
+  /** A registry that gives the image only to ann with her password, in Docker's words otherwise. */
+  const privateRegistry = () => {
+    const rt = new FakeRuntime({});
+    rt.refusePull = (_image, auth) => (auth?.username === "ann" && auth.password === "pw" ? undefined : "Head \"http://reg.example.org:5000/v2/team/app/manifests/1\": no basic auth credentials");
+    return rt;
+  };
+
+  it("asks for the login of the registry the image names, for that step, and pulls with it", async () => {
+    const rt = privateRegistry();
+    const asked: string[] = [];
+    const out = await runner(rt, { registryAuth: (s, server) => (asked.push(`${s.id} ${server}`), Promise.resolve(login)) }).run(step("pull", { image, forcePull: true }));
+    expect(out).toEqual({ ok: true });
+    expect(asked).toEqual([`demo.web.1.pull.r1.op1 reg.example.org:5000`]);
+    expect(rt.pullAuth).toEqual([login]);
+  });
+
+  it("without a login, the pull fails with the registry's message, and the create after it is skipped", async () => {
+    const rt = privateRegistry();
+    const r = runner(rt, { registryAuth: () => Promise.resolve(undefined) });
+    const pull = step("pull", { image });
+    const failed = await r.run(pull);
+    expect(failed).toEqual({ ok: false, error: expect.stringContaining("no basic auth credentials") as unknown });
+    expect(rt.pullAuth).toEqual([undefined]);
+    expect(await r.run(step("create", { image, after: [pull.id], spec: spec({ image }) }))).toEqual({ ok: false, error: "skipped: pull failed" });
+  });
+
+  it("a scheduled run pulls a missing image with the login too", async () => {
+    const rt = privateRegistry();
+    const out = await runner(rt, { registryAuth: () => Promise.resolve(login) }).run(step("run", { image, container: "demo-web-run-1", spec: spec({ image }), hash: "h" }));
+    expect(out).toMatchObject({ ok: true });
+    expect(rt.pullAuth).toEqual([login]);
+  });
+
+  it("an image already on the host is not pulled, nor a login asked for, unless the pull is forced", async () => {
+    const rt = new FakeRuntime({ [image]: {} });
+    let asked = 0;
+    const r = runner(rt, { registryAuth: () => (asked++, Promise.resolve(login)) });
+    expect(await r.run(step("pull", { image }))).toEqual({ ok: true, alreadyDone: true });
+    expect(asked).toBe(0);
+    expect(await r.run(step("pull", { image, id: "demo.web.1.pull.r1.op2", forcePull: true }))).toEqual({ ok: true });
+    expect(asked).toBe(1);
+  });
+});

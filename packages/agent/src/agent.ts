@@ -4,6 +4,7 @@ import {
   groupOf,
   labels as L,
   parseRoutes,
+  registryOf,
   routedPorts,
   routesLabel,
   hostMessageSchema,
@@ -24,7 +25,7 @@ import { bindProblem, resolveBind } from "./binds.js";
 import { ensurePrivateDir, writeNewFile } from "./secret-files.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
-import { engineMessage, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest } from "./runtime.js";
+import { engineMessage, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest, type RegistryAuth } from "./runtime.js";
 
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
@@ -74,6 +75,12 @@ export interface AgentOptions {
   stopGraceSeconds?: number;
   /** A secret's value, asked of the API with this host's own token, for a create step. */
   fetchSecret?: (step: Step, name: string, version: number) => Promise<Buffer>;
+  /**
+   * The login for the registry a pull's image comes from (the stack owner's),
+   * asked of the API with this host's own token for that very step: never on
+   * the queue. Undefined: pull without one.
+   */
+  registryAuth?: (step: Step, server: string) => Promise<RegistryAuth | undefined>;
   /** Where secret files live on the host (a tmpfs), one folder per container. */
   secretsDir?: string;
   /** Holds routed host ports and forwards them to healthy containers (see router.ts). */
@@ -238,13 +245,19 @@ export class StepRunner {
     }
   }
 
+  /** Pull a step's image, with the login the API gives this host for it, if any. */
+  async #pull(step: Step): Promise<void> {
+    const auth = this.#o.registryAuth ? await this.#o.registryAuth(step, registryOf(step.image)) : undefined;
+    await this.#o.runtime.pull(step.image, auth);
+  }
+
   async #execute(step: Step): Promise<Outcome> {
     const rt = this.#o.runtime;
     const name = step.container ?? "";
     switch (step.action) {
       case "pull":
         if (!step.forcePull && (await rt.imageExists(step.image))) return { ok: true, alreadyDone: true };
-        await rt.pull(step.image);
+        await this.#pull(step);
         return { ok: true };
       case "create": {
         const existing = await rt.inspect(name);
@@ -430,7 +443,7 @@ export class StepRunner {
         const refused = found && notOurs(own, found);
         if (refused) return { ok: false, error: refused };
         if (!found) {
-          if (!(await rt.imageExists(step.image))) await rt.pull(step.image);
+          if (!(await rt.imageExists(step.image))) await this.#pull(step);
           const created = await this.#execute({ ...step, action: "create" });
           if (!created.ok) return created;
           found = await rt.inspect(name);

@@ -1,4 +1,4 @@
-import type { ContainerInfo, ContainerRuntime, CreateSpec } from "./runtime.js";
+import type { ContainerInfo, ContainerRuntime, CreateSpec, RegistryAuth } from "./runtime.js";
 
 /** A container as the fake engine keeps it: what it was created from, and whether it runs. */
 export interface FakeContainer {
@@ -42,8 +42,15 @@ export class FakeRuntime implements ContainerRuntime {
   engineVersion = () => Promise.resolve("fake");
   imageExists = (image: string) => Promise.resolve(this.images.has(image));
   imageLabels = (image: string) => Promise.resolve(this.images.get(image));
-  pull = (image: string) => {
+  /** A registry's answer to a pull: Docker's message when it refuses, undefined when it gives the image. */
+  refusePull?: (image: string, auth?: RegistryAuth) => string | undefined;
+  /** The logins pulls came with, in order (undefined: anonymous). */
+  readonly pullAuth: Array<RegistryAuth | undefined> = [];
+  pull = (image: string, auth?: RegistryAuth) => {
     this.calls.push(`pull ${image}`);
+    this.pullAuth.push(auth);
+    const refused = this.refusePull?.(image, auth);
+    if (refused) return Promise.reject(new Error(refused));
     if (!this.images.has(image)) this.images.set(image, {});
     return Promise.resolve();
   };

@@ -7,7 +7,8 @@ export interface ContainerRuntime {
   imageExists(image: string): Promise<boolean>;
   /** The labels an image carries (its LABEL lines, and its bases'); undefined when the image is not on the host. */
   imageLabels(image: string): Promise<Record<string, string> | undefined>;
-  pull(image: string): Promise<void>;
+  /** Pull an image, with a registry login when one is given. */
+  pull(image: string, auth?: RegistryAuth): Promise<void>;
   inspect(name: string): Promise<ContainerInfo | undefined>;
   create(spec: CreateSpec): Promise<string>;
   start(name: string): Promise<void>;
@@ -37,6 +38,13 @@ export interface ContainerRuntime {
   listRouted(label: string): Promise<RoutedContainer[]>;
   /** Calls `listener` on every container start, stop, health change or removal; returns the way to stop listening. */
   watchContainers(listener: (event: ContainerEvent) => void): () => void;
+}
+
+/** A login for the registry an image comes from, as the engine takes it (X-Registry-Auth). */
+export interface RegistryAuth {
+  server: string;
+  username: string;
+  password: string;
 }
 
 export interface ContainerEvent {
@@ -254,8 +262,8 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async pull(image: string): Promise<void> {
-    const stream = await this.#docker.pull(image);
+  async pull(image: string, auth?: RegistryAuth): Promise<void> {
+    const stream = await this.#docker.pull(image, auth ? { authconfig: { username: auth.username, password: auth.password, serveraddress: auth.server } } : {});
     await new Promise<void>((resolve, reject) => {
       this.#docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
         if (err) return reject(err);
