@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
@@ -26,6 +26,33 @@ interface Out {
   err: (line: string) => void;
   /** Bytes as they come (logs, exec). */
   raw?: RawOut;
+  /** Standard input, at most `limit` bytes (more: an error); default fd 0. */
+  stdin?: (limit: number) => Buffer;
+}
+
+/** Read standard input to its end, refusing more than `limit` bytes (a password is small; a stray pipe of a file is not one). */
+/** A password is at most 16 KiB (the API's bound); a byte more is refused before anything is sent. */
+const PASSWORD_STDIN_LIMIT = 16 * 1024 + 2;
+
+function readStdin(limit: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Buffer.alloc(64 * 1024);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      if ((e as NodeJS.ErrnoException).code === "EOF") break;
+      throw e;
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > limit) throw new CliError(`standard input holds more than ${limit} bytes: a password is at most that`);
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
 }
 
 const defaultOut: Out = {
@@ -386,6 +413,41 @@ export function buildProgram(io: Out = defaultOut): Command {
     .action(async (name: string) => {
       await api().request("DELETE", `/v1/secrets/${encodeURIComponent(name)}`, undefined, { "idempotency-key": randomUUID() });
       io.out(name);
+    });
+
+  const registryCmd = program.command("registry").description("logins to private registries: agents pull your stacks' images with them; passwords are sealed as secrets are, never shown");
+  registryCmd
+    .command("add")
+    .description("add (or replace) your login for a registry; the password is read from standard input, never from the command line")
+    .argument("<server>", "the registry's host[:port], as images name it (SERVER/repo:tag)")
+    .requiredOption("-u, --username <username>", "the registry username")
+    .option("--password-stdin", "read the password from standard input (e.g. printf %s \"$PW\" | corral registry add ...)")
+    .action(async (server: string, opts: { username: string; passwordStdin?: boolean }) => {
+      if (!opts.passwordStdin) throw new CliError("the password comes from standard input only: pipe it in and give --password-stdin (on the command line, other users would see it)");
+      // as docker login --password-stdin: one trailing newline is not part of the password
+      const password = (io.stdin ?? readStdin)(PASSWORD_STDIN_LIMIT).toString("utf8").replace(/\r?\n$/, "");
+      if (password.length === 0) throw new CliError("standard input held no password");
+      const res = await api().request<{ kind: string; server: string; owner: string }>("POST", "/v1/registries", { server, username: opts.username, password }, { "idempotency-key": randomUUID() });
+      io.out(`${res.kind === "created" ? "Added" : "Replaced"} the login of ${res.owner} for ${res.server}`);
+    });
+  registryCmd
+    .command("ls")
+    .description("list the registry logins you may see (yours and your groups'), never their passwords")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (opts: { format: string }) => {
+      const rows = await api().request<Array<{ server: string; username: string; owner: string; group: string; created: string }>>("GET", "/v1/registries");
+      const shown = rows.map((r) => ({ server: r.server, username: r.username, owner: r.owner, group: r.group, created: r.created }));
+      return printList(io, opts.format, shown, ["SERVER", "USERNAME", "OWNER", "GROUP", "CREATED"], (r) => [r.server, r.username, r.owner, r.group, r.created]);
+    });
+  registryCmd
+    .command("rm")
+    .description("remove your login for a registry (--owner: a member of your group's)")
+    .argument("<server>")
+    .option("--owner <user>", "whose login (default: yours)")
+    .action(async (server: string, opts: { owner?: string }) => {
+      const q = opts.owner ? `?${new URLSearchParams({ owner: opts.owner })}` : "";
+      await api().request("DELETE", `/v1/registries/${encodeURIComponent(server)}${q}`, undefined, { "idempotency-key": randomUUID() });
+      io.out(server);
     });
 
   program
