@@ -15,6 +15,8 @@ const run = promisify(execFile);
  * benches): this side 198.18.N.1, the host 198.18.N.2. The engine is
  * started with nsenter (not `ip netns exec`, which remounts /sys and hides
  * the cgroups from dockerd) and gets the test images from the local engine.
+ * It takes plain-HTTP registries on 198.18.0.0/15 (a test registry on this
+ * side of a veth, 198.18.N.1).
  */
 export interface FleetHost {
   name: string;
@@ -75,7 +77,7 @@ export async function startFleetHost(n: number, name: string, images = ["corral-
   const startEngine = async () => {
     const child = spawn(
       "nsenter",
-      [`--net=/var/run/netns/${ns}`, "dockerd", "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "-H", `unix://${socket}`, "--pidfile", pidFile],
+      [`--net=/var/run/netns/${ns}`, "dockerd", "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "-H", `unix://${socket}`, "--pidfile", pidFile, "--insecure-registry", "198.18.0.0/15"],
       { stdio: "ignore", detached: true },
     );
     child.unref();

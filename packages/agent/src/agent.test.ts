@@ -256,13 +256,22 @@ describe("pulls from a private registry", () => {
     expect(rt.pullAuth).toEqual([login]);
   });
 
-  it("an image already on the host is not pulled, nor a login asked for, unless the pull is forced", async () => {
-    const rt = new FakeRuntime({ [image]: {} });
-    let asked = 0;
-    const r = runner(rt, { registryAuth: () => (asked++, Promise.resolve(login)) });
-    expect(await r.run(step("pull", { image }))).toEqual({ ok: true, alreadyDone: true });
-    expect(asked).toBe(0);
-    expect(await r.run(step("pull", { image, id: "demo.web.1.pull.r1.op2", forcePull: true }))).toEqual({ ok: true });
-    expect(asked).toBe(1);
+  it("an image already on the host is pulled again only when forced or when its registry is private (a login, or anonymous)", async () => {
+    const present = () => new FakeRuntime({ [image]: {} });
+    const publicRt = present();
+    expect(await runner(publicRt, { registryAuth: () => Promise.resolve(undefined) }).run(step("pull", { image }))).toEqual({ ok: true, alreadyDone: true });
+    expect(await runner(publicRt, { registryAuth: () => Promise.resolve(undefined) }).run(step("pull", { image, forcePull: true }))).toEqual({ ok: true });
+    expect(publicRt.pullAuth).toEqual([undefined]);
+    const withLogin = present();
+    expect(await runner(withLogin, { registryAuth: () => Promise.resolve(login) }).run(step("pull", { image }))).toEqual({ ok: true });
+    expect(withLogin.pullAuth).toEqual([login]);
+  });
+
+  it("a copy another stack's login pulled is no way in: without a login of its own the stack's pull asks the registry, and fails", async () => {
+    const rt = privateRegistry();
+    rt.images.set(image, {}); // left by ann's pull
+    const out = await runner(rt, { registryAuth: () => Promise.resolve("anonymous" as const) }).run(step("pull", { image }));
+    expect(out).toEqual({ ok: false, error: expect.stringContaining("no basic auth credentials") as unknown });
+    expect(rt.pullAuth).toEqual([undefined]);
   });
 });

@@ -27,6 +27,9 @@ import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
 import { engineMessage, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest, type RegistryAuth } from "./runtime.js";
 
+/** What the API says of a pull's registry: the stack's login, or "anonymous" (a private registry, no login for this stack). */
+export type RegistryAccess = RegistryAuth | "anonymous";
+
 type Outcome = Omit<StepReport, "kind" | "stack" | "stepId" | "host">;
 
 export const stackNetwork = (stack: string) => `corral-${stack}`;
@@ -78,9 +81,12 @@ export interface AgentOptions {
   /**
    * The login for the registry a pull's image comes from (the stack owner's),
    * asked of the API with this host's own token for that very step: never on
-   * the queue. Undefined: pull without one.
+   * the queue. "anonymous": a registry others hold logins for, the stack
+   * none; the image is pulled without one even when the host has it (a copy
+   * another stack's login pulled proves nothing). Undefined: a registry
+   * corral knows no login for; pulled without one, when missing.
    */
-  registryAuth?: (step: Step, server: string) => Promise<RegistryAuth | undefined>;
+  registryAuth?: (step: Step, server: string) => Promise<RegistryAccess | undefined>;
   /** Where secret files live on the host (a tmpfs), one folder per container. */
   secretsDir?: string;
   /** Holds routed host ports and forwards them to healthy containers (see router.ts). */
@@ -245,10 +251,17 @@ export class StepRunner {
     }
   }
 
-  /** Pull a step's image, with the login the API gives this host for it, if any. */
-  async #pull(step: Step): Promise<void> {
-    const auth = this.#o.registryAuth ? await this.#o.registryAuth(step, registryOf(step.image)) : undefined;
-    await this.#o.runtime.pull(step.image, auth);
+  /**
+   * Make sure a step's image is on the host: pulled when missing or forced,
+   * and always from a private registry (one corral holds logins for), with
+   * the login the API gives this host for this step, if any. False when it
+   * was there already and nothing was pulled.
+   */
+  async #ensureImage(step: Step, force: boolean): Promise<boolean> {
+    const access = this.#o.registryAuth ? await this.#o.registryAuth(step, registryOf(step.image)) : undefined;
+    if (!force && access === undefined && (await this.#o.runtime.imageExists(step.image))) return false;
+    await this.#o.runtime.pull(step.image, typeof access === "object" ? access : undefined);
+    return true;
   }
 
   async #execute(step: Step): Promise<Outcome> {
@@ -256,9 +269,7 @@ export class StepRunner {
     const name = step.container ?? "";
     switch (step.action) {
       case "pull":
-        if (!step.forcePull && (await rt.imageExists(step.image))) return { ok: true, alreadyDone: true };
-        await this.#pull(step);
-        return { ok: true };
+        return (await this.#ensureImage(step, step.forcePull ?? false)) ? { ok: true } : { ok: true, alreadyDone: true };
       case "create": {
         const existing = await rt.inspect(name);
         if (existing?.labels[L.step] === step.id) return { ok: true, alreadyDone: true, containerId: existing.id };
@@ -443,7 +454,7 @@ export class StepRunner {
         const refused = found && notOurs(own, found);
         if (refused) return { ok: false, error: refused };
         if (!found) {
-          if (!(await rt.imageExists(step.image))) await this.#pull(step);
+          await this.#ensureImage(step, false);
           const created = await this.#execute({ ...step, action: "create" });
           if (!created.ok) return created;
           found = await rt.inspect(name);

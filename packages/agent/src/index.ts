@@ -1,5 +1,5 @@
 export { StepRunner, authorizeHostMessage, defaultSecretsDir, queueReporter, runAgentLoop, stackNetwork } from "./agent.js";
-export type { AgentLoopOptions, AgentOptions } from "./agent.js";
+export type { AgentLoopOptions, AgentOptions, RegistryAccess } from "./agent.js";
 export { DockerRuntime, dockerOptions, engineMessage } from "./runtime.js";
 export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, RegistryAuth, VolumeRequest } from "./runtime.js";
 export { startAgent } from "./process.js";

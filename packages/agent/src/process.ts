@@ -86,7 +86,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(hostSender(options.hostId), keys.privateKey) });
   const opener = new Opener({ me: options.hostId, keyOf: (by) => (by === CONTROL ? controlKey : undefined) });
   const secretValue = z.object({ value: z.string() });
-  const registryLogin = z.object({ server: z.string(), username: z.string(), password: z.string() });
+  const registryAccess = z.union([z.object({ server: z.string(), username: z.string(), password: z.string() }), z.object({ server: z.string(), anonymous: z.literal(true) })]);
   const router = new PortRouter(runtime, options.log);
   await router.start();
   const runner = new StepRunner({
@@ -106,7 +106,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       const res = await fetch(`${options.apiUrl}/v1/hosts/${options.hostId}/registry-auth?${q}`, { headers: { authorization: `Bearer ${reg.hostToken}` } });
       if (res.status === 404) return undefined; // no login for this registry: the pull goes without one, and the registry says what it thinks of that
       if (!res.ok) throw new Error(`the login for registry ${server}: ${res.status} ${(await res.text()).slice(0, 300)}`);
-      return registryLogin.parse(await res.json());
+      const access = registryAccess.parse(await res.json());
+      return "password" in access ? access : "anonymous";
     },
     ...(options.log ? { log: options.log } : {}),
   });

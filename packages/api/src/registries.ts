@@ -94,7 +94,10 @@ export function registryRoutes(deps: RegistryDeps) {
  * host's token (the API's scope middleware), only for a pull (or a
  * scheduled run, which pulls) planned on that host and not yet reported,
  * only for the registry that step's image names, and only the stack
- * owner's (or its group's) login. The queue carries none of it.
+ * owner's (or its group's) login. The queue carries none of it. A stack
+ * without a login for a registry others have logins for gets
+ * `{anonymous: true}`: the host pulls without one even when the image is
+ * there, so one tenant's pulled copy is no way in for another.
  */
 export function hostRegistryRoute(deps: RegistryDeps) {
   const app = new Hono<Env>();
@@ -106,7 +109,12 @@ export function hostRegistryRoute(deps: RegistryDeps) {
     const pulling = record && (record.step.action === "pull" || record.step.action === "run") && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
     if (!pulling) throw notFound(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
     const login = await loginForStack(deps.registries, state, q.server);
-    if (!login) throw notFound(`stack ${q.stack}'s owner has no login for registry ${q.server}`);
+    if (!login) {
+      // others hold logins for it: a private registry, whose images one stack's pull may have left on the host; the host pulls
+      // anyway, without a login, so that the registry (not that copy) decides whether this stack may have the image
+      if ((await deps.registries.list()).some((r) => r.server === q.server)) return c.json({ server: q.server, anonymous: true });
+      throw notFound(`stack ${q.stack}'s owner has no login for registry ${q.server}`);
+    }
     holdsCredential(c);
     return c.json({ server: login.server, username: login.username, password: login.password });
   });
