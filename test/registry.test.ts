@@ -143,7 +143,8 @@ describe.skipIf(why !== undefined)("private registries on the local engine", () 
     expect(found("ann-Registry")).toBe("");
   });
 
-  it("registry rm removes the login: the next pull of that image fails again", async () => {
+  it("registry rm removes the login: with the image still on the host (reg-ok runs it), up --pull pulls again, and fails", async () => {
+    expect(await imageOn(docker, image)).toBe(true);
     expect((await corral(ann, ["registry", "rm", registry.server])).code).toBe(0);
     expect(JSON.parse((await corral(ann, ["registry", "ls", "--format", "json"])).stdout)).toEqual([]);
     const up = await corral(ann, ["up", "-d", "--pull", "-f", file(), "-s", "reg-none"]);
