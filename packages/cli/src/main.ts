@@ -48,6 +48,13 @@ interface HostRow {
   lastSeen?: string;
 }
 
+/** Labels as `k=v,k2=v2`, by key. */
+const showLabels = (labels: Record<string, string>) =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(",");
+
 interface EventsPage {
   version: number;
   events: Array<{ version: number; type: string; line: string | null; event: { op?: string; reason?: string } }>;
@@ -756,7 +763,7 @@ With --all, each life of the stack comes under a heading saying when it was remo
         r.name,
         r.state,
         r.address ?? "",
-        Object.entries(r.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(","),
+        showLabels(r.labels ?? {}),
         r.containers === undefined ? "" : String(r.containers),
         r.lastSeen ? ago(Date.parse(r.lastSeen), now) : "",
       ]);
@@ -779,7 +786,7 @@ With --all, each life of the stack comes under a heading saying when it was remo
         set[parsed.key] = parsed.value;
       }
       const res = await api().request<{ name: string; labels: Record<string, string> }>("POST", `/v1/hosts/${seg(name)}/labels`, { set, remove });
-      io.out(`${res.name}: ${Object.entries(res.labels).map(([k, v]) => `${k}=${v}`).join(",") || "no labels"}`);
+      io.out(`${res.name}: ${showLabels(res.labels) || "no labels"}`);
     });
   const hostState = (verb: string, path: string, description: string) =>
     hostCmd
