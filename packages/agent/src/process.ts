@@ -43,7 +43,20 @@ export function hostAddress(dockerHost?: string, interfaces = networkInterfaces(
 
 export interface RunningAgent {
   hostId: string;
+  /** Resolves, with the reason, when the agent stops by itself: the control plane no longer knows this host (it was removed). */
+  ended: Promise<string>;
   stop(): Promise<void>;
+}
+
+/** An answer of the API other than 2xx. */
+class ApiCallError extends Error {
+  override name = "ApiCallError";
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 const registration = z.object({
@@ -68,7 +81,7 @@ async function call(options: AgentProcessOptions, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
+  if (!res.ok) throw new ApiCallError(`${path}: ${res.status} ${text}`, res.status);
   return JSON.parse(text) as unknown;
 }
 
@@ -124,10 +137,17 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       .catch((err: unknown) => options.log?.error("health report", { container: e.name, error: String(err) }));
   });
   const controller = new AbortController();
+  let endAgent!: (reason: string) => void;
+  const ended = new Promise<string>((resolve) => (endAgent = resolve));
   const heartbeat = setInterval(() => {
-    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) =>
-      options.log?.error("heartbeat failed", { error: String(e) }),
-    );
+    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) => {
+      options.log?.error("heartbeat failed", { error: String(e) });
+      if (!(e instanceof ApiCallError && e.status === 401)) return; // the network, a restart of the control plane: the next beat tries again
+      // the control plane no longer takes this host's token: it was removed ('corral host rm'); stop asking for work
+      clearInterval(heartbeat);
+      controller.abort();
+      endAgent(`host ${options.hostId} is no longer registered with the control plane (its token is refused): the agent stopped; 'corral host add ${options.hostId}' makes a token to join it again`);
+    });
   }, options.heartbeatMs ?? reg.heartbeatMs ?? 10_000);
   const sessions = new SessionRunner({
     runtime,
@@ -150,6 +170,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   options.log?.info("agent started", { host: options.hostId, engine });
   return {
     hostId: options.hostId,
+    ended,
     async stop() {
       clearInterval(heartbeat);
       controller.abort();

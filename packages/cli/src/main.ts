@@ -306,8 +306,9 @@ export function buildProgram(io: Out = defaultOut): Command {
         log: stderrLogger(logLevel(process.env.CORRAL_LOG_LEVEL ?? "info")),
       });
       io.out(`corral agent ${agent.hostId} connected to ${config.url}`);
-      await waitForSignal();
+      const ended = await Promise.race([waitForSignal().then(() => undefined), agent.ended]);
       await agent.stop();
+      if (ended) throw new CliError(ended); // removed from the control plane: nothing more to do here
       io.out("corral agent stopped");
     });
 
