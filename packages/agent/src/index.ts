@@ -2,7 +2,7 @@ export { StepRunner, authorizeHostMessage, defaultSecretsDir, queueReporter, run
 export type { AgentLoopOptions, AgentOptions, RegistryAccess } from "./agent.js";
 export { DockerRuntime, dockerOptions, engineMessage } from "./runtime.js";
 export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, RegistryAuth, VolumeRequest } from "./runtime.js";
-export { startAgent } from "./process.js";
+export { hostAddress, startAgent } from "./process.js";
 export type { AgentProcessOptions, RunningAgent } from "./process.js";
 export { PortRouter } from "./router.js";
 export { formatPortList, mergeRanges, parsePortList, reservePortRange, reservedPortsFile } from "./reserved-ports.js";

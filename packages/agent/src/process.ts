@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { labels as L, type HealthReport, type Logger } from "@corral/core";
@@ -20,22 +21,42 @@ export interface AgentProcessOptions {
   duplicateMessages?: boolean;
   /** Where secret files for containers are kept: a tmpfs (default /dev/shm/corral-secrets). */
   secretsDir?: string;
-  /** The address users reach this host's published ports on (default: its first non-loopback IPv4 address). */
+  /** The address users reach this host's published ports on (default: the Docker host's IP for a tcp:// engine, else this machine's first non-loopback IPv4 address). */
   address?: string;
   /** Where to reserve the site's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports; a plain file in tests). */
   reservedPortsFile?: string;
   log?: Logger;
 }
 
-/** The host's first non-internal IPv4 address; loopback when it has none. */
-export function hostAddress(): string {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+/**
+ * Where users reach the published ports of the engine at `dockerHost`: the
+ * engine's own IP when it is reached over the network (tcp://IP:PORT, not a
+ * loopback one), else this machine's first non-internal IPv4 address;
+ * loopback when it has none.
+ */
+export function hostAddress(dockerHost?: string, interfaces = networkInterfaces()): string {
+  const remote = /^(?:tcp|https?):\/\/\[?([^\]/]+?)\]?(?::\d+)?\/?$/.exec(dockerHost ?? "")?.[1];
+  if (remote && isIP(remote) !== 0 && !/^127\.|^::1$/.test(remote)) return remote;
+  for (const list of Object.values(interfaces)) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
   return "127.0.0.1";
 }
 
 export interface RunningAgent {
   hostId: string;
+  /** Resolves, with the reason, when the agent stops by itself: the control plane no longer knows this host (it was removed). */
+  ended: Promise<string>;
   stop(): Promise<void>;
+}
+
+/** An answer of the API other than 2xx. */
+class ApiCallError extends Error {
+  override name = "ApiCallError";
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
 }
 
 const registration = z.object({
@@ -49,6 +70,8 @@ const registration = z.object({
   bindRoots: z.array(z.string()).default([]),
   /** The site's port range, reserved here against the kernel's ephemeral ports. */
   portRange: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)]).optional(),
+  /** How often the control plane wants to hear from this host (a third of its timeout). */
+  heartbeatMs: z.number().int().min(100).max(600_000).optional(),
 });
 
 async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
@@ -58,7 +81,7 @@ async function call(options: AgentProcessOptions, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
+  if (!res.ok) throw new ApiCallError(`${path}: ${res.status} ${text}`, res.status);
   return JSON.parse(text) as unknown;
 }
 
@@ -75,7 +98,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     const where = options.dockerHost ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
     throw new Error(`cannot reach the Docker engine at ${where} (${(e as Error).message}); set DOCKER_HOST, or pass --docker-host (agent) or --no-agent (server)`);
   }
-  const address = options.address ?? hostAddress();
+  const address = options.address ?? hostAddress(options.dockerHost ?? process.env.DOCKER_HOST);
+  if (isIP(address) === 0) throw new Error(`address "${address}": not an IP address (the address users reach this host's published ports on)`);
   // this host's own signing key, made anew at each start; only its public half leaves the process
   const keys = generateKeyPairSync("ed25519");
   const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address, publicKey: exportPublicKey(keys.publicKey) }));
@@ -122,11 +146,18 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       .catch((err: unknown) => options.log?.error("health report", { container: e.name, error: String(err) }));
   });
   const controller = new AbortController();
+  let endAgent!: (reason: string) => void;
+  const ended = new Promise<string>((resolve) => (endAgent = resolve));
   const heartbeat = setInterval(() => {
-    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) =>
-      options.log?.error("heartbeat failed", { error: String(e) }),
-    );
-  }, options.heartbeatMs ?? 10_000);
+    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) => {
+      options.log?.error("heartbeat failed", { error: String(e) });
+      if (!(e instanceof ApiCallError && e.status === 401)) return; // the network, a restart of the control plane: the next beat tries again
+      // the control plane no longer takes this host's token: it was removed ('corral host rm'); stop asking for work
+      clearInterval(heartbeat);
+      controller.abort();
+      endAgent(`host ${options.hostId} is no longer registered with the control plane (its token is refused): the agent stopped; 'corral host add ${options.hostId}' makes a token to join it again`);
+    });
+  }, options.heartbeatMs ?? reg.heartbeatMs ?? 10_000);
   const sessions = new SessionRunner({
     runtime,
     post: async (id, body) => (await call(options, `/v1/hosts/${options.hostId}/sessions/${id}/chunks`, body, reg.hostToken)) as { cancelled: boolean },
@@ -148,6 +179,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   options.log?.info("agent started", { host: options.hostId, engine });
   return {
     hostId: options.hostId,
+    ended,
     async stop() {
       clearInterval(heartbeat);
       controller.abort();

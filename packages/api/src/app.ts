@@ -34,6 +34,9 @@ import {
   sourceSchema,
   sessionChunkSchema,
   type Command,
+  type ContainerRow,
+  type HostInfo,
+  hostState,
   type Logger,
   type PortPool,
   type PortSpec,
@@ -54,7 +57,7 @@ import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
 import { selectServices } from "./select.js";
 import { holdsCredential, idempotency } from "./idempotency.js";
-import { hostIdPattern, newJoinToken, registrationRoutes } from "./hosts.js";
+import { DEFAULT_HOST_STALE_MS, hostIdPattern, hostRoutes, registrationRoutes } from "./hosts.js";
 import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
 import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
 import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
@@ -92,8 +95,10 @@ export interface ApiDeps {
    * process serializes its own (enough for one `corral server`).
    */
   leases?: Pick<LeaseStore, "with">;
-  /** A host not heard from for this long is not live: a scale is placed on the live ones (default 30 s, as the controller's). */
+  /** A host not heard from for this long is disconnected: nothing new is placed on it (default 30 s, as the controller's). */
   hostStaleMs?: number;
+  /** Deletes a removed host's queue (and its dead-letter queue). */
+  removeHostQueue?: (queueUrl: string) => Promise<void>;
   /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
   limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
@@ -155,7 +160,6 @@ const chunksBody = z.object({
 });
 /** A follow nobody has read for this long is let go: the agent stops at its next post. */
 const ABANDONED_MS = 60_000;
-const hostBody = z.object({ engine: z.string().max(100).default(""), containers: z.number().int().min(0).max(1_000_000).default(0), address: z.string().max(100).optional() });
 /** How long a join token stays good. */
 const JOIN_TOKEN_MS = 60 * 60_000;
 /** A session read position: per host, the last chunk read. */
@@ -174,6 +178,7 @@ function stackParam(name: string): string {
 
 export function createApp(deps: ApiDeps) {
   const clock = deps.clock ?? Date.now;
+  const staleMs = deps.hostStaleMs ?? DEFAULT_HOST_STALE_MS;
   const policy = deps.policy ?? defaultPolicy;
   const follows = followLimiter(deps.limits?.followsPerToken ?? 8);
   if (deps.idempotencyKey.length < 32) throw new Error("createApp: idempotencyKey must be at least 32 bytes");
@@ -221,10 +226,17 @@ export function createApp(deps: ApiDeps) {
     return turn;
   }
 
-  async function liveHosts(): Promise<Array<{ id: string }>> {
+  /** Every registered host with its state and labels: the decider places new containers on the active ones. */
+  async function liveHosts(): Promise<HostInfo[]> {
     const now = clock();
-    return (await deps.hosts.list()).filter((h) => now - h.lastSeen < (deps.hostStaleMs ?? 30_000)).map((h) => ({ id: h.id }));
+    return (await deps.hosts.list()).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, h.lastSeen, now, staleMs), labels: h.labels }));
   }
+
+  /** Host id → name, for listings: a container's HOST is its host's name. */
+  async function hostNames(): Promise<Map<string, string>> {
+    return new Map((await deps.hosts.list()).map((h) => [h.id, h.name]));
+  }
+  const namedHosts = (rows: ContainerRow[], names: Map<string, string>) => rows.map((r) => ({ ...r, host: names.get(r.host) ?? r.host }));
 
   /** The request's files as one project under the site policy: every violation at once, or the project with its ports assigned. */
   async function admit(
@@ -295,7 +307,7 @@ export function createApp(deps: ApiDeps) {
   app.get("/openapi.json", (c) => c.json(openapi));
 
   // registration authenticates on its own terms (the admin, a join token, the host's current token)
-  app.route("/v1/hosts", registrationRoutes({ ...deps, clock, bindRoots: policy.bindRoots, portRange: policy.portRange }));
+  app.route("/v1/hosts", registrationRoutes({ ...deps, hostStaleMs: staleMs, clock, bindRoots: policy.bindRoots, portRange: policy.portRange }));
   const v1 = new Hono<Env>();
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
@@ -712,10 +724,12 @@ export function createApp(deps: ApiDeps) {
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
   v1.get("/inspect", query({ target: textParam(300) }), async (c) => {
     const t = await resolveTarget(c.req.valid("query").target, c.get("principal"));
+    const known = await deps.hosts.list();
     const ctx: InspectContext = {
       environment: policy.environment,
       domain: policy.domain,
-      hostAddresses: Object.fromEntries((await deps.hosts.list()).flatMap((h) => (h.address ? [[h.id, h.address]] : []))),
+      hostAddresses: Object.fromEntries(known.flatMap((h) => (h.address ? [[h.id, h.address]] : []))),
+      hostNames: Object.fromEntries(known.map((h) => [h.id, h.name])),
     };
     if (t.container) return c.json(inspectContainer(t.stack, t.container.name, ctx));
     return c.json(t.service ? inspectService(t.stack, t.service, ctx) : inspectStack(t.stack, ctx));
@@ -723,11 +737,14 @@ export function createApp(deps: ApiDeps) {
 
   v1.get("/stacks/:stack", async (c) => {
     const s = await existing(c.req.param("stack"), c.get("principal"));
-    return c.json({ name: s.name, owner: s.owner ?? null, group: s.group ?? null, revision: s.revision, version: s.version, operation: s.op ?? null, services: serviceRows(s), containers: containerRows(s) });
+    return c.json({ name: s.name, owner: s.owner ?? null, group: s.group ?? null, revision: s.revision, version: s.version, operation: s.op ?? null, services: serviceRows(s), containers: namedHosts(containerRows(s), await hostNames()) });
   });
 
   v1.get("/services", async (c) => c.json((await existingStacks(c.get("principal"))).flatMap(serviceRows)));
-  v1.get("/containers", async (c) => c.json((await existingStacks(c.get("principal"))).flatMap(containerRows)));
+  v1.get("/containers", async (c) => {
+    const names = await hostNames();
+    return c.json((await existingStacks(c.get("principal"))).flatMap((s) => namedHosts(containerRows(s), names)));
+  });
 
   /**
    * The log of a stack after a version, with a user-facing line per event.
@@ -813,24 +830,6 @@ export function createApp(deps: ApiDeps) {
         release();
       }
     });
-  });
-
-  // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node
-  v1.post("/hosts/:id/join", async (c) => {
-    const id = c.req.param("id");
-    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
-    const token = newJoinToken(id);
-    const expiresAt = clock() + JOIN_TOKEN_MS;
-    await deps.hosts.createJoin(id, hashToken(token), expiresAt);
-    return c.json({ id, token, expiresAt: new Date(expiresAt).toISOString() }, 201);
-  });
-
-  v1.post("/hosts/:id/heartbeat", async (c) => {
-    const id = c.req.param("id");
-    const body = hostBody.parse(await c.req.json().catch(() => ({})));
-    if (!(await deps.hosts.tokenHash(id))) throw notFound(`host ${id} is not registered`);
-    await deps.hosts.heartbeat(id, clock(), body.engine, body.containers);
-    return c.json({ ok: true });
   });
 
   /**
@@ -1039,10 +1038,21 @@ export function createApp(deps: ApiDeps) {
     return c.json({ name, token });
   });
 
-  v1.get("/hosts", async (c) => {
-    const now = clock();
-    return c.json((await deps.hosts.list()).map((h) => ({ id: h.id, state: now - h.lastSeen < 30_000 ? "active" : "disconnected", engine: h.engine, lastSeen: new Date(h.lastSeen).toISOString() })));
-  });
+  v1.route(
+    "/hosts",
+    hostRoutes({
+      hosts: deps.hosts,
+      containersByHost: async () => {
+        const counts = new Map<string, number>();
+        for (const s of await existingStacks()) for (const ct of Object.values(s.containers)) counts.set(ct.host, (counts.get(ct.host) ?? 0) + 1);
+        return counts;
+      },
+      ...(deps.removeHostQueue ? { removeHostQueue: deps.removeHostQueue } : {}),
+      hostStaleMs: staleMs,
+      joinTokenMs: JOIN_TOKEN_MS,
+      clock,
+    }),
+  );
 
   app.route("/v1", v1);
   return app;

@@ -3,11 +3,13 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
-import { invalid } from "@corral/core";
+import { isIP } from "node:net";
+import { conflict, hostLabelProblem, hostState, invalid, MAX_HOST_LABELS, notFound } from "@corral/core";
 import { importPublicKey } from "@corral/queue";
-import type { HostStore } from "@corral/store";
-import { bearerToken, hashToken, hostTokenPattern, sameHash } from "./auth.js";
-import { queryGuard } from "./query.js";
+import type { HostAdminState, HostRecord, HostStore } from "@corral/store";
+import { adminOnly, bearerToken, hashToken, hostTokenPattern, sameHash, type Principal } from "./auth.js";
+import { holdsCredential } from "./idempotency.js";
+import { flagParam, query, queryGuard } from "./query.js";
 
 export const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 /** One-time join tokens read `join.ID.RANDOM`. */
@@ -18,7 +20,12 @@ const registerBody = z
   .object({
     engine: z.string().max(100).default(""),
     containers: z.number().int().min(0).max(1_000_000).default(0),
-    address: z.string().max(100).optional(),
+    /** Where users reach the host's published ports: an IPv4 or IPv6 address. */
+    address: z
+      .string()
+      .max(45)
+      .refine((a) => isIP(a) !== 0, "address: not an IP address (the address users reach the host's published ports on)")
+      .optional(),
     /** The Ed25519 public key (SPKI DER, base64) the host will sign its reports with; its private half never leaves the host. */
     publicKey: z.string().min(1).max(200),
   })
@@ -38,8 +45,14 @@ export interface RegistrationDeps {
   bindRoots: string[];
   /** The site's port range: the agent reserves it against the kernel's ephemeral ports (ip_local_reserved_ports). */
   portRange: [number, number];
+  /** A host not heard from for this long is disconnected (default 30 s); agents heartbeat three times as often. */
+  hostStaleMs?: number;
   clock?: () => number;
 }
+
+export const DEFAULT_HOST_STALE_MS = 30_000;
+/** How often an agent heartbeats: three beats to a timeout, so that one lost beat does not disconnect it; at most every 10 s. */
+export const heartbeatEvery = (staleMs = DEFAULT_HOST_STALE_MS) => Math.max(100, Math.min(10_000, Math.floor(staleMs / 3)));
 
 /**
  * `POST /v1/hosts/:id/register`, with its own authentication: the admin, a
@@ -64,10 +77,8 @@ export function registrationRoutes(deps: RegistrationDeps) {
     } catch {
       throw invalid("publicKey: not an Ed25519 public key (SPKI DER, base64)", "publicKey");
     }
-    const allowed =
-      sameHash(given, adminHash) ||
-      (hostTokenPattern.exec(token)?.[1] === id && sameHash(given, (await deps.hosts.tokenHash(id)) ?? "")) ||
-      (joinTokenPattern.exec(token)?.[1] === id && (await deps.hosts.consumeJoin(id, given, clock())));
+    const join = joinTokenPattern.exec(token)?.[1] === id ? await deps.hosts.consumeJoin(id, given, clock()) : undefined;
+    const allowed = sameHash(given, adminHash) || (hostTokenPattern.exec(token)?.[1] === id && sameHash(given, (await deps.hosts.tokenHash(id)) ?? "")) || join !== undefined;
     if (!allowed) throw new HTTPException(403, { message: `this token may not register host ${id}` });
     const queueUrl = await deps.hostQueue(id);
     const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
@@ -75,8 +86,160 @@ export function registrationRoutes(deps: RegistrationDeps) {
       { id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers, ...(body.address ? { address: body.address } : {}) },
       hashToken(hostToken),
       body.publicKey,
+      join ? { labels: join.labels } : {},
     );
-    return c.json({ queueUrl, controlQueueUrl: deps.controlQueueUrl, sqs: deps.sqs, visibilitySeconds: deps.visibilitySeconds, hostToken, controlKey: deps.controlKey, bindRoots: deps.bindRoots, portRange: deps.portRange });
+    return c.json({
+      queueUrl,
+      controlQueueUrl: deps.controlQueueUrl,
+      sqs: deps.sqs,
+      visibilitySeconds: deps.visibilitySeconds,
+      hostToken,
+      controlKey: deps.controlKey,
+      bindRoots: deps.bindRoots,
+      portRange: deps.portRange,
+      heartbeatMs: heartbeatEvery(deps.hostStaleMs),
+    });
+  });
+  return app;
+}
+
+type Env = { Variables: { principal: Principal; credential?: boolean } };
+
+/** Host labels in a request: bounded in number, each key and value checked (corral's io.corral.* keys refused). */
+const labelsSchema = z
+  .record(z.string().max(100), z.string().max(100))
+  .superRefine((labels, ctx) => {
+    const keys = Object.keys(labels);
+    if (keys.length > MAX_HOST_LABELS) ctx.addIssue({ code: "custom", message: `at most ${MAX_HOST_LABELS} labels` });
+    for (const k of keys) {
+      const problem = hostLabelProblem(k, labels[k]!);
+      if (problem) ctx.addIssue({ code: "custom", message: problem, path: [k] });
+    }
+  });
+const joinBody = z.object({ labels: labelsSchema.default({}) }).strict();
+const labelBody = z
+  .object({
+    set: labelsSchema.default({}),
+    remove: z
+      .array(z.string().max(100))
+      .max(MAX_HOST_LABELS)
+      .default([])
+      .superRefine((keys, ctx) => {
+        for (const k of keys) {
+          const problem = hostLabelProblem(k, "");
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }
+      }),
+  })
+  .strict()
+  .refine((b) => Object.keys(b.set).length + b.remove.length > 0, "set or remove at least one label")
+  .refine((b) => !b.remove.some((k) => k in b.set), "a label is either set or removed, not both");
+const heartbeatBody = z.object({ engine: z.string().max(100).default(""), containers: z.number().int().min(0).max(1_000_000).default(0) }).strict();
+
+export interface HostRoutesDeps {
+  hosts: HostStore;
+  /** How many containers of any stack the control plane has on each host (by host id). */
+  containersByHost: () => Promise<Map<string, number>>;
+  /** Deletes a host's queue (and its dead-letter queue): what a removed host's agent read from stops existing. */
+  removeHostQueue?: (queueUrl: string) => Promise<void>;
+  hostStaleMs?: number;
+  /** How long a join token stays good. */
+  joinTokenMs: number;
+  clock: () => number;
+}
+
+/** A host as `corral host ls` shows it: the admin sees all of it, a user which hosts there are and their state. */
+export function hostView(h: HostRecord, now: number, staleMs: number, containers: number, admin: boolean) {
+  const state = hostState(h.state, h.lastSeen, now, staleMs);
+  if (!admin) return { id: h.id, name: h.name, state };
+  return { id: h.id, name: h.name, state, address: h.address ?? "", labels: h.labels, containers, lastSeen: new Date(h.lastSeen).toISOString(), engine: h.engine };
+}
+
+/**
+ * The hosts under `/v1/hosts` (behind bearer auth): join tokens, the list,
+ * labels, drain / activate / deactivate and removal, all the admin's but the
+ * list (users see ids, names and states) and a host's own heartbeat.
+ */
+export function hostRoutes(deps: HostRoutesDeps) {
+  const staleMs = deps.hostStaleMs ?? DEFAULT_HOST_STALE_MS;
+  const app = new Hono<Env>();
+
+  /** The host `ref` names: by id, else by name. */
+  async function find(ref: string): Promise<HostRecord> {
+    if (!hostIdPattern.test(ref)) throw invalid(`invalid host name "${ref.slice(0, 80)}" (letters, digits, '_' and '-', at most 63)`, "id");
+    const host = (await deps.hosts.get(ref)) ?? (await deps.hosts.list()).find((h) => h.name === ref);
+    if (!host) throw notFound(`host ${ref} not found ('corral host ls' lists them)`);
+    return host;
+  }
+
+  app.get("/", async (c) => {
+    const now = deps.clock();
+    const admin = c.get("principal").admin;
+    const counts = admin ? await deps.containersByHost() : new Map<string, number>();
+    const list = (await deps.hosts.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return c.json(list.map((h) => hostView(h, now, staleMs, counts.get(h.id) ?? 0, admin)));
+  });
+
+  // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node;
+  // for a registered host, a token to join it again (a lost token, a new machine): its labels and state are kept
+  app.post("/:id/join", adminOnly(), async (c) => {
+    const id = c.req.param("id");
+    if (!hostIdPattern.test(id)) throw invalid(`invalid host name "${id.slice(0, 80)}" (letters, digits, '_' and '-', at most 63, starting with a letter or digit)`, "id");
+    const body = joinBody.parse(await c.req.json().catch(() => ({})));
+    const existing = await deps.hosts.get(id);
+    if (existing && Object.keys(body.labels).length > 0) throw conflict(`host ${id} is registered already: change its labels with 'corral host label ${id} KEY=VALUE'`);
+    const token = newJoinToken(id);
+    const expiresAt = deps.clock() + deps.joinTokenMs;
+    await deps.hosts.createJoin(id, hashToken(token), expiresAt, body.labels);
+    holdsCredential(c);
+    return c.json({ id, token, expiresAt: new Date(expiresAt).toISOString(), rejoin: existing !== undefined }, 201);
+  });
+
+  app.post("/:id/labels", adminOnly(), async (c) => {
+    const host = await find(c.req.param("id"));
+    const body = labelBody.parse(await c.req.json().catch(() => ({})));
+    const labels = await deps.hosts.updateLabels(host.id, body.set, body.remove, (l) => {
+      if (Object.keys(l).length > MAX_HOST_LABELS) throw invalid(`host ${host.id} would carry ${Object.keys(l).length} labels: at most ${MAX_HOST_LABELS}`, "set");
+    });
+    if (!labels) throw notFound(`host ${host.id} not found`);
+    return c.json({ id: host.id, name: host.name, labels });
+  });
+
+  const setState = (state: HostAdminState) =>
+    app.post(`/:id/${state === "active" ? "activate" : state === "draining" ? "drain" : "deactivate"}`, adminOnly(), async (c) => {
+      const host = await find(c.req.param("id"));
+      if (!(await deps.hosts.setState(host.id, state))) throw notFound(`host ${host.id} not found`);
+      return c.json({ id: host.id, name: host.name, state: hostState(state, host.lastSeen, deps.clock(), staleMs) });
+    });
+  setState("active");
+  setState("draining");
+  setState("inactive");
+
+  /**
+   * Remove a host: refused while any stack has a container on it, unless
+   * `force` and the host is draining or inactive (what ran there is the
+   * decider's to move or forget). Its token, signing key and queue go.
+   */
+  app.delete("/:id", adminOnly(), query({ force: flagParam.optional() }), async (c) => {
+    const host = await find(c.req.param("id"));
+    const force = c.req.valid("query").force ?? false;
+    const count = (await deps.containersByHost()).get(host.id) ?? 0;
+    if (count > 0 && !force) {
+      throw conflict(`host ${host.id} has ${count} container${count > 1 ? "s" : ""} of corral's stacks: move them off ('corral host drain ${host.id}') or remove them first; '--force' removes a draining or inactive host anyway`);
+    }
+    if (count > 0 && host.state === "active") {
+      throw conflict(`host ${host.id} is active and has ${count} container${count > 1 ? "s" : ""}: drain it ('corral host drain ${host.id}') or deactivate it before 'host rm --force'`);
+    }
+    if (!(await deps.hosts.remove(host.id))) throw notFound(`host ${host.id} not found`);
+    if (host.queueUrl) await deps.removeHostQueue?.(host.queueUrl);
+    return c.json({ id: host.id, name: host.name, removed: true, containers: count });
+  });
+
+  app.post("/:id/heartbeat", async (c) => {
+    const id = c.req.param("id");
+    const body = heartbeatBody.parse(await c.req.json().catch(() => ({})));
+    if (!(await deps.hosts.heartbeat(id, deps.clock(), body.engine, body.containers))) throw notFound(`host ${id} is not registered`);
+    return c.json({ ok: true });
   });
   return app;
 }

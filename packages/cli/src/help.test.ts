@@ -92,3 +92,18 @@ describe("every verb refuses what it does not take, with its usage line", () => 
     expect(walk(buildProgram()).every(Boolean)).toBe(true);
   });
 });
+
+describe("host flags refuse bad values before anything is sent", () => {
+  it.each([
+    [["agent", "--join", "http://127.0.0.1:1", "--token", "join.h.x", "--address", "not-an-ip"], /--address: expected an IP address, got "not-an-ip"/],
+    [["server", "--host-timeout", "soon"], /--host-timeout: expected a duration from 1s to 24h/],
+    [["server", "--host-timeout", "10ms"], /--host-timeout: expected a duration from 1s to 24h/],
+    [["host", "add", "h1", "--label", "io.corral.stack=x"], /--label: label key "io.corral.stack": io\.corral\.\* keys are corral's own/],
+    [["host", "add", "h1", "--label", "novalue"], /--label: label "novalue": write KEY=VALUE/],
+    [["host", "label", "h1", "zone=two words"], /printable characters without spaces/],
+  ])("corral %j", async (args, message) => {
+    const r = await run(args);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(message);
+  });
+});

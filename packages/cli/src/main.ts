@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { isIP } from "node:net";
 import { existsSync, mkdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -6,9 +7,11 @@ import { Command, Option } from "commander";
 import Table from "cli-table3";
 import { parse as parseYaml } from "yaml";
 import {
+  ago,
   ComposeError,
   parseComposeYaml,
   parseDuration,
+  parseHostLabel,
   resolveComposeFiles,
   sitePolicySchema,
   type ComposeIssue,
@@ -60,6 +63,24 @@ const defaultOut: Out = {
   err: (line) => process.stderr.write(`${line}\n`),
   raw: processRawOut,
 };
+
+/** A host as `GET /v1/hosts` answers: a user sees id, name and state only. */
+interface HostRow {
+  id: string;
+  name: string;
+  state: string;
+  address?: string;
+  labels?: Record<string, string>;
+  containers?: number;
+  lastSeen?: string;
+}
+
+/** Labels as `k=v,k2=v2`, by key. */
+const showLabels = (labels: Record<string, string>) =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(",");
 
 interface EventsPage {
   version: number;
@@ -252,9 +273,14 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("--no-agent", "do not run a local agent")
     .option("--host-id <id>", "id of the local agent's host (default: this machine's hostname)")
     .option("--policy <file>", "site policy (YAML: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)")
+    .option("--host-timeout <duration>", "a host not heard from for this long is disconnected: nothing new is placed on it (e.g. 30s, 2m)", (v) => {
+      const ms = parseDuration(v);
+      if (ms === undefined || ms < 1000 || ms > 24 * 3_600_000) throw new CliError(`--host-timeout: expected a duration from 1s to 24h (e.g. 30s, 2m), got "${v}"`);
+      return ms;
+    }, 30_000)
     .option("--kms-key-id <id>", "seal secrets under this AWS KMS key instead of DATA/master.key (default: CORRAL_KMS_KEY_ID)", process.env.CORRAL_KMS_KEY_ID)
     .addOption(new Option("--log-level <level>", "debug adds the routine (heartbeats, polls) to what info shows (default: CORRAL_LOG_LEVEL or info)").choices(["debug", "info", "warn", "error"]).default(process.env.CORRAL_LOG_LEVEL ?? "info"))
-    .action(async (opts: { port: number; data: string; agent: boolean; hostId?: string; policy?: string; kmsKeyId?: string; logLevel: "debug" | "info" | "error" }) => {
+    .action(async (opts: { port: number; data: string; agent: boolean; hostId?: string; policy?: string; hostTimeout: number; kmsKeyId?: string; logLevel: "debug" | "info" | "error" }) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;
       const policy = opts.policy ? loadPolicy(opts.policy) : undefined;
@@ -264,6 +290,7 @@ export function buildProgram(io: Out = defaultOut): Command {
         dataDir: resolve(opts.data),
         agent: opts.agent,
         ...(opts.hostId ? { hostId: opts.hostId } : {}),
+        hostTimeoutMs: opts.hostTimeout,
         ...(opts.kmsKeyId ? { kmsKeyId: opts.kmsKeyId } : {}),
         ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
         ...(env.CORRAL_VISIBILITY_SECONDS ? { visibilitySeconds: Number(env.CORRAL_VISIBILITY_SECONDS) } : {}),
@@ -285,7 +312,11 @@ export function buildProgram(io: Out = defaultOut): Command {
     .option("--join <url>", "the control plane's URL (with --token: a join token from 'corral host add')")
     .option("--token <token>", "a one-time join token (default: CORRAL_TOKEN)")
     .option("--docker-host <url>", "Docker engine (default: DOCKER_HOST or the local socket)")
-    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string }) => {
+    .option("--address <ip>", "the IP users reach this host's published ports on (default: the Docker host's IP for tcp://, else this machine's first non-loopback IPv4)", (v) => {
+      if (isIP(v) === 0) throw new CliError(`--address: expected an IP address, got "${v}"`);
+      return v;
+    })
+    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string; address?: string }) => {
       const { startAgent } = await import("@corral/agent");
       const { stderrLogger } = await import("@corral/local");
       const config = opts.join && opts.token ? { url: opts.join, token: opts.token } : { ...clientConfig(), ...(opts.join ? { url: opts.join } : {}), ...(opts.token ? { token: opts.token } : {}) };
@@ -297,12 +328,14 @@ export function buildProgram(io: Out = defaultOut): Command {
         apiUrl: config.url,
         token: config.token,
         ...(dockerHost ? { dockerHost } : {}),
+        ...(opts.address ? { address: opts.address } : {}),
         duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
         log: stderrLogger(logLevel(process.env.CORRAL_LOG_LEVEL ?? "info")),
       });
       io.out(`corral agent ${agent.hostId} connected to ${config.url}`);
-      await waitForSignal();
+      const ended = await Promise.race([waitForSignal().then(() => undefined), agent.ended]);
       await agent.stop();
+      if (ended) throw new CliError(ended); // removed from the control plane: nothing more to do here
       io.out("corral agent stopped");
     });
 
@@ -762,25 +795,82 @@ With --all, each life of the stack comes under a heading saying when it was remo
       io.out(res.token);
     });
 
-  const hostCmd = program.command("host").description("hosts");
+  const hostCmd = program.command("host").description("the Docker hosts corral places containers on");
   hostCmd
     .command("add")
-    .description("make a one-time join token for a new host (the admin's); prints it with the command to run on the node")
-    .argument("<name>", "the host's id")
-    .action(async (name: string) => {
-      const res = await api().request<{ id: string; token: string; expiresAt: string }>("POST", `/v1/hosts/${encodeURIComponent(name)}/join`, {});
-      io.out(`join token for host ${res.id} (good once, until ${res.expiresAt}):`);
+    .description("make a one-time join token for a new host (the admin's), with its labels; prints it with the command to run on the node. For a registered host: a token to join it again (its labels and state are kept)")
+    .argument("<name>", "the host's name (its id)")
+    .option("-l, --label <key=value>", "a host label (repeatable; io.corral.* keys are corral's)", (v: string, all: string[] = []) => [...all, v])
+    .action(async (name: string, opts: { label?: string[] }) => {
+      const labels: Record<string, string> = {};
+      for (const text of opts.label ?? []) {
+        const parsed = parseHostLabel(text);
+        if ("problem" in parsed) throw new CliError(`--label: ${parsed.problem}`);
+        labels[parsed.key] = parsed.value;
+      }
+      const res = await api().request<{ id: string; token: string; expiresAt: string; rejoin: boolean }>("POST", `/v1/hosts/${seg(name)}/join`, { labels });
+      io.out(`${res.rejoin ? "re-join" : "join"} token for host ${res.id} (good once, until ${res.expiresAt}):`);
       io.out(res.token);
       io.out("on the node, run:");
       io.out(`  corral agent --join ${clientConfig().url} --token ${res.token}`);
     });
   hostCmd
     .command("ls")
-    .description("list hosts")
+    .description("list hosts: state (active, draining, inactive, or disconnected when not heard from), address, labels, containers, last heartbeat")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (opts: { format: string }) => {
-      const rows = await api().request<Array<{ id: string; state: string; engine: string; lastSeen: string }>>("GET", "/v1/hosts");
-      return printList(io, opts.format, rows, ["ID", "STATE", "ENGINE", "LAST SEEN"], (r) => [r.id, r.state, r.engine, r.lastSeen]);
+      const rows = await api().request<HostRow[]>("GET", "/v1/hosts");
+      const now = Date.now();
+      return printList(io, opts.format, rows, ["ID", "NAME", "STATE", "ADDRESS", "LABELS", "CONTAINERS", "LAST SEEN"], (r) => [
+        r.id,
+        r.name,
+        r.state,
+        r.address ?? "",
+        showLabels(r.labels ?? {}),
+        r.containers === undefined ? "" : String(r.containers),
+        r.lastSeen ? ago(Date.parse(r.lastSeen), now) : "",
+      ]);
+    });
+  hostCmd
+    .command("label")
+    .description("set (KEY=VALUE) and remove (KEY-) labels of a host (the admin's)")
+    .argument("<name>", "the host")
+    .argument("<labels...>", "KEY=VALUE to set, KEY- to remove")
+    .action(async (name: string, changes: string[]) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const text of changes) {
+        if (!text.includes("=") && text.endsWith("-")) {
+          remove.push(text.slice(0, -1));
+          continue;
+        }
+        const parsed = parseHostLabel(text);
+        if ("problem" in parsed) throw new CliError(`${parsed.problem} (or KEY- to remove one)`);
+        set[parsed.key] = parsed.value;
+      }
+      const res = await api().request<{ name: string; labels: Record<string, string> }>("POST", `/v1/hosts/${seg(name)}/labels`, { set, remove });
+      io.out(`${res.name}: ${showLabels(res.labels) || "no labels"}`);
+    });
+  const hostState = (verb: string, path: string, description: string) =>
+    hostCmd
+      .command(verb)
+      .description(description)
+      .argument("<name>", "the host")
+      .action(async (name: string) => {
+        const res = await api().request<{ name: string; state: string }>("POST", `/v1/hosts/${seg(name)}/${path}`, {});
+        io.out(`${res.name}: ${res.state}`);
+      });
+  hostState("drain", "drain", "drain a host (the admin's): no new container lands on it; what it runs stays until moved");
+  hostState("activate", "activate", "return a draining or inactive host to active (the admin's)");
+  hostState("deactivate", "deactivate", "deactivate a host (the admin's): no new container lands on it");
+  hostCmd
+    .command("rm")
+    .description("remove a host (the admin's): refused while a container of any stack is on it; its token and queue stop working")
+    .argument("<name>", "the host")
+    .option("--force", "remove a draining or inactive host even with containers on it: they are forgotten here, not stopped there")
+    .action(async (name: string, opts: { force?: boolean }) => {
+      const res = await api().request<{ name: string }>("DELETE", `/v1/hosts/${seg(name)}${opts.force ? "?force=1" : ""}`);
+      io.out(res.name);
     });
 
   program

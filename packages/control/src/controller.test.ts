@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterAll(() => dynamo.stop());
 
 const NOW = 1_000_000;
-const host: HostRecord = { id: "h1", queueUrl: "q://h1", lastSeen: NOW, engine: "test", containers: 0 };
+const host: HostRecord = { id: "h1", name: "h1", queueUrl: "q://h1", lastSeen: NOW, engine: "test", containers: 0, labels: {}, state: "active" };
 const spec = (image: string, scale: number): ServiceSpec => ({ image, environment: { MODE: "production" }, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale });
 // 20 services x 100 slots: a plan of 4,020 steps, about 2 MB of events
 const services = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`svc${i}`, spec(`registry.example/team/image-${i}:1.0.${i}`, 100)]));
@@ -116,5 +116,42 @@ describe("controller: a plan larger than a store item", () => {
     await controller.tick();
     expect((await store.load("huge")).op).toMatchObject({ status: "failed" });
     expect(await store.commits("huge", 2)).toEqual([]);
+  });
+});
+
+describe("controller: hosts and their states", () => {
+  it("hands the decider every host with its state; new containers go to the active ones only, not to a draining, inactive or silent host", async () => {
+    const store = new EventStore(db, { table });
+    const small = { web: spec("registry.example/web:1", 4) };
+    await store.append("states", 0, decide({ type: "Up", stack: "states", op: "op1", services: small, by: "admin", source: "cli" }, initialState("states")), "api");
+    const at = (id: string, extra: Partial<HostRecord>): HostRecord => ({ ...host, id, name: id, queueUrl: `q://${id}`, ...extra });
+    const hosts = [
+      at("a-draining", { state: "draining" }),
+      at("b-inactive", { state: "inactive" }),
+      at("c-silent", { lastSeen: NOW - 30_000 }), // exactly the timeout: disconnected
+      at("d-active", { labels: { zone: "x" } }),
+      at("e-active", { lastSeen: NOW - 29_999 }),
+    ];
+    const urls: string[] = [];
+    const sent: StepMessage[] = [];
+    const controller = new Controller({
+      store,
+      hosts: { list: async () => hosts },
+      sender: {
+        send: async (url: string, messages: OutgoingMessage[]) => {
+          urls.push(url);
+          sent.push(...messages.map((m) => m.body as StepMessage));
+        },
+      },
+      clock: () => NOW,
+    });
+    await controller.tick();
+    const state = await store.load("states");
+    const creates = Object.values(state.steps).filter((r) => r.step.action === "create");
+    expect(creates.map((r) => r.step.host).sort()).toEqual(["d-active", "d-active", "e-active", "e-active"]);
+    expect(urls.length).toBeGreaterThan(0);
+    expect(urls.every((u) => u === "q://d-active" || u === "q://e-active")).toBe(true);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((m) => m.step.host === "d-active" || m.step.host === "e-active")).toBe(true);
   });
 });

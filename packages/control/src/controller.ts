@@ -5,9 +5,11 @@ import {
   decide,
   Draft,
   groupOf,
+  hostState,
   splitEvents,
   toDispatch,
   type Command,
+  type HostInfo,
   type ControlMessage,
   type StackEvent,
   type StackState,
@@ -23,7 +25,7 @@ export interface ControllerOptions {
   hosts: Pick<HostStore, "list">;
   sender: Pick<QueueSender, "send">;
   clock?: () => number;
-  /** A host whose heartbeat is older than this takes no new containers. */
+  /** A host whose heartbeat is this old is disconnected: it takes no new containers (default 30 s). */
   hostStaleMs?: number;
   /** A step planned and not reported within this is sent again. */
   resendAfterMs?: number;
@@ -60,6 +62,15 @@ export class Controller {
     };
   }
 
+  /**
+   * Every registered host as the decider sees it: its state (the admin's,
+   * or disconnected when its heartbeat is `hostStaleMs` old) and labels.
+   * The decider places new containers on the active ones only.
+   */
+  #hostInfo(hosts: HostRecord[], now: number): HostInfo[] {
+    return hosts.map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, h.lastSeen, now, this.#o.hostStaleMs), labels: h.labels }));
+  }
+
   /** Handle a batch from the control queue; stacks are handled one after another, messages of a stack together. */
   async handleBatch(batch: Received<ControlMessage>[]): Promise<{ failed: string[] }> {
     const byStack = new Map<string, Received<ControlMessage>[]>();
@@ -70,7 +81,7 @@ export class Controller {
       try {
         hosts ??= await this.#o.hosts.list();
         const now = this.#o.clock();
-        const alive = hosts.filter((h) => now - h.lastSeen < this.#o.hostStaleMs).map((h) => ({ id: h.id }));
+        const alive = this.#hostInfo(hosts, now);
         const commands: Command[] = messages.map((m): Command => {
           const body = m.body;
           if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now };
@@ -191,7 +202,7 @@ export class Controller {
   async tick(): Promise<void> {
     const hosts = await this.#o.hosts.list();
     const now = this.#o.clock();
-    const alive = hosts.filter((h) => now - h.lastSeen < this.#o.hostStaleMs).map((h) => ({ id: h.id }));
+    const alive = this.#hostInfo(hosts, now);
     for (const stack of await this.#o.store.stackNames()) {
       try {
         const state = await this.#o.store.load(stack);

@@ -153,6 +153,23 @@ describe("up", () => {
       expect(pull?.host).toBe(create.step.host);
     }
   });
+
+  it("places new containers on active hosts only: a draining, inactive or disconnected host takes none", () => {
+    const threeSlots = stackUp.map((e) =>
+      e.type === "RevisionCommitted" ? { ...e, services: { web: { spec: spec("x", 3), hash: configHash(spec("x", 3)) } } } : e,
+    );
+    const all = [
+      { id: "h1", state: "draining" as const, labels: {} },
+      { id: "h2", state: "inactive" as const },
+      { id: "h3", state: "disconnected" as const },
+      { id: "h4", state: "active" as const },
+    ];
+    const steps = planned(given(threeSlots).when({ type: "Plan", hosts: all, now: 1 }).events());
+    expect(steps.filter((s) => s.action === "create").map((s) => s.host)).toEqual(["h4", "h4", "h4"]);
+    given(threeSlots)
+      .when({ type: "Plan", hosts: all.slice(0, 3), now: 1 })
+      .then([{ type: "OperationFailed", op: "op1", reason: expect.stringMatching(/no host is available/) as unknown as string }]);
+  });
 });
 
 describe("depends_on and placement", () => {

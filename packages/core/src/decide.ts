@@ -13,7 +13,14 @@ import { containerId } from "./view.js";
 
 export interface HostInfo {
   id: string;
+  name?: string;
+  /** Unset reads as active. */
+  state?: "active" | "disconnected" | "draining" | "inactive";
+  labels?: Record<string, string>;
 }
+
+// placement: active hosts only
+const liveHosts = (hosts: HostInfo[]) => hosts.filter((h) => (h.state ?? "active") === "active");
 
 export type Command =
   | {
@@ -311,7 +318,7 @@ function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackS
   refuseWhileBusy(state, "scale");
   refuseWhileUpgradePending(state, "scale", services);
   for (const s of services) {
-    const problem = command.hosts ? placementProblem(state, s, command.scales[s]!, command.hosts) : undefined;
+    const problem = command.hosts ? placementProblem(state, s, command.scales[s]!, liveHosts(command.hosts)) : undefined;
     if (problem) throw conflict(problem);
   }
   const events: StackEvent[] = services
@@ -957,7 +964,8 @@ function upgradeFailed(state: StackState, op: Operation, reason: string): StackE
 }
 
 /** Plan what can be planned now, then settle if nothing is left. */
-function advance(state: StackState, hosts: HostInfo[], now: number): StackEvent[] {
+function advance(state: StackState, allHosts: HostInfo[], now: number): StackEvent[] {
+  const hosts = liveHosts(allHosts); // placement: active hosts only
   const op = state.op;
   if (!op || op.status !== "running") return [];
   // steps still waiting on a failed one: skipped now (a failure's skips are cut short when a crash falls between the commits of a large decision)
@@ -1060,7 +1068,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return [verdict, ...monitorFailure(evolve(state, verdict), c, command.now)];
     }
     case "Tick": {
-      const jobs = cronTick(state, command.hosts, command.now);
+      const jobs = cronTick(state, liveHosts(command.hosts), command.now); // placement: active hosts only
       // an operation in progress may be waiting on time alone (an upgrade's monitor window)
       if (opInProgress(state)) return [...jobs, ...advance(evolveAll(state, jobs), command.hosts, command.now)];
       // each upgrade asked to confirm by itself does once every new container has stayed healthy (or, without a

@@ -49,3 +49,5 @@ export type { InspectContext, PublicEndpoint } from "./inspect.js";
 export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
 export { containerLabels, globalSlots, isSchedulingLabel, place, placementRules, schedulingLabels } from "./placement.js";
 export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement.js";
+export { adminHostStates, ago, hostLabelKeyPattern, hostLabelProblem, hostLabelValuePattern, hostState, MAX_HOST_LABELS, parseHostLabel } from "./hosts.js";
+export type { AdminHostState } from "./hosts.js";

@@ -9,10 +9,13 @@ export interface InspectContext {
   domain: string;
   /** Host id → the address users reach it on. */
   hostAddresses: Record<string, string>;
+  /** Host id → its name (its id when unset). */
+  hostNames?: Record<string, string>;
 }
 
 export interface PublicEndpoint {
   hostId: string;
+  hostName: string;
   ipAddress: string;
   port: number;
   instanceId: string;
@@ -30,6 +33,7 @@ function publicEndpoints(state: StackState, service: string, containers: Contain
         .filter((p) => p.published !== undefined)
         .map((p) => ({
           hostId: c.host,
+          hostName: ctx.hostNames?.[c.host] ?? c.host,
           ipAddress: p.host_ip && p.host_ip !== "0.0.0.0" ? p.host_ip : (ctx.hostAddresses[c.host] ?? "0.0.0.0"),
           port: p.published!,
           instanceId: containerId(c),
@@ -57,6 +61,7 @@ function containerView(state: StackState, c: ContainerRecord, ctx: InspectContex
     revision: c.revision,
     image: c.image,
     host: c.host,
+    hostName: ctx.hostNames?.[c.host] ?? c.host,
     ip: c.ip ?? "",
     docker: c.dockerId ?? "",
     ports: c.ports ?? [],

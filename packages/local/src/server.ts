@@ -9,7 +9,7 @@ import { startAgent, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
-import { CONTROL, controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
+import { CONTROL, controlQueueName, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
 import {
   ChangeFeed,
   dynamoClient,
@@ -47,6 +47,8 @@ export interface ServerOptions {
   /** Re-send a step not reported within this. */
   resendAfterMs?: number;
   tickMs?: number;
+  /** A host not heard from for this long is disconnected: nothing new is placed on it (default 30 s; agents heartbeat a third as often). */
+  hostTimeoutMs?: number;
   /** Test switch: every queue message is sent twice. */
   duplicateMessages?: boolean;
   policy?: SitePolicy;
@@ -199,6 +201,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     store,
     hosts,
     sender,
+    ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
     ...(options.resendAfterMs ? { resendAfterMs: options.resendAfterMs } : {}),
     ...(log ? { log } : {}),
   });
@@ -231,6 +234,8 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     sender,
     controlQueueUrl,
     hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds }),
+    removeHostQueue: (url) => deleteFifoQueue(sqs, url),
+    ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
     controlKey: exportPublicKey(keys.publicKey),
     sqs: sqsConfig,
     visibilitySeconds,

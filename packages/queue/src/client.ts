@@ -1,6 +1,6 @@
 import { Agent } from "node:http";
 import { connect, type Socket } from "node:net";
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, QueueDoesNotExist, SQSClient } from "@aws-sdk/client-sqs";
 
 export interface SqsConfig {
   /** Override for local stand-ins (fauxqs); unset on AWS. */
@@ -63,6 +63,17 @@ export async function ensureFifoQueue(sqs: SQSClient, name: string, options: Que
   const created = await sqs.send(new CreateQueueCommand({ QueueName: `${base}.fifo`, Attributes: attributes }));
   if (!created.QueueUrl) throw new Error(`queue ${name} has no URL`);
   return created.QueueUrl;
+}
+
+/** Delete a FIFO queue and its dead-letter queue (those already gone are fine): what was on them goes, and nobody reads them any more. */
+export async function deleteFifoQueue(sqs: SQSClient, queueUrl: string): Promise<void> {
+  for (const url of [queueUrl, deadLetterUrlOf(queueUrl)]) {
+    try {
+      await sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+    } catch (e) {
+      if (!(e instanceof QueueDoesNotExist) && (e as { name?: string }).name !== "AWS.SimpleQueueService.NonExistentQueue") throw e;
+    }
+  }
 }
 
 export const controlQueueName = (prefix: string) => `${prefix}-control.fifo`;

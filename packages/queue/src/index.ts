@@ -1,4 +1,4 @@
-export { controlQueueName, deadLetterUrlOf, ensureFifoQueue, hostQueueName, sqsClient, standInOptions, UnixSocketAgent } from "./client.js";
+export { controlQueueName, deadLetterUrlOf, deleteFifoQueue, ensureFifoQueue, hostQueueName, sqsClient, standInOptions, UnixSocketAgent } from "./client.js";
 export type { QueueOptions, SqsConfig } from "./client.js";
 export { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, senderHost, signer } from "./envelope.js";
 export type { Envelope, OpenerOptions, Signer, SignerOptions, Verdict } from "./envelope.js";

@@ -1,60 +1,140 @@
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from "@aws-sdk/client-dynamodb";
+
+/** What the admin set: `active` takes new containers, `draining` and `inactive` take none (see @corral/core hostState). */
+export type HostAdminState = "active" | "draining" | "inactive";
 
 export interface HostRecord {
   id: string;
+  /** The host's name (its id unless it was given another). */
+  name: string;
   queueUrl: string;
   lastSeen: number;
   engine: string;
   containers: number;
   /** The address users reach the host's published ports on (publicEndpoints). */
   address?: string;
+  labels: Record<string, string>;
+  /** The admin's state; `disconnected` is not stored, it is read from lastSeen. */
+  state: HostAdminState;
+}
+
+/** What registration writes: the rest (name, labels, state) is the admin's and survives a re-registration. */
+export type Registration = Pick<HostRecord, "id" | "queueUrl" | "lastSeen" | "engine" | "containers" | "address">;
+
+/** A join token's record: its hash, its end, and what the admin gave the host with it. */
+export interface JoinRecord {
+  labels: Record<string, string>;
 }
 
 const HOSTS = "HOSTS";
 const JOINS = "HOSTJOINS";
 const joinIsLive = "attribute_exists(pk) AND tokenHash = :h AND expiresAt > :now";
+const hostExists = "attribute_exists(pk)";
+/** The labels are as they were read: at the version read, or never written when none was. */
+const labelsUnchanged = (version: number) => (version === 0 ? "attribute_not_exists(labelsVersion)" : "labelsVersion = :v");
+const MAX_LABEL_RETRIES = 5;
 
-/** Hosts, their heartbeats, the hash of each host's own token, and the public key its reports are signed with. */
+const toMap = (labels: Record<string, string>): AttributeValue => ({ M: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, { S: v }])) });
+const fromMap = (value: AttributeValue | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(value?.M ?? {}).flatMap(([k, v]) => (v.S !== undefined ? [[k, v.S]] : [])));
+const adminState = (s: string | undefined): HostAdminState => (s === "draining" || s === "inactive" ? s : "active");
+
+function fromItem(i: Record<string, AttributeValue>): HostRecord {
+  const id = i.sk?.S ?? "";
+  return {
+    id,
+    name: i.name?.S ?? id,
+    queueUrl: i.queueUrl?.S ?? "",
+    lastSeen: Number(i.lastSeen?.N ?? 0),
+    engine: i.engine?.S ?? "",
+    containers: Number(i.containers?.N ?? 0),
+    ...(i.address?.S ? { address: i.address.S } : {}),
+    labels: fromMap(i.labels),
+    state: adminState(i.adminState?.S),
+  };
+}
+
+async function conditional(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (e) {
+    if (e instanceof ConditionalCheckFailedException) return false;
+    throw e;
+  }
+}
+
+/** Hosts, their heartbeats, labels and admin state, the hash of each host's own token, and the public key its reports are signed with. */
 export class HostStore {
   constructor(
     private readonly db: DynamoDBClient,
     private readonly table: string,
   ) {}
 
-  /** (Re-)register a host: a new token hash and signing key replace the old ones (the API checks who may). */
-  async register(host: HostRecord, tokenHash: string, publicKey: string): Promise<void> {
+  /**
+   * (Re-)register a host: a new token hash and signing key replace the old
+   * ones (the API checks who may). Its name, labels and admin state are
+   * kept; a host new to the store gets `first` (a join token's labels).
+   */
+  async register(host: Registration, tokenHash: string, publicKey: string, first: { name?: string; labels?: Record<string, string> } = {}): Promise<void> {
+    const values: Record<string, AttributeValue> = {
+      ":q": { S: host.queueUrl },
+      ":t": { N: String(host.lastSeen) },
+      ":e": { S: host.engine },
+      ":c": { N: String(host.containers) },
+      ":h": { S: tokenHash },
+      ":k": { S: publicKey },
+      ":n": { S: first.name ?? host.id },
+      ":l": toMap(first.labels ?? {}),
+      ":s": { S: "active" },
+    };
+    const set = ["queueUrl = :q", "lastSeen = :t", "engine = :e", "containers = :c", "tokenHash = :h", "publicKey = :k", "#name = if_not_exists(#name, :n)", "labels = if_not_exists(labels, :l)", "adminState = if_not_exists(adminState, :s)"];
+    if (host.address) {
+      set.push("address = :a");
+      values[":a"] = { S: host.address };
+    }
     await this.db.send(
-      new PutItemCommand({
+      new UpdateItemCommand({
         TableName: this.table,
-        Item: {
-          pk: { S: HOSTS },
-          sk: { S: host.id },
-          queueUrl: { S: host.queueUrl },
-          lastSeen: { N: String(host.lastSeen) },
-          engine: { S: host.engine },
-          containers: { N: String(host.containers) },
-          tokenHash: { S: tokenHash },
-          publicKey: { S: publicKey },
-          ...(host.address ? { address: { S: host.address } } : {}),
-        },
+        Key: { pk: { S: HOSTS }, sk: { S: host.id } },
+        UpdateExpression: `SET ${set.join(", ")}${host.address ? "" : " REMOVE address"}`,
+        ExpressionAttributeNames: { "#name": "name" },
+        ExpressionAttributeValues: values,
       }),
     );
   }
 
-  async heartbeat(id: string, lastSeen: number, engine: string, containers: number): Promise<void> {
-    await this.db.send(
-      new UpdateItemCommand({
-        TableName: this.table,
-        Key: { pk: { S: HOSTS }, sk: { S: id } },
-        UpdateExpression: "SET lastSeen = :t, engine = :e, containers = :c",
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ":t": { N: String(lastSeen) }, ":e": { S: engine }, ":c": { N: String(containers) } },
-      }),
+  /** A heartbeat: false when the host is not registered (removed), and nothing is written then. */
+  async heartbeat(id: string, lastSeen: number, engine: string, containers: number): Promise<boolean> {
+    return conditional(() =>
+      this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: { S: HOSTS }, sk: { S: id } },
+          UpdateExpression: "SET lastSeen = :t, engine = :e, containers = :c",
+          ConditionExpression: hostExists,
+          ExpressionAttributeValues: { ":t": { N: String(lastSeen) }, ":e": { S: engine }, ":c": { N: String(containers) } },
+        }),
+      ),
     );
   }
 
   async #item(id: string) {
     return (await this.db.send(new GetItemCommand({ TableName: this.table, Key: { pk: { S: HOSTS }, sk: { S: id } }, ConsistentRead: true }))).Item;
+  }
+
+  async get(id: string): Promise<HostRecord | undefined> {
+    const item = await this.#item(id);
+    return item ? fromItem(item) : undefined;
   }
 
   async tokenHash(id: string): Promise<string | undefined> {
@@ -66,51 +146,103 @@ export class HostStore {
     return (await this.#item(id))?.publicKey?.S;
   }
 
-  /** A one-time join token for host `id` (its hash), good until `expiresAt`; a new one replaces an unused one. */
-  async createJoin(id: string, tokenHash: string, expiresAt: number): Promise<void> {
+  /** A one-time join token for host `id` (its hash), good until `expiresAt`, with the labels the host starts with; a new one replaces an unused one. */
+  async createJoin(id: string, tokenHash: string, expiresAt: number, labels: Record<string, string> = {}): Promise<void> {
     await this.db.send(
       new PutItemCommand({
         TableName: this.table,
-        Item: { pk: { S: JOINS }, sk: { S: id }, tokenHash: { S: tokenHash }, expiresAt: { N: String(expiresAt) } },
+        Item: { pk: { S: JOINS }, sk: { S: id }, tokenHash: { S: tokenHash }, expiresAt: { N: String(expiresAt) }, labels: toMap(labels) },
       }),
     );
   }
 
-  /** Use up a join token: true once, for the live token of that host; false for anything else. */
-  async consumeJoin(id: string, tokenHash: string, now: number): Promise<boolean> {
+  /** Use up a join token: its record once, for the live token of that host; undefined for anything else. */
+  async consumeJoin(id: string, tokenHash: string, now: number): Promise<JoinRecord | undefined> {
     try {
-      await this.db.send(
+      const out = await this.db.send(
         new DeleteItemCommand({
           TableName: this.table,
           Key: { pk: { S: JOINS }, sk: { S: id } },
           ConditionExpression: joinIsLive,
           ExpressionAttributeValues: { ":h": { S: tokenHash }, ":now": { N: String(now) } },
+          ReturnValues: "ALL_OLD",
         }),
       );
-      return true;
+      return { labels: fromMap(out.Attributes?.labels) };
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
+      if (e instanceof ConditionalCheckFailedException) return undefined;
       throw e;
     }
   }
 
-  async list(): Promise<HostRecord[]> {
-    const page = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": { S: HOSTS } },
-        ConsistentRead: true,
-      }),
+  /** Set the admin's state of a registered host; false when there is no such host. */
+  async setState(id: string, state: HostAdminState): Promise<boolean> {
+    return conditional(() =>
+      this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: { S: HOSTS }, sk: { S: id } },
+          UpdateExpression: "SET adminState = :s",
+          ConditionExpression: hostExists,
+          ExpressionAttributeValues: { ":s": { S: state } },
+        }),
+      ),
     );
-    return (page.Items ?? []).map((i) => ({
-      id: i.sk?.S ?? "",
-      queueUrl: i.queueUrl?.S ?? "",
-      lastSeen: Number(i.lastSeen?.N ?? 0),
-      engine: i.engine?.S ?? "",
-      containers: Number(i.containers?.N ?? 0),
-      ...(i.address?.S ? { address: i.address.S } : {}),
-    }));
+  }
+
+  /**
+   * Set and remove labels of a registered host, against concurrent changes
+   * (a version on the labels). `check` sees the labels as they would be and
+   * may refuse them (a count bound) by throwing. Undefined when there is no such host.
+   */
+  async updateLabels(id: string, set: Record<string, string>, remove: string[], check: (labels: Record<string, string>) => void = () => {}): Promise<Record<string, string> | undefined> {
+    for (let attempt = 0; attempt < MAX_LABEL_RETRIES; attempt++) {
+      const item = await this.#item(id);
+      if (!item) return undefined;
+      const version = Number(item.labelsVersion?.N ?? 0);
+      const labels = fromMap(item.labels);
+      for (const k of remove) delete labels[k];
+      Object.assign(labels, set);
+      check(labels);
+      const written = await conditional(() =>
+        this.db.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: { pk: { S: HOSTS }, sk: { S: id } },
+            UpdateExpression: "SET labels = :l, labelsVersion = :next",
+            ConditionExpression: `${hostExists} AND ${labelsUnchanged(version)}`,
+            ExpressionAttributeValues: { ":l": toMap(labels), ":next": { N: String(version + 1) }, ...(version === 0 ? {} : { ":v": { N: String(version) } }) },
+          }),
+        ),
+      );
+      if (written) return labels;
+    }
+    throw new Error(`host ${id}: its labels changed under ${MAX_LABEL_RETRIES} attempts in a row; try again`);
+  }
+
+  /** Forget a host: its record (token, signing key, labels) and any unused join token. False when it was not registered. */
+  async remove(id: string): Promise<boolean> {
+    await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: JOINS }, sk: { S: id } } }));
+    return conditional(() => this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: HOSTS }, sk: { S: id } }, ConditionExpression: hostExists })));
+  }
+
+  async list(): Promise<HostRecord[]> {
+    const items: Record<string, AttributeValue>[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": { S: HOSTS } },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items.map(fromItem);
   }
 
   async alive(now: number, staleMs: number): Promise<HostRecord[]> {
