@@ -12,7 +12,7 @@ import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem }
 import { Draft, evolve, evolveAll, type ContainerRecord, type Operation, type StackState } from "./state.js";
 import { containerId } from "./view.js";
 import { globalSlots, type Placed } from "./placement.js";
-import { isGlobal, newPlaced, placeService, placementHosts, rulesOf, stackPlaced } from "./scheduling.js";
+import { isGlobal, newPlaced, placeService, placementHosts, rulesOf, stackPlaced, type PlannedPlacement } from "./scheduling.js";
 
 export interface HostInfo {
   id: string;
@@ -471,13 +471,16 @@ function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], no
     // the slot is made anew where it was while that host is active (its address and volumes are there), else placed again
     const here = hosts.find((h) => h.id === c.host);
     let placed = here && (here.state ?? "active") === "active" ? c.host : undefined;
+    let why: string | undefined;
     if (!placed) {
       const result = placeService(state, c.service, [c.slot], hosts, [...others, ...stackPlaced(state).filter((x) => !(x.service === c.service && x.slot === c.slot))]);
       if ("problem" in result) return [{ type: "OperationFailed", op: op.id, reason: result.problem }];
       if (result.unplaced) return [{ type: "OperationFailed", op: op.id, reason: result.unplaced.reason }];
       placed = result.placements[0]!.host;
+      why = result.placements[0]!.why;
     }
     const [create, start] = newContainer(state, op.id, c.service, c.slot, placed, [removal.at(-1)!.id]);
+    if (why) create.placement = why;
     steps.push(create, start); // retain_ip: the address is free again once the old container is gone
   }
   return planEvents(state, op.id, op.services ?? [], steps, now);
@@ -624,7 +627,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
     const { spec, hash } = state.services[service]!;
     if (cronSchedule(spec)) continue; // a scheduled job runs at its times, not all along
     const pulledOn = new Map<string, string>();
-    const create = (slot: number, host: string) => {
+    const create = (slot: number, host: string, why: string) => {
       let pull = pulledOn.get(host);
       if (!pull) {
         pull = stepId(state.name, opId, rev, service, "pull");
@@ -634,6 +637,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
         pulls.push(pulling);
       }
       const [creating, starting] = newContainer(state, opId, service, slot, host, [pull]);
+      creating.placement = why;
       creates.push(creating);
       starts.push(starting);
       placed.push(newPlaced(state, service, slot, host));
@@ -647,7 +651,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       const mine = (byService.get(service) ?? []).filter((c) => !c.previousOf);
       for (const c of mine) if (c.hash === hash) startIfStopped(c); // a changed one is upgraded, not re-created
       const plan = globalSlots({ stack: state.name, service, rules }, placementHosts(hosts), placed);
-      for (const p of plan.placements) create(p.slot, p.host);
+      for (const p of plan.placements) create(p.slot, p.host, p.why);
       // a host that is not in the list is not told to remove anything: its steps could not reach it
       for (const x of plan.surplus) {
         const c = mine.find((m) => m.slot === x.slot);
@@ -665,7 +669,7 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
       const result = placeService(state, service, missing, hosts, placed);
       if ("problem" in result) return { type: "OperationFailed", op: opId, reason: result.problem };
       if (result.unplaced) return { type: "OperationFailed", op: opId, reason: result.unplaced.reason };
-      for (const p of result.placements) create(p.slot, p.host);
+      for (const p of result.placements) create(p.slot, p.host, p.why);
     }
     // scale down: slots above the scale go away
     for (const c of byService.get(service) ?? []) {
@@ -760,11 +764,15 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     // the slots upgraded in place, and where the new ones (a slot without a container) go
     const mine = (byService.get(service) ?? []).filter((c) => !c.previousOf);
     const hostOf = new Map<number, string>();
+    const whyOf = new Map<number, string>();
     let slots: number[];
     const surplus: ContainerRecord[] = [];
     if (rules.global) {
       const plan = globalSlots({ stack: state.name, service, rules }, placementHosts(hosts), placed);
-      for (const p of plan.placements) hostOf.set(p.slot, p.host);
+      for (const p of plan.placements) {
+        hostOf.set(p.slot, p.host);
+        whyOf.set(p.slot, p.why);
+      }
       for (const x of plan.surplus) {
         const c = mine.find((m) => m.slot === x.slot);
         if (c && hosts.some((h) => h.id === x.host)) surplus.push(c);
@@ -777,7 +785,10 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
         const result = placeService(state, service, missing, hosts, placed);
         if ("problem" in result) return [{ type: "OperationFailed", op: opId, reason: result.problem }];
         if (result.unplaced) return [{ type: "OperationFailed", op: opId, reason: result.unplaced.reason }];
-        for (const p of result.placements) hostOf.set(p.slot, p.host);
+        for (const p of result.placements) {
+          hostOf.set(p.slot, p.host);
+          whyOf.set(p.slot, p.why);
+        }
       }
       surplus.push(...mine.filter((c) => c.slot > spec.scale));
     }
@@ -829,6 +840,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
           createAfter = [next.id];
         }
         const [create, start] = newContainer(state, opId, service, slot, host, createAfter);
+        if (!old && whyOf.has(slot)) create.placement = whyOf.get(slot)!;
         steps.push(!old ? { ...create, ...lead } : chainAny ? { ...create, afterAny: true } : create, start);
         batch.push(start.id);
       }
@@ -1207,4 +1219,34 @@ function portsBlockingStartFirst(before: ServiceSpec | undefined, after: Service
   const kept = before ? perContainerKeys(after).filter((k) => perContainerKeys(before).includes(k)) : [];
   for (const ports of Object.values(slots ?? {})) for (const k of kept) if (ports[k] !== undefined) held.push(ports[k]);
   return [...new Set(held)].sort((a, b) => a - b);
+}
+
+/**
+ * Where an operation just started (`state` has its OperationStarted) would
+ * put its new containers, and why: the decider plans it on `hosts` beside
+ * `placed` (the other stacks' containers) with a perfect agent (every step
+ * succeeds), wave after wave, as far as it goes. `failed`: the reason it
+ * would fail (no host for a container, say). Pure: for `up --dry-run`.
+ */
+export function previewPlacements(state: StackState, hosts: HostInfo[], placed: Placed[], now: number): { placements: PlannedPlacement[]; failed?: string } {
+  const draft = new Draft(state);
+  const placements: PlannedPlacement[] = [];
+  const note = (events: StackEvent[]) => {
+    for (const e of events) {
+      if (e.type === "StepPlanned" && e.step.action === "create" && e.step.placement && e.step.slot !== undefined) {
+        placements.push({ service: e.step.service, slot: e.step.slot, container: displayName(e.step.container ?? containerName(state.name, e.step.service, e.step.slot)), host: e.step.host, why: e.step.placement });
+      }
+    }
+    draft.applyAll(events);
+  };
+  note(decide({ type: "Plan", hosts, now, placed }, draft.state));
+  for (let guard = 0; guard < 100_000 && draft.state.op?.status === "running"; guard++) {
+    const s = draft.state;
+    const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
+    if (!next) break;
+    const report: StepReport = { kind: "report", stack: state.name, stepId: next.step.id, host: next.step.host, ok: true, ...(next.step.action === "create" ? { containerId: `dry-run-${guard}` } : {}) };
+    note(decide({ type: "Report", report, hosts, now, placed }, s));
+  }
+  const op = draft.state.op;
+  return { placements, ...(op?.status === "failed" && op.reason ? { failed: op.reason } : {}) };
 }
