@@ -86,7 +86,7 @@ export function placeService(state: StackState, service: string, slots: number[]
     .replace(`no host can run ${service}-${result.unplaced.slot}:`, `no host can run ${name}:`)
     .replace(/(?<=^|: |, )([^\s:,]+): port (\d+) in use/g, (text, host: string, port: string) => {
       const n = Number(port);
-      const holders = placed
+      const holders = [...placed, ...result.placements.map((x) => newPlaced(state, service, x.slot, x.host))]
         .filter((c) => c.host === host && (c.ports.includes(n) || (c.routedPorts ?? []).includes(n)))
         .map((c) => displayName(containerName(c.stack, c.service, c.slot)))
         .sort();
