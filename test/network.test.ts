@@ -49,7 +49,7 @@ describe("inside a stack, services find each other by name; other stacks cannot 
   it("a second container cannot take a port its service's container publishes itself on the only host: refused, with the way out", async () => {
     const res = await corral(server, ["scale", "neta/web=2"]);
     expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain("web: slot 2 needs host port 60047, which neta-web-1 holds on every live host (test-host);");
+    expect(res.stderr).toContain("no host can run neta-web-2: test-host: port 60047 in use by neta-web-1;");
     expect(res.stderr).toContain(`write it without the host port ("80") to give each container its own, publish it with 'mode: ingress'`);
     expect((await corral(server, ["scale", "neta/web=1"])).code).toBe(0);
   });

@@ -124,7 +124,7 @@ describe("a scale that cannot be placed changes nothing, and says why", () => {
     await ok(["up", "-d", "-f", web(`["60029:80"]`), "-s", "pu"]);
     const res = await corral(server, ["scale", "pu/web=2"]);
     expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain("web: slot 2 needs host port 60029, which pu-web-1 holds on every live host (test-host)");
+    expect(res.stderr).toContain("no host can run pu-web-2: test-host: port 60029 in use by pu-web-1");
     expect(await row("pu/web")).toMatchObject({ state: "active", scale: "1/1", detail: "" });
     expect((await inspect("pu/web")).scale).toBe(1);
     expect((await corral(server, ["events", "pu"])).stdout).not.toContain("ServiceScaled");

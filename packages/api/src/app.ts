@@ -39,6 +39,9 @@ import {
   hostState,
   type Logger,
   type PortPool,
+  type Placed,
+  previewPlacements,
+  stackPlaced,
   type PortSpec,
   type Project,
   portsOfServices,
@@ -226,6 +229,11 @@ export function createApp(deps: ApiDeps) {
     return turn;
   }
 
+  /** The other stacks' containers, for placement (ports and container-label rules span stacks): one load per stack. */
+  async function othersPlaced(stack: string): Promise<Placed[]> {
+    return (await existingStacks()).flatMap((s) => (s.name === stack ? [] : stackPlaced(s)));
+  }
+
   /** Every registered host with its state and labels: the decider places new containers on the active ones. */
   async function liveHosts(): Promise<HostInfo[]> {
     const now = clock();
@@ -399,6 +407,8 @@ export function createApp(deps: ApiDeps) {
       const state = await deps.store.load(stack);
       const events = decide(make(state, await portPool(stack)), state);
       const after = events.reduce(evolve, state);
+      // where the new containers would land, and why: the operation planned on the live hosts with a perfect agent
+      const preview = after.op?.status === "running" ? previewPlacements(after, await liveHosts(), await othersPlaced(stack), clock()) : { placements: [] };
       const upgrade = events.find((e) => e.type === "UpgradeStarted");
       const services = upgrade?.type === "UpgradeStarted" ? upgrade.services : [];
       const revision = events.find((e) => e.type === "RevisionCommitted");
@@ -409,6 +419,8 @@ export function createApp(deps: ApiDeps) {
         revision: revision?.type === "RevisionCommitted" ? revision.revision : state.revision,
         upgrade: services.map((name) => ({ service: name, keys: whatChanged(state.services[name], after.services[name], body.forceUpgrade) })),
         create: revision?.type === "RevisionCommitted" ? revision.changed.filter((n) => !services.includes(n) && !state.services[n]) : [],
+        placements: preview.placements.map((p) => ({ container: p.container, service: p.service, host: p.host, why: p.why })),
+        ...(preview.failed ? { failed: preview.failed } : {}),
       });
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
@@ -497,8 +509,8 @@ export function createApp(deps: ApiDeps) {
     await mayTouch(stack, c.get("principal"));
     const op = newOpId();
     const { version } = await givingPorts(async () => {
-      const [ports, hosts] = [await portPool(stack), await liveHosts()];
-      return command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api", ports, hosts }));
+      const [ports, hosts, placed] = [await portPool(stack), await liveHosts(), await othersPlaced(stack)];
+      return command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api", ports, hosts, placed }));
     });
     return c.json({ stack, op, version }, 202);
   });

@@ -92,7 +92,7 @@ describe("registry logins", () => {
   });
 
   it("a user adds a login (again: replaced), sees theirs and their group's, never a password", async () => {
-    const made = await add(ann, { server: SERVER, username: "ann", password: "first" }, { "idempotency-key": "k1" });
+    const made = await add(ann, { server: SERVER, username: "ann", password: "first-pass" }, { "idempotency-key": "k1" });
     expect(made.status).toBe(201);
     expect(await made.json()).toMatchObject({ server: SERVER, username: "ann", owner: "ann", group: "lab", kind: "created" });
     const replaced = await add(ann, { server: SERVER, username: "ann", password: PASSWORD });
@@ -195,7 +195,7 @@ describe("registry logins", () => {
 
   it("no password in the table (idempotency answers included), the access log, or any event", async () => {
     const items = JSON.stringify((await db.send(new ScanCommand({ TableName: "corral" }))).Items);
-    for (const pw of [PASSWORD, "first", "cids-pass", "bens-pass"]) {
+    for (const pw of [PASSWORD, "first-pass", "cids-pass", "bens-pass"]) {
       expect(items).not.toContain(pw);
       expect(items).not.toContain(Buffer.from(pw).toString("base64"));
       expect(logged.join("\n")).not.toContain(pw);

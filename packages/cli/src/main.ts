@@ -392,10 +392,24 @@ export function buildProgram(io: Out = defaultOut): Command {
         return;
       }
       if (opts.dryRun) {
-        const plan = await client.request<{ kind: string; revision: number; upgrade: Array<{ service: string; keys: string[] }>; create: string[] }>("POST", `/v1/stacks/${seg(stack)}/up`, { ...body, dryRun: true });
-        if (plan.upgrade.length === 0 && plan.create.length === 0) io.out("Nothing would change");
+        const plan = await client.request<{
+          kind: string;
+          revision: number;
+          upgrade: Array<{ service: string; keys: string[] }>;
+          create: string[];
+          placements?: Array<{ container: string; host: string; why: string }>;
+          failed?: string;
+        }>("POST", `/v1/stacks/${seg(stack)}/up`, { ...body, dryRun: true });
+        const placements = plan.placements ?? [];
+        if (plan.upgrade.length === 0 && plan.create.length === 0 && placements.length === 0 && !plan.failed) io.out("Nothing would change");
         for (const u of plan.upgrade) io.out(`Would upgrade ${u.service}: ${u.keys.join(", ") || "forced"}`);
-        for (const n of plan.create) io.out(`Would create ${n}`);
+        for (const n of plan.create) io.out(`Would create service ${n}`);
+        // the scheduler's why begins with the host: "h2: fewest web containers (0), then fewest overall (1)"
+        for (const p of placements) io.out(`Would create ${p.container} on ${p.why.startsWith(`${p.host}: `) ? p.why : `${p.host}: ${p.why}`}`);
+        if (plan.failed) {
+          io.err(`Would fail: ${plan.failed}`);
+          throw new ExitError(1);
+        }
         return;
       }
       const secrets = secretSources(input.files);

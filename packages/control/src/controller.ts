@@ -4,6 +4,8 @@ import {
   cronSchedule,
   decide,
   Draft,
+  isGlobal,
+  stackPlaced,
   groupOf,
   hostState,
   splitEvents,
@@ -14,6 +16,7 @@ import {
   type StackEvent,
   type StackState,
   type Logger,
+  type Placed,
   type StepMessage,
 } from "@corral/core";
 import { CONTROL, hostSender, receiveLoop, type Opener, type QueueSender, type Received } from "@corral/queue";
@@ -35,6 +38,12 @@ export interface ControllerOptions {
    * several commits, each under this.
    */
   maxCommitBytes?: number;
+  /**
+   * How long the other stacks' containers, read for placement, are good for
+   * (see #placedOf): the reconcile tick reads every stack anyway and
+   * refreshes them; a control message older than this reads them again.
+   */
+  placedCacheMs?: number;
   log?: Logger;
 }
 
@@ -50,6 +59,8 @@ const refusedForGood = (e: unknown) => e instanceof CommitTooLargeError || (e in
  */
 export class Controller {
   readonly #o: Required<Omit<ControllerOptions, "log">> & { log: Logger | undefined };
+  /** Every stack's containers, by stack, and when they were read (see #placedOf). */
+  #placed: { at: number; byStack: Map<string, Placed[]> } | undefined;
 
   constructor(options: ControllerOptions) {
     this.#o = {
@@ -57,6 +68,7 @@ export class Controller {
       hostStaleMs: 30_000,
       resendAfterMs: 30_000,
       maxCommitBytes: 300_000,
+      placedCacheMs: 2_000,
       ...options,
       log: options.log,
     };
@@ -82,11 +94,12 @@ export class Controller {
         hosts ??= await this.#o.hosts.list();
         const now = this.#o.clock();
         const alive = this.#hostInfo(hosts, now);
+        const placed = messages.some((m) => m.body.kind !== "health") ? await this.#placedOf(stack, now) : [];
         const commands: Command[] = messages.map((m): Command => {
           const body = m.body;
-          if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now };
+          if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now, placed };
           if (body.kind === "health") return { type: "Health", host: body.host, container: body.container, dockerId: body.dockerId, health: body.health, now };
-          return { type: "Plan", hosts: alive, now };
+          return { type: "Plan", hosts: alive, now, placed };
         });
         await this.run(stack, commands, hosts);
       } catch (e) {
@@ -195,6 +208,24 @@ export class Controller {
   }
 
   /**
+   * The containers of every stack but `stack`, for placement (host ports
+   * and container-label rules span stacks). The cost: one stackNames() and
+   * one load per stack (a snapshot read and its tail), at most once per
+   * `placedCacheMs` (the tick refreshes it for free, as it loads every
+   * stack). What another stack placed within that window may be missed:
+   * then the agent finds the host port in use, retries, and fails the start
+   * naming it, and the next plan sees the holder.
+   */
+  async #placedOf(stack: string, now: number): Promise<Placed[]> {
+    if (!this.#placed || now - this.#placed.at >= this.#o.placedCacheMs) {
+      const byStack = new Map<string, Placed[]>();
+      for (const name of await this.#o.store.stackNames()) byStack.set(name, stackPlaced(await this.#o.store.load(name)));
+      this.#placed = { at: now, byStack };
+    }
+    return [...this.#placed.byStack].flatMap(([name, placed]) => (name === stack ? [] : placed));
+  }
+
+  /**
    * The reconcile tick: plan operations nobody planned (a lost "stack
    * changed" message) and re-send steps nobody reported (a lost step message,
    * a crash between append and send, a dead agent).
@@ -203,18 +234,31 @@ export class Controller {
     const hosts = await this.#o.hosts.list();
     const now = this.#o.clock();
     const alive = this.#hostInfo(hosts, now);
+    // every stack's state is read once: for what each needs, and for the others' placements
+    const states = new Map<string, StackState>();
     for (const stack of await this.#o.store.stackNames()) {
       try {
-        const state = await this.#o.store.load(stack);
+        states.set(stack, await this.#o.store.load(stack));
+      } catch (e) {
+        this.#o.log?.error("reconcile failed", { stack, error: String(e) });
+      }
+    }
+    const byStack = new Map([...states].map(([name, s]) => [name, stackPlaced(s)]));
+    this.#placed = { at: now, byStack };
+    for (const [stack, state] of states) {
+      try {
+        const placed = [...byStack].flatMap(([name, p]) => (name === stack ? [] : p));
         const scheduled = Object.values(state.services).some((s) => cronSchedule(s.spec));
+        // a global service follows the hosts: one that joins gets its container at the next tick
+        const global = Object.entries(state.services).some(([name, s]) => isGlobal(stack, name, s.spec));
         if (state.op?.status === "running") {
           await this.run(stack, [
-            { type: "Plan", hosts: alive, now },
-            { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive },
-            { type: "Tick", now, hosts: alive },
+            { type: "Plan", hosts: alive, now, placed },
+            { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive, placed },
+            { type: "Tick", now, hosts: alive, placed },
           ], hosts);
-        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled) {
-          await this.run(stack, [{ type: "Tick", now, hosts: alive }], hosts);
+        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global) {
+          await this.run(stack, [{ type: "Tick", now, hosts: alive, placed }], hosts);
         }
       } catch (e) {
         this.#o.log?.error("reconcile failed", { stack, error: String(e) });

@@ -70,7 +70,7 @@ describe("compose subset", () => {
     ].join("\n");
     const reserved = "the io.corral. prefix is reserved for corral (a user may set io.corral.cron.schedule and io.corral.cron.overlap)";
     expect(refusal(() => parse(yaml)).issues).toEqual([
-      { file: "docker-compose.yml", path: "services.web.labels.IO.Corral.Slot", reason: reserved },
+      { file: "docker-compose.yml", path: "services.web.labels.IO.Corral.Slot", reason: reserved.replace(")", ", and io.corral.scheduler.* on a service)") },
       { file: "docker-compose.yml", path: "services.web.deploy.labels.io.corral.routes", reason: reserved },
       { file: "docker-compose.yml", path: "services.web.deploy.labels.io.corral.cron.other", reason: reserved },
       { file: "docker-compose.yml", path: "volumes.data.labels.io.corral.stack", reason: reserved },
@@ -237,11 +237,17 @@ describe("refusals name file, service and key, all at once", () => {
     ["services:\n  web:\n    image: x\n    healthcheck: {test: [echo, hi]}\n", 'docker-compose.yml: services.web.healthcheck.test: a list must start with "CMD", "CMD-SHELL" or "NONE"'],
     ["services:\n  web:\n    image: x\n    networks: [front]\n", "docker-compose.yml: services.web.networks.front: not supported: a stack has one network, default"],
     ["services:\n  web:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n", "docker-compose.yml: services.web.scale: scale (2) and deploy.replicas (3) disagree"],
-    ["services:\n  web:\n    image: x\n    deploy: {mode: global}\n", "docker-compose.yml: services.web.deploy.mode: global services are not supported yet: use replicas"],
+    ["services:\n  web:\n    image: x\n    deploy: {mode: global, replicas: 2}\n", "docker-compose.yml: services.web.deploy.replicas: a global service runs one container per host: it takes no replicas"],
+    ["services:\n  web:\n    image: x\n    ports: ['80']\n    deploy: {mode: global}\n", 'docker-compose.yml: services.web.ports.0: a global service\'s port needs a host port (write "8080:80"): it runs one container per host'],
+    ["services:\n  web:\n    image: x\n    labels: {io.corral.scheduler.affinity:host_label: zone}\n", 'docker-compose.yml: services.web.labels.io.corral.scheduler.affinity:host_label: "zone" is not key=value'],
+    ["services:\n  web:\n    image: x\n    labels: {io.corral.scheduler.affinity:hots_label: a=b}\n", "docker-compose.yml: services.web.labels.io.corral.scheduler.affinity:hots_label: unknown scheduling label (corral understands global, affinity:host_label, affinity:host_label_ne, affinity:host_label_soft, affinity:host_label_soft_ne, affinity:container_label, affinity:container_label_ne, affinity:container_label_soft, affinity:container_label_soft_ne)"],
+    ["services:\n  web:\n    image: x\n    labels: {io.corral.scheduler.global: 'true'}\n    deploy: {mode: replicated}\n", 'docker-compose.yml: services.web.deploy.mode: replicated, but labels.io.corral.scheduler.global says "true"'],
+    ["services:\n  web:\n    image: x\n    deploy: {placement: {max_replicas_per_node: -1}}\n", "docker-compose.yml: services.web.deploy.placement.max_replicas_per_node: not supported: must be 0 (no limit) or more, not -1"],
     ["services:\n  web:\n    image: x\n    cpus: [1]\n", "docker-compose.yml: services.web.cpus: has an unexpected form"],
     ["configs: {}\nservices:\n  web:\n    image: x\n", "docker-compose.yml: configs: not supported"],
     ["services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n", "docker-compose.yml: services.a.depends_on: dependency cycle a → b → a"],
-    ["services:\n  web:\n    image: x\n    deploy: {placement: {constraints: [node.role==manager]}}\n", 'docker-compose.yml: services.web.deploy.placement.constraints.0: not supported: "node.role==manager" (supported: node.hostname==NAME, node.id==ID, and !=)'],
+    ["services:\n  web:\n    image: x\n    deploy: {placement: {constraints: [node.role==boss]}}\n", 'docker-compose.yml: services.web.deploy.placement.constraints.0: not supported: node.role is manager or worker, not "boss"'],
+    ["services:\n  web:\n    image: x\n    deploy: {placement: {constraints: [node.ip==1.2.3.4]}}\n", 'docker-compose.yml: services.web.deploy.placement.constraints.0: not supported: "node.ip" is not a constraint corral knows (node.labels.KEY, engine.labels.KEY, node.id, node.hostname, node.role, node.platform.os, node.platform.arch)'],
   ])("%s", (yaml, message) => {
     expect(refusal(() => parse(yaml)).message).toBe(message);
   });
@@ -249,5 +255,32 @@ describe("refusals name file, service and key, all at once", () => {
   it("reports several problems in one answer", () => {
     const e = refusal(() => parse("services:\n  web:\n    image: x\n    devices: [a]\n    tty: true\n  db:\n    command: x\n"));
     expect(e.issues.map((i) => i.path)).toEqual(["services.web.devices", "services.web.tty", "services.db.image"]);
+  });
+});
+
+describe("placement in a compose file", () => {
+  it("takes the scheduling labels, Swarm's placement and global mode, as the scheduler reads them", () => {
+    const yaml = [
+      "services:",
+      "  web:",
+      "    image: x",
+      "    labels: {io.corral.scheduler.affinity:host_label: 'zone=a', io.rancher.scheduler.affinity:container_label_ne: 'io.corral.service=web', team: science}",
+      "    deploy:",
+      "      placement: {constraints: [node.labels.disk==ssd, node.hostname!=h3, node.role==worker], preferences: [{spread: node.labels.zone}], max_replicas_per_node: 2}",
+      "  agent:",
+      "    image: y",
+      "    ports: ['9100:9100']",
+      "    deploy: {mode: global}",
+      "",
+    ].join("\n");
+    const services = parse(yaml);
+    expect(services.web!.labels["io.corral.scheduler.affinity:host_label"]).toBe("zone=a");
+    expect(services.web!.deploy?.placement).toEqual({ constraints: ["node.labels.disk==ssd", "node.hostname!=h3", "node.role==worker"], preferences: [{ spread: "node.labels.zone" }], max_replicas_per_node: 2 });
+    expect(services.agent!.deploy?.mode).toBe("global");
+  });
+
+  it("still refuses every other io.corral.* label, and scheduling labels where they would not steer the scheduler", () => {
+    const yaml = "services:\n  web:\n    image: x\n    labels: {io.corral.scheduler.global: 'true', io.corral.stack: other}\n    deploy: {labels: {io.corral.scheduler.global: 'true'}}\n";
+    expect(refusal(() => parse(yaml)).issues.map((i) => i.path)).toEqual(["services.web.labels.io.corral.stack", "services.web.deploy.labels.io.corral.scheduler.global"]);
   });
 });

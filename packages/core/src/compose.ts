@@ -6,6 +6,8 @@ import { splitCommand } from "./shell.js";
 import { parseBytes, parseDuration } from "./units.js";
 import type { DeploySpec, Healthcheck, PortSpec, Project, SecretMount, SecretSpec, ServiceSpec, UpdateConfig, VolumeMount, VolumeSpec } from "./model.js";
 import { serviceNamePattern } from "./names.js";
+import { isSchedulingLabel, placementRules } from "./placement.js";
+import { perContainerPorts } from "./host-ports.js";
 
 export interface ComposeIssue {
   file: string;
@@ -512,8 +514,6 @@ function updateConfig(c: Collector, value: unknown, path: string): UpdateConfig 
 }
 
 const cpus = z.union([z.number(), z.string()]).transform(Number);
-/** Placement constraints the scheduler honours. */
-export const placementPattern = /^node\.(hostname|id)\s*(==|!=)\s*\S+$/;
 const rawDeploy = z
   .object({
     mode: z.enum(["replicated", "global"]).optional(),
@@ -548,7 +548,7 @@ function deploy(c: Collector, value: unknown, path: string): DeploySpec | undefi
   if (!d) return undefined;
   const out: DeploySpec = {};
   if (d.mode) out.mode = d.mode;
-  if (d.mode === "global") c.fail(`${path}.mode`, "global services are not supported yet: use replicas");
+  if (d.mode === "global" && d.replicas !== undefined) c.fail(`${path}.replicas`, "a global service runs one container per host: it takes no replicas");
   if (d.replicas !== undefined) out.replicas = d.replicas;
   if (d.labels) out.labels = definedValues(toMap(d.labels));
   if (d.update_config !== undefined) {
@@ -570,16 +570,7 @@ function deploy(c: Collector, value: unknown, path: string): DeploySpec | undefi
     const window = durationMs(c, r.window, `${path}.restart_policy.window`);
     if (window !== undefined) out.restart_policy.window = window;
   }
-  if (d.placement) {
-    out.placement = d.placement;
-    (d.placement.constraints ?? []).forEach((constraint, i) => {
-      if (!placementPattern.test(constraint)) {
-        c.unknown(`${path}.placement.constraints.${i}`, `"${constraint}" (supported: node.hostname==NAME, node.id==ID, and !=)`);
-      }
-    });
-    if (d.placement.preferences) c.unknown(`${path}.placement.preferences`, "corral spreads replicas over the least loaded hosts");
-    if (d.placement.max_replicas_per_node !== undefined) c.unknown(`${path}.placement.max_replicas_per_node`);
-  }
+  if (d.placement) out.placement = d.placement; // read and checked with the service's scheduling labels: see placementProblems
   if (d.resources) {
     const res: NonNullable<DeploySpec["resources"]> = {};
     for (const kind of ["limits", "reservations"] as const) {
@@ -748,11 +739,41 @@ const serviceKeys: Record<string, KeyHandler> = {
 /** The io.corral.* labels a user may set on purpose (scheduled jobs); every other one is corral's own, on every label source. */
 const userCorralLabels: ReadonlySet<string> = new Set(Object.values(cronLabels));
 
-function reservedLabels(c: Collector, labels: Record<string, string> | undefined, path: string) {
+/**
+ * io.corral.* labels are corral's own, except the scheduled jobs' and, on a
+ * service's own labels (`scheduling`), the scheduler's (io.corral.scheduler.*):
+ * those only steer where the control plane places containers, which the
+ * user may choose; nothing on a host reads them.
+ */
+function reservedLabels(c: Collector, labels: Record<string, string> | undefined, path: string, scheduling = false) {
   for (const key of Object.keys(labels ?? {})) {
-    if (key.toLowerCase().startsWith("io.corral.") && !userCorralLabels.has(key)) {
-      c.fail(`${path}.${key}`, `the io.corral. prefix is reserved for corral (a user may set ${[...userCorralLabels].join(" and ")})`);
+    if (key.toLowerCase().startsWith("io.corral.") && !userCorralLabels.has(key) && !(scheduling && isSchedulingLabel(key))) {
+      c.fail(`${path}.${key}`, `the io.corral. prefix is reserved for corral (a user may set ${[...userCorralLabels].join(" and ")}${scheduling ? ", and io.corral.scheduler.* on a service" : ""})`);
     }
+  }
+}
+
+/**
+ * A service's placement, as the scheduler reads it (scheduling labels,
+ * deploy.placement, deploy.mode): each bad rule refused at its key. A
+ * global service's ports need their host port: it has no slots to give
+ * each container its own from the range.
+ */
+function placementProblems(c: Collector, name: string, spec: ServiceSpec, base: string) {
+  const rules = placementRules(spec, { stack: "stack", service: name });
+  if ("problems" in rules) {
+    for (const problem of rules.problems) {
+      const at = problem.indexOf(": ");
+      const key = problem.slice(0, at).replace(/\[(\d+)\]/g, ".$1");
+      // a constraint or preference corral cannot read is one it does not support (a lenient parse goes on); a bad label is an error
+      if (key.startsWith("deploy.placement.")) c.unknown(`${base}.${key}`, problem.slice(at + 2));
+      else c.fail(`${base}.${key}`, problem.slice(at + 2));
+    }
+    return;
+  }
+  if (rules.global) {
+    const index = spec.ports.findIndex((p) => perContainerPorts(spec).includes(p));
+    if (index >= 0) c.fail(`${base}.ports.${index}`, `a global service's port needs a host port (write "8080:${spec.ports[index]!.target}"): it runs one container per host`);
   }
 }
 
@@ -779,7 +800,7 @@ function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec
     handler(c, spec, value, `${base}.${key}`);
   }
   if (spec.image === undefined && spec.build === undefined) c.fail(`${base}.image`, "is required");
-  reservedLabels(c, spec.labels, `${base}.labels`);
+  reservedLabels(c, spec.labels, `${base}.labels`, true);
   reservedLabels(c, spec.deploy?.labels, `${base}.deploy.labels`);
   const scale = spec.deploy?.replicas ?? spec.scale ?? 1;
   if (spec.deploy?.replicas !== undefined && spec.scale !== undefined && spec.deploy.replicas !== spec.scale) {
@@ -796,6 +817,7 @@ function normalizeService(c: Collector, name: string, raw: unknown): ServiceSpec
     scale,
   };
   if (Object.keys(extensions).length > 0) out.extensions = extensions;
+  placementProblems(c, name, out, base);
   return out;
 }
 

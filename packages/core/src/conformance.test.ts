@@ -142,8 +142,6 @@ it("agrees with compose-go's canonical form of the Compose Specification's full 
     "services.*.container_name",
     "services.*.deploy.endpoint_mode",
     "services.*.deploy.placement.constraints",
-    "services.*.deploy.placement.max_replicas_per_node",
-    "services.*.deploy.placement.preferences",
     "services.*.deploy.resources.reservations.cpus",
     "services.*.deploy.resources.reservations.generic_resources",
     "services.*.device_cgroup_rules",

@@ -168,7 +168,7 @@ describe("up", () => {
     expect(steps.filter((s) => s.action === "create").map((s) => s.host)).toEqual(["h4", "h4", "h4"]);
     given(threeSlots)
       .when({ type: "Plan", hosts: all.slice(0, 3), now: 1 })
-      .then([{ type: "OperationFailed", op: "op1", reason: expect.stringMatching(/no host is available/) as unknown as string }]);
+      .then([{ type: "OperationFailed", op: "op1", reason: "no host can run demo-web-1: h1: draining, h2: inactive, h3: disconnected" }]);
   });
 });
 
@@ -202,7 +202,7 @@ describe("depends_on and placement", () => {
     const steps = planned(given([]).when(up({ web: pinned })).events().reduce(evolve, initialState("demo")) && decide({ type: "Plan", hosts: [{ id: "h1" }, { id: "h2" }], now: 1 }, start({ web: pinned })));
     expect(new Set(steps.map((x) => x.host))).toEqual(new Set(["h2"]));
     expect(decide({ type: "Plan", hosts: [{ id: "h1" }], now: 1 }, start({ web: pinned }))).toEqual([
-      { type: "OperationFailed", op: "op1", reason: "web: no live host satisfies the placement constraints node.hostname==h2 (hosts: h1)" },
+      { type: "OperationFailed", op: "op1", reason: "no host can run demo-web-1: h1: node.hostname is h1, not h2" },
     ]);
   });
 });

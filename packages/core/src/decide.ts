@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { conflict, notFound } from "./errors.js";
 import type { RevisionService, Source, StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
@@ -6,10 +7,12 @@ import type { Project, ServiceSpec, Step, StepReport } from "./model.js";
 import { asideName, containerName, displayName, runContainerName } from "./names.js";
 import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
-import { assignSlotPorts, perContainerKeys, sharedHostPorts, withSlotPorts, type PortPool, type ServiceSlotPorts } from "./host-ports.js";
+import { assignSlotPorts, perContainerKeys, withSlotPorts, type PortPool, type ServiceSlotPorts } from "./host-ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
 import { Draft, evolve, evolveAll, type ContainerRecord, type Operation, type StackState } from "./state.js";
 import { containerId } from "./view.js";
+import { globalSlots, type Placed } from "./placement.js";
+import { isGlobal, newPlaced, placeService, placementHosts, rulesOf, stackPlaced, type PlannedPlacement } from "./scheduling.js";
 
 export interface HostInfo {
   id: string;
@@ -19,8 +22,6 @@ export interface HostInfo {
   labels?: Record<string, string>;
 }
 
-// placement: active hosts only
-const liveHosts = (hosts: HostInfo[]) => hosts.filter((h) => (h.state ?? "active") === "active");
 
 export type Command =
   | {
@@ -73,20 +74,32 @@ export type Command =
       ports?: PortPool;
       /** The live hosts: a scale that cannot be placed on them is refused, and changes nothing. */
       hosts?: HostInfo[];
+      /** The other stacks' containers (see stackPlaced): ports and container labels span stacks. */
+      placed?: Placed[];
     }
   /** `corral stop|start|restart STACK[/SERVICE]`: restart goes in batches, with an interval, as Rancher's did. */
   | { type: "Lifecycle"; stack: string; op: string; action: "stop" | "start" | "restart"; services?: string[]; batchSize?: number; intervalMs?: number; by: string; source: Source }
   /** Plan the steps of the operation in progress, on the live hosts. */
-  | { type: "Plan"; hosts: HostInfo[]; now: number }
+  /**
+   * `hosts`: every registered host (only active ones take new containers);
+   * `placed`: the other stacks' containers (see stackPlaced), for host ports
+   * and container-label rules, on every command that may place containers.
+   */
+  | { type: "Plan"; hosts: HostInfo[]; now: number; placed?: Placed[] }
   /** An agent's report on a step; the next wave is planned on `hosts`. */
-  | { type: "Report"; report: StepReport; hosts: HostInfo[]; now: number }
-  /** Time passes: an upgrade that has run long enough confirms by itself (--auto-confirm). */
-  | { type: "Tick"; now: number; hosts: HostInfo[] }
+  | { type: "Report"; report: StepReport; hosts: HostInfo[]; now: number; placed?: Placed[] }
+  /**
+   * Time passes: an upgrade that has run long enough confirms by itself
+   * (--auto-confirm), scheduled jobs run, and a global service with no
+   * operation in progress gets a container on each host that has come to fit
+   * (and loses those on hosts that no longer do).
+   */
+  | { type: "Tick"; now: number; hosts: HostInfo[]; placed?: Placed[] }
   /** A container's health check changed its verdict. */
   /** `host`: the host that vouched for the verdict (its signature); a verdict about a container on another host is nobody's to give. */
   | { type: "Health"; host: string; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
-  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[] }
+  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[]; placed?: Placed[] }
   /**
    * The controller cannot carry on the operation in progress for a reason
    * that a retry would meet again (its decision does not fit in the store):
@@ -318,7 +331,11 @@ function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackS
   refuseWhileBusy(state, "scale");
   refuseWhileUpgradePending(state, "scale", services);
   for (const s of services) {
-    const problem = command.hosts ? placementProblem(state, s, command.scales[s]!, liveHosts(command.hosts)) : undefined;
+    const spec = state.services[s]!.spec;
+    if (isGlobal(state.name, s, spec)) {
+      throw conflict(`service ${s} of stack ${state.name} is global: it runs one container on every host that fits its placement rules, so it has no scale to set`);
+    }
+    const problem = command.hosts ? placementProblem(state, s, command.scales[s]!, command.hosts, command.placed ?? []) : undefined;
     if (problem) throw conflict(problem);
   }
   const events: StackEvent[] = services
@@ -329,24 +346,22 @@ function decideScale(command: Extract<Command, { type: "Scale" }>, state: StackS
 }
 
 /**
- * Why a service cannot run `scale` containers on the live hosts, or
- * undefined: a host port it publishes itself (`8080:80`, not routed) takes
- * one container per host, as Rancher's scheduler did. With no live host that
- * fits, planning says so instead.
+ * Why a service's new slots, up to `scale`, cannot be placed on `hosts`
+ * beside what runs (this stack's containers and `others`, the other
+ * stacks'), or undefined: the scheduler's reason, per host (a host port in
+ * use, a rule broken, a host not active). Containers above the new scale
+ * go, and are not counted.
  */
-export function placementProblem(state: StackState, service: string, scale: number, hosts: HostInfo[]): string | undefined {
+export function placementProblem(state: StackState, service: string, scale: number, hosts: HostInfo[], others: Placed[] = []): string | undefined {
   const spec = state.services[service]?.spec;
   if (!spec) return undefined;
-  const held = sharedHostPorts(spec);
-  const fit = hosts.filter((h) => satisfies(h, spec.deploy?.placement?.constraints));
-  if (held.length === 0 || fit.length === 0 || scale <= fit.length) return undefined;
-  const holders = Object.values(state.containers)
-    .filter((c) => c.service === service && !c.previousOf && fit.some((h) => h.id === c.host))
-    .sort((a, b) => a.slot - b.slot)
-    .map((c) => displayName(c.name));
-  const ports = `host port${held.length > 1 ? "s" : ""} ${held.join(", ")}`;
-  const who = holders.length > 0 ? `which ${holders.join(", ")} ${holders.length > 1 ? "hold" : "holds"}` : `which one container of ${service} holds`;
-  return `${service}: slot ${fit.length + 1} needs ${ports}, ${who} on every live host (${fit.map((h) => h.id).join(", ")}); a port written as HOST:CONTAINER is one container's per host: write it without the host port ("${spec.ports.find((p) => p.published === held[0])?.target ?? 80}") to give each container its own, publish it with 'mode: ingress' to run replicas behind one port, or add a host`;
+  const slots: number[] = [];
+  for (let slot = 1; slot <= scale; slot++) if (!slotContainer(state, service, slot)) slots.push(slot);
+  if (slots.length === 0) return undefined;
+  const placed = [...others, ...stackPlaced(state).filter((c) => c.service !== service || c.slot <= scale)];
+  const result = placeService(state, service, slots, hosts, placed);
+  if ("problem" in result) return result.problem;
+  return result.unplaced?.reason;
 }
 
 /**
@@ -442,7 +457,7 @@ function containersByService(state: StackState): Map<string, ContainerRecord[]> 
 }
 
 /** rm --type service: every container of the service goes; rm --type container: one goes and its slot is made anew. */
-function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], now: number): StackEvent[] {
+function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
   const steps: Step[] = [];
   if (op.kind === "rm-service") {
     const scope = new Set(op.services ?? []);
@@ -455,9 +470,19 @@ function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], no
     steps.push(...removal);
     const spec = state.services[c.service]?.spec;
     if (!spec || c.slot > spec.scale) continue;
-    const placed = hosts.some((h) => h.id === c.host) ? c.host : chooseHost(hosts, new Map(), spec.deploy?.placement?.constraints);
-    if (!placed) return [{ type: "OperationFailed", op: op.id, reason: `${c.service}: no live host for slot ${c.slot}` }];
+    // the slot is made anew where it was while that host is active (its address and volumes are there), else placed again
+    const here = hosts.find((h) => h.id === c.host);
+    let placed = here && (here.state ?? "active") === "active" ? c.host : undefined;
+    let why: string | undefined;
+    if (!placed) {
+      const result = placeService(state, c.service, [c.slot], hosts, [...others, ...stackPlaced(state).filter((x) => !(x.service === c.service && x.slot === c.slot))]);
+      if ("problem" in result) return [{ type: "OperationFailed", op: op.id, reason: result.problem }];
+      if (result.unplaced) return [{ type: "OperationFailed", op: op.id, reason: result.unplaced.reason }];
+      placed = result.placements[0]!.host;
+      why = result.placements[0]!.why;
+    }
     const [create, start] = newContainer(state, op.id, c.service, c.slot, placed, [removal.at(-1)!.id]);
+    if (why) create.placement = why;
     steps.push(create, start); // retain_ip: the address is free again once the old container is gone
   }
   return planEvents(state, op.id, op.services ?? [], steps, now);
@@ -469,7 +494,7 @@ function planRemoveParts(state: StackState, op: Operation, hosts: HostInfo[], no
  * overlap is not allowed. Missed times are not caught up: one run per tick
  * at most. A job seen for the first time starts counting from now.
  */
-function cronTick(state: StackState, hosts: HostInfo[], now: number): StackEvent[] {
+function cronTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
   if (!state.exists || state.op?.kind === "rm") return [];
   const events: StackEvent[] = [];
   for (const [service, { spec }] of Object.entries(state.services)) {
@@ -487,9 +512,11 @@ function cronTick(state: StackState, hosts: HostInfo[], now: number): StackEvent
       events.push({ type: "CronFired", service, at, skipped: "overlap" });
       continue;
     }
-    const host = chooseHost(hosts, new Map(), spec.deploy?.placement?.constraints);
-    if (!host) continue; // no host now: the next tick tries again
     const run = c.count + 1;
+    // a run is placed as a container of its service would be: its rules, spread over the hosts; nowhere now, the next tick tries again
+    const placed = placeService(state, service, [run], hosts, [...others, ...stackPlaced(state)]);
+    const host = "placements" in placed ? placed.placements[0]?.host : undefined;
+    if (!host) continue;
     // a stack made again numbers its runs (and revisions) afresh: the life tells its steps from the last life's
     const cronOp = state.generation > 1 ? `cron-g${state.generation}` : "cron";
     const [create] = newContainer(state, cronOp, service, 1, host, []);
@@ -547,23 +574,6 @@ function decideRemove(command: Extract<Command, { type: "Remove" }>, state: Stac
 export const stepId = (stack: string, op: string, revision: number, service: string, action: string, slot?: number) =>
   `${stack}.${service}.${slot ?? 0}.${action}.r${revision}.${op}`;
 
-/** Does a host satisfy a service's placement constraints (node.hostname / node.id, == or !=)? */
-export function satisfies(host: HostInfo, constraints: string[] = []): boolean {
-  return constraints.every((c) => {
-    const m = /^node\.(hostname|id)\s*(==|!=)\s*(\S+)$/.exec(c);
-    if (!m) return false;
-    return m[2] === "==" ? host.id === m[3] : host.id !== m[3];
-  });
-}
-
-function chooseHost(hosts: HostInfo[], load: Map<string, number>, constraints?: string[]): string | undefined {
-  let best: string | undefined;
-  for (const h of [...hosts].filter((x) => satisfies(x, constraints)).sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    if (best === undefined || (load.get(h.id) ?? 0) < (load.get(best) ?? 0)) best = h.id;
-  }
-  return best;
-}
-
 /**
  * Services of the current operation whose dependencies (depends_on) have come
  * up; `blocked` are those waiting on a dependency that failed.
@@ -591,59 +601,35 @@ function readyServices(state: StackState): { ready: string[]; blocked: Array<[st
   return { ready, blocked };
 }
 
-function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number): StackEvent[] {
+function planUp(state: StackState, opId: string, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
   const { ready } = readyServices(state);
   if (ready.length === 0) return [];
-  const steps = planServices(state, opId, hosts, ready);
+  const steps = planServices(state, opId, hosts, ready, others);
   if (!Array.isArray(steps)) return [steps];
   return planEvents(state, opId, ready, steps, now);
 }
 
-function planServices(state: StackState, opId: string, hosts: HostInfo[], services: string[]): Step[] | StackEvent {
+/**
+ * The steps that bring services to what their spec says: stopped containers
+ * started, missing slots created where the scheduler places them (beside
+ * `others`, the other stacks' containers, and each placement made before),
+ * slots above the scale removed. A global service gets one container per
+ * host that fits (see globalSlots) and loses its surplus ones.
+ */
+function planServices(state: StackState, opId: string, hosts: HostInfo[], services: string[], others: Placed[]): Step[] | StackEvent {
   const pulls: Step[] = [];
   const creates: Step[] = [];
   const starts: Step[] = [];
   const removals: Step[] = [];
-  const load = new Map<string, number>();
-  for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
   const byService = containersByService(state);
+  const placed = [...others, ...stackPlaced(state)];
   const rev = state.revision;
 
   for (const service of services) {
     const { spec, hash } = state.services[service]!;
     if (cronSchedule(spec)) continue; // a scheduled job runs at its times, not all along
     const pulledOn = new Map<string, string>();
-    // a host port the container publishes itself: one container of the service per host, as Rancher's scheduler did
-    const held = directPorts(spec).flatMap((p) => (p.published === undefined ? [] : [p.published]));
-    const holding = new Set(held.length ? (byService.get(service) ?? []).filter((c) => !c.previousOf).map((c) => c.host) : []);
-    for (let slot = 1; slot <= spec.scale; slot++) {
-      const existing = slotContainer(state, service, slot);
-      const name = existing?.name ?? containerName(state.name, service, slot);
-      if (existing && existing.hash === hash) {
-        if (existing.state !== "running") {
-          starts.push({ op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", host: existing.host, after: [] });
-        }
-        continue;
-      }
-      if (existing) continue; // a changed service is upgraded, not re-created, by 'up --upgrade'
-      const constraints = spec.deploy?.placement?.constraints;
-      const host = chooseHost(hosts.filter((h) => !holding.has(h.id)), load, constraints);
-      if (!host && holding.size > 0 && hosts.length > 0) {
-        const ports = `host port${held.length > 1 ? "s" : ""} ${held.join(", ")}`;
-        return {
-          type: "OperationFailed",
-          op: opId,
-          reason: `${service}: slot ${slot} needs ${ports}, which a container of ${service} holds on every live host (${hosts.map((h) => h.id).join(", ")}); publish with 'mode: ingress' to run replicas behind one port, or add a host`,
-        };
-      }
-      if (held.length && host) holding.add(host);
-      if (!host) {
-        const reason = hosts.length === 0 || !constraints?.length
-          ? "no host is available: start 'corral server' or 'corral agent' on a Docker host"
-          : `${service}: no live host satisfies the placement constraints ${constraints.join(", ")} (hosts: ${hosts.map((h) => h.id).join(", ")})`;
-        return { type: "OperationFailed", op: opId, reason };
-      }
-      load.set(host, (load.get(host) ?? 0) + 1);
+    const create = (slot: number, host: string, why: string) => {
       let pull = pulledOn.get(host);
       if (!pull) {
         pull = stepId(state.name, opId, rev, service, "pull", slot); // one per host: named by the first slot it serves there
@@ -652,9 +638,40 @@ function planServices(state: StackState, opId: string, hosts: HostInfo[], servic
         if (state.op?.pull) pulling.forcePull = true;
         pulls.push(pulling);
       }
-      const [create, start] = newContainer(state, opId, service, slot, host, [pull]);
-      creates.push(create);
-      starts.push(start);
+      const [creating, starting] = newContainer(state, opId, service, slot, host, [pull]);
+      creating.placement = why;
+      creates.push(creating);
+      starts.push(starting);
+      placed.push(newPlaced(state, service, slot, host));
+    };
+    const startIfStopped = (c: ContainerRecord) => {
+      if (c.state !== "running") starts.push({ op: opId, stack: state.name, service, slot: c.slot, revision: rev, image: spec.image, container: c.name, id: stepId(state.name, opId, rev, service, "start", c.slot), action: "start", host: c.host, after: [] });
+    };
+    const rules = rulesOf(state.name, service, spec);
+    if ("problem" in rules) return { type: "OperationFailed", op: opId, reason: rules.problem };
+    if (rules.global) {
+      const mine = (byService.get(service) ?? []).filter((c) => !c.previousOf);
+      for (const c of mine) if (c.hash === hash) startIfStopped(c); // a changed one is upgraded, not re-created
+      const plan = globalSlots({ stack: state.name, service, rules }, placementHosts(hosts), placed);
+      for (const p of plan.placements) create(p.slot, p.host, p.why);
+      // a host that is not in the list is not told to remove anything: its steps could not reach it
+      for (const x of plan.surplus) {
+        const c = mine.find((m) => m.slot === x.slot);
+        if (c && hosts.some((h) => h.id === x.host)) removals.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
+      }
+      continue;
+    }
+    const missing: number[] = [];
+    for (let slot = 1; slot <= spec.scale; slot++) {
+      const existing = slotContainer(state, service, slot);
+      if (existing && existing.hash === hash) startIfStopped(existing);
+      else if (!existing) missing.push(slot); // a changed service is upgraded, not re-created, by 'up --upgrade'
+    }
+    if (missing.length > 0) {
+      const result = placeService(state, service, missing, hosts, placed);
+      if ("problem" in result) return { type: "OperationFailed", op: opId, reason: result.problem };
+      if (result.unplaced) return { type: "OperationFailed", op: opId, reason: result.unplaced.reason };
+      for (const p of result.placements) create(p.slot, p.host, p.why);
     }
     // scale down: slots above the scale go away
     for (const c of byService.get(service) ?? []) {
@@ -736,14 +753,52 @@ const failureAction = (state: StackState, service: string) => state.services[ser
  * container, rename it aside (kept, stopped), create and start the new one
  * under the slot's name. With confirm, the old one is removed instead.
  */
-function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: number, op: Operation): StackEvent[] {
+function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: number, op: Operation, others: Placed[]): StackEvent[] {
   const services = upgradedBy(state, opId);
   const steps: Step[] = [];
-  const load = new Map<string, number>();
-  for (const c of Object.values(state.containers)) load.set(c.host, (load.get(c.host) ?? 0) + 1);
+  const placed = [...others, ...stackPlaced(state)];
+  const added: Placed[] = [];
   const byService = containersByService(state);
   for (const service of services) {
     const { spec } = state.services[service]!;
+    const rules = rulesOf(state.name, service, spec);
+    if ("problem" in rules) return [{ type: "OperationFailed", op: opId, reason: rules.problem }];
+    // the slots upgraded in place, and where the new ones (a slot without a container) go
+    const mine = (byService.get(service) ?? []).filter((c) => !c.previousOf);
+    const hostOf = new Map<number, string>();
+    const whyOf = new Map<number, string>();
+    let slots: number[];
+    const surplus: ContainerRecord[] = [];
+    if (rules.global) {
+      const plan = globalSlots({ stack: state.name, service, rules }, placementHosts(hosts), placed);
+      for (const p of plan.placements) {
+        hostOf.set(p.slot, p.host);
+        whyOf.set(p.slot, p.why);
+      }
+      for (const x of plan.surplus) {
+        const c = mine.find((m) => m.slot === x.slot);
+        if (c && hosts.some((h) => h.id === x.host)) surplus.push(c);
+      }
+      slots = [...mine.filter((c) => !surplus.includes(c)).map((c) => c.slot), ...hostOf.keys()].sort((a, b) => a - b);
+    } else {
+      slots = Array.from({ length: spec.scale }, (_, i) => i + 1);
+      const missing = slots.filter((slot) => !slotContainer(state, service, slot));
+      if (missing.length > 0) {
+        const result = placeService(state, service, missing, hosts, placed);
+        if ("problem" in result) return [{ type: "OperationFailed", op: opId, reason: result.problem }];
+        if (result.unplaced) return [{ type: "OperationFailed", op: opId, reason: result.unplaced.reason }];
+        for (const p of result.placements) {
+          hostOf.set(p.slot, p.host);
+          whyOf.set(p.slot, p.why);
+        }
+      }
+      surplus.push(...mine.filter((c) => c.slot > spec.scale));
+    }
+    for (const [slot, host] of hostOf) {
+      const c = newPlaced(state, service, slot, host);
+      placed.push(c);
+      added.push(c);
+    }
     const upgrade = state.upgrades[service]!;
     const settings = spec.deploy?.update_config;
     const size = Math.max(1, op.batchSize ?? settings?.parallelism ?? 1);
@@ -755,13 +810,10 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     const pulled = new Map<string, string>();
     let previousBatch: string[] = [];
     let batch: string[] = [];
-    for (let slot = 1; slot <= spec.scale; slot++) {
+    for (const slot of slots) {
       const old = slotContainer(state, service, slot);
       const name = old?.name ?? containerName(state.name, service, slot);
-      const constraints = spec.deploy?.placement?.constraints;
-      const host = old?.host ?? chooseHost(hosts, load, constraints);
-      if (!host) return [{ type: "OperationFailed", op: opId, reason: `${service}: no live host for slot ${slot}` }];
-      if (!old) load.set(host, (load.get(host) ?? 0) + 1);
+      const host = old?.host ?? hostOf.get(slot)!;
       let pull = pulled.get(host);
       if (!pull) {
         pull = stepId(state.name, opId, state.revision, service, "pull", slot); // one per host, as in planServices
@@ -790,6 +842,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
           createAfter = [next.id];
         }
         const [create, start] = newContainer(state, opId, service, slot, host, createAfter);
+        if (!old && whyOf.has(slot)) create.placement = whyOf.get(slot)!;
         steps.push(!old ? { ...create, ...lead } : chainAny ? { ...create, afterAny: true } : create, start);
         batch.push(start.id);
       }
@@ -798,14 +851,12 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
         batch = [];
       }
     }
-    for (const c of byService.get(service) ?? []) {
-      if (!c.previousOf && c.slot > spec.scale) steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
-    }
+    for (const c of surplus) steps.push(...stopAndRemove(state, opId, c.service, c.slot, c.name, c.host, c.image));
   }
   // what the revision adds beside the upgrade (a new service, a scale changed) is brought up as 'up' would
-  const others = planServices(state, opId, hosts, Object.keys(state.services).filter((s) => !services.includes(s)));
-  if (!Array.isArray(others)) return [others];
-  return planEvents(state, opId, services, [...steps.map(dropUndefined), ...others], now);
+  const rest = planServices(state, opId, hosts, Object.keys(state.services).filter((s) => !services.includes(s)), [...others, ...added]);
+  if (!Array.isArray(rest)) return [rest];
+  return planEvents(state, opId, services, [...steps.map(dropUndefined), ...rest], now);
 }
 
 /** The old containers kept for these services' upgrades (all services when undefined). */
@@ -964,45 +1015,44 @@ function upgradeFailed(state: StackState, op: Operation, reason: string): StackE
 }
 
 /** Plan what can be planned now, then settle if nothing is left. */
-function advance(state: StackState, allHosts: HostInfo[], now: number): StackEvent[] {
-  const hosts = liveHosts(allHosts); // placement: active hosts only
+function advance(state: StackState, hosts: HostInfo[], now: number, others: Placed[] = []): StackEvent[] {
   const op = state.op;
   if (!op || op.status !== "running") return [];
   // steps still waiting on a failed one: skipped now (a failure's skips are cut short when a crash falls between the commits of a large decision)
   const halted = haltedSkips(state);
   const skips = halted.length > 0 ? halted : blockedByFailure(state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
-  if (skips.length > 0) return [...skips, ...advance(evolveAll(state, skips), hosts, now)];
+  if (skips.length > 0) return [...skips, ...advance(evolveAll(state, skips), hosts, now, others)];
   const planned: StackEvent[] = [];
   let after = op.planned ? state : evolve(state, { type: "WavePlanned", op: op.id, services: [] });
   if (!op.planned) {
     planned.push(...finishSteps(state, op, now));
     if (op.kind === "up") after = evolveAll(after, planned);
     if (op.kind === "rm") planned.push(...planRemove(state, op.id, now));
-    if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op));
+    if (op.kind === "upgrade") planned.push(...planUpgrade(state, op.id, hosts, now, op, others));
     if (op.kind === "confirm") planned.push(...planConfirm(state, op, now));
     if (op.kind === "rollback") planned.push(...planRollback(state, op, now));
     if (op.kind === "stop" || op.kind === "start" || op.kind === "restart") planned.push(...planLifecycle(state, op, now));
-    if (op.kind === "rm-service" || op.kind === "rm-container") planned.push(...planRemoveParts(state, op, hosts, now));
+    if (op.kind === "rm-service" || op.kind === "rm-container") planned.push(...planRemoveParts(state, op, hosts, now, others));
     if (op.kind === "scale") {
       const scope = op.services ?? [];
-      const steps = planServices(state, op.id, hosts, scope);
+      const steps = planServices(state, op.id, hosts, scope, others);
       if (!Array.isArray(steps)) return [steps];
       planned.push(...planEvents(state, op.id, scope, steps, now));
     }
     if (planned.some((e) => e.type === "OperationFailed")) return planned;
   }
   // waves with nothing to do (services already running) are passed through at once
-  for (let wave = op.kind === "up" ? planUp(after, op.id, hosts, now) : []; wave.length > 0; ) {
+  for (let wave = op.kind === "up" ? planUp(after, op.id, hosts, now, others) : []; wave.length > 0; ) {
     planned.push(...wave);
     if (wave.some((e) => e.type === "OperationFailed")) return planned;
     after = evolveAll(after, wave);
-    wave = wave.some((e) => e.type === "StepPlanned") ? [] : planUp(after, op.id, hosts, now);
+    wave = wave.some((e) => e.type === "StepPlanned") ? [] : planUp(after, op.id, hosts, now, others);
   }
   after = op.kind === "up" ? after : evolveAll(after, planned);
   const settled = settle(after, now);
   // a failure that rolls back by itself starts the rollback at once
   const next = settled.find((e) => e.type === "OperationStarted");
-  if (next) return [...planned, ...settled, ...advance(evolveAll(after, settled), hosts, now)];
+  if (next) return [...planned, ...settled, ...advance(evolveAll(after, settled), hosts, now, others)];
   return [...planned, ...settled];
 }
 
@@ -1030,7 +1080,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     case "Plan": {
       const op = state.op;
       if (!op || op.status !== "running" || op.planned) return [];
-      return advance(state, command.hosts, command.now);
+      return advance(state, command.hosts, command.now, command.placed);
     }
     case "Report": {
       const { report } = command;
@@ -1058,7 +1108,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
         : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
       const s = new Draft(state).apply(event);
       const skips = event.type === "StepFailed" ? blockedByFailure(s.state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error })) : [];
-      return [event, ...skips, ...advance(s.applyAll(skips).state, command.hosts, command.now)];
+      return [event, ...skips, ...advance(s.applyAll(skips).state, command.hosts, command.now, command.placed)];
     }
     case "Health": {
       const c = state.containers[command.container];
@@ -1068,9 +1118,10 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       return [verdict, ...monitorFailure(evolve(state, verdict), c, command.now)];
     }
     case "Tick": {
-      const jobs = cronTick(state, liveHosts(command.hosts), command.now); // placement: active hosts only
+      const others = command.placed ?? [];
+      const jobs = cronTick(state, command.hosts, command.now, others);
       // an operation in progress may be waiting on time alone (an upgrade's monitor window)
-      if (opInProgress(state)) return [...jobs, ...advance(evolveAll(state, jobs), command.hosts, command.now)];
+      if (opInProgress(state)) return [...jobs, ...advance(evolveAll(state, jobs), command.hosts, command.now, others)];
       // each upgrade asked to confirm by itself does once every new container has stayed healthy (or, without a
       // health check, run) for the duration since it finished
       // an upgrade's services confirm together: when every one of them is due
@@ -1087,10 +1138,10 @@ export function decide(command: Command, state: StackState): StackEvent[] {
         waiting.set(u.op, (waiting.get(u.op) ?? true) && ready);
       }
       const due = Object.entries(state.upgrades).flatMap(([service, u]) => (waiting.get(u.op) ? [service] : []));
-      if (due.length === 0) return jobs;
+      if (due.length === 0) return [...jobs, ...globalTick(evolveAll(state, jobs), command.hosts, command.now, others)];
       const s = evolveAll(state, jobs);
       const start: StackEvent = { type: "OperationStarted", op: `${state.upgrades[due[0]!]!.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api", services: due };
-      return [...jobs, start, ...advance(evolve(s, start), command.hosts, command.now)];
+      return [...jobs, start, ...advance(evolve(s, start), command.hosts, command.now, others)];
     }
     case "Resend": {
       if (!opInProgress(state)) return [];
@@ -1108,7 +1159,7 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       if (!gaveUp) return events;
       const s = new Draft(state).applyAll(events);
       const skips = blockedByFailure(s.state).map((b): StackEvent => ({ type: "StepFailed", stepId: b.stepId, error: b.error }));
-      return [...events, ...skips, ...advance(s.applyAll(skips).state, command.hosts ?? [], command.now)];
+      return [...events, ...skips, ...advance(s.applyAll(skips).state, command.hosts ?? [], command.now, command.placed)];
     }
     case "Abandon": {
       const op = state.op;
@@ -1125,6 +1176,42 @@ export function decide(command: Command, state: StackState): StackEvent[] {
 }
 
 /**
+ * A global service, with no operation in progress, follows the hosts: a
+ * host that has come to fit (joined, activated, labelled) gets a container,
+ * one that no longer fits loses it, as Swarm's global services do. That is a
+ * scale operation of corral's own (by "corral"), planned at once. Its id
+ * names what it places, so a failed one is not tried again by every tick for
+ * the same hosts (the reason stays in ps and the events); a change of hosts
+ * tries again. Services whose upgrade awaits a verdict, or stopped on
+ * purpose (every container stopped), are left alone.
+ */
+function globalTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
+  if (!state.exists || opInProgress(state) || state.op?.kind === "rm") return [];
+  const placed = [...others, ...stackPlaced(state)];
+  const due: string[] = [];
+  const targets: string[] = [];
+  const byService = containersByService(state);
+  for (const [service, { spec }] of Object.entries(state.services)) {
+    if (cronSchedule(spec) || state.upgrades[service]) continue;
+    const rules = rulesOf(state.name, service, spec);
+    if ("problem" in rules || !rules.global) continue;
+    const mine = (byService.get(service) ?? []).filter((c) => !c.previousOf);
+    if (mine.length > 0 && mine.every((c) => c.state !== "running")) continue;
+    const plan = globalSlots({ stack: state.name, service, rules }, placementHosts(hosts), placed);
+    const surplus = plan.surplus.filter((x) => hosts.some((h) => h.id === x.host));
+    if (plan.placements.length === 0 && surplus.length === 0) continue;
+    due.push(service);
+    targets.push(...plan.placements.map((p) => `+${service}@${p.host}`), ...surplus.map((x) => `-${service}-${x.slot}@${x.host}`));
+  }
+  if (due.length === 0) return [];
+  const what = createHash("sha256").update(targets.sort().join(",")).digest("hex").slice(0, 10);
+  const last = state.op;
+  if (last?.status === "failed" && last.id.endsWith(`-${what}`)) return [];
+  const start: StackEvent = { type: "OperationStarted", op: `global-v${state.version}-${what}`, kind: "scale", revision: state.revision, by: "corral", source: "api", services: due };
+  return [start, ...advance(evolve(state, start), hosts, now, others)];
+}
+
+/**
  * Host ports a container publishes itself, in the old or the new spec: with
  * any, old and new cannot run side by side. A slot's own port (written
  * without a host port) blocks when the old and the new container both have it.
@@ -1134,4 +1221,34 @@ function portsBlockingStartFirst(before: ServiceSpec | undefined, after: Service
   const kept = before ? perContainerKeys(after).filter((k) => perContainerKeys(before).includes(k)) : [];
   for (const ports of Object.values(slots ?? {})) for (const k of kept) if (ports[k] !== undefined) held.push(ports[k]);
   return [...new Set(held)].sort((a, b) => a - b);
+}
+
+/**
+ * Where an operation just started (`state` has its OperationStarted) would
+ * put its new containers, and why: the decider plans it on `hosts` beside
+ * `placed` (the other stacks' containers) with a perfect agent (every step
+ * succeeds), wave after wave, as far as it goes. `failed`: the reason it
+ * would fail (no host for a container, say). Pure: for `up --dry-run`.
+ */
+export function previewPlacements(state: StackState, hosts: HostInfo[], placed: Placed[], now: number): { placements: PlannedPlacement[]; failed?: string } {
+  const draft = new Draft(state);
+  const placements: PlannedPlacement[] = [];
+  const note = (events: StackEvent[]) => {
+    for (const e of events) {
+      if (e.type === "StepPlanned" && e.step.action === "create" && e.step.placement && e.step.slot !== undefined) {
+        placements.push({ service: e.step.service, slot: e.step.slot, container: displayName(e.step.container ?? containerName(state.name, e.step.service, e.step.slot)), host: e.step.host, why: e.step.placement });
+      }
+    }
+    draft.applyAll(events);
+  };
+  note(decide({ type: "Plan", hosts, now, placed }, draft.state));
+  for (let guard = 0; guard < 100_000 && draft.state.op?.status === "running"; guard++) {
+    const s = draft.state;
+    const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
+    if (!next) break;
+    const report: StepReport = { kind: "report", stack: state.name, stepId: next.step.id, host: next.step.host, ok: true, ...(next.step.action === "create" ? { containerId: `dry-run-${guard}` } : {}) };
+    note(decide({ type: "Report", report, hosts, now, placed }, s));
+  }
+  const op = draft.state.op;
+  return { placements, ...(op?.status === "failed" && op.reason ? { failed: op.reason } : {}) };
 }

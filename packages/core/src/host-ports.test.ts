@@ -127,7 +127,7 @@ describe("the decider gives every container its own host port", () => {
 
   it("a scale past one container per live host for a HOST:CONTAINER port is refused before anything changes, naming who holds it", () => {
     const s = settle(run(initialState("demo"), up({ web: spec("hello:1", { ports: [port(80, { published: 8080 })] }) }, "op1", { ports: pool() })));
-    expect(refusal(s, scale({ web: 2 }, "op2", { hosts: [{ id: "h1" }] }))).toMatch(/^web: slot 2 needs host port 8080, which demo-web-1 holds on every live host \(h1\); .*write it without the host port \("80"\)/);
+    expect(refusal(s, scale({ web: 2 }, "op2", { hosts: [{ id: "h1" }] }))).toMatch(/^no host can run demo-web-2: h1: port 8080 in use by demo-web-1; .*write it without the host port \("80"\)/);
     expect(decide(scale({ web: 2 }, "op2", { hosts: [{ id: "h1" }, { id: "h2" }] }), s).map((e) => e.type)).toEqual(["ServiceScaled", "OperationStarted"]);
   });
 

@@ -11,7 +11,7 @@ export { asideName, containerName, displayName, parseEngineName, runContainerNam
 export type { EngineName } from "./names.js";
 export { currentProject, Draft, evolve, evolveAll, fold, initialState, stateFormat } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
-export { decide, stepId } from "./decide.js";
+export { decide, placementProblem, previewPlacements, stepId } from "./decide.js";
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide.js";
 export { containerId, containerRows, serviceRows, stackState } from "./view.js";
@@ -47,6 +47,7 @@ export type { PortPool, ServiceSlotPorts, SlotPorts, SlotPortsOutcome } from "./
 export { fqdn, inspectContainer, inspectService, inspectStack } from "./inspect.js";
 export type { InspectContext, PublicEndpoint } from "./inspect.js";
 export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
+export { isGlobal, placeService, placementHosts, stackPlaced, type PlannedPlacement } from "./scheduling.js";
 export { containerLabels, globalSlots, isSchedulingLabel, place, placementRules, schedulingLabels } from "./placement.js";
 export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement.js";
 export { adminHostStates, ago, hostLabelKeyPattern, hostLabelProblem, hostLabelValuePattern, hostState, MAX_HOST_LABELS, parseHostLabel } from "./hosts.js";

@@ -202,6 +202,8 @@ export const stepSchema = z.object({
   dropNetwork: z.boolean().optional(),
   /** Wait this long before acting: the interval between upgrade batches. */
   delayMs: z.number().int().min(0).optional(),
+  /** Why the scheduler put a new container on this host (create): for the event log and dry-runs; the agent does not read it. */
+  placement: z.string().optional(),
   /** The service spec a create step builds the container from. */
   spec: serviceSpecSchema.optional(),
   /** Named volumes the container mounts, as declared at the top level (create). */

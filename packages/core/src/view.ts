@@ -1,3 +1,4 @@
+import { isGlobal } from "./scheduling.js";
 import { createHash } from "node:crypto";
 import { cronSchedule } from "./cron.js";
 import type { ServiceSpec } from "./model.js";
@@ -130,7 +131,8 @@ export function serviceRows(state: StackState): ServiceRow[] {
       name: `${state.name}/${service}`,
       image: spec.image,
       state: serviceState(state, service, spec.scale, seen),
-      scale: `${containers.length}/${spec.scale}`,
+      // a global service has no scale: one container per host that fits
+      scale: `${containers.length}/${isGlobal(state.name, service, spec) ? "global" : spec.scale}`,
       endpoints: [...new Set(endpoints)].join(", "),
       detail: state.errors[service] ?? (upgradeDetail(state, service) || ""),
     };
