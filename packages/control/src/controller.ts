@@ -2,6 +2,7 @@ import {
   CommitTooLargeError,
   controlMessageSchema,
   cronSchedule,
+  drainingContainers,
   decide,
   Draft,
   isGlobal,
@@ -251,13 +252,15 @@ export class Controller {
         const scheduled = Object.values(state.services).some((s) => cronSchedule(s.spec));
         // a global service follows the hosts: one that joins gets its container at the next tick
         const global = Object.entries(state.services).some(([name, s]) => isGlobal(stack, name, s.spec));
+        // containers on a draining host move to active ones at the next tick
+        const draining = drainingContainers(state, alive).length > 0;
         if (state.op?.status === "running") {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now, placed },
             { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive, placed },
             { type: "Tick", now, hosts: alive, placed },
           ], hosts);
-        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global) {
+        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global || draining) {
           await this.run(stack, [{ type: "Tick", now, hosts: alive, placed }], hosts);
         }
       } catch (e) {

@@ -122,6 +122,7 @@ const doingText: Record<Operation["kind"], string> = {
   restart: "restarting",
   "rm-service": "removing a service",
   "rm-container": "re-creating a container",
+  move: "moving containers off a draining host",
 };
 
 function refuseWhileBusy(state: StackState, what: string): void {
@@ -1033,6 +1034,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number, others: Plac
     if (op.kind === "rollback") planned.push(...planRollback(state, op, now));
     if (op.kind === "stop" || op.kind === "start" || op.kind === "restart") planned.push(...planLifecycle(state, op, now));
     if (op.kind === "rm-service" || op.kind === "rm-container") planned.push(...planRemoveParts(state, op, hosts, now, others));
+    if (op.kind === "move") planned.push(...planMove(state, op, hosts, now, others));
     if (op.kind === "scale") {
       const scope = op.services ?? [];
       const steps = planServices(state, op.id, hosts, scope, others);
@@ -1138,7 +1140,11 @@ export function decide(command: Command, state: StackState): StackEvent[] {
         waiting.set(u.op, (waiting.get(u.op) ?? true) && ready);
       }
       const due = Object.entries(state.upgrades).flatMap(([service, u]) => (waiting.get(u.op) ? [service] : []));
-      if (due.length === 0) return [...jobs, ...globalTick(evolveAll(state, jobs), command.hosts, command.now, others)];
+      if (due.length === 0) {
+        const s = evolveAll(state, jobs);
+        const global = globalTick(s, command.hosts, command.now, others);
+        return [...jobs, ...(global.length > 0 ? global : moveTick(s, command.hosts, command.now, others))];
+      }
       const s = evolveAll(state, jobs);
       const start: StackEvent = { type: "OperationStarted", op: `${state.upgrades[due[0]!]!.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api", services: due };
       return [...jobs, start, ...advance(evolve(s, start), command.hosts, command.now, others)];
@@ -1209,6 +1215,134 @@ function globalTick(state: StackState, hosts: HostInfo[], now: number, others: P
   if (last?.status === "failed" && last.id.endsWith(`-${what}`)) return [];
   const start: StackEvent = { type: "OperationStarted", op: `global-v${state.version}-${what}`, kind: "scale", revision: state.revision, by: "corral", source: "api", services: due };
   return [start, ...advance(evolve(state, start), hosts, now, others)];
+}
+
+/**
+ * The containers a move takes off draining hosts: each live container (not
+ * an upgrade's old one kept aside) of a service that is not global, not a
+ * scheduled job and has no upgrade awaiting a verdict (it moves after
+ * confirm or rollback), on a host whose state is draining; by service and
+ * slot. Pure: the controller asks it to know which stacks to tick.
+ */
+export function drainingContainers(state: StackState, hosts: HostInfo[]): ContainerRecord[] {
+  if (!state.exists) return [];
+  const draining = new Set(hosts.filter((h) => h.state === "draining").map((h) => h.id));
+  if (draining.size === 0) return [];
+  return Object.values(state.containers)
+    .filter((c) => {
+      if (c.previousOf || !draining.has(c.host) || state.upgrades[c.service]) return false;
+      const service = state.services[c.service];
+      if (!service || c.slot > service.spec.scale || cronSchedule(service.spec)) return false;
+      return !isGlobal(state.name, c.service, service.spec);
+    })
+    .sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
+}
+
+/**
+ * With no operation in progress, the containers on draining hosts move to
+ * active ones, as Swarm's drain does: a move of corral's own (by
+ * "corral"). As for globalTick, its id names what it moves, so a failed one
+ * (no host can take a pinned container, say) is not tried again by every
+ * tick for the same containers; the containers stay where they are, and
+ * the reason stays in ps and the events.
+ */
+function moveTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
+  if (!state.exists || opInProgress(state) || state.op?.kind === "rm") return [];
+  const moving = drainingContainers(state, hosts);
+  if (moving.length === 0) return [];
+  const what = createHash("sha256")
+    .update(moving.map((c) => `${c.name}@${c.host}`).sort().join(","))
+    .digest("hex")
+    .slice(0, 10);
+  const last = state.op;
+  if (last?.status === "failed" && last.id.endsWith(`-${what}`)) return [];
+  const start: StackEvent = {
+    type: "OperationStarted",
+    op: `move-v${state.version}-${what}`,
+    kind: "move",
+    revision: state.revision,
+    by: "corral",
+    source: "api",
+    services: [...new Set(moving.map((c) => c.service))],
+    containers: moving.map((c) => c.name),
+    hosts: [...new Set(moving.map((c) => c.host))].sort(),
+  };
+  return [start, ...advance(evolve(state, start), hosts, now, others)];
+}
+
+/**
+ * A move: each of its containers, per service in slot order and in batches
+ * of the service's parallelism (the first step of a later batch waits out
+ * its delay), is made anew in its slot (same name, same slot ports) on a
+ * host the scheduler places it on. Stop-first: the old one stops and goes,
+ * then the new one is created and started; start-first (update_config.order,
+ * unless it keeps its address): the old one is renamed aside and runs until
+ * the new one has started, then stops and goes. A stopped container moves
+ * stopped. No host for one: the move fails with the scheduler's reason, and
+ * nothing moves.
+ */
+function planMove(state: StackState, op: Operation, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
+  const names = new Set(op.containers ?? []);
+  const moving = Object.values(state.containers)
+    .filter((c) => names.has(c.name) && !c.previousOf)
+    .sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
+  const leaving = (x: Placed) => moving.some((c) => c.service === x.service && c.slot === x.slot);
+  const placed = [...others, ...stackPlaced(state).filter((x) => !leaving(x))];
+  const steps: Step[] = [];
+  for (const service of [...new Set(moving.map((c) => c.service))]) {
+    const spec = state.services[service]?.spec;
+    if (!spec) continue;
+    const mine = moving.filter((c) => c.service === service);
+    const result = placeService(state, service, mine.map((c) => c.slot), hosts, placed);
+    if ("problem" in result) return [{ type: "OperationFailed", op: op.id, reason: result.problem }];
+    if (result.unplaced) return [{ type: "OperationFailed", op: op.id, reason: result.unplaced.reason }];
+    for (const p of result.placements) placed.push(newPlaced(state, service, p.slot, p.host));
+    const settings = spec.deploy?.update_config;
+    const size = settings?.parallelism === 0 ? mine.length : Math.max(1, settings?.parallelism ?? 1); // 0: all at once, as Swarm's
+    const delayMs = settings?.delay ?? 0;
+    const startFirst = settings?.order === "start-first" && !spec.retain_ip;
+    const pulled = new Map<string, string>();
+    let previousBatch: string[] = [];
+    let batch: string[] = [];
+    for (const old of mine) {
+      const p = result.placements.find((x) => x.slot === old.slot)!;
+      let pull = pulled.get(p.host);
+      if (!pull) {
+        pull = stepId(state.name, op.id, state.revision, service, "pull", old.slot); // one per host, as in planServices
+        pulled.set(p.host, pull);
+        steps.push({ op: op.id, stack: state.name, service, revision: state.revision, action: "pull", host: p.host, image: spec.image, id: pull, after: [] });
+      }
+      const first = [pull, ...previousBatch];
+      const lead: Partial<Step> = previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {};
+      const running = old.state === "running";
+      if (running && startFirst) {
+        const aside = asideName(old.name, old.revision);
+        const rename = containerStep(state, op.id, old, "rename", first, { ...lead, renameTo: aside });
+        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, [rename.id]);
+        create.placement = p.why;
+        delete create.ip; // an address is a host's: the new host gives its own
+        const retired = { ...old, name: aside };
+        const stop = containerStep(state, op.id, retired, "stop", [start.id]);
+        const remove = containerStep(state, op.id, retired, "remove", [stop.id]);
+        steps.push(rename, create, start, stop, remove);
+        batch.push(remove.id);
+      } else {
+        const removal = stopAndRemove(state, op.id, service, old.slot, old.name, old.host, old.image);
+        Object.assign(removal[0]!, { after: first, ...lead });
+        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, [removal.at(-1)!.id]);
+        create.placement = p.why;
+        delete create.ip;
+        steps.push(...removal, create);
+        if (running) steps.push(start);
+        batch.push(running ? start.id : create.id);
+      }
+      if (batch.length >= size) {
+        previousBatch = batch;
+        batch = [];
+      }
+    }
+  }
+  return planEvents(state, op.id, op.services ?? [], steps.map(dropUndefined), now);
 }
 
 /**

@@ -6,7 +6,7 @@ import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./mode
 export const sourceSchema = z.enum(["cli", "api", "webhook", "chatops"]);
 export type Source = z.infer<typeof sourceSchema>;
 
-export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart" | "rm-service" | "rm-container";
+export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart" | "rm-service" | "rm-container" | "move";
 
 export interface RevisionService {
   spec: ServiceSpec;
@@ -52,6 +52,8 @@ export type StackEvent =
       /** The services it acts on (a rollback: those it rolls back; unset: all). */
       services?: string[];
       containers?: string[];
+      /** A move: the draining hosts its containers leave. */
+      hosts?: string[];
       /** Services whose pending upgrade it finishes first (their old containers go). */
       confirms?: string[];
     }

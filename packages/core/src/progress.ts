@@ -87,6 +87,10 @@ export class Progress {
     switch (event.type) {
       case "OperationStarted":
         this.#ops.set(event.op, { kind: event.kind, steps: 0 });
+        if (event.kind === "move") {
+          const off = event.hosts?.length ? ` off ${event.hosts.join(", ")} (draining)` : "";
+          return [`Moving ${(event.containers ?? []).map((c) => displayName(c)).join(", ")}${off}`];
+        }
         return [];
       case "StepPlanned": {
         const { step } = event;

@@ -1,4 +1,4 @@
-import type { Command } from "./decide.js";
+import type { Command, HostInfo } from "./decide.js";
 import { decide } from "./decide.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
@@ -7,15 +7,15 @@ import { serviceRows } from "./view.js";
 
 // Test helpers for the decider: given events / when command / then state, with a perfect agent.
 export const spec = (image: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
-export const hosts = [{ id: "h1" }];
+export const hosts: HostInfo[] = [{ id: "h1" }];
 let ids = 0;
 
 export const apply = (s: StackState, events: StackEvent[]) => evolveAll(s, events);
 export const run = (s: StackState, c: Command) => apply(s, decide(c, s));
 
-/** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise. */
-export function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined, healthChecked = false): StackState {
-  s = run(s, { type: "Plan", hosts, now: 1 });
+/** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise; each step's host reports it; the decider plans on `on`. */
+export function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined, healthChecked = false, on: HostInfo[] = hosts): StackState {
+  s = run(s, { type: "Plan", hosts: on, now: 1 });
   for (let guard = 0; guard < 200 && s.op?.status === "running"; guard++) {
     const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
     if (!next) break;
@@ -24,8 +24,8 @@ export function settle(s: StackState, fail: (step: Step) => string | undefined =
     const error = depFailed ? "skipped: a step before failed" : fail(next.step);
     s = run(s, {
       type: "Report",
-      report: { kind: "report", stack: "demo", stepId: next.step.id, host: "h1", ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}), ...(healthChecked && !error && next.step.action === "start" ? { health: "healthy" as const } : {}) },
-      hosts,
+      report: { kind: "report", stack: "demo", stepId: next.step.id, host: next.step.host, ok: !error, ...(error ? { error } : {}), ...(next.step.action === "create" ? { containerId: `c${++ids}` } : {}), ...(healthChecked && !error && next.step.action === "start" ? { health: "healthy" as const } : {}) },
+      hosts: on,
       now: 2,
     });
   }
