@@ -140,10 +140,30 @@ describe.skipIf(why !== undefined)("hosts: join with labels, ls, label, drain, a
     expect(missing.stderr).toMatch(/host nohost not found/);
   });
 
-  it("a drained host takes no new containers; activated, it takes them again", async () => {
+  it("a drained host's containers move to the other host, batch by batch, and answer on its address; it takes no new ones; activated, it takes them again", async () => {
     const drain = await corral(server, ["host", "drain", "hx4"]);
     expect(drain.stdout.trim()).toBe("hx4: draining");
     expect((await hostOf("hx4"))?.state).toBe("draining");
+    // the next reconcile moves what ran there: same slot, same name, same slot port, on hx5
+    await eventually(async () => (await containers("spread")).map((c) => `${c.name} ${c.host}`).sort().join(",") === "spread-web-1 hx5,spread-web-2 hx5", 60_000, 250);
+    expect((await hostLs()).map((h) => h.containers)).toEqual([0, 2]);
+    const svc = JSON.parse((await corral(server, ["inspect", "spread/web"])).stdout) as { publicEndpoints: Array<{ hostId: string; ipAddress: string; port: number }> };
+    expect(svc.publicEndpoints.map((e) => [e.hostId, e.ipAddress])).toEqual([["hx5", "198.18.5.2"], ["hx5", "198.18.5.2"]]);
+    for (const e of svc.publicEndpoints) {
+      let body = "";
+      await eventually(async () => {
+        body = await fetch(`http://${e.ipAddress}:${e.port}/`).then((r) => r.text()).catch(() => "");
+        return body.includes("hello");
+      }, 15_000, 200);
+      expect(body).toContain("hello from corral");
+    }
+    for (const c of await fleet[0]!.docker.listContainers({ all: true, filters: { label: ["io.corral.stack=spread"] } })) throw new Error(`left on hx4: ${c.Names.join(",")}`);
+    const ps = JSON.parse((await corral(server, ["ps", "spread", "--format", "json"])).stdout) as Array<{ state: string; scale: string }>;
+    expect(ps.map((r) => `${r.state} ${r.scale}`)).toEqual(["active 2/2"]);
+    const events = await corral(server, ["events", "spread"]);
+    expect(events.code).toBe(0);
+    expect(events.stdout).toMatch(/Moving spread-web-1 off hx4 \(draining\)/);
+
     const file = composeFile(`services:
   app:
     image: corral-busybox:latest
@@ -155,21 +175,19 @@ describe.skipIf(why !== undefined)("hosts: join with labels, ls, label, drain, a
     expect(up.stderr).toBe("");
     expect(up.code).toBe(0);
     expect((await containers("drained")).map((c) => c.host)).toEqual(["hx5", "hx5"]);
-    // what it ran stays where it was
-    expect((await containers("spread")).map((c) => c.host).sort()).toEqual(["hx4", "hx5"]);
     expect((await corral(server, ["host", "activate", "hx4"])).stdout.trim()).toBe("hx4: active");
     expect((await corral(server, ["scale", "drained/app=3"])).code).toBe(0);
     await eventually(async () => (await containers("drained")).length === 3, 30_000, 200);
     expect((await containers("drained")).map((c) => c.host).sort()).toEqual(["hx4", "hx5", "hx5"]);
-  });
+  }, 120_000);
 
   it("host rm is refused while containers are there, --force while the host is active; allowed once they are gone, and then its agent is shut out", async () => {
     const refused = await corral(server, ["host", "rm", "hx4"]);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/host hx4 has 2 containers of corral's stacks/);
+    expect(refused.stderr).toMatch(/host hx4 has 1 container of corral's stacks/);
     const forced = await corral(server, ["host", "rm", "--force", "hx4"]);
     expect(forced.code).not.toBe(0);
-    expect(forced.stderr).toMatch(/is active and has 2 containers/);
+    expect(forced.stderr).toMatch(/is active and has 1 container:/);
     expect((await hostOf("hx4"))?.state).toBe("active");
     for (const stack of ["spread", "drained"]) expect((await corral(server, ["rm", stack])).code).toBe(0);
     expect((await hostLs()).map((h) => h.containers)).toEqual([0, 0]);
