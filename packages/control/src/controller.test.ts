@@ -155,3 +155,42 @@ describe("controller: hosts and their states", () => {
     expect(sent.every((m) => m.step.host === "d-active" || m.step.host === "e-active")).toBe(true);
   });
 });
+
+describe("controller: a draining host", () => {
+  it("the reconcile tick moves a stack's containers off a draining host though no operation runs", async () => {
+    const store = new EventStore(db, { table });
+    // given a stack that came up on h1, every step reported
+    const on = [{ id: "h1" }];
+    const events: StackEvent[] = [];
+    let s = initialState("drain");
+    const take = (c: Command) => {
+      const e = decide(c, s);
+      events.push(...e);
+      s = evolveAll(s, e);
+    };
+    take({ type: "Up", stack: "drain", op: "op1", services: { web: spec("registry.example/web:1", 2) }, by: "admin", source: "cli" });
+    take({ type: "Plan", hosts: on, now: NOW });
+    for (let guard = 0; guard < 50 && s.op?.status === "running"; guard++) {
+      const next = Object.values(s.steps).find((r) => r.status === "planned" && sendable(s, r.step));
+      if (!next) break;
+      take({ type: "Report", report: { kind: "report", stack: "drain", stepId: next.step.id, host: "h1", ok: true, ...(next.step.action === "create" ? { containerId: `c-${guard}` } : {}) }, hosts: on, now: NOW });
+    }
+    expect(s.op?.status).toBe("succeeded");
+    await store.append("drain", 0, events, "control");
+    // when h1 drains
+    const at = (id: string, extra: Partial<HostRecord>): HostRecord => ({ ...host, id, name: id, queueUrl: `q://${id}`, ...extra });
+    const urls: string[] = [];
+    const controller = new Controller({
+      store,
+      hosts: { list: async () => [at("h1", { state: "draining" }), at("h2", {})] },
+      sender: { send: async (url: string) => void urls.push(url) },
+      clock: () => NOW,
+    });
+    await controller.tick();
+    const state = await store.load("drain");
+    expect(state.op).toMatchObject({ kind: "move", status: "running", containers: ["drain-web-1", "drain-web-2"] });
+    const creates = Object.values(state.steps).filter((r) => r.step.action === "create");
+    expect(creates.map((r) => r.step.host)).toEqual(["h2", "h2"]);
+    expect(urls).toContain("q://h2"); // the image is pulled there first
+  });
+});
