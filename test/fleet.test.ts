@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fleetUnavailable, startFleetHost, type FleetHost } from "./fleet.js";
-import { composeFile, corral, eventually, outputContains, spawnCorral, testServer } from "./support.js";
+import { fleetUnavailable, joinFleetHost, startFleetHost, type FleetHost } from "./fleet.js";
+import { composeFile, corral, eventually, testServer } from "./support.js";
 
 // Several real engines on this machine, each in its own network namespace, each with its own agent
 // joined through the CLI with a one-time token: the bench the many-hosts tests stand on.
@@ -16,14 +16,7 @@ describe.skipIf(why !== undefined)("a fleet of engines on one machine", () => {
   beforeAll(async () => {
     server = await testServer({ tickMs: 300, agent: false });
     hosts.push(await startFleetHost(2, "h2"), await startFleetHost(3, "h3"));
-    for (const h of hosts) {
-      const add = await corral(server, ["host", "add", h.name]);
-      expect(add.code).toBe(0);
-      const token = add.stdout.split("\n")[1]!.trim();
-      const agent = spawnCorral({ url: server.url, token: "" }, ["agent", "--join", server.url, "--token", token, "--docker-host", h.dockerHost], { CORRAL_TOKEN: "" });
-      agents.push(agent);
-      await outputContains(agent, `corral agent ${h.name} connected`);
-    }
+    for (const h of hosts) agents.push(await joinFleetHost(server, h));
   }, 180_000);
 
   afterAll(async () => {

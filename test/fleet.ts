@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Docker from "dockerode";
-import { docker } from "./support.js";
+import type { ChildProcess } from "node:child_process";
+import { expect } from "vitest";
+import { corral, docker, outputContains, spawnCorral } from "./support.js";
 
 const run = promisify(execFile);
 
@@ -128,4 +130,18 @@ export async function startFleetHost(n: number, name: string, images = ["corral-
 async function cleanupNamespace(ns: string, out: string): Promise<void> {
   await run("ip", ["netns", "del", ns]).catch(() => {});
   await run("ip", ["link", "del", out]).catch(() => {});
+}
+
+/**
+ * Join a fleet host to `server` as a node would: `corral host add NAME`
+ * (the admin's) for a one-time token, then `corral agent --join URL --token T`
+ * on the host's engine. Resolves with the agent once it says it is connected.
+ */
+export async function joinFleetHost(server: { url: string; token: string }, host: FleetHost): Promise<ChildProcess> {
+  const add = await corral(server, ["host", "add", host.name]);
+  expect(add.code).toBe(0);
+  const token = add.stdout.split("\n")[1]!.trim();
+  const agent = spawnCorral({ url: server.url, token: "" }, ["agent", "--join", server.url, "--token", token, "--docker-host", host.dockerHost], { CORRAL_TOKEN: "" });
+  await outputContains(agent, `corral agent ${host.name} connected`);
+  return agent;
 }

@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fleetUnavailable, startFleetHost, type FleetHost } from "./fleet.js";
-import { composeFile, corral, eventually, outputContains, spawnCorral, testServer } from "./support.js";
+import { fleetUnavailable, joinFleetHost, startFleetHost, type FleetHost } from "./fleet.js";
+import { composeFile, corral, eventually, testServer } from "./support.js";
 
 // Placement on real engines: three fleet hosts (dockerd per network namespace), agents joined through the CLI.
 const why = await fleetUnavailable();
@@ -18,14 +18,7 @@ describe.skipIf(why !== undefined)("placement over a fleet", () => {
   const hosts: FleetHost[] = [];
   const agents: ChildProcess[] = [];
 
-  const join = async (h: FleetHost) => {
-    const add = await corral(server, ["host", "add", h.name]);
-    expect(add.code).toBe(0);
-    const token = add.stdout.split("\n")[1]!.trim();
-    const agent = spawnCorral({ url: server.url, token: "" }, ["agent", "--join", server.url, "--token", token, "--docker-host", h.dockerHost], { CORRAL_TOKEN: "" });
-    agents.push(agent);
-    await outputContains(agent, `corral agent ${h.name} connected`);
-  };
+  const join = async (h: FleetHost) => void agents.push(await joinFleetHost(server, h));
 
   const containers = async (stack: string): Promise<ContainerRow[]> => {
     const ps = await corral(server, ["ps", stack, "--containers", "--format", "json"]);

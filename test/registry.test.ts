@@ -1,9 +1,9 @@
 import type { ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fleetUnavailable, startFleetHost, type FleetHost } from "./fleet.js";
+import { fleetUnavailable, joinFleetHost, startFleetHost, type FleetHost } from "./fleet.js";
 import { dropImage, pushImage, registryUnavailable, startRegistry, type TestRegistry } from "./registry.js";
-import { composeFile, corral, docker, outputContains, spawnCorral, stackContainers, testServer } from "./support.js";
+import { composeFile, corral, docker, stackContainers, testServer } from "./support.js";
 
 // Private registries end to end: a real registry (Debian's docker-registry, htpasswd logins) on this machine,
 // a real engine pulling from it with the stack owner's login, and the failures a user must see when it will not.
@@ -185,14 +185,7 @@ describe.skipIf(fleetWhy !== undefined)("private registries on a fleet of engine
   beforeAll(async () => {
     server = await testServer({ tickMs: 300, agent: false });
     hosts.push(await startFleetHost(2, "h2"), await startFleetHost(3, "h3"));
-    for (const h of hosts) {
-      const add = await corral(server, ["host", "add", h.name]);
-      expect(add.code).toBe(0);
-      const token = add.stdout.split("\n")[1]!.trim();
-      const agent = spawnCorral({ url: server.url, token: "" }, ["agent", "--join", server.url, "--token", token, "--docker-host", h.dockerHost], { CORRAL_TOKEN: "" });
-      agents.push(agent);
-      await outputContains(agent, `corral agent ${h.name} connected`);
-    }
+    for (const h of hosts) agents.push(await joinFleetHost(server, h));
     // the registry on this side of h2's veth: both engines reach it, and take it over plain HTTP (--insecure-registry 198.18.0.0/15)
     registry = await startRegistry("198.18.2.1", { ann: PASSWORD });
     image = `${registry.server}/private/hello:2`;
