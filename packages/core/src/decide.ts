@@ -9,7 +9,7 @@ import { blockedByFailure, sendable } from "./dispatch.js";
 import { directPorts } from "./ports.js";
 import { assignSlotPorts, perContainerKeys, withSlotPorts, type PortPool, type ServiceSlotPorts } from "./host-ports.js";
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
-import { Draft, evolve, evolveAll, type ContainerRecord, type Operation, type StackState } from "./state.js";
+import { Draft, evolve, evolveAll, type ContainerRecord, type LostContainer, type Operation, type StackState } from "./state.js";
 import { containerId } from "./view.js";
 import { globalSlots, type Placed } from "./placement.js";
 import { isGlobal, newPlaced, placeService, placementHosts, rulesOf, stackPlaced, type PlannedPlacement } from "./scheduling.js";
@@ -123,6 +123,7 @@ const doingText: Record<Operation["kind"], string> = {
   "rm-service": "removing a service",
   "rm-container": "re-creating a container",
   move: "moving containers off a draining host",
+  cleanup: "removing stale containers from a host back from a disconnection",
 };
 
 function refuseWhileBusy(state: StackState, what: string): void {
@@ -1035,6 +1036,7 @@ function advance(state: StackState, hosts: HostInfo[], now: number, others: Plac
     if (op.kind === "stop" || op.kind === "start" || op.kind === "restart") planned.push(...planLifecycle(state, op, now));
     if (op.kind === "rm-service" || op.kind === "rm-container") planned.push(...planRemoveParts(state, op, hosts, now, others));
     if (op.kind === "move") planned.push(...planMove(state, op, hosts, now, others));
+    if (op.kind === "cleanup") planned.push(...planCleanup(state, op, hosts, now));
     if (op.kind === "scale") {
       const scope = op.services ?? [];
       const steps = planServices(state, op.id, hosts, scope, others);
@@ -1142,6 +1144,9 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       const due = Object.entries(state.upgrades).flatMap(([service, u]) => (waiting.get(u.op) ? [service] : []));
       if (due.length === 0) {
         const s = evolveAll(state, jobs);
+        // stale containers on a host back from a disconnection go first: until then a slot may run twice
+        const cleanup = cleanupTick(s, command.hosts, command.now, others);
+        if (cleanup.length > 0) return [...jobs, ...cleanup];
         const global = globalTick(s, command.hosts, command.now, others);
         return [...jobs, ...(global.length > 0 ? global : moveTick(s, command.hosts, command.now, others))];
       }
@@ -1225,17 +1230,66 @@ function globalTick(state: StackState, hosts: HostInfo[], now: number, others: P
  * slot. Pure: the controller asks it to know which stacks to tick.
  */
 export function drainingContainers(state: StackState, hosts: HostInfo[]): ContainerRecord[] {
+  return containersOn(state, hosts, "draining");
+}
+
+/** The same for disconnected hosts (missed heartbeats): their containers are re-placed on active hosts. Pure. */
+export function disconnectedContainers(state: StackState, hosts: HostInfo[]): ContainerRecord[] {
+  return containersOn(state, hosts, "disconnected");
+}
+
+/** Containers left on lost hosts that are active again: a cleanup removes them. Pure: the controller asks it to know which stacks to tick. */
+export function staleContainers(state: StackState, hosts: HostInfo[]): LostContainer[] {
+  if (!state.exists || !state.lost) return [];
+  const back = new Set(hosts.filter((h) => (h.state ?? "active") === "active").map((h) => h.id));
+  return Object.values(state.lost)
+    .filter((l) => back.has(l.host))
+    .sort((a, b) => (a.host === b.host ? (a.name < b.name ? -1 : 1) : a.host < b.host ? -1 : 1));
+}
+
+function containersOn(state: StackState, hosts: HostInfo[], hostState: "draining" | "disconnected"): ContainerRecord[] {
   if (!state.exists) return [];
-  const draining = new Set(hosts.filter((h) => h.state === "draining").map((h) => h.id));
-  if (draining.size === 0) return [];
+  const leaving = new Set(hosts.filter((h) => h.state === hostState).map((h) => h.id));
+  if (leaving.size === 0) return [];
   return Object.values(state.containers)
     .filter((c) => {
-      if (c.previousOf || !draining.has(c.host) || state.upgrades[c.service]) return false;
+      if (c.previousOf || !leaving.has(c.host) || state.upgrades[c.service]) return false;
       const service = state.services[c.service];
       if (!service || c.slot > service.spec.scale || cronSchedule(service.spec)) return false;
       return !isGlobal(state.name, c.service, service.spec);
     })
     .sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
+}
+
+/**
+ * The containers on disconnected hosts that no active host can take (a hard
+ * constraint pins them, say): they wait for their host, each with the
+ * scheduler's reason. The others are placed together, per service.
+ */
+function pinnedToLost(state: StackState, lost: ContainerRecord[], hosts: HostInfo[], others: Placed[]): Map<string, string> {
+  const waits = new Map<string, string>();
+  const leaving = (x: Placed) => lost.some((c) => c.service === x.service && c.slot === x.slot);
+  const placed = [...others, ...stackPlaced(state).filter((x) => !leaving(x))];
+  for (const service of [...new Set(lost.map((c) => c.service))]) {
+    let mine = lost.filter((c) => c.service === service);
+    for (let guard = 0; guard < 1000 && mine.length > 0; guard++) {
+      const result = placeService(state, service, mine.map((c) => c.slot), hosts, placed);
+      if ("problem" in result) {
+        for (const c of mine) waits.set(c.name, result.problem);
+        break;
+      }
+      if (!result.unplaced) {
+        for (const p of result.placements) placed.push(newPlaced(state, service, p.slot, p.host));
+        break;
+      }
+      const slot = result.unplaced.slot;
+      const c = mine.find((x) => x.slot === slot);
+      if (!c) break;
+      waits.set(c.name, result.unplaced.reason);
+      mine = mine.filter((x) => x !== c);
+    }
+  }
+  return waits;
 }
 
 /**
@@ -1248,14 +1302,27 @@ export function drainingContainers(state: StackState, hosts: HostInfo[]): Contai
  */
 function moveTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
   if (!state.exists || opInProgress(state) || state.op?.kind === "rm") return [];
-  const moving = drainingContainers(state, hosts);
-  if (moving.length === 0) return [];
+  const lost = disconnectedContainers(state, hosts);
+  const waits = pinnedToLost(state, lost, hosts, others);
+  // why each waits, said once (and no more once it no longer waits)
+  const said: StackEvent[] = [];
+  for (const c of lost) {
+    const reason = waits.get(c.name);
+    if (reason && state.waiting?.[c.name]?.reason !== reason) said.push({ type: "ContainerWaiting", container: c.name, host: c.host, reason });
+  }
+  for (const [name, w] of Object.entries(state.waiting ?? {})) {
+    if (!waits.has(name)) said.push({ type: "ContainerWaiting", container: name, host: w.host });
+  }
+  const moving = [...drainingContainers(state, hosts), ...lost.filter((c) => !waits.has(c.name))].sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
+  if (moving.length === 0) return said;
+  state = evolveAll(state, said);
   const what = createHash("sha256")
     .update(moving.map((c) => `${c.name}@${c.host}`).sort().join(","))
     .digest("hex")
     .slice(0, 10);
   const last = state.op;
-  if (last?.status === "failed" && last.id.endsWith(`-${what}`)) return [];
+  if (last?.status === "failed" && last.id.endsWith(`-${what}`)) return said;
+  const disconnected = [...new Set(moving.filter((c) => lost.includes(c)).map((c) => c.host))].sort();
   const start: StackEvent = {
     type: "OperationStarted",
     op: `move-v${state.version}-${what}`,
@@ -1266,8 +1333,53 @@ function moveTick(state: StackState, hosts: HostInfo[], now: number, others: Pla
     services: [...new Set(moving.map((c) => c.service))],
     containers: moving.map((c) => c.name),
     hosts: [...new Set(moving.map((c) => c.host))].sort(),
+    ...(disconnected.length > 0 ? { disconnected } : {}),
+  };
+  return [...said, start, ...advance(evolve(state, start), hosts, now, others)];
+}
+
+/**
+ * With no operation in progress, the containers left on hosts that were
+ * lost and are active again (their slots run elsewhere now) are stopped and
+ * removed there: a cleanup of corral's own. Each step names its host: the
+ * agent of that host alone runs it, and it acts on the engine's container
+ * of that name there, never on the slot's new one elsewhere. As for
+ * moveTick, a failed one is not tried again for the same containers.
+ */
+function cleanupTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
+  if (!state.exists || opInProgress(state) || state.op?.kind === "rm") return [];
+  const stale = staleContainers(state, hosts);
+  if (stale.length === 0) return [];
+  const what = createHash("sha256")
+    .update(stale.map((l) => `${l.name}@${l.host}`).join(","))
+    .digest("hex")
+    .slice(0, 10);
+  const last = state.op;
+  if (last?.status === "failed" && last.id.endsWith(`-${what}`)) return [];
+  const start: StackEvent = {
+    type: "OperationStarted",
+    op: `cleanup-v${state.version}-${what}`,
+    kind: "cleanup",
+    revision: state.revision,
+    by: "corral",
+    source: "api",
+    services: [...new Set(stale.map((l) => l.service))].sort(),
+    containers: stale.map((l) => l.name),
+    hosts: [...new Set(stale.map((l) => l.host))],
   };
   return [start, ...advance(evolve(state, start), hosts, now, others)];
+}
+
+/** A cleanup: stop, then remove, each stale container on its host (hosts back and active now). */
+function planCleanup(state: StackState, op: Operation, hosts: HostInfo[], now: number): StackEvent[] {
+  const steps: Step[] = [];
+  for (const l of staleContainers(state, hosts)) {
+    const base = { op: op.id, stack: state.name, service: l.service, slot: l.slot, revision: l.revision, image: l.image, container: l.name, host: l.host };
+    const stop: Step = { ...base, id: stepId(state.name, op.id, state.revision, l.service, `stop-${l.name}@${l.host}`, l.slot), action: "stop", after: [] };
+    const remove: Step = { ...base, id: stepId(state.name, op.id, state.revision, l.service, `remove-${l.name}@${l.host}`, l.slot), action: "remove", after: [stop.id] };
+    steps.push(stop, remove);
+  }
+  return planEvents(state, op.id, op.services ?? [], steps, now);
 }
 
 /**
@@ -1288,6 +1400,8 @@ function planMove(state: StackState, op: Operation, hosts: HostInfo[], now: numb
     .sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1));
   const leaving = (x: Placed) => moving.some((c) => c.service === x.service && c.slot === x.slot);
   const placed = [...others, ...stackPlaced(state).filter((x) => !leaving(x))];
+  const lostHosts = new Set(hosts.filter((h) => h.state === "disconnected").map((h) => h.id));
+  const lostEvents: StackEvent[] = [];
   const steps: Step[] = [];
   for (const service of [...new Set(moving.map((c) => c.service))]) {
     const spec = state.services[service]?.spec;
@@ -1315,7 +1429,17 @@ function planMove(state: StackState, op: Operation, hosts: HostInfo[], now: numb
       const first = [pull, ...previousBatch];
       const lead: Partial<Step> = previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {};
       const running = old.state === "running";
-      if (running && startFirst) {
+      if (lostHosts.has(old.host)) {
+        // its host cannot be reached: it cannot be stopped first; its record goes to `lost` (a cleanup removes it once the host is back)
+        lostEvents.push({ type: "ContainerLost", op: op.id, container: old.name, host: old.host });
+        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, first);
+        Object.assign(create, lead);
+        create.placement = p.why;
+        delete create.ip;
+        steps.push(create);
+        if (running) steps.push(start);
+        batch.push(running ? start.id : create.id);
+      } else if (running && startFirst) {
         const aside = asideName(old.name, old.revision);
         const rename = containerStep(state, op.id, old, "rename", first, { ...lead, renameTo: aside });
         const [create, start] = newContainer(state, op.id, service, old.slot, p.host, [rename.id]);
@@ -1342,7 +1466,7 @@ function planMove(state: StackState, op: Operation, hosts: HostInfo[], now: numb
       }
     }
   }
-  return planEvents(state, op.id, op.services ?? [], steps.map(dropUndefined), now);
+  return [...lostEvents, ...planEvents(state, op.id, op.services ?? [], steps.map(dropUndefined), now)];
 }
 
 /**

@@ -6,7 +6,7 @@ import type { PortSpec, SecretSpec, ServiceSpec, Step, VolumeSpec } from "./mode
 export const sourceSchema = z.enum(["cli", "api", "webhook", "chatops"]);
 export type Source = z.infer<typeof sourceSchema>;
 
-export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart" | "rm-service" | "rm-container" | "move";
+export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "scale" | "stop" | "start" | "restart" | "rm-service" | "rm-container" | "move" | "cleanup";
 
 export interface RevisionService {
   spec: ServiceSpec;
@@ -52,8 +52,10 @@ export type StackEvent =
       /** The services it acts on (a rollback: those it rolls back; unset: all). */
       services?: string[];
       containers?: string[];
-      /** A move: the draining hosts its containers leave. */
+      /** A move: the draining (or disconnected) hosts its containers leave; a cleanup: the hosts back whose stale containers go. */
       hosts?: string[];
+      /** A move: those of its hosts that are disconnected (their containers are re-placed without being stopped first). */
+      disconnected?: string[];
       /** Services whose pending upgrade it finishes first (their old containers go). */
       confirms?: string[];
     }
@@ -84,6 +86,13 @@ export type StackEvent =
   /** A running container's health check changed its verdict. */
   | { type: "ContainerHealth"; container: string; health: "healthy" | "unhealthy"; at: number }
   | { type: "StepFailed"; stepId: string; error: string }
+  /**
+   * A container on a disconnected host, re-placed by a move: its record leaves `containers` (it no longer counts as
+   * live; the slot's new container takes its name) for `lost`, until a cleanup removes it from its host once back.
+   */
+  | { type: "ContainerLost"; op: string; container: string; host: string }
+  /** A container on a disconnected host that cannot be re-placed (pinned to it, say): why it waits; no reason: it waits no more. */
+  | { type: "ContainerWaiting"; container: string; host: string; reason?: string }
   | { type: "OperationSucceeded"; op: string }
   | { type: "OperationFailed"; op: string; reason: string }
   /** The stack is gone; its history stays, as an earlier life once a stack of the same name is made. */

@@ -11,7 +11,7 @@ export { asideName, containerName, displayName, parseEngineName, runContainerNam
 export type { EngineName } from "./names.js";
 export { currentProject, Draft, evolve, evolveAll, fold, initialState, stateFormat } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
-export { decide, drainingContainers, placementProblem, previewPlacements, stepId } from "./decide.js";
+export { decide, disconnectedContainers, drainingContainers, staleContainers, placementProblem, previewPlacements, stepId } from "./decide.js";
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide.js";
 export { containerId, containerRows, serviceRows, stackState } from "./view.js";

@@ -88,10 +88,15 @@ export class Progress {
       case "OperationStarted":
         this.#ops.set(event.op, { kind: event.kind, steps: 0 });
         if (event.kind === "move") {
-          const off = event.hosts?.length ? ` off ${event.hosts.join(", ")} (draining)` : "";
+          const lost = new Set(event.disconnected ?? []);
+          const why = (h: string) => `${h} (${lost.has(h) ? "disconnected" : "draining"})`;
+          const off = event.hosts?.length ? ` off ${event.hosts.map(why).join(", ")}` : "";
           return [`Moving ${(event.containers ?? []).map((c) => displayName(c)).join(", ")}${off}`];
         }
+        if (event.kind === "cleanup") return [`Removing stale ${(event.containers ?? []).map((c) => displayName(c)).join(", ")} from ${(event.hosts ?? []).join(", ")} (back from a disconnection)`];
         return [];
+      case "ContainerWaiting":
+        return event.reason ? [`${displayName(event.container)} waits for ${event.host} (disconnected): ${event.reason}`] : [];
       case "StepPlanned": {
         const { step } = event;
         if (this.#steps.get(step.id)) return []; // known already

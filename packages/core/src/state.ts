@@ -28,6 +28,20 @@ export interface ContainerRecord {
   healthySince?: number;
 }
 
+/** A container left on a host that was lost (disconnected) when its slot was re-placed elsewhere: removed once the host is back. */
+export interface LostContainer {
+  name: string;
+  host: string;
+  service: string;
+  slot: number;
+  revision: number;
+  image: string;
+  dockerId?: string;
+}
+
+/** The key of a lost container: its engine name on its host. */
+export const lostKey = (name: string, host: string) => `${name}@${host}`;
+
 /** A revision as history keeps it. */
 export interface Revision {
   revision: number;
@@ -200,6 +214,10 @@ export interface StackState {
    * back about: they may exist on the host, so a removal must cover them.
    */
   inflight: Record<string, { service: string; slot: number; host: string; image: string }>;
+  /** Containers left on lost hosts, by name@host (see LostContainer); absent: none. */
+  lost?: Record<string, LostContainer>;
+  /** Containers on a disconnected host that no host can take, by name: why they wait. */
+  waiting?: Record<string, { host: string; reason: string }>;
   /** Host ports of each slot, by service, for the ports written without one (see host-ports.ts); absent in states folded before there were any. */
   slotPorts?: Record<string, ServiceSlotPorts>;
 }
@@ -209,7 +227,7 @@ export interface StackState {
  * snapshot of another shape is not read, the log is folded afresh. Raise it
  * with every change to what a fold produces.
  */
-export const stateFormat = 2;
+export const stateFormat = 3;
 
 export const initialState = (name: string): StackState => ({
   name,
@@ -417,6 +435,23 @@ export class Draft {
         this.#mut("steps")[event.stepId] = { ...record, status: "failed", error: event.error };
         break;
       }
+      case "ContainerLost": {
+        const c = s.containers[event.container];
+        if (!c || c.host !== event.host) break;
+        delete this.#mut("containers")[event.container];
+        const lost: LostContainer = { name: c.name, host: c.host, service: c.service, slot: c.slot, revision: c.revision, image: c.image, ...(c.dockerId ? { dockerId: c.dockerId } : {}) };
+        s.lost = { ...s.lost, [lostKey(c.name, c.host)]: lost };
+        if (s.waiting?.[event.container]) {
+          const { [event.container]: _w, ...rest } = s.waiting;
+          s.waiting = rest;
+        }
+        break;
+      }
+      case "ContainerWaiting": {
+        const { [event.container]: _w, ...rest } = s.waiting ?? {};
+        s.waiting = event.reason ? { ...rest, [event.container]: { host: event.host, reason: event.reason } } : rest;
+        break;
+      }
       case "OperationSucceeded":
         if (s.op?.id === event.op) s.op = { ...s.op, status: "succeeded" };
         break;
@@ -519,7 +554,9 @@ export class Draft {
     const { step } = record;
     const name = step.container;
     if (!name) return;
-    const existing = this.#s.containers[name];
+    // a step acts on the container of that name on its own host: another host's of the same name (a lost one's successor) is not touched
+    const found = this.#s.containers[name];
+    const existing = found && found.host === step.host ? found : undefined;
     switch (step.action) {
       case "create":
         this.#mut("containers")[name] = {
@@ -555,7 +592,11 @@ export class Draft {
         }
         break;
       case "remove":
-        if (name in this.#s.containers) delete this.#mut("containers")[name];
+        if (existing) delete this.#mut("containers")[name];
+        if (this.#s.lost?.[lostKey(name, step.host)]) {
+          const { [lostKey(name, step.host)]: _l, ...rest } = this.#s.lost;
+          this.#s.lost = rest;
+        }
         if (name in this.#s.inflight) delete this.#mut("inflight")[name];
         break;
       case "rename": {
