@@ -160,4 +160,31 @@ describe("a disconnected host", () => {
     expect(final.waiting).toEqual({});
     expect(serviceRows(final).find((r) => r.name === "demo/db")!.detail).toBe("");
   });
+
+  it("back before the move has settled: the move finishes on h2, then the cleanup follows", () => {
+    const s = deployed({ web: spec("nginx", { scale: 2 }) });
+    const during = apply(s, tick(s, lost));
+    expect(during.op).toMatchObject({ kind: "move", status: "running" });
+    // h1 is back: a Tick while the move runs starts nothing new
+    expect(started(tick(during, both, 6))).toBeUndefined();
+    const moved = settle(during, undefined, false, both);
+    expect(moved.op).toMatchObject({ kind: "move", status: "succeeded" });
+    expect(started(tick(moved, both, 7))).toMatchObject({ kind: "cleanup", containers: ["demo-web-1"], hosts: ["h1"] });
+  });
+
+  it("moves off a draining and a disconnected host together, saying which is which", () => {
+    const s = deployed({ web: spec("nginx", { scale: 3 }) }, [{ id: "h1", name: "h1" }, { id: "h2", name: "h2" }, { id: "h3", name: "h3" }]);
+    const hostsNow: HostInfo[] = [{ id: "h1", name: "h1", state: "disconnected" }, { id: "h2", name: "h2", state: "draining" }, { id: "h3", name: "h3" }];
+    const events = tick(s, hostsNow);
+    const progress = new Progress("demo");
+    expect(events.flatMap((e) => progress.line(e) ?? [])[0]).toBe("Moving demo-web-1, demo-web-2 off h1 (disconnected), h2 (draining)");
+    // the draining host's container is stopped first; the lost one is not
+    expect(steps(events).filter((x) => x.host !== "h3").map((x) => [x.action, x.container, x.host])).toEqual([
+      ["stop", "demo-web-2", "h2"],
+      ["remove", "demo-web-2", "h2"],
+    ]);
+    const after = settle(apply(s, events), undefined, false, hostsNow);
+    expect(where(after)).toEqual({ "demo-web-1": "h3 running", "demo-web-2": "h3 running", "demo-web-3": "h3 running" });
+    expect(Object.keys(after.lost ?? {})).toEqual(["demo-web-1@h1"]);
+  });
 });
