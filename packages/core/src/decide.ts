@@ -910,8 +910,9 @@ function planRemove(state: StackState, opId: string, now: number): StackEvent[] 
   for (const [service, c] of Object.entries(state.cron)) {
     for (const r of c.runs) if (r.status === "running" && !targets.has(r.container)) targets.set(r.container, { service, slot: r.run, host: r.host, image: state.services[service]?.spec.image ?? "" });
   }
-  const steps = [...targets.entries()]
-    .flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image))
+  // and the containers left on lost hosts (each on its own host, though the slot's new one has its name)
+  const stale = Object.values(state.lost ?? {}).flatMap((l) => staleSteps(state, opId, l));
+  const steps = [...[...targets.entries()].flatMap(([name, t]) => stopAndRemove(state, opId, t.service, t.slot, name, t.host, t.image)), ...stale]
     .map((step) => (step.action === "remove" ? { ...step, dropNetwork: true } : step));
   return planEvents(state, opId, Object.keys(state.services), steps, now);
 }
@@ -1373,13 +1374,16 @@ function cleanupTick(state: StackState, hosts: HostInfo[], now: number, others: 
 /** A cleanup: stop, then remove, each stale container on its host (hosts back and active now). */
 function planCleanup(state: StackState, op: Operation, hosts: HostInfo[], now: number): StackEvent[] {
   const steps: Step[] = [];
-  for (const l of staleContainers(state, hosts)) {
-    const base = { op: op.id, stack: state.name, service: l.service, slot: l.slot, revision: l.revision, image: l.image, container: l.name, host: l.host };
-    const stop: Step = { ...base, id: stepId(state.name, op.id, state.revision, l.service, `stop-${l.name}@${l.host}`, l.slot), action: "stop", after: [] };
-    const remove: Step = { ...base, id: stepId(state.name, op.id, state.revision, l.service, `remove-${l.name}@${l.host}`, l.slot), action: "remove", after: [stop.id] };
-    steps.push(stop, remove);
-  }
+  for (const l of staleContainers(state, hosts)) steps.push(...staleSteps(state, op.id, l));
   return planEvents(state, op.id, op.services ?? [], steps, now);
+}
+
+/** Stop, then remove, a container left on a lost host: on that host, by its engine name there (step ids name the host: the slot's successor has the same name). */
+function staleSteps(state: StackState, opId: string, l: LostContainer): Step[] {
+  const base = { op: opId, stack: state.name, service: l.service, slot: l.slot, revision: l.revision, image: l.image, container: l.name, host: l.host };
+  const stop: Step = { ...base, id: stepId(state.name, opId, state.revision, l.service, `stop-${l.name}@${l.host}`, l.slot), action: "stop", after: [] };
+  const remove: Step = { ...base, id: stepId(state.name, opId, state.revision, l.service, `remove-${l.name}@${l.host}`, l.slot), action: "remove", after: [stop.id] };
+  return [stop, remove];
 }
 
 /**

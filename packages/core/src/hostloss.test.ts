@@ -187,4 +187,15 @@ describe("a disconnected host", () => {
     expect(where(after)).toEqual({ "demo-web-1": "h3 running", "demo-web-2": "h3 running", "demo-web-3": "h3 running" });
     expect(Object.keys(after.lost ?? {})).toEqual(["demo-web-1@h1"]);
   });
+
+  it("a stack removed while a lost container is left: its removal covers it, on its own host", () => {
+    const s = deployed({ web: spec("nginx", { scale: 2 }) });
+    const moved = settle(apply(s, tick(s, lost)), undefined, false, lost);
+    const events = decide({ type: "Remove", stack: "demo", op: "op9", by: "admin", source: "cli" }, moved);
+    const planned = steps(decide({ type: "Plan", hosts: both, now: 9 }, apply(moved, events)));
+    expect(planned.filter((x) => x.action === "remove").map((x) => `${x.container}@${x.host}`).sort()).toEqual(["demo-web-1@h1", "demo-web-1@h2", "demo-web-2@h2"]);
+    expect(new Set(planned.map((x) => x.id)).size).toBe(planned.length);
+    const gone = settle(apply(moved, events), undefined, false, both);
+    expect(gone.exists).toBe(false);
+  });
 });
