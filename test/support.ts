@@ -40,10 +40,13 @@ export function corral(server: { url: string; token: string }, args: string[], c
   });
 }
 
+/** Where the agents this test file spawns keep their host credentials (not the machine's /var/lib/corral/agent). */
+export const agentStateDir = mkdtempSync(join(tmpdir(), "corral-agent-state-"));
+
 /** Spawn a long-running `corral` process (an agent, a follow) against `server`, to read it as it goes and stop it for real. */
 export function spawnCorral(server: { url: string; token: string }, args: string[], env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, [cliBin, ...args], {
-    env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token, ...env },
+    env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token, CORRAL_AGENT_STATE: agentStateDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stderr?.on("data", () => {});

@@ -8,3 +8,5 @@ export { PortRouter } from "./router.js";
 export { formatPortList, mergeRanges, parsePortList, reservePortRange, reservedPortsFile } from "./reserved-ports.js";
 export type { PortRange, ReserveOutcome } from "./reserved-ports.js";
 export { SessionRunner } from "./sessions.js";
+export { CredentialStore, defaultStateDir } from "./credentials.js";
+export type { SavedHost } from "./credentials.js";

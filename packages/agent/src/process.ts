@@ -8,6 +8,7 @@ import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./ag
 import { PortRouter } from "./router.js";
 import { reservePortRange } from "./reserved-ports.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
+import type { CredentialStore } from "./credentials.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
@@ -25,6 +26,9 @@ export interface AgentProcessOptions {
   address?: string;
   /** Where to reserve the site's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports; a plain file in tests). */
   reservedPortsFile?: string;
+  /** Where the host token is kept, to start again without a join token; and whether `token` came from it. */
+  credentials?: CredentialStore;
+  tokenIsSaved?: boolean;
   log?: Logger;
 }
 
@@ -102,7 +106,19 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   if (isIP(address) === 0) throw new Error(`address "${address}": not an IP address (the address users reach this host's published ports on)`);
   // this host's own signing key, made anew at each start; only its public half leaves the process
   const keys = generateKeyPairSync("ed25519");
-  const reg = registration.parse(await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address, publicKey: exportPublicKey(keys.publicKey) }));
+  let answer: unknown;
+  try {
+    answer = await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address, publicKey: exportPublicKey(keys.publicKey) });
+  } catch (e) {
+    if (options.tokenIsSaved && e instanceof ApiCallError && (e.status === 401 || e.status === 403))
+      throw new Error(
+        `the control plane at ${options.apiUrl} refuses the credentials saved for host ${options.hostId} in ${options.credentials?.dir ?? "the state directory"} (${e.status}): was the host removed, or joined again elsewhere? 'corral host add ${options.hostId}' makes a join token: corral agent --join ${options.apiUrl} --token T`,
+      );
+    throw e;
+  }
+  const reg = registration.parse(answer);
+  // the host token changes at every registration: keep the new one, to start again without a join token
+  await options.credentials?.save({ url: options.apiUrl, hostId: options.hostId, hostToken: reg.hostToken });
   const controlKey = importPublicKey(reg.controlKey);
   // published ports come from the site's range: no outgoing connection of this host may take one as its source port
   if (reg.portRange) await reservePortRange(reg.portRange, { ...(options.reservedPortsFile ? { file: options.reservedPortsFile } : {}), ...(options.log ? { log: options.log } : {}) });
@@ -155,6 +171,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       // the control plane no longer takes this host's token: it was removed ('corral host rm'); stop asking for work
       clearInterval(heartbeat);
       controller.abort();
+      void options.credentials?.forget(options.apiUrl, options.hostId).catch(() => {});
       endAgent(`host ${options.hostId} is no longer registered with the control plane (its token is refused): the agent stopped; 'corral host add ${options.hostId}' makes a token to join it again`);
     });
   }, options.heartbeatMs ?? reg.heartbeatMs ?? 10_000);

@@ -241,10 +241,18 @@ export function createApp(deps: ApiDeps) {
   }
 
   /** Host id → name, for listings: a container's HOST is its host's name. */
-  async function hostNames(): Promise<Map<string, string>> {
-    return new Map((await deps.hosts.list()).map((h) => [h.id, h.name]));
+  async function hostNames(): Promise<Map<string, { name: string; state: string }>> {
+    const now = clock();
+    return new Map((await deps.hosts.list()).map((h) => [h.id, { name: h.name, state: hostState(h.state, h.lastSeen, now, staleMs) }]));
   }
-  const namedHosts = (rows: ContainerRow[], names: Map<string, string>) => rows.map((r) => ({ ...r, host: names.get(r.host) ?? r.host }));
+  // a container on a disconnected host may run or not: nobody can tell until the host is back
+  const namedHosts = (rows: ContainerRow[], names: Map<string, { name: string; state: string }>) =>
+    rows.map((r) => {
+      const h = names.get(r.host);
+      if (h?.state !== "disconnected") return { ...r, host: h?.name ?? r.host };
+      const lost = `host ${h.name} is disconnected`;
+      return { ...r, host: h.name, state: r.state === "running" ? "unknown" : r.state, detail: r.detail ? `${lost}; ${r.detail}` : lost };
+    });
 
   /** The request's files as one project under the site policy: every violation at once, or the project with its ports assigned. */
   async function admit(

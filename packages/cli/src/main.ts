@@ -316,17 +316,26 @@ export function buildProgram(io: Out = defaultOut): Command {
       if (isIP(v) === 0) throw new CliError(`--address: expected an IP address, got "${v}"`);
       return v;
     })
-    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string; address?: string }) => {
-      const { startAgent } = await import("@corral/agent");
+    .option("--state-dir <dir>", "where the agent keeps its host credentials, to start again without a join token (default: CORRAL_AGENT_STATE, else /var/lib/corral/agent for root, ~/.local/state/corral/agent for others)")
+    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string; address?: string; stateDir?: string }) => {
+      const { CredentialStore, defaultStateDir, startAgent } = await import("@corral/agent");
       const { stderrLogger } = await import("@corral/local");
-      const config = opts.join && opts.token ? { url: opts.join, token: opts.token } : { ...clientConfig(), ...(opts.join ? { url: opts.join } : {}), ...(opts.token ? { token: opts.token } : {}) };
-      const hostId = opts.hostId ?? /^join\.([a-zA-Z0-9][a-zA-Z0-9_-]{0,62})\./.exec(config.token)?.[1];
+      const credentials = new CredentialStore(opts.stateDir ?? process.env.CORRAL_AGENT_STATE ?? defaultStateDir());
+      const url = (opts.join ?? process.env.CORRAL_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+      // a token given wins; else the host token this agent saved when it joined; else the CLI's own (CORRAL_TOKEN, the server's token file)
+      const saved = opts.token ? undefined : await credentials.load(url, opts.hostId).catch((e: unknown) => {
+        throw new CliError((e as Error).message);
+      });
+      const config = opts.token ? { url, token: opts.token } : saved ? { url, token: saved.hostToken } : { ...clientConfig(), url };
+      const hostId = opts.hostId ?? saved?.hostId ?? /^join\.([a-zA-Z0-9][a-zA-Z0-9_-]{0,62})\./.exec(config.token)?.[1];
       if (!hostId) throw new CliError("corral agent needs --host-id ID, or a join token from 'corral host add ID' (--join URL --token T)");
       const dockerHost = opts.dockerHost ?? process.env.DOCKER_HOST;
       const agent = await startAgent({
         hostId,
         apiUrl: config.url,
         token: config.token,
+        credentials,
+        tokenIsSaved: saved !== undefined,
         ...(dockerHost ? { dockerHost } : {}),
         ...(opts.address ? { address: opts.address } : {}),
         duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
@@ -527,7 +536,7 @@ export function buildProgram(io: Out = defaultOut): Command {
       const client = api();
       const listed = target ? await oneStack(client, target) : undefined;
       if (opts.containers) {
-        const rows = (listed?.containers ?? (await client.request<ContainerRow[]>("GET", "/v1/containers"))).filter((r) => opts.all || r.state === "running");
+        const rows = (listed?.containers ?? (await client.request<ContainerRow[]>("GET", "/v1/containers"))).filter((r) => opts.all || r.state === "running" || r.state === "unknown");
         return printList(io, opts.format, rows, ["ID", "NAME", "IMAGE", "STATE", "HOST", "IP", "DOCKER", "DETAIL"], (r) => [r.id, r.name, r.image, r.state, r.host, r.ip, r.docker.slice(0, 12), r.detail]);
       }
       const rows = (listed?.services ?? (await client.request<ServiceRow[]>("GET", "/v1/services"))).filter((r) => opts.all || r.state !== "inactive");

@@ -255,8 +255,9 @@ export class Controller {
         // a global service follows the hosts: one that joins gets its container at the next tick
         const global = Object.entries(state.services).some(([name, s]) => isGlobal(stack, name, s.spec));
         // containers on a draining host move to active ones at the next tick
-        // and so do those on a disconnected host; once it is back, what it still runs of re-placed slots goes
-        const draining = drainingContainers(state, alive).length > 0 || disconnectedContainers(state, alive).length > 0 || staleContainers(state, alive).length > 0;
+        // and so do those on a disconnected host; once it is back, what it still runs of re-placed slots goes,
+        // and those that waited for it (pinned to it) no longer do
+        const draining = drainingContainers(state, alive).length > 0 || disconnectedContainers(state, alive).length > 0 || staleContainers(state, alive).length > 0 || Object.keys(state.waiting ?? {}).length > 0;
         if (state.op?.status === "running") {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now, placed },
