@@ -1157,12 +1157,15 @@ export function decide(command: Command, state: StackState): StackEvent[] {
     }
     case "Resend": {
       if (!opInProgress(state)) return [];
-      const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && command.now - r.plannedAt >= command.timeoutMs);
+      // a step for a host that stopped heartbeating is not waited for: it fails now, saying so, and the operation with it
+      const lost = new Set((command.hosts ?? []).filter((h) => h.state === "disconnected").map((h) => h.id));
+      const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && (lost.has(r.step.host) || command.now - r.plannedAt >= command.timeoutMs));
       const events: StackEvent[] = [];
       for (const r of late) {
         // every step has a timeout: after the last attempt it fails, and the operation ends with the reason
-        const e: StackEvent =
-          r.attempt >= (command.maxAttempts ?? 10)
+        const e: StackEvent = lost.has(r.step.host)
+          ? { type: "StepFailed", stepId: r.step.id, error: `host ${r.step.host} is disconnected (no heartbeat within the host timeout): the step cannot run there` }
+          : r.attempt >= (command.maxAttempts ?? 10)
             ? { type: "StepFailed", stepId: r.step.id, error: `no answer from host ${r.step.host} after ${r.attempt} attempts (${Math.round((command.timeoutMs * r.attempt) / 1000)} s)` }
             : { type: "StepResent", stepId: r.step.id, attempt: r.attempt + 1, at: command.now };
         events.push(e);
@@ -1455,14 +1458,25 @@ function planMove(state: StackState, op: Operation, hosts: HostInfo[], now: numb
         steps.push(rename, create, start, stop, remove);
         batch.push(remove.id);
       } else {
-        const removal = stopAndRemove(state, op.id, service, old.slot, old.name, old.host, old.image);
-        Object.assign(removal[0]!, { after: first, ...lead });
-        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, [removal.at(-1)!.id]);
+        // stop-first, but the new container is made (on its host, not started) before the old one stops: a create
+        // that fails (an image the new host cannot pull) leaves the old one running, not the slot empty
+        const aside = asideName(old.name, old.revision);
+        const rename = containerStep(state, op.id, old, "rename", first, { ...lead, renameTo: aside });
+        const retired = { ...old, name: aside };
+        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, [rename.id]);
         create.placement = p.why;
         delete create.ip;
-        steps.push(...removal, create);
-        if (running) steps.push(start);
-        batch.push(running ? start.id : create.id);
+        if (running) {
+          const stop = containerStep(state, op.id, retired, "stop", [create.id]);
+          start.after = [stop.id];
+          const remove = containerStep(state, op.id, retired, "remove", [start.id]);
+          steps.push(rename, create, stop, start, remove);
+          batch.push(remove.id);
+        } else {
+          const remove = containerStep(state, op.id, retired, "remove", [create.id]);
+          steps.push(rename, create, remove);
+          batch.push(remove.id);
+        }
       }
       if (batch.length >= size) {
         previousBatch = batch;

@@ -180,8 +180,9 @@ describe("a disconnected host", () => {
     expect(events.flatMap((e) => progress.line(e) ?? [])[0]).toBe("Moving demo-web-1, demo-web-2 off h1 (disconnected), h2 (draining)");
     // the draining host's container is stopped first; the lost one is not
     expect(steps(events).filter((x) => x.host !== "h3").map((x) => [x.action, x.container, x.host])).toEqual([
-      ["stop", "demo-web-2", "h2"],
-      ["remove", "demo-web-2", "h2"],
+      ["rename", "demo-web-2", "h2"],
+      ["stop", "demo-web-2-r1", "h2"],
+      ["remove", "demo-web-2-r1", "h2"],
     ]);
     const after = settle(apply(s, events), undefined, false, hostsNow);
     expect(where(after)).toEqual({ "demo-web-1": "h3 running", "demo-web-2": "h3 running", "demo-web-3": "h3 running" });
@@ -197,5 +198,22 @@ describe("a disconnected host", () => {
     expect(new Set(planned.map((x) => x.id)).size).toBe(planned.length);
     const gone = settle(apply(moved, events), undefined, false, both);
     expect(gone.exists).toBe(false);
+  });
+});
+
+describe("a host lost while an operation sends it steps", () => {
+  it("does not keep the operation waiting for its answers: the steps for it fail at the next Resend, saying why; the other host's go on", () => {
+    const s = deployed({ web: spec("nginx", { scale: 2 }) });
+    const grow = run(run(s, up({ web: spec("nginx", { scale: 4 }) }, "op2")), { type: "Plan", hosts: both, now: 0 });
+    const sent = Object.values(grow.steps).filter((r) => r.status === "planned");
+    expect(new Set(sent.map((r) => r.step.host))).toEqual(new Set(["h1", "h2"]));
+    // while the host is active, a step is waited for until its timeout
+    expect(decide({ type: "Resend", now: 1, timeoutMs: 30_000, hosts: both }, grow)).toEqual([]);
+    const events = decide({ type: "Resend", now: 1, timeoutMs: 30_000, hosts: lost }, grow);
+    const failed = events.filter((e): e is Extract<StackEvent, { type: "StepFailed" }> => e.type === "StepFailed");
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed) expect(grow.steps[f.stepId]?.step.host).toBe("h1");
+    expect(failed[0]!.error).toBe("host h1 is disconnected (no heartbeat within the host timeout): the step cannot run there");
+    expect(events.some((e) => e.type === "StepResent")).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import type { ServiceSpec, Step } from "./model.js";
 import { Progress } from "./progress.js";
 import { initialState, type StackState } from "./state.js";
 import { apply, rows, run, settle, spec, up } from "./testing.js";
+import { serviceRows } from "./view.js";
 
 // given a stack on h1 and h2, when h1 drains, then a Tick moves its containers, batch by batch
 
@@ -31,7 +32,7 @@ function order(s: StackState, hosts: HostInfo[]): Array<[string, string, string]
 }
 
 describe("a draining host", () => {
-  it("has its containers moved by a Tick with no operation in progress: stop, remove, then the same slot on h2", () => {
+  it("has its containers moved by a Tick with no operation in progress: the same slot made on h2, the old one stopped, the new one started, the old one removed", () => {
     const s = deployed({ web: spec("nginx", { scale: 2 }) });
     expect(where(s)).toEqual({ "demo-web-1": "h1 running", "demo-web-2": "h2 running" });
     expect(drainingContainers(s, drained).map((c) => c.name)).toEqual(["demo-web-1"]);
@@ -41,11 +42,17 @@ describe("a draining host", () => {
     expect(op.op).toMatch(/^move-v\d+-[0-9a-f]{10}$/);
     expect(steps(events).map((x) => [x.action, x.container ?? "", x.host])).toEqual([
       ["pull", "", "h2"],
-      ["stop", "demo-web-1", "h1"],
-      ["remove", "demo-web-1", "h1"],
+      ["rename", "demo-web-1", "h1"],
       ["create", "demo-web-1", "h2"],
+      ["stop", "demo-web-1-r1", "h1"],
       ["start", "demo-web-1", "h2"],
+      ["remove", "demo-web-1-r1", "h1"],
     ]);
+    const planned = steps(events);
+    const of = (action: string) => planned.find((x) => x.action === action)!;
+    // stop-first: the old one stops before the new one starts
+    expect(of("start").after).toEqual([of("stop").id]);
+    expect(of("stop").after).toEqual([of("create").id]);
     const during = apply(s, events);
     expect(rows(during)).toEqual({ web: "activating 2/2" });
     const after = settle(during, undefined, false, drained);
@@ -72,11 +79,11 @@ describe("a draining host", () => {
     const planned = steps(events);
     const id = (action: string, slot: number) => planned.find((x) => x.action === action && (action === "pull" || x.slot === slot))!;
     // the first batch (slots 1, 2) waits for nothing but the pull; the second waits for both starts, after the delay
-    expect(id("stop", 1).after).toEqual([id("pull", 1).id]);
-    expect(id("stop", 2).after).toEqual([id("pull", 1).id]);
-    expect(id("stop", 3).after).toEqual([id("pull", 1).id, id("start", 1).id, id("start", 2).id]);
-    expect(id("stop", 3).delayMs).toBe(5000);
-    expect(id("stop", 4).after).toEqual([id("pull", 1).id, id("start", 1).id, id("start", 2).id]);
+    expect(id("rename", 1).after).toEqual([id("pull", 1).id]);
+    expect(id("rename", 2).after).toEqual([id("pull", 1).id]);
+    expect(id("rename", 3).after).toEqual([id("pull", 1).id, id("remove", 1).id, id("remove", 2).id]);
+    expect(id("rename", 3).delayMs).toBe(5000);
+    expect(id("rename", 4).after).toEqual([id("pull", 1).id, id("remove", 1).id, id("remove", 2).id]);
     s = settle(apply(s, events), undefined, false, drained);
     expect(Object.values(s.containers).map((c) => `${c.slot}@${c.host}`).sort()).toEqual(["1@h2", "2@h2", "3@h2", "4@h2"]);
   });
@@ -98,11 +105,21 @@ describe("a draining host", () => {
     expect(after.op?.status).toBe("succeeded");
   });
 
+  it("a new container that cannot be made on the other host leaves the old one running in its slot, not the slot empty", () => {
+    const s = deployed({ web: spec("nginx") }, [{ id: "h1" }]);
+    const after = settle(apply(s, decide({ type: "Tick", now: 5, hosts: drained }, s)), (step) => (step.action === "create" ? "pull access denied for nginx" : undefined), false, drained);
+    expect(after.op).toMatchObject({ kind: "move", status: "failed" });
+    expect(Object.values(after.containers).map((c) => `${c.slot}@${c.host} ${c.state}`)).toEqual(["1@h1 running"]);
+    // the service says what went wrong; its one container still serves
+    expect(rows(after)).toEqual({ web: "error 1/1" });
+    expect(serviceRows(after)[0]!.detail).toMatch(/pull access denied for nginx/);
+  });
+
   it("moves a stopped container stopped", () => {
     let s = deployed({ web: spec("nginx") }, [{ id: "h1" }]);
     s = settle(run(s, { type: "Lifecycle", stack: "demo", op: "op2", action: "stop", by: "admin", source: "cli" }), undefined, false, drained);
     const events = decide({ type: "Tick", now: 5, hosts: drained }, s);
-    expect(steps(events).map((x) => x.action)).toEqual(["pull", "remove", "create"]);
+    expect(steps(events).map((x) => x.action)).toEqual(["pull", "rename", "create", "remove"]);
     expect(where(settle(apply(s, events), undefined, false, drained))).toEqual({ "demo-web-1": "h2 created" });
   });
 
@@ -126,5 +143,18 @@ describe("a draining host", () => {
     s = settle(run(s, up({ web: spec("nginx:2") }, "op3", { confirm: true })), undefined, false, drained);
     expect(rows(s)).toEqual({ web: "active 1/1" });
     expect(started(decide({ type: "Tick", now: 5, hosts: drained }, s))).toMatchObject({ kind: "move", containers: ["demo-web-1"] });
+  });
+
+  it("stops and removes a global service's container on the drained host, as Swarm's drain does; the other host keeps its own", () => {
+    const s = deployed({ agent: spec("busybox", { deploy: { mode: "global" } }) });
+    expect(where(s)).toEqual({ "demo-agent-1": "h1 running", "demo-agent-2": "h2 running" });
+    const events = decide({ type: "Tick", now: 5, hosts: drained }, s);
+    expect(started(events)).toMatchObject({ kind: "scale", by: "corral", services: ["agent"] });
+    expect(steps(events).map((x) => [x.action, x.container ?? "", x.host])).toContainEqual(["stop", "demo-agent-1", "h1"]);
+    const after = settle(apply(s, events), undefined, false, drained);
+    expect(where(after)).toEqual({ "demo-agent-2": "h2 running" });
+    expect(decide({ type: "Tick", now: 6, hosts: drained }, after)).toEqual([]);
+    // activated again, it gets one back
+    expect(started(decide({ type: "Tick", now: 7, hosts: both }, after))).toMatchObject({ kind: "scale", services: ["agent"] });
   });
 });

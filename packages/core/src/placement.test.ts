@@ -392,6 +392,12 @@ describe("global services", () => {
     });
   });
 
+  it("leaves a draining host: its container is surplus; an inactive or disconnected host keeps its own", () => {
+    const hosts = [host("h1", {}, "draining"), host("h2", {}, "inactive"), host("h3", {}, "disconnected"), host("h4")];
+    const plan = globalSlots(global(), hosts, [running("agent", 1, "h1"), running("agent", 2, "h2"), running("agent", 3, "h3"), running("agent", 4, "h4")]);
+    expect(plan).toEqual({ placements: [], skipped: [], surplus: [{ slot: 1, host: "h1", reason: "h1: draining" }] });
+  });
+
   it("skips hosts that break a rule or have the port taken, saying why", () => {
     const g = global({ ports: [{ target: 80, published: 9100, protocol: "tcp" }], deploy: { mode: "global", placement: { constraints: ["node.labels.mon==yes"] } } });
     const plan = globalSlots(g, [host("h1", { mon: "yes" }), host("h2"), host("h3", { mon: "yes" })], [running("api", 1, "h3", { ports: [9100] })]);

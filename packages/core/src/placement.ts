@@ -476,6 +476,8 @@ export function globalSlots(request: { stack: string; service: string; rules: Pl
     const here = mine.filter((c) => c.host === h.id);
     if (h.state !== "active") {
       if (here.length === 0) plan.skipped.push({ host: h.id, reason: h.state });
+      // a drained host runs nothing of corral's, global services included (as Swarm's drain); inactive and disconnected ones keep theirs
+      if (h.state === "draining") for (const c of here) plan.surplus.push({ slot: c.slot, host: h.id, reason: `${h.id}: draining` });
       continue;
     }
     if (here.length > 0) {
