@@ -1383,7 +1383,7 @@ function planCleanup(state: StackState, op: Operation, hosts: HostInfo[], now: n
 
 /** Stop, then remove, a container left on a lost host: on that host, by its engine name there (step ids name the host: the slot's successor has the same name). */
 function staleSteps(state: StackState, opId: string, l: LostContainer): Step[] {
-  const base = { op: opId, stack: state.name, service: l.service, slot: l.slot, revision: l.revision, image: l.image, container: l.name, host: l.host };
+  const base = { op: opId, stack: state.name, service: l.service, slot: l.slot, revision: l.revision, image: l.image, container: l.name, host: l.host, ...(l.createdBy ? { createdBy: l.createdBy } : {}) };
   const stop: Step = { ...base, id: stepId(state.name, opId, state.revision, l.service, `stop-${l.name}@${l.host}`, l.slot), action: "stop", after: [] };
   const remove: Step = { ...base, id: stepId(state.name, opId, state.revision, l.service, `remove-${l.name}@${l.host}`, l.slot), action: "remove", after: [stop.id] };
   return [stop, remove];

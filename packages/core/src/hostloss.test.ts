@@ -41,7 +41,7 @@ describe("a disconnected host", () => {
     const during = apply(s, events);
     // the lost one is not live: the slot has its new container on the way
     expect(during.containers["demo-web-1"]).toBeUndefined();
-    expect(during.lost).toEqual({ "demo-web-1@h1": { name: "demo-web-1", host: "h1", service: "web", slot: 1, revision: 1, image: "nginx", dockerId: expect.any(String) } });
+    expect(during.lost).toEqual({ "demo-web-1@h1": { name: "demo-web-1", host: "h1", service: "web", slot: 1, revision: 1, image: "nginx", dockerId: expect.any(String), createdBy: expect.any(String) } });
     const after = settle(during, undefined, false, lost);
     expect(after.op).toMatchObject({ kind: "move", status: "succeeded" });
     expect(where(after)).toEqual({ "demo-web-1": "h2 running", "demo-web-2": "h2 running" });
@@ -69,6 +69,8 @@ describe("a disconnected host", () => {
       ["stop", "demo-web-1", "h1"],
       ["remove", "demo-web-1", "h1"],
     ]);
+    // and each names the step that made that container there: the agent refuses to touch another of that name
+    for (const x of steps(events)) expect(x.createdBy).toBe(s.containers["demo-web-1"]!.createdBy);
     const progress = new Progress("demo");
     expect(events.flatMap((e) => progress.line(e) ?? [])[0]).toBe("Removing stale demo-web-1 from h1 (back from a disconnection)");
     const after = settle(apply(moved, events), undefined, false, both);

@@ -37,6 +37,8 @@ export interface LostContainer {
   revision: number;
   image: string;
   dockerId?: string;
+  /** The step that made it (its io.corral.step label): its removal touches that container only. */
+  createdBy?: string;
 }
 
 /** The key of a lost container: its engine name on its host. */
@@ -227,7 +229,7 @@ export interface StackState {
  * snapshot of another shape is not read, the log is folded afresh. Raise it
  * with every change to what a fold produces.
  */
-export const stateFormat = 3;
+export const stateFormat = 4;
 
 export const initialState = (name: string): StackState => ({
   name,
@@ -439,7 +441,7 @@ export class Draft {
         const c = s.containers[event.container];
         if (!c || c.host !== event.host) break;
         delete this.#mut("containers")[event.container];
-        const lost: LostContainer = { name: c.name, host: c.host, service: c.service, slot: c.slot, revision: c.revision, image: c.image, ...(c.dockerId ? { dockerId: c.dockerId } : {}) };
+        const lost: LostContainer = { name: c.name, host: c.host, service: c.service, slot: c.slot, revision: c.revision, image: c.image, ...(c.dockerId ? { dockerId: c.dockerId } : {}), ...(c.createdBy ? { createdBy: c.createdBy } : {}) };
         s.lost = { ...s.lost, [lostKey(c.name, c.host)]: lost };
         if (s.waiting?.[event.container]) {
           const { [event.container]: _w, ...rest } = s.waiting;
