@@ -8,6 +8,7 @@ export type { HostAdminState, HostRecord, JoinRecord, Registration } from "./hos
 export { IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
 export { LeaseBusyError, LeaseStore } from "./leases.js";
+export { SubnetPoolExhaustedError, SubnetStore } from "./subnets.js";
 export type { LeaseOptions } from "./leases.js";
 export { KeyFileMasterKey, SecretStore } from "./secrets.js";
 export { REGISTRY_LIMITS, RegistryStore } from "./registries.js";
