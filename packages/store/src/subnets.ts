@@ -3,8 +3,12 @@ import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, Put
 
 /** No subnet of the pool is free. */
 export class SubnetPoolExhaustedError extends Error {
-  constructor(readonly stack: string, readonly host: string, readonly size: number) {
-    super(`no free subnet for stack ${stack} on host ${host}: all ${size} of the pool are taken; widen the policy's subnetPool or remove stacks`);
+  constructor(
+    readonly stackName: string,
+    readonly host: string,
+    readonly size: number,
+  ) {
+    super(`no free subnet for stack ${stackName} on host ${host}: all ${size} of the pool are taken; widen the policy's subnetPool or remove stacks`);
     this.name = "SubnetPoolExhaustedError";
   }
 }
