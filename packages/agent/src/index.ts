@@ -10,3 +10,5 @@ export type { PortRange, ReserveOutcome } from "./reserved-ports.js";
 export { SessionRunner } from "./sessions.js";
 export { CredentialStore, defaultStateDir } from "./credentials.js";
 export type { SavedHost } from "./credentials.js";
+export { applyOverlay, localExec, removeOverlay } from "./overlay.js";
+export type { Exec, OverlayChanges } from "./overlay.js";

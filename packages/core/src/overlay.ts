@@ -1,0 +1,142 @@
+import { createHash } from "node:crypto";
+
+/**
+ * The cross-host stack network, as flannel's vxlan backend builds it: one
+ * VXLAN device per host (the kernel's), each stack a subnet of its own on
+ * every host it runs on (from one fleet-wide pool), routes to the other
+ * hosts' subnets through their VTEPs, and packet filters that keep each
+ * stack's subnets to themselves and the VXLAN port to the registered hosts.
+ * This module says what a host's kernel should hold, from the control
+ * plane's view; the agent makes it so (iproute2, iptables-restore). Pure.
+ */
+
+/** The VXLAN device every agent makes. */
+export const OVERLAY_DEVICE = "corral.vx";
+/** IANA's VXLAN port (flannel uses 8472, the kernel's old default). */
+export const OVERLAY_PORT = 4789;
+export const OVERLAY_VNI = 4242;
+/** VXLAN's own headers over IPv4: 50 bytes less than the underlay's MTU. */
+export const OVERLAY_OVERHEAD = 50;
+
+export interface OverlayPeer {
+  id: string;
+  /** Where its VXLAN packets go: the host's registered address. */
+  underlay: string;
+  /** The address of its VXLAN device: unique in the fleet (a /32 of corral's VTEP pool). */
+  vtep: string;
+}
+
+export interface OverlayStack {
+  stack: string;
+  /** Its subnet on each host it has one on. */
+  subnets: Record<string, string>;
+}
+
+export interface OverlayView {
+  /** This host. */
+  me: OverlayPeer;
+  /** The other registered hosts (not removed): their VTEPs are reachable, their subnets routed. */
+  peers: OverlayPeer[];
+  /** The stacks with a subnet on this host. */
+  stacks: OverlayStack[];
+  /** The underlay's MTU (default 1500). */
+  mtu?: number;
+}
+
+export interface OverlayPlan {
+  device: { name: string; vni: number; port: number; local: string; mac: string; address: string; mtu: number };
+  /** One per peer: its VTEP's MAC, where to send frames for it (fdb), and its VTEP address (neighbour). */
+  peers: Array<{ id: string; mac: string; underlay: string; vtep: string }>;
+  /** Another host's subnet of a stack that has one here: through that host's VTEP. */
+  routes: Array<{ subnet: string; via: string; stack: string; host: string }>;
+  /** Each stack's network here: its bridge (named by corral) and subnet. */
+  bridges: Array<{ stack: string; bridge: string; subnet: string; gateway: string }>;
+  /** Rules for `iptables-restore --noflush`: corral's own chains, rebuilt whole. */
+  filter: string[];
+  nat: string[];
+  /** Jumps into corral's chains from the built-in ones: `iptables -C` then `-I` if missing. */
+  jumps: Array<{ table: "filter" | "nat"; chain: string; rule: string[] }>;
+}
+
+/** A stack network's bridge on every host: a name of corral's (Linux allows 15 characters), the same for the same stack. */
+export const stackBridge = (stack: string) => `cr-${createHash("sha256").update(stack).digest("hex").slice(0, 12)}`;
+
+/** The MAC of a VTEP: locally administered, from its (unique) address. */
+export function vtepMac(vtep: string): string {
+  const octets = ipv4(vtep);
+  return ["02", "c0", ...octets.map((o) => o.toString(16).padStart(2, "0"))].join(":");
+}
+
+/** A subnet's gateway: its first address (the bridge's, where the agent answers DNS). */
+export function gatewayOf(subnet: string): string {
+  const [net] = subnet.split("/");
+  const o = ipv4(net!);
+  return `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
+}
+
+function ipv4(address: string): number[] {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
+  const octets = m ? m.slice(1).map(Number) : [];
+  if (octets.length !== 4 || octets.some((o) => o > 255)) throw new Error(`not an IPv4 address: ${address}`);
+  return octets;
+}
+
+const cidrPattern = /^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12][0-9]|3[0-2])$/;
+
+export const FILTER_CHAIN = "CORRAL-OVERLAY";
+export const VXLAN_CHAIN = "CORRAL-VXLAN";
+export const NAT_CHAIN = "CORRAL-OVERLAY-NAT";
+
+export function overlayPlan(view: OverlayView): OverlayPlan {
+  for (const s of view.stacks) for (const [host, subnet] of Object.entries(s.subnets)) if (!cidrPattern.test(subnet)) throw new Error(`stack ${s.stack} on ${host}: not a subnet: ${subnet}`);
+  const peers = [...view.peers].filter((p) => p.id !== view.me.id).sort((a, b) => (a.id < b.id ? -1 : 1));
+  for (const p of [view.me, ...peers]) {
+    ipv4(p.underlay);
+    ipv4(p.vtep);
+  }
+  const known = new Map(peers.map((p) => [p.id, p]));
+  const stacks = [...view.stacks].sort((a, b) => (a.stack < b.stack ? -1 : 1));
+  const routes: OverlayPlan["routes"] = [];
+  const bridges: OverlayPlan["bridges"] = [];
+  const filter: string[] = [`:${FILTER_CHAIN} - [0:0]`, `:${VXLAN_CHAIN} - [0:0]`, `-A ${FILTER_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`];
+  for (const s of stacks) {
+    const mine = s.subnets[view.me.id];
+    if (!mine) continue;
+    const bridge = stackBridge(s.stack);
+    bridges.push({ stack: s.stack, bridge, subnet: mine, gateway: gatewayOf(mine) });
+    for (const [host, subnet] of Object.entries(s.subnets).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const peer = known.get(host);
+      if (host === view.me.id || !peer) continue; // a host removed: nothing goes there
+      routes.push({ subnet, via: peer.vtep, stack: s.stack, host });
+      // the stack's containers here reach its containers there, and they reach these: nothing else crosses
+      filter.push(`-A ${FILTER_CHAIN} -i ${bridge} -o ${OVERLAY_DEVICE} -s ${mine} -d ${subnet} -j ACCEPT`);
+      filter.push(`-A ${FILTER_CHAIN} -i ${OVERLAY_DEVICE} -o ${bridge} -s ${subnet} -d ${mine} -j ACCEPT`);
+    }
+  }
+  filter.push(`-A ${FILTER_CHAIN} -j DROP`);
+  // VXLAN packets only from the registered hosts' addresses
+  for (const p of peers) filter.push(`-A ${VXLAN_CHAIN} -s ${p.underlay}/32 -j ACCEPT`);
+  filter.push(`-A ${VXLAN_CHAIN} -j DROP`);
+  const nat = [`:${NAT_CHAIN} - [0:0]`, `-A ${NAT_CHAIN} -o ${OVERLAY_DEVICE} -j ACCEPT`];
+  return {
+    device: { name: OVERLAY_DEVICE, vni: OVERLAY_VNI, port: OVERLAY_PORT, local: view.me.underlay, mac: vtepMac(view.me.vtep), address: view.me.vtep, mtu: (view.mtu ?? 1500) - OVERLAY_OVERHEAD },
+    peers: peers.map((p) => ({ id: p.id, mac: vtepMac(p.vtep), underlay: p.underlay, vtep: p.vtep })),
+    routes,
+    bridges,
+    filter,
+    nat,
+    jumps: [
+      // what crosses the overlay, either way, is corral's to judge (from FORWARD itself: whether or not Docker has made its chains yet); Docker's own rules see the rest
+      { table: "filter", chain: "FORWARD", rule: ["-i", OVERLAY_DEVICE, "-j", FILTER_CHAIN] },
+      { table: "filter", chain: "FORWARD", rule: ["-o", OVERLAY_DEVICE, "-j", FILTER_CHAIN] },
+      { table: "filter", chain: "INPUT", rule: ["-p", "udp", "--dport", String(OVERLAY_PORT), "-j", VXLAN_CHAIN] },
+      // a stack's packets keep their source address over the overlay: Docker's masquerade is for the way out
+      { table: "nat", chain: "POSTROUTING", rule: ["-j", NAT_CHAIN] },
+    ],
+  };
+}
+
+/** The `iptables-restore --noflush` input for a plan: corral's chains, emptied and filled again in one commit per table. */
+export function iptablesRestore(plan: OverlayPlan): string {
+  return ["*filter", ...plan.filter, "COMMIT", "*nat", ...plan.nat, "COMMIT", ""].join("\n");
+}
