@@ -12,3 +12,5 @@ export { CredentialStore, defaultStateDir } from "./credentials.js";
 export type { SavedHost } from "./credentials.js";
 export { applyOverlay, localExec, removeOverlay } from "./overlay.js";
 export type { Exec, OverlayChanges } from "./overlay.js";
+export { answerQuery, DnsListener, hostResolvers, MAX_ADDRESSES, NAME_TTL } from "./dns.js";
+export type { DnsListenerOptions, NameTable, QueryOutcome } from "./dns.js";
