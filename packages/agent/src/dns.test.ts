@@ -10,9 +10,10 @@ const names: NameTable = new Map([
   ["db", []],
 ]);
 const query = (name: string, type: dnsPacket.RecordType = "A", id = 7) => dnsPacket.encode({ type: "query", id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] });
+// dns-packet decodes the response code too; its types leave it out
 const decoded = (o: ReturnType<typeof answerQuery>) => {
   if (!("reply" in o)) throw new Error(`no reply: ${JSON.stringify(o)}`);
-  return dnsPacket.decode(o.reply);
+  return dnsPacket.decode(o.reply) as dnsPacket.DecodedPacket & { rcode: string };
 };
 const addresses = (p: dnsPacket.DecodedPacket) => (p.answers ?? []).map((a) => (a as { data: string }).data);
 

@@ -109,7 +109,7 @@ export class DnsListener {
 
   /** Another name: to the host's first resolver, under an id of ours; its answer back to the asker with theirs. */
   #forward(msg: Buffer, from: { address: string; port: number }) {
-    const upstream = (this.o.upstream ?? hostResolvers().map((address) => ({ address })))[0];
+    const upstream: { address: string; port?: number } | undefined = (this.o.upstream ?? hostResolvers().map((address) => ({ address })))[0];
     if (!upstream || this.#pending.size > 1024) return;
     const id = msg.readUInt16BE(0);
     const ours = this.#nextId++ & 0xffff;
