@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { gatewayOf, iptablesRestore, overlayPlan, stackBridge, vtepMac, type OverlayView } from "./overlay.js";
+import { gatewayOf, iptablesRestore, overlayPlan, stackBridge, stackNames, vtepMac, type OverlayView } from "./overlay.js";
+import { initialState, type StackState } from "./state.js";
+import { run, settle, spec, up } from "./testing.js";
 
 // given the control plane's view of the fleet, then what this host's kernel should hold for the stack networks
 
@@ -80,5 +82,35 @@ describe("the overlay plan of a host", () => {
     expect(stackBridge("shop")).toBe(stackBridge("shop"));
     expect(stackBridge("shop")).not.toBe(stackBridge("blog"));
     expect(gatewayOf("10.200.7.0/24")).toBe("10.200.7.1");
+  });
+});
+
+describe("a stack's names", () => {
+  const both = [{ id: "h1" }, { id: "h2" }];
+  const withIps = (s: StackState): StackState => {
+    const containers = Object.fromEntries(Object.entries(s.containers).map(([name, c], i) => [name, { ...c, ip: `10.201.${c.host === "h1" ? 1 : 2}.${i + 2}` }]));
+    return { ...s, containers };
+  };
+  it("give each service's running containers on every host, under SERVICE and SERVICE.STACK, and each container's own address", () => {
+    const s = withIps(settle(run(initialState("demo"), up({ app: spec("app", { scale: 2 }), db: spec("db") }, "op1")), undefined, false, both));
+    const names = stackNames(s);
+    expect(Object.keys(names).sort()).toEqual(["app", "app.demo", "db", "db.demo", "demo-app-1", "demo-app-2", "demo-db-1"]);
+    expect(names.app).toHaveLength(2);
+    expect(new Set(names.app!.map((ip) => ip.split(".")[2]))).toEqual(new Set(["1", "2"])); // both hosts
+    expect(names["app.demo"]).toEqual(names.app);
+    expect(names["demo-db-1"]).toEqual(names.db);
+  });
+
+  it("leave out stopped containers, unhealthy ones of a service with a health check, upgrades' previous ones, and those of hosts down", () => {
+    const checked = spec("app", { scale: 2, healthcheck: { test: ["CMD", "true"] } });
+    let s = withIps(settle(run(initialState("demo"), up({ app: checked, db: spec("db") }, "op1")), undefined, true, both));
+    const [one, two] = ["demo-app-1", "demo-app-2"].map((n) => s.containers[n]!);
+    s = { ...s, containers: { ...s.containers, "demo-app-2": { ...two!, health: "unhealthy" }, "demo-db-1": { ...s.containers["demo-db-1"]!, state: "stopped" } } };
+    expect(stackNames(s).app).toEqual([one!.ip]);
+    expect(stackNames(s).db).toEqual([]);
+    expect(stackNames(s)["demo-db-1"]).toEqual([]);
+    const aside = { ...one!, name: "demo-app-1-r1", previousOf: "demo-app-1" };
+    expect(stackNames({ ...s, containers: { ...s.containers, "demo-app-1-r1": aside } }).app).toEqual([one!.ip]);
+    expect(stackNames(s, (h) => h !== one!.host).app).toEqual([]);
   });
 });

@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { effectiveHealthcheck } from "./health.js";
+import type { StackState } from "./state.js";
 
 /**
  * The cross-host stack network, as flannel's vxlan backend builds it: one
@@ -139,4 +141,35 @@ export function overlayPlan(view: OverlayView): OverlayPlan {
 /** The `iptables-restore --noflush` input for a plan: corral's chains, emptied and filled again in one commit per table. */
 export function iptablesRestore(plan: OverlayPlan): string {
   return ["*filter", ...plan.filter, "COMMIT", "*nat", ...plan.nat, "COMMIT", ""].join("\n");
+}
+
+/**
+ * A stack's names on its network, wherever its containers run: each
+ * service's name and SERVICE.STACK give the addresses of its running
+ * containers (healthy ones only, when it has a health check; previous
+ * containers kept by an upgrade do not answer), each container's name its
+ * own address, on every host. Names are lowercase; addresses sorted (the
+ * name server takes them in turn). Pure.
+ */
+export function stackNames(state: StackState, hostUp: (host: string) => boolean = () => true): Record<string, string[]> {
+  const names: Record<string, string[]> = {};
+  const add = (name: string, ip?: string) => {
+    const key = name.toLowerCase();
+    names[key] ??= [];
+    if (ip && !names[key]!.includes(ip)) names[key]!.push(ip);
+  };
+  for (const [service, { spec }] of Object.entries(state.services)) {
+    add(service);
+    add(`${service}.${state.name}`);
+    const checked = effectiveHealthcheck(spec) !== undefined;
+    for (const c of Object.values(state.containers)) {
+      if (c.service !== service || c.previousOf || c.state !== "running" || !c.ip || !hostUp(c.host)) continue;
+      if (checked && c.health !== "healthy") continue;
+      add(service, c.ip);
+      add(`${service}.${state.name}`, c.ip);
+    }
+  }
+  for (const c of Object.values(state.containers)) if (!c.previousOf && c.ip && hostUp(c.host)) add(c.name, c.state === "running" ? c.ip : undefined);
+  for (const list of Object.values(names)) list.sort();
+  return names;
 }
