@@ -1,0 +1,73 @@
+import { Hono } from "hono";
+import { gatewayOf, hostState, invalid, notFound, stackBridge, stackNamePattern, stackNames, type OverlayPeer, type StackState } from "@corral/core";
+import type { HostRecord, SubnetStore } from "@corral/store";
+import { hostIdPattern } from "./hosts.js";
+
+export interface OverlayRoutesDeps {
+  hosts: { list(): Promise<HostRecord[]> };
+  /** Each stack's subnet per host. */
+  subnets: SubnetStore;
+  /** Each host's VTEP address: the same store over the VTEP pool, under the stack name `vtep`. */
+  vteps: SubnetStore;
+  stacks: () => Promise<StackState[]>;
+  load: (stack: string) => Promise<StackState>;
+  clock: () => number;
+  hostStaleMs: number;
+}
+
+/** The VTEP key in the VTEP store (not a stack name: stack names have no '#'). */
+const VTEP = "#vtep";
+
+/** Whether a stack has, or is about to have, a container on `host`: only then may the host make its network. */
+export function stackOnHost(state: StackState, host: string): boolean {
+  if (!state.exists) return false;
+  if (Object.values(state.containers).some((c) => c.host === host)) return true;
+  if (Object.values(state.inflight).some((c) => c.host === host)) return true;
+  return state.op?.status === "running" && Object.values(state.steps).some((r) => r.step.host === host && r.status === "planned");
+}
+
+/**
+ * The stack networks' routes under `/v1/hosts/:id` (a host's own token, or
+ * the admin's: the scope middleware keeps other hosts and users out):
+ *
+ * - `POST /:id/networks/:stack`: the stack's subnet on this host (assigned
+ *   now if it has none), its bridge and gateway: the agent makes the stack's
+ *   network with them before the stack's first container lands there;
+ * - `GET /:id/overlay`: what this host's overlay holds (its VTEP, the other
+ *   hosts', the subnets of the stacks it runs on every host) and those
+ *   stacks' names, for its name servers.
+ */
+export function overlayRoutes(deps: OverlayRoutesDeps) {
+  const app = new Hono();
+  const peerOf = async (h: HostRecord): Promise<OverlayPeer | undefined> => (h.address ? { id: h.id, underlay: h.address, vtep: (await deps.vteps.assign(VTEP, h.id)).replace(/\/32$/, "") } : undefined);
+
+  app.post("/:id/networks/:stack", async (c) => {
+    const id = c.req.param("id");
+    const stack = c.req.param("stack");
+    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
+    if (!stackNamePattern.test(stack)) throw invalid(`invalid stack name "${stack.slice(0, 80)}"`, "stack");
+    const state = await deps.load(stack);
+    // a host makes the network of a stack it runs (or is about to), no other
+    if (!stackOnHost(state, id)) throw notFound(`stack ${stack} has nothing on host ${id}`);
+    const subnet = await deps.subnets.assign(stack, id);
+    return c.json({ stack, subnet, bridge: stackBridge(stack), gateway: gatewayOf(subnet) });
+  });
+
+  app.get("/:id/overlay", async (c) => {
+    const id = c.req.param("id");
+    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
+    const hosts = await deps.hosts.list();
+    const self = hosts.find((h) => h.id === id);
+    if (!self) throw notFound(`host ${id} is not registered`);
+    const me = await peerOf(self);
+    if (!me) throw invalid(`host ${id} registered no address: the overlay needs one ('corral agent --address IP')`, "address");
+    const peers = (await Promise.all(hosts.map(peerOf))).filter((p): p is OverlayPeer => p !== undefined);
+    const now = deps.clock();
+    const up = new Set(hosts.filter((h) => hostState(h.state, h.lastSeen, now, deps.hostStaleMs) !== "disconnected").map((h) => h.id));
+    const mine = (await deps.stacks()).filter((s) => stackOnHost(s, id));
+    const stacks = await Promise.all(mine.map(async (s) => ({ stack: s.name, subnets: await deps.subnets.ofStack(s.name) })));
+    const names = Object.fromEntries(mine.map((s) => [s.name, stackNames(s, (h) => up.has(h))]));
+    return c.json({ view: { me, peers, stacks: stacks.filter((s) => s.subnets[id] !== undefined) }, names });
+  });
+  return app;
+}
