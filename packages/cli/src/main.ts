@@ -268,7 +268,11 @@ export function buildProgram(io: Out = defaultOut): Command {
   program
     .command("server")
     .description("embedded control plane (DynamoDB and SQS stand-ins, API, controller) and a local agent; Ctrl-C stops it")
-    .option("--port <port>", "API port on 127.0.0.1 (0: any free one)", (v) => port(v), 8080)
+    .option("--port <port>", "API port (0: any free one)", (v) => port(v), 8080)
+    .option("--listen <ip>", "the address the API listens on (default 127.0.0.1, this machine only; agents on other machines need an address they reach)", (v) => {
+      if (isIP(v) === 0) throw new CliError(`--listen: expected an IP address, got "${v}"`);
+      return v;
+    })
     .option("--data <dir>", "state directory (default: CORRAL_DATA or ~/.corral)", process.env.CORRAL_DATA ?? resolve(homedir(), ".corral"))
     .option("--no-agent", "do not run a local agent")
     .option("--host-id <id>", "id of the local agent's host (default: this machine's hostname)")
@@ -280,13 +284,14 @@ export function buildProgram(io: Out = defaultOut): Command {
     }, 30_000)
     .option("--kms-key-id <id>", "seal secrets under this AWS KMS key instead of DATA/master.key (default: CORRAL_KMS_KEY_ID)", process.env.CORRAL_KMS_KEY_ID)
     .addOption(new Option("--log-level <level>", "debug adds the routine (heartbeats, polls) to what info shows (default: CORRAL_LOG_LEVEL or info)").choices(["debug", "info", "warn", "error"]).default(process.env.CORRAL_LOG_LEVEL ?? "info"))
-    .action(async (opts: { port: number; data: string; agent: boolean; hostId?: string; policy?: string; hostTimeout: number; kmsKeyId?: string; logLevel: "debug" | "info" | "error" }) => {
+    .action(async (opts: { port: number; listen?: string; data: string; agent: boolean; hostId?: string; policy?: string; hostTimeout: number; kmsKeyId?: string; logLevel: "debug" | "info" | "error" }) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;
       const policy = opts.policy ? loadPolicy(opts.policy) : undefined;
       const server = await startServer({
         ...(policy ? { policy } : {}),
         port: opts.port,
+        ...(opts.listen ? { listen: opts.listen } : {}),
         dataDir: resolve(opts.data),
         agent: opts.agent,
         ...(opts.hostId ? { hostId: opts.hostId } : {}),

@@ -44,6 +44,28 @@ describe("corral server trusts only its own data dir, token and master key", () 
   });
 });
 
+describe("corral server's listener", () => {
+  it("binds loopback by default, and the address --listen gives otherwise (not the others)", async () => {
+    const server = await startServer({ dataDir: scratch(), agent: false, port: 0 });
+    const port = new URL(server.url).port;
+    try {
+      expect(new URL(server.url).hostname).toBe("127.0.0.1");
+      await expect(fetch(`http://127.0.0.2:${port}/healthz`)).rejects.toThrow();
+    } finally {
+      await server.stop();
+    }
+    const other = await startServer({ dataDir: scratch(), agent: false, port: 0, listen: "127.0.0.2" });
+    try {
+      expect(new URL(other.url).hostname).toBe("127.0.0.2");
+      expect((await fetch(`${other.url}/healthz`)).status).toBe(200);
+      await expect(fetch(`http://127.0.0.1:${new URL(other.url).port}/healthz`)).rejects.toThrow();
+    } finally {
+      await other.stop();
+    }
+    await expect(startServer({ dataDir: scratch(), agent: false, port: 0, listen: "192.0.2.77" })).rejects.toThrow("--listen 192.0.2.77: not an address of this machine");
+  });
+});
+
 describe("stderrLogger", () => {
   it("drops lines below its level: info (the default) leaves debug out, debug shows all", async () => {
     const { stderrLogger } = await import("./server.js");

@@ -37,6 +37,8 @@ import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
   port?: number;
+  /** The address the API listens on (default 127.0.0.1: this machine only; agents on other machines need one they reach). */
+  listen?: string;
   dataDir: string;
   /** Run a local agent on this machine's Docker engine. */
   agent?: boolean;
@@ -135,17 +137,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 }
 
 /** Listen the API's port now, answering 503 until `handler` is set; a port in use is a one-line error naming it. */
-async function listenApi(port: number, handler: () => ((request: Request, env: unknown) => Promise<Response>) | undefined) {
+async function listenApi(port: number, handler: () => ((request: Request, env: unknown) => Promise<Response>) | undefined, hostname = "127.0.0.1") {
   const fetch = (request: Request, env: unknown) => handler()?.(request, env) ?? Promise.resolve(Response.json({ ok: false, reason: "starting" }, { status: 503 }));
-  const server = serve({ fetch, port, hostname: "127.0.0.1" });
+  const server = serve({ fetch, port, hostname });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", () => resolve());
     server.once("error", (e: NodeJS.ErrnoException) => {
       server.close();
       if (e.code === "EADDRINUSE") {
         const pid = portHolder(port);
-        reject(new ServerStartError(`port ${port} on 127.0.0.1 is in use${pid ? ` by another process (pid ${pid})` : ""}; stop it, or choose another --port`));
-      } else if (e.code === "EACCES") reject(new ServerStartError(`port ${port} on 127.0.0.1: permission denied; choose another --port`));
+        reject(new ServerStartError(`port ${port} on ${hostname} is in use${pid ? ` by another process (pid ${pid})` : ""}; stop it, or choose another --port`));
+      } else if (e.code === "EACCES") reject(new ServerStartError(`port ${port} on ${hostname}: permission denied; choose another --port`));
+      else if (e.code === "EADDRNOTAVAIL") reject(new ServerStartError(`--listen ${hostname}: not an address of this machine`));
       else reject(e);
     });
   });
@@ -155,7 +158,8 @@ async function listenApi(port: number, handler: () => ((request: Request, env: u
 async function startParts(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>): Promise<RunningServer> {
   // the port is ours from here on; requests get the app once it is made
   const api: { fetch?: (request: Request, env: unknown) => Promise<Response> } = {};
-  const server = await listenApi(options.port ?? 8080, () => api.fetch);
+  const listen = options.listen ?? "127.0.0.1";
+  const server = await listenApi(options.port ?? 8080, () => api.fetch, listen);
   let closing: Promise<void> | undefined;
   const closeServer = () =>
     (closing ??= new Promise<void>((resolve) => {
@@ -163,7 +167,8 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     }));
   started.push(closeServer);
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const shown = listen === "0.0.0.0" || listen === "::" ? "127.0.0.1" : listen;
+  const url = `http://${shown.includes(":") ? `[${shown}]` : shown}:${(server.address() as AddressInfo).port}`;
   const token = adminToken(options.dataDir);
   const keys = controlKeys(options.dataDir);
   // checked (or made) before anything starts: a refused key file leaves nothing running
