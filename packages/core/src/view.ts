@@ -152,7 +152,7 @@ export function containerRows(state: StackState): ContainerRow[] {
       host: c.host,
       ip: c.ip ?? "",
       docker: c.dockerId ?? "",
-      detail: c.previousOf ? previousDetail(state, c) : (c.health ?? ""),
+      detail: c.previousOf ? previousDetail(state, c) : c.exited ? `exited with code ${c.exited.code}` : (c.health ?? ""),
     }));
 }
 
