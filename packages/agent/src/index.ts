@@ -8,3 +8,5 @@ export { PortRouter } from "./router.js";
 export { formatPortList, mergeRanges, parsePortList, reservePortRange, reservedPortsFile } from "./reserved-ports.js";
 export type { PortRange, ReserveOutcome } from "./reserved-ports.js";
 export { SessionRunner } from "./sessions.js";
+export { controlFingerprint, DEFAULT_ORPHAN_GRACE_MS, DEFAULT_RECONCILE_MS, Reconciler, startReconcile } from "./reconcile.js";
+export type { ReconcileOptions, RoundOutcome, RunningReconcile } from "./reconcile.js";
