@@ -85,14 +85,15 @@ describe("secret files", () => {
 
   it("a step in progress says what it acts on: its container, and its create's secret folder", async () => {
     const rt = new FakeRuntime({ "app:1": {} });
-    let release!: () => void;
+    let release: (() => void) | undefined;
     const r = runner(rt, { secretsDir: join(mkdtempSync(join(tmpdir(), "corral-agent-secrets-")), "s"), fetchSecret: () => new Promise((ok) => (release = () => ok(Buffer.from("x")))) });
     const running = r.run(withSecret());
-    await new Promise((ok) => setTimeout(ok, 20));
+    // (the step is writing its secrets: it waits for their value)
+    for (let i = 0; i < 500 && !release; i++) await new Promise((ok) => setTimeout(ok, 5));
     expect(r.acting("demo-web-1")).toBe(true);
     expect(r.acting("secrets:demo.web.1.create.r1.op1")).toBe(true);
     expect(r.acting("demo-web-2")).toBe(false);
-    release();
+    release!();
     expect(await running).toMatchObject({ ok: true });
     expect(r.acting("demo-web-1")).toBe(false);
     expect(r.acting("secrets:demo.web.1.create.r1.op1")).toBe(false);
