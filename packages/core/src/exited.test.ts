@@ -3,7 +3,7 @@ import { decide, type Command } from "./decide.js";
 import type { StackEvent } from "./events.js";
 import { initialState, type StackState } from "./state.js";
 import { apply, hosts, rows, run, settle, spec, up } from "./testing.js";
-import { containerRows } from "./view.js";
+import { containerRows, serviceRows } from "./view.js";
 
 // A container's process ended by itself, as its host says: given a deployed stack / when Exited / then ContainerExited (or nothing).
 const base = { stack: "demo", by: "admin", source: "cli" as const };
@@ -20,6 +20,7 @@ describe("a container that exits by itself", () => {
     expect(after.containers["demo-web-1"]).toMatchObject({ state: "stopped", exited: { code: 137, at: 50 } });
     expect(row(after)).toMatchObject({ state: "stopped", detail: "exited with code 137" });
     expect(rows(after)).toEqual({ web: "inactive 1/1", db: "active 1/1" });
+    expect(serviceRows(after).find((r) => r.name === "demo/web")?.detail).toBe("demo-web-1 exited with code 137");
     expect(row(after, "demo-db-1")).toMatchObject({ state: "running", detail: "" });
   });
 
