@@ -46,6 +46,8 @@ beforeAll(async () => {
     hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName("hosts-test", id)),
     removeHostQueue: (url) => deleteFifoQueue(sqs, url),
     hostStaleMs: 9_000,
+    agentReconcileMs: 500,
+    agentOrphanGraceMs: 4_000,
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds: 30,
     adminToken: admin,
@@ -174,8 +176,10 @@ describe("hosts: add with labels, list, label, drain, activate, remove", () => {
 
   it("the registration answer says how often to heartbeat: a third of the timeout", async () => {
     const made = (await (await post("/v1/hosts/beat1/join", admin, {})).json()) as { token: string };
-    const reg = (await (await post("/v1/hosts/beat1/register", made.token, { publicKey: publicKey() })).json()) as { heartbeatMs: number };
+    const reg = (await (await post("/v1/hosts/beat1/register", made.token, { publicKey: publicKey() })).json()) as { heartbeatMs: number; reconcileMs: number; orphanGraceMs: number };
     expect(reg.heartbeatMs).toBe(3_000);
+    // and how often to reconcile, how long an orphan container may stay (the site's, short here)
+    expect(reg).toMatchObject({ reconcileMs: 500, orphanGraceMs: 4_000 });
   });
 
   it("refuses bad labels, io.corral.* keys and an address that is not an IP, changing nothing", async () => {
