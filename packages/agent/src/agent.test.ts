@@ -73,6 +73,30 @@ describe("secret files", () => {
     const file = join(secretsDir, "demo.web.1.create.r1.op1", "0");
     expect(readFileSync(file, "utf8")).toBe("s3cret");
     expect(rt.containers.get("demo-web-1")?.spec.mounts).toEqual([{ type: "bind", source: file, target: "/run/secrets/pw", readOnly: true }]);
+    // the folder names its host, for the reconcile's sweep of folders whose container is gone (never mounted)
+    expect(readFileSync(join(secretsDir, "demo.web.1.create.r1.op1", ".host"), "utf8")).toBe("h1");
+  });
+
+  it("a container carries the host and the control plane whose agent made it: a reconcile takes only its own", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    expect(await runner(rt, { controlId: "c0ffee" }).run(step("create"))).toMatchObject({ ok: true });
+    expect(rt.containers.get("demo-web-1")?.labels).toMatchObject({ "io.corral.host": "h1", "io.corral.control": "c0ffee", "io.corral.step": "demo.web.1.create.r1.op1" });
+  });
+
+  it("a step in progress says what it acts on: its container, and its create's secret folder", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    let release: (() => void) | undefined;
+    const r = runner(rt, { secretsDir: join(mkdtempSync(join(tmpdir(), "corral-agent-secrets-")), "s"), fetchSecret: () => new Promise((ok) => (release = () => ok(Buffer.from("x")))) });
+    const running = r.run(withSecret());
+    // (the step is writing its secrets: it waits for their value)
+    for (let i = 0; i < 500 && !release; i++) await new Promise((ok) => setTimeout(ok, 5));
+    expect(r.acting("demo-web-1")).toBe(true);
+    expect(r.acting("secrets:demo.web.1.create.r1.op1")).toBe(true);
+    expect(r.acting("demo-web-2")).toBe(false);
+    release!();
+    expect(await running).toMatchObject({ ok: true });
+    expect(r.acting("demo-web-1")).toBe(false);
+    expect(r.acting("secrets:demo.web.1.create.r1.op1")).toBe(false);
   });
 
   it.runIf(process.geteuid?.() === 0)("are not written into a folder another user made first, and no container is created", async () => {

@@ -37,7 +37,11 @@ export const stackNetwork = (stack: string) => `corral-${stack}`;
 /** The engine's words for a published host port another socket holds. */
 const portInUse = /address already in use|port is already allocated/i;
 
-const secretFolder = (createStepId: string) => createStepId.replace(/[^A-Za-z0-9_.-]/g, "_");
+/** A container's secret folder under the secrets dir: named by the create step that made it (its io.corral.step label). */
+export const secretFolder = (createStepId: string) => createStepId.replace(/[^A-Za-z0-9_.-]/g, "_");
+
+/** In each secret folder, the host whose agent wrote it (agents of several hosts may share a machine and its secrets dir): a sweep takes only its own host's. */
+export const SECRET_OWNER_FILE = ".host";
 
 /** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
 export const defaultSecretsDir = () => join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "corral-secrets");
@@ -70,6 +74,8 @@ function restartOf(spec: ServiceSpec): string | undefined {
 
 export interface AgentOptions {
   hostId: string;
+  /** The control plane's fingerprint (see controlFingerprint): a label on every container, so that a reconcile takes only its own control plane's. */
+  controlId?: string;
   runtime: ContainerRuntime;
   /** Where reports go: the control queue. */
   /** `group`: the step's own queue group (a slot of a service), kept for its report. */
@@ -121,8 +127,31 @@ export class StepRunner {
   /** Steps that failed in this process, for the steps planned after them. */
   readonly #failed = new Map<string, Outcome>();
 
+  /** What steps are acting on right now, counted: container names and create step ids (see acting). */
+  readonly #acting = new Map<string, number>();
+
   constructor(options: AgentOptions) {
     this.#o = options;
+  }
+
+  /**
+   * Is a step of this process acting on this container (by name) right now,
+   * or on this secret folder (`secrets:FOLDER`, its create's)? The reconcile
+   * leaves those alone: the step says how it went.
+   */
+  acting(key: string): boolean {
+    return (this.#acting.get(key) ?? 0) > 0;
+  }
+
+  #hold(keys: string[]): () => void {
+    for (const k of keys) this.#acting.set(k, (this.#acting.get(k) ?? 0) + 1);
+    return () => {
+      for (const k of keys) {
+        const n = (this.#acting.get(k) ?? 1) - 1;
+        if (n > 0) this.#acting.set(k, n);
+        else this.#acting.delete(k);
+      }
+    };
   }
 
   /** Networks being created: services of a stack created at once share one. */
@@ -169,6 +198,7 @@ export class StepRunner {
       if (!outcome.ok && !step.afterAny) return { ok: false, error: `skipped: ${dep.split(".")[3] ?? "an earlier step"} failed` };
     }
     if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs)); // the interval between upgrade batches, as asked
+    const release = this.#hold([step.container, step.renameTo, `secrets:${secretFolder(step.id)}`].filter((k): k is string => k !== undefined));
     try {
       const outcome = await this.#execute(step);
       this.#o.log?.info("step done", { step: step.id, action: step.action });
@@ -177,6 +207,8 @@ export class StepRunner {
       const message = engineMessage(e);
       this.#o.log?.error("step failed", { step: step.id, error: message });
       return { ok: false, error: message };
+    } finally {
+      release();
     }
   }
 
@@ -196,6 +228,7 @@ export class StepRunner {
     await rm(dir, { recursive: true, force: true }); // a leftover of an earlier attempt; rm does not follow links
     await mkdir(dir, { mode: 0o700 }); // fails if anything took the name meanwhile
     await ensurePrivateDir(dir);
+    await writeNewFile(join(dir, SECRET_OWNER_FILE), Buffer.from(this.#o.hostId), { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }, 0o600);
     const mounts: MountRequest[] = [];
     for (const [i, s] of step.secrets.entries()) {
       const file = join(dir, String(i));
@@ -348,6 +381,8 @@ export class StepRunner {
             [L.revision]: String(step.revision),
             [L.step]: step.id,
             [L.hash]: step.hash ?? "",
+            [L.host]: this.#o.hostId,
+            ...(this.#o.controlId ? { [L.control]: this.#o.controlId } : {}),
             ...(routes.length > 0 ? { [L.routes]: routesLabel(spec) } : {}),
           },
           ports: directPorts(spec),

@@ -8,6 +8,9 @@ export interface FakeContainer {
   labels: Record<string, string>;
   running: boolean;
   status: string;
+  exitCode?: number;
+  finishedAt?: number;
+  restartPolicy?: string;
 }
 
 /**
@@ -33,8 +36,18 @@ export class FakeRuntime implements ContainerRuntime {
     return c;
   }
 
+  /** A container by name, or by engine id as Docker also takes it. */
+  #find(ref: string): FakeContainer | undefined {
+    return this.containers.get(ref) ?? [...this.containers.values()].find((c) => c.id === ref);
+  }
+
+  /** Its process ends by itself (a crash, `docker kill`): exited with this code, now. */
+  exit(name: string, exitCode: number, at = Date.now()): void {
+    Object.assign(this.#get(name), { running: false, status: "exited", exitCode, finishedAt: at });
+  }
+
   #get(name: string): FakeContainer {
-    const c = this.containers.get(name);
+    const c = this.#find(name);
     if (!c) throw Object.assign(new Error(`No such container: ${name}`), { statusCode: 404 });
     return c;
   }
@@ -55,21 +68,37 @@ export class FakeRuntime implements ContainerRuntime {
     return Promise.resolve();
   };
   inspect = (name: string): Promise<ContainerInfo | undefined> => {
-    const c = this.containers.get(name);
-    return Promise.resolve(c && { id: c.id, name: c.name, running: c.running, status: c.status, labels: c.labels, ports: [], ip: "10.0.0.2" });
+    const c = this.#find(name);
+    return Promise.resolve(
+      c && {
+        id: c.id,
+        name: c.name,
+        running: c.running,
+        status: c.status,
+        ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+        ...(c.finishedAt !== undefined ? { finishedAt: c.finishedAt } : {}),
+        ...(c.restartPolicy ? { restartPolicy: c.restartPolicy } : {}),
+        labels: c.labels,
+        ports: [],
+        ip: "10.0.0.2",
+      },
+    );
   };
   create = (spec: CreateSpec) => {
     this.calls.push(`create ${spec.name}`);
     if (this.containers.has(spec.name)) return Promise.reject(new Error(`Conflict. The container name "/${spec.name}" is already in use`));
     const image = this.images.get(spec.image);
     if (!image) return Promise.reject(Object.assign(new Error(`No such image: ${spec.image}`), { statusCode: 404 }));
-    const c: FakeContainer = { id: `c${this.#next++}`.padEnd(64, "0"), name: spec.name, spec, labels: { ...image, ...spec.labels }, running: false, status: "created" };
+    const c: FakeContainer = { id: `c${this.#next++}`.padEnd(64, "0"), name: spec.name, spec, labels: { ...image, ...spec.labels }, running: false, status: "created", ...(spec.restart ? { restartPolicy: spec.restart.split(":")[0] } : {}) };
     this.containers.set(spec.name, c);
     return Promise.resolve(c.id);
   };
   start = (name: string) => {
     this.calls.push(`start ${name}`);
-    Object.assign(this.#get(name), { running: true, status: "running" });
+    const c = this.#get(name);
+    Object.assign(c, { running: true, status: "running" });
+    delete c.exitCode;
+    delete c.finishedAt;
     return Promise.resolve();
   };
   stop = (name: string) => {
@@ -91,14 +120,23 @@ export class FakeRuntime implements ContainerRuntime {
   };
   remove = (name: string) => {
     this.calls.push(`remove ${name}`);
-    return Promise.resolve(this.containers.delete(name));
+    const c = this.#find(name);
+    return Promise.resolve(c ? this.containers.delete(c.name) : false);
   };
   ensureNetwork = () => Promise.resolve();
   ensureVolume = () => Promise.resolve();
   removeVolume = () => Promise.resolve(false);
   removeNetworkIfUnused = () => Promise.resolve();
   listByLabel = (label: string, value?: string) =>
-    Promise.all([...this.containers.values()].filter((c) => label in c.labels && (value === undefined || c.labels[label] === value)).map(async (c) => (await this.inspect(c.name))!));
+    Promise.all(
+      [...this.containers.values()]
+        .filter((c) => label in c.labels && (value === undefined || c.labels[label] === value))
+        .map(async (c) => {
+          // as Docker's list: no exit code, no restart policy (inspect tells those)
+          const { exitCode: _e, finishedAt: _f, restartPolicy: _r, ...listed } = (await this.inspect(c.name))!;
+          return listed;
+        }),
+    );
   logs = () => Promise.reject(new Error("the fake runtime has no logs"));
   exec = () => Promise.reject(new Error("the fake runtime has no exec"));
   execInteractive = () => Promise.reject(new Error("the fake runtime has no exec"));

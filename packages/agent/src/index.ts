@@ -14,3 +14,5 @@ export { applyOverlay, localExec, removeOverlay } from "./overlay.js";
 export type { Exec, OverlayChanges } from "./overlay.js";
 export { answerQuery, DnsListener, hostResolvers, MAX_ADDRESSES, NAME_TTL } from "./dns.js";
 export type { DnsListenerOptions, NameTable, QueryOutcome } from "./dns.js";
+export { controlFingerprint, DEFAULT_ORPHAN_GRACE_MS, DEFAULT_RECONCILE_MS, Reconciler, startReconcile } from "./reconcile.js";
+export type { ReconcileOptions, RoundOutcome, RunningReconcile } from "./reconcile.js";

@@ -9,6 +9,7 @@ import { PortRouter } from "./router.js";
 import { reservePortRange } from "./reserved-ports.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import type { CredentialStore } from "./credentials.js";
+import { controlFingerprint, startReconcile } from "./reconcile.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
@@ -18,6 +19,9 @@ export interface AgentProcessOptions {
   dockerHost?: string;
   runtime?: ContainerRuntime;
   heartbeatMs?: number;
+  /** How often to reconcile the host against what the control plane wants (default: the registration's, else 30 s), and how long an orphan container stays (default: the registration's, else 60 s). */
+  reconcileMs?: number;
+  orphanGraceMs?: number;
   /** Test switch: every message this agent sends goes out twice. */
   duplicateMessages?: boolean;
   /** Where secret files for containers are kept: a tmpfs (default /dev/shm/corral-secrets). */
@@ -76,6 +80,9 @@ const registration = z.object({
   portRange: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)]).optional(),
   /** How often the control plane wants to hear from this host (a third of its timeout). */
   heartbeatMs: z.number().int().min(100).max(600_000).optional(),
+  /** How often the control plane wants this host reconciled, and how long an orphan container may stay. */
+  reconcileMs: z.number().int().min(100).max(3_600_000).optional(),
+  orphanGraceMs: z.number().int().min(0).max(86_400_000).optional(),
 });
 
 async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
@@ -129,12 +136,15 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const registryAccess = z.union([z.object({ server: z.string(), username: z.string(), password: z.string() }), z.object({ server: z.string(), anonymous: z.literal(true) })]);
   const router = new PortRouter(runtime, options.log);
   await router.start();
+  const controlId = controlFingerprint(reg.controlKey);
+  const secretsDir = options.secretsDir ?? defaultSecretsDir();
   const runner = new StepRunner({
     hostId: options.hostId,
+    controlId,
     runtime,
     router,
     report: queueReporter(sender, reg.controlQueueUrl),
-    secretsDir: options.secretsDir ?? defaultSecretsDir(),
+    secretsDir,
     bindRoots: reg.bindRoots,
     fetchSecret: async (step, name, version) => {
       const q = new URLSearchParams({ stack: step.stack, step: step.id, version: String(version) });
@@ -151,8 +161,22 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     },
     ...(options.log ? { log: options.log } : {}),
   });
+  // orphans removed, exits reported: see reconcile.ts
+  const reconcile = startReconcile({
+    hostId: options.hostId,
+    controlId,
+    runtime,
+    acting: (key) => runner.acting(key),
+    wanted: () => call(options, `/v1/hosts/${options.hostId}/wanted`, undefined, reg.hostToken),
+    reportExit: (body) => sender.send(reg.controlQueueUrl, [{ body, group: body.stack, dedupId: `exited.${body.dockerId}.${body.at}`, to: CONTROL }]),
+    secretsDir,
+    intervalMs: options.reconcileMs ?? reg.reconcileMs ?? 30_000,
+    graceMs: options.orphanGraceMs ?? reg.orphanGraceMs ?? 60_000,
+    ...(options.log ? { log: options.log } : {}),
+  });
   // health verdicts that change after a container started go to the controller, which keeps the service state
   const unwatch = runtime.watchContainers((e) => {
+    reconcile.reconciler.onContainerEvent(e);
     const stack = e.labels[L.stack];
     const health = e.action === "health_status: healthy" ? "healthy" : e.action === "health_status: unhealthy" ? "unhealthy" : undefined;
     if (!stack || !health) return;
@@ -201,6 +225,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       clearInterval(heartbeat);
       controller.abort();
       await loop;
+      await reconcile.stop();
       unwatch();
       sessions.stop();
       await router.stop();

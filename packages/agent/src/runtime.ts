@@ -19,7 +19,7 @@ export interface ContainerRuntime {
   waitHealthy(name: string, timeoutMs?: number): Promise<HealthOutcome>;
   /** Wait until the container has exited; its exit code. */
   wait(name: string): Promise<number>;
-  /** Force-remove; false when there was nothing to remove. */
+  /** Force-remove (by name or engine id); false when there was nothing to remove. */
   remove(name: string): Promise<boolean>;
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
   /** Create a named volume unless it exists; an external one must exist. */
@@ -106,8 +106,13 @@ export interface ContainerInfo {
   id: string;
   name: string;
   running: boolean;
-  /** Docker's word for it: created, running, exited, ... */
+  /** Docker's word for it: created, running, restarting (its restart policy brings it back), exited, dead, ... */
   status?: string;
+  /** Once it has exited: its exit code, and when (ms since the epoch), as inspect tells. */
+  exitCode?: number;
+  finishedAt?: number;
+  /** Its restart policy (no, always, unless-stopped, on-failure), as inspect tells. */
+  restartPolicy?: string;
   labels: Record<string, string>;
   ports: PortSpec[];
   ip: string;
@@ -278,11 +283,14 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       const i = await this.#docker.getContainer(name).inspect();
       const nets = Object.values(i.NetworkSettings.Networks ?? {});
+      const finished = Date.parse(i.State.FinishedAt ?? "");
       return {
         id: i.Id,
         name: i.Name.replace(/^\//, ""),
         running: i.State.Running,
         status: i.State.Status,
+        ...(!i.State.Running && finished > 0 ? { exitCode: i.State.ExitCode, finishedAt: finished } : {}),
+        ...(i.HostConfig?.RestartPolicy?.Name ? { restartPolicy: i.HostConfig.RestartPolicy.Name } : {}),
         labels: i.Config.Labels ?? {},
         ports: portsOf(i.NetworkSettings.Ports as never),
         ip: nets[0]?.IPAddress ?? "",
@@ -610,6 +618,7 @@ export class DockerRuntime implements ContainerRuntime {
       id: c.Id,
       name: (c.Names[0] ?? "").replace(/^\//, ""),
       running: c.State === "running",
+      status: c.State,
       labels: c.Labels ?? {},
       ports: [],
       ip: "",

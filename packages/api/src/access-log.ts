@@ -2,11 +2,11 @@ import type { MiddlewareHandler } from "hono";
 import type { Logger } from "@corral/core";
 
 /**
- * What a user of `corral server` does not want to read at the default level: an agent's heartbeat (every
+ * What a user of `corral server` does not want to read at the default level: an agent's heartbeat and reconcile (every
  * 10 s) and its session traffic, and the long-polls a following command repeats.
  */
 export function routine(method: string, path: string, query: URLSearchParams): boolean {
-  if (/^\/v1\/hosts\/[^/]+\/(heartbeat|sessions\/)/.test(path)) return true;
+  if (/^\/v1\/hosts\/[^/]+\/(heartbeat|wanted$|sessions\/)/.test(path)) return true;
   return method === "GET" && query.has("wait");
 }
 

@@ -102,6 +102,9 @@ export interface ApiDeps {
   hostStaleMs?: number;
   /** Deletes a removed host's queue (and its dead-letter queue). */
   removeHostQueue?: (queueUrl: string) => Promise<void>;
+  /** Told to agents at registration: how often they reconcile their host, and how long an orphan container stays (unset: the agents' defaults). */
+  agentReconcileMs?: number;
+  agentOrphanGraceMs?: number;
   /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
   limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
@@ -1068,6 +1071,7 @@ export function createApp(deps: ApiDeps) {
         return counts;
       },
       ...(deps.removeHostQueue ? { removeHostQueue: deps.removeHostQueue } : {}),
+      stackStates: () => existingStacks(),
       hostStaleMs: staleMs,
       joinTokenMs: JOIN_TOKEN_MS,
       clock,

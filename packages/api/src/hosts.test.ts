@@ -46,6 +46,8 @@ beforeAll(async () => {
     hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName("hosts-test", id)),
     removeHostQueue: (url) => deleteFifoQueue(sqs, url),
     hostStaleMs: 9_000,
+    agentReconcileMs: 500,
+    agentOrphanGraceMs: 4_000,
     sqs: { endpoint: queues.endpoint, region: "us-east-1" },
     visibilitySeconds: 30,
     adminToken: admin,
@@ -174,8 +176,10 @@ describe("hosts: add with labels, list, label, drain, activate, remove", () => {
 
   it("the registration answer says how often to heartbeat: a third of the timeout", async () => {
     const made = (await (await post("/v1/hosts/beat1/join", admin, {})).json()) as { token: string };
-    const reg = (await (await post("/v1/hosts/beat1/register", made.token, { publicKey: publicKey() })).json()) as { heartbeatMs: number };
+    const reg = (await (await post("/v1/hosts/beat1/register", made.token, { publicKey: publicKey() })).json()) as { heartbeatMs: number; reconcileMs: number; orphanGraceMs: number };
     expect(reg.heartbeatMs).toBe(3_000);
+    // and how often to reconcile, how long an orphan container may stay (the site's, short here)
+    expect(reg).toMatchObject({ reconcileMs: 500, orphanGraceMs: 4_000 });
   });
 
   it("refuses bad labels, io.corral.* keys and an address that is not an IP, changing nothing", async () => {
@@ -282,5 +286,31 @@ describe("hosts: add with labels, list, label, drain, activate, remove", () => {
     expect((await send("DELETE", "/v1/hosts/rm2", admin)).status).toBe(200);
     expect((await post("/v1/hosts/rm2/heartbeat", hostToken, {})).status).toBe(401);
     expect((await send("DELETE", "/v1/hosts/rm2?force=maybe", admin)).status).toBe(400);
+  });
+});
+
+describe("GET /v1/hosts/:id/wanted", () => {
+  it("answers the host's own token (and the admin) with what each stack keeps there; another host's token, a user's and none are refused; a bad id is 400", async () => {
+    const mine = await joinHost("want1");
+    const other = await joinHost("want2");
+    await containerOn("wantstack", "want1");
+    const res = await send("GET", "/v1/hosts/want1/wanted", mine);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { host: string; complete: boolean; stacks: Array<{ stack: string; containers: unknown[] }> };
+    expect(body.host).toBe("want1");
+    expect(body.complete).toBe(true);
+    expect(body.stacks.find((s) => s.stack === "wantstack")).toEqual({ stack: "wantstack", containers: [{ name: "wantstack-web-1", dockerId: "d0cker", running: true }] });
+    expect((await (await send("GET", "/v1/hosts/want1/wanted", admin)).json()) as unknown).toEqual(body);
+    // the other host wants none of it, and may not ask for want1's
+    const theirs = (await (await send("GET", "/v1/hosts/want2/wanted", other)).json()) as typeof body;
+    expect(theirs.stacks.find((s) => s.stack === "wantstack")).toBeUndefined();
+    expect((await send("GET", "/v1/hosts/want1/wanted", other)).status).toBe(403);
+    const user = (await (await post("/v1/users", admin, { name: "wendy" })).json()) as { token: string };
+    expect((await send("GET", "/v1/hosts/want1/wanted", user.token)).status).toBe(403);
+    expect((await app.request("/v1/hosts/want1/wanted")).status).toBe(401);
+    expect((await send("GET", "/v1/hosts/want1/wanted", "host.want1.forged")).status).toBe(401);
+    const bad = await send("GET", `/v1/hosts/${encodeURIComponent("bad id!")}/wanted`, admin);
+    expect(bad.status).toBe(400);
+    expect((await send("GET", "/v1/hosts/nobody-here/wanted", admin)).status).toBe(404);
   });
 });

@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { isIP } from "node:net";
-import { conflict, hostLabelProblem, hostState, invalid, MAX_HOST_LABELS, notFound } from "@corral/core";
+import { conflict, hostLabelProblem, hostState, invalid, MAX_HOST_LABELS, MAX_WANTED, notFound, wantedOnHost, type StackState, type WantedAnswer } from "@corral/core";
 import { importPublicKey } from "@corral/queue";
 import type { HostAdminState, HostRecord, HostStore } from "@corral/store";
 import { adminOnly, bearerToken, hashToken, hostTokenPattern, sameHash, type Principal } from "./auth.js";
@@ -47,6 +47,10 @@ export interface RegistrationDeps {
   portRange: [number, number];
   /** A host not heard from for this long is disconnected (default 30 s); agents heartbeat three times as often. */
   hostStaleMs?: number;
+  /** How often agents reconcile their host against what the control plane wants (unset: the agent's default, 30 s). */
+  agentReconcileMs?: number;
+  /** How long a corral container nobody wants stays before an agent removes it (unset: the agent's default, 60 s). */
+  agentOrphanGraceMs?: number;
   clock?: () => number;
 }
 
@@ -98,6 +102,8 @@ export function registrationRoutes(deps: RegistrationDeps) {
       bindRoots: deps.bindRoots,
       portRange: deps.portRange,
       heartbeatMs: heartbeatEvery(deps.hostStaleMs),
+      ...(deps.agentReconcileMs !== undefined ? { reconcileMs: deps.agentReconcileMs } : {}),
+      ...(deps.agentOrphanGraceMs !== undefined ? { orphanGraceMs: deps.agentOrphanGraceMs } : {}),
     });
   });
   return app;
@@ -142,6 +148,8 @@ export interface HostRoutesDeps {
   containersByHost: () => Promise<Map<string, number>>;
   /** Deletes a host's queue (and its dead-letter queue): what a removed host's agent read from stops existing. */
   removeHostQueue?: (queueUrl: string) => Promise<void>;
+  /** Every stack's state (removed ones want nothing): what the control plane wants on a host. A load that fails fails the answer. */
+  stackStates?: () => Promise<StackState[]>;
   hostStaleMs?: number;
   /** How long a join token stays good. */
   joinTokenMs: number;
@@ -233,6 +241,33 @@ export function hostRoutes(deps: HostRoutesDeps) {
     if (!(await deps.hosts.remove(host.id))) throw notFound(`host ${host.id} not found`);
     if (host.queueUrl) await deps.removeHostQueue?.(host.queueUrl);
     return c.json({ id: host.id, name: host.name, removed: true, containers: count });
+  });
+
+  /**
+   * What the control plane wants on this host, for its agent's reconcile:
+   * per stack, the containers it keeps there (see wantedOnHost). The host's
+   * own token (the scope middleware lets no other host's through) or the
+   * admin's. Cut at MAX_WANTED containers, and then said incomplete: an
+   * agent removes nothing on a partial answer.
+   */
+  app.get("/:id/wanted", async (c) => {
+    const id = c.req.param("id");
+    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}" (letters, digits, '_' and '-', at most 63)`, "id");
+    if (!deps.stackStates) throw new HTTPException(501, { message: "this control plane cannot say what it wants on a host" });
+    if (!(await deps.hosts.get(id))) throw notFound(`host ${id} is not registered`);
+    const answer: WantedAnswer = { host: id, complete: true, stacks: [] };
+    let count = 0;
+    for (const state of await deps.stackStates()) {
+      const containers = wantedOnHost(state, id);
+      if (containers.length === 0) continue;
+      if (count + containers.length > MAX_WANTED) {
+        answer.complete = false;
+        break;
+      }
+      count += containers.length;
+      answer.stacks.push({ stack: state.name, containers });
+    }
+    return c.json(answer);
   });
 
   app.post("/:id/heartbeat", async (c) => {

@@ -56,5 +56,6 @@ export const openapi = {
     "/v1/hosts/{id}/activate": { post: op("return a draining or inactive host to active (the admin's)") },
     "/v1/hosts/{id}/register": { post: op("an agent registers its host: {engine, address? (an IP), publicKey (Ed25519 SPKI DER, base64)} with the admin's token, a join token for {id}, or the host's current token; answers its queue, its new host token, the control plane's public key and heartbeatMs") },
     "/v1/hosts/{id}/heartbeat": { post: op("an agent's heartbeat") },
+    "/v1/hosts/{id}/wanted": { get: op("what the control plane wants on the host, for its agent's reconcile (the host's own token, or the admin's): {host, complete, stacks: [{stack, containers: [{name, dockerId?, running?}]}]}") },
   },
 } as const;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, type StandIn } from "@corral/local";
-import { decide, evolveAll, initialState, sendable, utf8Bytes, type Command, type Logger, type ServiceSpec, type StackEvent, type StepMessage } from "@corral/core";
+import { controlMessageSchema, decide, evolveAll, initialState, sendable, utf8Bytes, type Command, type ControlMessage, type Logger, type ServiceSpec, type StackEvent, type StepMessage } from "@corral/core";
 import { dynamoClient, ensureTable, EventStore, type HostRecord } from "@corral/store";
 import type { OutgoingMessage } from "@corral/queue";
-import { Controller } from "./controller.js";
+import { authorizeControlMessage, Controller } from "./controller.js";
 
 // A plan larger than a DynamoDB item (400 KB) on dynalite, which enforces that limit.
 const ITEM_LIMIT = 400 * 1024;
@@ -192,5 +192,37 @@ describe("controller: a draining host", () => {
     const creates = Object.values(state.steps).filter((r) => r.step.action === "create");
     expect(creates.map((r) => r.step.host)).toEqual(["h2", "h2"]);
     expect(urls).toContain("q://h2"); // the image is pulled there first
+  });
+});
+
+describe("controller: a container that exited by itself", () => {
+  it("an exit its own host reports is recorded (ps: stopped, exited with code N); another host may not say it", async () => {
+    const store = new EventStore(db, { table });
+    const on = [{ id: "h1" }];
+    const events: StackEvent[] = [];
+    let s = initialState("crash");
+    const take = (c: Command) => {
+      const e = decide(c, s);
+      events.push(...e);
+      s = evolveAll(s, e);
+    };
+    take({ type: "Up", stack: "crash", op: "op1", services: { web: spec("registry.example/web:1", 1) }, by: "admin", source: "cli" });
+    take({ type: "Plan", hosts: on, now: NOW });
+    for (let guard = 0; guard < 20 && s.op?.status === "running"; guard++) {
+      const next = Object.values(s.steps).find((r) => r.status === "planned" && sendable(s, r.step));
+      if (!next) break;
+      take({ type: "Report", report: { kind: "report", stack: "crash", stepId: next.step.id, host: "h1", ok: true, ...(next.step.action === "create" ? { containerId: "abcdef0123456789" } : {}) }, hosts: on, now: NOW });
+    }
+    await store.append("crash", 0, events, "control");
+    const body: ControlMessage = controlMessageSchema.parse({ kind: "exited", stack: "crash", host: "h1", container: "crash-web-1", dockerId: "abcdef0123456789", exitCode: 137, at: NOW });
+    const message = (by: string) => ({ body, group: "crash", receiptHandle: "r", messageId: "m1", by });
+    expect(authorizeControlMessage(message("host:h2"))).toBe("host:h2 may not speak for host h1");
+    expect(authorizeControlMessage(message("host:h1"))).toBeUndefined();
+    const { controller } = harness(store);
+    expect(await controller.handleBatch([message("host:h1")])).toEqual({ failed: [] });
+    expect((await store.load("crash")).containers["crash-web-1"]).toMatchObject({ state: "stopped", exited: { code: 137, at: NOW } });
+    // the schema bounds what an agent may say
+    expect(controlMessageSchema.safeParse({ ...body, exitCode: 1000 }).success).toBe(false);
+    expect(controlMessageSchema.safeParse({ ...body, dockerId: "not hex" }).success).toBe(false);
   });
 });

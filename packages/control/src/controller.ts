@@ -97,11 +97,12 @@ export class Controller {
         hosts ??= await this.#o.hosts.list();
         const now = this.#o.clock();
         const alive = this.#hostInfo(hosts, now);
-        const placed = messages.some((m) => m.body.kind !== "health") ? await this.#placedOf(stack, now) : [];
+        const placed = messages.some((m) => m.body.kind !== "health" && m.body.kind !== "exited") ? await this.#placedOf(stack, now) : [];
         const commands: Command[] = messages.map((m): Command => {
           const body = m.body;
           if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now, placed };
           if (body.kind === "health") return { type: "Health", host: body.host, container: body.container, dockerId: body.dockerId, health: body.health, now };
+          if (body.kind === "exited") return { type: "Exited", host: body.host, container: body.container, dockerId: body.dockerId, exitCode: body.exitCode, now };
           return { type: "Plan", hosts: alive, now, placed };
         });
         await this.run(stack, commands, hosts);
@@ -276,7 +277,7 @@ export class Controller {
 
 /**
  * Who may say what on the control queue: only the control plane announces a
- * stack change, and a report or a health verdict is believed from the host it
+ * stack change, and a report, a health verdict or an exit is believed from the host it
  * is about, the one whose key signed it.
  */
 export function authorizeControlMessage(m: Received<ControlMessage>): string | undefined {

@@ -98,6 +98,12 @@ export type Command =
   /** A container's health check changed its verdict. */
   /** `host`: the host that vouched for the verdict (its signature); a verdict about a container on another host is nobody's to give. */
   | { type: "Health"; host: string; container: string; dockerId: string; health: "healthy" | "unhealthy"; now: number }
+  /**
+   * A container's process ended on its host (Docker's die event, or the agent's reconcile finding it exited), as
+   * `host` vouches: recorded for a container the log has running, there, with that engine id, and no step of corral's
+   * own in flight for it (a stop, a removal, a rename, a start: those are corral's doing, or will say how they went).
+   */
+  | { type: "Exited"; host: string; container: string; dockerId: string; exitCode: number; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
   | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[]; placed?: Placed[] }
   /**
@@ -944,15 +950,21 @@ function monitoring(state: StackState, now: number): boolean {
  * gets the reason, the steps not yet sent are skipped, and the upgrade ends
  * with its failure action once what is in flight has reported.
  */
-function monitorFailure(state: StackState, c: ContainerRecord, now: number): StackEvent[] {
+function monitorFailure(state: StackState, c: ContainerRecord, now: number, what = "turned unhealthy"): StackEvent[] {
   const u = state.upgrades[c.service];
   const op = state.op;
   if (!u || op?.kind !== "upgrade" || op.status !== "running" || u.op !== op.id || c.previousOf || c.revision !== u.to) return [];
   const window = monitorMs(state, c.service);
   if (c.startedAt === undefined || now - c.startedAt > window) return [];
-  const reason = `container ${displayName(c.name)} turned unhealthy ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
+  const reason = `container ${displayName(c.name)} ${what} ${Math.round((now - c.startedAt) / 1000)} s after it started, inside the monitor window of ${Math.round(window / 1000)} s`;
   const failed: StackEvent = { type: "ServiceFailed", service: c.service, reason };
   return [failed, ...advance(evolve(state, failed), [], now)]; // halted: advance skips what was not sent
+}
+
+/** A step of the operation in progress, not yet reported, that acts on this container on its host: corral is at it. */
+function stepInFlight(state: StackState, c: ContainerRecord): boolean {
+  if (state.op?.status !== "running") return false;
+  return Object.values(state.steps).some((r) => r.status === "planned" && r.step.host === c.host && (r.step.container === c.name || r.step.renameTo === c.name));
 }
 
 /**
@@ -1121,6 +1133,13 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       if (!c || c.host !== command.host || c.dockerId !== command.dockerId || c.state !== "running" || c.health === command.health) return [];
       const verdict: StackEvent = { type: "ContainerHealth", container: command.container, health: command.health, at: command.now };
       return [verdict, ...monitorFailure(evolve(state, verdict), c, command.now)];
+    }
+    case "Exited": {
+      const c = state.containers[command.container];
+      if (!c || c.host !== command.host || c.dockerId !== command.dockerId || c.state !== "running") return [];
+      if (stepInFlight(state, c)) return [];
+      const exited: StackEvent = { type: "ContainerExited", container: c.name, host: c.host, exitCode: command.exitCode, at: command.now };
+      return [exited, ...monitorFailure(evolve(state, exited), c, command.now, `exited with code ${command.exitCode}`)];
     }
     case "Tick": {
       const others = command.placed ?? [];

@@ -85,6 +85,8 @@ export type StackEvent =
   | { type: "ServiceFailed"; service: string; reason: string }
   /** A running container's health check changed its verdict. */
   | { type: "ContainerHealth"; container: string; health: "healthy" | "unhealthy"; at: number }
+  /** A running container's process ended, not by corral's doing (it crashed, was killed, `docker stop`): its host saw it exit with this code. */
+  | { type: "ContainerExited"; container: string; host: string; exitCode: number; at: number }
   | { type: "StepFailed"; stepId: string; error: string }
   /**
    * A container on a disconnected host, re-placed by a move: its record leaves `containers` (it no longer counts as

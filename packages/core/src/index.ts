@@ -14,6 +14,8 @@ export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord
 export { decide, disconnectedContainers, drainingContainers, staleContainers, placementProblem, previewPlacements, stepId } from "./decide.js";
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide.js";
+export { wantedOnHost } from "./wanted.js";
+export type { WantedContainer } from "./wanted.js";
 export { containerId, containerRows, serviceRows, stackState } from "./view.js";
 export type { ContainerRow, ServiceRow } from "./view.js";
 export { silentLogger } from "./log.js";

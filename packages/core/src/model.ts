@@ -296,6 +296,25 @@ export const healthReportSchema = z.object({
 });
 export type HealthReport = z.infer<typeof healthReportSchema>;
 
+/**
+ * A container's process ended by itself (Docker's die event, or the agent's
+ * reconcile finding a container the control plane has running exited, with
+ * no restart policy bringing it back), relayed by its host's agent.
+ */
+export const exitedReportSchema = z.object({
+  kind: z.literal("exited"),
+  stack: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  /** The host that saw it; the controller checks it against the host that signed the message. */
+  host: z.string().min(1).max(63),
+  container: z.string().min(1).max(255),
+  dockerId: z.string().regex(/^[0-9a-f]{12,64}$/),
+  /** Docker's exit code (0-255; -1 when the engine could not tell). */
+  exitCode: z.number().int().min(-1).max(255),
+  /** When, by the host's clock (ms since the epoch). */
+  at: z.number().int().min(0),
+});
+export type ExitedReport = z.infer<typeof exitedReportSchema>;
+
 export const stackChangedSchema = z.object({
   kind: z.literal("stack-changed"),
   stack: z.string(),
@@ -303,7 +322,26 @@ export const stackChangedSchema = z.object({
 });
 export type StackChanged = z.infer<typeof stackChangedSchema>;
 
-export const controlMessageSchema = z.discriminatedUnion("kind", [stepReportSchema, stackChangedSchema, healthReportSchema]);
+export const controlMessageSchema = z.discriminatedUnion("kind", [stepReportSchema, stackChangedSchema, healthReportSchema, exitedReportSchema]);
+
+/** The most containers `GET /v1/hosts/:id/wanted` lists: past it the answer says it is incomplete, and an agent removes nothing. */
+export const MAX_WANTED = 20_000;
+
+/** What the control plane wants on a host (`GET /v1/hosts/:id/wanted`): the containers each stack keeps there, by engine name. */
+export const wantedAnswerSchema = z.object({
+  host: z.string().max(63),
+  /** False when the list was cut at MAX_WANTED: not enough to call anything an orphan. */
+  complete: z.boolean(),
+  stacks: z
+    .array(
+      z.object({
+        stack: z.string().max(63),
+        containers: z.array(z.object({ name: z.string().max(255), dockerId: z.string().max(64).optional(), running: z.literal(true).optional() })).max(MAX_WANTED),
+      }),
+    )
+    .max(MAX_WANTED),
+});
+export type WantedAnswer = z.infer<typeof wantedAnswerSchema>;
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
 export const stackNamePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -318,5 +356,9 @@ export const labels = {
   hash: "io.corral.config-hash",
   /** Host ports the agent routes to this container: `60000:80,...` (see ports.ts). */
   routes: "io.corral.routes",
+  /** The host whose agent made it: an agent's reconcile removes only its own host's orphans (agents of several hosts may share an engine). */
+  host: "io.corral.host",
+  /** Which control plane's agent made it (a fingerprint of its public key): only its own control plane can say a container is wanted. */
+  control: "io.corral.control",
 } as const;
 

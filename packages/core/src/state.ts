@@ -26,6 +26,8 @@ export interface ContainerRecord {
   /** For a container with a health check: its last verdict, and since when it has been healthy. */
   health?: "healthy" | "unhealthy";
   healthySince?: number;
+  /** It stopped by itself while corral wanted it running (its host reported the exit): how, and when; a start clears it. */
+  exited?: { code: number; at: number };
 }
 
 /** A container left on a host that was lost (disconnected) when its slot was re-placed elsewhere: removed once the host is back. */
@@ -229,7 +231,7 @@ export interface StackState {
  * snapshot of another shape is not read, the log is folded afresh. Raise it
  * with every change to what a fold produces.
  */
-export const stateFormat = 4;
+export const stateFormat = 5;
 
 export const initialState = (name: string): StackState => ({
   name,
@@ -437,6 +439,13 @@ export class Draft {
         this.#mut("steps")[event.stepId] = { ...record, status: "failed", error: event.error };
         break;
       }
+      case "ContainerExited": {
+        const c = s.containers[event.container];
+        if (!c || c.host !== event.host) break;
+        const { health: _h, healthySince: _s, ...rest } = c;
+        this.#mut("containers")[event.container] = { ...rest, state: "stopped", exited: { code: event.exitCode, at: event.at } };
+        break;
+      }
       case "ContainerLost": {
         const c = s.containers[event.container];
         if (!c || c.host !== event.host) break;
@@ -576,7 +585,8 @@ export class Draft {
         break;
       case "start":
         if (existing) {
-          const running: ContainerRecord = { ...existing, state: "running" };
+          const { exited: _e, ...before } = existing;
+          const running: ContainerRecord = { ...before, state: "running" };
           if (event.at !== undefined) running.startedAt = event.at;
           if (event.ports) running.ports = event.ports;
           if (event.ip) running.ip = event.ip;

@@ -134,7 +134,7 @@ export function serviceRows(state: StackState): ServiceRow[] {
       // a global service has no scale: one container per host that fits
       scale: `${containers.length}/${isGlobal(state.name, service, spec) ? "global" : spec.scale}`,
       endpoints: [...new Set(endpoints)].join(", "),
-      detail: state.errors[service] ?? (upgradeDetail(state, service) || waitingDetail(state, service)),
+      detail: state.errors[service] ?? (upgradeDetail(state, service) || waitingDetail(state, service) || exitedDetail(containers)),
     };
   });
 }
@@ -152,7 +152,7 @@ export function containerRows(state: StackState): ContainerRow[] {
       host: c.host,
       ip: c.ip ?? "",
       docker: c.dockerId ?? "",
-      detail: c.previousOf ? previousDetail(state, c) : (c.health ?? ""),
+      detail: c.previousOf ? previousDetail(state, c) : c.exited ? `exited with code ${c.exited.code}` : (c.health ?? ""),
     }));
 }
 
@@ -161,6 +161,14 @@ function previousDetail(state: StackState, c: ContainerRecord): string {
   const u = state.upgrades[c.service];
   const to = u ? ` (revision ${c.revision} → ${u.to})` : ` (revision ${c.revision})`;
   return `previous container, kept by the upgrade${to}: 'corral up --confirm-upgrade' removes it, 'corral up --rollback' starts it again`;
+}
+
+/** Containers of a service that stopped by themselves (their host saw them exit), and how. */
+function exitedDetail(containers: ContainerRecord[]): string {
+  return containers
+    .filter((c) => c.exited && c.state === "stopped" && !c.previousOf)
+    .map((c) => `${displayName(c.name)} exited with code ${c.exited!.code}`)
+    .join("; ");
 }
 
 /** Containers of a service that wait for their disconnected host (no other host can take them), and why. */

@@ -56,6 +56,9 @@ export interface ServerOptions {
   policy?: SitePolicy;
   /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
   secretsDir?: string;
+  /** How often agents reconcile their host, and how long an orphan container stays before removal (defaults 30 s, 60 s): told to every agent at registration; short in tests. */
+  reconcileMs?: number;
+  orphanGraceMs?: number;
   /** Where the local agent reserves the policy's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports). */
   reservedPortsFile?: string;
   log?: Logger;
@@ -241,6 +244,8 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds }),
     removeHostQueue: (url) => deleteFifoQueue(sqs, url),
     ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
+    ...(options.reconcileMs !== undefined ? { agentReconcileMs: options.reconcileMs } : {}),
+    ...(options.orphanGraceMs !== undefined ? { agentOrphanGraceMs: options.orphanGraceMs } : {}),
     controlKey: exportPublicKey(keys.publicKey),
     sqs: sqsConfig,
     visibilitySeconds,
