@@ -1132,7 +1132,8 @@ export function decide(command: Command, state: StackState): StackEvent[] {
       // a verdict about a container the log does not know, or an earlier one of the same name, changes nothing
       if (!c || c.host !== command.host || c.dockerId !== command.dockerId || c.state !== "running" || c.health === command.health) return [];
       const verdict: StackEvent = { type: "ContainerHealth", container: command.container, health: command.health, at: command.now };
-      return [verdict, ...monitorFailure(evolve(state, verdict), c, command.now)];
+      // only a turn to unhealthy fails an upgrade inside its monitor window; turning healthy is what it waits for
+      return [verdict, ...(command.health === "unhealthy" ? monitorFailure(evolve(state, verdict), c, command.now) : [])];
     }
     case "Exited": {
       const c = state.containers[command.container];

@@ -202,6 +202,17 @@ describe("the monitor window (deploy.update_config.monitor)", () => {
     expect(paused.upgrades.web?.reason).toMatch(/container demo-web-1 turned unhealthy 10 s after it started, inside the monitor window of 30 s/);
   });
 
+  it("a new container turning healthy inside the window is what the upgrade waits for, not a failure", () => {
+    const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, false);
+    const s1 = settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, false);
+    const fresh = s1.containers["demo-web-1"]!;
+    const well = run(s1, { type: "Health", host: "h1", container: "demo-web-1", dockerId: fresh.dockerId!, health: "healthy", now: 10_000 });
+    expect(well.containers["demo-web-1"]?.health).toBe("healthy");
+    expect(well.op).toMatchObject({ kind: "upgrade", status: "running" });
+    expect(well.upgrades.web?.status).not.toBe("paused");
+    expect(run(well, { type: "Tick", now: 30_003, hosts }).upgrades.web?.status).toBe("upgraded");
+  });
+
   it("after the window, turning unhealthy is a state, not a failed upgrade", () => {
     const s0 = settle(run(initialState("demo"), up(watched("web:1", "rollback"), "op1")), undefined, true);
     const s1 = run(settle(run(s0, up(watched("web:2", "rollback"), "op2", { upgrade: true })), undefined, true), { type: "Tick", now: 31_000, hosts });
