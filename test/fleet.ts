@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import Docker from "dockerode";
 import type { ChildProcess } from "node:child_process";
 import { expect } from "vitest";
-import { corral, docker, outputContains, spawnCorral } from "./support.js";
+import { agentStateDir, cliBin, corral, docker, outputContains, spawnCorral } from "./support.js";
 
 const run = promisify(execFile);
 
@@ -27,6 +27,8 @@ export interface FleetHost {
   /** DOCKER_HOST for its engine. */
   dockerHost: string;
   docker: Docker;
+  /** Its network namespace (for nsenter --net=): where its engine, and an agent started inside, see the network. */
+  netns: string;
   /** Stop its engine (as a host lost would), keeping its data; `start` brings it back. */
   stopEngine(): Promise<void>;
   startEngine(): Promise<void>;
@@ -116,6 +118,7 @@ export async function startFleetHost(n: number, name: string, images = ["corral-
     address,
     dockerHost: `unix://${socket}`,
     docker: engine,
+    netns: `/var/run/netns/${ns}`,
     stopEngine,
     startEngine,
     async remove() {
@@ -144,4 +147,49 @@ export async function joinFleetHost(server: { url: string; token: string }, host
   const agent = spawnCorral({ url: server.url, token: "" }, ["agent", "--join", server.url, "--token", token, "--docker-host", host.dockerHost], { CORRAL_TOKEN: "" });
   await outputContains(agent, `corral agent ${host.name} connected`);
   return agent;
+}
+
+/**
+ * The control plane's address on the bench: an address of this namespace,
+ * reached from every host's namespace through its veth (the
+ * hosts' default route), for a server started with `listen: CONTROL_ADDRESS`.
+ */
+export const CONTROL_ADDRESS = "198.18.0.1";
+
+/**
+ * Make the bench routed: the control plane's address, and forwarding between
+ * the hosts' namespaces (198.18.0.0/15 to itself, ahead of the local
+ * engine's FORWARD policy), so that hosts reach each other as machines on one
+ * network would (the overlay's VXLAN packets go host to host). Resolves with
+ * the undo.
+ */
+export async function routeFleet(): Promise<() => Promise<void>> {
+  const ip = (...args: string[]) => run("ip", args);
+  // on the loopback device (this kernel may have no dummy devices): local all the same, and reached through each veth
+  await ip("addr", "replace", `${CONTROL_ADDRESS}/32`, "dev", "lo");
+  await run("sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+  const rule = ["-s", "198.18.0.0/15", "-d", "198.18.0.0/15", "-j", "ACCEPT"];
+  const chain = (await run("iptables", ["-S", "DOCKER-USER"]).then(() => true, () => false)) ? "DOCKER-USER" : "FORWARD";
+  await run("iptables", ["-I", chain, "1", ...rule]);
+  return async () => {
+    await run("iptables", ["-D", chain, ...rule]).catch(() => {});
+    await ip("addr", "del", `${CONTROL_ADDRESS}/32`, "dev", "lo").catch(() => {});
+  };
+}
+
+/**
+ * An agent on the host itself, as on a real machine: `corral agent` inside
+ * the host's network namespace (its name servers bind its stack networks'
+ * gateways, its overlay is that namespace's), joining `url` (the control
+ * plane's address as the host reaches it) with a join token, or (none given)
+ * with the credentials it saved in `stateDir`.
+ */
+export function spawnAgentInside(host: FleetHost, url: string, options: { token?: string; stateDir?: string; env?: Record<string, string> } = {}): ChildProcess {
+  const args = ["agent", "--join", url, ...(options.token ? ["--token", options.token] : []), "--docker-host", host.dockerHost, "--address", host.address, "--state-dir", options.stateDir ?? join(agentStateDir, host.name)];
+  const child = spawn("nsenter", [`--net=${host.netns}`, process.execPath, cliBin, ...args], {
+    env: { ...process.env, CORRAL_URL: url, CORRAL_TOKEN: "", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stderr?.on("data", () => {});
+  return child;
 }
