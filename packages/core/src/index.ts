@@ -50,5 +50,5 @@ export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from ".
 export { isGlobal, placeService, placementHosts, stackPlaced, type PlannedPlacement } from "./scheduling.js";
 export { containerLabels, globalSlots, isSchedulingLabel, place, placementRules, schedulingLabels } from "./placement.js";
 export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement.js";
-export { adminHostStates, ago, hostLabelKeyPattern, hostLabelProblem, hostLabelValuePattern, hostState, MAX_HOST_LABELS, parseHostLabel } from "./hosts.js";
+export { adminHostStates, ago, hostLabelKeyPattern, hostLabelProblem, hostLabelValuePattern, hostState, lastHeard, MAX_HOST_LABELS, parseHostLabel } from "./hosts.js";
 export type { AdminHostState } from "./hosts.js";
