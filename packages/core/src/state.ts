@@ -575,6 +575,8 @@ export class Draft {
       case "start":
         if (existing) {
           const running: ContainerRecord = { ...existing, state: "running" };
+          // a container that never ran, made anew by its start (a dockerd restart cut its first start short)
+          if (event.containerId) running.dockerId = event.containerId;
           if (event.at !== undefined) running.startedAt = event.at;
           if (event.ports) running.ports = event.ports;
           if (event.ip) running.ip = event.ip;
