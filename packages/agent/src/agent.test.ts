@@ -296,6 +296,19 @@ describe("a step while the engine is away", () => {
     expect(outcome).toEqual({ ok: false, error: expect.stringMatching(/^the Docker engine of host h1 could not be reached \(connect ENOENT \/run\/docker\.sock\); waited 0 s for it$/) as unknown as string });
   });
 
+  it("any failure while the engine no longer answers is its absence: waited on, and the step runs once it is back", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    let down = true;
+    const inspect = rt.inspect.bind(rt);
+    // a dockerd on its way down: its own words for a call it cut off, then no answer at all for a while
+    rt.inspect = (name: string) => (down ? Promise.reject(Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "some shutdown error no list knows" } })) : inspect(name));
+    rt.engineVersion = () => (down ? Promise.reject(away()) : Promise.resolve("fake"));
+    setTimeout(() => (down = false), 50);
+    const outcome = await runner(rt, { engineWait: { waitMs: 2000, retryMs: 10 } }).run(step("create"));
+    expect(outcome).toMatchObject({ ok: true });
+    expect([...rt.containers.keys()]).toEqual(["demo-web-1"]);
+  });
+
   it("a failure the engine answered is reported at once, not waited on", async () => {
     const rt = new FakeRuntime({ "app:1": {} });
     let calls = 0;

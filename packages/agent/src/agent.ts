@@ -190,7 +190,9 @@ export class StepRunner {
         return outcome;
       } catch (e) {
         const message = engineMessage(e);
-        if (engineUnreachable(e)) {
+        // a dockerd on its way down answers a call it cuts off in many ways: any failure while the engine no
+        // longer answers is its absence, not the step's
+        if (engineUnreachable(e) || !(await this.#engineAnswers())) {
           // the engine is away (stopped, restarting): every step checks the engine before acting, so the same
           // step, run again from the top once it answers, does what is left of it
           const waited = Date.now() - since;
@@ -207,6 +209,14 @@ export class StepRunner {
         return { ok: false, error: message };
       }
     }
+  }
+
+  /** Whether the engine answers at all (its version). */
+  #engineAnswers(): Promise<boolean> {
+    return this.#o.runtime.engineVersion().then(
+      () => true,
+      () => false,
+    );
   }
 
   /**

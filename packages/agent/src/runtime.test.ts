@@ -44,6 +44,7 @@ describe("an engine that cannot be reached", () => {
     expect(engineUnreachable(Object.assign(new Error("(HTTP code 500) server error - transport is closing: unavailable"), { statusCode: 500, json: { message: "transport is closing: unavailable" } }))).toBe(true);
     expect(engineUnreachable(new Error("rpc error: code = Unavailable desc = connection error"))).toBe(true);
     expect(engineUnreachable(Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "grpc: the client connection is closing: context canceled" } }))).toBe(true);
+    expect(engineUnreachable(Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "failed to update store for object type *libnetwork.endpoint: open : no such file or directory" } }))).toBe(true);
   });
 
   it("is not a missing file elsewhere, nor anything the engine answered about the step", () => {

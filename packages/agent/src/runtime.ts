@@ -198,7 +198,7 @@ const statusOf = (e: unknown) => (e as { statusCode?: number })?.statusCode;
 /** Socket errors that say nobody answers where the engine should be, or that it hung up mid-call. */
 const goneCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "ECONNABORTED"]);
 /** What a stopping or starting dockerd answers for a call its containerd (or its own shutdown) cut off. */
-const engineGoingAway = /transport is closing|grpc: the client connection is closing|rpc error: code = Unavailable|error reading from server: EOF|connection error: desc = "transport|the daemon is shutting down|Cannot connect to the Docker daemon|socket hang up/i;
+const engineGoingAway = /transport is closing|grpc: the client connection is closing|failed to update store for object type|rpc error: code = Unavailable|error reading from server: EOF|connection error: desc = "transport|the daemon is shutting down|Cannot connect to the Docker daemon|socket hang up/i;
 
 /**
  * A start refused because containerd still holds a task for the container:
