@@ -153,8 +153,9 @@ describe("the control plane restarted mid-rollout", () => {
     const finishedAt = Date.now();
     console.log(`control plane restart: down ${restartedAt - killedAt} ms; upgrade finished ${finishedAt - restartedAt} ms after the restart; ${atKill.filter((c) => c.revision === "2").length} of 4 slots were at revision 2 at the kill`);
 
-    // the steps lost with the queues are re-sent at the start, not after the resend timeout (30 s)
-    expect(finishedAt - restartedAt).toBeLessThan(25_000);
+    // the steps lost with the queues are re-sent at the start, not after the resend timeout (30 s): without that,
+    // the rest of the rollout would end 35 s or more after the restart
+    expect(finishedAt - restartedAt).toBeLessThan(28_000);
     // the CLI's `up --upgrade` was connected to the server that died: it may have failed, the rollout may not
     const cli = await upgrade;
     expect(upgradeDone).toBeDefined();
