@@ -299,3 +299,77 @@ describe("pulls from a private registry", () => {
     expect(rt.pullAuth).toEqual([undefined]);
   });
 });
+
+describe("a step while the engine is away", () => {
+  const away = () => Object.assign(new Error("connect ENOENT /run/docker.sock"), { code: "ENOENT", syscall: "connect" });
+
+  it("waits for the engine and runs once it is back: the step succeeds, the container made once", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    let downFor = 3;
+    const inspect = rt.inspect.bind(rt);
+    rt.inspect = (name: string) => (downFor-- > 0 ? Promise.reject(away()) : inspect(name));
+    const outcome = await runner(rt, { engineWait: { waitMs: 1000, retryMs: 10 } }).run(step("create"));
+    expect(outcome).toMatchObject({ ok: true });
+    expect([...rt.containers.keys()]).toEqual(["demo-web-1"]);
+  });
+
+  it("fails, after its wait, saying the engine could not be reached, in a line", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    rt.inspect = () => Promise.reject(away());
+    const outcome = await runner(rt, { engineWait: { waitMs: 50, retryMs: 10 } }).run(step("create"));
+    expect(outcome).toEqual({ ok: false, error: expect.stringMatching(/^the Docker engine of host h1 could not be reached \(connect ENOENT \/run\/docker\.sock\); waited 0 s for it$/) as unknown as string });
+  });
+
+  it("any failure while the engine no longer answers is its absence: waited on, and the step runs once it is back", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    let down = true;
+    const inspect = rt.inspect.bind(rt);
+    // a dockerd on its way down: its own words for a call it cut off, then no answer at all for a while
+    rt.inspect = (name: string) => (down ? Promise.reject(Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "some shutdown error no list knows" } })) : inspect(name));
+    rt.engineVersion = () => (down ? Promise.reject(away()) : Promise.resolve("fake"));
+    setTimeout(() => (down = false), 50);
+    const outcome = await runner(rt, { engineWait: { waitMs: 2000, retryMs: 10 } }).run(step("create"));
+    expect(outcome).toMatchObject({ ok: true });
+    expect([...rt.containers.keys()]).toEqual(["demo-web-1"]);
+  });
+
+  it("a failure the engine answered is reported at once, not waited on", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    let calls = 0;
+    rt.inspect = () => (calls++, Promise.reject(Object.assign(new Error("boom"), { statusCode: 500, json: { message: "no space left on device" } })));
+    const outcome = await runner(rt, { engineWait: { waitMs: 1000, retryMs: 10 } }).run(step("create"));
+    expect(outcome).toEqual({ ok: false, error: "no space left on device" });
+    expect(calls).toBe(1);
+  });
+});
+
+describe("a start a dockerd restart cut short", () => {
+  it("a container that never ran and meets containerd's leftover task is made anew, once, and started; its new id reported", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    const created = await r.run(step("create"));
+    const first = rt.containers.get("demo-web-1")!.id;
+    expect(created).toMatchObject({ ok: true, containerId: first });
+    const labels = rt.containers.get("demo-web-1")!.labels;
+    rt.staleTasks.add(first);
+    const started = await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }));
+    const now = rt.containers.get("demo-web-1")!;
+    expect(now.id).not.toBe(first);
+    expect(now.running).toBe(true);
+    expect(now.labels).toEqual(labels);
+    expect(started).toMatchObject({ ok: true, containerId: now.id });
+    expect(rt.calls.filter((c) => c.startsWith("recreate"))).toEqual(["recreate demo-web-1"]);
+  });
+
+  it("a container that ran before is never made anew: the start fails with the engine's words", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    await r.run(step("create"));
+    const c = rt.containers.get("demo-web-1")!;
+    Object.assign(c, { status: "exited" });
+    rt.staleTasks.add(c.id);
+    const started = await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }));
+    expect(started).toEqual({ ok: false, error: `task ${c.id}: already exists` });
+    expect(rt.calls.some((x) => x.startsWith("recreate"))).toBe(false);
+  });
+});

@@ -25,7 +25,7 @@ import { bindProblem, resolveBind } from "./binds.js";
 import { ensurePrivateDir, writeNewFile } from "./secret-files.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
-import { engineMessage, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest, type RegistryAuth } from "./runtime.js";
+import { engineMessage, engineUnreachable, staleTask, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest, type RegistryAuth } from "./runtime.js";
 
 /** What the API says of a pull's registry: the stack's login, or "anonymous" (a private registry, no login for this stack). */
 export type RegistryAccess = RegistryAuth | "anonymous";
@@ -45,6 +45,11 @@ export const SECRET_OWNER_FILE = ".host";
 
 /** A tmpfs where one exists (/dev/shm), so that secret values never touch a disk. */
 export const defaultSecretsDir = () => join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "corral-secrets");
+
+/** A step's failure when the engine stayed away: what happened in a line, the engine's error last. */
+export function unreachableError(hostId: string, message: string, waitedMs: number): string {
+  return `the Docker engine of host ${hostId} could not be reached (${message.split("\n")[0]!.slice(0, 200)}); waited ${Math.round(waitedMs / 1000)} s for it`;
+}
 
 /**
  * Why a step may not touch a container found under its name: the container
@@ -112,6 +117,13 @@ export interface AgentOptions {
    * None: no bind mounts, as the policy's default.
    */
   bindRoots?: readonly string[];
+  /**
+   * A step that cannot reach the engine (dockerd stopped or restarting) is
+   * run again, from the top, every `retryMs`, for up to `waitMs` (default
+   * 120 s: within the controller's patience, ten resends of 30 s); then it
+   * fails, saying the engine could not be reached.
+   */
+  engineWait?: { waitMs: number; retryMs: number };
   log?: Logger;
 }
 
@@ -200,16 +212,45 @@ export class StepRunner {
     if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs)); // the interval between upgrade batches, as asked
     const release = this.#hold([step.container, step.renameTo, `secrets:${secretFolder(step.id)}`].filter((k): k is string => k !== undefined));
     try {
-      const outcome = await this.#execute(step);
-      this.#o.log?.info("step done", { step: step.id, action: step.action });
-      return outcome;
-    } catch (e) {
-      const message = engineMessage(e);
-      this.#o.log?.error("step failed", { step: step.id, error: message });
-      return { ok: false, error: message };
+      const { waitMs, retryMs } = this.#o.engineWait ?? { waitMs: 120_000, retryMs: 1000 };
+      const since = Date.now();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const outcome = await this.#execute(step);
+          this.#o.log?.info("step done", { step: step.id, action: step.action, ...(attempt > 1 ? { afterEngineWaitMs: Date.now() - since } : {}) });
+          return outcome;
+        } catch (e) {
+          const message = engineMessage(e);
+          // a dockerd on its way down answers a call it cuts off in many ways: any failure while the engine no
+          // longer answers is its absence, not the step's
+          if (engineUnreachable(e) || !(await this.#engineAnswers())) {
+            // the engine is away (stopped, restarting): every step checks the engine before acting, so the same
+            // step, run again from the top once it answers, does what is left of it
+            const waited = Date.now() - since;
+            if (waited + retryMs <= waitMs) {
+              if (attempt === 1) this.#o.log?.warn?.("the Docker engine cannot be reached; the step waits for it", { step: step.id, error: message });
+              await new Promise((r) => setTimeout(r, retryMs));
+              continue;
+            }
+            const error = unreachableError(this.#o.hostId, message, waited);
+            this.#o.log?.error("step failed", { step: step.id, error });
+            return { ok: false, error };
+          }
+          this.#o.log?.error("step failed", { step: step.id, error: message });
+          return { ok: false, error: message };
+        }
+      }
     } finally {
       release();
     }
+  }
+
+  /** Whether the engine answers at all (its version). */
+  #engineAnswers(): Promise<boolean> {
+    return this.#o.runtime.engineVersion().then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -430,8 +471,16 @@ export class StepRunner {
         if (!before) return { ok: false, error: `container ${name} does not exist` };
         const refused = notOurs(step, before);
         if (refused) return { ok: false, error: refused };
+        let recreated: string | undefined;
         if (!before.running) {
-          const held = await this.#startHoldingPorts(name, before);
+          const held = await this.#startHoldingPorts(name, before).catch(async (e: unknown) => {
+            if (!staleTask(e) || before.status !== "created") throw e;
+            // a dockerd stopped while it first started this container left containerd a task no start replaces:
+            // the container, which never ran, is made anew with its own configuration (a new id, reported)
+            this.#o.log?.warn?.("a start cut short by an engine restart left a task behind: the container is made anew", { container: name, error: engineMessage(e) });
+            recreated = await rt.recreate(name);
+            return this.#startHoldingPorts(name, before);
+          });
           if (held) return { ok: false, error: held };
         }
         // a container with a health check counts as started once healthy
@@ -445,7 +494,7 @@ export class StepRunner {
         const routed = parseRoutes(after.labels[L.routes]);
         if (routed.length > 0) await this.#o.router?.refresh();
         const ports = [...after.ports, ...routed.map((r) => ({ target: r.target, published: r.published, host_ip: r.hostIp ?? "0.0.0.0", protocol: "tcp" as const }))];
-        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ports, ...(after.ip ? { ip: after.ip } : {}), ...(health.status === "healthy" ? { health: "healthy" as const } : {}) };
+        return { ok: true, ...(before.running ? { alreadyDone: true } : {}), ...(recreated ? { containerId: recreated } : {}), ports, ...(after.ip ? { ip: after.ip } : {}), ...(health.status === "healthy" ? { health: "healthy" as const } : {}) };
       }
       case "stop": {
         const before = await rt.inspect(name);

@@ -96,10 +96,21 @@ export class FakeRuntime implements ContainerRuntime {
   start = (name: string) => {
     this.calls.push(`start ${name}`);
     const c = this.#get(name);
+    if (this.staleTasks.has(c.id)) return Promise.reject(Object.assign(new Error("(HTTP code 500) server error"), { statusCode: 500, json: { message: `task ${c.id}: already exists` } }));
     Object.assign(c, { running: true, status: "running" });
     delete c.exitCode;
     delete c.finishedAt;
     return Promise.resolve();
+  };
+  /** Test switch: containerd's leftover task of a cut-short first start, that every start of it meets until it is made anew. */
+  readonly staleTasks = new Set<string>();
+  recreate = (name: string) => {
+    this.calls.push(`recreate ${name}`);
+    const c = this.#get(name);
+    this.staleTasks.delete(c.id);
+    const fresh: FakeContainer = { ...c, id: `c${this.#next++}`.padEnd(64, "0"), running: false, status: "created" };
+    this.containers.set(name, fresh);
+    return Promise.resolve(fresh.id);
   };
   stop = (name: string) => {
     this.calls.push(`stop ${name}`);

@@ -146,6 +146,8 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     report: queueReporter(sender, reg.controlQueueUrl),
     secretsDir,
     bindRoots: reg.bindRoots,
+    // how long a step waits for an engine that is away (a dockerd restart) before it fails saying so
+    ...(process.env.CORRAL_ENGINE_WAIT_MS ? { engineWait: { waitMs: Number(process.env.CORRAL_ENGINE_WAIT_MS), retryMs: 1000 } } : {}),
     fetchSecret: async (step, name, version) => {
       const q = new URLSearchParams({ stack: step.stack, step: step.id, version: String(version) });
       const got = secretValue.parse(await call(options, `/v1/hosts/${options.hostId}/secrets/${encodeURIComponent(name)}?${q}`, undefined, reg.hostToken));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Demuxer, subnetPool } from "./runtime.js";
+import { Demuxer, engineUnreachable, staleTask, subnetPool } from "./runtime.js";
 
 describe("stack subnets", () => {
   it("cuts a pool into /24s", () => {
@@ -29,5 +29,39 @@ describe("Docker's multiplexed output", () => {
     d.write(all.subarray(5, 15));
     d.write(all.subarray(15));
     expect(seen).toEqual(["stdout:out\n", "stderr:err\n", "stdout:more"]);
+  });
+});
+
+describe("an engine that cannot be reached", () => {
+  const sys = (code: string, syscall: string, message = `${syscall} ${code}`) => Object.assign(new Error(message), { code, syscall });
+  it("is a socket nobody listens on, one that is gone, a call cut off, or a dockerd on its way down", () => {
+    expect(engineUnreachable(sys("ENOENT", "connect", "connect ENOENT /run/docker.sock"))).toBe(true);
+    expect(engineUnreachable(sys("ECONNREFUSED", "connect"))).toBe(true);
+    expect(engineUnreachable(sys("ECONNRESET", "read"))).toBe(true);
+    expect(engineUnreachable(sys("EPIPE", "write"))).toBe(true);
+    expect(engineUnreachable(new Error("socket hang up"))).toBe(true);
+    // what dockerd answered in the drill while it stopped: its containerd connection closing under a call
+    expect(engineUnreachable(Object.assign(new Error("(HTTP code 500) server error - transport is closing: unavailable"), { statusCode: 500, json: { message: "transport is closing: unavailable" } }))).toBe(true);
+    expect(engineUnreachable(new Error("rpc error: code = Unavailable desc = connection error"))).toBe(true);
+    expect(engineUnreachable(Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "grpc: the client connection is closing: context canceled" } }))).toBe(true);
+    expect(engineUnreachable(Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "failed to update store for object type *libnetwork.endpoint: open : no such file or directory" } }))).toBe(true);
+  });
+
+  it("is not a missing file elsewhere, nor anything the engine answered about the step", () => {
+    expect(engineUnreachable(sys("ENOENT", "open", "open ENOENT /srv/data"))).toBe(false);
+    expect(engineUnreachable(sys("EACCES", "mkdir"))).toBe(false);
+    expect(engineUnreachable(Object.assign(new Error("No such container: x"), { statusCode: 404 }))).toBe(false);
+    expect(engineUnreachable(Object.assign(new Error("conflict"), { statusCode: 409, json: { message: 'Conflict. The container name "/x" is already in use' } }))).toBe(false);
+    expect(engineUnreachable(new Error("pull access denied for nope"))).toBe(false);
+    expect(engineUnreachable(undefined)).toBe(false);
+  });
+});
+
+describe("a task left by a start a dockerd restart cut short", () => {
+  it("is containerd's 'task ID: already exists', not an unreachable engine", () => {
+    const e = Object.assign(new Error("(HTTP code 500)"), { statusCode: 500, json: { message: "task a35fff0635fc898a0c09faf8bff45797199af03f94d71a7f78474b2d547a221f: already exists" } });
+    expect(staleTask(e)).toBe(true);
+    expect(engineUnreachable(e)).toBe(false);
+    expect(staleTask(new Error('Conflict. The container name "/x" is already in use'))).toBe(false);
   });
 });

@@ -12,6 +12,13 @@ export interface ContainerRuntime {
   inspect(name: string): Promise<ContainerInfo | undefined>;
   create(spec: CreateSpec): Promise<string>;
   start(name: string): Promise<void>;
+  /**
+   * Make a container that never ran anew under its name, with the
+   * configuration it has (its labels, mounts, network and address): the way
+   * past containerd's task of a first start a dockerd restart cut short
+   * (see staleTask). Returns its new id.
+   */
+  recreate(name: string): Promise<string>;
   /** Stop with the container's own grace period unless one is given. */
   stop(name: string, graceSeconds?: number): Promise<void>;
   rename(name: string, to: string): Promise<void>;
@@ -192,6 +199,35 @@ export function engineMessage(e: unknown): string {
 }
 
 const statusOf = (e: unknown) => (e as { statusCode?: number })?.statusCode;
+
+/** Socket errors that say nobody answers where the engine should be, or that it hung up mid-call. */
+const goneCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "ECONNABORTED"]);
+/** What a stopping or starting dockerd answers for a call its containerd (or its own shutdown) cut off. */
+const engineGoingAway = /transport is closing|grpc: the client connection is closing|failed to update store for object type|rpc error: code = Unavailable|error reading from server: EOF|connection error: desc = "transport|the daemon is shutting down|Cannot connect to the Docker daemon|socket hang up/i;
+
+/**
+ * A start refused because containerd still holds a task for the container:
+ * a dockerd stopped while it started it (its first start) leaves that task,
+ * with its shim, and no later start replaces it (Docker 20.10), whatever the
+ * retries. Only a new container gets past it.
+ */
+export function staleTask(e: unknown): boolean {
+  return /task [0-9a-f]{12,}: already exists/i.test(engineMessage(e));
+}
+
+/**
+ * Whether a failure says the engine itself could not be reached (not
+ * running, restarting, its socket gone) rather than anything about the
+ * step: worth waiting out, since the same step will do once it is back.
+ * A missing file is the engine's only when connecting to its socket.
+ */
+export function engineUnreachable(e: unknown): boolean {
+  const err = e as { code?: unknown; syscall?: unknown } | null;
+  const code = typeof err?.code === "string" ? err.code : undefined;
+  if (code && goneCodes.has(code)) return true;
+  if (code === "ENOENT" || code === "EACCES") return err?.syscall === "connect";
+  return engineGoingAway.test(engineMessage(e));
+}
 
 function portsOf(raw: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined): PortSpec[] {
   const out: PortSpec[] = [];
@@ -377,6 +413,28 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       if (statusOf(e) !== 304) throw e; // 304: already started
     }
+  }
+
+  async recreate(name: string): Promise<string> {
+    const old = this.#docker.getContainer(name);
+    const info = await old.inspect();
+    // the engine's own hostname for a container is its short id: the new one gets its own
+    const { Hostname, ...config } = info.Config;
+    const endpoints = Object.fromEntries(
+      Object.entries(info.NetworkSettings?.Networks ?? {}).map(([network, e]) => [
+        network,
+        compact({ Aliases: e.Aliases?.filter((a: string) => !info.Id.startsWith(a)), IPAMConfig: e.IPAMConfig ?? undefined }),
+      ]),
+    );
+    await old.remove({ force: true });
+    const created = await this.#docker.createContainer({
+      ...config,
+      name,
+      ...(Hostname && !info.Id.startsWith(Hostname) ? { Hostname } : {}),
+      HostConfig: info.HostConfig,
+      NetworkingConfig: { EndpointsConfig: endpoints },
+    } as Docker.ContainerCreateOptions);
+    return created.id;
   }
 
   async stop(name: string, graceSeconds?: number): Promise<void> {

@@ -37,6 +37,7 @@ import {
   type ContainerRow,
   type HostInfo,
   hostState,
+  lastHeard,
   type Logger,
   type PortPool,
   type Placed,
@@ -100,6 +101,8 @@ export interface ApiDeps {
   leases?: Pick<LeaseStore, "with">;
   /** A host not heard from for this long is disconnected: nothing new is placed on it (default 30 s, as the controller's). */
   hostStaleMs?: number;
+  /** When this control plane started, where no heartbeat could reach it before (see lastHeard): the embedded server's start. */
+  heardSince?: number;
   /** Deletes a removed host's queue (and its dead-letter queue). */
   removeHostQueue?: (queueUrl: string) => Promise<void>;
   /** Told to agents at registration: how often they reconcile their host, and how long an orphan container stays (unset: the agents' defaults). */
@@ -240,7 +243,7 @@ export function createApp(deps: ApiDeps) {
   /** Every registered host with its state and labels: the decider places new containers on the active ones. */
   async function liveHosts(): Promise<HostInfo[]> {
     const now = clock();
-    return (await deps.hosts.list()).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, h.lastSeen, now, staleMs), labels: h.labels }));
+    return (await deps.hosts.list()).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, lastHeard(h.lastSeen, deps.heardSince), now, staleMs), labels: h.labels }));
   }
 
   /** Host id → name, for listings: a container's HOST is its host's name. */
@@ -1073,6 +1076,7 @@ export function createApp(deps: ApiDeps) {
       ...(deps.removeHostQueue ? { removeHostQueue: deps.removeHostQueue } : {}),
       stackStates: () => existingStacks(),
       hostStaleMs: staleMs,
+      ...(deps.heardSince !== undefined ? { heardSince: deps.heardSince } : {}),
       joinTokenMs: JOIN_TOKEN_MS,
       clock,
     }),

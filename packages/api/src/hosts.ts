@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { isIP } from "node:net";
-import { conflict, hostLabelProblem, hostState, invalid, MAX_HOST_LABELS, MAX_WANTED, notFound, wantedOnHost, type StackState, type WantedAnswer } from "@corral/core";
+import { conflict, hostLabelProblem, hostState, invalid, lastHeard, MAX_HOST_LABELS, MAX_WANTED, notFound, wantedOnHost, type StackState, type WantedAnswer } from "@corral/core";
 import { importPublicKey } from "@corral/queue";
 import type { HostAdminState, HostRecord, HostStore } from "@corral/store";
 import { adminOnly, bearerToken, hashToken, hostTokenPattern, sameHash, type Principal } from "./auth.js";
@@ -151,14 +151,16 @@ export interface HostRoutesDeps {
   /** Every stack's state (removed ones want nothing): what the control plane wants on a host. A load that fails fails the answer. */
   stackStates?: () => Promise<StackState[]>;
   hostStaleMs?: number;
+  /** When this control plane started (see lastHeard). */
+  heardSince?: number;
   /** How long a join token stays good. */
   joinTokenMs: number;
   clock: () => number;
 }
 
 /** A host as `corral host ls` shows it: the admin sees all of it, a user which hosts there are and their state. */
-export function hostView(h: HostRecord, now: number, staleMs: number, containers: number, admin: boolean) {
-  const state = hostState(h.state, h.lastSeen, now, staleMs);
+export function hostView(h: HostRecord, now: number, staleMs: number, containers: number, admin: boolean, heardSince?: number) {
+  const state = hostState(h.state, lastHeard(h.lastSeen, heardSince), now, staleMs);
   if (!admin) return { id: h.id, name: h.name, state };
   return { id: h.id, name: h.name, state, address: h.address ?? "", labels: h.labels, containers, lastSeen: new Date(h.lastSeen).toISOString(), engine: h.engine };
 }
@@ -185,7 +187,7 @@ export function hostRoutes(deps: HostRoutesDeps) {
     const admin = c.get("principal").admin;
     const counts = admin ? await deps.containersByHost() : new Map<string, number>();
     const list = (await deps.hosts.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return c.json(list.map((h) => hostView(h, now, staleMs, counts.get(h.id) ?? 0, admin)));
+    return c.json(list.map((h) => hostView(h, now, staleMs, counts.get(h.id) ?? 0, admin, deps.heardSince)));
   });
 
   // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node;
@@ -217,7 +219,7 @@ export function hostRoutes(deps: HostRoutesDeps) {
     app.post(`/:id/${state === "active" ? "activate" : state === "draining" ? "drain" : "deactivate"}`, adminOnly(), async (c) => {
       const host = await find(c.req.param("id"));
       if (!(await deps.hosts.setState(host.id, state))) throw notFound(`host ${host.id} not found`);
-      return c.json({ id: host.id, name: host.name, state: hostState(state, host.lastSeen, deps.clock(), staleMs) });
+      return c.json({ id: host.id, name: host.name, state: hostState(state, lastHeard(host.lastSeen, deps.heardSince), deps.clock(), staleMs) });
     });
   setState("active");
   setState("draining");

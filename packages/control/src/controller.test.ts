@@ -226,3 +226,52 @@ describe("controller: a container that exited by itself", () => {
     expect(controlMessageSchema.safeParse({ ...body, dockerId: "not hex" }).success).toBe(false);
   });
 });
+
+describe("controller: a restart of the control plane", () => {
+  const at = (id: string, extra: Partial<HostRecord>): HostRecord => ({ ...host, id, name: id, queueUrl: `q://${id}`, ...extra });
+  const upOn = async (store: EventStore, stack: string, hosts: HostRecord[], options: { heardSince?: number; resendAfterMs?: number; clock?: () => number } = {}) => {
+    await store.append(stack, 0, decide({ type: "Up", stack, op: "op1", services: { web: spec("registry.example/web:1", 2) }, by: "admin", source: "cli" }, initialState(stack)), "api");
+    const sent: StepMessage[] = [];
+    const controller = new Controller({
+      store,
+      hosts: { list: async () => hosts },
+      sender: { send: async (_url: string, messages: OutgoingMessage[]) => void sent.push(...messages.map((m) => m.body as StepMessage)) },
+      clock: options.clock ?? (() => NOW),
+      ...options,
+    });
+    return { controller, sent };
+  };
+
+  it("a host silent since before the control plane started is not disconnected until its timeout from the start (heardSince)", async () => {
+    const store = new EventStore(db, { table });
+    // the control plane was down for a minute: its one host's last heartbeat is that old
+    const hosts = [at("h-quiet", { lastSeen: NOW - 60_000 })];
+    const { controller } = await upOn(store, "restarted", hosts, { heardSince: NOW - 1000 });
+    await controller.tick();
+    const creates = Object.values((await store.load("restarted")).steps).filter((r) => r.step.action === "create");
+    expect(creates.map((r) => r.step.host)).toEqual(["h-quiet", "h-quiet"]);
+  });
+
+  it("without heardSince, the same host is disconnected: nothing is placed on it", async () => {
+    const store = new EventStore(db, { table });
+    const { controller } = await upOn(store, "not-restarted", [at("h-quiet", { lastSeen: NOW - 60_000 })]);
+    await controller.tick();
+    expect(Object.values((await store.load("not-restarted")).steps).filter((r) => r.step.action === "create")).toEqual([]);
+  });
+
+  it("a tick with resendAfterMs 0 (the queues were lost) re-sends every step in flight at once, however recent", async () => {
+    const store = new EventStore(db, { table });
+    let now = NOW;
+    const { controller, sent } = await upOn(store, "redrive", [at("h1", {})], { resendAfterMs: 30_000, clock: () => now });
+    await controller.tick();
+    // the table holds the other tests' stacks too: this one's steps only
+    const mine = () => sent.filter((m) => m.step.stack === "redrive").map((m) => `${m.step.id}#${m.attempt}`);
+    const first = mine();
+    expect(first.length).toBeGreaterThan(0);
+    now += 1000;
+    await controller.tick(); // a second later: nothing is late yet
+    expect(mine()).toEqual(first);
+    await controller.tick({ resendAfterMs: 0 });
+    expect(mine().slice(first.length)).toEqual(first.map((id) => id.replace(/#1$/, "#2")));
+  });
+});

@@ -11,6 +11,7 @@ import {
   stackPlaced,
   groupOf,
   hostState,
+  lastHeard,
   splitEvents,
   toDispatch,
   type Command,
@@ -35,6 +36,14 @@ export interface ControllerOptions {
   hostStaleMs?: number;
   /** A step planned and not reported within this is sent again. */
   resendAfterMs?: number;
+  /**
+   * When this control plane started, where no heartbeat could reach it
+   * before (the embedded server: a restart): a host is not disconnected for
+   * a silence that began before then until `hostStaleMs` after it, the time
+   * its agent has to beat again. Unset (AWS: a function's cold start says
+   * nothing of the hosts): only the heartbeats count.
+   */
+  heardSince?: number;
   /**
    * The most a commit's events may weigh, as JSON. A DynamoDB item holds
    * 400 KB: a larger decision (the plan of thousands of slots) is written in
@@ -61,7 +70,7 @@ const refusedForGood = (e: unknown) => e instanceof CommitTooLargeError || (e in
  * what the decider answers, and sends the steps it planned to their hosts.
  */
 export class Controller {
-  readonly #o: Required<Omit<ControllerOptions, "log">> & { log: Logger | undefined };
+  readonly #o: Required<Omit<ControllerOptions, "log" | "heardSince">> & { log: Logger | undefined; heardSince: number | undefined };
   /** Every stack's containers, by stack, and when they were read (see #placedOf). */
   #placed: { at: number; byStack: Map<string, Placed[]> } | undefined;
 
@@ -74,6 +83,7 @@ export class Controller {
       placedCacheMs: 2_000,
       ...options,
       log: options.log,
+      heardSince: options.heardSince,
     };
   }
 
@@ -83,7 +93,7 @@ export class Controller {
    * The decider places new containers on the active ones only.
    */
   #hostInfo(hosts: HostRecord[], now: number): HostInfo[] {
-    return hosts.map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, h.lastSeen, now, this.#o.hostStaleMs), labels: h.labels }));
+    return hosts.map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, lastHeard(h.lastSeen, this.#o.heardSince), now, this.#o.hostStaleMs), labels: h.labels }));
   }
 
   /** Handle a batch from the control queue; stacks are handled one after another, messages of a stack together. */
@@ -234,7 +244,8 @@ export class Controller {
    * changed" message) and re-send steps nobody reported (a lost step message,
    * a crash between append and send, a dead agent).
    */
-  async tick(): Promise<void> {
+  async tick(options: { resendAfterMs?: number } = {}): Promise<void> {
+    const resendAfterMs = options.resendAfterMs ?? this.#o.resendAfterMs;
     const hosts = await this.#o.hosts.list();
     const now = this.#o.clock();
     const alive = this.#hostInfo(hosts, now);
@@ -262,7 +273,7 @@ export class Controller {
         if (state.op?.status === "running") {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now, placed },
-            { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, hosts: alive, placed },
+            { type: "Resend", now, timeoutMs: resendAfterMs, hosts: alive, placed },
             { type: "Tick", now, hosts: alive, placed },
           ], hosts);
         } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global || draining) {
@@ -294,6 +305,13 @@ export interface ControlLoopOptions {
   opener: Opener;
   signal: AbortSignal;
   tickMs?: number;
+  /**
+   * The queues are new and empty (the embedded server's stand-in keeps them
+   * in memory, and this is a start): whatever was on them is lost. The first
+   * tick comes at once and re-sends every step planned and not reported,
+   * however recent, instead of waiting out the resend timeout.
+   */
+  queuesLost?: boolean;
   log?: Logger;
 }
 
@@ -301,13 +319,18 @@ export interface ControlLoopOptions {
 export function startControlLoop(options: ControlLoopOptions): Promise<void> {
   const { controller, signal } = options;
   let ticking: Promise<void> | undefined;
-  const timer = setInterval(() => {
+  const tick = (redrive: boolean) => {
     if (ticking || signal.aborted) return;
     ticking = controller
-      .tick()
+      .tick(redrive ? { resendAfterMs: 0 } : {})
+      .then(() => {
+        if (redrive) options.log?.info("steps in flight re-sent: the queues are new");
+      })
       .catch((e: unknown) => options.log?.error("tick failed", { error: String(e) }))
       .finally(() => (ticking = undefined));
-  }, options.tickMs ?? 5000);
+  };
+  const timer = setInterval(() => tick(false), options.tickMs ?? 5000);
+  if (options.queuesLost) tick(true);
   signal.addEventListener("abort", () => clearInterval(timer), { once: true });
   const loop = receiveLoop({
     sqs: options.sqs,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ago, hostLabelProblem, hostState, parseHostLabel } from "./hosts.js";
+import { ago, hostLabelProblem, hostState, lastHeard, parseHostLabel } from "./hosts.js";
 
 describe("host state", () => {
   it("is the admin's while heartbeats come, disconnected from the timeout on, whatever the admin set", () => {
@@ -44,5 +44,16 @@ describe("ago", () => {
     expect(ago(1, 1 + 7_200_000)).toBe("2h ago");
     expect(ago(1, 1 + 3 * 86_400_000)).toBe("3d ago");
     expect(ago(5000, 1000)).toBe("0s ago"); // a clock behind the server's
+  });
+});
+
+describe("last heard", () => {
+  it("is the last heartbeat, or the control plane's start when that came later", () => {
+    expect(lastHeard(5000, undefined)).toBe(5000);
+    expect(lastHeard(5000, 9000)).toBe(9000);
+    expect(lastHeard(9500, 9000)).toBe(9500);
+    // down for a minute: the host is heard of from the start on, and disconnected only a timeout after it
+    expect(hostState("active", lastHeard(0, 60_000), 60_000 + 29_999, 30_000)).toBe("active");
+    expect(hostState("active", lastHeard(0, 60_000), 60_000 + 30_000, 30_000)).toBe("disconnected");
   });
 });

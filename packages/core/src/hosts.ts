@@ -39,6 +39,17 @@ export function hostState(admin: AdminHostState | undefined, lastSeen: number, n
   return admin ?? "active";
 }
 
+/**
+ * When a host was last heard of, for its state: its last heartbeat, or when
+ * the control plane started (`heardSince`) if that came later. A control
+ * plane that was down heard nobody, which says nothing of the hosts: each
+ * gets its timeout from the start to beat again, before it counts as
+ * disconnected and its containers move.
+ */
+export function lastHeard(lastSeen: number, heardSince: number | undefined): number {
+  return heardSince === undefined ? lastSeen : Math.max(lastSeen, heardSince);
+}
+
 /** `3s ago`, `5m ago`, `2h ago`, `4d ago`; `never` for no time. */
 export function ago(then: number | undefined, now: number): string {
   if (!then) return "never";

@@ -231,7 +231,7 @@ export interface StackState {
  * snapshot of another shape is not read, the log is folded afresh. Raise it
  * with every change to what a fold produces.
  */
-export const stateFormat = 5;
+export const stateFormat = 6;
 
 export const initialState = (name: string): StackState => ({
   name,
@@ -587,6 +587,8 @@ export class Draft {
         if (existing) {
           const { exited: _e, ...before } = existing;
           const running: ContainerRecord = { ...before, state: "running" };
+          // a container that never ran, made anew by its start (a dockerd restart cut its first start short)
+          if (event.containerId) running.dockerId = event.containerId;
           if (event.at !== undefined) running.startedAt = event.at;
           if (event.ports) running.ports = event.ports;
           if (event.ip) running.ip = event.ip;

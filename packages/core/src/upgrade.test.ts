@@ -417,3 +417,17 @@ describe("an upgrade that also adds a service", () => {
     expect(rows(s)).toEqual({ app: "upgraded 2/1", web: "active 1/1" });
   });
 });
+
+describe("a start that made its container anew (a dockerd restart cut its first start short)", () => {
+  it("the start's report carries the new id: the record follows it", () => {
+    let s = run(initialState("demo"), up({ web: spec("web:1") }, "op1"));
+    s = run(s, { type: "Plan", hosts, now: 0 });
+    const report = (stepId: string, extra: { containerId?: string } = {}): Command => ({ type: "Report", report: { kind: "report", stack: "demo", stepId, host: "h1", ok: true, ...extra }, hosts, now: 0 });
+    const next = (action: Step["action"]) => Object.values(s.steps).find((r) => r.status === "planned" && r.step.action === action)!.step.id;
+    s = run(s, report(next("pull")));
+    s = run(s, report(next("create"), { containerId: "first" }));
+    expect(s.containers["demo-web-1"]?.dockerId).toBe("first");
+    s = run(s, report(next("start"), { containerId: "second" }));
+    expect(s.containers["demo-web-1"]).toMatchObject({ dockerId: "second", state: "running" });
+  });
+});

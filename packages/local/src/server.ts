@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -33,6 +32,7 @@ import {
 import { controlKeys } from "./keys.js";
 import { lockDataFolder } from "./lock.js";
 import { portHolder } from "./port-holder.js";
+import { prepareSockets, removeSockets, socketFolder } from "./sockets.js";
 import { startDynamo, startQueues, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
@@ -176,12 +176,14 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   const keys = controlKeys(options.dataDir);
   // checked (or made) before anything starts: a refused key file leaves nothing running
   const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
-  // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them
-  const sockets = mkdtempSync(join(tmpdir(), "corral-"));
-  started.push(() => rmSync(sockets, { recursive: true, force: true }));
-  const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: join(sockets, "dynamo.sock") });
+  // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them.
+  // The same folder at every start: an agent that outlives a restart of this server finds its queue where it was.
+  const sockets = socketFolder(options.dataDir);
+  const socketPaths = prepareSockets(sockets);
+  started.push(() => removeSockets(sockets));
+  const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: socketPaths.dynamo });
   started.push(() => dynamo.stop());
-  const queues = await startQueues({ socket: join(sockets, "sqs.sock") }, options.queueTap);
+  const queues = await startQueues({ socket: socketPaths.sqs }, options.queueTap);
   started.push(() => queues.stop());
   const sqsConfig = { endpoint: queues.endpoint, region: "us-east-1", ...(queues.socketPath ? { socketPath: queues.socketPath } : {}) };
   const db = dynamoClient({ table: TABLE, sdk: standInOptions(dynamo) });
@@ -191,9 +193,16 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   started.push(() => sqs.destroy());
   const visibilitySeconds = options.visibilitySeconds ?? 30;
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
+  const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds });
   const feed = new ChangeFeed();
   const store = new EventStore(db, { table: TABLE, feed, integrity: hmacIntegrity(keys.commitKey) });
   const hosts = new HostStore(db, TABLE);
+  // the queue stand-in keeps its queues in memory: after a restart, the registered hosts' queues are made again
+  // (at the same URLs), so that steps can go to them and their agents, still running, read them again
+  for (const host of await hosts.list()) {
+    const url = await hostQueue(host.id);
+    if (url !== host.queueUrl) log?.warn?.("a host's queue moved: its agent must register again", { host: host.id, was: host.queueUrl, now: url });
+  }
   // everything the control plane puts on a queue is signed with its key; hosts know only the public half
   const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(CONTROL, keys.privateKey) });
   const opener = new Opener({
@@ -205,10 +214,13 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
       return key ? importPublicKey(key) : undefined;
     },
   });
+  const startedAt = Date.now();
   const controller = new Controller({
     store,
     hosts,
     sender,
+    // no heartbeat reached a server that was not running: hosts get their timeout from this start to beat again
+    heardSince: startedAt,
     ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
     ...(options.resendAfterMs ? { resendAfterMs: options.resendAfterMs } : {}),
     ...(log ? { log } : {}),
@@ -218,7 +230,8 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     abort.abort();
     feed.close();
   };
-  const loop = startControlLoop({ controller, sqs, controlQueueUrl, opener, signal: abort.signal, tickMs: options.tickMs ?? 5000, ...(log ? { log } : {}) });
+  // the queue stand-in starts empty: steps a previous run of this server sent, and reports its agents sent, are gone
+  const loop = startControlLoop({ controller, sqs, controlQueueUrl, opener, signal: abort.signal, tickMs: options.tickMs ?? 5000, queuesLost: true, ...(log ? { log } : {}) });
   started.push(async () => {
     feedClosed();
     await loop;
@@ -241,11 +254,12 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     feed,
     sender,
     controlQueueUrl,
-    hostQueue: (id) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds }),
+    hostQueue,
     removeHostQueue: (url) => deleteFifoQueue(sqs, url),
     ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
     ...(options.reconcileMs !== undefined ? { agentReconcileMs: options.reconcileMs } : {}),
     ...(options.orphanGraceMs !== undefined ? { agentOrphanGraceMs: options.orphanGraceMs } : {}),
+    heardSince: startedAt,
     controlKey: exportPublicKey(keys.publicKey),
     sqs: sqsConfig,
     visibilitySeconds,
