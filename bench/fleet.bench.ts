@@ -251,6 +251,9 @@ async function run() {
     const heal: number[] = [];
     const back: number[] = [];
     const backFromStart: number[] = [];
+    const stopped: number[] = [];
+    const disconnected: number[] = [];
+    const runningAt: number[] = [];
     for (let r = 0; r < HEAL_RUNS; r++) {
       const stack = `heal${r}`;
       // every host active again (the one back from the previous run too) before placing
@@ -263,15 +266,25 @@ async function run() {
       const lostAt = performance.now();
       agents.get(lost.name)!.kill("SIGKILL");
       await lost.stopEngine();
+      stopped.push(performance.now() - lostAt);
+      // one poll loop, so the steps on the way are timed from the same moment: the host seen as disconnected,
+      // every slot running off it, every endpoint on the other hosts answering
+      let seenLost = 0;
+      let allRunning = 0;
       await until(async () => {
-        const names = new Set((await containers(stack)).filter((c) => c.state === "running" && others.has(c.host)).map((c) => c.name));
-        return names.size === SCALE;
-      }, `all ${SCALE} slots of ${stack} running off ${lost.name}`);
-      await until(async () => {
+        if (!seenLost && (JSON.parse(await cli("host", "ls", "--format", "json")) as Array<{ id: string; state: string }>).some((h) => h.id === lost.name && h.state === "disconnected"))
+          seenLost = performance.now() - lostAt;
+        if (!allRunning) {
+          const names = new Set((await containers(stack)).filter((c) => c.state === "running" && others.has(c.host)).map((c) => c.name));
+          if (names.size === SCALE) allRunning = performance.now() - lostAt;
+          else return false;
+        }
         const live = (await endpoints(stack)).filter((e) => others.has(e.hostId));
         return live.length === SCALE && (await Promise.all(live.map(answers))).every(Boolean);
-      }, `every endpoint of ${stack} on the other hosts to answer`);
+      }, `all ${SCALE} slots of ${stack} running off ${lost.name} and answering`);
       heal.push(performance.now() - lostAt);
+      disconnected.push(seenLost);
+      runningAt.push(allRunning);
       const afterHeal = await running(fleet);
       peak = Math.max(peak, total(afterHeal));
 
@@ -296,6 +309,7 @@ async function run() {
     rows.push(
       `host loss (agent SIGKILL + engine stopped, ${SCALE / fleet.length} slots to re-place), median of ${HEAL_RUNS}:`,
       `  healed (all ${SCALE} running on 2 hosts, every endpoint answers) ${fmt(healM)} ms  host timeout ${fmt(HOST_TIMEOUT_MS)} ms  heal - timeout ${fmt(healM - HOST_TIMEOUT_MS)} ms   (runs: ${heal.map((x) => x.toFixed(0)).join(", ")})`,
+      `  on the way: engine stopped ${fmt(median(stopped))} ms, host seen disconnected ${fmt(median(disconnected))} ms, all ${SCALE} running ${fmt(median(runningAt))} ms (from the agent's SIGKILL; it heartbeat every ${Math.floor(HOST_TIMEOUT_MS / 3)} ms, so the host counts as disconnected ${HOST_TIMEOUT_MS - Math.floor(HOST_TIMEOUT_MS / 3)}..${HOST_TIMEOUT_MS} ms after it; the controller acts at its next tick)`,
       `  host back: stale containers gone ${fmt(median(back))} ms after its agent connected, ${fmt(median(backFromStart))} ms after its engine started   (runs: ${back.map((x) => x.toFixed(0)).join(", ")})`,
     );
   } finally {
