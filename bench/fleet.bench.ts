@@ -12,7 +12,8 @@
  *    stopped; the time until all 30 slots run on the other two hosts and
  *    every published endpoint answers, against the host timeout. Then the
  *    host back (engine, agent on its saved credentials) and the time until
- *    its stale containers are gone (BENCH_HEAL_RUNS, default 2).
+ *    its stale containers are gone (BENCH_HEAL_RUNS, default 2; BENCH_EVENTS=1
+ *    prints the stack's events during the heal, ms after the host was lost).
  *
  * The CLI runs in this process (`main`, as bench/up.bench.ts does), the server
  * too; the agents are child processes, as on separate machines.
@@ -264,6 +265,7 @@ async function run() {
       const others = new Set(fleet.filter((h) => h !== lost).map((h) => h.name));
 
       const lostAt = performance.now();
+      const lostWall = Date.now();
       agents.get(lost.name)!.kill("SIGKILL");
       await lost.stopEngine();
       stopped.push(performance.now() - lostAt);
@@ -285,6 +287,13 @@ async function run() {
       heal.push(performance.now() - lostAt);
       disconnected.push(seenLost);
       runningAt.push(allRunning);
+      if (process.env.BENCH_EVENTS === "1") {
+        // what the controller did, ms after the SIGKILL (for looking into the heal time)
+        for (const line of (await cli("events", stack)).split("\n")) {
+          const at = Date.parse(line.split(/\s+/)[0] ?? "");
+          if (at >= lostWall) console.log(`  +${String(at - lostWall).padStart(6)} ms  ${line.slice(line.indexOf(" ")).trim().slice(0, 160)}`);
+        }
+      }
       const afterHeal = await running(fleet);
       peak = Math.max(peak, total(afterHeal));
 
