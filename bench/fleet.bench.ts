@@ -51,8 +51,7 @@ async function cli(...args: string[]): Promise<string> {
   return out;
 }
 
-function composeFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-fleet-"));
+function composeFile(dir: string): string {
   const file = join(dir, "docker-compose.yml");
   writeFileSync(
     file,
@@ -174,6 +173,7 @@ async function run() {
 
   const dataDir = mkdtempSync(join(tmpdir(), "corral-bench-fleet-data-"));
   const stateRoot = mkdtempSync(join(tmpdir(), "corral-bench-fleet-state-"));
+  const composeDir = mkdtempSync(join(tmpdir(), "corral-bench-fleet-compose-"));
   const fleet: FleetHost[] = [];
   const agents = new Map<string, Agent>();
   let server: RunningServer | undefined;
@@ -191,6 +191,7 @@ async function run() {
     fleet.length = 0;
     rmSync(stateRoot, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(composeDir, { recursive: true, force: true });
   };
   // Ctrl-C still removes the hosts, namespaces and containers
   const onSignal = () => {
@@ -217,7 +218,7 @@ async function run() {
     }
 
     // 1. up and rm: corral against the direct path
-    const file = composeFile();
+    const file = composeFile(composeDir);
     const up = async (stack: string) => {
       await cli("up", "-d", "-f", file, "-s", stack);
       const counts = await running(fleet);
