@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { main } from "@corral/cli";
 import { startServer, type RunningServer } from "@corral/local";
 import { fleetUnavailable, startFleetHost, type FleetHost } from "../test/fleet.js";
+import { agentStateDir } from "../test/support.js";
 import { docker, IMAGE, median, time } from "./support.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -192,6 +193,7 @@ async function run() {
     rmSync(stateRoot, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(composeDir, { recursive: true, force: true });
+    rmSync(agentStateDir, { recursive: true, force: true }); // made by test/support.ts on import; no agent here uses it
   };
   // Ctrl-C still removes the hosts, namespaces and containers
   const onSignal = () => {
