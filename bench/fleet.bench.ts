@@ -184,7 +184,10 @@ async function run() {
   const notes: string[] = [];
   let dockerVersion = "";
 
-  const stopAll = async () => {
+  // once, whoever asks first (the finally below, or Ctrl-C while a step is under way): the other waits for the same
+  let stopping: Promise<void> | undefined;
+  const stopAll = () => (stopping ??= stopEverything());
+  const stopEverything = async () => {
     for (const a of agents.values()) a.kill();
     await server?.stop().catch((e: unknown) => console.error(`server stop: ${String(e)}`));
     server = undefined;
