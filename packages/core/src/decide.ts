@@ -1457,15 +1457,16 @@ function planMove(state: StackState, op: Operation, hosts: HostInfo[], now: numb
       const lead: Partial<Step> = previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {};
       const running = old.state === "running";
       if (lostHosts.has(old.host)) {
-        // its host cannot be reached: it cannot be stopped first; its record goes to `lost` (a cleanup removes it once the host is back)
+        // its host cannot be reached: it cannot be stopped first; its record goes to `lost` (a cleanup removes it once the host is back).
+        // Its slot is down already, so there is nothing a rolling pace would keep running: every lost slot is re-placed at once
+        // (as Swarm reschedules a down node's tasks), not one batch of update_config.parallelism after another
         lostEvents.push({ type: "ContainerLost", op: op.id, container: old.name, host: old.host });
-        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, first);
-        Object.assign(create, lead);
+        const [create, start] = newContainer(state, op.id, service, old.slot, p.host, [pull]);
         create.placement = p.why;
         delete create.ip;
         steps.push(create);
         if (running) steps.push(start);
-        batch.push(running ? start.id : create.id);
+        continue;
       } else if (running && startFirst) {
         const aside = asideName(old.name, old.revision);
         const rename = containerStep(state, op.id, old, "rename", first, { ...lead, renameTo: aside });

@@ -51,6 +51,20 @@ describe("a disconnected host", () => {
     expect(staleContainers(after, lost)).toEqual([]);
   });
 
+  it("re-places every lost slot at once, not one update_config batch after another (they are down already)", () => {
+    const s = deployed({ web: spec("nginx", { scale: 4 }) });
+    expect(where(s)).toEqual({ "demo-web-1": "h1 running", "demo-web-2": "h2 running", "demo-web-3": "h1 running", "demo-web-4": "h2 running" });
+    const planned = steps(tick(s, lost));
+    const pull = planned.find((x) => x.action === "pull")!;
+    const creates = planned.filter((x) => x.action === "create");
+    expect(creates.map((x) => `${x.container}@${x.host}`)).toEqual(["demo-web-1@h2", "demo-web-3@h2"]);
+    // each waits for the image on its new host only, not for the slot before it (parallelism 1 is the default)
+    for (const c of creates) expect(c.after).toEqual([pull.id]);
+    const after = settle(apply(s, tick(s, lost)), undefined, false, lost);
+    expect(after.op).toMatchObject({ kind: "move", status: "succeeded" });
+    expect(rows(after)).toEqual({ web: "active 4/4" });
+  });
+
   it("says what moves, and why", () => {
     const s = deployed({ web: spec("nginx", { scale: 2 }) });
     const progress = new Progress("demo");
