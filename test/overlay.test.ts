@@ -13,6 +13,7 @@ describe.skipIf(why !== undefined)("agents on their own hosts", () => {
   let unroute: () => Promise<void> = async () => {};
   const fleet: FleetHost[] = [];
   const agents: ChildProcess[] = [];
+  const logs = new Map<string, () => string>();
 
   beforeAll(async () => {
     unroute = await routeFleet();
@@ -21,7 +22,10 @@ describe.skipIf(why !== undefined)("agents on their own hosts", () => {
     for (const h of fleet) {
       const add = await corral(server, ["host", "add", h.name]);
       expect(add.code).toBe(0);
-      const agent = spawnAgentInside(h, server.url, { token: add.stdout.split("\n")[1]!.trim() });
+      const agent = spawnAgentInside(h, server.url, { token: add.stdout.split("\n")[1]!.trim(), env: { CORRAL_OVERLAY: "1" } });
+      let log = "";
+      agent.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+      logs.set(h.name, () => log);
       agents.push(agent);
       await outputContains(agent, `corral agent ${h.name} connected`);
     }

@@ -25,7 +25,7 @@ import { bindProblem, resolveBind } from "./binds.js";
 import { ensurePrivateDir, writeNewFile } from "./secret-files.js";
 import type { PortRouter } from "./router.js";
 import type { SessionRunner } from "./sessions.js";
-import { engineMessage, engineUnreachable, staleTask, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest, type RegistryAuth } from "./runtime.js";
+import { engineMessage, engineUnreachable, staleTask, type ContainerInfo, type ContainerRuntime, type CreateSpec, type MountRequest, type NetworkAssignment, type RegistryAuth } from "./runtime.js";
 
 /** What the API says of a pull's registry: the stack's login, or "anonymous" (a private registry, no login for this stack). */
 export type RegistryAccess = RegistryAuth | "anonymous";
@@ -79,6 +79,9 @@ function restartOf(spec: ServiceSpec): string | undefined {
 
 export interface AgentOptions {
   hostId: string;
+  /** On the overlay: the stack network's subnet and bridge here, from the control plane (and, once made, tell the overlay). */
+  stackNetwork?: (stack: string) => Promise<NetworkAssignment>;
+  networkMade?: (stack: string) => Promise<void>;
   /** The control plane's fingerprint (see controlFingerprint): a label on every container, so that a reconcile takes only its own control plane's. */
   controlId?: string;
   runtime: ContainerRuntime;
@@ -167,12 +170,18 @@ export class StepRunner {
   }
 
   /** Networks being created: services of a stack created at once share one. */
-  readonly #networks = new Map<string, Promise<void>>();
+  readonly #networks = new Map<string, Promise<NetworkAssignment | undefined>>();
 
-  #ensureNetwork(network: string, stack: string): Promise<void> {
+  /** The stack's network here, made if missing; on the control plane's subnet when this host is on the overlay. */
+  #ensureNetwork(network: string, stack: string): Promise<NetworkAssignment | undefined> {
     let pending = this.#networks.get(network);
     if (!pending) {
-      pending = this.#o.runtime.ensureNetwork(network, { [L.stack]: stack }).finally(() => this.#networks.delete(network));
+      pending = (async () => {
+        const assigned = this.#o.stackNetwork ? await this.#o.stackNetwork(stack) : undefined;
+        await this.#o.runtime.ensureNetwork(network, { [L.stack]: stack }, assigned);
+        if (assigned) await this.#o.networkMade?.(stack);
+        return assigned;
+      })().finally(() => this.#networks.delete(network));
       this.#networks.set(network, pending);
     }
     return pending;
@@ -363,7 +372,7 @@ export class StepRunner {
         const reserved = await this.#reservedLabels(spec);
         if (reserved) return { ok: false, error: reserved };
         const network = stackNetwork(step.stack);
-        await this.#ensureNetwork(network, step.stack);
+        const assigned = await this.#ensureNetwork(network, step.stack);
         const mounts: MountRequest[] = [];
         for (const m of spec.volumes ?? []) {
           let source = m.source;
@@ -447,7 +456,8 @@ export class StepRunner {
           ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
           ...(spec.init !== undefined ? { init: spec.init } : {}),
           ...(spec.hostname ? { hostname: spec.hostname } : {}),
-          ...(spec.dns ? { dns: spec.dns } : {}),
+          // on the overlay, names are the stack's name server's (on the network's gateway), which Docker's own resolver asks
+          ...(assigned ? { dns: [assigned.gateway, ...(spec.dns ?? [])] } : spec.dns ? { dns: spec.dns } : {}),
           ...(spec.extra_hosts ? { extraHosts: spec.extra_hosts } : {}),
           ...(spec.logging ? { logging: spec.logging } : {}),
           ...(spec.group_add ? { groupAdd: spec.group_add } : {}),
@@ -455,7 +465,8 @@ export class StepRunner {
           ...(spec.privileged !== undefined ? { privileged: spec.privileged } : {}),
           ...(spec.network_mode ? { networkMode: spec.network_mode } : {}),
           network,
-          aliases: [step.service],
+          // an alias would have Docker answer the service's name with this host's containers alone
+          aliases: assigned ? [] : [step.service],
           ...(step.ip ? { ipv4Address: step.ip } : {}),
         };
         const id = await rt.create(request).catch(async (e: unknown) => {

@@ -1,7 +1,7 @@
 export { StepRunner, authorizeHostMessage, defaultSecretsDir, queueReporter, runAgentLoop, stackNetwork } from "./agent.js";
 export type { AgentLoopOptions, AgentOptions, RegistryAccess } from "./agent.js";
-export { DockerRuntime, dockerOptions, engineMessage } from "./runtime.js";
-export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, RegistryAuth, VolumeRequest } from "./runtime.js";
+export { DockerRuntime, dockerOptions, engineMessage, subnetPool } from "./runtime.js";
+export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, NetworkAssignment, RegistryAuth, VolumeRequest } from "./runtime.js";
 export { hostAddress, startAgent } from "./process.js";
 export type { AgentProcessOptions, RunningAgent } from "./process.js";
 export { PortRouter } from "./router.js";
@@ -16,3 +16,5 @@ export { answerQuery, DnsListener, hostResolvers, MAX_ADDRESSES, NAME_TTL } from
 export type { DnsListenerOptions, NameTable, QueryOutcome } from "./dns.js";
 export { controlFingerprint, DEFAULT_ORPHAN_GRACE_MS, DEFAULT_RECONCILE_MS, Reconciler, startReconcile } from "./reconcile.js";
 export type { ReconcileOptions, RoundOutcome, RunningReconcile } from "./reconcile.js";
+export { inSubnet, StackNetworks } from "./networks.js";
+export type { NetworkAnswer, StackNetworksOptions } from "./networks.js";

@@ -77,19 +77,46 @@ export async function applyOverlay(plan: OverlayPlan, exec: Exec = localExec): P
   }
   for (const r of plan.routes) await exec(["ip", "route", "replace", r.subnet, "via", r.via, "dev", d.name, "onlink"]);
 
-  // the filters: corral's chains, whole, then the jumps into them
+  // the filters: corral's chains, whole, then the jumps into them. DOCKER-USER is Docker's, first in FORWARD; an agent
+  // that starts before Docker has made it makes it (Docker keeps it)
   await exec(["iptables-restore", "--noflush"], iptablesRestore(plan));
-  for (const j of plan.jumps) {
-    const present = await exec(["iptables", "-t", j.table, "-C", j.chain, ...j.rule]).then(
+  if (plan.jumps.some((j) => j.chain === "DOCKER-USER")) {
+    await exec(["iptables", "-t", "filter", "-N", "DOCKER-USER"]).catch(() => {});
+    await ensureRule(exec, "filter", "FORWARD", ["-j", "DOCKER-USER"], 0, changes);
+  }
+  for (const j of plan.jumps) await ensureRule(exec, j.table, j.chain, j.rule, j.at, changes);
+  return changes;
+}
+
+/**
+ * A rule in a chain: present once, and (with `at`) at that place. Docker
+ * inserts its own rules ahead of others as it makes networks: a rule that
+ * must come first is put back first, inserted before the old one is deleted
+ * (no moment without it).
+ */
+async function ensureRule(exec: Exec, table: string, chain: string, rule: string[], at: number | undefined, changes: OverlayChanges): Promise<void> {
+  if (at === undefined) {
+    const present = await exec(["iptables", "-t", table, "-C", chain, ...rule]).then(
       () => true,
       () => false,
     );
-    if (!present) {
-      await exec(["iptables", "-t", j.table, "-I", j.chain, "1", ...j.rule]);
-      changes.added.push(`${j.table} ${j.chain}: ${j.rule.join(" ")}`);
-    }
+    if (present) return;
+    await exec(["iptables", "-t", table, "-I", chain, "1", ...rule]);
+    changes.added.push(`${table} ${chain}: ${rule.join(" ")}`);
+    return;
   }
-  return changes;
+  const want = `-A ${chain} ${rule.join(" ")}`;
+  const positions = async () =>
+    (await exec(["iptables", "-t", table, "-S", chain]))
+      .split("\n")
+      .filter((l) => l.startsWith(`-A ${chain} `))
+      .flatMap((l, i) => (l.trim() === want ? [i] : []));
+  const now = await positions();
+  if (now.length === 1 && now[0] === at) return;
+  await exec(["iptables", "-t", table, "-I", chain, String(at + 1), ...rule]);
+  // the others, from the last (numbers shift as rules go)
+  for (const i of (await positions()).filter((i) => i !== at).reverse()) await exec(["iptables", "-t", table, "-D", chain, String(i + 1)]);
+  changes.added.push(`${table} ${chain} #${at + 1}: ${rule.join(" ")}`);
 }
 
 /** Take the overlay off this host: its device (with its routes and entries) and corral's chains. */

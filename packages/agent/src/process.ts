@@ -9,6 +9,7 @@ import { PortRouter } from "./router.js";
 import { reservePortRange } from "./reserved-ports.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import type { CredentialStore } from "./credentials.js";
+import { StackNetworks, type NetworkAnswer } from "./networks.js";
 import { controlFingerprint, startReconcile } from "./reconcile.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
@@ -30,6 +31,8 @@ export interface AgentProcessOptions {
   address?: string;
   /** Where to reserve the site's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports; a plain file in tests). */
   reservedPortsFile?: string;
+  /** Join the cross-host stack network (issue 13; experimental: CORRAL_OVERLAY=1). */
+  overlay?: boolean;
   /** Where the host token is kept, to start again without a join token; and whether `token` came from it. */
   credentials?: CredentialStore;
   tokenIsSaved?: boolean;
@@ -66,6 +69,8 @@ class ApiCallError extends Error {
     super(message);
   }
 }
+
+const networkAssignment = z.object({ subnet: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/), bridge: z.string().regex(/^cr-[0-9a-f]{12}$/), gateway: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/) });
 
 const registration = z.object({
   queueUrl: z.string(),
@@ -138,9 +143,23 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   await router.start();
   const controlId = controlFingerprint(reg.controlKey);
   const secretsDir = options.secretsDir ?? defaultSecretsDir();
+  // the cross-host stack network (VXLAN, routes, filters, name servers), when asked for: it needs root and iptables
+  const networks = options.overlay
+    ? new StackNetworks({
+        fetch: async () => (await call(options, `/v1/hosts/${options.hostId}/overlay`, undefined, reg.hostToken)) as NetworkAnswer,
+        ...(options.log ? { log: options.log } : {}),
+      })
+    : undefined;
+  networks?.start();
   const runner = new StepRunner({
     hostId: options.hostId,
     controlId,
+    ...(networks
+      ? {
+          stackNetwork: async (stack: string) => networkAssignment.parse(await call(options, `/v1/hosts/${options.hostId}/networks/${encodeURIComponent(stack)}`, {}, reg.hostToken)),
+          networkMade: () => networks.sync(),
+        }
+      : {}),
     runtime,
     router,
     report: queueReporter(sender, reg.controlQueueUrl),
@@ -228,6 +247,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       controller.abort();
       await loop;
       await reconcile.stop();
+      await networks?.stop();
       unwatch();
       sessions.stop();
       await router.stop();

@@ -28,7 +28,8 @@ export interface ContainerRuntime {
   wait(name: string): Promise<number>;
   /** Force-remove (by name or engine id); false when there was nothing to remove. */
   remove(name: string): Promise<boolean>;
-  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** A stack's network; with `assigned`, on the subnet and bridge the control plane gave it (the cross-host stack network). */
+  ensureNetwork(name: string, labels: Record<string, string>, assigned?: NetworkAssignment): Promise<void>;
   /** Create a named volume unless it exists; an external one must exist. */
   ensureVolume(volume: VolumeRequest): Promise<void>;
   /** Remove a named volume; false when there was none. */
@@ -259,6 +260,13 @@ async function waitExit(inspect: () => Promise<{ Running?: boolean; ExitCode?: n
     await new Promise((r) => setTimeout(r, 20));
   }
   return (await inspect())?.ExitCode ?? gone;
+}
+
+/** A stack network's place on this host, from the control plane: its subnet (routed across hosts), bridge and gateway. */
+export interface NetworkAssignment {
+  subnet: string;
+  bridge: string;
+  gateway: string;
 }
 
 /** The /24 subnets of an IPv4 pool (`10.200.0.0/14` → 1024 of them). */
@@ -515,9 +523,24 @@ export class DockerRuntime implements ContainerRuntime {
    * 10.200.0.0/14 by default, CORRAL_SUBNET_POOL): Docker gives a container a
    * fixed address (retain_ip) only on a network whose subnet was chosen.
    */
-  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  async ensureNetwork(name: string, labels: Record<string, string>, assigned?: NetworkAssignment): Promise<void> {
     const existing = await this.#docker.listNetworks({ filters: { name: [name] } });
     if (existing.some((n) => n.Name === name)) return;
+    if (assigned) {
+      try {
+        await this.#docker.createNetwork({
+          Name: name,
+          Driver: "bridge",
+          Labels: labels,
+          CheckDuplicate: true,
+          IPAM: { Driver: "default", Config: [{ Subnet: assigned.subnet, Gateway: assigned.gateway }] },
+          Options: { "com.docker.network.bridge.name": assigned.bridge },
+        });
+      } catch (e) {
+        if (statusOf(e) !== 409) throw e; // created meanwhile
+      }
+      return;
+    }
     const subnets = subnetPool(process.env.CORRAL_SUBNET_POOL ?? "10.200.0.0/14");
     let start = 0;
     for (const ch of name) start = (start * 31 + ch.charCodeAt(0)) % subnets.length;

@@ -55,13 +55,14 @@ import {
   volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
-import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type UserStore, type VolumeStore } from "@corral/store";
+import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
 import { selectServices } from "./select.js";
 import { holdsCredential, idempotency } from "./idempotency.js";
 import { DEFAULT_HOST_STALE_MS, hostIdPattern, hostRoutes, registrationRoutes } from "./hosts.js";
+import { overlayRoutes } from "./overlay.js";
 import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
 import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
 import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
@@ -99,6 +100,8 @@ export interface ApiDeps {
    * process serializes its own (enough for one `corral server`).
    */
   leases?: Pick<LeaseStore, "with">;
+  /** The stack networks' subnets and the hosts' VTEPs (the cross-host overlay); absent: no overlay routes. */
+  overlay?: { subnets: SubnetStore; vteps: SubnetStore };
   /** A host not heard from for this long is disconnected: nothing new is placed on it (default 30 s, as the controller's). */
   hostStaleMs?: number;
   /** When this control plane started, where no heartbeat could reach it before (see lastHeard): the embedded server's start. */
@@ -920,6 +923,10 @@ export function createApp(deps: ApiDeps) {
 
   v1.route("/registries", registryRoutes(deps));
   v1.route("/hosts", hostRegistryRoute(deps));
+  if (deps.overlay) {
+    const { subnets, vteps } = deps.overlay;
+    v1.route("/hosts", overlayRoutes({ hosts: deps.hosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n), clock, hostStaleMs: staleMs }));
+  }
 
   const volumeBody = z.object({
     name: z.string().max(128).regex(volumeNamePattern, "a volume is named SERVICE.STACK"),

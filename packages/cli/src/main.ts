@@ -341,6 +341,7 @@ export function buildProgram(io: Out = defaultOut): Command {
         token: config.token,
         credentials,
         tokenIsSaved: saved !== undefined,
+        overlay: process.env.CORRAL_OVERLAY === "1",
         ...(dockerHost ? { dockerHost } : {}),
         ...(opts.address ? { address: opts.address } : {}),
         duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",

@@ -54,8 +54,8 @@ describe("the overlay plan of a host", () => {
     expect(plan.filter.filter((r) => r.startsWith("-A CORRAL-VXLAN"))).toEqual(["-A CORRAL-VXLAN -s 198.18.3.2/32 -j ACCEPT", "-A CORRAL-VXLAN -s 198.18.4.2/32 -j ACCEPT", "-A CORRAL-VXLAN -j DROP"]);
     expect(plan.nat).toEqual([":CORRAL-OVERLAY-NAT - [0:0]", "-A CORRAL-OVERLAY-NAT -o corral.vx -j ACCEPT"]);
     expect(plan.jumps.map((j) => `${j.table} ${j.chain} ${j.rule.join(" ")}`)).toEqual([
-      "filter FORWARD -i corral.vx -j CORRAL-OVERLAY",
-      "filter FORWARD -o corral.vx -j CORRAL-OVERLAY",
+      "filter DOCKER-USER -i corral.vx -j CORRAL-OVERLAY",
+      "filter DOCKER-USER -o corral.vx -j CORRAL-OVERLAY",
       "filter INPUT -p udp --dport 4789 -j CORRAL-VXLAN",
       "nat POSTROUTING -j CORRAL-OVERLAY-NAT",
     ]);

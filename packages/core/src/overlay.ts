@@ -57,7 +57,7 @@ export interface OverlayPlan {
   filter: string[];
   nat: string[];
   /** Jumps into corral's chains from the built-in ones: `iptables -C` then `-I` if missing. */
-  jumps: Array<{ table: "filter" | "nat"; chain: string; rule: string[] }>;
+  jumps: Array<{ table: "filter" | "nat"; chain: string; rule: string[]; at?: number }>;
 }
 
 /** A stack network's bridge on every host: a name of corral's (Linux allows 15 characters), the same for the same stack. */
@@ -128,12 +128,13 @@ export function overlayPlan(view: OverlayView): OverlayPlan {
     filter,
     nat,
     jumps: [
-      // what crosses the overlay, either way, is corral's to judge (from FORWARD itself: whether or not Docker has made its chains yet); Docker's own rules see the rest
-      { table: "filter", chain: "FORWARD", rule: ["-i", OVERLAY_DEVICE, "-j", FILTER_CHAIN] },
-      { table: "filter", chain: "FORWARD", rule: ["-o", OVERLAY_DEVICE, "-j", FILTER_CHAIN] },
+      // what crosses the overlay, either way, is corral's to judge, ahead of Docker's own accepts for its bridges: from
+      // DOCKER-USER, which Docker keeps first in FORWARD, and first in it (`at`: kept at that place, whatever was added since)
+      { table: "filter", chain: "DOCKER-USER", rule: ["-i", OVERLAY_DEVICE, "-j", FILTER_CHAIN], at: 0 },
+      { table: "filter", chain: "DOCKER-USER", rule: ["-o", OVERLAY_DEVICE, "-j", FILTER_CHAIN], at: 1 },
       { table: "filter", chain: "INPUT", rule: ["-p", "udp", "--dport", String(OVERLAY_PORT), "-j", VXLAN_CHAIN] },
-      // a stack's packets keep their source address over the overlay: Docker's masquerade is for the way out
-      { table: "nat", chain: "POSTROUTING", rule: ["-j", NAT_CHAIN] },
+      // a stack's packets keep their source address over the overlay: Docker's masquerade (added with each network) is for the way out
+      { table: "nat", chain: "POSTROUTING", rule: ["-j", NAT_CHAIN], at: 0 },
     ],
   };
 }

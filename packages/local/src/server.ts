@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { KMSClient } from "@aws-sdk/client-kms";
-import { startAgent, type RunningAgent } from "@corral/agent";
+import { startAgent, subnetPool, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
 import type { Logger, SitePolicy } from "@corral/core";
@@ -21,6 +21,7 @@ import {
   KeyFileMasterKey,
   KmsMasterKey,
   LeaseStore,
+  SubnetStore,
   privateFile,
   privateFolder,
   RegistryStore,
@@ -82,6 +83,17 @@ export class ServerStartError extends Error {
 }
 
 const TABLE = "corral";
+
+/** The host addresses of an IPv4 network (its network and broadcast addresses left out): VTEP addresses. */
+export function vtepPool(cidr: string): string[] {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m || Number(m[5]) < 16 || Number(m[5]) > 30) throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
+  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+  return Array.from({ length: 2 ** (32 - Number(m[5])) - 2 }, (_, i) => {
+    const n = (base + i + 1) >>> 0;
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  });
+}
 const PREFIX = "corral";
 
 /**
@@ -245,6 +257,8 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     hosts,
     idempotency: new IdempotencyStore(db, TABLE),
     leases: new LeaseStore(db, TABLE),
+    // the cross-host stack networks: a /24 per stack and host, a /32 VTEP per host
+    overlay: { subnets: new SubnetStore(db, TABLE, subnetPool(process.env.CORRAL_OVERLAY_POOL ?? "10.128.0.0/12")), vteps: new SubnetStore(db, TABLE, vtepPool(process.env.CORRAL_VTEP_POOL ?? "10.127.0.0/16")) },
     users: new UserStore(db, TABLE),
     volumes: new VolumeStore(db, TABLE),
     sessions: new SessionStore(db, TABLE),
@@ -308,6 +322,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
       ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
       ...(options.reservedPortsFile ? { reservedPortsFile: options.reservedPortsFile } : {}),
       duplicateMessages: options.duplicateMessages ?? false,
+      overlay: process.env.CORRAL_OVERLAY === "1",
       ...(log ? { log } : {}),
     }).catch(async (e: unknown) => {
       await stopAll();
