@@ -251,8 +251,8 @@ export function createApp(deps: ApiDeps) {
 
   /** Host id → name, for listings: a container's HOST is its host's name. */
   async function hostNames(): Promise<Map<string, { name: string; state: string }>> {
-    const now = clock();
-    return new Map((await deps.hosts.list()).map((h) => [h.id, { name: h.name, state: hostState(h.state, h.lastSeen, now, staleMs) }]));
+    // the same states placement sees (a control plane just started counts its hosts as heard since then)
+    return new Map((await liveHosts()).map((h) => [h.id, { name: h.name ?? h.id, state: h.state ?? "active" }]));
   }
   // a container on a disconnected host may run or not: nobody can tell until the host is back
   const namedHosts = (rows: ContainerRow[], names: Map<string, { name: string; state: string }>) =>
@@ -925,7 +925,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/hosts", hostRegistryRoute(deps));
   if (deps.overlay) {
     const { subnets, vteps } = deps.overlay;
-    v1.route("/hosts", overlayRoutes({ hosts: deps.hosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n), clock, hostStaleMs: staleMs }));
+    v1.route("/hosts", overlayRoutes({ hosts: deps.hosts, liveHosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n) }));
   }
 
   const volumeBody = z.object({

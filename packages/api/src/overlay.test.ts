@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Hono } from "hono";
 import { startDynamo, type StandIn } from "@corral/local";
-import { evolveAll, initialState, stackBridge, type StackState } from "@corral/core";
+import { evolveAll, hostState, initialState, stackBridge, type StackState } from "@corral/core";
 import { dynamoClient, ensureTable, HostStore, SubnetStore } from "@corral/store";
 import { onError } from "./errors.js";
 import { overlayRoutes, stackOnHost } from "./overlay.js";
@@ -41,7 +41,14 @@ beforeAll(async () => {
   app.onError(onError());
   app.route(
     "/v1/hosts",
-    overlayRoutes({ hosts, subnets, vteps, stacks: async () => [...states.values()], load: async (n) => states.get(n) ?? initialState(n), clock: () => now, hostStaleMs: 30_000 }),
+    overlayRoutes({
+      hosts,
+      liveHosts: async () => (await hosts.list()).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, h.lastSeen, now, 30_000), labels: h.labels })),
+      subnets,
+      vteps,
+      stacks: async () => [...states.values()],
+      load: async (n) => states.get(n) ?? initialState(n),
+    }),
   );
 });
 afterAll(() => dynamo.stop());

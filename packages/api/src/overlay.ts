@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { gatewayOf, hostState, invalid, notFound, stackBridge, stackNamePattern, stackNames, type OverlayPeer, type StackState } from "@corral/core";
+import { gatewayOf, invalid, notFound, stackBridge, stackNamePattern, stackNames, type HostInfo, type OverlayPeer, type StackState } from "@corral/core";
 import type { HostRecord, SubnetStore } from "@corral/store";
 import { hostIdPattern } from "./hosts.js";
 
@@ -9,10 +9,10 @@ export interface OverlayRoutesDeps {
   subnets: SubnetStore;
   /** Each host's VTEP address: the same store over the VTEP pool, under the stack name `vtep`. */
   vteps: SubnetStore;
+  /** The hosts with their states, as placement sees them: a disconnected host's containers drop out of the names. */
+  liveHosts: () => Promise<HostInfo[]>;
   stacks: () => Promise<StackState[]>;
   load: (stack: string) => Promise<StackState>;
-  clock: () => number;
-  hostStaleMs: number;
 }
 
 /** The VTEP key in the VTEP store (not a stack name: stack names have no '#'). */
@@ -62,8 +62,7 @@ export function overlayRoutes(deps: OverlayRoutesDeps) {
     const me = await peerOf(self);
     if (!me) throw invalid(`host ${id} registered no address: the overlay needs one ('corral agent --address IP')`, "address");
     const peers = (await Promise.all(hosts.map(peerOf))).filter((p): p is OverlayPeer => p !== undefined);
-    const now = deps.clock();
-    const up = new Set(hosts.filter((h) => hostState(h.state, h.lastSeen, now, deps.hostStaleMs) !== "disconnected").map((h) => h.id));
+    const up = new Set((await deps.liveHosts()).filter((h) => h.state !== "disconnected").map((h) => h.id));
     const mine = (await deps.stacks()).filter((s) => stackOnHost(s, id));
     const stacks = await Promise.all(mine.map(async (s) => ({ stack: s.name, subnets: await deps.subnets.ofStack(s.name) })));
     const names = Object.fromEntries(mine.map((s) => [s.name, stackNames(s, (h) => up.has(h))]));
