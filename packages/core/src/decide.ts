@@ -11,7 +11,7 @@ import { assignSlotPorts, perContainerKeys, withSlotPorts, type PortPool, type S
 import { cronOverlapAllowed, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
 import { Draft, evolve, evolveAll, type ContainerRecord, type LostContainer, type Operation, type StackState } from "./state.js";
 import { containerId } from "./view.js";
-import { globalSlots, type Placed } from "./placement.js";
+import { globalSlots, hostBreaks, type Placed } from "./placement.js";
 import { isGlobal, newPlaced, placeService, placementHosts, rulesOf, stackPlaced, type PlannedPlacement } from "./scheduling.js";
 
 export interface HostInfo {
@@ -715,10 +715,13 @@ function newContainer(state: StackState, opId: string, service: string, slot: nu
     return { name: secretName, version: state.secretVersions[secretName] ?? 0, target: m.target ?? m.source, uid: m.uid ?? "0", gid: m.gid ?? "0", mode: m.mode ?? 0o444 };
   });
   const create = stepId(state.name, opId, rev, service, "create", slot);
-  const previousIp = spec.retain_ip ? slotContainer(state, service, slot)?.ip : undefined;
+  // retain_ip: the address is asked for again on the host that had it; a host's subnet of the stack network is its own
+  const previous = spec.retain_ip ? slotContainer(state, service, slot) : undefined;
+  const previousIp = previous?.host === host ? previous.ip : undefined;
   // plain literals: these are made once per slot, and spreads of optional parts cost more than the rest
   const creating: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: create, action: "create", spec, hash, after };
   if (previousIp) creating.ip = previousIp;
+  else if (previous?.ip) creating.addressLeft = `${previous.ip} on ${previous.host}`;
   if (Object.keys(mounted).length) creating.volumes = mounted;
   if (secretMounts.length) creating.secrets = secretMounts;
   const starting: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: stepId(state.name, opId, rev, service, "start", slot), action: "start", after: [create], createdBy: create };
@@ -790,9 +793,19 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
       slots = [...mine.filter((c) => !surplus.includes(c)).map((c) => c.slot), ...hostOf.keys()].sort((a, b) => a - b);
     } else {
       slots = Array.from({ length: spec.scale }, (_, i) => i + 1);
-      const missing = slots.filter((slot) => !slotContainer(state, service, slot));
+      // a slot without a container is placed; so is one whose host the service's new constraints no longer allow (it moves)
+      const byId = new Map(placementHosts(hosts).map((h) => [h.id, h]));
+      const moving = new Set(
+        slots.filter((slot) => {
+          const old = slotContainer(state, service, slot);
+          const there = old && byId.get(old.host);
+          return there !== undefined && hostBreaks(rules, there) !== undefined;
+        }),
+      );
+      const missing = slots.filter((slot) => !slotContainer(state, service, slot) || moving.has(slot));
       if (missing.length > 0) {
-        const result = placeService(state, service, missing, hosts, placed);
+        const staying = placed.filter((x) => !(x.stack === state.name && x.service === service && moving.has(x.slot)));
+        const result = placeService(state, service, missing, hosts, staying);
         if ("problem" in result) return [{ type: "OperationFailed", op: opId, reason: result.problem }];
         if (result.unplaced) return [{ type: "OperationFailed", op: opId, reason: result.unplaced.reason }];
         for (const p of result.placements) {
@@ -821,7 +834,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
     for (const slot of slots) {
       const old = slotContainer(state, service, slot);
       const name = old?.name ?? containerName(state.name, service, slot);
-      const host = old?.host ?? hostOf.get(slot)!;
+      const host = hostOf.get(slot) ?? old!.host;
       let pull = pulled.get(host);
       if (!pull) {
         pull = stepId(state.name, opId, state.revision, service, "pull", slot); // one per host, as in planServices
@@ -836,6 +849,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
         // start-first: the old container keeps running, aside, until the new one is up (and healthy)
         const rename = containerStep(state, opId, old, "rename", first, { ...lead, renameTo: aside });
         const [create, start] = newContainer(state, opId, service, slot, host, [rename.id]);
+        if (whyOf.has(slot)) create.placement = whyOf.get(slot)!;
         const retired = { ...old, name: aside };
         const stop = containerStep(state, opId, retired, "stop", [start.id]);
         steps.push(rename, create, start, stop);
@@ -850,7 +864,7 @@ function planUpgrade(state: StackState, opId: string, hosts: HostInfo[], now: nu
           createAfter = [next.id];
         }
         const [create, start] = newContainer(state, opId, service, slot, host, createAfter);
-        if (!old && whyOf.has(slot)) create.placement = whyOf.get(slot)!;
+        if (whyOf.has(slot)) create.placement = whyOf.get(slot)!;
         steps.push(!old ? { ...create, ...lead } : chainAny ? { ...create, afterAny: true } : create, start);
         batch.push(start.id);
       }

@@ -198,6 +198,8 @@ export const stepSchema = z.object({
   forcePull: z.boolean().optional(),
   /** retain_ip: the address the container had before this upgrade, asked for again (create). */
   ip: z.string().optional(),
+  /** retain_ip, and the slot moves host: the address it had there, which cannot follow (each host has its own subnet of the stack network). For the event log. */
+  addressLeft: z.string().optional(),
   /** A removal of the whole stack: once nothing of it is left on the host, its network goes too. */
   dropNetwork: z.boolean().optional(),
   /** Wait this long before acting: the interval between upgrade batches. */

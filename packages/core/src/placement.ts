@@ -314,6 +314,22 @@ function broken(h: PlacementHost, ctx: Ctx): string | undefined {
   return undefined;
 }
 
+/**
+ * The first of a service's host rules (labels, attributes) a host breaks,
+ * in plain words, or undefined: whether a container there may stay when
+ * its service changes (an upgrade whose constraints no longer allow the
+ * host moves the slot). Container-label rules are not asked: the
+ * container itself is among what they would count.
+ */
+export function hostBreaks(rules: PlacementRules, h: PlacementHost): string | undefined {
+  for (const r of rules.required) {
+    if (r.kind === "containerLabel") continue;
+    const why = check(r, h, []);
+    if (why) return why;
+  }
+  return undefined;
+}
+
 /** Why the host cannot take a new container of the service, or undefined when it can. */
 function refusal(h: PlacementHost, ctx: Ctx): string | undefined {
   if (h.state !== "active") return h.state;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decide, type Command } from "./decide.js";
 import type { StackEvent } from "./events.js";
 import type { Step } from "./model.js";
+import { Progress } from "./progress.js";
 import { initialState } from "./state.js";
 import { apply, engineIds, hosts, rows, run, settle, spec, up } from "./testing.js";
 import { containerRows } from "./view.js";
@@ -231,6 +232,22 @@ describe("retain_ip", () => {
     const steps = Object.values(s1.steps).map((r) => r.step).filter((x) => x.action !== "pull");
     expect(steps.map((x) => x.action)).toEqual(["stop", "rename", "create", "start"]);
     expect(steps.find((x) => x.action === "create")?.ip).toBe("10.200.3.7");
+  });
+
+  it("a slot that moves host cannot keep its address there: the create says so and asks for none", () => {
+    const two = [{ id: "h1" }, { id: "h2" }];
+    const on = (host: string) => spec("web:1", { retain_ip: true, deploy: { placement: { constraints: [`node.hostname==${host}`] } } });
+    let s0 = settle(run(initialState("demo"), up({ web: on("h1") }, "op1")), undefined, false, two);
+    s0 = { ...s0, containers: { ...s0.containers, "demo-web-1": { ...s0.containers["demo-web-1"]!, ip: "10.200.3.7" } } };
+    const s1 = run(run(s0, up({ web: on("h2") }, "op2", { upgrade: true })), { type: "Plan", hosts: two, now: 1 });
+    const create = Object.values(s1.steps).map((r) => r.step).find((x) => x.action === "create")!;
+    expect(create.host).toBe("h2");
+    expect(create.ip).toBeUndefined();
+    expect(create.addressLeft).toBe("10.200.3.7 on h1");
+    const progress = new Progress("demo");
+    expect(progress.line({ type: "StepPlanned", step: { ...create, after: [] }, at: 1 })).toBe(
+      "[web]: Creating on h2: retain_ip cannot keep 10.200.3.7 on h1 (each host has its own subnet of the stack network)",
+    );
   });
 });
 
