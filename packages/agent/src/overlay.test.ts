@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { overlayPlan, stackBridge, type OverlayView } from "@corral/core";
@@ -59,8 +59,9 @@ const ping = (from: string, to: string) =>
     () => false,
   );
 
+const intruder = "corral-ovl-x";
 async function cleanup() {
-  for (const n of [...Object.values(ns), ...containers.map(([h, s]) => cns(h, s))]) await sh("ip", "netns", "del", n).catch(() => {});
+  for (const n of [...Object.values(ns), intruder, ...containers.map(([h, s]) => cns(h, s))]) await sh("ip", "netns", "del", n).catch(() => {});
 }
 
 describe.skipIf(why !== undefined)("the overlay on a real kernel", () => {
@@ -124,5 +125,58 @@ describe.skipIf(why !== undefined)("the overlay on a real kernel", () => {
     // back
     await applyOverlay(overlayPlan(viewOf("a")), inNs(ns.a));
     expect(await ping(cns("a", "shop"), "10.201.2.2")).toBe(true);
+  });
+
+  it("a machine on the underlay that is not a registered host cannot put frames on the overlay, even knowing its VNI, MACs and subnets", async () => {
+    // the intruder: its own link to ha (198.18.61.0/24), a VXLAN device of corral's VNI sending to ha, a route to shop's
+    // subnet on ha through ha's VTEP, and packets from an address of shop's subnet on hb (which the forward filter admits)
+    await sh("ip", "netns", "add", intruder);
+    await sh("ip", "-n", ns.a, "link", "add", "u1", "type", "veth", "peer", "name", "u1", "netns", intruder);
+    await sh("ip", "-n", ns.a, "addr", "add", "198.18.61.1/24", "dev", "u1");
+    await sh("ip", "-n", ns.a, "link", "set", "u1", "up");
+    const x = inNs(intruder);
+    await x(["ip", "addr", "add", "198.18.61.3/24", "dev", "u1"]);
+    await x(["ip", "link", "set", "u1", "up"]);
+    await x(["ip", "link", "set", "lo", "up"]);
+    const a = overlayPlan(viewOf("a")).device;
+    await x(["ip", "link", "add", "corral.vx", "type", "vxlan", "id", String(a.vni), "local", "198.18.61.3", "dstport", String(a.port), "nolearning"]);
+    await x(["ip", "link", "set", "corral.vx", "address", "02:c0:0a:c7:3c:02"]); // hb's VTEP MAC
+    await x(["ip", "addr", "add", "10.201.2.99/32", "dev", "corral.vx"]);
+    await x(["ip", "link", "set", "corral.vx", "up"]);
+    await x(["bridge", "fdb", "append", a.mac, "dev", "corral.vx", "dst", "198.18.61.1"]);
+    await x(["ip", "neigh", "add", a.address, "lladdr", a.mac, "dev", "corral.vx", "nud", "permanent"]);
+    await x(["ip", "route", "add", "10.201.1.0/24", "via", a.address, "dev", "corral.vx", "onlink"]);
+    // what reaches shop's container on ha: datagrams to a listener there
+    const listen = () => {
+      const server = `require("node:dgram").createSocket("udp4").on("message", (m) => process.stdout.write(m)).bind(9999, () => process.stdout.write("ready;"))`;
+      const child = spawn("nsenter", [`--net=/var/run/netns/${cns("a", "shop")}`, process.execPath, "-e", server], { stdio: ["ignore", "pipe", "ignore"] });
+      let got = "";
+      child.stdout.on("data", (d: Buffer) => (got += d.toString()));
+      return { got: () => got, stop: () => child.kill("SIGKILL") };
+    };
+    const inject = (text: string) => {
+      const client = `const s = require("node:dgram").createSocket("udp4"); s.send(${JSON.stringify(text)}, 9999, "10.201.1.2", () => s.close())`;
+      return x([process.execPath, "-e", client]);
+    };
+    const settle = () => new Promise((r) => setTimeout(r, 500));
+
+    // the control: with the intruder's address admitted as a peer's would be, its datagrams do arrive (so the test can fail)
+    await applyOverlay(overlayPlan({ ...viewOf("a"), peers: [hosts.a, hosts.b, { id: "hx", underlay: "198.18.61.3", vtep: "10.199.60.9" }] }), inNs(ns.a));
+    const open = listen();
+    await settle();
+    await inject("let-in");
+    await settle();
+    open.stop();
+    expect(open.got()).toBe("ready;let-in");
+
+    // as registered: ha and hb only. The intruder's frames stop at ha's door
+    await applyOverlay(overlayPlan(viewOf("a")), inNs(ns.a));
+    const shut = listen();
+    await settle();
+    for (let i = 0; i < 3; i++) await inject(`kept-out-${i}`);
+    await settle();
+    shut.stop();
+    expect(shut.got()).toBe("ready;");
+    expect(await ping(cns("a", "shop"), "10.201.2.2")).toBe(true); // the registered peer still gets through
   });
 });

@@ -925,7 +925,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/hosts", hostRegistryRoute(deps));
   if (deps.overlay) {
     const { subnets, vteps } = deps.overlay;
-    v1.route("/hosts", overlayRoutes({ hosts: deps.hosts, liveHosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n) }));
+    v1.route("/hosts", overlayRoutes({ hosts: deps.hosts, liveHosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n), clock }));
   }
 
   const volumeBody = z.object({

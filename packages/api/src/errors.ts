@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 import { ComposeError, DomainError, type Logger } from "@corral/core";
-import { UntrustedCommitError, VersionConflictError } from "@corral/store";
+import { SubnetPoolExhaustedError, UntrustedCommitError, VersionConflictError } from "@corral/store";
 
 /** Every error answers as JSON `{ error, message, path? }`. */
 export function errorBody(error: string, message: string, path?: string) {
@@ -26,6 +26,7 @@ export const onError = (log?: Logger) =>
       return json(status, err.code, err.message, err.path);
     }
     if (err instanceof VersionConflictError) return json(409, "conflict", `${err.message}; try again`);
+    if (err instanceof SubnetPoolExhaustedError) return json(503, "pool_exhausted", err.message);
     if (err instanceof UntrustedCommitError) {
       log?.error("untrusted commit", { stack: err.stackName, version: err.version });
       return json(500, "untrusted_commit", err.message);

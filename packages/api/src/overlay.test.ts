@@ -10,6 +10,7 @@ import { overlayRoutes, stackOnHost } from "./overlay.js";
 let dynamo: StandIn;
 let hosts: HostStore;
 let app: Hono;
+let db: ReturnType<typeof dynamoClient>;
 const now = 1_000_000;
 const states = new Map<string, StackState>();
 
@@ -24,7 +25,7 @@ function stack(name: string, on: string[]): StackState {
 
 beforeAll(async () => {
   dynamo = await startDynamo();
-  const db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral-ovl" });
+  db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral-ovl" });
   await ensureTable(db, "corral-ovl");
   hosts = new HostStore(db, "corral-ovl");
   for (const [id, address] of [
@@ -85,6 +86,38 @@ describe("stack networks: subnets and the overlay's view", () => {
     expect(fromH2.view.peers.find((p) => p.id === "h1")).toEqual(body.view.me);
     expect((await app.request("/v1/hosts/h3/overlay")).status).toBe(400);
     expect((await app.request("/v1/hosts/nope/overlay")).status).toBe(404);
+  });
+
+  it("a spent pool takes back what stacks removed a while ago and hosts removed hold, then says so with a 503 naming stack and host", async () => {
+    await ensureTable(db, "corral-ovl-small");
+    const small = new SubnetStore(db, "corral-ovl-small", ["10.202.0.0/24", "10.202.1.0/24"]);
+    let clock = now;
+    const gone = new Map<string, StackState>([
+      ["old", stack("old", ["h1"])],
+      ["fresh", stack("fresh", ["h1"])],
+      ["next", stack("next", ["h1"])],
+    ]);
+    const tight = new Hono();
+    tight.onError(onError());
+    tight.route(
+      "/v1/hosts",
+      overlayRoutes({ hosts, liveHosts: async () => [], subnets: small, vteps: new SubnetStore(db, "corral-ovl-small", ["10.198.0.1/32"]), stacks: async () => [...gone.values()], load: async (n) => gone.get(n) ?? initialState(n), clock: () => clock }),
+    );
+    const ask = async (stack: string) => {
+      const res = await tight.request(`/v1/hosts/h1/networks/${stack}`, { method: "POST" });
+      return { status: res.status, body: (await res.json()) as { subnet?: string; message?: string } };
+    };
+    const old = (await ask("old")).body.subnet!;
+    await small.assign("a-host-removed", "h9"); // held for a host no longer registered
+    expect((await ask("fresh")).status).toBe(200); // the pool was spent: the removed host's subnet, taken back
+    expect(await small.holders()).not.toContainEqual({ stack: "a-host-removed", host: "h9" });
+    // old is removed, not long ago: its subnet stays held (a host away at the time may still have its bridge)
+    gone.set("old", { ...initialState("old"), removed: { at: clock } });
+    const refused = await ask("next");
+    expect(refused.status).toBe(503);
+    expect(refused.body.message).toMatch(/no free subnet for stack next on host h1: all 2 of the pool are taken/);
+    clock += 61_000;
+    expect(await ask("next")).toEqual({ status: 200, body: expect.objectContaining({ subnet: old }) });
   });
 
   it("stackOnHost: containers, creates in flight, planned steps of the running operation", () => {

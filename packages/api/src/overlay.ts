@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { gatewayOf, invalid, notFound, stackBridge, stackNamePattern, stackNames, type HostInfo, type OverlayPeer, type StackState } from "@corral/core";
-import type { HostRecord, SubnetStore } from "@corral/store";
+import { SubnetPoolExhaustedError, type HostRecord, type SubnetStore } from "@corral/store";
 import { hostIdPattern } from "./hosts.js";
 
 export interface OverlayRoutesDeps {
@@ -13,6 +13,34 @@ export interface OverlayRoutesDeps {
   liveHosts: () => Promise<HostInfo[]>;
   stacks: () => Promise<StackState[]>;
   load: (stack: string) => Promise<StackState>;
+  clock?: () => number;
+}
+
+/** A stack removed this long ago gives its subnets back when the pool runs out (one made again at once keeps its own). */
+export const RECLAIM_AFTER_MS = 60_000;
+
+/**
+ * `store.assign`, and when the pool is spent, what removed stacks and hosts
+ * still hold (`gone`) given back first, then once more. Subnets are not
+ * given back as stacks go: a host that was away when its stack was removed
+ * may still have the bridge, and a subnet given out again at once would
+ * overlap it there.
+ */
+async function assignReclaiming(store: SubnetStore, stack: string, host: string, judge: () => Promise<(holder: { stack: string; host: string }) => Promise<boolean>>): Promise<string> {
+  try {
+    return await store.assign(stack, host);
+  } catch (e) {
+    if (!(e instanceof SubnetPoolExhaustedError)) throw e;
+    let freed = 0;
+    const gone = await judge();
+    for (const h of await store.holders()) {
+      if (!(await gone(h))) continue;
+      await store.releaseOne(h.stack, h.host);
+      freed++;
+    }
+    if (freed === 0) throw e;
+    return store.assign(stack, host);
+  }
 }
 
 /** The VTEP key in the VTEP store (not a stack name: stack names have no '#'). */
@@ -39,7 +67,22 @@ export function stackOnHost(state: StackState, host: string): boolean {
  */
 export function overlayRoutes(deps: OverlayRoutesDeps) {
   const app = new Hono();
-  const peerOf = async (h: HostRecord): Promise<OverlayPeer | undefined> => (h.address ? { id: h.id, underlay: h.address, vtep: (await deps.vteps.assign(VTEP, h.id)).replace(/\/32$/, "") } : undefined);
+  const clock = deps.clock ?? Date.now;
+  // what removed hosts hold, and (subnets) removed stacks: judged with one listing of the hosts
+  const hostGone = async () => {
+    const registered = new Set((await deps.hosts.list()).map((h) => h.id));
+    return async (h: { host: string }) => !registered.has(h.host);
+  };
+  const stackGone = async () => {
+    const gone = await hostGone();
+    return async (h: { stack: string; host: string }) => {
+      if (await gone(h)) return true;
+      const state = await deps.load(h.stack);
+      return !state.exists && Object.keys(state.containers).length === 0 && clock() - (state.removed?.at ?? 0) >= RECLAIM_AFTER_MS;
+    };
+  };
+  const peerOf = async (h: HostRecord): Promise<OverlayPeer | undefined> =>
+    h.address ? { id: h.id, underlay: h.address, vtep: (await assignReclaiming(deps.vteps, VTEP, h.id, hostGone)).replace(/\/32$/, "") } : undefined;
 
   app.post("/:id/networks/:stack", async (c) => {
     const id = c.req.param("id");
@@ -49,7 +92,7 @@ export function overlayRoutes(deps: OverlayRoutesDeps) {
     const state = await deps.load(stack);
     // a host makes the network of a stack it runs (or is about to), no other
     if (!stackOnHost(state, id)) throw notFound(`stack ${stack} has nothing on host ${id}`);
-    const subnet = await deps.subnets.assign(stack, id);
+    const subnet = await assignReclaiming(deps.subnets, stack, id, stackGone);
     return c.json({ stack, subnet, bridge: stackBridge(stack), gateway: gatewayOf(subnet) });
   });
 

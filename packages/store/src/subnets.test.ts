@@ -46,6 +46,22 @@ describe("stack subnets on dynalite", () => {
     expect(await store.assign("c", "h1")).toBe(first);
   });
 
+  it("lists the stacks holding the pool's subnets (not another pool's), and gives back one host's", async () => {
+    const t = await table();
+    const store = new SubnetStore(db, t, pool(4));
+    const vteps = new SubnetStore(db, t, ["10.127.0.1/32", "10.127.0.2/32"]);
+    await store.assign("a", "h1");
+    await store.assign("a", "h2");
+    await store.assign("b/x", "h1").catch(() => {}); // any name: the holder is cut at its last '/'
+    await vteps.assign("#vtep", "h1");
+    expect(await store.holders()).toEqual([{ stack: "a", host: "h1" }, { stack: "a", host: "h2" }, { stack: "b/x", host: "h1" }]);
+    expect(await vteps.holders()).toEqual([{ stack: "#vtep", host: "h1" }]);
+    await store.releaseOne("a", "h1");
+    expect(Object.keys(await store.ofStack("a"))).toEqual(["h2"]);
+    await store.releaseOne("a", "h2");
+    expect(await store.holders()).toEqual([{ stack: "b/x", host: "h1" }]);
+  });
+
   it("a process that died between pointing and claiming leaves nothing held by nobody: the next assignment claims it or moves on", async () => {
     const t = await table();
     const store = new SubnetStore(db, t, pool(4));

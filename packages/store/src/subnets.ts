@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, ScanCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 
 /** No subnet of the pool is free. */
 export class SubnetPoolExhaustedError extends Error {
@@ -109,6 +109,45 @@ export class SubnetStore {
       await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: this.#pointer(stack, host) }));
     }
     if (page.LastEvaluatedKey) await this.release(stack);
+  }
+
+  /** Give back the subnet `stack` holds on `host` (a host removed). */
+  async releaseOne(stack: string, host: string): Promise<void> {
+    const subnet = await this.#read(stack, host);
+    if (subnet) await this.#unclaim(subnet, stack, host);
+    await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: this.#pointer(stack, host) }));
+  }
+
+  /**
+   * Who holds the pool's subnets (stack and host): a scan of the whole
+   * table, for reclaiming what removed stacks and hosts still hold when the
+   * pool runs out (not for every request).
+   */
+  async holders(): Promise<Array<{ stack: string; host: string }>> {
+    const pool = new Set(this.pool);
+    const out: Array<{ stack: string; host: string }> = [];
+    let start: Record<string, { S: string }> | undefined;
+    do {
+      const page = await this.db.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: "begins_with(pk, :p) AND sk = :claim",
+          ExpressionAttributeValues: { ":p": { S: "SUBNET#" }, ":claim": { S: "claim" } },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const subnet = item.pk?.S?.slice("SUBNET#".length);
+        const holder = item.holder?.S;
+        if (!subnet || !holder || !pool.has(subnet)) continue;
+        // host ids have no '/'; stack names might
+        const cut = holder.lastIndexOf("/");
+        out.push({ stack: holder.slice(0, cut), host: holder.slice(cut + 1) });
+      }
+      start = page.LastEvaluatedKey as Record<string, { S: string }> | undefined;
+    } while (start);
+    return out.sort((a, b) => (a.stack === b.stack ? (a.host < b.host ? -1 : 1) : a.stack < b.stack ? -1 : 1));
   }
 
   async #read(stack: string, host: string): Promise<string | undefined> {
