@@ -94,7 +94,8 @@ describe.skipIf(why !== undefined)("one network per stack across hosts", () => {
     ] as const) {
       const add = await corral(server, ["host", "add", h.name, "--label", `zone=${zone}`]);
       expect(add.code).toBe(0);
-      const agent = spawnAgentInside(h, server.url, { token: add.stdout.split("\n")[1]!.trim(), env: { CORRAL_OVERLAY: "1" } });
+      // the overlay's default, auto: on, as root with the host's address on this namespace's interface
+      const agent = spawnAgentInside(h, server.url, { token: add.stdout.split("\n")[1]!.trim(), env: { CORRAL_OVERLAY: "" } });
       agents.set(h.name, agent);
       await outputContains(agent, `corral agent ${h.name} connected`);
     }
@@ -119,6 +120,8 @@ describe.skipIf(why !== undefined)("one network per stack across hosts", () => {
     // each host has its own subnet of the stack's network
     expect(app.ip.split(".").slice(0, 3)).not.toEqual(web.ip.split(".").slice(0, 3));
 
+    // the stack network's MTU is the overlay's: 50 bytes under the underlay's 1500, for VXLAN's headers
+    expect((await execOn(front, "shop-web-1", ["cat", "/sys/class/net/eth0/mtu"])).out.trim()).toBe("1450");
     // the overlay's routes and the name servers follow the control plane within a couple of seconds
     let got = { ok: false, out: "" };
     await eventually(async () => (got = await fetchFrom(front, "shop-web-1", "http://app:5000/")).ok, 30_000, 500).catch(() => {});

@@ -46,7 +46,9 @@ export const agentStateDir = mkdtempSync(join(tmpdir(), "corral-agent-state-"));
 /** Spawn a long-running `corral` process (an agent, a follow) against `server`, to read it as it goes and stop it for real. */
 export function spawnCorral(server: { url: string; token: string }, args: string[], env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, [cliBin, ...args], {
-    env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token, CORRAL_AGENT_STATE: agentStateDir, ...env },
+    // agents here run in the test machine's own network namespace: no overlay of theirs on it (test/fleet.ts's
+    // spawnAgentInside runs them inside the hosts' namespaces, where the default, auto, makes it)
+    env: { ...process.env, CORRAL_URL: server.url, CORRAL_TOKEN: server.token, CORRAL_AGENT_STATE: agentStateDir, CORRAL_OVERLAY: "off", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stderr?.on("data", () => {});

@@ -1,4 +1,4 @@
-import { overlayPlan, type Logger, type OverlayPlan, type OverlayView } from "@corral/core";
+import { OVERLAY_OVERHEAD, overlayPlan, type Logger, type OverlayPlan, type OverlayView } from "@corral/core";
 import { DnsListener, type NameTable } from "./dns.js";
 import { applyOverlay, localExec, type Exec } from "./overlay.js";
 
@@ -40,6 +40,7 @@ export class StackNetworks {
   #listeners = new Map<string, { listener: DnsListener; gateway: string }>();
   #running: Promise<void> | undefined;
   #plan: OverlayPlan | undefined;
+  #underlayMtu: number | undefined;
   #stopped = false;
 
   constructor(private readonly o: StackNetworksOptions) {}
@@ -62,6 +63,21 @@ export class StackNetworks {
     return this.#plan;
   }
 
+  /** The overlay's MTU (the underlay's less VXLAN's headers): what a stack network's containers get. */
+  mtu(): number {
+    return this.#plan?.device.mtu ?? (this.#underlayMtu ?? 1500) - OVERLAY_OVERHEAD;
+  }
+
+  /** The MTU of the interface holding this host's underlay address (undefined when none does: 1500 is assumed). */
+  async #mtuOf(address: string): Promise<number | undefined> {
+    try {
+      const links = JSON.parse(await (this.o.exec ?? localExec)(["ip", "-j", "addr", "show"])) as Array<{ mtu?: number; addr_info?: Array<{ local?: string }> }>;
+      return links.find((l) => l.addr_info?.some((a) => a.local === address))?.mtu;
+    } catch {
+      return undefined;
+    }
+  }
+
   async #round(): Promise<void> {
     let answer: NetworkAnswer;
     try {
@@ -72,7 +88,8 @@ export class StackNetworks {
     }
     let plan: OverlayPlan;
     try {
-      plan = overlayPlan(answer.view);
+      this.#underlayMtu ??= await this.#mtuOf(answer.view.me.underlay);
+      plan = overlayPlan({ ...answer.view, ...(this.#underlayMtu ? { mtu: this.#underlayMtu } : {}) });
       const changes = await applyOverlay(plan, this.o.exec ?? localExec);
       if (changes.device === "created" || changes.added.length > 0 || changes.removed.length > 0) this.o.log?.info("stack networks", { device: changes.device, added: changes.added, removed: changes.removed });
     } catch (e) {

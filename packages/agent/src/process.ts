@@ -10,6 +10,7 @@ import { reservePortRange } from "./reserved-ports.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import type { CredentialStore } from "./credentials.js";
 import { StackNetworks, type NetworkAnswer } from "./networks.js";
+import { localExec, type Exec } from "./overlay.js";
 import { controlFingerprint, startReconcile } from "./reconcile.js";
 import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
 
@@ -31,12 +32,35 @@ export interface AgentProcessOptions {
   address?: string;
   /** Where to reserve the site's port range (default /proc/sys/net/ipv4/ip_local_reserved_ports; a plain file in tests). */
   reservedPortsFile?: string;
-  /** Join the cross-host stack network (issue 13; experimental: CORRAL_OVERLAY=1). */
-  overlay?: boolean;
+  /**
+   * Join the cross-host stack network: `true`, `false`, or `"auto"` (on
+   * when this process can make it: root, iproute2 and iptables, and the
+   * host's address one of this machine's own, where VXLAN packets are sent
+   * from and come to). Default false.
+   */
+  overlay?: boolean | "auto";
   /** Where the host token is kept, to start again without a join token; and whether `token` came from it. */
   credentials?: CredentialStore;
   tokenIsSaved?: boolean;
   log?: Logger;
+}
+
+/**
+ * Why this process cannot make the overlay here, or undefined when it can:
+ * it needs root (VXLAN devices, routes, iptables), `ip` and `iptables`, and
+ * the host's address on one of this network namespace's interfaces.
+ */
+export async function overlayUnavailable(address: string, exec: Exec = localExec): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return "not root";
+  for (const tool of [["ip", "-V"], ["iptables", "-V"]]) {
+    const missing = await exec(tool).then(
+      () => false,
+      () => true,
+    );
+    if (missing) return `${tool[0]} is not installed`;
+  }
+  const mine = Object.values(networkInterfaces()).some((list) => (list ?? []).some((a) => a.address === address));
+  return mine ? undefined : `the host's address ${address} is not one of this machine's (VXLAN packets come to it)`;
 }
 
 /**
@@ -144,7 +168,9 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   const controlId = controlFingerprint(reg.controlKey);
   const secretsDir = options.secretsDir ?? defaultSecretsDir();
   // the cross-host stack network (VXLAN, routes, filters, name servers), when asked for: it needs root and iptables
-  const networks = options.overlay
+  const overlayOff = options.overlay === "auto" ? await overlayUnavailable(address) : options.overlay ? undefined : "not asked for";
+  if (options.overlay === "auto" && overlayOff) options.log?.info("stack networks stay on this host (no overlay)", { reason: overlayOff });
+  const networks = !overlayOff
     ? new StackNetworks({
         fetch: async () => (await call(options, `/v1/hosts/${options.hostId}/overlay`, undefined, reg.hostToken)) as NetworkAnswer,
         ...(options.log ? { log: options.log } : {}),
@@ -156,7 +182,10 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     controlId,
     ...(networks
       ? {
-          stackNetwork: async (stack: string) => networkAssignment.parse(await call(options, `/v1/hosts/${options.hostId}/networks/${encodeURIComponent(stack)}`, {}, reg.hostToken)),
+          stackNetwork: async (stack: string) => ({
+            ...networkAssignment.parse(await call(options, `/v1/hosts/${options.hostId}/networks/${encodeURIComponent(stack)}`, {}, reg.hostToken)),
+            mtu: networks.mtu(),
+          }),
           networkMade: () => networks.sync(),
         }
       : {}),

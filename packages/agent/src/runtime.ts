@@ -267,6 +267,8 @@ export interface NetworkAssignment {
   subnet: string;
   bridge: string;
   gateway: string;
+  /** The overlay's MTU: a container's packets to other hosts fit in a VXLAN packet on the underlay without relying on path MTU discovery. */
+  mtu?: number;
 }
 
 /** The /24 subnets of an IPv4 pool (`10.200.0.0/14` → 1024 of them). */
@@ -534,7 +536,7 @@ export class DockerRuntime implements ContainerRuntime {
           Labels: labels,
           CheckDuplicate: true,
           IPAM: { Driver: "default", Config: [{ Subnet: assigned.subnet, Gateway: assigned.gateway }] },
-          Options: { "com.docker.network.bridge.name": assigned.bridge },
+          Options: { "com.docker.network.bridge.name": assigned.bridge, ...(assigned.mtu ? { "com.docker.network.driver.mtu": String(assigned.mtu) } : {}) },
         });
       } catch (e) {
         if (statusOf(e) !== 409) throw e; // created meanwhile

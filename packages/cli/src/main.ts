@@ -321,8 +321,16 @@ export function buildProgram(io: Out = defaultOut): Command {
       if (isIP(v) === 0) throw new CliError(`--address: expected an IP address, got "${v}"`);
       return v;
     })
+    .option("--overlay <mode>", "the stack networks across hosts (VXLAN, corral's name servers): on, off, or auto (default, or CORRAL_OVERLAY): on when run as root with iproute2 and iptables and the host's --address is this machine's", (v) => {
+      if (!["on", "off", "auto"].includes(v)) throw new CliError(`--overlay: expected on, off or auto, got "${v.slice(0, 40)}"`);
+      return v;
+    })
     .option("--state-dir <dir>", "where the agent keeps its host credentials, to start again without a join token (default: CORRAL_AGENT_STATE, else /var/lib/corral/agent for root, ~/.local/state/corral/agent for others)")
-    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string; address?: string; stateDir?: string }) => {
+    .action(async (opts: { hostId?: string; join?: string; token?: string; dockerHost?: string; address?: string; stateDir?: string; overlay?: string }) => {
+      // CORRAL_OVERLAY: 1/on, 0/off, auto
+      const fromEnv = { "1": "on", "0": "off", on: "on", off: "off", auto: "auto" }[process.env.CORRAL_OVERLAY ?? ""];
+      if (process.env.CORRAL_OVERLAY && !fromEnv) throw new CliError(`CORRAL_OVERLAY: expected on, off, auto, 1 or 0, got "${process.env.CORRAL_OVERLAY.slice(0, 40)}"`);
+      const overlayMode = opts.overlay ?? fromEnv ?? "auto";
       const { CredentialStore, defaultStateDir, startAgent } = await import("@corral/agent");
       const { stderrLogger } = await import("@corral/local");
       const credentials = new CredentialStore(opts.stateDir ?? process.env.CORRAL_AGENT_STATE ?? defaultStateDir());
@@ -341,7 +349,7 @@ export function buildProgram(io: Out = defaultOut): Command {
         token: config.token,
         credentials,
         tokenIsSaved: saved !== undefined,
-        overlay: process.env.CORRAL_OVERLAY === "1",
+        overlay: overlayMode === "auto" ? "auto" : overlayMode === "on",
         ...(dockerHost ? { dockerHost } : {}),
         ...(opts.address ? { address: opts.address } : {}),
         duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
