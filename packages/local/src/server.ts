@@ -322,7 +322,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
       ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
       ...(options.reservedPortsFile ? { reservedPortsFile: options.reservedPortsFile } : {}),
       duplicateMessages: options.duplicateMessages ?? false,
-      overlay: process.env.CORRAL_OVERLAY === "1",
+      overlay: process.env.CORRAL_OVERLAY === "1" || process.env.CORRAL_OVERLAY === "on",
       ...(log ? { log } : {}),
     }).catch(async (e: unknown) => {
       await stopAll();
