@@ -16,5 +16,5 @@ export { answerQuery, DnsListener, hostResolvers, MAX_ADDRESSES, NAME_TTL } from
 export type { DnsListenerOptions, NameTable, QueryOutcome } from "./dns.js";
 export { controlFingerprint, DEFAULT_ORPHAN_GRACE_MS, DEFAULT_RECONCILE_MS, Reconciler, startReconcile } from "./reconcile.js";
 export type { ReconcileOptions, RoundOutcome, RunningReconcile } from "./reconcile.js";
-export { inSubnet, StackNetworks } from "./networks.js";
+export { StackNetworks } from "./networks.js";
 export type { NetworkAnswer, StackNetworksOptions } from "./networks.js";

@@ -1,4 +1,4 @@
-import { OVERLAY_OVERHEAD, overlayPlan, type Logger, type OverlayPlan, type OverlayView } from "@corral/core";
+import { inSubnet, OVERLAY_OVERHEAD, overlayPlan, type Logger, type OverlayPlan, type OverlayView } from "@corral/core";
 import { DnsListener, type NameTable } from "./dns.js";
 import { applyOverlay, localExec, type Exec } from "./overlay.js";
 
@@ -17,14 +17,6 @@ export interface StackNetworksOptions {
   /** The name servers' port (53; tests use another). */
   dnsPort?: number;
   log?: Logger;
-}
-
-/** Whether `ip` is in the IPv4 subnet `cidr`. */
-export function inSubnet(ip: string, cidr: string): boolean {
-  const [net, bits] = cidr.split("/");
-  const n = (a: string) => a.split(".").reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
-  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  return /^\d+\.\d+\.\d+\.\d+$/.test(ip) && ((n(ip) & mask) >>> 0) === ((n(net!) & mask) >>> 0);
 }
 
 /**

@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import type { Healthcheck, PortSpec } from "@corral/core";
+import { subnetsOf, type Healthcheck, type PortSpec } from "@corral/core";
 
 /** What the agent needs from a container engine, in corral's own types. */
 export interface ContainerRuntime {
@@ -273,13 +273,11 @@ export interface NetworkAssignment {
 
 /** The /24 subnets of an IPv4 pool (`10.200.0.0/14` → 1024 of them). */
 export function subnetPool(cidr: string): string[] {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m || Number(m[5]) > 24) throw new Error(`subnet pool ${cidr}: expected an IPv4 network of /24 or larger`);
-  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8)) >>> 0;
-  return Array.from({ length: 2 ** (24 - Number(m[5])) }, (_, i) => {
-    const n = (base + (i << 8)) >>> 0;
-    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.0/24`;
-  });
+  try {
+    return subnetsOf(cidr, 24);
+  } catch {
+    throw new Error(`subnet pool ${cidr}: expected an IPv4 network of /24 or larger`);
+  }
 }
 
 /** The only module that speaks dockerode. */

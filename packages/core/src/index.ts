@@ -54,5 +54,6 @@ export { containerLabels, globalSlots, isSchedulingLabel, place, placementRules,
 export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement.js";
 export { adminHostStates, ago, hostLabelKeyPattern, hostLabelProblem, hostLabelValuePattern, hostState, lastHeard, MAX_HOST_LABELS, parseHostLabel } from "./hosts.js";
 export type { AdminHostState } from "./hosts.js";
+export { hostAddressesOf, inSubnet, ipv4ToNumber, numberToIpv4, parseCidr, subnetsOf } from "./ipv4.js";
 export { gatewayOf, iptablesRestore, OVERLAY_DEVICE, OVERLAY_OVERHEAD, OVERLAY_PORT, OVERLAY_VNI, overlayPlan, stackBridge, stackNames, vtepMac } from "./overlay.js";
 export type { OverlayPeer, OverlayPlan, OverlayStack, OverlayView } from "./overlay.js";

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { effectiveHealthcheck } from "./health.js";
+import { ipv4ToNumber, numberToIpv4, octets, parseCidr } from "./ipv4.js";
 import type { StackState } from "./state.js";
 
 /**
@@ -65,36 +66,33 @@ export const stackBridge = (stack: string) => `cr-${createHash("sha256").update(
 
 /** The MAC of a VTEP: locally administered, from its (unique) address. */
 export function vtepMac(vtep: string): string {
-  const octets = ipv4(vtep);
-  return ["02", "c0", ...octets.map((o) => o.toString(16).padStart(2, "0"))].join(":");
+  return ["02", "c0", ...octets(vtep).map((o) => o.toString(16).padStart(2, "0"))].join(":");
 }
 
 /** A subnet's gateway: its first address (the bridge's, where the agent answers DNS). */
 export function gatewayOf(subnet: string): string {
-  const [net] = subnet.split("/");
-  const o = ipv4(net!);
-  return `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
+  return numberToIpv4(parseCidr(subnet).base + 1);
 }
 
-function ipv4(address: string): number[] {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
-  const octets = m ? m.slice(1).map(Number) : [];
-  if (octets.length !== 4 || octets.some((o) => o > 255)) throw new Error(`not an IPv4 address: ${address}`);
-  return octets;
-}
-
-const cidrPattern = /^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12][0-9]|3[0-2])$/;
+const isCidr = (cidr: string) => {
+  try {
+    parseCidr(cidr);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export const FILTER_CHAIN = "CORRAL-OVERLAY";
 export const VXLAN_CHAIN = "CORRAL-VXLAN";
 export const NAT_CHAIN = "CORRAL-OVERLAY-NAT";
 
 export function overlayPlan(view: OverlayView): OverlayPlan {
-  for (const s of view.stacks) for (const [host, subnet] of Object.entries(s.subnets)) if (!cidrPattern.test(subnet)) throw new Error(`stack ${s.stack} on ${host}: not a subnet: ${subnet}`);
+  for (const s of view.stacks) for (const [host, subnet] of Object.entries(s.subnets)) if (!isCidr(subnet)) throw new Error(`stack ${s.stack} on ${host}: not a subnet: ${subnet}`);
   const peers = [...view.peers].filter((p) => p.id !== view.me.id).sort((a, b) => (a.id < b.id ? -1 : 1));
   for (const p of [view.me, ...peers]) {
-    ipv4(p.underlay);
-    ipv4(p.vtep);
+    ipv4ToNumber(p.underlay);
+    ipv4ToNumber(p.vtep);
   }
   const known = new Map(peers.map((p) => [p.id, p]));
   const stacks = [...view.stacks].sort((a, b) => (a.stack < b.stack ? -1 : 1));

@@ -7,7 +7,7 @@ import { KMSClient } from "@aws-sdk/client-kms";
 import { startAgent, subnetPool, type RunningAgent } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller, startControlLoop } from "@corral/control";
-import type { Logger, SitePolicy } from "@corral/core";
+import { hostAddressesOf, type Logger, type SitePolicy } from "@corral/core";
 import { CONTROL, controlQueueName, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
 import {
   ChangeFeed,
@@ -86,13 +86,13 @@ const TABLE = "corral";
 
 /** The host addresses of an IPv4 network (its network and broadcast addresses left out): VTEP addresses. */
 export function vtepPool(cidr: string): string[] {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m || Number(m[5]) < 16 || Number(m[5]) > 30) throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
-  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
-  return Array.from({ length: 2 ** (32 - Number(m[5])) - 2 }, (_, i) => {
-    const n = (base + i + 1) >>> 0;
-    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-  });
+  const bits = /\/(\d+)$/.exec(cidr)?.[1];
+  if (bits === undefined || Number(bits) < 16 || Number(bits) > 30) throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
+  try {
+    return hostAddressesOf(cidr);
+  } catch {
+    throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
+  }
 }
 const PREFIX = "corral";
 
