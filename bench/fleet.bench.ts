@@ -29,7 +29,7 @@ import { main } from "@corral/cli";
 import { startServer, type RunningServer } from "@corral/local";
 import { fleetUnavailable, startFleetHost, type FleetHost } from "../test/fleet.js";
 import { agentStateDir } from "../test/support.js";
-import { docker, IMAGE, median, time } from "./support.js";
+import { docker, IMAGE, median, time, until } from "./support.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const HEAL_RUNS = Number(process.env.BENCH_HEAL_RUNS ?? 2);
@@ -153,14 +153,6 @@ async function directRm(fleet: FleetHost[], stack: string) {
   );
 }
 
-async function until(check: () => Promise<boolean>, what: string, ms = 120_000, every = 100) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(every);
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 async function run() {
   const why = await fleetUnavailable();

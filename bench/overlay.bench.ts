@@ -32,7 +32,7 @@ import { main } from "@corral/cli";
 import { startServer, type RunningServer } from "@corral/local";
 import { CONTROL_ADDRESS, fleetUnavailable, routeFleet, spawnAgentInside, startFleetHost, type FleetHost } from "../test/fleet.js";
 import { agentStateDir, outputContains } from "../test/support.js";
-import { median } from "./support.js";
+import { median, until } from "./support.js";
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -192,14 +192,6 @@ interface Row {
   docker: string;
 }
 
-async function until(check: () => Promise<boolean>, what: string, ms = 60_000, every = 250) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(every);
-  }
-  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
-}
 
 async function runBench() {
   const why = await fleetUnavailable();

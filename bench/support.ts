@@ -16,6 +16,16 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** Wait until `check` holds (a check that throws counts as not yet), or fail saying what did not happen. */
+export async function until(check: () => Promise<boolean>, what: string, ms = 120_000, every = 100): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`timed out (${ms} ms) waiting for ${what}`);
+}
+
 export const time = async (fn: () => Promise<unknown>) => {
   const t0 = performance.now();
   await fn();
