@@ -17,7 +17,7 @@
  * from B to A both times: the sender writes 1 MiB buffers as fast as
  * backpressure lets it for BENCH_SECONDS (default 3), then ends; the
  * receiver counts bytes from the first to the end. One warm-up of each, then
- * BENCH_RUNS (default 3) of each, alternating; medians in Gbit/s.
+ * BENCH_RUNS (default 5) of each, alternating; medians in Gbit/s.
  * If iperf3 is on PATH, one iperf3 run of each is reported as well.
  *
  * Run it under the lock the Docker tests share:
@@ -35,7 +35,7 @@ import { agentStateDir, outputContains } from "../test/support.js";
 import { median, until } from "./support.js";
 
 const run = promisify(execFile);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** Fleet host numbers 31, 32: the tests use 2..12, the fleet bench 21..23. */
 const HOST_NUMBERS = [31, 32] as const;
