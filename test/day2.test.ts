@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupStack, composeFile, corral, docker, execIn, follow, httpGet, stackContainers, testServer } from "./support.js";
+import { cleanupStack, composeFile, corral, docker, eventually, execIn, follow, httpGet, stackContainers, testServer } from "./support.js";
 
 // Day-2 operations through the CLI, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -182,8 +182,9 @@ describe("logs and exec, carried over the host's queue and back", () => {
 
   it("logs of a service with two containers prefixes each line with its container", async () => {
     expect((await corral(server, ["scale", "talk/talker=2"])).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 700));
-    const res = await corral(server, ["logs", "talk/talker"]);
+    // the new container writes its lines as it starts: wait for them (a loaded machine takes its time), then compare all
+    let res = await corral(server, ["logs", "talk/talker"]);
+    await eventually(async () => (res = await corral(server, ["logs", "talk/talker"])).stdout.includes("talk-talker-2 | three") && res.stderr.includes("talk-talker-2 | oops"), 15_000, 300).catch(() => {});
     expect(res.stdout.split("\n").filter(Boolean).sort()).toEqual([
       "talk-talker-1 | one",
       "talk-talker-1 | three",
