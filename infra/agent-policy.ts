@@ -27,7 +27,7 @@ export function agentPolicyDocument(hostQueueArn: string, hostDeadLetterArn: str
       {
         Sid: "OwnHostQueue",
         Effect: "Allow",
-        Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+        Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
         Resource: hostQueueArn,
       },
       {

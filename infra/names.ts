@@ -24,7 +24,7 @@ export const hostQueuesPattern = () => `${queuePrefix()}-host-*.fifo`;
 
 /** The ARN of SQS queues named like `name` (may hold `*`) in this stage's account and region. */
 export function queueArn(name: string) {
-  const region = aws.getRegionOutput().region;
-  const account = aws.getCallerIdentityOutput().accountId;
-  return $interpolate`arn:aws:sqs:${region}:${account}:${name}`;
+  here ??= { region: aws.getRegionOutput().region, account: aws.getCallerIdentityOutput().accountId };
+  return $interpolate`arn:aws:sqs:${here.region}:${here.account}:${name}`;
 }
+let here: { region: $util.Output<string>; account: $util.Output<string> } | undefined;
