@@ -4,5 +4,5 @@ export { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, senderHo
 export type { Envelope, OpenerOptions, Signer, SignerOptions, Verdict } from "./envelope.js";
 export { QueueSender, toDedupId } from "./sender.js";
 export type { OutgoingMessage, SenderOptions } from "./sender.js";
-export { deleteMessages, extendVisibility, receiveLoop } from "./receiver.js";
-export type { ReceiveLoopOptions, Received } from "./receiver.js";
+export { deleteMessages, extendVisibility, handleMessages, receiveLoop } from "./receiver.js";
+export type { BatchOutcome, ReceiveLoopOptions, Received } from "./receiver.js";

@@ -1,0 +1,51 @@
+/**
+ * @corral/aws: the Lambda entry points of the control plane `corral server`
+ * runs, built by the same buildPlane (@corral/local/plane):
+ *
+ *   api.ts         function URL (payload 2.0), invoke mode BUFFERED
+ *   api-stream.ts  the same, invoke mode RESPONSE_STREAM (event streams as they come)
+ *   controller.ts  the control queue's subscriber, partial batch responses
+ *   reconcile.ts   a scheduled tick
+ *
+ * configured by SST's linked resources or the environment (config.ts).
+ *
+ * No state across invocations on this path. What the embedded server keeps
+ * in its memory, and what stands for it here:
+ *
+ * - The change feed (ChangeFeed) wakes a long-poll when this process
+ *   appends. Here the append comes from another instance: PollingFeed ends
+ *   every wait within a second, and the waiter re-reads the table. So
+ *   `GET /v1/stacks/S/events?wait=`, `GET /v1/sessions/ID?wait=` (logs, exec
+ *   output) and an agent's `.../sessions/ID/input?wait=` poll the table
+ *   once a second, each within its `wait` (at most 30 s, under the
+ *   function's timeout).
+ * - `GET /v1/events?follow=1` (server-sent events) polls the same way and
+ *   ends after CORRAL_MAX_FOLLOW_MS (default 25 s); the client reconnects
+ *   with `since`. Under BUFFERED the lines arrive when the stream ends;
+ *   under RESPONSE_STREAM (api-stream.ts) as they come. Nothing streams
+ *   from the table itself: corral uses no DynamoDB Streams (dynalite has
+ *   none).
+ * - heardSince (a host is not disconnected for a silence that began before
+ *   the control plane started) is unset: a cold start says nothing of the
+ *   hosts, only their heartbeats (in the table) count.
+ * - The controller's placement cache (2 s, a cache by design) and the
+ *   opener's memory of handled envelopes (replays) are per instance. A
+ *   replay that reaches another instance is handled again, to no effect:
+ *   step ids are deterministic, the decider answers a known report or a
+ *   second plan with nothing, and envelopes expire within 10 minutes.
+ * - Host ports are given out under a lease in the table (LeaseStore), as
+ *   on the embedded server; Idempotency-Key records, sessions, join tokens
+ *   are in the table too.
+ * - The follows-per-token bound (429 past 8) counts per instance, and an
+ *   instance serves one request at a time: on AWS, bound follows with the
+ *   API function's reserved concurrency instead.
+ * - The control plane's keys: an SST secret, or made once and kept in the
+ *   table wrapped by KMS (control-key.ts); read on each cold start.
+ */
+export { ConfigError, readConfig } from "./config.js";
+export type { AwsConfig } from "./config.js";
+export { storedControlKeys } from "./control-key.js";
+export { PollingFeed } from "./feed.js";
+export { jsonLogger } from "./log.js";
+export { awsPlane } from "./plane.js";
+export type { AwsPlane } from "./plane.js";
