@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { handle } from "hono/aws-lambda";
+import { defaultIsContentTypeBinary, handle } from "hono/aws-lambda";
 import { plane } from "./shared.js";
 
 /**
@@ -12,4 +12,7 @@ import { plane } from "./shared.js";
  */
 export const app = new Hono().all("*", async (c) => (await plane()).app.fetch(c.req.raw, c.env));
 
-export const handler = handle(app);
+// an event stream is text (hono's default takes every text/* but a few for binary, and sends it base64)
+const isContentTypeBinary = (type: string) => !/^text\/event-stream\s*(;|$)/i.test(type) && defaultIsContentTypeBinary(type);
+
+export const handler = handle(app, { isContentTypeBinary });

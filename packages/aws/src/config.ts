@@ -108,7 +108,7 @@ function whole(env: Env, variable: string, min: number, max: number): number | u
 
 function url(env: Env, variable: string): string | undefined {
   const raw = plain(env, variable);
-  if (raw !== undefined && !z.string().url().safeParse(raw).success) throw new ConfigError(`${variable}: not a URL: "${raw}"`);
+  if (raw !== undefined && !(/^https?:\/\//.test(raw) && z.string().url().safeParse(raw).success)) throw new ConfigError(`${variable}: not a URL (http:// or https://): "${raw}"`);
   return raw;
 }
 

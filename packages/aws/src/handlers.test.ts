@@ -9,6 +9,7 @@ import { startDynamo, startQueues, type StandIn } from "@corral/local";
 import { CONTROL, deadLetterUrlOf, ensureFifoQueue, exportPublicKey, hostQueueName, signer, sqsClient } from "@corral/queue";
 import { dynamoClient, ensureTable, EventStore, HostStore, KeyFileMasterKey } from "@corral/store";
 import { storedControlKeys } from "./control-key.js";
+import { TableReplays } from "./replays.js";
 import type { SqsEvent } from "./controller.js";
 
 // The handlers, each imported fresh (a new module registry: a cold start), against dynalite and fauxqs.
@@ -154,6 +155,8 @@ describe("the Lambda entry points, each loaded fresh", () => {
       const { handler } = await fresh<ControllerFn>("./controller.js");
       const out = await handler({ Records: [record(stackChanged), forged("forged-2", "elsewhere")] });
       expect(out.batchItemFailures).toEqual([{ itemIdentifier: "forged-2" }]);
+      // the first instance remembered the envelope in the table: this one dropped it as a replay
+      expect(await new TableReplays(db, table).seen((JSON.parse(stackChanged.Body!) as { sig: string }).sig)).toBe(true);
       expect((await store.load("demo")).version).toBe(before);
       expect(await drain(hostQueueUrl)).toEqual([]);
     } finally {
@@ -202,6 +205,28 @@ describe("the Lambda entry points, each loaded fresh", () => {
     const res = await waiting;
     expect(Date.now() - started).toBeLessThan(5000);
     expect(JSON.parse(res.body).events.length).toBeGreaterThan(0);
+  });
+
+  it("api: an event stream (follow=1) ends within CORRAL_MAX_FOLLOW_MS, with what came meanwhile", async () => {
+    process.env.CORRAL_MAX_FOLLOW_MS = "1500";
+    try {
+      const { handler } = await fresh<Api>("./api.js");
+      const started = Date.now();
+      const following = handler(functionUrlEvent("GET", "/v1/events?follow=1"), lambdaContext);
+      await new Promise((r) => setTimeout(r, 300));
+      // another instance makes a stack meanwhile
+      const created = await (await fresh<Api>("./api.js")).handler(functionUrlEvent("POST", "/v1/stacks", { name: "sse" }), lambdaContext);
+      expect(created.statusCode, created.body).toBeLessThan(300);
+      const res = await following;
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers?.["content-type"]).toMatch(/text\/event-stream/);
+      expect(res.isBase64Encoded).toBe(false);
+      expect(res.body).toContain("id: demo:1\n");
+      expect(res.body).toContain("id: sse:1\n");
+    } finally {
+      delete process.env.CORRAL_MAX_FOLLOW_MS;
+    }
   });
 
   it("every cold start uses the one control key kept (wrapped) in the table", async () => {

@@ -28,11 +28,14 @@
  * - heardSince (a host is not disconnected for a silence that began before
  *   the control plane started) is unset: a cold start says nothing of the
  *   hosts, only their heartbeats (in the table) count.
- * - The controller's placement cache (2 s, a cache by design) and the
- *   opener's memory of handled envelopes (replays) are per instance. A
- *   replay that reaches another instance is handled again, to no effect:
- *   step ids are deterministic, the decider answers a known report or a
- *   second plan with nothing, and envelopes expire within 10 minutes.
+ * - The opener's memory of handled envelopes (a replay is dropped) is in
+ *   the table (TableReplays), until the envelope expires: any instance
+ *   refuses a replay of what another handled. An SQS redelivery is a new
+ *   handling, not a replay (a failed one is not remembered), and its
+ *   effect is idempotent: step ids are deterministic, and the decider
+ *   answers a known report or a second plan with nothing.
+ * - The controller's placement cache (other stacks' containers, 2 s) is
+ *   per instance: a cache by design, re-read past its age.
  * - Host ports are given out under a lease in the table (LeaseStore), as
  *   on the embedded server; Idempotency-Key records, sessions, join tokens
  *   are in the table too.
@@ -46,6 +49,7 @@ export { ConfigError, readConfig } from "./config.js";
 export type { AwsConfig } from "./config.js";
 export { storedControlKeys } from "./control-key.js";
 export { PollingFeed } from "./feed.js";
+export { TableReplays } from "./replays.js";
 export { jsonLogger } from "./log.js";
 export { awsPlane } from "./plane.js";
 export type { AwsPlane } from "./plane.js";

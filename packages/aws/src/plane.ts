@@ -9,6 +9,7 @@ import { dynamoClient, KeyFileMasterKey, KmsMasterKey, type MasterKey } from "@c
 import type { AwsConfig } from "./config.js";
 import { storedControlKeys } from "./control-key.js";
 import { PollingFeed } from "./feed.js";
+import { TableReplays } from "./replays.js";
 
 export interface AwsPlane extends Plane {
   config: AwsConfig;
@@ -39,6 +40,7 @@ export async function awsPlane(config: AwsConfig, log?: Logger): Promise<AwsPlan
     masterKey,
     adminToken: config.adminToken,
     feed: new PollingFeed(),
+    replays: new TableReplays(db, config.table),
     visibilitySeconds: config.visibilitySeconds,
     maxFollowMs: config.maxFollowMs,
     ...(config.resendAfterMs !== undefined ? { resendAfterMs: config.resendAfterMs } : {}),

@@ -4,7 +4,7 @@ import { subnetPool } from "@corral/agent";
 import { createApp } from "@corral/api";
 import { Controller } from "@corral/control";
 import { hostAddressesOf, type Logger, type SitePolicy } from "@corral/core";
-import { CONTROL, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, type SqsConfig } from "@corral/queue";
+import { CONTROL, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, type ReplayMemory, type SqsConfig } from "@corral/queue";
 import {
   EventStore,
   hmacIntegrity,
@@ -66,6 +66,8 @@ export interface PlaneParts {
   /** The cross-host overlay's pools (defaults 10.128.0.0/12 for stack subnets, 10.127.0.0/16 for VTEPs). */
   overlayPool?: string;
   vtepPool?: string;
+  /** Where the control queue's opener remembers handled envelopes beyond this process (see ReplayMemory). */
+  replays?: ReplayMemory;
   /** The longest an event stream (`/v1/events?follow=1`) stays open (see ApiDeps). */
   maxFollowMs?: number;
   ready?: () => boolean;
@@ -97,6 +99,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
       const key = host ? await hosts.publicKey(host) : undefined;
       return key ? importPublicKey(key) : undefined;
     },
+    ...(parts.replays ? { replays: parts.replays } : {}),
   });
   const controller = new Controller({
     store,

@@ -168,7 +168,7 @@ export async function handleMessages<T>(options: Omit<ReceiveLoopOptions<T>, "si
     failed = batch.map((b) => b.messageId);
   }
   const done = batch.filter((b) => !failed.includes(b.messageId));
-  for (const d of done) if (d.sig && d.exp) options.opener?.handled(d.sig, d.exp);
+  for (const d of done) if (d.sig && d.exp) await options.opener?.handled(d.sig, d.exp)?.catch((e: unknown) => options.onError?.(e));
   return { remove: [...dropped, ...done.map((d) => d.receiptHandle)], failed: [...stuck, ...failed] };
 }
 
