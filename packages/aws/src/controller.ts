@@ -53,14 +53,15 @@ export async function handler(event: SqsEvent): Promise<SqsBatchResponse> {
     },
     messages,
   );
+  return { batchItemFailures: inGroupOrder(records.map((r) => ({ id: r.messageId, group: r.attributes.MessageGroupId ?? "" })), failed).map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+/** The records to report failed: those that failed, and every later one of their FIFO groups, in the batch's order. */
+export function inGroupOrder(records: Array<{ id: string; group: string }>, failed: string[]): string[] {
   const stopped = new Set<string>();
-  const out: string[] = [];
-  for (const r of records) {
-    const group = r.attributes.MessageGroupId ?? "";
-    if (failed.includes(r.messageId) || stopped.has(group)) {
-      stopped.add(group);
-      out.push(r.messageId);
-    }
-  }
-  return { batchItemFailures: out.map((itemIdentifier) => ({ itemIdentifier })) };
+  return records.flatMap((r) => {
+    if (!failed.includes(r.id) && !stopped.has(r.group)) return [];
+    stopped.add(r.group);
+    return [r.id];
+  });
 }

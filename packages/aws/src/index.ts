@@ -44,6 +44,26 @@
  *   API function's reserved concurrency instead.
  * - The control plane's keys: an SST secret, or made once and kept in the
  *   table wrapped by KMS (control-key.ts); read on each cold start.
+ *
+ * What the infra (sst.config.ts, infra/) gives the functions:
+ *
+ * - links: Table (pk, sk strings; TTL on `expiresAt`), Control (FIFO,
+ *   content-based dedup off: corral sets dedup ids), ControlDlq (its
+ *   redrive target), Secrets (the KMS key), AdminToken (a secret);
+ *   ControlKey only to bring a key of one's own. Choose once: the event
+ *   log's commit MAC key derives from the control key, so changing it
+ *   leaves the old commits untrusted.
+ * - CORRAL_QUEUE_PREFIX per stage; the API and controller functions may
+ *   create and delete `PREFIX-host-*` queues (a host's queue is made at its
+ *   registration) and send to them; all three read and write the table and
+ *   call kms:Encrypt/Decrypt/GenerateDataKey on the key.
+ * - controller: an event source mapping on Control with
+ *   ReportBatchItemFailures, batch size up to 10; the queue's visibility
+ *   timeout above the function's timeout.
+ * - reconcile: a cron (each minute); a tick reads every stack.
+ * - api: a function URL (auth NONE: corral checks bearer tokens), timeout
+ *   above 30 s (the longest `wait`) and CORRAL_MAX_FOLLOW_MS; invoke mode
+ *   BUFFERED with api.handler, RESPONSE_STREAM with api-stream.handler.
  */
 export { ConfigError, readConfig } from "./config.js";
 export type { AwsConfig } from "./config.js";

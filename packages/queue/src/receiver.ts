@@ -105,7 +105,14 @@ export async function receiveLoop<T>(options: ReceiveLoopOptions<T>): Promise<vo
       continue;
     }
     if (messages.length === 0) continue;
-    const { remove } = await handleMessages(options, messages);
+    let remove: string[];
+    try {
+      ({ remove } = await handleMessages(options, messages));
+    } catch (e) {
+      // a check that could not be made (a signer's key unreadable): all of them come back after the visibility timeout
+      options.onError?.(e);
+      continue;
+    }
     await deleteMessages(sqs, queueUrl, remove).catch((e) => options.onError?.(e));
   }
 }
