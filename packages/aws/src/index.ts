@@ -20,8 +20,9 @@
  *   once a second, each within its `wait` (at most 30 s, under the
  *   function's timeout).
  * - `GET /v1/events?follow=1` (server-sent events) polls the same way and
- *   ends after CORRAL_MAX_FOLLOW_MS (default 25 s); the client reconnects
- *   with `since`. Under BUFFERED the lines arrive when the stream ends;
+ *   ends after CORRAL_MAX_FOLLOW_MS (default 25 s); a client follows on by
+ *   reconnecting with `since` (the CLI's `events -f` does not yet: it
+ *   ends there). Under BUFFERED the lines arrive when the stream ends;
  *   under RESPONSE_STREAM (api-stream.ts) as they come. Nothing streams
  *   from the table itself: corral uses no DynamoDB Streams (dynalite has
  *   none).
@@ -47,16 +48,17 @@
  *
  * What the infra (sst.config.ts, infra/) gives the functions:
  *
- * - links: Table (pk, sk strings; TTL on `expiresAt`), Control (FIFO,
- *   content-based dedup off: corral sets dedup ids), ControlDlq (its
- *   redrive target), Secrets (the KMS key), AdminToken (a secret);
+ * - links: Table (pk, sk strings; TTL on `expiresAt`), Control (FIFO;
+ *   corral sets group and dedup ids), ControlDlq (FIFO, its redrive
+ *   target), Secrets (the KMS key), AdminToken (a secret);
  *   ControlKey only to bring a key of one's own. Choose once: the event
  *   log's commit MAC key derives from the control key, so changing it
  *   leaves the old commits untrusted.
  * - CORRAL_QUEUE_PREFIX per stage; the API and controller functions may
  *   create and delete `PREFIX-host-*` queues (a host's queue is made at its
- *   registration) and send to them; all three read and write the table and
- *   call kms:Encrypt/Decrypt/GenerateDataKey on the key.
+ *   registration); all three send to Control and the host queues (the
+ *   controller to ControlDlq too), read and write the table, and call
+ *   kms:Encrypt/Decrypt/GenerateDataKey on the key.
  * - controller: an event source mapping on Control with
  *   ReportBatchItemFailures, batch size up to 10; the queue's visibility
  *   timeout above the function's timeout.
