@@ -113,6 +113,13 @@ export interface ApiDeps {
   agentOrphanGraceMs?: number;
   /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
   limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
+  /**
+   * The longest an event stream (`/v1/events?follow=1`) stays open; then it
+   * ends and the client reconnects with `since`. Unset: until the client
+   * goes. A function whose response is sent when it ends (Lambda) sets it
+   * under its timeout.
+   */
+  maxFollowMs?: number;
   /** False while the server is still starting (its local agent not yet registered): /healthz answers 503. */
   ready?: () => boolean;
   clock?: () => number;
@@ -849,8 +856,9 @@ export function createApp(deps: ApiDeps) {
           for (const e of out) await stream.writeSSE({ id: `${e.stack}:${e.version}`, event: e.type, data: JSON.stringify({ ...e, at: new Date(e.at).toISOString() }) });
         };
         await emitNew();
-        while (follow && !aborted && !deps.feed.closed) {
-          await deps.feed.wait(only ?? "*", 15_000, c.req.raw.signal);
+        const until = deps.maxFollowMs === undefined ? Infinity : clock() + deps.maxFollowMs;
+        while (follow && !aborted && !deps.feed.closed && clock() < until) {
+          await deps.feed.wait(only ?? "*", Math.min(15_000, until - clock()), c.req.raw.signal);
           if (aborted || deps.feed.closed) break;
           await emitNew();
           await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream

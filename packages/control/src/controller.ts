@@ -23,7 +23,7 @@ import {
   type Placed,
   type StepMessage,
 } from "@corral/core";
-import { CONTROL, hostSender, receiveLoop, type Opener, type QueueSender, type Received } from "@corral/queue";
+import { CONTROL, hostSender, receiveLoop, type Opener, type QueueSender, type ReceiveLoopOptions, type Received } from "@corral/queue";
 import { VersionConflictError, type EventStore, type HostRecord, type HostStore } from "@corral/store";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 
@@ -297,6 +297,21 @@ export function authorizeControlMessage(m: Received<ControlMessage>): string | u
   return m.by === hostSender(m.body.host) ? undefined : `${m.by} may not speak for host ${m.body.host}`;
 }
 
+/**
+ * How the control queue's messages are checked and handled: by the embedded
+ * server's receive loop, and by a Lambda function subscribed to the queue
+ * (see handleMessages), the same way.
+ */
+export function controlMessages(options: { controller: Controller; opener: Opener; log?: Logger }): Pick<ReceiveLoopOptions<ControlMessage>, "schema" | "opener" | "authorize" | "onRefused" | "handle"> {
+  return {
+    schema: controlMessageSchema,
+    opener: options.opener,
+    authorize: authorizeControlMessage,
+    onRefused: (r) => options.log?.error("control queue: message refused", { message: r.messageId, reason: r.reason }),
+    handle: (batch) => options.controller.handleBatch(batch),
+  };
+}
+
 export interface ControlLoopOptions {
   controller: Controller;
   sqs: SQSClient;
@@ -335,13 +350,9 @@ export function startControlLoop(options: ControlLoopOptions): Promise<void> {
   const loop = receiveLoop({
     sqs: options.sqs,
     queueUrl: options.controlQueueUrl,
-    schema: controlMessageSchema,
-    opener: options.opener,
-    authorize: authorizeControlMessage,
-    onRefused: (r) => options.log?.error("control queue: message refused", { message: r.messageId, reason: r.reason }),
+    ...controlMessages(options),
     signal,
     waitSeconds: 10,
-    handle: (batch) => controller.handleBatch(batch),
     onError: (e) => options.log?.error("control queue", { error: String(e) }),
   });
   // stopping waits for a tick in flight, so that the stores are not closed under it

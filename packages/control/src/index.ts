@@ -1,2 +1,2 @@
-export { authorizeControlMessage, Controller, startControlLoop } from "./controller.js";
+export { authorizeControlMessage, controlMessages, Controller, startControlLoop } from "./controller.js";
 export type { ControlLoopOptions, ControllerOptions } from "./controller.js";

@@ -1,6 +1,8 @@
 export { startDynamo, startQueues } from "./standins.js";
 export type { StandIn, WireTap } from "./standins.js";
-export { controlKeys } from "./keys.js";
+export { controlKeys, controlKeysOf } from "./keys.js";
+export { buildPlane, vtepPool } from "./plane.js";
+export type { Plane, PlaneParts } from "./plane.js";
 export type { ControlKeys } from "./keys.js";
 export { adminToken, logLevels, ServerStartError, startServer, stderrLogger } from "./server.js";
 export type { LogLevel, RunningServer, ServerOptions } from "./server.js";

@@ -4,33 +4,13 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { KMSClient } from "@aws-sdk/client-kms";
-import { startAgent, subnetPool, type RunningAgent } from "@corral/agent";
-import { createApp } from "@corral/api";
-import { Controller, startControlLoop } from "@corral/control";
-import { hostAddressesOf, type Logger, type SitePolicy } from "@corral/core";
-import { CONTROL, controlQueueName, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
-import {
-  ChangeFeed,
-  dynamoClient,
-  type DynamoConfig,
-  ensureTable,
-  EventStore,
-  hmacIntegrity,
-  HostStore,
-  IdempotencyStore,
-  KeyFileMasterKey,
-  KmsMasterKey,
-  LeaseStore,
-  SubnetStore,
-  privateFile,
-  privateFolder,
-  RegistryStore,
-  SecretStore,
-  SessionStore,
-  UserStore,
-  VolumeStore,
-} from "@corral/store";
+import { startAgent, type RunningAgent } from "@corral/agent";
+import { startControlLoop } from "@corral/control";
+import type { Logger, SitePolicy } from "@corral/core";
+import { controlQueueName, ensureFifoQueue, hostQueueName, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
+import { ChangeFeed, dynamoClient, type DynamoConfig, ensureTable, HostStore, KeyFileMasterKey, KmsMasterKey, privateFile, privateFolder } from "@corral/store";
 import { controlKeys } from "./keys.js";
+import { buildPlane } from "./plane.js";
 import { lockDataFolder } from "./lock.js";
 import { portHolder } from "./port-holder.js";
 import { prepareSockets, removeSockets, socketFolder } from "./sockets.js";
@@ -84,16 +64,6 @@ export class ServerStartError extends Error {
 
 const TABLE = "corral";
 
-/** The host addresses of an IPv4 network (its network and broadcast addresses left out): VTEP addresses. */
-export function vtepPool(cidr: string): string[] {
-  const bits = /\/(\d+)$/.exec(cidr)?.[1];
-  if (bits === undefined || Number(bits) < 16 || Number(bits) > 30) throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
-  try {
-    return hostAddressesOf(cidr);
-  } catch {
-    throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
-  }
-}
 const PREFIX = "corral";
 
 /**
@@ -207,7 +177,6 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
   const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds });
   const feed = new ChangeFeed();
-  const store = new EventStore(db, { table: TABLE, feed, integrity: hmacIntegrity(keys.commitKey) });
   const hosts = new HostStore(db, TABLE);
   // the queue stand-in keeps its queues in memory: after a restart, the registered hosts' queues are made again
   // (at the same URLs), so that steps can go to them and their agents, still running, read them again
@@ -215,26 +184,32 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     const url = await hostQueue(host.id);
     if (url !== host.queueUrl) log?.warn?.("a host's queue moved: its agent must register again", { host: host.id, was: host.queueUrl, now: url });
   }
-  // everything the control plane puts on a queue is signed with its key; hosts know only the public half
-  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(CONTROL, keys.privateKey) });
-  const opener = new Opener({
-    me: CONTROL,
-    keyOf: async (by) => {
-      if (by === CONTROL) return keys.publicKey;
-      const host = senderHost(by);
-      const key = host ? await hosts.publicKey(host) : undefined;
-      return key ? importPublicKey(key) : undefined;
-    },
-  });
+  const masterKey = keyFile ?? (await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId!, db, TABLE));
+  let ready = false;
+  // no heartbeat reached a server that was not running: hosts get their timeout from this start to beat again
   const startedAt = Date.now();
-  const controller = new Controller({
-    store,
-    hosts,
-    sender,
-    // no heartbeat reached a server that was not running: hosts get their timeout from this start to beat again
+  const { app, controller, opener } = await buildPlane({
+    db,
+    table: TABLE,
+    sqs,
+    sqsConfig,
+    controlQueueUrl,
+    queuePrefix: PREFIX,
+    keys,
+    masterKey,
+    adminToken: token,
+    feed,
+    visibilitySeconds,
     heardSince: startedAt,
-    ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
+    ready: () => ready,
+    ...(options.hostTimeoutMs ? { hostTimeoutMs: options.hostTimeoutMs } : {}),
     ...(options.resendAfterMs ? { resendAfterMs: options.resendAfterMs } : {}),
+    ...(options.reconcileMs !== undefined ? { reconcileMs: options.reconcileMs } : {}),
+    ...(options.orphanGraceMs !== undefined ? { orphanGraceMs: options.orphanGraceMs } : {}),
+    ...(options.duplicateMessages ? { duplicateMessages: true } : {}),
+    ...(process.env.CORRAL_OVERLAY_POOL ? { overlayPool: process.env.CORRAL_OVERLAY_POOL } : {}),
+    ...(process.env.CORRAL_VTEP_POOL ? { vtepPool: process.env.CORRAL_VTEP_POOL } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
     ...(log ? { log } : {}),
   });
   const abort = new AbortController();
@@ -247,41 +222,6 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   started.push(async () => {
     feedClosed();
     await loop;
-  });
-
-  const masterKey = keyFile ?? (await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId!, db, TABLE));
-  let ready = false;
-  const app = createApp({
-    ready: () => ready,
-    store,
-    hosts,
-    idempotency: new IdempotencyStore(db, TABLE),
-    leases: new LeaseStore(db, TABLE),
-    // the cross-host stack networks: a /24 per stack and host, a /32 VTEP per host
-    overlay: { subnets: new SubnetStore(db, TABLE, subnetPool(process.env.CORRAL_OVERLAY_POOL ?? "10.128.0.0/12")), vteps: new SubnetStore(db, TABLE, vtepPool(process.env.CORRAL_VTEP_POOL ?? "10.127.0.0/16")) },
-    users: new UserStore(db, TABLE),
-    volumes: new VolumeStore(db, TABLE),
-    sessions: new SessionStore(db, TABLE),
-    // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
-    secrets: new SecretStore(db, TABLE, masterKey),
-    registries: new RegistryStore(db, TABLE, masterKey),
-    feed,
-    sender,
-    controlQueueUrl,
-    hostQueue,
-    removeHostQueue: (url) => deleteFifoQueue(sqs, url),
-    ...(options.hostTimeoutMs ? { hostStaleMs: options.hostTimeoutMs } : {}),
-    ...(options.reconcileMs !== undefined ? { agentReconcileMs: options.reconcileMs } : {}),
-    ...(options.orphanGraceMs !== undefined ? { agentOrphanGraceMs: options.orphanGraceMs } : {}),
-    heardSince: startedAt,
-    controlKey: exportPublicKey(keys.publicKey),
-    sqs: sqsConfig,
-    visibilitySeconds,
-    adminToken: token,
-    // Idempotency-Key fingerprints: an HMAC under a key derived from the master key (the same on every server, nothing new on disk)
-    idempotencyKey: await masterKey.derive("idempotency"),
-    ...(options.policy ? { policy: options.policy } : {}),
-    ...(log ? { log } : {}),
   });
   // requests in flight are let finish before the stores close under them
   let inflight = 0;

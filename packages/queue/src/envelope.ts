@@ -64,6 +64,16 @@ export type Verdict =
   | { ok: true; by: string; body: unknown; sig: string; exp: number }
   | { ok: false; reason: string; replay?: boolean };
 
+/**
+ * Where an opener remembers the envelopes it handled, beyond its own
+ * memory: for receivers in many processes (Lambda instances), which each
+ * see only some of a queue's deliveries.
+ */
+export interface ReplayMemory {
+  seen(sig: string): Promise<boolean>;
+  remember(sig: string, exp: number): Promise<void>;
+}
+
 export interface OpenerOptions {
   /** Who this receiver is: messages to anyone else are refused. */
   me: string;
@@ -72,6 +82,8 @@ export interface OpenerOptions {
   clock?: () => number;
   /** Refuse an envelope that claims to stay good longer than this (default 1 hour). */
   maxTtlMs?: number;
+  /** Shared memory of handled envelopes (default: this process's only). */
+  replays?: ReplayMemory;
 }
 
 /**
@@ -113,7 +125,7 @@ export class Opener {
       good = false;
     }
     if (!good) return { ok: false, reason: `bad signature for ${parsed.by}` };
-    if (this.#seen.has(sig)) return { ok: false, reason: "a replay of a message already handled", replay: true };
+    if (this.#seen.has(sig) || (await this.#o.replays?.seen(sig))) return { ok: false, reason: "a replay of a message already handled", replay: true };
     let body: unknown;
     try {
       body = JSON.parse(parsed.body);
@@ -123,8 +135,13 @@ export class Opener {
     return { ok: true, by: parsed.by, body, sig, exp: parsed.exp };
   }
 
-  /** Remember a message as handled until it expires. */
-  handled(sig: string, exp: number): void {
+  /** Remember a message as handled until it expires (here, and in the shared memory when there is one). */
+  handled(sig: string, exp: number): Promise<void> | undefined {
+    this.#remember(sig, exp);
+    return this.#o.replays?.remember(sig, exp);
+  }
+
+  #remember(sig: string, exp: number): void {
     this.#seen.set(sig, exp);
     if (this.#seen.size > 20_000) {
       const now = this.#clock();

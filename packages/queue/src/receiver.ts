@@ -47,7 +47,7 @@ export interface ReceiveLoopOptions<T> {
 
 type Checked<T> = { ok: true; received: Received<T>; sig?: string; exp?: number } | { ok: false; reason: string; replay?: boolean };
 
-async function check<T>(options: ReceiveLoopOptions<T>, m: Message): Promise<Checked<T>> {
+async function check<T>(options: Omit<ReceiveLoopOptions<T>, "signal" | "waitSeconds">, m: Message): Promise<Checked<T>> {
   const raw = m.Body ?? "";
   let body: unknown;
   let signed: { by: string; sig: string; exp: number } | undefined;
@@ -84,8 +84,7 @@ async function check<T>(options: ReceiveLoopOptions<T>, m: Message): Promise<Che
  * at once (so it cannot hold up its FIFO group), and both are reported.
  */
 export async function receiveLoop<T>(options: ReceiveLoopOptions<T>): Promise<void> {
-  const { sqs, queueUrl, handle, signal } = options;
-  const deadLetter = options.deadLetterQueueUrl ?? deadLetterUrlOf(queueUrl);
+  const { sqs, queueUrl, signal } = options;
   while (!signal.aborted) {
     let messages: Message[];
     try {
@@ -106,45 +105,78 @@ export async function receiveLoop<T>(options: ReceiveLoopOptions<T>): Promise<vo
       continue;
     }
     if (messages.length === 0) continue;
-    const batch: Array<Received<T> & { sig?: string; exp?: number }> = [];
-    const dropped: string[] = [];
-    for (const m of messages) {
-      const checked = await check(options, m);
-      if (checked.ok) {
-        batch.push({ ...checked.received, ...(checked.sig ? { sig: checked.sig, exp: checked.exp! } : {}) });
+    let remove: string[];
+    try {
+      ({ remove } = await handleMessages(options, messages));
+    } catch (e) {
+      // a check that could not be made (a signer's key unreadable): all of them come back after the visibility timeout
+      options.onError?.(e);
+      continue;
+    }
+    await deleteMessages(sqs, queueUrl, remove).catch((e) => options.onError?.(e));
+  }
+}
+
+/** What became of a batch: the receipt handles of what is done with (handled, or refused and dead-lettered), and the ids of what failed. */
+export interface BatchOutcome {
+  remove: string[];
+  failed: string[];
+}
+
+/**
+ * Check and handle messages already received, without deleting any: the
+ * receive loop deletes what `remove` names, a Lambda function's event
+ * source mapping deletes all but what `failed` names. A message that fails
+ * its checks never reaches the handler: a replay is dropped, anything else
+ * moves to the dead-letter queue at once (so it cannot hold up its FIFO
+ * group), and both are reported; one that cannot be moved stays (failed),
+ * and the queue's redrive policy moves it after a few receives.
+ */
+export async function handleMessages<T>(options: Omit<ReceiveLoopOptions<T>, "signal" | "waitSeconds">, messages: Message[]): Promise<BatchOutcome> {
+  const { sqs, handle } = options;
+  const deadLetter = options.deadLetterQueueUrl ?? deadLetterUrlOf(options.queueUrl);
+  const batch: Array<Received<T> & { sig?: string; exp?: number }> = [];
+  const dropped: string[] = [];
+  const stuck: string[] = [];
+  for (const m of messages) {
+    const checked = await check(options, m);
+    if (checked.ok) {
+      batch.push({ ...checked.received, ...(checked.sig ? { sig: checked.sig, exp: checked.exp! } : {}) });
+      continue;
+    }
+    options.onRefused?.({ messageId: m.MessageId ?? "", reason: checked.reason });
+    if (!checked.replay) {
+      const moved = await sqs
+        .send(
+          new SendMessageCommand({
+            QueueUrl: deadLetter,
+            MessageBody: m.Body ?? "",
+            MessageGroupId: "refused",
+            MessageDeduplicationId: (m.MessageId ?? "unknown").slice(0, 128),
+            MessageAttributes: { reason: { DataType: "String", StringValue: checked.reason.slice(0, 500) || "refused" } },
+          }),
+        )
+        .then(
+          () => true,
+          (e: unknown) => (options.onError?.(e), false),
+        );
+      if (!moved) {
+        stuck.push(m.MessageId ?? "");
         continue;
       }
-      options.onRefused?.({ messageId: m.MessageId ?? "", reason: checked.reason });
-      if (!checked.replay) {
-        const moved = await sqs
-          .send(
-            new SendMessageCommand({
-              QueueUrl: deadLetter,
-              MessageBody: m.Body ?? "",
-              MessageGroupId: "refused",
-              MessageDeduplicationId: (m.MessageId ?? "unknown").slice(0, 128),
-              MessageAttributes: { reason: { DataType: "String", StringValue: checked.reason.slice(0, 500) || "refused" } },
-            }),
-          )
-          .then(
-            () => true,
-            (e: unknown) => (options.onError?.(e), false),
-          );
-        if (!moved) continue; // left on the queue: its redrive policy moves it after a few receives
-      }
-      dropped.push(m.ReceiptHandle ?? "");
     }
-    let failed: string[] = [];
-    try {
-      failed = batch.length > 0 ? (await handle(batch.map(({ sig: _s, exp: _e, ...r }) => r))).failed : [];
-    } catch (e) {
-      options.onError?.(e);
-      failed = batch.map((b) => b.messageId);
-    }
-    const done = batch.filter((b) => !failed.includes(b.messageId));
-    for (const d of done) if (d.sig && d.exp) options.opener?.handled(d.sig, d.exp);
-    await deleteMessages(sqs, queueUrl, [...dropped, ...done.map((d) => d.receiptHandle)]).catch((e) => options.onError?.(e));
+    dropped.push(m.ReceiptHandle ?? "");
   }
+  let failed: string[] = [];
+  try {
+    failed = batch.length > 0 ? (await handle(batch.map(({ sig: _s, exp: _e, ...r }) => r))).failed : [];
+  } catch (e) {
+    options.onError?.(e);
+    failed = batch.map((b) => b.messageId);
+  }
+  const done = batch.filter((b) => !failed.includes(b.messageId));
+  for (const d of done) if (d.sig && d.exp) await options.opener?.handled(d.sig, d.exp)?.catch((e: unknown) => options.onError?.(e));
+  return { remove: [...dropped, ...done.map((d) => d.receiptHandle)], failed: [...stuck, ...failed] };
 }
 
 export async function deleteMessages(sqs: SQSClient, queueUrl: string, receiptHandles: string[]): Promise<void> {

@@ -1,0 +1,147 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { subnetPool } from "@corral/agent";
+import { createApp } from "@corral/api";
+import { Controller } from "@corral/control";
+import { hostAddressesOf, type Logger, type SitePolicy } from "@corral/core";
+import { CONTROL, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, type ReplayMemory, type SqsConfig } from "@corral/queue";
+import {
+  EventStore,
+  hmacIntegrity,
+  HostStore,
+  IdempotencyStore,
+  LeaseStore,
+  RegistryStore,
+  SecretStore,
+  SessionStore,
+  SubnetStore,
+  UserStore,
+  VolumeStore,
+  type ChangeFeed,
+  type MasterKey,
+} from "@corral/store";
+import type { ControlKeys } from "./keys.js";
+
+/** The host addresses of an IPv4 network (its network and broadcast addresses left out): VTEP addresses. */
+export function vtepPool(cidr: string): string[] {
+  const bits = /\/(\d+)$/.exec(cidr)?.[1];
+  if (bits === undefined || Number(bits) < 16 || Number(bits) > 30) throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
+  try {
+    return hostAddressesOf(cidr);
+  } catch {
+    throw new Error(`VTEP pool ${cidr}: expected an IPv4 network from /16 to /30`);
+  }
+}
+
+/**
+ * What the control plane is made of, wherever it runs: `corral server`
+ * hands in its stand-ins' clients and its data folder's keys, the Lambda
+ * entry points (@corral/aws) the real services' and the deployment's.
+ */
+export interface PlaneParts {
+  db: DynamoDBClient;
+  table: string;
+  sqs: SQSClient;
+  /** What an agent is told to reach SQS with (the stand-in's endpoint, or none on AWS). */
+  sqsConfig: SqsConfig & { region: string };
+  controlQueueUrl: string;
+  /** Host queues are named `PREFIX-host-ID.fifo`. */
+  queuePrefix: string;
+  keys: ControlKeys;
+  masterKey: MasterKey;
+  adminToken: string;
+  /** Wakes long-polls in this process (see ChangeFeed); another process's writes are seen when the wait times out into a read. */
+  feed: ChangeFeed;
+  /** Host queue visibility timeout: how long a step taken by a dead agent waits. */
+  visibilitySeconds: number;
+  /** When this control plane started where no heartbeat could reach it (the embedded server); unset on AWS (see ControllerOptions). */
+  heardSince?: number;
+  hostTimeoutMs?: number;
+  resendAfterMs?: number;
+  reconcileMs?: number;
+  orphanGraceMs?: number;
+  /** Test switch: every queue message is sent twice. */
+  duplicateMessages?: boolean;
+  policy?: SitePolicy;
+  /** The cross-host overlay's pools (defaults 10.128.0.0/12 for stack subnets, 10.127.0.0/16 for VTEPs). */
+  overlayPool?: string;
+  vtepPool?: string;
+  /** Where the control queue's opener remembers handled envelopes beyond this process (see ReplayMemory). */
+  replays?: ReplayMemory;
+  /** The longest an event stream (`/v1/events?follow=1`) stays open (see ApiDeps). */
+  maxFollowMs?: number;
+  ready?: () => boolean;
+  log?: Logger;
+}
+
+export interface Plane {
+  app: ReturnType<typeof createApp>;
+  controller: Controller;
+  /** Checks every control queue message's signature: the control plane's own, or a registered host's. */
+  opener: Opener;
+  store: EventStore;
+  hosts: HostStore;
+}
+
+/** The API and the controller over one set of stores, queues and keys: what `corral server` and the Lambda functions both run. */
+export async function buildPlane(parts: PlaneParts): Promise<Plane> {
+  const { db, table, sqs, keys, masterKey, log } = parts;
+  const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey) });
+  const hosts = new HostStore(db, table);
+  const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(parts.queuePrefix, id), { visibilityTimeoutSeconds: parts.visibilitySeconds });
+  // everything the control plane puts on a queue is signed with its key; hosts know only the public half
+  const sender = new QueueSender(sqs, { duplicate: parts.duplicateMessages ?? false, signer: signer(CONTROL, keys.privateKey) });
+  const opener = new Opener({
+    me: CONTROL,
+    keyOf: async (by) => {
+      if (by === CONTROL) return keys.publicKey;
+      const host = senderHost(by);
+      const key = host ? await hosts.publicKey(host) : undefined;
+      return key ? importPublicKey(key) : undefined;
+    },
+    ...(parts.replays ? { replays: parts.replays } : {}),
+  });
+  const controller = new Controller({
+    store,
+    hosts,
+    sender,
+    ...(parts.heardSince !== undefined ? { heardSince: parts.heardSince } : {}),
+    ...(parts.hostTimeoutMs ? { hostStaleMs: parts.hostTimeoutMs } : {}),
+    ...(parts.resendAfterMs !== undefined ? { resendAfterMs: parts.resendAfterMs } : {}),
+    ...(log ? { log } : {}),
+  });
+  const app = createApp({
+    ...(parts.ready ? { ready: parts.ready } : {}),
+    store,
+    hosts,
+    idempotency: new IdempotencyStore(db, table),
+    leases: new LeaseStore(db, table),
+    // the cross-host stack networks: a /24 per stack and host, a /32 VTEP per host
+    overlay: { subnets: new SubnetStore(db, table, subnetPool(parts.overlayPool ?? "10.128.0.0/12")), vteps: new SubnetStore(db, table, vtepPool(parts.vtepPool ?? "10.127.0.0/16")) },
+    users: new UserStore(db, table),
+    volumes: new VolumeStore(db, table),
+    sessions: new SessionStore(db, table),
+    // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
+    secrets: new SecretStore(db, table, masterKey),
+    registries: new RegistryStore(db, table, masterKey),
+    feed: parts.feed,
+    sender,
+    controlQueueUrl: parts.controlQueueUrl,
+    hostQueue,
+    removeHostQueue: (url) => deleteFifoQueue(sqs, url),
+    ...(parts.hostTimeoutMs ? { hostStaleMs: parts.hostTimeoutMs } : {}),
+    ...(parts.reconcileMs !== undefined ? { agentReconcileMs: parts.reconcileMs } : {}),
+    ...(parts.orphanGraceMs !== undefined ? { agentOrphanGraceMs: parts.orphanGraceMs } : {}),
+    ...(parts.heardSince !== undefined ? { heardSince: parts.heardSince } : {}),
+    ...(parts.maxFollowMs !== undefined ? { maxFollowMs: parts.maxFollowMs } : {}),
+    controlKey: exportPublicKey(keys.publicKey),
+    sqs: parts.sqsConfig,
+    visibilitySeconds: parts.visibilitySeconds,
+    adminToken: parts.adminToken,
+    // Idempotency-Key fingerprints: an HMAC under a key derived from the master key (the same on every server, nothing new on disk)
+    idempotencyKey: await masterKey.derive("idempotency"),
+    ...(parts.policy ? { policy: parts.policy } : {}),
+    ...(log ? { log } : {}),
+  });
+  return { app, controller, opener, store, hosts };
+}
