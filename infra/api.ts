@@ -14,11 +14,13 @@ export const api = new sst.aws.Function("Api", {
   handler: "packages/aws/src/api.handler",
   runtime: "nodejs22.x",
   memory: "1024 MB",
-  timeout: "30 seconds",
+  // above the longest wait a request may ask for (30 s) and an event stream's life (CORRAL_MAX_FOLLOW_MS)
+  timeout: "45 seconds",
   url: { cors: false },
   link: [table, control, secrets, controlKey, adminToken],
   permissions: [manageHostQueues()],
   environment: {
     CORRAL_QUEUE_PREFIX: queuePrefix(),
+    CORRAL_MAX_FOLLOW_MS: "25000",
   },
 });

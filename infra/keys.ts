@@ -26,11 +26,14 @@ export const secrets = new sst.Linkable("Secrets", {
 
 /**
  * The control plane's Ed25519 private key (PKCS#8 PEM: what DATA/control.key
- * holds for `corral server`). It signs every message to a host, and the
- * event log's commit MAC key is derived from it; hosts learn only the
- * public half. Set it with `npx sst secret set ControlKey < control.key`.
+ * holds for `corral server`), to bring a key of one's own: `npx sst secret
+ * set ControlKey < control.key`. Left empty (the placeholder), the first
+ * cold start makes one and keeps it in the table wrapped by the KMS key
+ * (packages/aws control-key.ts), never in clear in a function's
+ * environment. It signs every message to a host, and the event log's commit
+ * MAC key is derived from it: choose once, before the first deploy.
  */
-export const controlKey = new sst.Secret("ControlKey");
+export const controlKey = new sst.Secret("ControlKey", "");
 
 /** The admin's bearer token (DATA/token for `corral server`): `npx sst secret set AdminToken`. */
 export const adminToken = new sst.Secret("AdminToken");

@@ -43,9 +43,9 @@ export class SessionStore {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** Sessions are short-lived: on AWS, a TTL on `expires` clears what nobody removed (dynalite keeps it). */
+  /** Sessions are short-lived: on AWS, the table's TTL on `expiresAt` (epoch seconds) clears what nobody removed a day on (dynalite keeps it). */
   #expires() {
-    return { expires: { N: String(Math.floor(this.clock() / 1000) + 86_400) } };
+    return { expiresAt: { N: String(Math.floor(this.clock() / 1000) + 86_400) } };
   }
 
   async create(s: SessionRecord): Promise<void> {
