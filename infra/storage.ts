@@ -3,10 +3,10 @@
  * `sk` (range), no secondary indexes (the stores only Get, Put, Update, Delete
  * and Query on pk). Items that expire carry `expiresAt`, which DynamoDB's TTL
  * deletes once it is in the past: TTL reads epoch SECONDS, which is what the
- * idempotency keys write; leases and join tokens write epoch milliseconds
- * there (TTL sees those as far in the future and leaves them; their reads
- * check them), and sessions write seconds in `expires`, which this TTL does
- * not cover.
+ * idempotency keys and sessions write; leases and join tokens write epoch
+ * milliseconds there (TTL sees those as far in the future and leaves them:
+ * their reads check them, leases are deleted on release, a join token when
+ * used).
  */
 export const table = new sst.aws.Dynamo("Table", {
   fields: {
