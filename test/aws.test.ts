@@ -25,14 +25,23 @@ type ApiModule = typeof import("../packages/aws/src/api.js");
 type ControllerModule = typeof import("../packages/aws/src/controller.js");
 type ReconcileModule = typeof import("../packages/aws/src/reconcile.js");
 
-/** A module loaded fresh every `every` calls, as Lambda starts new instances. */
+/**
+ * A module loaded fresh every `every` calls, as Lambda starts new instances. Loads go one at a time, for all three
+ * functions: a registry reset while another load is under way would give that load half old, half new modules (a
+ * test harness's hazard; Lambda's instances are processes of their own).
+ */
+let loading: Promise<unknown> = Promise.resolve();
 function instances<T>(path: string, every: number): () => Promise<T> {
   let current: Promise<T> | undefined;
   let calls = 0;
   return () => {
     if (!current || calls++ % every === 0) {
-      vi.resetModules();
-      current = import(path) as Promise<T>;
+      const next = loading.then(async () => {
+        vi.resetModules();
+        return (await import(path)) as T;
+      });
+      loading = next.catch(() => {});
+      current = next;
     }
     return current;
   };
@@ -48,7 +57,7 @@ describe("the control plane as Lambda functions only, with a real agent", () => 
   let stopped = false;
   const loops: Array<Promise<void>> = [];
   const saved = { ...process.env };
-  const invocations = { api: 0, controller: 0, reconcile: 0, failedRecords: 0 };
+  const invocations = { api: 0, controller: 0, reconcile: 0, failedRecords: 0, streams: 0 };
   const api = () => ({ url, token });
 
   beforeAll(async () => {
@@ -69,6 +78,8 @@ describe("the control plane as Lambda functions only, with a real agent", () => 
       CORRAL_SQS_ENDPOINT: queues.endpoint,
       CORRAL_QUEUE_PREFIX: prefix,
       CORRAL_HOST_TIMEOUT_MS: "30000",
+      // an event stream ends after 1.5 s, as on AWS after 25 s: the CLI's follow must go on across them
+      CORRAL_MAX_FOLLOW_MS: "1500",
     });
 
     // the function URL: every request becomes a payload-2.0 event for api.handler
@@ -103,6 +114,7 @@ describe("the control plane as Lambda functions only, with a real agent", () => 
             isBase64Encoded: body.length > 0,
           } as unknown as LambdaEvent;
           invocations.api++;
+          if (rawPath === "/v1/events") invocations.streams++;
           const context = { functionName: "corral-api", awsRequestId: `a${invocations.api}`, getRemainingTimeInMillis: () => 45_000 } as unknown as LambdaContext;
           const out = (await (await apiModule()).handler(event, context)) as { statusCode: number; headers?: Record<string, string>; body: string; isBase64Encoded?: boolean };
           res.writeHead(out.statusCode, out.headers ?? {});
@@ -180,6 +192,11 @@ describe("the control plane as Lambda functions only, with a real agent", () => 
     expect(up.code).toBe(0);
     const running = async () => (await docker.listContainers({ all: true, filters: { label: ["io.corral.stack=lambda"] } })).map((c) => `${c.Names[0]} ${c.State} ${c.Labels["io.corral.revision"] ?? ""}`).sort();
     expect(await running()).toEqual(["/lambda-web-1 running 1"]);
+    // events -f from the stack's beginning, through everything that follows
+    const follow = spawnCorral(api(), ["events", "-f", "lambda", "--since", "10m"]);
+    let followed = "";
+    follow.stdout?.on("data", (d: Buffer) => (followed += d.toString()));
+    follow.stderr?.on("data", (d: Buffer) => (followed += d.toString()));
 
     const upgrade = await corral(api(), ["up", "-d", "--upgrade", "-f", v("two"), "-s", "lambda"]);
     expect(upgrade.code).toBe(0);
@@ -194,8 +211,23 @@ describe("the control plane as Lambda functions only, with a real agent", () => 
     const ps = JSON.parse((await corral(api(), ["ps", "lambda", "--containers", "--format", "json"])).stdout) as Array<{ name: string; state: string; host: string }>;
     expect(ps.map((c) => `${c.name} ${c.state} ${c.host}`)).toEqual(["lambda-web-1 running lambda-host"]);
 
+    const before = (await corral(api(), ["events", "lambda", "--since", "10m"])).stdout.split("\n").filter(Boolean);
+    await eventually(async () => followed.includes(before.at(-1)!), 10_000, 200);
     expect((await corral(api(), ["rm", "lambda"])).code).toBe(0);
     await eventually(async () => (await running()).length === 0, 30_000, 250);
+
+    // events -f followed the whole life across many streams (each ended by the function), printing each event once
+    await eventually(async () => followed.includes("StackRemoved"), 10_000, 200);
+    follow.kill("SIGINT");
+    for (const type of ["StackCreated", "RevisionCommitted", "UpgradeStarted", "RollbackFinished", "StackRemoved"]) expect(followed).toContain(`  ${type}`);
+    // the same lines, in the same order, as the whole log read at once before rm: none lost, none twice at a
+    // stream's end; then rm's, of later versions only
+    const lines = followed.split("\n").filter(Boolean);
+    expect(lines.slice(0, before.length)).toEqual(before);
+    const version = (l: string) => Number(l.split(/\s+/)[2]);
+    const lastBefore = version(before.at(-1)!);
+    expect(lines.slice(before.length).every((l) => version(l) > lastBefore)).toBe(true);
+    expect(invocations.streams).toBeGreaterThan(3);
     // the work went through the functions: many instances of each, and no record failed
     expect(invocations.api).toBeGreaterThan(20);
     expect(invocations.controller).toBeGreaterThan(3);

@@ -22,7 +22,7 @@ import {
   type ServiceRow,
 } from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
-import { processRawOut, runSession, sinceSeconds, streamEvents, type RawOut } from "./sessions.js";
+import { processRawOut, runSession, sinceSeconds, streamEvents, type RawOut, type StreamedEvent } from "./sessions.js";
 
 interface Out {
   out: (line: string) => void;
@@ -917,8 +917,33 @@ With --all, each life of the stack comes under a heading saying when it was remo
     .option("-f, --follow", "keep printing new events until interrupted")
     .option("--since <t>", "only events since: a duration back (10m, 2h), a date, or unix seconds")
     .action(async (stack: string | undefined, opts: { follow?: boolean; since?: string }) => {
-      const q = new URLSearchParams({ ...(stack ? { stack } : {}), ...(opts.follow ? { follow: "1" } : {}), ...(opts.since ? { since: String(sinceSeconds(opts.since) * 1000) } : {}) });
-      await streamEvents(api(), `/v1/events?${q}`, (e) => io.out(`${e.at}  ${e.stack}  ${String(e.version).padStart(4)}  ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`), interrupted());
+      const print = (e: StreamedEvent) => io.out(`${e.at}  ${e.stack}  ${String(e.version).padStart(4)}  ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`);
+      const path = (since: number | undefined) => `/v1/events?${new URLSearchParams({ ...(stack ? { stack } : {}), ...(opts.follow ? { follow: "1" } : {}), ...(since !== undefined ? { since: String(since) } : {}) })}`;
+      let since = opts.since ? sinceSeconds(opts.since) * 1000 : undefined;
+      const signal = interrupted();
+      if (!opts.follow) return streamEvents(api(), path(since), print, signal);
+      // a server may end a follow (on AWS, after CORRAL_MAX_FOLLOW_MS): follow on from the last event's time, printing
+      // none twice (the events of a commit come again in the same order: count them per commit)
+      const printed = new Map<string, { n: number; at: number }>();
+      while (!signal.aborted) {
+        const counted = new Map<string, number>();
+        await streamEvents(
+          api(),
+          path(since),
+          (e) => {
+            const key = `${e.stack}#${e.version}`;
+            const n = (counted.get(key) ?? 0) + 1;
+            counted.set(key, n);
+            if (n <= (printed.get(key)?.n ?? 0)) return;
+            since = Date.parse(e.at);
+            printed.set(key, { n, at: since });
+            print(e);
+          },
+          signal,
+        );
+        for (const [key, p] of printed) if (since !== undefined && p.at < since) printed.delete(key); // those never come again
+        if (!signal.aborted) await new Promise((r) => setTimeout(r, 200));
+      }
     });
 
   // every verb refuses what it does not take, with its usage line: never an argument silently ignored
