@@ -12,7 +12,7 @@ const HOST = "h1";
 const CONTROL = "c0ffee";
 const ours = (stack: string, step: string) => ({ [L.stack]: stack, [L.service]: "web", [L.step]: step, [L.host]: HOST, [L.control]: CONTROL });
 
-function setup(options: { wanted?: () => Promise<unknown>; acting?: Set<string>; secretsDir?: string } = {}) {
+function setup(options: { wanted?: () => Promise<unknown>; acting?: Set<string>; secretsDir?: string; dieCheckMs?: number } = {}) {
   const runtime = new FakeRuntime();
   let now = Date.now();
   let answer: WantedAnswer = { host: HOST, complete: true, stacks: [] };
@@ -32,6 +32,7 @@ function setup(options: { wanted?: () => Promise<unknown>; acting?: Set<string>;
     graceMs: 60_000,
     clock: () => now,
     ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
+    ...(options.dieCheckMs !== undefined ? { dieCheckMs: options.dieCheckMs } : {}),
     log: { info: (m) => lines.push(m), error: (m) => lines.push(m), warn: (m) => lines.push(m) },
   });
   return {
@@ -191,12 +192,29 @@ describe("the agent's reconcile: exits", () => {
     t.want([{ stack: "demo", containers: [{ name: "demo-web-1", dockerId: c.id, running: true }] }]);
     expect((await t.reconciler.round()).reported).toEqual([]);
     t.runtime.exit("demo-web-1", 137, 1_700_000_000_000);
+    expect((await t.reconciler.round()).reported).toEqual([]); // seen once: an engine starting again shows this too
     expect((await t.reconciler.round()).reported).toEqual(["demo-web-1"]);
     expect(t.reports).toEqual([{ kind: "exited", stack: "demo", host: HOST, container: "demo-web-1", dockerId: c.id, exitCode: 137, at: 1_700_000_000_000 }]);
     // recorded: the control plane no longer has it running
     t.want([{ stack: "demo", containers: [{ name: "demo-web-1", dockerId: c.id }] }]);
     expect((await t.reconciler.round()).reported).toEqual([]);
     expect(t.names()).toEqual(["demo-web-1"]); // wanted, exited: kept
+  });
+
+  it("does not report one found exited for a round and running the next (an engine starting again, its restart policy at work)", async () => {
+    const t = setup();
+    const c = t.runtime.plant("demo-web-1", ours("demo", "s1"));
+    t.want([{ stack: "demo", containers: [{ name: "demo-web-1", dockerId: c.id, running: true }] }]);
+    t.runtime.exit("demo-web-1", 0, 1_700_000_000_000);
+    expect((await t.reconciler.round()).reported).toEqual([]);
+    c.running = true;
+    c.status = "running";
+    expect((await t.reconciler.round()).reported).toEqual([]);
+    // a later exit of its own, seen twice: reported
+    t.runtime.exit("demo-web-1", 3, 1_700_000_090_000);
+    expect((await t.reconciler.round()).reported).toEqual([]);
+    expect((await t.reconciler.round()).reported).toEqual(["demo-web-1"]);
+    expect(t.reports.map((r) => r.exitCode)).toEqual([3]);
   });
 
   it("does not report one its restart policy brings back, one a step is stopping, nor another engine container of that name", async () => {
@@ -223,8 +241,8 @@ describe("the agent's reconcile: exits", () => {
     expect(t.reports).toEqual([]);
   });
 
-  it("relays Docker's die event of a corral container at once, unless a step is acting on it or it is another host's", async () => {
-    const t = setup();
+  it("relays Docker's die event of a corral container a moment later, if it is still exited, unless a step is acting on it or it is another host's", async () => {
+    const t = setup({ dieCheckMs: 5 });
     const c = t.runtime.plant("demo-web-1", ours("demo", "s1"));
     t.runtime.plant("demo-web-2", ours("demo", "s2"));
     t.runtime.plant("demo-web-3", { ...ours("demo", "s3"), [L.host]: "h2" });
@@ -236,7 +254,7 @@ describe("the agent's reconcile: exits", () => {
       t.reconciler.onContainerEvent({ id: f.id, name, action: "die", labels: f.labels });
     }
     t.reconciler.onContainerEvent({ id: c.id, name: "demo-web-1", action: "start", labels: c.labels });
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
     expect(t.reports).toEqual([{ kind: "exited", stack: "demo", host: HOST, container: "demo-web-1", dockerId: c.id, exitCode: 3, at: 1_700_000_000_000 }]);
   });
 });

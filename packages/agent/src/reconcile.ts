@@ -28,6 +28,8 @@ export interface ReconcileOptions {
   /** How long a corral container nobody wants stays before it is removed (default 60 s). */
   graceMs?: number;
   clock?: () => number;
+  /** How long after Docker's die event the container is looked at again before its exit is reported (default 2 s): an engine shutting down kills its containers, and is gone by then. */
+  dieCheckMs?: number;
   log?: Logger;
 }
 
@@ -56,7 +58,9 @@ const ended = (status: string | undefined) => status === "exited" || status === 
  *   has stayed unwanted past the grace period, and no step is acting on it,
  *   it is removed, and its secret folder with it;
  * - a container the control plane has running, found exited (no restart
- *   policy at work: Docker says `restarting` while one is), is reported;
+ *   policy at work: Docker says `restarting` while one is) in two rounds
+ *   running, the same exit, is reported (an engine starting again shows
+ *   its containers exited until their restart policy starts them);
  * - secret folders of this host whose container is gone from the engine are
  *   removed.
  *
@@ -68,6 +72,12 @@ export class Reconciler {
   readonly #o: ReconcileOptions & { graceMs: number; clock: () => number };
   /** Engine id → when it was first seen unwanted, in an unbroken run of rounds that could tell. */
   readonly #unwanted = new Map<string, number>();
+  /**
+   * Engine id → when it ended, for wanted containers found exited in the last round and not reported yet: an exit is
+   * reported when the next round finds the same one (a restarting engine shows its containers exited for a moment
+   * before their restart policy starts them again, and that is not an exit of theirs).
+   */
+  #exitedOnce = new Map<string, number | undefined>();
   #round: Promise<RoundOutcome> | undefined;
 
   constructor(options: ReconcileOptions) {
@@ -118,6 +128,8 @@ export class Reconciler {
     if (!mayRemove) this.#unwanted.clear();
     const present = new Set(engine.map((c) => c.id));
     for (const id of this.#unwanted.keys()) if (!present.has(id)) this.#unwanted.delete(id);
+    const exitedBefore = this.#exitedOnce;
+    this.#exitedOnce = new Map();
     const emptied = new Set<string>();
     for (const c of engine) {
       const stack = c.labels[L.stack];
@@ -125,7 +137,7 @@ export class Reconciler {
       const w = wanted.get(stack)?.get(c.name);
       if (w) {
         this.#unwanted.delete(c.id);
-        if (w.running && !c.running && ended(c.status) && (w.dockerId === undefined || w.dockerId === c.id) && (await this.#reportIfExited(stack, c.name, c.id))) outcome.reported.push(c.name);
+        if (w.running && !c.running && ended(c.status) && (w.dockerId === undefined || w.dockerId === c.id) && (await this.#reportIfExited(stack, c.name, c.id, exitedBefore))) outcome.reported.push(c.name);
         continue;
       }
       if (!mayRemove || !this.#ours(c)) continue;
@@ -165,10 +177,15 @@ export class Reconciler {
    * it (corral stopping or removing it says so itself) or a restart policy
    * is bringing it back (inspect, now, says `restarting`). True when reported.
    */
-  async #reportIfExited(stack: string, name: string, id: string): Promise<boolean> {
+  async #reportIfExited(stack: string, name: string, id: string, seenBefore: Map<string, number | undefined> | "confirmed"): Promise<boolean> {
     if (this.#o.acting(name)) return false;
     const info = await this.#o.runtime.inspect(id).catch(() => undefined);
     if (!info || info.id !== id || info.running || !ended(info.status) || this.#o.acting(name)) return false;
+    // seen ended once: the next round reports it if it is still the same exit
+    if (seenBefore !== "confirmed") {
+      this.#exitedOnce.set(id, info.finishedAt);
+      if (!seenBefore.has(id) || seenBefore.get(id) !== info.finishedAt) return false;
+    }
     const report: ExitedReport = { kind: "exited", stack, host: this.#o.hostId, container: name, dockerId: id, exitCode: info.exitCode ?? -1, at: Math.max(0, Math.round(info.finishedAt ?? this.#o.clock())) };
     try {
       await this.#o.reportExit(report);
@@ -190,7 +207,9 @@ export class Reconciler {
     if (this.#stopped || e.action !== "die" || !stack || !e.id) return;
     const host = e.labels[L.host];
     if (host !== undefined && host !== this.#o.hostId) return; // another host's agent, on a shared engine, says it
-    void this.#reportIfExited(stack, e.name, e.id);
+    // looked at again a moment later: an engine going down kills its containers too, and cannot be asked by then
+    const id = e.id;
+    setTimeout(() => void (!this.#stopped && this.#reportIfExited(stack, e.name, id, "confirmed")), this.#o.dieCheckMs ?? 2000).unref();
   }
 
   /**
