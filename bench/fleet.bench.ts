@@ -25,11 +25,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { main } from "@corral/cli";
 import { startServer, type RunningServer } from "@corral/local";
 import { fleetUnavailable, startFleetHost, type FleetHost } from "../test/fleet.js";
 import { agentStateDir } from "../test/support.js";
-import { docker, IMAGE, median, time, until } from "./support.js";
+import { cli, docker, IMAGE, median, sleep, time, until } from "./support.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const HEAL_RUNS = Number(process.env.BENCH_HEAL_RUNS ?? 2);
@@ -41,16 +40,6 @@ const HOST_NUMBERS = [21, 22, 23];
 const DIRECT_PORT_BASE = 61000;
 const cliBin = fileURLToPath(new URL("../packages/cli/bin/corral.js", import.meta.url));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The CLI in this process; its stdout, or an error with what it said. */
-async function cli(...args: string[]): Promise<string> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "corral", ...args], { out: (l: string) => (out += `${l}\n`), err: (l: string) => (err += `${l}\n`) });
-  if (code !== 0) throw new Error(`corral ${args.join(" ")} failed (${code}): ${err.trim()}`);
-  return out;
-}
 
 function composeFile(dir: string): string {
   const file = join(dir, "docker-compose.yml");

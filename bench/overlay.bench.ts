@@ -28,11 +28,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { main } from "@corral/cli";
 import { startServer, type RunningServer } from "@corral/local";
 import { CONTROL_ADDRESS, fleetUnavailable, routeFleet, spawnAgentInside, startFleetHost, type FleetHost } from "../test/fleet.js";
 import { agentStateDir, outputContains } from "../test/support.js";
-import { median, until } from "./support.js";
+import { cli, median, sleep, until } from "./support.js";
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -43,16 +42,6 @@ const PORT = 5201;
 const BUSYBOX = "corral-busybox:latest";
 const GOAL = 0.7;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The CLI in this process; its stdout, or an error with what it said. */
-async function cli(...args: string[]): Promise<string> {
-  let out = "";
-  let err = "";
-  const code = await main(["node", "corral", ...args], { out: (l: string) => (out += `${l}\n`), err: (l: string) => (err += `${l}\n`) });
-  if (code !== 0) throw new Error(`corral ${args.join(" ")} failed (${code}): ${err.trim()}`);
-  return out;
-}
 
 /**
  * The sender and the receiver, one script: `recv PORT` listens on 0.0.0.0,

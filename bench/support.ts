@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { dockerOptions } from "@corral/agent";
+import { main } from "@corral/cli";
 import { startServer } from "@corral/local";
 
 /** What the benchmarks share: the engine, timing, medians, and a single-node swarm for the side-by-side. */
@@ -15,6 +16,17 @@ export const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The CLI in this process, for the fleet benches (CORRAL_URL and CORRAL_TOKEN set): its stdout, or an error with what it said. */
+export async function cli(...args: string[]): Promise<string> {
+  let out = "";
+  let err = "";
+  const code = await main(["node", "corral", ...args], { out: (l: string) => (out += `${l}\n`), err: (l: string) => (err += `${l}\n`) });
+  if (code !== 0) throw new Error(`corral ${args.join(" ")} failed (${code}): ${err.trim()}`);
+  return out;
+}
 
 /** Wait until `check` holds (a check that throws counts as not yet), or fail saying what did not happen. */
 export async function until(check: () => Promise<boolean>, what: string, ms = 120_000, every = 100): Promise<void> {
