@@ -184,9 +184,12 @@ export async function routeFleet(): Promise<() => Promise<void>> {
  * plane's address as the host reaches it) with a join token, or (none given)
  * with the credentials it saved in `stateDir`.
  */
-export function spawnAgentInside(host: FleetHost, url: string, options: { token?: string; stateDir?: string; env?: Record<string, string> } = {}): ChildProcess {
+export function spawnAgentInside(host: FleetHost, url: string, options: { token?: string; stateDir?: string; env?: Record<string, string>; resolvConf?: string } = {}): ChildProcess {
   const args = ["agent", "--join", url, ...(options.token ? ["--token", options.token] : []), "--docker-host", host.dockerHost, "--address", host.address, "--state-dir", options.stateDir ?? join(agentStateDir, host.name)];
-  const child = spawn("nsenter", [`--net=${host.netns}`, process.execPath, cliBin, ...args], {
+  const agent = [process.execPath, cliBin, ...args];
+  // a host with a resolver of its own: the agent in a mount namespace of its own, where that file is its /etc/resolv.conf
+  const command = options.resolvConf ? ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', options.resolvConf, ...agent] : agent;
+  const child = spawn("nsenter", [`--net=${host.netns}`, ...command], {
     env: { ...process.env, CORRAL_URL: url, CORRAL_TOKEN: "", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -88,6 +88,19 @@ describe("a stack's name server on UDP", () => {
     const other = await ask(port, "example.org");
     expect(other?.id).toBe(4242); // the asker's id, though it went upstream under another
     expect(addresses(other!)).toEqual(["192.0.2.10"]);
+    // an upstream that never answers, and none at all: the asker hears SERVFAIL (its id, its question) instead of waiting
+    const silent = createSocket("udp4");
+    await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
+    const mute = new DnsListener({ address: "127.0.0.1", port: 0, names: () => names, allowed: () => true, upstream: [{ address: "127.0.0.1", port: silent.address().port }], upstreamTimeoutMs: 200 });
+    listeners.push(mute);
+    const failed = await ask(await mute.start(), "example.org", 2000);
+    silent.close();
+    expect(failed).toMatchObject({ id: 4242, rcode: "SERVFAIL", questions: [{ name: "example.org" }] });
+    const alone = new DnsListener({ address: "127.0.0.1", port: 0, names: () => names, allowed: () => true, upstream: [] });
+    listeners.push(alone);
+    const alonePort = await alone.start();
+    expect(await ask(alonePort, "db.shop", 2000)).toMatchObject({ id: 4242, rcode: "SERVFAIL" });
+    expect(addresses((await ask(alonePort, "app"))!).sort()).toEqual(["10.201.1.2", "10.201.2.2", "10.201.2.3"]); // its own names still answered
     const closed = new DnsListener({ address: "127.0.0.1", port: 0, names: () => names, allowed: () => false });
     listeners.push(closed);
     expect(await ask(await closed.start(), "app", 300)).toBeUndefined();

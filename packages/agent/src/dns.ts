@@ -17,6 +17,19 @@ import type { Logger } from "@corral/core";
 export const NAME_TTL = 2;
 /** Answers that fit a 512-byte UDP reply: the rest take their turn in the next answers. */
 export const MAX_ADDRESSES = 24;
+/** How long a name passed to the host's resolver may take before the asker is told SERVFAIL (rather than left to time out). */
+export const UPSTREAM_TIMEOUT_MS = 2000;
+
+/** SERVFAIL for a query (its id and question kept): the answer when no resolver beyond the stack gives one. */
+export function serverFailure(query: Buffer): Buffer | undefined {
+  try {
+    const packet = dnsPacket.decode(query);
+    const flags = (packet.flag_rd ? dnsPacket.RECURSION_DESIRED : 0) | dnsPacket.RECURSION_AVAILABLE | 2; // rcode 2: SERVFAIL
+    return dnsPacket.encode({ type: "response", id: packet.id ?? 0, flags, questions: packet.questions ?? [] });
+  } catch {
+    return undefined;
+  }
+}
 
 /** A stack's names: lowercase, without the trailing dot. */
 export type NameTable = ReadonlyMap<string, readonly string[]>;
@@ -72,6 +85,8 @@ export interface DnsListenerOptions {
   allowed: (source: string) => boolean;
   /** Where other names go (default: the host's resolvers). */
   upstream?: Array<{ address: string; port?: number }>;
+  /** How long the upstream may take (default UPSTREAM_TIMEOUT_MS). */
+  upstreamTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -110,7 +125,12 @@ export class DnsListener {
   /** Another name: to the host's first resolver, under an id of ours; its answer back to the asker with theirs. */
   #forward(msg: Buffer, from: { address: string; port: number }) {
     const upstream: { address: string; port?: number } | undefined = (this.o.upstream ?? hostResolvers().map((address) => ({ address })))[0];
-    if (!upstream || this.#pending.size > 1024) return;
+    // no resolver beyond the stack, or too many questions in flight: SERVFAIL at once, so the asker fails fast instead of waiting
+    const fail = () => {
+      const reply = serverFailure(msg);
+      if (reply) this.#socket?.send(reply, from.port, from.address);
+    };
+    if (!upstream || this.#pending.size > 1024) return fail();
     const id = msg.readUInt16BE(0);
     const ours = this.#nextId++ & 0xffff;
     const copy = Buffer.from(msg);
@@ -130,7 +150,9 @@ export class DnsListener {
       s.on("error", () => {});
       this.#upstreamSocket = s;
     }
-    const timer = setTimeout(() => this.#pending.delete(ours), 5000);
+    const timer = setTimeout(() => {
+      if (this.#pending.delete(ours)) fail();
+    }, this.o.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS);
     timer.unref();
     this.#pending.set(ours, { from, id, timer });
     this.#upstreamSocket.send(copy, upstream.port ?? 53, upstream.address);
