@@ -57,3 +57,7 @@ export type { AdminHostState } from "./hosts.js";
 export { hostAddressesOf, inSubnet, ipv4ToNumber, numberToIpv4, parseCidr, subnetsOf } from "./ipv4.js";
 export { gatewayOf, iptablesRestore, OVERLAY_DEVICE, OVERLAY_OVERHEAD, OVERLAY_PORT, OVERLAY_VNI, overlayPlan, stackBridge, stackNames, vtepMac } from "./overlay.js";
 export type { OverlayPeer, OverlayPlan, OverlayStack, OverlayView } from "./overlay.js";
+export { applyServicePatch, emptyService, flagOf, onlyReplicas, parseMount, parsePublish, parseSecret, previousSpec, servicePatchSchema } from "./service-patch.js";
+export type { ServicePatch } from "./service-patch.js";
+export { serviceTasks, taskState, TASK_HISTORY } from "./tasks.js";
+export type { TaskRow } from "./tasks.js";

@@ -1,0 +1,330 @@
+import { z } from "zod";
+import type { ComposeIssue } from "./compose.js";
+import type { PortSpec, Project, SecretMount, ServiceSpec, UpdateConfig, VolumeMount } from "./model.js";
+import type { Revision } from "./state.js";
+import { parseDuration } from "./units.js";
+
+/**
+ * Swarm's service verbs as changes to one service of a stack: `service
+ * create` is a patch of an empty service, `service update` a patch of the
+ * current one. A patch names what to add and remove in Docker's own flag
+ * syntax (`--env-add K=V`, `--publish-add 8080:80/tcp`, `--mount-add
+ * type=volume,source=v,target=/data`); the result is a project whose compose
+ * file goes through the same checks as any `up`, so nothing here decides
+ * what is allowed.
+ */
+
+const item = z.string().min(1).max(4096);
+const list = z.array(item).max(100);
+const duration = z.string().min(1).max(32);
+
+export const servicePatchSchema = z
+  .object({
+    image: z.string().min(1).max(512).optional(),
+    /** The command's arguments (Swarm's `--args`, or `service create IMAGE CMD...`). */
+    args: z.array(z.string().max(4096)).max(100).optional(),
+    envAdd: list.optional(),
+    envRm: list.optional(),
+    publishAdd: list.optional(),
+    publishRm: list.optional(),
+    secretAdd: list.optional(),
+    secretRm: list.optional(),
+    mountAdd: list.optional(),
+    mountRm: list.optional(),
+    constraintAdd: list.optional(),
+    constraintRm: list.optional(),
+    labelAdd: list.optional(),
+    labelRm: list.optional(),
+    containerLabelAdd: list.optional(),
+    containerLabelRm: list.optional(),
+    replicas: z.number().int().min(0).max(10_000).optional(),
+    mode: z.enum(["replicated", "global"]).optional(),
+    user: z.string().min(1).max(64).optional(),
+    healthCmd: z.string().min(1).max(4096).optional(),
+    healthInterval: duration.optional(),
+    healthTimeout: duration.optional(),
+    healthRetries: z.number().int().min(0).max(100).optional(),
+    healthStartPeriod: duration.optional(),
+    noHealthcheck: z.boolean().optional(),
+    updateParallelism: z.number().int().min(0).max(10_000).optional(),
+    updateDelay: duration.optional(),
+    updateFailureAction: z.enum(["pause", "continue", "rollback"]).optional(),
+    updateOrder: z.enum(["stop-first", "start-first"]).optional(),
+    updateMonitor: duration.optional(),
+    updateMaxFailureRatio: z.number().min(0).max(1).optional(),
+    capDrop: list.optional(),
+    capAdd: list.optional(),
+  })
+  .strict();
+export type ServicePatch = z.infer<typeof servicePatchSchema>;
+
+/** A service with nothing but its image: what `service create` patches. Capabilities dropped, as the site's policy asks of every service. */
+export const emptyService = (image: string): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1 });
+
+/** The Docker flag a patch key stands for, for errors: envAdd → --env-add. */
+export const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** `k=v,k2=v2` (Docker's --mount, --secret and long --publish): the fields, by key; a bare word is a flag set to "true". */
+function fields(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=");
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    if (key) out.set(key, eq < 0 ? "true" : part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+const portNumber = (text: string | undefined) => (text !== undefined && /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535 ? Number(text) : undefined);
+
+/** `8080:80`, `80`, `8080:80/udp`, or `published=8080,target=80,protocol=udp,mode=host`. */
+export function parsePublish(text: string): PortSpec | string {
+  if (text.includes("=")) {
+    const f = fields(text);
+    const unknown = [...f.keys()].filter((k) => !["published", "target", "protocol", "mode"].includes(k));
+    if (unknown.length) return `unknown field ${unknown[0]} (published, target, protocol, mode)`;
+    const target = portNumber(f.get("target"));
+    if (target === undefined) return "target: a port 1-65535 is required";
+    const published = f.has("published") ? portNumber(f.get("published")) : undefined;
+    if (f.has("published") && published === undefined) return `published: "${f.get("published")}" is not a port 1-65535`;
+    const protocol = f.get("protocol") ?? "tcp";
+    if (protocol !== "tcp" && protocol !== "udp" && protocol !== "sctp") return `protocol: "${protocol}" is not tcp, udp or sctp`;
+    const mode = f.get("mode");
+    if (mode !== undefined && mode !== "ingress" && mode !== "host") return `mode: "${mode}" is not ingress or host`;
+    return { target, protocol, ...(published !== undefined ? { published } : {}), ...(mode ? { mode } : {}) };
+  }
+  const m = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(text);
+  if (!m) return `"${text}" is not PUBLISHED:TARGET[/PROTOCOL] or TARGET[/PROTOCOL]`;
+  const target = portNumber(m[2]);
+  const published = m[1] !== undefined ? portNumber(m[1]) : undefined;
+  if (target === undefined || (m[1] !== undefined && published === undefined)) return `"${text}": ports are 1-65535`;
+  return { target, protocol: (m[3] ?? "tcp") as PortSpec["protocol"], ...(published !== undefined ? { published } : {}) };
+}
+
+/** `type=volume,source=v,target=/data[,readonly]` (src, dst, destination, ro as Docker takes them). */
+export function parseMount(text: string): VolumeMount | string {
+  const f = fields(text);
+  const known = ["type", "source", "src", "target", "dst", "destination", "readonly", "ro", "tmpfs-size", "tmpfs-mode", "volume-nocopy"];
+  const unknown = [...f.keys()].filter((k) => !known.includes(k));
+  if (unknown.length) return `unknown field ${unknown[0]} (type, source, target, readonly, tmpfs-size, tmpfs-mode, volume-nocopy)`;
+  const type = f.get("type") ?? "volume";
+  if (type !== "volume" && type !== "bind" && type !== "tmpfs") return `type: "${type}" is not volume, bind or tmpfs`;
+  const target = f.get("target") ?? f.get("dst") ?? f.get("destination");
+  if (!target || !target.startsWith("/")) return "target: an absolute path in the container is required";
+  const source = f.get("source") ?? f.get("src");
+  if (type !== "tmpfs" && !source) return `source: a ${type === "bind" ? "host path" : "volume name"} is required`;
+  if (type === "tmpfs" && source) return "source: a tmpfs mount has none";
+  const ro = f.get("readonly") ?? f.get("ro");
+  if (ro !== undefined && !["true", "false", "1", "0"].includes(ro)) return `readonly: "${ro}" is not true or false`;
+  const mount: VolumeMount = { type, target, ...(source ? { source } : {}) };
+  if (ro === "true" || ro === "1") mount.read_only = true;
+  if (type === "tmpfs" && (f.has("tmpfs-size") || f.has("tmpfs-mode"))) {
+    const size = f.has("tmpfs-size") ? Number(f.get("tmpfs-size")) : undefined;
+    const mode = f.has("tmpfs-mode") ? Number.parseInt(f.get("tmpfs-mode")!, 8) : undefined;
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) return `tmpfs-size: "${f.get("tmpfs-size")}" is not a number of bytes`;
+    if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777)) return `tmpfs-mode: "${f.get("tmpfs-mode")}" is not an octal mode`;
+    mount.tmpfs = { ...(size !== undefined ? { size } : {}), ...(mode !== undefined ? { mode } : {}) };
+  }
+  if (f.get("volume-nocopy") === "true") mount.volume = { nocopy: true };
+  return mount;
+}
+
+/** `NAME` or `source=NAME,target=T,uid=U,gid=G,mode=0440`. */
+export function parseSecret(text: string): SecretMount | string {
+  if (!text.includes("=")) return { source: text };
+  const f = fields(text);
+  const unknown = [...f.keys()].filter((k) => !["source", "src", "target", "uid", "gid", "mode"].includes(k));
+  if (unknown.length) return `unknown field ${unknown[0]} (source, target, uid, gid, mode)`;
+  const source = f.get("source") ?? f.get("src");
+  if (!source) return "source: the secret's name is required";
+  const mode = f.has("mode") ? Number.parseInt(f.get("mode")!, 8) : undefined;
+  if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o777)) return `mode: "${f.get("mode")}" is not an octal mode`;
+  for (const id of ["uid", "gid"] as const) if (f.has(id) && !/^\d{1,10}$/.test(f.get(id)!)) return `${id}: "${f.get(id)}" is not a number`;
+  return {
+    source,
+    ...(f.get("target") ? { target: f.get("target")! } : {}),
+    ...(f.has("uid") ? { uid: f.get("uid")! } : {}),
+    ...(f.has("gid") ? { gid: f.get("gid")! } : {}),
+    ...(mode !== undefined ? { mode } : {}),
+  };
+}
+
+/** `K=V` (env, labels); a removal names the key alone. */
+function keyValue(text: string): [string, string] | undefined {
+  const eq = text.indexOf("=");
+  if (eq <= 0) return undefined;
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+const samePort = (a: PortSpec, b: PortSpec) => a.target === b.target && a.protocol === b.protocol && (b.published === undefined || a.published === b.published);
+
+/**
+ * The service after the patch, and the project's top-level volumes and
+ * secrets it needs (a secret mounted: the store's, `external`; a volume:
+ * `external` when `knownVolumes` has it, the stack's own otherwise). Every
+ * malformed value is an issue naming `where` (e.g. "service update
+ * shop/web") and the flag; none: the patch applies.
+ */
+export function applyServicePatch(
+  project: Project,
+  service: string,
+  patch: ServicePatch,
+  where: string,
+  knownVolumes: ReadonlySet<string> = new Set(),
+): { project: Project } | { issues: ComposeIssue[] } {
+  const issues: ComposeIssue[] = [];
+  const bad = (key: keyof ServicePatch, reason: string) => issues.push({ file: where, path: `services.${service}: ${flagOf(key)}`, reason });
+  const current = project.services[service];
+  if (!current && !patch.image) return { issues: [{ file: where, path: `services.${service}`, reason: "no such service (and no image given to create it)" }] };
+  const spec: ServiceSpec = structuredClone(current ?? emptyService(patch.image!));
+  const volumes = { ...project.volumes };
+  const secrets = { ...project.secrets };
+
+  if (patch.image) spec.image = patch.image;
+  if (patch.args) {
+    if (patch.args.length) spec.command = patch.args;
+    else delete spec.command;
+  }
+  if (patch.user) spec.user = patch.user;
+  for (const k of patch.envRm ?? []) delete spec.environment[k];
+  for (const e of patch.envAdd ?? []) {
+    const kv = keyValue(e);
+    if (!kv) bad("envAdd", `"${e}" is not KEY=VALUE`);
+    else spec.environment[kv[0]] = kv[1];
+  }
+  for (const k of patch.containerLabelRm ?? []) delete spec.labels[k];
+  for (const l of patch.containerLabelAdd ?? []) {
+    const kv = keyValue(l);
+    if (!kv) bad("containerLabelAdd", `"${l}" is not KEY=VALUE`);
+    else spec.labels[kv[0]] = kv[1];
+  }
+  const deploy = (spec.deploy ??= {});
+  if (patch.labelRm?.length && deploy.labels) for (const k of patch.labelRm) delete deploy.labels[k];
+  for (const l of patch.labelAdd ?? []) {
+    const kv = keyValue(l);
+    if (!kv) bad("labelAdd", `"${l}" is not KEY=VALUE`);
+    else (deploy.labels ??= {})[kv[0]] = kv[1];
+  }
+  for (const p of patch.publishRm ?? []) {
+    const port = parsePublish(p);
+    if (typeof port === "string") bad("publishRm", port);
+    else spec.ports = spec.ports.filter((q) => !samePort(q, port));
+  }
+  for (const p of patch.publishAdd ?? []) {
+    const port = parsePublish(p);
+    if (typeof port === "string") bad("publishAdd", port);
+    else spec.ports = [...spec.ports.filter((q) => !(q.target === port.target && q.protocol === port.protocol && q.published === port.published)), port];
+  }
+  for (const s of patch.secretRm ?? []) spec.secrets = (spec.secrets ?? []).filter((m) => m.source !== s);
+  for (const s of patch.secretAdd ?? []) {
+    const mount = parseSecret(s);
+    if (typeof mount === "string") bad("secretAdd", mount);
+    else {
+      spec.secrets = [...(spec.secrets ?? []).filter((m) => m.source !== mount.source), mount];
+      secrets[mount.source] ??= { external: true };
+    }
+  }
+  for (const t of patch.mountRm ?? []) spec.volumes = (spec.volumes ?? []).filter((m) => m.target !== t);
+  for (const m of patch.mountAdd ?? []) {
+    const mount = parseMount(m);
+    if (typeof mount === "string") bad("mountAdd", mount);
+    else {
+      spec.volumes = [...(spec.volumes ?? []).filter((v) => v.target !== mount.target), mount];
+      if (mount.type === "volume" && mount.source) volumes[mount.source] ??= knownVolumes.has(mount.source) ? { external: true } : {};
+    }
+  }
+  if (patch.constraintRm?.length || patch.constraintAdd?.length) {
+    const placement = (deploy.placement ??= {});
+    const norm = (c: string) => c.replace(/\s+/g, "");
+    const kept = (placement.constraints ?? []).filter((c) => !(patch.constraintRm ?? []).some((r) => norm(r) === norm(c)));
+    placement.constraints = [...kept, ...(patch.constraintAdd ?? []).filter((c) => !kept.some((k) => norm(k) === norm(c)))];
+  }
+  if (patch.capDrop) spec.cap_drop = [...new Set(patch.capDrop.map((c) => c.toUpperCase()))];
+  if (patch.capAdd) spec.cap_add = [...new Set(patch.capAdd.map((c) => c.toUpperCase()))];
+  if (patch.mode) deploy.mode = patch.mode;
+  if (patch.replicas !== undefined) {
+    if ((patch.mode ?? deploy.mode) === "global") bad("replicas", "a global service runs one container per host: replicas do not apply");
+    spec.scale = patch.replicas;
+    if (deploy.replicas !== undefined) deploy.replicas = patch.replicas;
+  }
+
+  // the health check, in Docker's flags (CMD-SHELL, as `docker service create --health-cmd` gives)
+  if (patch.noHealthcheck) spec.healthcheck = { disable: true };
+  else if (patch.healthCmd || patch.healthInterval || patch.healthTimeout || patch.healthRetries !== undefined || patch.healthStartPeriod) {
+    const h = { ...(spec.healthcheck?.disable ? {} : spec.healthcheck) };
+    if (patch.healthCmd) h.test = ["CMD-SHELL", patch.healthCmd];
+    if (!h.test) bad("healthCmd", "the other --health-* flags need a health check: give --health-cmd");
+    const ms = (key: "healthInterval" | "healthTimeout" | "healthStartPeriod") => {
+      const v = patch[key];
+      if (v === undefined) return undefined;
+      const d = parseDuration(v);
+      if (d === undefined || d <= 0) bad(key, `"${v}" is not a duration such as 5s or 1m30s`);
+      return d;
+    };
+    const interval = ms("healthInterval");
+    const timeout = ms("healthTimeout");
+    const start = ms("healthStartPeriod");
+    if (interval !== undefined) h.interval = interval;
+    if (timeout !== undefined) h.timeout = timeout;
+    if (start !== undefined) h.start_period = start;
+    if (patch.healthRetries !== undefined) h.retries = patch.healthRetries;
+    delete h.disable;
+    spec.healthcheck = h;
+  }
+
+  // rollout settings: the service's update_config, as Swarm keeps them in its spec
+  const u: UpdateConfig = { ...deploy.update_config };
+  if (patch.updateParallelism !== undefined) u.parallelism = patch.updateParallelism;
+  if (patch.updateFailureAction) u.failure_action = patch.updateFailureAction;
+  if (patch.updateOrder) u.order = patch.updateOrder;
+  if (patch.updateMaxFailureRatio !== undefined) u.max_failure_ratio = patch.updateMaxFailureRatio;
+  for (const [key, field] of [
+    ["updateDelay", "delay"],
+    ["updateMonitor", "monitor"],
+  ] as const) {
+    const v = patch[key];
+    if (v === undefined) continue;
+    const d = parseDuration(v);
+    if (d === undefined || d < 0) bad(key, `"${v}" is not a duration such as 10s or 1m`);
+    else u[field] = d;
+  }
+  const touched = Object.keys(u).length > 0 && JSON.stringify(u) !== JSON.stringify(deploy.update_config ?? {});
+  if (touched) deploy.update_config = u;
+  if (Object.keys(deploy).length === 0) delete spec.deploy;
+
+  if (issues.length) return { issues };
+  // a top-level volume or secret no service mounts any more goes with the last mount of it
+  const usedVolumes = new Set(Object.entries({ ...project.services, [service]: spec }).flatMap(([, s]) => (s.volumes ?? []).map((v) => v.source)));
+  const usedSecrets = new Set(Object.entries({ ...project.services, [service]: spec }).flatMap(([, s]) => (s.secrets ?? []).map((v) => v.source)));
+  return {
+    project: {
+      services: { ...project.services, [service]: spec },
+      volumes: Object.fromEntries(Object.entries(volumes).filter(([n]) => usedVolumes.has(n))),
+      secrets: Object.fromEntries(Object.entries(secrets).filter(([n]) => usedSecrets.has(n))),
+    },
+  };
+}
+
+/** True when the patch asks for nothing but a number of replicas (Swarm's `service update --replicas N`, a scale). */
+export const onlyReplicas = (patch: ServicePatch) => patch.replicas !== undefined && Object.keys(patch).every((k) => k === "replicas");
+
+/**
+ * Swarm's PreviousSpec: the service as it was before its current spec came,
+ * i.e. in the latest revision before `current` whose spec of it differs (none:
+ * it has had one spec since it was made). Rolling back to it makes that spec
+ * current, so a second rollback returns, as Swarm's does.
+ */
+export function previousSpec(revisions: Record<number, Revision>, current: number, service: string): { revision: number; spec: ServiceSpec } | undefined {
+  const now = revisions[current]?.services[service];
+  if (!now) return undefined;
+  for (let r = current - 1; r >= 1; r--) {
+    const then = revisions[r]?.services[service];
+    if (!then) {
+      if (revisions[r]) return undefined; // the service did not exist then: nothing before it
+      continue;
+    }
+    if (then.hash !== now.hash) return { revision: r, spec: then.spec };
+  }
+  return undefined;
+}
+
