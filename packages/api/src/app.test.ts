@@ -630,3 +630,46 @@ describe("API", () => {
     });
   });
 });
+
+describe("service verbs: bad values", () => {
+  const post = (path: string, body: unknown) => app.request(path, { method: "POST", headers: auth, body: JSON.stringify(body) });
+  it("refuses malformed patches, unknown keys, bad names and missing services with a 4xx naming what, and writes nothing", async () => {
+    expect((await post("/v1/stacks/svc/up", { files: [{ name: "docker-compose.yml", document: { services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } } }] })).status).toBe(202);
+    const version = (await store.load("svc")).version;
+    const cases: Array<[string, unknown, number, RegExp]> = [
+      ["/v1/stacks/svc/services/web/update", { patch: { envAdd: ["NOVALUE"] } }, 400, /service update svc\/web: services\.web: --env-add: "NOVALUE" is not KEY=VALUE/],
+      ["/v1/stacks/svc/services/web/update", { patch: { privileged: true } }, 400, /privileged/],
+      ["/v1/stacks/svc/services/web/update", { patch: { envAdd: ["A=1"] }, extra: 1 }, 400, /extra/],
+      ["/v1/stacks/svc/services/web/update", { patch: { envAdd: "A=1" } }, 400, /envAdd/],
+      ["/v1/stacks/svc/services/web/update", { patch: { replicas: -1 } }, 400, /replicas/],
+      ["/v1/stacks/svc/services/web/update", { patch: { image: "x".repeat(600) } }, 400, /image/],
+      ["/v1/stacks/svc/services/web/update", { patch: { capAdd: ["SYS_ADMIN"] } }, 400, /service update svc\/web: services\.web\.cap_add: SYS_ADMIN is not allowed/],
+      ["/v1/stacks/svc/services/web/update", { patch: { publishAdd: ["8081:80"] } }, 400, /services\.web\.ports/],
+      ["/v1/stacks/svc/services/nope/update", { patch: { image: "x" } }, 404, /stack svc has no service nope/],
+      ["/v1/stacks/svc/services/Bad_Name/update", { patch: { image: "x" } }, 400, /not a service name/],
+      ["/v1/stacks/nostack/services/web/update", { patch: { image: "x" } }, 404, /stack nostack not found/],
+      ["/v1/stacks/svc/services/web/rollback", {}, 409, /no previous spec/],
+      ["/v1/stacks/svc/services/web/rollback", { to: 1 }, 400, /to/],
+      ["/v1/services", { name: "web", stack: "svc", patch: { image: "x" } }, 409, /already exists/],
+      ["/v1/services", { name: "x", patch: {} }, 400, /image/],
+      ["/v1/services", { name: "Bad", patch: { image: "x" } }, 400, /not a service name/],
+    ];
+    for (const [path, body, status, message] of cases) {
+      const res = await post(path, body);
+      const answer = (await res.json()) as { message?: string; path?: string };
+      const text = `${answer.message ?? ""} ${answer.path ?? ""}`;
+      expect(`${path} ${res.status} ${text}`).toMatch(new RegExp(`^\\S+ ${status} `));
+      expect(text).toMatch(message);
+    }
+    expect((await store.load("svc")).version).toBe(version);
+    expect(await store.commits("nostack")).toEqual([]);
+  });
+
+  it("an update while the stack's operation runs is refused, 409, and writes nothing", async () => {
+    const version = (await store.load("svc")).version;
+    const res = await post("/v1/stacks/svc/services/web/update", { patch: { envAdd: ["MODE=blue"] } });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { message: string }).message).toMatch(/cannot up stack svc/);
+    expect((await store.load("svc")).version).toBe(version);
+  });
+});

@@ -68,6 +68,8 @@ import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, text
 import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
 import { openapi } from "./openapi.js";
 import { hostRegistryRoute, registryRoutes } from "./registries.js";
+import { scaleBody, upBody, type UpBody } from "./bodies.js";
+import { serviceRoutes } from "./services.js";
 
 export interface ApiDeps {
   store: EventStore;
@@ -128,26 +130,6 @@ export interface ApiDeps {
 
 type Env = { Variables: { principal: Principal; credential?: boolean } };
 
-const composeFile = z.object({ name: z.string().min(1), document: z.unknown() }).transform((f) => ({ name: f.name, document: f.document as unknown }));
-const upBody = z.object({
-  files: z.array(composeFile).default([]),
-  rancher: composeFile.optional(),
-  source: sourceSchema.optional(),
-  upgrade: z.boolean().optional(),
-  forceUpgrade: z.boolean().optional(),
-  confirmUpgrade: z.boolean().optional(),
-  rollback: z.boolean().optional(),
-  toRevision: z.number().int().min(1).optional(),
-  batchSize: z.number().int().min(1).optional(),
-  intervalMs: z.number().int().min(0).optional(),
-  startFirst: z.boolean().optional(),
-  autoConfirmMs: z.number().int().min(1).optional(),
-  pull: z.boolean().optional(),
-  dryRun: z.boolean().optional(),
-  /** `up SERVICE...`: only these services of the files (and what they depend on); the stack's others keep what they have. */
-  services: z.array(z.string().max(63)).max(1000).optional(),
-});
-const scaleBody = z.object({ scales: z.record(z.string(), z.number().int().min(0)).refine((s) => Object.keys(s).length > 0, "at least one service") });
 const lifecycleBody = z.object({
   services: z.array(z.string()).optional(),
   batchSize: z.number().int().min(1).optional(),
@@ -273,7 +255,7 @@ export function createApp(deps: ApiDeps) {
   /** The request's files as one project under the site policy: every violation at once, or the project with its ports assigned. */
   async function admit(
     stack: string,
-    body: z.infer<typeof upBody>,
+    body: UpBody,
     { checkSecrets, principal }: { checkSecrets: boolean; principal: Principal }, // render leaves secrets to the CLI, which creates them next
   ): Promise<{ project: Project; violations: ComposeError | undefined; secretVersions: Record<string, number>; autoConfirmMs?: number }> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
@@ -389,7 +371,22 @@ export function createApp(deps: ApiDeps) {
     const fromHeader = header === undefined ? undefined : sourceSchema.safeParse(header);
     // it goes into the stack's history as it is: one of the known sources, never free text (a terminal escape)
     if (fromHeader && !fromHeader.success) throw invalid(`x-corral-source: must be one of ${sourceSchema.options.join(", ")}`, "x-corral-source");
-    const source: Source = body.source ?? fromHeader?.data ?? "api";
+    const answer = await up(stack, body, principal, body.source ?? fromHeader?.data ?? "api");
+    return c.json(answer.body, answer.status);
+  });
+
+  /**
+   * `up` (and every verb that makes a revision from a project: service
+   * update, service rollback, webhooks): admit the files, decide, append,
+   * wake the controller; with dryRun, the plan only.
+   */
+  async function up(
+    stack: string,
+    body: UpBody,
+    principal: Principal,
+    source: Source,
+    extra: { note?: string; rollbackServices?: string[] } = {},
+  ): Promise<{ status: 200 | 202; body: Record<string, unknown> }> {
     // --confirm-upgrade and --rollback need no file: they act on what runs
     const noFiles = body.files.length === 0;
     if (noFiles && !body.confirmUpgrade && !body.rollback) throw invalid("files: at least one compose file is required", "files");
@@ -425,6 +422,8 @@ export function createApp(deps: ApiDeps) {
       ...(body.startFirst ? { startFirst: true } : {}),
       ...(body.pull ? { pull: true } : {}),
       ...((body.autoConfirmMs ?? admitted?.autoConfirmMs) ? { autoConfirmMs: body.autoConfirmMs ?? admitted?.autoConfirmMs } : {}),
+      ...(extra.note ? { note: extra.note } : {}),
+      ...(extra.rollbackServices ? { rollbackServices: extra.rollbackServices } : {}),
     });
     if (body.dryRun) {
       // decide, and write nothing: which services would be upgraded, and why
@@ -436,16 +435,19 @@ export function createApp(deps: ApiDeps) {
       const upgrade = events.find((e) => e.type === "UpgradeStarted");
       const services = upgrade?.type === "UpgradeStarted" ? upgrade.services : [];
       const revision = events.find((e) => e.type === "RevisionCommitted");
-      return c.json({
-        stack,
-        dryRun: true,
-        kind: events.find((e) => e.type === "OperationStarted")?.type === "OperationStarted" ? (events.find((e) => e.type === "OperationStarted") as { kind: string }).kind : "none",
-        revision: revision?.type === "RevisionCommitted" ? revision.revision : state.revision,
-        upgrade: services.map((name) => ({ service: name, keys: whatChanged(state.services[name], after.services[name], body.forceUpgrade) })),
-        create: revision?.type === "RevisionCommitted" ? revision.changed.filter((n) => !services.includes(n) && !state.services[n]) : [],
-        placements: preview.placements.map((p) => ({ container: p.container, service: p.service, host: p.host, why: p.why })),
-        ...(preview.failed ? { failed: preview.failed } : {}),
-      });
+      return {
+        status: 200,
+        body: {
+          stack,
+          dryRun: true,
+          kind: events.find((e) => e.type === "OperationStarted")?.type === "OperationStarted" ? (events.find((e) => e.type === "OperationStarted") as { kind: string }).kind : "none",
+          revision: revision?.type === "RevisionCommitted" ? revision.revision : state.revision,
+          upgrade: services.map((name) => ({ service: name, keys: whatChanged(state.services[name], after.services[name], body.forceUpgrade) })),
+          create: revision?.type === "RevisionCommitted" ? revision.changed.filter((n) => !services.includes(n) && !state.services[n]) : [],
+          placements: preview.placements.map((p) => ({ container: p.container, service: p.service, host: p.host, why: p.why })),
+          ...(preview.failed ? { failed: preview.failed } : {}),
+        },
+      };
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
     const { version, events } = await givingPorts(async () => {
@@ -453,8 +455,8 @@ export function createApp(deps: ApiDeps) {
       return command(stack, (state) => make(state, ports));
     });
     const started = opOf(events);
-    return c.json({ stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined }, 202);
-  });
+    return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined } };
+  }
 
   /**
    * History: what changed what runs, per life of the stack (revisions count
@@ -527,17 +529,22 @@ export function createApp(deps: ApiDeps) {
   v1.post("/stacks/:stack/scale", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = scaleBody.parse(await c.req.json().catch(() => ({})));
-    for (const [service, n] of Object.entries(body.scales)) {
+    return c.json(await scale(stack, body.scales, c.get("principal"), "api"), 202);
+  });
+
+  /** `scale` (and `service update --replicas`, `service scale`): slots added or removed, not a new revision. */
+  async function scale(stack: string, scales: Record<string, number>, principal: Principal, source: Source) {
+    for (const [service, n] of Object.entries(scales)) {
       if (n > policy.maxScale) throw invalid(`scales.${service}: ${n} containers is above the site's limit of ${policy.maxScale} per service`, `scales.${service}`);
     }
-    await mayTouch(stack, c.get("principal"));
+    await mayTouch(stack, principal);
     const op = newOpId();
     const { version } = await givingPorts(async () => {
       const [ports, hosts, placed] = [await portPool(stack), await liveHosts(), await othersPlaced(stack)];
-      return command(stack, () => ({ type: "Scale", stack, op, scales: body.scales, by: c.get("principal").name, source: "api", ports, hosts, placed }));
+      return command(stack, () => ({ type: "Scale", stack, op, scales, by: principal.name, source, ports, hosts, placed }));
     });
-    return c.json({ stack, op, version }, 202);
-  });
+    return { stack, op, version };
+  }
 
   for (const action of ["stop", "start", "restart"] as const) {
     v1.post(`/stacks/:stack/${action}`, async (c) => {
@@ -930,6 +937,21 @@ export function createApp(deps: ApiDeps) {
   });
 
   v1.route("/registries", registryRoutes(deps));
+  v1.route(
+    "/",
+    serviceRoutes({
+      up,
+      scale,
+      existing,
+      touchable: async (stack, p) => {
+        await mayTouch(stackParam(stack), p);
+        return deps.store.load(stackParam(stack));
+      },
+      commits: (stack) => deps.store.commits(stack),
+      volumeExists: async (name) => (await deps.volumes.get(name)) !== undefined,
+      clock,
+    }),
+  );
   v1.route("/hosts", hostRegistryRoute(deps));
   if (deps.overlay) {
     const { subnets, vteps } = deps.overlay;

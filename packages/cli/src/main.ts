@@ -4,7 +4,6 @@ import { existsSync, mkdirSync, readFileSync, readSync, statSync, writeFileSync 
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import Table from "cli-table3";
 import { parse as parseYaml } from "yaml";
 import {
   ago,
@@ -22,16 +21,9 @@ import {
   type ServiceRow,
 } from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
-import { processRawOut, runSession, sinceSeconds, streamEvents, type RawOut, type StreamedEvent } from "./sessions.js";
-
-interface Out {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** Bytes as they come (logs, exec). */
-  raw?: RawOut;
-  /** Standard input, at most `limit` bytes (more: an error); default fd 0. */
-  stdin?: (limit: number) => Buffer;
-}
+import { processRawOut, runSession, sinceSeconds, streamEvents, type StreamedEvent } from "./sessions.js";
+import { ExitError, follow, printIssues, printList, printTable, seg, type Out } from "./output.js";
+import { addServiceCommands } from "./commands/service.js";
 
 /** Read standard input to its end, refusing more than `limit` bytes (a password is small; a stray pipe of a file is not one). */
 /** A password is at most 16 KiB (the API's bound); a byte more is refused before anything is sent. */
@@ -81,40 +73,6 @@ const showLabels = (labels: Record<string, string>) =>
     .sort()
     .map((k) => `${k}=${labels[k]}`)
     .join(",");
-
-interface EventsPage {
-  version: number;
-  events: Array<{ version: number; type: string; line: string | null; event: { op?: string; reason?: string } }>;
-}
-
-/** Print progress lines of operation `op` until it settles; true when it succeeded. */
-async function follow(api: ApiClient, stack: string, op: string, fromVersion: number, io: Out): Promise<boolean> {
-  let after = fromVersion;
-  let following = op;
-  let failure: string | undefined;
-  for (;;) {
-    const page = await api.poll<EventsPage>(`/v1/stacks/${seg(stack)}/events?after=${after}&wait=20`);
-    for (const e of page.events) {
-      if (e.line) for (const l of e.line.split("\n")) io.out(l);
-      if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op; // rolling back by itself: see it through
-      if (e.event.op !== following) continue;
-      if (e.type === "OperationSucceeded" && !failure) return true;
-      if (e.type === "OperationFailed" && !(e.event.reason ?? "").includes("rolling back")) {
-        io.err(`error: ${failure ? `${failure}; the rollback failed too: ` : ""}${e.event.reason ?? "operation failed"}`);
-        return false;
-      }
-      if (e.type === "OperationFailed") failure = e.event.reason;
-      if (e.type === "OperationSucceeded" && failure) {
-        io.err(`error: ${failure.replace(/; rolling back to revision (\d+)$/, "; rolled back to revision $1")}`);
-        return false;
-      }
-    }
-    after = page.version;
-  }
-}
-
-/** A name as one segment of an API path: a '/' or '?' in what a user typed never makes another route. */
-const seg = encodeURIComponent;
 
 /** The version in the CLI's package.json. */
 export function cliVersion(): string {
@@ -235,26 +193,6 @@ function secretSources(files: NamedDocument[], env = process.env): Array<{ name:
     }
   }
   return [...out.values()];
-}
-
-function printIssues(io: Out, issues: ComposeIssue[]) {
-  for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
-}
-
-/** A listing: a table, or with --format json an array of objects keyed by the columns in lower case. */
-function printList<T>(io: Out, format: string, rows: T[], head: string[], row: (r: T) => string[]): void {
-  if (format === "json") return io.out(JSON.stringify(rows, null, 2));
-  printTable(io, head, rows.map(row));
-}
-
-function printTable(io: Out, head: string[], rows: string[][]) {
-  const table = new Table({
-    head,
-    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
-  });
-  table.push(...rows);
-  io.out(table.toString().split("\n").map((l) => l.trimEnd()).join("\n"));
 }
 
 export function buildProgram(io: Out = defaultOut): Command {
@@ -832,6 +770,8 @@ With --all, each life of the stack comes under a heading saying when it was remo
       io.out(res.token);
     });
 
+  addServiceCommands(program, io, api);
+
   const hostCmd = program.command("host").description("the Docker hosts corral places containers on");
   hostCmd
     .command("add")
@@ -966,12 +906,6 @@ function loadPolicy(file: string) {
     throw new CliError(`${file}: ${key}: ${issue.code === "unrecognized_keys" ? "not a policy key (keys: registries, bindRoots, capAdd, portRange, publicPorts, environment, domain)" : issue.message}`);
   }
   return parsed.data;
-}
-
-class ExitError extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
 }
 
 /**

@@ -52,6 +52,8 @@ export type Command =
       group?: string;
       /** History's rollback note for the revision it commits (set by --rollback --to-revision). */
       note?: string;
+      /** With rollback: only these services' pending upgrades (`service rollback STACK/SERVICE`); the others stay as they are. */
+      rollbackServices?: string[];
       /** The site's range and the host ports other stacks hold: each slot's ports written without a host port come from it. */
       ports?: PortPool;
     }
@@ -216,8 +218,9 @@ function decideUp(command: UpCommand, state: StackState): StackEvent[] {
   refuseWhileBusy(state, "up");
   const pending = pendingUpgrades(state);
   if (command.rollback && command.toRevision === undefined) {
-    if (pending.length === 0) throw conflict(`stack ${state.name} has no upgrade to roll back; to go back to an earlier revision: 'corral up --rollback --to-revision N' (see 'corral history ${state.name}')`);
-    return rollbackOf(state, pending, command.op, command.by, command.source, command.now);
+    const which = command.rollbackServices ? pending.filter((s) => command.rollbackServices!.includes(s)) : pending;
+    if (which.length === 0) throw conflict(`${command.rollbackServices ? `service ${command.rollbackServices.join(", ")} of ` : ""}stack ${state.name} has no upgrade to roll back; to go back to an earlier revision: 'corral up --rollback --to-revision N' (see 'corral history ${state.name}')`);
+    return rollbackOf(state, which, command.op, command.by, command.source, command.now);
   }
   if (command.toRevision !== undefined) {
     const target = state.revisions[command.toRevision];

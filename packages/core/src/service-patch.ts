@@ -239,8 +239,9 @@ export function applyServicePatch(
     const kept = (placement.constraints ?? []).filter((c) => !(patch.constraintRm ?? []).some((r) => norm(r) === norm(c)));
     placement.constraints = [...kept, ...(patch.constraintAdd ?? []).filter((c) => !kept.some((k) => norm(k) === norm(c)))];
   }
-  if (patch.capDrop) spec.cap_drop = [...new Set(patch.capDrop.map((c) => c.toUpperCase()))];
-  if (patch.capAdd) spec.cap_add = [...new Set(patch.capAdd.map((c) => c.toUpperCase()))];
+  // capabilities are added to what the service has, as Docker's --cap-add and --cap-drop do
+  if (patch.capDrop) spec.cap_drop = [...new Set([...spec.cap_drop, ...patch.capDrop.map((c) => c.toUpperCase())])];
+  if (patch.capAdd) spec.cap_add = [...new Set([...spec.cap_add, ...patch.capAdd.map((c) => c.toUpperCase())])];
   if (patch.mode) deploy.mode = patch.mode;
   if (patch.replicas !== undefined) {
     if ((patch.mode ?? deploy.mode) === "global") bad("replicas", "a global service runs one container per host: replicas do not apply");

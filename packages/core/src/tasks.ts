@@ -51,6 +51,7 @@ export function serviceTasks(stack: string, commits: readonly Commit[], service:
     if (commit.version <= draft.state.version) continue;
     for (const e of commit.events) {
       if (e.type === "StepPlanned" && e.step.service === service) stepOp.set(e.step.id, e.step.op);
+      if (e.type === "StackCreated") tasks.clear(); // a stack made anew after a removal: the earlier life's tasks are not this one's
       if (e.type === "ServiceFailed" && e.service === service) failedOp.set(draft.state.op?.id ?? "", e.reason);
       // a create that failed never made a container: a task of its own, rejected
       if (e.type === "StepFailed") {

@@ -1,0 +1,76 @@
+import Table from "cli-table3";
+import type { ComposeIssue } from "@corral/core";
+import type { ApiClient } from "./client.js";
+import type { RawOut } from "./sessions.js";
+
+// What every command module shares: where output goes, following an operation to its end, printing lists.
+
+export interface Out {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Bytes as they come (logs, exec). */
+  raw?: RawOut;
+  /** Standard input, at most `limit` bytes (more: an error); default fd 0. */
+  stdin?: (limit: number) => Buffer;
+}
+
+export interface EventsPage {
+  version: number;
+  events: Array<{ version: number; type: string; line: string | null; event: { op?: string; reason?: string } }>;
+}
+
+/** Print progress lines of operation `op` until it settles; true when it succeeded. */
+export async function follow(api: ApiClient, stack: string, op: string, fromVersion: number, io: Out): Promise<boolean> {
+  let after = fromVersion;
+  let following = op;
+  let failure: string | undefined;
+  for (;;) {
+    const page = await api.poll<EventsPage>(`/v1/stacks/${seg(stack)}/events?after=${after}&wait=20`);
+    for (const e of page.events) {
+      if (e.line) for (const l of e.line.split("\n")) io.out(l);
+      if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op; // rolling back by itself: see it through
+      if (e.event.op !== following) continue;
+      if (e.type === "OperationSucceeded" && !failure) return true;
+      if (e.type === "OperationFailed" && !(e.event.reason ?? "").includes("rolling back")) {
+        io.err(`error: ${failure ? `${failure}; the rollback failed too: ` : ""}${e.event.reason ?? "operation failed"}`);
+        return false;
+      }
+      if (e.type === "OperationFailed") failure = e.event.reason;
+      if (e.type === "OperationSucceeded" && failure) {
+        io.err(`error: ${failure.replace(/; rolling back to revision (\d+)$/, "; rolled back to revision $1")}`);
+        return false;
+      }
+    }
+    after = page.version;
+  }
+}
+
+/** A name as one segment of an API path: a '/' or '?' in what a user typed never makes another route. */
+export const seg = encodeURIComponent;
+
+export function printIssues(io: Out, issues: ComposeIssue[]) {
+  for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
+}
+
+/** A listing: a table, or with --format json an array of objects keyed by the columns in lower case. */
+export function printList<T>(io: Out, format: string, rows: T[], head: string[], row: (r: T) => string[]): void {
+  if (format === "json") return io.out(JSON.stringify(rows, null, 2));
+  printTable(io, head, rows.map(row));
+}
+
+export function printTable(io: Out, head: string[], rows: string[][]) {
+  const table = new Table({
+    head,
+    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
+    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
+  });
+  table.push(...rows);
+  io.out(table.toString().split("\n").map((l) => l.trimEnd()).join("\n"));
+}
+
+export class ExitError extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
