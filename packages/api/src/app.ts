@@ -55,7 +55,7 @@ import {
   volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
-import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
+import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HookStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
@@ -69,7 +69,8 @@ import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder 
 import { openapi } from "./openapi.js";
 import { hostRegistryRoute, registryRoutes } from "./registries.js";
 import { scaleBody, upBody, type UpBody } from "./bodies.js";
-import { serviceRoutes } from "./services.js";
+import { serviceActions, serviceRoutes, type ServiceRouteDeps } from "./services.js";
+import { hookRoutes } from "./webhooks.js";
 
 export interface ApiDeps {
   store: EventStore;
@@ -108,6 +109,8 @@ export interface ApiDeps {
   hostStaleMs?: number;
   /** When this control plane started, where no heartbeat could reach it before (see lastHeard): the embedded server's start. */
   heardSince?: number;
+  /** Webhooks (`corral hook create`) and their deliveries; absent: no webhook routes. */
+  hooks?: HookStore;
   /** Deletes a removed host's queue (and its dead-letter queue). */
   removeHostQueue?: (queueUrl: string) => Promise<void>;
   /** Told to agents at registration: how often they reconcile their host, and how long an orphan container stays (unset: the agents' defaults). */
@@ -178,6 +181,11 @@ function stackParam(name: string): string {
 }
 
 export function createApp(deps: ApiDeps) {
+  return createApi(deps).app;
+}
+
+/** The API's app, and what a control loop runs beside it: the webhooks' waiting deploys, taken up once their stacks are free. */
+export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Promise<void> } {
   const clock = deps.clock ?? Date.now;
   const staleMs = deps.hostStaleMs ?? DEFAULT_HOST_STALE_MS;
   const policy = deps.policy ?? defaultPolicy;
@@ -322,6 +330,23 @@ export function createApp(deps: ApiDeps) {
 
   // registration authenticates on its own terms (the admin, a join token, the host's current token)
   app.route("/v1/hosts", registrationRoutes({ ...deps, hostStaleMs: staleMs, clock, bindRoots: policy.bindRoots, portRange: policy.portRange }));
+  // webhooks: their deliveries authenticate with the hook's signature (or the URL's secret), not a bearer token
+  const actions = () => serviceActions(serviceDeps);
+  const hooks = deps.hooks
+    ? hookRoutes({
+        hooks: deps.hooks,
+        load: (stack) => deps.store.load(stackParam(stack)),
+        principalOf: async (name) => {
+          if (name === "admin") return { name, admin: true, groups: [], scope: "hook:admin" };
+          const u = await deps.users.get(name);
+          return u ? { name, admin: false, groups: u.groups, scope: `hook:${name}` } : undefined;
+        },
+        update: (state, service, u, p, from) => actions().update(state, service, u, p, from),
+        clock,
+        ...(deps.log ? { log: deps.log } : {}),
+      })
+    : undefined;
+  if (hooks) app.route("/hooks", hooks.receive);
   const v1 = new Hono<Env>();
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
@@ -937,21 +962,20 @@ export function createApp(deps: ApiDeps) {
   });
 
   v1.route("/registries", registryRoutes(deps));
-  v1.route(
-    "/",
-    serviceRoutes({
-      up,
-      scale,
-      existing,
-      touchable: async (stack, p) => {
-        await mayTouch(stackParam(stack), p);
-        return deps.store.load(stackParam(stack));
-      },
-      commits: (stack) => deps.store.commits(stack),
-      volumeExists: async (name) => (await deps.volumes.get(name)) !== undefined,
-      clock,
-    }),
-  );
+  const serviceDeps: ServiceRouteDeps = {
+    up,
+    scale,
+    existing,
+    touchable: async (stack, p) => {
+      await mayTouch(stackParam(stack), p);
+      return deps.store.load(stackParam(stack));
+    },
+    commits: (stack) => deps.store.commits(stack),
+    volumeExists: async (name) => (await deps.volumes.get(name)) !== undefined,
+    clock,
+  };
+  v1.route("/", serviceRoutes(serviceDeps));
+  if (hooks) v1.route("/", hooks.admin);
   v1.route("/hosts", hostRegistryRoute(deps));
   if (deps.overlay) {
     const { subnets, vteps } = deps.overlay;
@@ -1120,7 +1144,10 @@ export function createApp(deps: ApiDeps) {
   );
 
   app.route("/v1", v1);
-  return app;
+  const drainHooks = async () => {
+    await hooks?.drain();
+  };
+  return { app, drainHooks };
 }
 
 /** Events as the API shows them: the service spec of a step is not repeated in every line. */

@@ -69,12 +69,31 @@ function asFiles(project: Project, where: string): Pick<UpBody, "files" | "ranch
   return { files: [{ name: where, document: compose }], rancher: { name: `${where} (rancher-compose)`, document: rancher } };
 }
 
-export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
-  const app = new Hono<Env>();
-  const serviceParam = (name: string) => {
-    if (!serviceNamePattern.test(name)) throw invalid(`service: "${name.slice(0, 80)}" is not a service name (a-z, 0-9 and '-', at most 63)`, "service");
-    return name;
-  };
+/** What a change to one service does, whoever asks for it (the CLI, a webhook, a chat command). */
+export interface ServiceUpdate {
+  patch: ServicePatch;
+  force?: boolean;
+  /** Pull the images again, even when the host has them (a git push: the same tag, rebuilt). */
+  pull?: boolean;
+  /**
+   * Confirm by itself once the new containers have run this long (a
+   * webhook's --confirm-after). Unset: SWARM_CONFIRM_MS, as Swarm's update is
+   * done once it converged (its monitor window is the rollout's own); null:
+   * the upgrade waits for a person (a webhook without --confirm-after).
+   */
+  autoConfirmMs?: number | null;
+  dryRun?: boolean;
+}
+
+/**
+ * How long after a service verb's rollout ends its old containers go (the
+ * upgrade confirmed): the rollout itself waited out the monitor window
+ * (update_config.monitor) without a failure, so this is only a breath in
+ * which `service rollback` still finds them.
+ */
+export const SWARM_CONFIRM_MS = 1000;
+
+export function serviceActions(deps: ServiceRouteDeps) {
   const knownVolumes = async (patch: ServicePatch) => {
     const names = (patch.mountAdd ?? []).flatMap((m) => /(?:^|,)(?:source|src)=([^,]+)/.exec(m)?.[1] ?? []);
     const known = await Promise.all(names.map(async (n) => ((await deps.volumeExists(n)) ? n : undefined)));
@@ -84,6 +103,41 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     const result = applyServicePatch(currentProject(state), service, patch, where, await knownVolumes(patch));
     if ("issues" in result) throw new ComposeError(result.issues);
     return result.project;
+  };
+  return {
+    patched,
+    /** `service update`: a new revision holding exactly the patch, rolled out as `up --upgrade` (replicas alone: a scale). */
+    async update(state: StackState, service: string, u: ServiceUpdate, principal: Principal, from: Source) {
+      if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
+      if (onlyReplicas(u.patch) && !u.force && !u.dryRun && !u.pull) return { status: 202 as const, body: { ...(await deps.scale(state.name, { [service]: u.patch.replicas! }, principal, from)), service, scaled: true } };
+      const where = `service update ${state.name}/${service}`;
+      const project = await patched(state, service, u.patch, where);
+      const answer = await deps.up(
+        state.name,
+        {
+          ...asFiles(project, where),
+          services: [service],
+          upgrade: true,
+          ...(u.force ? { forceUpgrade: true } : {}),
+          ...(u.pull ? { pull: true } : {}),
+          ...(u.autoConfirmMs === null ? {} : { autoConfirmMs: u.autoConfirmMs ?? SWARM_CONFIRM_MS }),
+          ...(u.dryRun ? { dryRun: true } : {}),
+        },
+        principal,
+        from,
+      );
+      return { status: answer.status, body: { ...answer.body, service } };
+    },
+  };
+}
+
+export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const actions = serviceActions(deps);
+  const patched = actions.patched;
+  const serviceParam = (name: string) => {
+    if (!serviceNamePattern.test(name)) throw invalid(`service: "${name.slice(0, 80)}" is not a service name (a-z, 0-9 and '-', at most 63)`, "service");
+    return name;
   };
   const source = (given: Source | undefined, header: string | undefined): Source => given ?? (sourceSchema.safeParse(header).data as Source | undefined) ?? "api";
 
@@ -97,7 +151,7 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     if (state.exists && state.services[name]) throw conflict(`service ${stackName}/${name} already exists: 'corral service update ${stackName}/${name}' changes it`);
     const where = `service create ${stackName}/${name}`;
     const project = await patched(state.exists ? state : { ...state, services: {} }, name, body.patch, where);
-    const answer = await deps.up(stackName, { ...asFiles(project, where), services: [name], ...(state.exists ? { upgrade: true } : {}), ...(body.dryRun ? { dryRun: true } : {}) }, principal, source(body.source, c.req.header("x-corral-source")));
+    const answer = await deps.up(stackName, { ...asFiles(project, where), services: [name], ...(state.exists ? { upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS } : {}), ...(body.dryRun ? { dryRun: true } : {}) }, principal, source(body.source, c.req.header("x-corral-source")));
     return c.json({ ...answer.body, service: name }, answer.status);
   });
 
@@ -108,12 +162,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     const principal = c.get("principal");
     const state = await deps.existing(c.req.param("stack"), principal);
     if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    const from = source(body.source, c.req.header("x-corral-source"));
-    if (onlyReplicas(body.patch) && !body.force && !body.dryRun) return c.json({ ...(await deps.scale(state.name, { [service]: body.patch.replicas! }, principal, from)), service, scaled: true }, 202);
-    const where = `service update ${state.name}/${service}`;
-    const project = await patched(state, service, body.patch, where);
-    const answer = await deps.up(state.name, { ...asFiles(project, where), services: [service], upgrade: true, ...(body.force ? { forceUpgrade: true } : {}), ...(body.dryRun ? { dryRun: true } : {}) }, principal, from);
-    return c.json({ ...answer.body, service }, answer.status);
+    const answer = await actions.update(state, service, body, principal, source(body.source, c.req.header("x-corral-source")));
+    return c.json(answer.body, answer.status);
   });
 
   /**
@@ -138,7 +188,7 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     const project = currentProject(state);
     const where = `service rollback ${state.name}/${service}`;
     const back = { ...project, services: { ...project.services, [service]: previous.spec } };
-    const answer = await deps.up(state.name, { ...asFiles(back, where), services: [service], upgrade: true }, principal, from, { note: `rollback of ${service} to revision ${previous.revision}` });
+    const answer = await deps.up(state.name, { ...asFiles(back, where), services: [service], upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS }, principal, from, { note: `rollback of ${service} to revision ${previous.revision}` });
     return c.json({ ...answer.body, service, to: previous.revision }, answer.status);
   });
 
@@ -162,11 +212,13 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
       Spec: entry(current.spec),
       ...(previous ? { PreviousSpec: entry(previous.spec), PreviousRevision: previous.revision } : {}),
       Endpoint: { Ports: current.spec.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, ...(p.published !== undefined ? { PublishedPort: p.published } : {}), PublishMode: p.mode ?? "ingress" })) },
-      ...(upgrade
-        ? { UpdateStatus: { State: upgrade.status === "paused" ? "paused" : "updating", Message: upgrade.reason ?? `revision ${upgrade.from} → ${upgrade.to}, awaiting confirmation` } }
-        : state.op?.kind === "upgrade" || state.op?.kind === "rollback"
-          ? { UpdateStatus: { State: state.op.status === "running" ? (state.op.kind === "rollback" ? "rollback_started" : "updating") : state.op.kind === "rollback" ? "rollback_completed" : state.op.status === "succeeded" ? "completed" : "paused" } }
-          : {}),
+      UpdateStatus: upgrade
+        ? upgrade.status === "paused"
+          ? { State: "paused", Message: upgrade.reason ?? "paused" }
+          : { State: "updating", Message: upgrade.autoConfirmMs ? `revision ${upgrade.from} → ${upgrade.to}: confirms by itself once the new containers have run ${Math.round(upgrade.autoConfirmMs / 1000)} s` : `revision ${upgrade.from} → ${upgrade.to}, awaiting confirmation ('corral up --confirm-upgrade' or 'corral service rollback')` }
+        : state.op?.status === "running"
+          ? { State: state.op.kind === "rollback" ? "rollback_started" : "updating", Message: `${state.op.kind} running` }
+          : { State: state.op?.kind === "rollback" ? "rollback_completed" : "completed", Message: state.op?.status === "failed" ? (state.errors[service] ?? "failed") : "" },
       State: row?.state,
       Replicas: row?.scale,
     });

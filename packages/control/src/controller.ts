@@ -56,6 +56,8 @@ export interface ControllerOptions {
    * refreshes them; a control message older than this reads them again.
    */
   placedCacheMs?: number;
+  /** Run at the end of every tick (the webhooks' waiting deploys, taken up once their stacks are free). */
+  afterTick?: () => Promise<void>;
   log?: Logger;
 }
 
@@ -70,7 +72,7 @@ const refusedForGood = (e: unknown) => e instanceof CommitTooLargeError || (e in
  * what the decider answers, and sends the steps it planned to their hosts.
  */
 export class Controller {
-  readonly #o: Required<Omit<ControllerOptions, "log" | "heardSince">> & { log: Logger | undefined; heardSince: number | undefined };
+  readonly #o: Required<Omit<ControllerOptions, "log" | "heardSince" | "afterTick">> & { log: Logger | undefined; heardSince: number | undefined; afterTick: (() => Promise<void>) | undefined };
   /** Every stack's containers, by stack, and when they were read (see #placedOf). */
   #placed: { at: number; byStack: Map<string, Placed[]> } | undefined;
 
@@ -84,6 +86,7 @@ export class Controller {
       ...options,
       log: options.log,
       heardSince: options.heardSince,
+      afterTick: options.afterTick,
     };
   }
 
@@ -283,6 +286,7 @@ export class Controller {
         this.#o.log?.error("reconcile failed", { stack, error: String(e) });
       }
     }
+    await this.#o.afterTick?.().catch((e: unknown) => this.#o.log?.error("after the reconcile tick", { error: String(e) }));
   }
 }
 

@@ -34,7 +34,7 @@ describe("a service patch (Swarm's service update flags)", () => {
     });
     const s = p.services.web!;
     expect(s.ports).toEqual([
-      { target: 90, published: 9090, protocol: "udp" },
+      { target: 90, published: 9090, protocol: "udp", mode: "ingress" },
       { target: 70, published: 7070, protocol: "tcp", mode: "host" },
     ]);
     expect(s.secrets).toEqual([{ source: "web.shop.key" }, { source: "web.shop.pw", target: "pw", uid: "1000", mode: 0o400 }]);
@@ -85,8 +85,8 @@ describe("a service patch (Swarm's service update flags)", () => {
   });
 
   it("parses Docker's --publish, --mount and --secret syntax", () => {
-    expect(parsePublish("80")).toEqual({ target: 80, protocol: "tcp" });
-    expect(parsePublish("8080:80/sctp")).toEqual({ target: 80, published: 8080, protocol: "sctp" });
+    expect(parsePublish("80")).toEqual({ target: 80, protocol: "tcp", mode: "ingress" });
+    expect(parsePublish("8080:80/sctp")).toEqual({ target: 80, published: 8080, protocol: "sctp", mode: "ingress" });
     expect(parsePublish("published=1,target=2,protocol=icmp")).toBe('protocol: "icmp" is not tcp, udp or sctp');
     expect(parsePublish("a:b")).toContain("is not PUBLISHED:TARGET");
     expect(parseMount("type=bind,source=/srv,target=/srv,readonly=false")).toEqual({ type: "bind", source: "/srv", target: "/srv" });

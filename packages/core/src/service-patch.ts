@@ -77,7 +77,7 @@ function fields(text: string): Map<string, string> {
 
 const portNumber = (text: string | undefined) => (text !== undefined && /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535 ? Number(text) : undefined);
 
-/** `8080:80`, `80`, `8080:80/udp`, or `published=8080,target=80,protocol=udp,mode=host`. */
+/** `8080:80`, `80`, `8080:80/udp`, or `published=8080,target=80,protocol=udp,mode=host`; ingress unless it says host, as Docker's. */
 export function parsePublish(text: string): PortSpec | string {
   if (text.includes("=")) {
     const f = fields(text);
@@ -91,14 +91,15 @@ export function parsePublish(text: string): PortSpec | string {
     if (protocol !== "tcp" && protocol !== "udp" && protocol !== "sctp") return `protocol: "${protocol}" is not tcp, udp or sctp`;
     const mode = f.get("mode");
     if (mode !== undefined && mode !== "ingress" && mode !== "host") return `mode: "${mode}" is not ingress or host`;
-    return { target, protocol, ...(published !== undefined ? { published } : {}), ...(mode ? { mode } : {}) };
+    return { target, protocol, ...(published !== undefined ? { published } : {}), mode: mode ?? "ingress" };
   }
   const m = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(text);
   if (!m) return `"${text}" is not PUBLISHED:TARGET[/PROTOCOL] or TARGET[/PROTOCOL]`;
   const target = portNumber(m[2]);
   const published = m[1] !== undefined ? portNumber(m[1]) : undefined;
   if (target === undefined || (m[1] !== undefined && published === undefined)) return `"${text}": ports are 1-65535`;
-  return { target, protocol: (m[3] ?? "tcp") as PortSpec["protocol"], ...(published !== undefined ? { published } : {}) };
+  // Docker's default for a service: ingress (corral's routing mesh: the replicas share the host port)
+  return { target, protocol: (m[3] ?? "tcp") as PortSpec["protocol"], ...(published !== undefined ? { published } : {}), mode: "ingress" };
 }
 
 /** `type=volume,source=v,target=/data[,readonly]` (src, dst, destination, ro as Docker takes them). */

@@ -41,16 +41,17 @@ describe("service ps: each slot's tasks, newest first", () => {
     log.settle(60_000, (s) => (s.action === "start" && s.revision === 2 ? "container demo-web-1 is unhealthy: health check failed 3 times" : undefined));
     const tasks = serviceTasks("demo", log.commits, "web");
     expect(tasks.map((t) => `${t.name} ${t.image} ${t.desired} ${t.current}`)).toEqual([
-      "demo-web-1 web:2 Shutdown Shutdown",
+      // what the slot runs first (the rollback brought the older task back), then the others, newest first
       "demo-web-1 web:1 Running Running",
+      "demo-web-1 web:2 Shutdown Shutdown",
       "demo-web-2 web:1 Running Running",
     ]);
-    expect(tasks[0]!.error).toMatch(/unhealthy: health check failed 3 times/);
-    expect(tasks[1]!.error).toBe("");
+    expect(tasks[1]!.error).toMatch(/unhealthy: health check failed 3 times/);
+    expect(tasks[0]!.error).toBe("");
     expect(new Set(tasks.map((t) => t.id)).size).toBe(3); // each task its own id
-    expect(taskState(tasks[0]!, tasks[0]!.since + 6_000)).toBe("Shutdown 6 seconds ago");
-    expect(taskState(tasks[1]!, tasks[1]!.since + 120_000)).toBe("Running 2 minutes ago");
-    expect(taskState(tasks[1]!, tasks[1]!.since)).toBe("Running less than a second ago");
+    expect(taskState(tasks[1]!, tasks[1]!.since + 6_000)).toBe("Shutdown 6 seconds ago");
+    expect(taskState(tasks[0]!, tasks[0]!.since + 120_000)).toBe("Running 2 minutes ago");
+    expect(taskState(tasks[0]!, tasks[0]!.since)).toBe("Running less than a second ago");
   });
 
   it("an upgrade confirmed: the old task shut down beneath the new one; a scale down shuts the slot's last task", () => {

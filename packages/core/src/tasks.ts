@@ -114,7 +114,8 @@ export function serviceTasks(stack: string, commits: readonly Commit[], service:
     .flatMap((slot) =>
       bySlot
         .get(slot)!
-        .sort((a, b) => b.order - a.order)
+        // what the slot runs now first (a rollback brings back an older task), then the others, newest first
+        .sort((a, b) => Number(b.desired === "Running") - Number(a.desired === "Running") || b.order - a.order)
         .slice(0, perSlot)
         .map(({ order: _order, ...t }) => t),
     );

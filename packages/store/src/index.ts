@@ -22,3 +22,5 @@ export { VolumeStore } from "./volumes.js";
 export type { VolumeRecord } from "./volumes.js";
 export { SessionStore } from "./sessions.js";
 export type { SessionCursor, SessionEnd, SessionRecord, SessionStatus } from "./sessions.js";
+export { HookStore } from "./hooks.js";
+export type { DeliveryRecord, HookRecord, QueuedDeploy } from "./hooks.js";

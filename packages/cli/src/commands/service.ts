@@ -112,11 +112,27 @@ export function addServiceCommands(program: Command, io: Out, api: () => ApiClie
     return [stack, svc ?? stack];
   };
 
-  const rollout = async (client: ApiClient, res: { stack: string; op?: string; version: number; dryRun?: boolean }, name: string, detach: boolean | undefined) => {
+  /**
+   * Follow the operation, then (as `docker service update` waits for the
+   * service to converge) until the upgrade is final: its old containers gone
+   * once the rollout stayed well, or the upgrade paused.
+   */
+  const rollout = async (client: ApiClient, res: { stack: string; op?: string; version: number; service?: string }, name: string, detach: boolean | undefined) => {
     if (!res.op) return io.out(`${name}: nothing to change`);
     if (detach) return io.out(name);
     const ok = await follow(client, res.stack, res.op, res.version - 1, io);
     if (!ok) throw new ExitError(1);
+    if (res.service) {
+      const until = Date.now() + 10 * 60_000;
+      for (;;) {
+        const spec = await client.request<{ UpdateStatus?: { State: string; Message?: string } }>("GET", `/v1/stacks/${seg(res.stack)}/services/${seg(res.service)}/spec`);
+        const state = spec.UpdateStatus?.State ?? "completed";
+        if (state === "paused") throw new CliError(`${name}: the update is paused: ${spec.UpdateStatus?.Message ?? ""}`);
+        if (state !== "updating" && state !== "rollback_started") break;
+        if (Date.now() > until) throw new CliError(`${name}: still updating after 10 minutes: ${spec.UpdateStatus?.Message ?? ""}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
     io.out(name);
   };
 
@@ -132,7 +148,7 @@ export function addServiceCommands(program: Command, io: Out, api: () => ApiClie
   ).action(async (image: string, command: string[], o: PatchOptions) => {
     const client = api();
     const patch = { ...toPatch(o, "create"), image, ...(command.length ? { args: command } : {}) };
-    const res = await client.request<{ stack: string; op: string; version: number }>("POST", "/v1/services", { name: o.name, ...(o.stack ? { stack: o.stack } : {}), patch, source: "cli" }, { "idempotency-key": randomUUID() });
+    const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", "/v1/services", { name: o.name, ...(o.stack ? { stack: o.stack } : {}), patch, source: "cli" }, { "idempotency-key": randomUUID() });
     await rollout(client, res, res.stack === o.name ? String(o.name) : `${res.stack}/${String(o.name)}`, o.detach as boolean | undefined);
   });
 
@@ -143,7 +159,7 @@ export function addServiceCommands(program: Command, io: Out, api: () => ApiClie
       const patch = toPatch(o, "update");
       if (Object.keys(patch).length === 0 && !o.force) throw new CliError(`${name}: nothing to update (give a flag such as --image, --env-add or --force)`);
       const body = { patch, source: "cli", ...(o.force ? { force: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
-      const res = await client.request<{ stack: string; op?: string; version: number; upgrade?: Array<{ service: string; keys: string[] }> }>("POST", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/update`, body, { "idempotency-key": randomUUID() });
+      const res = await client.request<{ stack: string; op?: string; version: number; service?: string; upgrade?: Array<{ service: string; keys: string[] }> }>("POST", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/update`, body, { "idempotency-key": randomUUID() });
       if (o.dryRun) {
         const u = res.upgrade ?? [];
         if (u.length === 0) io.out("Nothing would change");
@@ -162,7 +178,7 @@ export function addServiceCommands(program: Command, io: Out, api: () => ApiClie
     .action(async (name: string, o: { detach?: boolean }) => {
       const [stack, svc] = target(name);
       const client = api();
-      const res = await client.request<{ stack: string; op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/rollback`, { source: "cli" }, { "idempotency-key": randomUUID() });
+      const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/rollback`, { source: "cli" }, { "idempotency-key": randomUUID() });
       await rollout(client, res, name, o.detach);
     });
 

@@ -1,0 +1,231 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { isIP } from "node:net";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import { DomainError, hookKinds, inSubnet, invalid, notFound, parseDuration, pushTargets, readDelivery, serviceNamePattern, tagMatches, type Logger, type StackState } from "@corral/core";
+import type { HookRecord, HookStore, QueuedDeploy } from "@corral/store";
+import { canSee, primaryGroup, type Principal } from "./auth.js";
+import type { ServiceUpdate } from "./services.js";
+
+type Env = { Variables: { principal: Principal; credential?: boolean } };
+
+/**
+ * Webhooks: deploys on push. A hook belongs to a stack (and optionally some
+ * of its services) and acts with its creator's rights. A delivery is
+ * verified before anything is read (an HMAC-SHA256 of the raw body with the
+ * hook's secret, GitHub's `X-Hub-Signature-256`; for senders that cannot
+ * sign, the registry and Docker Hub, the secret in the URL and an optional
+ * list of source addresses), claimed once by its delivery id, and turned
+ * into deploys that wait in their stack's queue, in the order they came,
+ * until the stack is free: a deploy running, or an upgrade awaiting a
+ * person, holds the next one back, never drops it.
+ */
+export interface HookDeps {
+  hooks: HookStore;
+  load(stack: string): Promise<StackState>;
+  /** The user a hook acts as, with their groups now (none: the user is gone, and so are the hook's rights). */
+  principalOf(name: string): Promise<Principal | undefined>;
+  update(state: StackState, service: string, u: ServiceUpdate, principal: Principal, from: "webhook"): Promise<{ status: number; body: Record<string, unknown> }>;
+  clock(): number;
+  log?: Logger;
+}
+
+/** The largest delivery read (GitHub's package events are a few KiB; a registry's envelope holds at most a few events). */
+export const HOOK_BODY_LIMIT = 256 * 1024;
+const SIGNED: ReadonlySet<HookRecord["kind"]> = new Set(["github", "generic"]);
+
+const createBody = z
+  .object({
+    stack: z.string().min(1).max(63),
+    services: z.array(z.string().regex(serviceNamePattern, "a service name")).max(64).default([]),
+    kind: z.enum(hookKinds).default("registry"),
+    tag: z.string().regex(/^[A-Za-z0-9_.*?-]{1,128}$/, "a glob of a tag: letters, digits, _ . - and * ?").optional(),
+    confirmAfter: z.string().max(32).optional(),
+    allow: z.array(z.string().max(64)).max(32).default([]),
+  })
+  .strict();
+
+/** The client's address: the socket's (corral server) or the function URL's (Lambda). */
+export function clientAddress(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } }; event?: { requestContext?: { http?: { sourceIp?: string } } } } | undefined;
+  const raw = env?.incoming?.socket?.remoteAddress ?? env?.event?.requestContext?.http?.sourceIp ?? "";
+  return raw.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, "$1");
+}
+
+const allowed = (hook: HookRecord, address: string) =>
+  hook.allow.length === 0 || hook.allow.some((cidr) => (cidr.includes("/") && isIP(address) === 4 ? inSubnet(address, cidr) : cidr === address));
+
+const sameBytes = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
+const digest = (s: string | Buffer) => createHash("sha256").update(s).digest();
+
+/** GitHub's signature (`sha256=HEX` of the body's HMAC-SHA256 under the secret), compared in constant time. */
+export function signatureValid(secret: string, body: Buffer, header: string | undefined): boolean {
+  const m = /^sha256=([0-9a-f]{64})$/i.exec(header ?? "");
+  if (!m) return false;
+  return sameBytes(Buffer.from(m[1]!.toLowerCase(), "hex"), createHmac("sha256", secret).update(body).digest());
+}
+
+export function hookRoutes(deps: HookDeps) {
+  const log = deps.log;
+  /** Take up each stack's oldest waiting deploy while the stack is free. */
+  async function drain(only?: string): Promise<void> {
+    const queued = await deps.hooks.queued();
+    const byStack = new Map<string, QueuedDeploy[]>();
+    for (const q of queued) if (!only || q.stack === only) byStack.set(q.stack, [...(byStack.get(q.stack) ?? []), q]);
+    for (const [stack, items] of byStack) {
+      for (const q of items) {
+        const state = await deps.load(stack);
+        // busy: an operation runs, or an upgrade waits for its verdict (a person's, or its --confirm-after): the queue waits
+        if (state.op?.status === "running" || Object.keys(state.upgrades).length > 0) break;
+        const hook = await deps.hooks.get(q.hook);
+        const owner = hook ? await deps.principalOf(hook.owner) : undefined;
+        const fail = async (why: string) => {
+          await deps.hooks.verdict(q.hook, q.delivery, "failed", why);
+          await deps.hooks.dequeue(q.key);
+        };
+        if (!hook || !owner) {
+          await fail(hook ? `hook owner ${hook.owner} is gone` : "hook removed");
+          continue;
+        }
+        if (!state.exists || !canSee(owner, state.owner, state.group) || !state.services[q.service]) {
+          await fail(`stack ${stack} has no service ${q.service}`);
+          continue;
+        }
+        try {
+          const u: ServiceUpdate = q.image ? { patch: { image: q.image } } : { patch: {}, force: true, pull: true };
+          if (q.confirmAfterMs) u.autoConfirmMs = q.confirmAfterMs;
+          const answer = await deps.update(state, q.service, u, owner, "webhook");
+          const revision = typeof answer.body.revision === "number" ? answer.body.revision : undefined;
+          await deps.hooks.verdict(q.hook, q.delivery, "deployed", `${q.service} → ${q.image ?? "pulled again"}${revision ? ` (revision ${revision})` : ""}`, revision);
+          await deps.hooks.dequeue(q.key);
+          log?.info("webhook deploy", { hook: q.hook, delivery: q.delivery, stack, service: q.service, image: q.image, revision });
+        } catch (e) {
+          // the stack turned busy meanwhile (another process's deploy): next time
+          if (e instanceof DomainError && e.code === "conflict") break;
+          await fail(e instanceof Error ? e.message : String(e));
+        }
+        break; // one deploy per stack per round: the next waits for this one to settle
+      }
+    }
+  }
+
+  /** The management routes (bearer-authenticated, under /v1). */
+  const admin = new Hono<Env>();
+  const visible = (p: Principal, h: HookRecord) => canSee(p, h.owner, h.group);
+  const view = (h: HookRecord, base: string, secret?: string) => ({
+    ...h,
+    // the registry and Docker Hub cannot sign: the secret is in the URL they call
+    url: `${base}/hooks/${h.id}${secret && !SIGNED.has(h.kind) ? `/${secret}` : ""}`,
+    ...(secret ? { secret } : {}),
+  });
+  const base = (c: Context) => new URL(c.req.url).origin;
+
+  admin.post("/hooks", async (c) => {
+    const body = createBody.parse(await c.req.json().catch(() => ({})));
+    const p = c.get("principal");
+    const state = await deps.load(body.stack);
+    if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${body.stack} not found`);
+    for (const s of body.services) if (!state.services[s]) throw invalid(`services: stack ${body.stack} has no service ${s}`, "services");
+    for (const a of body.allow) if (!(isIP(a) || (/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(a) && Number(a.split("/")[1]) <= 32))) throw invalid(`allow: "${a.slice(0, 64)}" is not an address or an IPv4 CIDR`, "allow");
+    let confirmAfterMs: number | undefined;
+    if (body.confirmAfter !== undefined) {
+      confirmAfterMs = parseDuration(body.confirmAfter);
+      if (confirmAfterMs === undefined || confirmAfterMs <= 0 || confirmAfterMs > 86_400_000) throw invalid(`confirmAfter: "${body.confirmAfter}" is not a duration from 1s to 24h`, "confirmAfter");
+    }
+    const { record, secret } = await deps.hooks.create({
+      stack: body.stack,
+      services: body.services,
+      kind: body.kind,
+      ...(body.tag ? { tag: body.tag } : {}),
+      ...(confirmAfterMs ? { confirmAfterMs } : {}),
+      allow: body.allow,
+      owner: p.name,
+      group: primaryGroup(p),
+    });
+    return c.json(view(record, base(c), secret), 201);
+  });
+  admin.get("/hooks", async (c) => c.json((await deps.hooks.list()).filter((h) => visible(c.get("principal"), h)).map((h) => view(h, base(c)))));
+  const mine = async (c: Context<Env>) => {
+    const id = c.req.param("id") ?? "";
+    const hook = /^h[A-Za-z0-9_-]{12}$/.test(id) ? await deps.hooks.get(id) : undefined;
+    if (!hook || !visible(c.get("principal"), hook)) throw notFound(`no hook ${id.slice(0, 40)}`);
+    return hook;
+  };
+  admin.delete("/hooks/:id", async (c) => {
+    const hook = await mine(c);
+    await deps.hooks.remove(hook.id);
+    return c.json({ id: hook.id, removed: true });
+  });
+  admin.get("/hooks/:id/deliveries", async (c) => {
+    const hook = await mine(c);
+    return c.json(await deps.hooks.deliveries(hook.id));
+  });
+
+  /** Where senders deliver: no bearer token; the signature (or the URL's secret) is the credential. */
+  const receive = new Hono();
+  const refuse = () => new HTTPException(401, { message: "bad or missing signature" });
+  const deliver = async (c: Context, urlSecret: string | undefined) => {
+    const id = c.req.param("id") ?? "";
+    const found = /^h[A-Za-z0-9_-]{12}$/.test(id) ? await deps.hooks.reveal(id) : undefined;
+    // an unknown hook answers as a bad signature does: a sender learns nothing of which hooks exist
+    if (!found) throw refuse();
+    const { record: hook, secret } = found;
+    const raw = Buffer.from(await c.req.arrayBuffer());
+    const from = clientAddress(c);
+    const header = c.req.header("x-hub-signature-256") ?? c.req.header("x-corral-signature-256");
+    const verified = SIGNED.has(hook.kind) ? signatureValid(secret, raw, header) : urlSecret !== undefined && sameBytes(digest(urlSecret), digest(secret));
+    if (!verified || !allowed(hook, from)) {
+      log?.info("webhook refused", { hook: hook.id, from, why: verified ? "source address not allowed" : "bad or missing signature" });
+      throw refuse();
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString("utf8"));
+    } catch {
+      throw invalid("body: not JSON", "body");
+    }
+    const event = c.req.header("x-github-event");
+    const deliveryId = (c.req.header("x-github-delivery") ?? c.req.header("x-corral-delivery") ?? "").slice(0, 128) || digest(raw).toString("hex");
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(deliveryId)) throw invalid("x-github-delivery: not a delivery id", "x-github-delivery");
+    const claim = await deps.hooks.claim(hook.id, deliveryId, from);
+    if (claim.settled) return c.json({ delivery: deliveryId, duplicate: true }, 200);
+    const read = readDelivery(hook.kind, event, body);
+    if ("error" in read) {
+      await deps.hooks.verdict(hook.id, deliveryId, "failed", read.error);
+      throw invalid(read.error, "body");
+    }
+    if (read.kind === "ignored") {
+      await deps.hooks.verdict(hook.id, deliveryId, "ignored", read.why);
+      return c.json({ delivery: deliveryId, verdict: "ignored", why: read.why }, 200);
+    }
+    const state = await deps.load(hook.stack);
+    const services = Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, { image: r.spec.image }]));
+    let targets: Array<{ service: string; image?: string; pull?: boolean }> = [];
+    if (read.kind === "images") targets = read.pushes.flatMap((p) => pushTargets(services, hook.services, p, hook.tag));
+    else if (read.kind === "git") {
+      const branch = read.ref.replace(/^refs\/(heads|tags)\//, "");
+      if (tagMatches(hook.tag, branch)) targets = (hook.services.length ? hook.services : Object.keys(services)).filter((s) => services[s]).map((service) => ({ service, pull: true }));
+    } else if ((hook.services.length === 0 || hook.services.includes(read.service)) && services[read.service]) targets = [{ service: read.service, image: read.image }];
+    if (targets.length === 0) {
+      const why = read.kind === "generic" ? `this hook deploys no service ${read.service}` : "no service of the hook runs the pushed image (or the tag does not match)";
+      await deps.hooks.verdict(hook.id, deliveryId, "ignored", why);
+      return c.json({ delivery: deliveryId, verdict: "ignored", why }, 200);
+    }
+    for (const t of targets) {
+      await deps.hooks.enqueue({ stack: hook.stack, hook: hook.id, delivery: deliveryId, at: claim.at, service: t.service, ...(t.image ? { image: t.image } : {}), ...(t.pull ? { pull: true } : {}), ...(hook.confirmAfterMs ? { confirmAfterMs: hook.confirmAfterMs } : {}) });
+    }
+    await deps.hooks.verdict(hook.id, deliveryId, "queued", targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", "));
+    log?.info("webhook delivery", { hook: hook.id, delivery: deliveryId, from, stack: hook.stack, targets: targets.length });
+    // at once when the stack is free; else the reconcile tick takes it up once the stack is
+    await drain(hook.stack).catch((e: unknown) => log?.error("webhook deploy", { hook: hook.id, error: String(e) }));
+    return c.json({ delivery: deliveryId, verdict: "queued", deploys: targets }, 202);
+  };
+  const limit = bodyLimit({ maxSize: HOOK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a delivery is at most ${HOOK_BODY_LIMIT} bytes` }, 413) });
+  receive.post("/:id", limit, (c) => deliver(c, undefined));
+  receive.post("/:id/:secret", limit, (c) => deliver(c, c.req.param("secret")));
+
+  return { admin, receive, drain };
+}
