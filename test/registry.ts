@@ -42,7 +42,8 @@ const freePort = (address: string) =>
     });
   });
 
-export async function startRegistry(address: string, users: Record<string, string>): Promise<TestRegistry> {
+/** `notify`: a URL the registry posts its notification envelopes to (pushes, pulls), as a registry configured for webhooks does. */
+export async function startRegistry(address: string, users: Record<string, string>, options: { notify?: string } = {}): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), "corral-registry-"));
   const lines: string[] = [];
   for (const [user, password] of Object.entries(users)) lines.push((await run("htpasswd", ["-Bbn", user, password])).stdout.trim());
@@ -61,6 +62,7 @@ export async function startRegistry(address: string, users: Record<string, strin
       `  addr: ${server}`,
       "auth:",
       `  htpasswd: {realm: corral-test, path: ${join(dir, "htpasswd")}}`,
+      ...(options.notify ? ["notifications:", "  endpoints:", "    - name: corral", `      url: ${options.notify}`, "      timeout: 3s", "      threshold: 5", "      backoff: 1s"] : []),
       "",
     ].join("\n"),
   );

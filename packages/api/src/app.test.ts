@@ -1,11 +1,11 @@
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startDynamo, startQueues, type StandIn } from "@corral/local";
 import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, QueueSender, sqsClient } from "@corral/queue";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HostStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HookStore, HostStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { decide, initialState, sitePolicySchema, type Command, type StackState } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
@@ -34,6 +34,7 @@ beforeAll(async () => {
     sessions: new SessionStore(db, "corral"),
     secrets: new SecretStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     registries: new RegistryStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
+    hooks: new HookStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))),
     feed: new ChangeFeed(),
     sender: new QueueSender(sqs),
     controlQueueUrl,
@@ -671,5 +672,51 @@ describe("service verbs: bad values", () => {
     expect(res.status).toBe(409);
     expect(((await res.json()) as { message: string }).message).toMatch(/cannot up stack svc/);
     expect((await store.load("svc")).version).toBe(version);
+  });
+});
+
+describe("webhooks: bad values", () => {
+  const post = (path: string, body: unknown, headers: Record<string, string> = auth) => app.request(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+  it("refuses a hook with bad values, naming the key, and makes none", async () => {
+    const cases: Array<[unknown, number, RegExp]> = [
+      [{ stack: "svc", kind: "gitlab" }, 400, /kind/],
+      [{ stack: "svc", tag: "v 1" }, 400, /tag/],
+      [{ stack: "svc", allow: ["10.0.0.0/33"] }, 400, /allow: "10.0.0.0\/33" is not an address/],
+      [{ stack: "svc", allow: ["example.org"] }, 400, /allow/],
+      [{ stack: "svc", confirmAfter: "soon" }, 400, /confirmAfter: "soon" is not a duration/],
+      [{ stack: "svc", confirmAfter: "48h" }, 400, /confirmAfter/],
+      [{ stack: "svc", services: ["nope"] }, 400, /stack svc has no service nope/],
+      [{ stack: "svc", services: ["Bad Name"] }, 400, /services/],
+      [{ stack: "nostack" }, 404, /stack nostack not found/],
+      [{ stack: "svc", secret: "mine" }, 400, /secret/],
+    ];
+    for (const [body, status, message] of cases) {
+      const res = await post("/v1/hooks", body);
+      const answer = (await res.json()) as { message?: string };
+      expect(`${res.status} ${answer.message}`).toMatch(new RegExp(`^${status} `));
+      expect(answer.message).toMatch(message);
+    }
+    expect(await deps.hooks!.list()).toEqual([]);
+  });
+
+  it("a delivery: unsigned, mis-signed, to an unknown hook: 401; signed but not JSON, a bad delivery id: 400; too large: 413; nothing queued", async () => {
+    const res = await post("/v1/hooks", { stack: "svc", kind: "generic" });
+    expect(res.status).toBe(201);
+    const hook = (await res.json()) as { id: string; secret: string; url: string };
+    const signed = (body: string, extra: Record<string, string> = {}) => ({ "x-hub-signature-256": `sha256=${createHmac("sha256", hook.secret).update(body).digest("hex")}`, ...extra });
+    expect((await post(`/hooks/${hook.id}`, '{"service":"web","image":"x"}', {})).status).toBe(401);
+    expect((await post(`/hooks/${hook.id}`, '{"service":"web","image":"x"}', { "x-hub-signature-256": "sha256=" + "0".repeat(64) })).status).toBe(401);
+    expect((await post("/hooks/hAAAAAAAAAAAA", "{}", signed("{}"))).status).toBe(401);
+    expect((await post("/hooks/../v1/stacks", "{}", signed("{}"))).status).not.toBe(202);
+    expect((await post(`/hooks/${hook.id}`, "not json", signed("not json"))).status).toBe(400);
+    expect((await post(`/hooks/${hook.id}`, "{}", signed("{}", { "x-github-delivery": "a b" }))).status).toBe(400);
+    const wrong = '{"service":"web","image":"x","extra":1}';
+    expect((await post(`/hooks/${hook.id}`, wrong, signed(wrong))).status).toBe(400);
+    const big = JSON.stringify({ service: "web", image: "x".repeat(300 * 1024) });
+    expect((await post(`/hooks/${hook.id}`, big, signed(big))).status).toBe(413);
+    expect(await deps.hooks!.queued()).toEqual([]);
+    // the URL of a hook that signs carries no secret; the listing, none at all
+    expect(hook.url).toMatch(new RegExp(`/hooks/${hook.id}$`));
+    expect(JSON.stringify(await (await app.request("/v1/hooks", { headers: auth })).json())).not.toContain(hook.secret);
   });
 });

@@ -1,4 +1,4 @@
-export { createApp } from "./app.js";
+export { createApi, createApp } from "./app.js";
 export type { ApiDeps } from "./app.js";
 export { bearerAuth, canSee, hashToken } from "./auth.js";
 export type { Principal } from "./auth.js";

@@ -24,6 +24,7 @@ import { ApiClient, CliError, clientConfig } from "./client.js";
 import { processRawOut, runSession, sinceSeconds, streamEvents, type StreamedEvent } from "./sessions.js";
 import { ExitError, follow, printIssues, printList, printTable, seg, type Out } from "./output.js";
 import { addServiceCommands } from "./commands/service.js";
+import { addHookCommands } from "./commands/hook.js";
 
 /** Read standard input to its end, refusing more than `limit` bytes (a password is small; a stray pipe of a file is not one). */
 /** A password is at most 16 KiB (the API's bound); a byte more is refused before anything is sent. */
@@ -771,6 +772,7 @@ With --all, each life of the stack comes under a heading saying when it was remo
     });
 
   addServiceCommands(program, io, api);
+  addHookCommands(program, io, api);
 
   const hostCmd = program.command("host").description("the Docker hosts corral places containers on");
   hostCmd

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { subnetPool } from "@corral/agent";
-import { createApp } from "@corral/api";
+import { createApi } from "@corral/api";
 import { Controller } from "@corral/control";
 import { hostAddressesOf, type Logger, type SitePolicy } from "@corral/core";
 import { CONTROL, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, type ReplayMemory, type SqsConfig } from "@corral/queue";
@@ -12,6 +12,7 @@ import {
   IdempotencyStore,
   LeaseStore,
   RegistryStore,
+  HookStore,
   SecretStore,
   SessionStore,
   SubnetStore,
@@ -75,7 +76,7 @@ export interface PlaneParts {
 }
 
 export interface Plane {
-  app: ReturnType<typeof createApp>;
+  app: ReturnType<typeof createApi>["app"];
   controller: Controller;
   /** Checks every control queue message's signature: the control plane's own, or a registered host's. */
   opener: Opener;
@@ -101,16 +102,19 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     },
     ...(parts.replays ? { replays: parts.replays } : {}),
   });
+  // the webhooks' waiting deploys are taken up at the end of each reconcile tick (once their stacks are free)
+  let drainHooks: () => Promise<void> = async () => {};
   const controller = new Controller({
     store,
     hosts,
     sender,
+    afterTick: () => drainHooks(),
     ...(parts.heardSince !== undefined ? { heardSince: parts.heardSince } : {}),
     ...(parts.hostTimeoutMs ? { hostStaleMs: parts.hostTimeoutMs } : {}),
     ...(parts.resendAfterMs !== undefined ? { resendAfterMs: parts.resendAfterMs } : {}),
     ...(log ? { log } : {}),
   });
-  const app = createApp({
+  const api = createApi({
     ...(parts.ready ? { ready: parts.ready } : {}),
     store,
     hosts,
@@ -124,6 +128,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
     secrets: new SecretStore(db, table, masterKey),
     registries: new RegistryStore(db, table, masterKey),
+    hooks: new HookStore(db, table, masterKey),
     feed: parts.feed,
     sender,
     controlQueueUrl: parts.controlQueueUrl,
@@ -143,5 +148,6 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     ...(parts.policy ? { policy: parts.policy } : {}),
     ...(log ? { log } : {}),
   });
-  return { app, controller, opener, store, hosts };
+  drainHooks = api.drainHooks;
+  return { app: api.app, controller, opener, store, hosts };
 }

@@ -1,0 +1,82 @@
+import { randomUUID } from "node:crypto";
+import { Option, type Command } from "commander";
+import { formatDuration } from "@corral/core";
+import { CliError, type ApiClient } from "../client.js";
+import { printList, seg, type Out } from "../output.js";
+
+interface Hook {
+  id: string;
+  stack: string;
+  services: string[];
+  kind: string;
+  tag?: string;
+  confirmAfterMs?: number;
+  allow: string[];
+  owner: string;
+  url: string;
+  secret?: string;
+}
+
+/** `corral hook ...`: webhooks that deploy on push (a registry, Docker Hub, GitHub, or anything that signs its body). */
+export function addHookCommands(program: Command, io: Out, api: () => ApiClient): void {
+  const hook = program.command("hook").description("webhooks: deploy a stack's services when an image is pushed (or a branch, or a signed request)");
+  const many = (v: string, prev: string[] = []) => [...prev, v];
+
+  hook
+    .command("create")
+    .description("a webhook for a stack; prints its URL and secret, once")
+    .argument("<stack>", "the stack it deploys")
+    .option("--service <service>", "a service it may upgrade (repeatable; default: any whose image was pushed)", many)
+    .addOption(new Option("--kind <kind>", "who calls it").choices(["registry", "dockerhub", "github", "generic"]).default("registry"))
+    .option("--tag <pattern>", "deploy only tags (or, for a GitHub push, branches) matching this glob, e.g. 'v*'")
+    .option("--confirm-after <duration>", "confirm the upgrade once its new containers have run this long (default: it waits for 'corral up --confirm-upgrade')")
+    .option("--allow <address>", "accept deliveries only from this address or IPv4 CIDR (repeatable)", many)
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+    .action(async (stack: string, o: { service?: string[]; kind: string; tag?: string; confirmAfter?: string; allow?: string[]; format: string }) => {
+      const created = await api().request<Hook>(
+        "POST",
+        "/v1/hooks",
+        { stack, services: o.service ?? [], kind: o.kind, ...(o.tag ? { tag: o.tag } : {}), ...(o.confirmAfter ? { confirmAfter: o.confirmAfter } : {}), allow: o.allow ?? [] },
+        { "idempotency-key": randomUUID() },
+      );
+      if (o.format === "json") return io.out(JSON.stringify(created, null, 2));
+      io.out(`Hook ${created.id} deploys ${stack}${created.services.length ? ` (${created.services.join(", ")})` : ""} on ${created.kind} deliveries`);
+      io.out(`URL:    ${created.url}`);
+      io.out(`Secret: ${created.secret ?? ""}`);
+      io.out(
+        created.kind === "github" || created.kind === "generic"
+          ? "The sender signs each body with the secret (X-Hub-Signature-256: sha256=HMAC-SHA256 hex); the secret is shown only now."
+          : "The secret is part of the URL (this sender cannot sign); it is shown only now.",
+      );
+    });
+
+  hook
+    .command("ls")
+    .description("the webhooks you may see (never their secrets)")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (o: { format: string }) => {
+      const hooks = await api().request<Hook[]>("GET", "/v1/hooks");
+      const rows = hooks.map((h) => ({ id: h.id, stack: h.stack, services: h.services.join(","), kind: h.kind, tag: h.tag ?? "", confirm: h.confirmAfterMs ? formatDuration(h.confirmAfterMs) : "", owner: h.owner }));
+      printList(io, o.format, rows, ["ID", "STACK", "SERVICES", "KIND", "TAG", "CONFIRM", "OWNER"], (r) => [r.id, r.stack, r.services, r.kind, r.tag, r.confirm, r.owner]);
+    });
+
+  hook
+    .command("rm")
+    .description("remove a webhook: its URL answers 401 from now on")
+    .argument("<hook>", "the hook's id")
+    .action(async (id: string) => {
+      await api().request("DELETE", `/v1/hooks/${seg(id)}`, undefined, { "idempotency-key": randomUUID() });
+      io.out(id);
+    });
+
+  hook
+    .command("deliveries")
+    .description("a webhook's deliveries, newest first: when, from where, verdict, the revision it made")
+    .argument("<hook>", "the hook's id")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (id: string, o: { format: string }) => {
+      if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw new CliError(`${id}: not a hook id (see 'corral hook ls')`);
+      const rows = await api().request<Array<{ id: string; at: string; from: string; verdict: string; detail: string; revision?: number }>>("GET", `/v1/hooks/${seg(id)}/deliveries`);
+      printList(io, o.format, rows, ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"], (r) => [r.at, r.id.slice(0, 24), r.from, r.verdict, r.revision === undefined ? "" : String(r.revision), r.detail]);
+    });
+}
