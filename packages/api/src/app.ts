@@ -55,7 +55,7 @@ import {
   volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
-import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type EventStore, type HookStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
+import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type ChatStore, type EventStore, type HookStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
@@ -71,6 +71,7 @@ import { hostRegistryRoute, registryRoutes } from "./registries.js";
 import { scaleBody, upBody, type UpBody } from "./bodies.js";
 import { serviceActions, serviceRoutes, type ServiceRouteDeps } from "./services.js";
 import { hookRoutes } from "./webhooks.js";
+import { chatRoutes } from "./chat.js";
 
 export interface ApiDeps {
   store: EventStore;
@@ -109,6 +110,10 @@ export interface ApiDeps {
   hostStaleMs?: number;
   /** When this control plane started, where no heartbeat could reach it before (see lastHeard): the embedded server's start. */
   heardSince?: number;
+  /** Chatops (a Slack slash command): its signing secret and who is who; absent: no chat routes. */
+  chat?: ChatStore;
+  /** Runs a chat command's work after its request is answered (default: at once, in this process). */
+  defer?: (job: () => Promise<void>) => void;
   /** Webhooks (`corral hook create`) and their deliveries; absent: no webhook routes. */
   hooks?: HookStore;
   /** Deletes a removed host's queue (and its dead-letter queue). */
@@ -330,23 +335,40 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
 
   // registration authenticates on its own terms (the admin, a join token, the host's current token)
   app.route("/v1/hosts", registrationRoutes({ ...deps, hostStaleMs: staleMs, clock, bindRoots: policy.bindRoots, portRange: policy.portRange }));
+  /** The user a hook or a chat account acts as, with their groups now; none: the user is gone. */
+  const principalOf = async (name: string): Promise<Principal | undefined> => {
+    if (name === "admin") return { name, admin: true, groups: [], scope: "as:admin" };
+    const u = await deps.users.get(name);
+    return u ? { name, admin: false, groups: u.groups, scope: `as:${name}` } : undefined;
+  };
   // webhooks: their deliveries authenticate with the hook's signature (or the URL's secret), not a bearer token
   const actions = () => serviceActions(serviceDeps);
   const hooks = deps.hooks
     ? hookRoutes({
         hooks: deps.hooks,
         load: (stack) => deps.store.load(stackParam(stack)),
-        principalOf: async (name) => {
-          if (name === "admin") return { name, admin: true, groups: [], scope: "hook:admin" };
-          const u = await deps.users.get(name);
-          return u ? { name, admin: false, groups: u.groups, scope: `hook:${name}` } : undefined;
-        },
+        principalOf,
         update: (state, service, u, p, from) => actions().update(state, service, u, p, from),
         clock,
         ...(deps.log ? { log: deps.log } : {}),
       })
     : undefined;
   if (hooks) app.route("/hooks", hooks.receive);
+  // chat commands: Slack's signature; then the routes as the mapped user (asPrincipal, below)
+  const chat = deps.chat
+    ? chatRoutes({
+        chat: deps.chat,
+        principalOf,
+        call: async (principal, method, path, body) => {
+          const res = await asPrincipal.request(path, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}) }, { principal });
+          return { status: res.status, body: (await res.json().catch(() => ({}))) as unknown };
+        },
+        defer: deps.defer ?? ((job) => void job().catch((e: unknown) => deps.log?.error("chat command", { error: String(e) }))),
+        clock,
+        ...(deps.log ? { log: deps.log } : {}),
+      })
+    : undefined;
+  if (chat) app.route("/chat", chat.receive);
   const v1 = new Hono<Env>();
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
@@ -365,6 +387,8 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
   v1.use("*", queryGuard());
   v1.use("*", idempotency({ store: deps.idempotency, key: deps.idempotencyKey }));
+  // the routes, apart from how a caller authenticates: /v1 (bearer tokens) and chat commands (a mapped chat user) both reach them
+  const routes = new Hono<Env>();
 
   /** Decide and append, retrying when the controller appended meanwhile; then wake the controller. */
   async function command(stack: string, make: (state: StackState) => Command) {
@@ -387,7 +411,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
 
   const opOf = (events: StackEvent[]) => events.find((e) => e.type === "OperationStarted");
 
-  v1.post("/stacks/:stack/up", async (c) => {
+  routes.post("/stacks/:stack/up", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
     const principal = c.get("principal");
@@ -489,7 +513,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
    * and rollbacks, with when, who, from where, which services and keys.
    * The current (or last) life; all=1: every earlier one before it.
    */
-  v1.get("/stacks/:stack/history", query({ all: flagParam.optional() }), async (c) => {
+  routes.get("/stacks/:stack/history", query({ all: flagParam.optional() }), async (c) => {
     const s = await deps.store.load(stackParam(c.req.param("stack")));
     const lives = stackHistory(s, { all: c.req.valid("query").all ?? false });
     if (lives.length === 0 || !canSee(c.get("principal"), s.owner, s.group)) throw notFound(`stack ${s.name} not found`);
@@ -497,7 +521,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   });
 
   /** `up --render`: what corral understood, and every policy violation; writes nothing. */
-  v1.post("/stacks/:stack/render", async (c) => {
+  routes.post("/stacks/:stack/render", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = upBody.parse(await c.req.json().catch(() => ({})));
     await mayTouch(stack, c.get("principal"));
@@ -507,13 +531,13 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   });
 
   /** `export`: the current revision as docker-compose.yml and rancher-compose.yml (secret references only). */
-  v1.get("/stacks/:stack/export", async (c) => {
+  routes.get("/stacks/:stack/export", async (c) => {
     const s = await existing(c.req.param("stack"), c.get("principal"));
     const { compose, rancher } = toComposeDocuments(currentProject(s));
     return c.json({ stack: s.name, revision: s.revision, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) } });
   });
 
-  v1.delete("/stacks/:stack", async (c) => {
+  routes.delete("/stacks/:stack", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     await mayTouch(stack, c.get("principal"));
     const op = newOpId();
@@ -524,7 +548,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ stack, op: current, version }, 202);
   });
 
-  v1.post("/stacks", async (c) => {
+  routes.post("/stacks", async (c) => {
     const body = z.object({ name: z.string() }).parse(await c.req.json().catch(() => ({})));
     const stack = stackParam(body.name);
     const p = c.get("principal");
@@ -533,7 +557,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ stack, version }, 201);
   });
 
-  v1.delete("/stacks/:stack/services/:service", async (c) => {
+  routes.delete("/stacks/:stack/services/:service", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     await existing(stack, c.get("principal"));
     const op = newOpId();
@@ -541,7 +565,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ stack, op, version }, 202);
   });
 
-  v1.delete("/containers/:name", async (c) => {
+  routes.delete("/containers/:name", async (c) => {
     const name = c.req.param("name");
     const t = name.includes("/") ? undefined : await resolveTarget(name, c.get("principal")).catch(() => undefined);
     if (!t?.container) throw notFound(`no container named ${name}`);
@@ -551,7 +575,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ stack: owner.name, op, version }, 202);
   });
 
-  v1.post("/stacks/:stack/scale", async (c) => {
+  routes.post("/stacks/:stack/scale", async (c) => {
     const stack = stackParam(c.req.param("stack"));
     const body = scaleBody.parse(await c.req.json().catch(() => ({})));
     return c.json(await scale(stack, body.scales, c.get("principal"), "api"), 202);
@@ -572,7 +596,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   }
 
   for (const action of ["stop", "start", "restart"] as const) {
-    v1.post(`/stacks/:stack/${action}`, async (c) => {
+    routes.post(`/stacks/:stack/${action}`, async (c) => {
       const stack = stackParam(c.req.param("stack"));
       const body = lifecycleBody.parse(await c.req.json().catch(() => ({})));
       await mayTouch(stack, c.get("principal"));
@@ -622,7 +646,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     if ((state.exists || state.owner) && !canSee(p, state.owner, state.group)) throw notFound(`stack ${stack} not found`);
   }
 
-  v1.get("/stacks", async (c) => {
+  routes.get("/stacks", async (c) => {
     const stacks = await existingStacks(c.get("principal"));
     return c.json(
       stacks.map((s) => {
@@ -637,7 +661,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
    * agents post back (under their host tokens) to the user who asked, by
    * long-poll. Agents accept no inbound connection.
    */
-  v1.post("/sessions", async (c) => {
+  routes.post("/sessions", async (c) => {
     const body = sessionBody.parse(await c.req.json().catch(() => ({})));
     const p = c.get("principal");
     const { containers, of } = await resolveContainers(body.target, p, body.type === "exec" ? (body.slot ?? 1) : undefined);
@@ -671,7 +695,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return s;
   }
 
-  v1.get("/sessions/:id", query({ cursor: jsonParam(sessionCursor).default("{}"), wait: waitParam }), async (c) => {
+  routes.get("/sessions/:id", query({ cursor: jsonParam(sessionCursor).default("{}"), wait: waitParam }), async (c) => {
     const s = await mySession(c.req.param("id"), c.get("principal"));
     const q = c.req.valid("query");
     const cursor: SessionCursor = q.cursor;
@@ -698,7 +722,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   });
 
   /** exec -i: the user's keystrokes or piped input, in order; the agent fetches them for the command's stdin. */
-  v1.post("/sessions/:id/input", async (c) => {
+  routes.post("/sessions/:id/input", async (c) => {
     const s = await mySession(c.req.param("id"), c.get("principal"));
     if (s.type !== "exec") throw invalid("only an exec session takes input", "id");
     const body = inputBody.parse(await c.req.json().catch(() => ({})));
@@ -707,7 +731,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ ok: true });
   });
 
-  v1.get("/hosts/:id/sessions/:sid/input", query({ after: intParam(-1, Number.MAX_SAFE_INTEGER).default("-1"), wait: waitParam }), async (c) => {
+  routes.get("/hosts/:id/sessions/:sid/input", query({ after: intParam(-1, Number.MAX_SAFE_INTEGER).default("-1"), wait: waitParam }), async (c) => {
     const host = c.req.param("id");
     const s = await deps.sessions.get(c.req.param("sid"));
     if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
@@ -722,7 +746,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   });
 
   /** Cancel a session (Ctrl-C); one every host has ended is read to the end: its items go. */
-  v1.delete("/sessions/:id", async (c) => {
+  routes.delete("/sessions/:id", async (c) => {
     const s = await mySession(c.req.param("id"), c.get("principal"));
     const status = await deps.sessions.status(s.id);
     if (Object.keys(s.hosts).every((h) => status.ended[h])) {
@@ -734,7 +758,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   });
 
   /** A host's answer to a session: its chunks in order, then its end. Tells the agent to stop when nobody listens. */
-  v1.post("/hosts/:id/sessions/:sid/chunks", async (c) => {
+  routes.post("/hosts/:id/sessions/:sid/chunks", async (c) => {
     const host = c.req.param("id");
     const s = await deps.sessions.get(c.req.param("sid"));
     if (!s || !s.hosts[host]) throw notFound(`session ${c.req.param("sid")} not found`);
@@ -790,7 +814,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   }
 
   /** `inspect STACK | STACK/SERVICE | CONTAINER`: one object; what the caller may not see answers 404. */
-  v1.get("/inspect", query({ target: textParam(300) }), async (c) => {
+  routes.get("/inspect", query({ target: textParam(300) }), async (c) => {
     const t = await resolveTarget(c.req.valid("query").target, c.get("principal"));
     const known = await deps.hosts.list();
     const ctx: InspectContext = {
@@ -803,13 +827,13 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json(t.service ? inspectService(t.stack, t.service, ctx) : inspectStack(t.stack, ctx));
   });
 
-  v1.get("/stacks/:stack", async (c) => {
+  routes.get("/stacks/:stack", async (c) => {
     const s = await existing(c.req.param("stack"), c.get("principal"));
     return c.json({ name: s.name, owner: s.owner ?? null, group: s.group ?? null, revision: s.revision, version: s.version, operation: s.op ?? null, services: serviceRows(s), containers: namedHosts(containerRows(s), await hostNames()) });
   });
 
-  v1.get("/services", async (c) => c.json((await existingStacks(c.get("principal"))).flatMap(serviceRows)));
-  v1.get("/containers", async (c) => {
+  routes.get("/services", async (c) => c.json((await existingStacks(c.get("principal"))).flatMap(serviceRows)));
+  routes.get("/containers", async (c) => {
     const names = await hostNames();
     return c.json((await existingStacks(c.get("principal"))).flatMap((s) => namedHosts(containerRows(s), names)));
   });
@@ -818,7 +842,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
    * The log of a stack after a version, with a user-facing line per event.
    * `wait=S` long-polls: the answer comes as soon as something is appended.
    */
-  v1.get("/stacks/:stack/events", query({ after: intParam(0, Number.MAX_SAFE_INTEGER).default("0"), wait: waitParam }), async (c) => {
+  routes.get("/stacks/:stack/events", query({ after: intParam(0, Number.MAX_SAFE_INTEGER).default("0"), wait: waitParam }), async (c) => {
     const stack = stackParam(c.req.param("stack"));
     await mayTouch(stack, c.get("principal"));
     const { after, wait } = c.req.valid("query");
@@ -855,7 +879,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
    * caller may see, as progress lines; with follow=1 it stays open and sends
    * what comes. since: epoch ms or an ISO time.
    */
-  v1.get("/events", query({ stack: stackNameParam.optional(), since: timeParam.optional(), follow: flagParam.optional() }), async (c) => {
+  routes.get("/events", query({ stack: stackNameParam.optional(), since: timeParam.optional(), follow: flagParam.optional() }), async (c) => {
     const p = c.get("principal");
     const { stack: only, since = 0, follow = false } = c.req.valid("query");
     if (only) await existing(only, p);
@@ -906,7 +930,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
    * only with that host's token, only for a create step planned on that host
    * and not yet done, only the version the step names.
    */
-  v1.get("/hosts/:id/secrets/:name", query({ stack: stackNameParam, step: textParam(500), version: intParam(1, Number.MAX_SAFE_INTEGER) }), async (c) => {
+  routes.get("/hosts/:id/secrets/:name", query({ stack: stackNameParam, step: textParam(500), version: intParam(1, Number.MAX_SAFE_INTEGER) }), async (c) => {
     const id = c.req.param("id");
     const name = c.req.param("name");
     const q = c.req.valid("query");
@@ -919,7 +943,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ name, version: q.version, value: value.toString("base64") });
   });
 
-  v1.post("/secrets/:name", async (c) => {
+  routes.post("/secrets/:name", async (c) => {
     const name = c.req.param("name");
     const stack = secretStack(name);
     const body = secretBody.parse(await c.req.json().catch(() => ({})));
@@ -935,14 +959,14 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ name, ...outcome }, outcome.kind === "unchanged" ? 200 : 201);
   });
 
-  v1.get("/secrets", async (c) => {
+  routes.get("/secrets", async (c) => {
     const p = c.get("principal");
     const all = await deps.secrets.list();
     const holders = await holdersOf(all.map((s) => s.name.split(".")[1] ?? ""));
     return c.json(all.filter((s) => mayUse(p, s, holders.get(s.name.split(".")[1] ?? "") ?? {})));
   });
 
-  v1.delete("/secrets/:name", async (c) => {
+  routes.delete("/secrets/:name", async (c) => {
     const name = c.req.param("name");
     const info = await deps.secrets.info(name);
     const holder = info ? await holderOf(name.split(".")[1] ?? "") : {};
@@ -961,7 +985,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ name, removed: true });
   });
 
-  v1.route("/registries", registryRoutes(deps));
+  routes.route("/registries", registryRoutes(deps));
   const serviceDeps: ServiceRouteDeps = {
     up,
     scale,
@@ -974,12 +998,13 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     volumeExists: async (name) => (await deps.volumes.get(name)) !== undefined,
     clock,
   };
-  v1.route("/", serviceRoutes(serviceDeps));
-  if (hooks) v1.route("/", hooks.admin);
-  v1.route("/hosts", hostRegistryRoute(deps));
+  routes.route("/", serviceRoutes(serviceDeps));
+  if (hooks) routes.route("/", hooks.admin);
+  if (chat) routes.route("/", chat.admin);
+  routes.route("/hosts", hostRegistryRoute(deps));
   if (deps.overlay) {
     const { subnets, vteps } = deps.overlay;
-    v1.route("/hosts", overlayRoutes({ hosts: deps.hosts, liveHosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n), clock }));
+    routes.route("/hosts", overlayRoutes({ hosts: deps.hosts, liveHosts, subnets, vteps, stacks: () => existingStacks(), load: (n) => deps.store.load(n), clock }));
   }
 
   const volumeBody = z.object({
@@ -1001,7 +1026,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return out;
   }
 
-  v1.post("/volumes", async (c) => {
+  routes.post("/volumes", async (c) => {
     const body = volumeBody.parse(await c.req.json().catch(() => ({})));
     const p = c.get("principal");
     let opts = body.opts;
@@ -1023,7 +1048,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ name: body.name, driver: body.driver }, 201);
   });
 
-  v1.get("/volumes", async (c) => {
+  routes.get("/volumes", async (c) => {
     const p = c.get("principal");
     const rows = [];
     const all = await deps.volumes.list();
@@ -1036,7 +1061,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json(rows);
   });
 
-  v1.delete("/volumes/:name", async (c) => {
+  routes.delete("/volumes/:name", async (c) => {
     const name = c.req.param("name");
     const p = c.get("principal");
     const v = volumeNamePattern.test(name) ? await deps.volumes.get(name) : undefined;
@@ -1058,7 +1083,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   const userBody = z.object({ name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "lower-case letters, digits, '_' and '-', starting with a letter"), groups: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/)).default([]) });
   const newUserToken = (name: string) => `user.${name}.${randomBytes(24).toString("base64url")}`;
 
-  v1.post("/users", async (c) => {
+  routes.post("/users", async (c) => {
     const body = userBody.parse(await c.req.json().catch(() => ({})));
     if (body.name === "admin") throw conflict("the name admin is taken");
     const groups = body.groups.length > 0 ? body.groups : [body.name];
@@ -1110,14 +1135,14 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     if (groups.includes(name) && groupsHeld.has(name)) throw conflict(`${name} is already a group (of ${some(groupsHeld.get(name)!)}): a user ${name} would join it; choose another name, or give the groups with --group`);
   }
 
-  v1.get("/users", async (c) => c.json(await deps.users.list()));
-  v1.delete("/users/:name", async (c) => {
+  routes.get("/users", async (c) => c.json(await deps.users.list()));
+  routes.delete("/users/:name", async (c) => {
     const name = c.req.param("name");
     if (!(await deps.users.get(name))) throw notFound(`user ${name} not found`);
     await deps.users.remove(name);
     return c.json({ name, removed: true });
   });
-  v1.post("/users/:name/token", async (c) => {
+  routes.post("/users/:name/token", async (c) => {
     const name = c.req.param("name");
     const token = newUserToken(name);
     if (!(await deps.users.setToken(name, hashToken(token)))) throw notFound(`user ${name} not found`);
@@ -1125,7 +1150,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     return c.json({ name, token });
   });
 
-  v1.route(
+  routes.route(
     "/hosts",
     hostRoutes({
       hosts: deps.hosts,
@@ -1143,7 +1168,17 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     }),
   );
 
+  v1.route("/", routes);
   app.route("/v1", v1);
+  /** The routes as a given principal (a chat command's mapped user): the same checks, the same answers, no token. */
+  const asPrincipal = new Hono<Env>();
+  asPrincipal.onError(onError(deps.log));
+  asPrincipal.use("*", async function principal(c, next) {
+    c.set("principal", (c.env as { principal: Principal }).principal);
+    await next();
+  });
+  asPrincipal.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
+  asPrincipal.route("/v1", routes);
   const drainHooks = async () => {
     await hooks?.drain();
   };

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isIP } from "node:net";
-import { existsSync, mkdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
@@ -22,34 +22,14 @@ import {
 } from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
 import { processRawOut, runSession, sinceSeconds, streamEvents, type StreamedEvent } from "./sessions.js";
-import { ExitError, follow, printIssues, printList, printTable, seg, type Out } from "./output.js";
+import { ExitError, follow, printIssues, printList, printTable, readStdin, seg, type Out } from "./output.js";
 import { addServiceCommands } from "./commands/service.js";
 import { addHookCommands } from "./commands/hook.js";
+import { addChatCommands } from "./commands/chat.js";
 
 /** Read standard input to its end, refusing more than `limit` bytes (a password is small; a stray pipe of a file is not one). */
 /** A password is at most 16 KiB (the API's bound); a byte more is refused before anything is sent. */
 const PASSWORD_STDIN_LIMIT = 16 * 1024 + 2;
-
-function readStdin(limit: number): Buffer {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const chunk = Buffer.alloc(64 * 1024);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, chunk, 0, chunk.length, null);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
-      if ((e as NodeJS.ErrnoException).code === "EOF") break;
-      throw e;
-    }
-    if (n === 0) break;
-    total += n;
-    if (total > limit) throw new CliError(`standard input holds more than ${limit} bytes: a password is at most that`);
-    chunks.push(Buffer.from(chunk.subarray(0, n)));
-  }
-  return Buffer.concat(chunks);
-}
 
 const defaultOut: Out = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -773,6 +753,7 @@ With --all, each life of the stack comes under a heading saying when it was remo
 
   addServiceCommands(program, io, api);
   addHookCommands(program, io, api);
+  addChatCommands(program, io, api);
 
   const hostCmd = program.command("host").description("the Docker hosts corral places containers on");
   hostCmd

@@ -1,6 +1,7 @@
 import Table from "cli-table3";
 import type { ComposeIssue } from "@corral/core";
-import type { ApiClient } from "./client.js";
+import { readSync } from "node:fs";
+import { CliError, type ApiClient } from "./client.js";
 import type { RawOut } from "./sessions.js";
 
 // What every command module shares: where output goes, following an operation to its end, printing lists.
@@ -72,5 +73,28 @@ export class ExitError extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }
+}
+
+
+/** Read standard input to its end, refusing more than `limit` bytes. */
+export function readStdin(limit: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Buffer.alloc(64 * 1024);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      if ((e as NodeJS.ErrnoException).code === "EOF") break;
+      throw e;
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > limit) throw new CliError(`standard input holds more than ${limit} bytes: a password is at most that`);
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
 }
 

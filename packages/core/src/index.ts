@@ -63,3 +63,5 @@ export { serviceTasks, taskState, TASK_HISTORY } from "./tasks.js";
 export type { TaskRow } from "./tasks.js";
 export { hookKinds, pushTargets, readDelivery, splitImage, tagMatches } from "./hooks.js";
 export type { Delivery, HookKind, ImagePush } from "./hooks.js";
+export { CHAT_MAX_TAIL, CHAT_USAGE, parseChatCommand } from "./chat.js";
+export type { ChatCommand } from "./chat.js";

@@ -24,3 +24,5 @@ export { SessionStore } from "./sessions.js";
 export type { SessionCursor, SessionEnd, SessionRecord, SessionStatus } from "./sessions.js";
 export { HookStore } from "./hooks.js";
 export type { DeliveryRecord, HookRecord, QueuedDeploy } from "./hooks.js";
+export { ChatStore } from "./chat.js";
+export type { ChatConfig } from "./chat.js";

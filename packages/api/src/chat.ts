@@ -1,0 +1,233 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { CHAT_USAGE, invalid, notFound, parseChatCommand, type ChatCommand, type HistoryLife, type Logger, type ServiceRow } from "@corral/core";
+import type { ChatStore } from "@corral/store";
+import type { Principal } from "./auth.js";
+
+type Env = { Variables: { principal: Principal; credential?: boolean } };
+
+/**
+ * Chatops: a Slack slash command (`/corral ps shop`). Each request is
+ * verified with the app's signing secret (`v0=` HMAC-SHA256 of
+ * `v0:TIMESTAMP:BODY`, the timestamp within 5 minutes, a signature seen
+ * before refused), answered at once, and followed up through its
+ * `response_url` with progress and the outcome. The chat user acts as the
+ * corral user mapped to them (`corral chat map`), through the same routes
+ * and checks as the CLI; anyone unmapped is refused.
+ */
+export interface ChatDeps {
+  chat: ChatStore;
+  principalOf(name: string): Promise<Principal | undefined>;
+  /** A request to the API's routes as `principal`. */
+  call(principal: Principal, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** Run a command's work after its request is answered (Slack waits 3 s at most). */
+  defer(job: () => Promise<void>): void;
+  /** POST a follow-up (default: fetch). */
+  post?: (url: string, body: unknown) => Promise<void>;
+  clock(): number;
+  log?: Logger;
+}
+
+export const SLACK_WINDOW_S = 5 * 60;
+const SLACK_BODY_LIMIT = 16 * 1024;
+
+/** Slack's request signature, checked in constant time. */
+export function slackSignatureValid(secret: string, timestamp: string, body: Buffer, signature: string | undefined): boolean {
+  const m = /^v0=([0-9a-f]{64})$/.exec(signature ?? "");
+  if (!m) return false;
+  const expected = createHmac("sha256", secret).update(`v0:${timestamp}:`).update(body).digest();
+  const given = Buffer.from(m[1]!, "hex");
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const configBody = z.object({ signingSecret: z.string().min(16).max(256), responseHosts: z.array(z.string().regex(/^[a-z0-9.-]{1,253}(:\d{1,5})?$/i, "a host[:port]")).max(16).default(["hooks.slack.com"]) }).strict();
+const mapBody = z.object({ user: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "a corral user name") }).strict();
+const chatUserPattern = /^[UW][A-Z0-9]{2,20}$/;
+
+/** A table as chat shows it: a code block, columns padded. */
+function table(head: string[], rows: string[][]): string {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  return ["```", ...all.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()), "```"].join("\n");
+}
+
+const clip = (lines: string[], max = 40) => (lines.length > max ? [...lines.slice(0, 5), `… ${lines.length - max + 5} lines …`, ...lines.slice(-(max - 6))] : lines);
+
+export function chatRoutes(deps: ChatDeps) {
+  const log = deps.log;
+  const post =
+    deps.post ??
+    (async (url: string, body: unknown) => {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000), redirect: "error" });
+      if (!res.ok) throw new Error(`response_url answered ${res.status}`);
+    });
+
+  const call = async <T>(p: Principal, method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await deps.call(p, method, path, body);
+    if (res.status >= 400) throw new Error((res.body as { message?: string }).message ?? `${method} ${path}: ${res.status}`);
+    return res.body as T;
+  };
+
+  /** Follow an operation's events to its end: its progress lines, and whether it succeeded (a failure that rolled back by itself: no). */
+  async function follow(p: Principal, stack: string, op: string, from: number): Promise<{ ok: boolean; lines: string[]; reason?: string }> {
+    let after = from;
+    let following = op;
+    let failure: string | undefined;
+    const lines: string[] = [];
+    const until = deps.clock() + 15 * 60_000;
+    while (deps.clock() < until) {
+      const page = await call<{ version: number; events: Array<{ type: string; line: string | null; event: { op?: string; reason?: string } }> }>(p, "GET", `/v1/stacks/${stack}/events?after=${after}&wait=10`);
+      for (const e of page.events) {
+        if (e.line) lines.push(...e.line.split("\n"));
+        if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op;
+        if (e.event.op !== following) continue;
+        if (e.type === "OperationSucceeded") return failure ? { ok: false, lines, reason: failure } : { ok: true, lines };
+        if (e.type === "OperationFailed") {
+          if (!(e.event.reason ?? "").includes("rolling back")) return { ok: false, lines, reason: e.event.reason ?? "failed" };
+          failure = e.event.reason;
+        }
+      }
+      after = page.version;
+    }
+    return { ok: false, lines, reason: "still running after 15 minutes" };
+  }
+
+  /** Run a command as the user; what to say, in one message (the outcome) or two (started, then the outcome). */
+  async function run(p: Principal, cmd: ChatCommand, say: (text: string, channel?: boolean) => Promise<void>): Promise<void> {
+    const mutate = async (stack: string, res: { op?: string; version: number }, what: string) => {
+      if (!res.op) return say(`${what}: nothing to change`);
+      await say(`${what}: started (operation ${res.op})`);
+      const end = await follow(p, stack, res.op, res.version - 1);
+      const body = end.lines.length ? `\n${["```", ...clip(end.lines), "```"].join("\n")}` : "";
+      await say(end.ok ? `${what}: done${body}` : `${what}: failed: ${end.reason}${body}`, true);
+    };
+    switch (cmd.verb) {
+      case "help":
+        return say(["Commands:", ...CHAT_USAGE].join("\n"));
+      case "ps": {
+        const rows = cmd.stack ? (await call<{ services: ServiceRow[] }>(p, "GET", `/v1/stacks/${cmd.stack}`)).services : await call<ServiceRow[]>(p, "GET", "/v1/services");
+        const shown = cmd.service ? rows.filter((r) => r.name === `${cmd.stack}/${cmd.service}`) : rows;
+        if (cmd.service && shown.length === 0) throw notFound(`stack ${cmd.stack} has no service ${cmd.service}`);
+        return say(table(["NAME", "IMAGE", "STATE", "SCALE", "ENDPOINTS"], shown.map((r) => [r.name, r.image, r.state, r.scale, r.endpoints])));
+      }
+      case "history": {
+        const { lives } = await call<{ lives: HistoryLife[] }>(p, "GET", `/v1/stacks/${cmd.stack}/history`);
+        const rows = (lives.at(-1)?.rows ?? []).slice(-15);
+        return say(table(["REV", "TIME", "BY", "SOURCE", "CHANGED"], rows.map((r) => [`${r.revision}${r.current ? "*" : ""}`, r.time ?? "", r.by, r.source, r.rollback ?? r.changed.map((c) => `${c.service}: ${c.keys.join(", ")}`).join("; ")])));
+      }
+      case "up": {
+        const exported = await call<{ files: Record<string, string> }>(p, "GET", `/v1/stacks/${cmd.stack}/export`);
+        const files = [{ name: "docker-compose.yml", document: parseYaml(exported.files["docker-compose.yml"] ?? "") as unknown }];
+        const rancher = exported.files["rancher-compose.yml"] ? { name: "rancher-compose.yml", document: parseYaml(exported.files["rancher-compose.yml"]) as unknown } : undefined;
+        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { files, ...(rancher ? { rancher } : {}), source: "chatops" }), `up ${cmd.stack}`);
+      }
+      case "upgrade": {
+        const body = cmd.image ? { patch: { image: cmd.image }, source: "chatops" } : { patch: {}, force: true, source: "chatops" };
+        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/services/${cmd.service}/update`, body), `upgrade ${cmd.stack}/${cmd.service}${cmd.image ? ` to ${cmd.image}` : ""}`);
+      }
+      case "confirm":
+        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { confirmUpgrade: true, source: "chatops" }), `confirm ${cmd.stack}`);
+      case "rollback":
+        if (cmd.service) return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/services/${cmd.service}/rollback`, { source: "chatops" }), `rollback ${cmd.stack}/${cmd.service}`);
+        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { rollback: true, source: "chatops", ...(cmd.toRevision ? { toRevision: cmd.toRevision } : {}) }), `rollback ${cmd.stack}${cmd.toRevision ? ` to revision ${cmd.toRevision}` : ""}`);
+      case "logs": {
+        const target = cmd.service ? `${cmd.stack}/${cmd.service}` : cmd.stack;
+        const session = await call<{ id: string }>(p, "POST", "/v1/sessions", { type: "logs", target, tail: cmd.tail, follow: false });
+        let cursor = "{}";
+        const lines: string[] = [];
+        for (let round = 0; round < 20; round++) {
+          const page = await call<{ chunks: Array<{ container: string; data: string }>; cursor: unknown; done: boolean }>(p, "GET", `/v1/sessions/${session.id}?cursor=${encodeURIComponent(cursor)}&wait=5`);
+          for (const c of page.chunks) for (const l of Buffer.from(c.data, "base64").toString("utf8").split("\n")) if (l) lines.push(cmd.service ? l : `${c.container} | ${l}`);
+          cursor = JSON.stringify(page.cursor);
+          if (page.done) break;
+        }
+        return say(lines.length ? ["```", ...clip(lines, cmd.tail + 1).map((l) => l.slice(0, 300)), "```"].join("\n") : `no logs from ${target}`);
+      }
+    }
+  }
+
+  /** The admin's settings (under /v1): the signing secret, who is who. */
+  const admin = new Hono<Env>();
+  const adminOnly = (c: Context<Env>) => {
+    if (!c.get("principal").admin) throw new HTTPException(403, { message: "chat settings are the admin's" });
+  };
+  admin.put("/chat/config", async (c) => {
+    adminOnly(c);
+    const body = configBody.parse(await c.req.json().catch(() => ({})));
+    return c.json(await deps.chat.configure(body.signingSecret, body.responseHosts));
+  });
+  admin.put("/chat/users/:chatUser", async (c) => {
+    adminOnly(c);
+    const chatUser = c.req.param("chatUser");
+    if (!chatUserPattern.test(chatUser)) throw invalid(`chat user: "${chatUser.slice(0, 40)}" is not a Slack user id (U… or W…)`, "chatUser");
+    const { user } = mapBody.parse(await c.req.json().catch(() => ({})));
+    const p = await deps.principalOf(user);
+    if (!p) throw notFound(`no user ${user}`);
+    // a chat account acts with a user's rights, never the admin's (a stolen chat session is not the keys to everything)
+    if (p.admin) throw invalid("user: chat users act as ordinary users, not the admin", "user");
+    await deps.chat.map(chatUser, user);
+    return c.json({ chatUser, user });
+  });
+  admin.delete("/chat/users/:chatUser", async (c) => {
+    adminOnly(c);
+    if (!(await deps.chat.unmap(c.req.param("chatUser")))) throw notFound(`chat user ${c.req.param("chatUser").slice(0, 40)} is not mapped`);
+    return c.json({ chatUser: c.req.param("chatUser"), removed: true });
+  });
+  admin.get("/chat/users", async (c) => {
+    adminOnly(c);
+    return c.json(await deps.chat.mappings());
+  });
+
+  /** Where Slack posts slash commands: no bearer token; the signature is the credential. */
+  const receive = new Hono();
+  const refuse = (why: string) => new HTTPException(401, { message: why });
+  receive.post("/slack", bodyLimit({ maxSize: SLACK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a command is at most ${SLACK_BODY_LIMIT} bytes` }, 413) }), async (c) => {
+    const raw = Buffer.from(await c.req.arrayBuffer());
+    const config = await deps.chat.config();
+    if (!config) throw refuse("chat is not set up ('corral chat setup')");
+    const ts = c.req.header("x-slack-request-timestamp") ?? "";
+    const signature = c.req.header("x-slack-signature");
+    if (!/^\d{1,12}$/.test(ts) || Math.abs(Math.floor(deps.clock() / 1000) - Number(ts)) > SLACK_WINDOW_S) throw refuse("stale or missing X-Slack-Request-Timestamp");
+    if (!slackSignatureValid(config.signingSecret, ts, raw, signature)) throw refuse("bad or missing signature");
+    if (!(await deps.chat.firstSeen(signature!.slice(3), SLACK_WINDOW_S * 2))) throw refuse("a replayed request");
+    const form = new URLSearchParams(raw.toString("utf8"));
+    const userId = form.get("user_id") ?? "";
+    const text = form.get("text") ?? "";
+    const responseUrl = form.get("response_url") ?? "";
+    if (!chatUserPattern.test(userId)) throw invalid("user_id: not a Slack user id", "user_id");
+    let url: URL;
+    try {
+      url = new URL(responseUrl);
+    } catch {
+      throw invalid("response_url: not a URL", "response_url");
+    }
+    if (!config.responseHosts.includes(url.host) || (url.protocol !== "https:" && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url.host))) {
+      throw invalid(`response_url: ${url.host} is not a host chat answers go to (${config.responseHosts.join(", ")})`, "response_url");
+    }
+    const user = await deps.chat.userOf(userId);
+    const principal = user ? await deps.principalOf(user) : undefined;
+    if (!principal) {
+      log?.info("chat command refused", { chatUser: userId, why: "not mapped" });
+      return c.json({ response_type: "ephemeral", text: `You are not a corral user here: ask an admin to run 'corral chat map ${userId} USER'.` });
+    }
+    const cmd = parseChatCommand(text);
+    if ("error" in cmd) return c.json({ response_type: "ephemeral", text: [`${cmd.error}`, "Commands:", ...CHAT_USAGE].join("\n") });
+    log?.info("chat command", { chatUser: userId, user: principal.name, verb: cmd.verb });
+    const say = (message: string, channel = false) => post(url.toString(), { response_type: channel ? "in_channel" : "ephemeral", text: message });
+    deps.defer(async () => {
+      try {
+        await run(principal, cmd, say);
+      } catch (e) {
+        await say(`${text.trim() || "help"}: ${e instanceof Error ? e.message : String(e)}`).catch((err: unknown) => log?.error("chat follow-up", { error: String(err) }));
+      }
+    });
+    return c.json({ response_type: "ephemeral", text: `corral: ${text.trim() || "help"} (as ${principal.name})…` });
+  });
+
+  return { admin, receive };
+}
