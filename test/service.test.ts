@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupStack, corral, docker, httpGet, stackContainers, testServer } from "./support.js";
+import { cleanupStack, corral, docker, eventually, httpGet, stackContainers, testServer } from "./support.js";
 
 // The Swarm exercise through Swarm's own verbs: docker service create / update / rollback / ps, on the real engine.
 let server: Awaited<ReturnType<typeof testServer>>;
@@ -118,6 +118,21 @@ describe("docker service verbs, the Swarm exercise", () => {
     expect((await corral(server, ["service", "update", "svcx"])).stderr).toContain("nothing to update");
     expect((await corral(server, ["history", "svcx"])).stdout).toBe(before);
     expect(await stackContainers("bad")).toEqual([]);
+
+    // the bot's way (README): an update held for a verdict, followed, then confirmed
+    const held = await fetch(`${server.url}/v1/stacks/svcx/services/svcx/update`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json", "idempotency-key": "deploy-4711" },
+      body: JSON.stringify({ patch: { envAdd: ["HELD=1"] }, hold: true }),
+    });
+    expect(held.status).toBe(202);
+    const { op } = (await held.json()) as { op: string };
+    await eventually(async () => (await corral(server, ["events", "svcx"])).stdout.includes(`OperationSucceeded`) && JSON.parse((await corral(server, ["service", "inspect", "svcx"])).stdout)[0].UpdateStatus.Message.includes("awaiting confirmation"), 60_000, 250);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(JSON.parse((await corral(server, ["service", "inspect", "svcx"])).stdout)[0].UpdateStatus.State).toBe("updating"); // still held: nothing confirmed it
+    expect(op).toBeTruthy();
+    expect((await corral(server, ["up", "-d", "--confirm-upgrade", "-s", "svcx"])).code).toBe(0);
+    expect(JSON.parse((await corral(server, ["service", "inspect", "svcx"])).stdout)[0].UpdateStatus.State).toBe("completed");
 
     const rm = await corral(server, ["service", "rm", "svcx"]);
     expect(rm.code).toBe(0);

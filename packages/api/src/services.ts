@@ -51,7 +51,8 @@ const rollout = {
   dryRun: z.boolean().optional(),
   source: sourceSchema.optional(),
 };
-const updateBody = z.object({ patch: servicePatchSchema, ...rollout }).strict();
+/** hold: the upgrade waits for a confirm (`up --confirm-upgrade`) or a rollback, as `up --upgrade` does, instead of confirming by itself. */
+const updateBody = z.object({ patch: servicePatchSchema, hold: z.boolean().optional(), ...rollout }).strict();
 const createBody = z
   .object({
     name: z.string().min(1).max(63),
@@ -162,7 +163,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     const principal = c.get("principal");
     const state = await deps.existing(c.req.param("stack"), principal);
     if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    const answer = await actions.update(state, service, body, principal, source(body.source, c.req.header("x-corral-source")));
+    const { hold, ...update } = body;
+    const answer = await actions.update(state, service, { ...update, ...(hold ? { autoConfirmMs: null } : {}) }, principal, source(body.source, c.req.header("x-corral-source")));
     return c.json(answer.body, answer.status);
   });
 
