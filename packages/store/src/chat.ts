@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { queryPartition } from "./client.js";
 import { open, seal, type MasterKey } from "./secrets.js";
 
 /** The chat app's settings: where follow-ups may go. The signing secret is kept apart, sealed. */
@@ -68,22 +69,7 @@ export class ChatStore {
   }
 
   async mappings(): Promise<Array<{ chatUser: string; user: string }>> {
-    const out: Array<{ chatUser: string; user: string }> = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk AND begins_with(sk, :m)",
-          ExpressionAttributeValues: { ":pk": { S: CHAT }, ":m": { S: "map#" } },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const i of page.Items ?? []) out.push({ chatUser: (i.sk?.S ?? "").slice(4), user: i.user?.S ?? "" });
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+    return (await queryPartition(this.db, this.table, CHAT, "map#")).map((i) => ({ chatUser: (i.sk?.S ?? "").slice(4), user: i.user?.S ?? "" }));
   }
 
   /** A request's signature seen for the first time (true), or again: a replay (false). Kept past the timestamps' window. */

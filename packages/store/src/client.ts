@@ -1,4 +1,4 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, QueryCommand, ResourceNotFoundException, type AttributeValue, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 
 export interface DynamoConfig {
   /** Override for local stand-ins (dynalite); unset on AWS. */
@@ -48,4 +48,24 @@ export async function ensureTable(client: DynamoDBClient, table: string): Promis
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`table ${table} did not become active`);
+}
+
+/** Every item of one partition (those whose sort key begins with `prefix`, when given), read consistently, page by page. */
+export async function queryPartition(db: DynamoDBClient, table: string, pk: string, prefix?: string): Promise<Array<Record<string, AttributeValue>>> {
+  const out: Array<Record<string, AttributeValue>> = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await db.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: prefix ? "pk = :pk AND begins_with(sk, :prefix)" : "pk = :pk",
+        ExpressionAttributeValues: { ":pk": { S: pk }, ...(prefix ? { ":prefix": { S: prefix } } : {}) },
+        ConsistentRead: true,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    out.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
 }

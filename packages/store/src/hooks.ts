@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { queryPartition } from "./client.js";
 import { open, seal, type MasterKey } from "./secrets.js";
 
 /** A webhook as anyone allowed to see it sees it: never its secret. */
@@ -127,23 +128,8 @@ export class HookStore {
     return old.Attributes !== undefined;
   }
 
-  async #query(pk: string): Promise<Array<Record<string, AttributeValue>>> {
-    const out: Array<Record<string, AttributeValue>> = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": { S: pk } },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      out.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+  #query(pk: string): Promise<Array<Record<string, AttributeValue>>> {
+    return queryPartition(this.db, this.table, pk);
   }
 
   /**

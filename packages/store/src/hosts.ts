@@ -1,9 +1,9 @@
+import { queryPartition } from "./client.js";
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
@@ -227,22 +227,7 @@ export class HostStore {
   }
 
   async list(): Promise<HostRecord[]> {
-    const items: Record<string, AttributeValue>[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": { S: HOSTS } },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return items.map(fromItem);
+    return (await queryPartition(this.db, this.table, HOSTS)).map(fromItem);
   }
 
   async alive(now: number, staleMs: number): Promise<HostRecord[]> {

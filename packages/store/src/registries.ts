@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DeleteItemCommand, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { queryPartition } from "./client.js";
 import { open, seal, type MasterKey } from "./secrets.js";
 
 /** What anyone allowed to see a registry login sees: never its password. */
@@ -94,16 +95,7 @@ export class RegistryStore {
   }
 
   async list(): Promise<RegistryRecord[]> {
-    const out: RegistryRecord[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({ TableName: this.table, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": { S: REGISTRIES } }, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }),
-      );
-      for (const item of page.Items ?? []) out.push(this.#record(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+    return (await queryPartition(this.db, this.table, REGISTRIES)).map((item) => this.#record(item));
   }
 
   /** The login with its password. Only for an agent pulling an image of the owner's stack. */
