@@ -5,7 +5,7 @@ import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, Queu
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HookStore, HostStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, dynamoClient, ensureTable, EventStore, HookStore, HostStore, RateStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { decide, initialState, sitePolicySchema, type Command, type StackState } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
@@ -15,12 +15,13 @@ let queues: StandIn;
 let app: ReturnType<typeof createApp>;
 let deps: ApiDeps;
 let store: EventStore;
+let db: ReturnType<typeof dynamoClient>;
 
 const token = "test-admin-token";
 
 beforeAll(async () => {
   [dynamo, queues] = await Promise.all([startDynamo(), startQueues()]);
-  const db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral" });
+  db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral" });
   await ensureTable(db, "corral");
   const sqs = sqsClient({ endpoint: queues.endpoint });
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName("api-test"));
@@ -718,5 +719,27 @@ describe("webhooks: bad values", () => {
     // the URL of a hook that signs carries no secret; the listing, none at all
     expect(hook.url).toMatch(new RegExp(`/hooks/${hook.id}$`));
     expect(JSON.stringify(await (await app.request("/v1/hooks", { headers: auth })).json())).not.toContain(hook.secret);
+  });
+});
+
+describe("rate limits per token on the mutating routes", () => {
+  it("past the limit in a window: 429 with Retry-After, nothing done; reads and other tokens go on; the next window opens again", async () => {
+    let now = Date.UTC(2026, 0, 1, 12, 0, 10);
+    const limited = createApp({ ...deps, rates: new RateStore(db, "corral", () => now), limits: { mutationsPerMinute: 3 } });
+    const make = (name: string, token = auth) => limited.request("/v1/stacks", { method: "POST", headers: token, body: JSON.stringify({ name }) });
+    for (const n of ["rl-1", "rl-2", "rl-3"]) expect((await make(n)).status).toBe(201);
+    const refused = await make("rl-4");
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("50");
+    expect(await refused.json()).toMatchObject({ error: "too_many_requests", message: "too many changes from this token: try again in 50 s" });
+    expect((await store.load("rl-4")).exists).toBe(false);
+    expect((await limited.request("/v1/stacks", { headers: auth })).status).toBe(200);
+    // another token has its own count
+    const created = await app.request("/v1/users", { method: "POST", headers: auth, body: JSON.stringify({ name: "rl-user", groups: [] }) });
+    const { token: userToken } = (await created.json()) as { token: string };
+    expect((await make("rl-5", { authorization: `Bearer ${userToken}`, "content-type": "application/json" })).status).toBe(201);
+    expect((await make("rl-6")).status).toBe(429); // the admin's, still over
+    now += 50_000;
+    expect((await make("rl-4")).status).toBe(201);
   });
 });

@@ -55,7 +55,7 @@ import {
   volumeProblems,
 } from "@corral/core";
 import { CONTROL, type QueueSender } from "@corral/queue";
-import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type ChatStore, type EventStore, type HookStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
+import { LeaseBusyError, VersionConflictError, type ChangeFeed, type LeaseStore, type RateStore, type ChatStore, type EventStore, type HookStore, type HostStore, type IdempotencyStore, type RegistryStore, type SecretStore, type SessionCursor, type SessionStore, type SubnetStore, type UserStore, type VolumeStore } from "@corral/store";
 import { bearerAuth, canSee, hashToken, primaryGroup, type Principal } from "./auth.js";
 import { onError } from "./errors.js";
 import { accessLog } from "./access-log.js";
@@ -63,7 +63,7 @@ import { selectServices } from "./select.js";
 import { holdsCredential, idempotency } from "./idempotency.js";
 import { DEFAULT_HOST_STALE_MS, hostIdPattern, hostRoutes, registrationRoutes } from "./hosts.js";
 import { overlayRoutes } from "./overlay.js";
-import { bodyLimits, defaultBodyLimits, followLimiter, type BodyLimits } from "./limits.js";
+import { bodyLimits, DEFAULT_MUTATIONS_PER_MINUTE, defaultBodyLimits, followLimiter, mutationLimit, type BodyLimits } from "./limits.js";
 import { flagParam, intParam, jsonParam, query, queryGuard, stackNameParam, textParam, timeParam, waitParam } from "./query.js";
 import { belongsToStack, mayName, mayUse, secretStack, volumeStack, type Holder } from "./names.js";
 import { openapi } from "./openapi.js";
@@ -122,7 +122,9 @@ export interface ApiDeps {
   agentReconcileMs?: number;
   agentOrphanGraceMs?: number;
   /** Request bounds: body sizes (413 past them), and follows (long-polls, event streams) one token may hold at once (429 past it; default 8). */
-  limits?: { body?: Partial<BodyLimits>; followsPerToken?: number };
+  limits?: { body?: Partial<BodyLimits>; followsPerToken?: number; mutationsPerMinute?: number };
+  /** Counts each token's mutating requests (rate limits, 429 past limits.mutationsPerMinute); absent: none. */
+  rates?: Pick<RateStore, "take">;
   /**
    * The longest an event stream (`/v1/events?follow=1`) stays open; then it
    * ends and the client reconnects with `since`. Unset: until the client
@@ -386,6 +388,12 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   });
   v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
   v1.use("*", queryGuard());
+  // a token's changes per minute, counted across every API process; an idempotent replay counts too (it is a request)
+  if (deps.rates) {
+    const rates = deps.rates;
+    const perMinute = deps.limits?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE;
+    v1.use("*", mutationLimit((scope) => rates.take(scope, perMinute, 60_000)));
+  }
   v1.use("*", idempotency({ store: deps.idempotency, key: deps.idempotencyKey }));
   // the routes, apart from how a caller authenticates: /v1 (bearer tokens) and chat commands (a mapped chat user) both reach them
   const routes = new Hono<Env>();

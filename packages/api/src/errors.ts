@@ -33,7 +33,7 @@ export const onError = (log?: Logger) =>
     }
     if (err instanceof HTTPException) {
       const error = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : err.status === 429 ? "too_many_requests" : "error";
-      if (err.status === 429) c.header("retry-after", "1");
+      if (err.status === 429) c.header("retry-after", String("retryAfterS" in err && typeof err.retryAfterS === "number" ? err.retryAfterS : 1));
       return json(err.status as ContentfulStatusCode, error, err.message);
     }
     log?.error("unhandled", { error: String(err), stack: err.stack });

@@ -79,3 +79,34 @@ export function followLimiter(max: number) {
     held: (scope: string) => held.get(scope) ?? 0,
   };
 }
+
+/** A 429 that says when to come back (Retry-After, seconds). */
+export class RateLimited extends HTTPException {
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(429, { message });
+  }
+}
+
+/** The default: mutating requests one token may make per minute (every process counting together). */
+export const DEFAULT_MUTATIONS_PER_MINUTE = 300;
+
+/**
+ * Rate limits per token on the mutating routes (POST, PUT, PATCH, DELETE):
+ * at most `limit` per window, counted in the table by `take`; past it, 429
+ * with Retry-After. Hosts' own traffic (heartbeats, session output) is not
+ * counted: it is the agents', bounded by their own pace.
+ */
+export const mutationLimit = (take: (scope: string) => Promise<{ ok: true } | { ok: false; retryAfterMs: number }>): MiddlewareHandler<{ Variables: { principal: { scope: string; hostId?: string; name: string } } }> =>
+  async function mutationLimit(c, next) {
+    const p = c.get("principal");
+    if (c.req.method === "GET" || c.req.method === "HEAD" || p.hostId) return next();
+    const r = await take(p.scope);
+    if (!r.ok) {
+      const s = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+      throw new RateLimited(`too many changes from this token: try again in ${s} s`, s);
+    }
+    await next();
+  };

@@ -7,7 +7,7 @@ export const openapi = {
   info: { title: "corral", version: "0.1.0", description:
       "Docker Compose stacks on a fleet of hosts. Bearer tokens; Idempotency-Key honoured on every POST and DELETE (an answer that held a token is not kept: a repeat answers 409 not_replayable). " +
       "Bounds: every query parameter is checked and an unknown one refused (400 naming it); bodies are limited by route (413 too_large: 1 MiB for up/render and secrets, 8 MiB for an agent's chunks, 512 KiB for exec input, 64 KiB else); ?wait= is at most 30 seconds; " +
-      "a token holds at most 8 follows at once (long-polls with ?wait, ?follow=1 streams; 429 too_many_requests with Retry-After). " +
+      "a token holds at most 8 follows at once (long-polls with ?wait, ?follow=1 streams; 429 too_many_requests with Retry-After), and makes at most 300 changes (POST, PUT, DELETE) a minute (429 with Retry-After). " +
       "Secrets are named SERVICE.STACK.FILE and volumes SERVICE.STACK: a name is the stack's owner's.",
   },
   components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
@@ -29,7 +29,7 @@ export const openapi = {
     "/v1/hosts/{id}/registry-auth": { get: op("?stack=&step=&server=: the stack owner's login for a registry, for the host pulling that step's image (the host's own token)") },
     "/v1/hosts/{id}/secrets/{name}": { get: op("a secret's value, for the host creating a container that mounts it (the host's own token)") },
     "/v1/stacks/{stack}/events": { get: op("the stack's events after ?after=VERSION; ?wait=SECONDS long-polls", { parameters: [stack] }) },
-    "/v1/services": { get: op("every service: id type name image state scale endpoints detail") },
+    "/v1/services": { get: op("every service: id type name image state scale endpoints detail"), post: op("service create: {name, stack?, patch: {image, ...Docker's flags}, dryRun?}") },
     "/v1/containers": { get: op("every container: id name image state host ip docker") },
     "/v1/stacks/{stack}/scale": { post: op("set services' number of containers: {scales: {SERVICE: N}}; not a new revision", { parameters: [stack] }) },
     "/v1/stacks/{stack}/stop": { post: op("stop containers: {services?}", { parameters: [stack] }) },
@@ -56,6 +56,19 @@ export const openapi = {
     "/v1/hosts/{id}/activate": { post: op("return a draining or inactive host to active (the admin's)") },
     "/v1/hosts/{id}/register": { post: op("an agent registers its host: {engine, address? (an IP), publicKey (Ed25519 SPKI DER, base64)} with the admin's token, a join token for {id}, or the host's current token; answers its queue, its new host token, the control plane's public key and heartbeatMs") },
     "/v1/hosts/{id}/heartbeat": { post: op("an agent's heartbeat") },
+    "/v1/stacks/{stack}/services/{service}/update": { post: op("service update: {patch: {image?, envAdd?, envRm?, publishAdd?, publishRm?, secretAdd?, secretRm?, mountAdd?, mountRm?, constraintAdd?, constraintRm?, labelAdd?, labelRm?, containerLabelAdd?, containerLabelRm?, capAdd?, capDrop?, replicas?, user?, healthCmd?, healthInterval?, healthTimeout?, healthRetries?, healthStartPeriod?, noHealthcheck?, updateParallelism?, updateDelay?, updateFailureAction?, updateOrder?, updateMonitor?, updateMaxFailureRatio?}, force?, hold?, dryRun?}: a new revision holding exactly that change", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/services/{service}/rollback": { post: op("service rollback: a pending upgrade's old containers again, else the previous spec as a new revision", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/services/{service}/spec": { get: op("service inspect: {ID, Name, Revision, Spec, PreviousSpec?, Endpoint, UpdateStatus}", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/services/{service}/tasks": { get: op("service ps: {now, tasks: [{id, name, slot, revision, image, host, desired, current, since, error, ports}]}", { parameters: [stack] }) },
+    "/v1/hooks": { get: op("webhooks the caller may see (never their secrets)"), post: op("a webhook: {stack, services?, kind: registry|dockerhub|github|generic, tag?, confirmAfter?, allow?}; answers its url and secret once") },
+    "/v1/hooks/{id}": { delete: op("remove a webhook") },
+    "/v1/hooks/{id}/deliveries": { get: op("a webhook's deliveries, newest first: {id, at, from, verdict, detail, revision?}") },
+    "/hooks/{id}": { post: op("a signed delivery (X-Hub-Signature-256: sha256=HMAC-SHA256 of the body under the hook's secret): GitHub's events, or {service, image}", { security: [] }) },
+    "/hooks/{id}/{secret}": { post: op("a delivery from a sender that cannot sign (a registry's notification envelope, Docker Hub's): the secret in the URL", { security: [] }) },
+    "/v1/chat/config": { put: op("the Slack app's signing secret and the hosts follow-ups may go to (the admin's): {signingSecret, responseHosts?}") },
+    "/v1/chat/users": { get: op("chat users and the corral users they act as (the admin's)") },
+    "/v1/chat/users/{chatUser}": { put: op("a chat user acts as {user} (the admin's; never the admin)"), delete: op("a chat user acts as nobody") },
+    "/chat/slack": { post: op("a Slack slash command, signed with the app's signing secret (X-Slack-Signature, X-Slack-Request-Timestamp)", { security: [] }) },
     "/v1/hosts/{id}/wanted": { get: op("what the control plane wants on the host, for its agent's reconcile (the host's own token, or the admin's): {host, complete, stacks: [{stack, containers: [{name, dockerId?, running?}]}]}") },
   },
 } as const;

@@ -26,3 +26,4 @@ export { HookStore } from "./hooks.js";
 export type { DeliveryRecord, HookRecord, QueuedDeploy } from "./hooks.js";
 export { ChatStore } from "./chat.js";
 export type { ChatConfig } from "./chat.js";
+export { RateStore } from "./rates.js";
