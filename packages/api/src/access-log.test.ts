@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { accessLog } from "./access-log.js";
+import { accessLog, shownPath } from "./access-log.js";
 
 describe("access lines: what a user reads at info, the routine at debug", () => {
   const lines: Array<[string, string]> = [];
@@ -18,5 +18,20 @@ describe("access lines: what a user reads at info, the routine at debug", () => 
     lines.length = 0;
     await app.request(path, { method });
     expect(lines).toEqual([[level, expect.stringMatching(new RegExp(`^${method} ${path.split("?")[0]} 200 \\d+ms$`))]]);
+  });
+});
+
+describe("access lines never carry a webhook's URL secret", () => {
+  it("shows /hooks/ID/(secret) for a delivery from a sender that cannot sign, and other paths as they are", async () => {
+    expect(shownPath("/hooks/hAbCdEfGhIjKl/s3cr3t-value_xyz")).toBe("/hooks/hAbCdEfGhIjKl/(secret)");
+    expect(shownPath("/hooks/hAbCdEfGhIjKl")).toBe("/hooks/hAbCdEfGhIjKl");
+    expect(shownPath("/v1/hooks/hAbCdEfGhIjKl/deliveries")).toBe("/v1/hooks/hAbCdEfGhIjKl/deliveries");
+    const lines: string[] = [];
+    const app = new Hono();
+    app.use(accessLog({ info: (l: string) => lines.push(l), error: () => {}, debug: () => {} }));
+    app.post("/hooks/:id/:secret", (c) => c.text("ok"));
+    await app.request("/hooks/hAbCdEfGhIjKl/s3cr3t-value_xyz", { method: "POST" });
+    expect(lines.join("\n")).not.toContain("s3cr3t");
+    expect(lines[0]).toMatch(/^POST \/hooks\/hAbCdEfGhIjKl\/\(secret\) 200 \d+ms$/);
   });
 });

@@ -10,13 +10,16 @@ export function routine(method: string, path: string, query: URLSearchParams): b
   return method === "GET" && query.has("wait");
 }
 
+/** A path as the log shows it: a webhook's URL secret (`/hooks/ID/SECRET`, for senders that cannot sign) left out. */
+export const shownPath = (path: string) => path.replace(/^(\/hooks\/[^/]+)\/[^/]+\/?$/, "$1/(secret)");
+
 /** An access line per answered request: method, path, status, time (paths carry names, never values); routine ones at debug. */
 export const accessLog = (log: Logger): MiddlewareHandler =>
   async function accessLog(c, next) {
     const started = Date.now();
     await next();
     const url = new URL(c.req.url);
-    const line = `${c.req.method} ${url.pathname} ${c.res.status} ${Date.now() - started}ms`;
+    const line = `${c.req.method} ${shownPath(url.pathname)} ${c.res.status} ${Date.now() - started}ms`;
     if (routine(c.req.method, url.pathname, url.searchParams)) log.debug?.(line);
     else log.info(line);
   };
