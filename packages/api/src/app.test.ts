@@ -742,4 +742,15 @@ describe("rate limits per token on the mutating routes", () => {
     now += 50_000;
     expect((await make("rl-4")).status).toBe(201);
   });
+
+  it("a webhook's URL takes so many deliveries a minute, counted before its secret is unwrapped: then 429", async () => {
+    const now = Date.UTC(2026, 0, 1, 13, 0, 0);
+    const limited = createApp({ ...deps, rates: new RateStore(db, "corral", () => now) });
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 121; i++) {
+      const res = await limited.request("/hooks/hZZZZZZZZZZZZ", { method: "POST", body: "{}" });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 401: 120, 429: 1 });
+  });
 });

@@ -70,8 +70,8 @@ import { openapi } from "./openapi.js";
 import { hostRegistryRoute, registryRoutes } from "./registries.js";
 import { scaleBody, upBody, type UpBody } from "./bodies.js";
 import { serviceActions, serviceRoutes, type ServiceRouteDeps } from "./services.js";
-import { hookRoutes } from "./webhooks.js";
-import { chatRoutes } from "./chat.js";
+import { HOOK_DELIVERIES_PER_MINUTE, hookRoutes } from "./webhooks.js";
+import { CHAT_COMMANDS_PER_MINUTE, chatRoutes } from "./chat.js";
 
 export interface ApiDeps {
   store: EventStore;
@@ -352,6 +352,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
         principalOf,
         update: (state, service, u, p, from) => actions().update(state, service, u, p, from),
         clock,
+        ...(deps.rates ? { take: (key: string) => deps.rates!.take(key, HOOK_DELIVERIES_PER_MINUTE, 60_000) } : {}),
         ...(deps.log ? { log: deps.log } : {}),
       })
     : undefined;
@@ -367,6 +368,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
         },
         defer: deps.defer ?? ((job) => void job().catch((e: unknown) => deps.log?.error("chat command", { error: String(e) }))),
         clock,
+        ...(deps.rates ? { take: (key: string) => deps.rates!.take(key, CHAT_COMMANDS_PER_MINUTE, 60_000) } : {}),
         ...(deps.log ? { log: deps.log } : {}),
       })
     : undefined;

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { CHAT_USAGE, invalid, notFound, parseChatCommand, type ChatCommand, type HistoryLife, type Logger, type ServiceRow } from "@corral/core";
 import type { ChatStore } from "@corral/store";
 import type { Principal } from "./auth.js";
+import { RateLimited } from "./limits.js";
 
 type Env = { Variables: { principal: Principal; credential?: boolean } };
 
@@ -30,8 +31,13 @@ export interface ChatDeps {
   /** POST a follow-up (default: fetch). */
   post?: (url: string, body: unknown) => Promise<void>;
   clock(): number;
+  /** Counts slash commands before the signing secret is unwrapped (the URL is unauthenticated); past the limit, 429. */
+  take?: (key: string) => Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
   log?: Logger;
 }
+
+/** Slash commands a minute, all users together. */
+export const CHAT_COMMANDS_PER_MINUTE = 120;
 
 export const SLACK_WINDOW_S = 5 * 60;
 const SLACK_BODY_LIMIT = 16 * 1024;
@@ -188,6 +194,8 @@ export function chatRoutes(deps: ChatDeps) {
   const refuse = (why: string) => new HTTPException(401, { message: why });
   receive.post("/slack", bodyLimit({ maxSize: SLACK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a command is at most ${SLACK_BODY_LIMIT} bytes` }, 413) }), async (c) => {
     const raw = Buffer.from(await c.req.arrayBuffer());
+    const taken = deps.take ? await deps.take("chat:slack") : { ok: true as const };
+    if (!taken.ok) throw new RateLimited(`too many chat commands: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
     const config = await deps.chat.config();
     if (!config) throw refuse("chat is not set up ('corral chat setup')");
     const ts = c.req.header("x-slack-request-timestamp") ?? "";

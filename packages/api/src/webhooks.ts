@@ -8,6 +8,7 @@ import { z } from "zod";
 import { DomainError, hookKinds, inSubnet, invalid, notFound, parseDuration, pushTargets, readDelivery, serviceNamePattern, tagMatches, type Logger, type StackState } from "@corral/core";
 import type { HookRecord, HookStore, QueuedDeploy } from "@corral/store";
 import { canSee, primaryGroup, type Principal } from "./auth.js";
+import { RateLimited } from "./limits.js";
 import type { ServiceUpdate } from "./services.js";
 
 type Env = { Variables: { principal: Principal; credential?: boolean } };
@@ -30,8 +31,13 @@ export interface HookDeps {
   principalOf(name: string): Promise<Principal | undefined>;
   update(state: StackState, service: string, u: ServiceUpdate, principal: Principal, from: "webhook"): Promise<{ status: number; body: Record<string, unknown> }>;
   clock(): number;
+  /** Counts deliveries per hook before any key is unwrapped (an unauthenticated URL must not cost a KMS call each); past the limit, 429. */
+  take?: (key: string) => Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
   log?: Logger;
 }
+
+/** Deliveries a hook takes a minute (a registry notifies once per blob and manifest: a push is a handful). */
+export const HOOK_DELIVERIES_PER_MINUTE = 120;
 
 /** The largest delivery read (GitHub's package events are a few KiB; a registry's envelope holds at most a few events). */
 export const HOOK_BODY_LIMIT = 256 * 1024;
@@ -169,7 +175,10 @@ export function hookRoutes(deps: HookDeps) {
   const refuse = () => new HTTPException(401, { message: "bad or missing signature" });
   const deliver = async (c: Context, urlSecret: string | undefined) => {
     const id = c.req.param("id") ?? "";
-    const found = /^h[A-Za-z0-9_-]{12}$/.test(id) ? await deps.hooks.reveal(id) : undefined;
+    if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw refuse();
+    const taken = deps.take ? await deps.take(`hook:${id}`) : { ok: true as const };
+    if (!taken.ok) throw new RateLimited(`too many deliveries to this hook: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
+    const found = await deps.hooks.reveal(id);
     // an unknown hook answers as a bad signature does: a sender learns nothing of which hooks exist
     if (!found) throw refuse();
     const { record: hook, secret } = found;
