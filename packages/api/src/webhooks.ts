@@ -227,6 +227,13 @@ export function hookRoutes(deps: HookDeps) {
       await deps.hooks.enqueue({ stack: hook.stack, hook: hook.id, delivery: deliveryId, at: claim.at, service: t.service, ...(t.image ? { image: t.image } : {}), ...(t.pull ? { pull: true } : {}), ...(hook.confirmAfterMs ? { confirmAfterMs: hook.confirmAfterMs } : {}) });
     }
     await deps.hooks.verdict(hook.id, deliveryId, "queued", targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", "));
+    // Docker Hub waits for an answer on its callback_url (on its own host only): the delivery was taken
+    if (read.kind === "images" && read.callback) {
+      const description = `corral: ${targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", ")}`.slice(0, 255);
+      void fetch(read.callback, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ state: "success", description, context: "corral" }), signal: AbortSignal.timeout(5000), redirect: "error" }).catch((e: unknown) =>
+        log?.info("docker hub callback", { hook: hook.id, error: String(e) }),
+      );
+    }
     log?.info("webhook delivery", { hook: hook.id, delivery: deliveryId, from, stack: hook.stack, targets: targets.length });
     // at once when the stack is free; else the reconcile tick takes it up once the stack is
     await drain(hook.stack).catch((e: unknown) => log?.error("webhook deploy", { hook: hook.id, error: String(e) }));

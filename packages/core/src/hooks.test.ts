@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pushTargets, readDelivery, splitImage, tagMatches } from "./hooks.js";
+import { dockerHubCallback, pushTargets, readDelivery, splitImage, tagMatches } from "./hooks.js";
 
 // payloads as the senders send them (trimmed of fields corral does not read)
 const registryNotification = {
@@ -18,7 +18,7 @@ describe("webhook payloads", () => {
     expect(readDelivery("registry", undefined, { events: [registryNotification.events[2]] })).toEqual({ kind: "ignored", why: "no push of a tag" });
   });
   it("reads Docker Hub's and GitHub's package event; GitHub's push is a ref; ping and other events are ignored", () => {
-    expect(readDelivery("dockerhub", undefined, dockerHubHook)).toEqual({ kind: "images", pushes: [{ repository: "team/app", registry: "docker.io", tag: "v3" }] });
+    expect(readDelivery("dockerhub", undefined, dockerHubHook)).toEqual({ kind: "images", pushes: [{ repository: "team/app", registry: "docker.io", tag: "v3" }], callback: "https://registry.hub.docker.com/u/team/app/hook/x/" });
     expect(readDelivery("github", "package", githubPackage)).toEqual({ kind: "images", pushes: [{ repository: "team/app", registry: "ghcr.io", tag: "v4" }] });
     expect(readDelivery("github", "package", { ...githubPackage, action: "updated" })).toEqual({ kind: "ignored", why: "package updated" });
     expect(readDelivery("github", "push", { ref: "refs/heads/main", after: "abc" })).toEqual({ kind: "git", ref: "refs/heads/main" });
@@ -60,5 +60,14 @@ describe("which services a push upgrades", () => {
     expect(splitImage("docker.io/library/nginx:1.25")).toEqual({ repository: "nginx", tag: "1.25" });
     expect(splitImage("localhost:5000/a/b:c@sha256:dd")).toEqual({ registry: "localhost:5000", repository: "a/b", tag: "c", digest: "sha256:dd" });
     expect(splitImage("team/app")).toEqual({ repository: "team/app" });
+  });
+});
+
+describe("Docker Hub's callback", () => {
+  it("is called only on Docker Hub's own host, over HTTPS", () => {
+    expect(dockerHubCallback("https://registry.hub.docker.com/u/team/app/hook/abc/")).toBe("https://registry.hub.docker.com/u/team/app/hook/abc/");
+    for (const bad of ["http://registry.hub.docker.com/u/x/", "https://registry.hub.docker.com.evil.example/u/x/", "https://198.18.0.1/u/x/", "https://a:b@registry.hub.docker.com/", "https://registry.hub.docker.com:8443/", "not a url", undefined]) {
+      expect(dockerHubCallback(bad)).toBeUndefined();
+    }
   });
 });

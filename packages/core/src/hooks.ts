@@ -16,7 +16,7 @@ export interface ImagePush {
 }
 
 export type Delivery =
-  | { kind: "images"; pushes: ImagePush[] }
+  | { kind: "images"; pushes: ImagePush[]; callback?: string }
   | { kind: "git"; ref: string }
   | { kind: "generic"; service: string; image: string }
   | { kind: "ignored"; why: string };
@@ -76,7 +76,8 @@ export function readDelivery(kind: HookKind, event: string | undefined, body: un
       const p = dockerHub.safeParse(body);
       if (!p.success) return fail(p.error);
       if (!tagPattern.test(p.data.push_data.tag)) return { error: `not a dockerhub payload: push_data.tag: "${p.data.push_data.tag.slice(0, 40)}" is not a tag` };
-      return { kind: "images", pushes: [{ repository: p.data.repository.repo_name, registry: "docker.io", tag: p.data.push_data.tag }] };
+      const callback = dockerHubCallback(p.data.callback_url);
+      return { kind: "images", pushes: [{ repository: p.data.repository.repo_name, registry: "docker.io", tag: p.data.push_data.tag }], ...(callback ? { callback } : {}) };
     }
     case "github": {
       if (event === "ping") return { kind: "ignored", why: "ping" };
@@ -147,4 +148,19 @@ export function pushTargets(services: Record<string, { image: string }>, only: r
     if (image !== s.image) out.push({ service: name, image });
   }
   return out;
+}
+
+/**
+ * Docker Hub's callback_url, when it is Docker Hub's: HTTPS to
+ * registry.hub.docker.com, nothing else (the payload is not signed: a URL
+ * anyone could write must not make corral call elsewhere).
+ */
+export function dockerHubCallback(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" && u.hostname === "registry.hub.docker.com" && u.port === "" && !u.username && !u.password ? u.toString() : undefined;
+  } catch {
+    return undefined;
+  }
 }

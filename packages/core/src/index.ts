@@ -61,7 +61,7 @@ export { applyServicePatch, emptyService, flagOf, onlyReplicas, parseMount, pars
 export type { ServicePatch } from "./service-patch.js";
 export { serviceTasks, taskState, TASK_HISTORY } from "./tasks.js";
 export type { TaskRow } from "./tasks.js";
-export { hookKinds, pushTargets, readDelivery, splitImage, tagMatches } from "./hooks.js";
+export { dockerHubCallback, hookKinds, pushTargets, readDelivery, splitImage, tagMatches } from "./hooks.js";
 export type { Delivery, HookKind, ImagePush } from "./hooks.js";
 export { CHAT_MAX_TAIL, CHAT_USAGE, parseChatCommand } from "./chat.js";
 export type { ChatCommand } from "./chat.js";
