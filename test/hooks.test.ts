@@ -138,4 +138,24 @@ describe.skipIf(why !== undefined)("webhooks", () => {
     expect(deliveries.map((d) => d.revision)).toEqual([3, 4, 5]);
     expect((await httpGet("http://127.0.0.1:60032/")).trim()).toBe("v5");
   }, 180_000);
+
+  it("without --confirm-after the upgrade waits for a person, and the next push waits behind it until then", async () => {
+    const hook = JSON.parse((await corral(server, ["hook", "create", "gh", "--kind", "generic", "--format", "json"])).stdout) as Hook;
+    const push = async (tag: string) => {
+      const body = JSON.stringify({ service: "web", image: `ghcr.io/team/app:${tag}` });
+      return (await fetch(hook.url, { method: "POST", headers: { "x-hub-signature-256": sign(hook.secret, body) }, body })).status;
+    };
+    const verdicts = async () => (JSON.parse((await corral(server, ["hook", "deliveries", hook.id, "--format", "json"])).stdout) as Array<{ verdict: string; detail: string }>).reverse().map((d) => `${d.verdict} ${d.detail.replace(/ \(revision \d+\)$/, "")}`);
+    expect(await push("v3")).toBe(202);
+    await eventually(async () => (await running("gh")).includes("ghcr.io/team/app:v3"), 60_000, 250);
+    expect(await push("v4")).toBe(202);
+    await new Promise((r) => setTimeout(r, 3000)); // several reconcile ticks: nothing confirms it, nothing moves on
+    const ps = JSON.parse((await corral(server, ["ps", "gh", "--format", "json"])).stdout) as Array<{ state: string; scale: string }>;
+    expect(ps[0]).toMatchObject({ state: "upgraded", scale: "2/1" });
+    expect(await verdicts()).toEqual(["deployed web → ghcr.io/team/app:v3", "queued web → ghcr.io/team/app:v4"]);
+    expect((await corral(server, ["up", "-d", "--confirm-upgrade", "-s", "gh"])).code).toBe(0);
+    // confirmed: the waiting push goes next
+    await eventually(async () => JSON.stringify(await running("gh")) === JSON.stringify(["ghcr.io/team/app:v4"]), 60_000, 250);
+    expect(await verdicts()).toEqual(["deployed web → ghcr.io/team/app:v3", "deployed web → ghcr.io/team/app:v4"]);
+  }, 180_000);
 });

@@ -102,7 +102,8 @@ export function hookRoutes(deps: HookDeps) {
         }
         try {
           const u: ServiceUpdate = q.image ? { patch: { image: q.image } } : { patch: {}, force: true, pull: true };
-          if (q.confirmAfterMs) u.autoConfirmMs = q.confirmAfterMs;
+          // --confirm-after: confirmed by itself once the new containers ran that long; else it waits for a person
+          u.autoConfirmMs = q.confirmAfterMs ?? null;
           const answer = await deps.update(state, q.service, u, owner, "webhook");
           const revision = typeof answer.body.revision === "number" ? answer.body.revision : undefined;
           await deps.hooks.verdict(q.hook, q.delivery, "deployed", `${q.service} → ${q.image ?? "pulled again"}${revision ? ` (revision ${revision})` : ""}`, revision);
