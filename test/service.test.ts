@@ -83,7 +83,8 @@ describe("docker service verbs, the Swarm exercise", () => {
     expect(lines.some((l) => /\\_ svcx-svcx-1\s+corral-svc:v2\s+\S+\s+Shutdown\s+Shutdown .* ago\s+.*unhealthy/.test(l))).toBe(true);
     expect(lines.some((l) => /\\_ svcx-svcx-1\s+corral-svc:v1\s+\S+\s+Shutdown\s+Shutdown/.test(l))).toBe(true);
     const rows = await tasks("svcx");
-    expect(rows.filter((r) => r.desired === "Running").map((r) => r.image)).toEqual(["corral-svc:v3", "corral-svc:v3"]);
+    expect(rows.filter((r) => r.desiredState === "Running").map((r) => r.image)).toEqual(["corral-svc:v3", "corral-svc:v3"]);
+    expect(Object.keys(rows[0]!)).toEqual(["id", "name", "image", "node", "desiredState", "currentState", "error", "ports"]);
 
     // rollback: to the previous spec (v1), a new revision; history says so
     const back = await corral(server, ["service", "rollback", "svcx"]);

@@ -25,6 +25,7 @@ describe("access lines never carry a webhook's URL secret", () => {
   it("shows /hooks/ID/(secret) for a delivery from a sender that cannot sign, and other paths as they are", async () => {
     expect(shownPath("/hooks/hAbCdEfGhIjKl/s3cr3t-value_xyz")).toBe("/hooks/hAbCdEfGhIjKl/(secret)");
     expect(shownPath("/hooks/hAbCdEfGhIjKl")).toBe("/hooks/hAbCdEfGhIjKl");
+    expect(shownPath("/hooks/hAbCdEfGhIjKl/s3cr3t/notify")).toBe("/hooks/hAbCdEfGhIjKl/(secret)"); // a sender's wrong URL: still no secret
     expect(shownPath("/v1/hooks/hAbCdEfGhIjKl/deliveries")).toBe("/v1/hooks/hAbCdEfGhIjKl/deliveries");
     const lines: string[] = [];
     const app = new Hono();

@@ -11,7 +11,7 @@ export function routine(method: string, path: string, query: URLSearchParams): b
 }
 
 /** A path as the log shows it: a webhook's URL secret (`/hooks/ID/SECRET`, for senders that cannot sign) left out. */
-export const shownPath = (path: string) => path.replace(/^(\/hooks\/[^/]+)\/[^/]+\/?$/, "$1/(secret)");
+export const shownPath = (path: string) => path.replace(/^(\/hooks\/[^/]+)\/.+$/, "$1/(secret)");
 
 /** An access line per answered request: method, path, status, time (paths carry names, never values); routine ones at debug. */
 export const accessLog = (log: Logger): MiddlewareHandler =>

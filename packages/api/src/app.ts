@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { streamSSE } from "hono/streaming";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
@@ -377,7 +377,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   // a host's own token opens only that host's routes (heartbeat, secrets for containers it creates);
   // users and host registration are the admin's
-  v1.use("*", async function scope(c, next) {
+  const scope: MiddlewareHandler<Env> = async function scope(c, next) {
     const p = c.get("principal");
     if (p.admin) return next();
     const path = c.req.path;
@@ -387,7 +387,8 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     }
     if (path.startsWith("/v1/users") || /^\/v1\/hosts\/[^/]+\//.test(path)) throw new HTTPException(403, { message: "this route is the admin's" });
     return next();
-  });
+  };
+  v1.use("*", scope);
   v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
   v1.use("*", queryGuard());
   // a token's changes per minute, counted across every API process; an idempotent replay counts too (it is a request)
@@ -1187,6 +1188,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
     c.set("principal", (c.env as { principal: Principal }).principal);
     await next();
   });
+  asPrincipal.use("*", scope);
   asPrincipal.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
   asPrincipal.route("/v1", routes);
   const drainHooks = async () => {

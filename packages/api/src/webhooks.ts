@@ -36,6 +36,9 @@ export interface HookDeps {
   log?: Logger;
 }
 
+/** A signed body seen again within this long under a new delivery id is a replay. */
+export const REPLAY_WINDOW_S = 10 * 60;
+
 /** Deliveries a hook takes a minute (a registry notifies once per blob and manifest: a push is a handful). */
 export const HOOK_DELIVERIES_PER_MINUTE = 120;
 
@@ -150,7 +153,8 @@ export function hookRoutes(deps: HookDeps) {
       ...(confirmAfterMs ? { confirmAfterMs } : {}),
       allow: body.allow,
       owner: p.name,
-      group: primaryGroup(p),
+      // the stack's group: those who may see the stack see its hooks
+      group: state.group ?? primaryGroup(p),
     });
     return c.json(view(record, base(c), secret), 201);
   });
@@ -171,15 +175,30 @@ export function hookRoutes(deps: HookDeps) {
     return c.json(await deps.hooks.deliveries(hook.id));
   });
 
+  /**
+   * Hooks with their secrets, kept a minute in this process: checking a
+   * forged delivery costs no key unwrap (a KMS call on AWS). A removed hook
+   * may take deliveries for that minute more; its queue items then fail
+   * ("hook removed") when drained.
+   */
+  const cache = new Map<string, { until: number; found: { record: HookRecord; secret: string } | undefined }>();
+  const revealed = async (id: string) => {
+    const now = deps.clock();
+    const hit = cache.get(id);
+    if (hit && hit.until > now) return hit.found;
+    const found = await deps.hooks.reveal(id);
+    if (cache.size > 1000) cache.clear();
+    cache.set(id, { until: now + 60_000, found });
+    return found;
+  };
+
   /** Where senders deliver: no bearer token; the signature (or the URL's secret) is the credential. */
   const receive = new Hono();
   const refuse = () => new HTTPException(401, { message: "bad or missing signature" });
   const deliver = async (c: Context, urlSecret: string | undefined) => {
     const id = c.req.param("id") ?? "";
     if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw refuse();
-    const taken = deps.take ? await deps.take(`hook:${id}`) : { ok: true as const };
-    if (!taken.ok) throw new RateLimited(`too many deliveries to this hook: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
-    const found = await deps.hooks.reveal(id);
+    const found = await revealed(id);
     // an unknown hook answers as a bad signature does: a sender learns nothing of which hooks exist
     if (!found) throw refuse();
     const { record: hook, secret } = found;
@@ -191,6 +210,9 @@ export function hookRoutes(deps: HookDeps) {
       log?.info("webhook refused", { hook: hook.id, from, why: verified ? "source address not allowed" : "bad or missing signature" });
       throw refuse();
     }
+    // counted once verified: a stream of forged requests does not use up a hook's deliveries
+    const taken = deps.take ? await deps.take(`hook:${id}`) : { ok: true as const };
+    if (!taken.ok) throw new RateLimited(`too many deliveries to this hook: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
     let body: unknown;
     try {
       body = JSON.parse(raw.toString("utf8"));
@@ -202,7 +224,12 @@ export function hookRoutes(deps: HookDeps) {
     if (!/^[A-Za-z0-9._:-]{1,128}$/.test(deliveryId)) throw invalid("x-github-delivery: not a delivery id", "x-github-delivery");
     const claim = await deps.hooks.claim(hook.id, deliveryId, from);
     if (claim.settled) return c.json({ delivery: deliveryId, duplicate: true }, 200);
-    const read = readDelivery(hook.kind, event, body);
+    // the same signed body again under another delivery id, within the window: a replay (a redelivery keeps its id)
+    if (claim.first && !(await deps.hooks.firstBody(hook.id, digest(raw).toString("hex"), REPLAY_WINDOW_S))) {
+      await deps.hooks.verdict(hook.id, deliveryId, "ignored", `the same body came within ${REPLAY_WINDOW_S / 60} minutes under another delivery id: a replay`);
+      return c.json({ delivery: deliveryId, duplicate: true }, 200);
+    }
+    const read = readDelivery(hook.kind, event, body, Math.floor(deps.clock() / 1000));
     if ("error" in read) {
       await deps.hooks.verdict(hook.id, deliveryId, "failed", read.error);
       throw invalid(read.error, "body");
@@ -224,10 +251,11 @@ export function hookRoutes(deps: HookDeps) {
       await deps.hooks.verdict(hook.id, deliveryId, "ignored", why);
       return c.json({ delivery: deliveryId, verdict: "ignored", why }, 200);
     }
+    // the verdict first: a drain in another process may deploy (and say so) as soon as the deploy is queued
+    await deps.hooks.verdict(hook.id, deliveryId, "queued", targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", "));
     for (const t of targets) {
       await deps.hooks.enqueue({ stack: hook.stack, hook: hook.id, delivery: deliveryId, at: claim.at, service: t.service, ...(t.image ? { image: t.image } : {}), ...(t.pull ? { pull: true } : {}), ...(hook.confirmAfterMs ? { confirmAfterMs: hook.confirmAfterMs } : {}) });
     }
-    await deps.hooks.verdict(hook.id, deliveryId, "queued", targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", "));
     // Docker Hub waits for an answer on its callback_url (on its own host only): the delivery was taken
     if (read.kind === "images" && read.callback) {
       const description = `corral: ${targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", ")}`.slice(0, 255);

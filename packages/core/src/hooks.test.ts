@@ -31,6 +31,9 @@ describe("webhook payloads", () => {
     expect(readDelivery("dockerhub", undefined, { push_data: { tag: "v1; rm -rf" }, repository: { repo_name: "a/b" } })).toEqual({ error: expect.stringContaining("is not a tag") });
     expect(readDelivery("generic", undefined, { service: "web", image: "x", extra: 1 })).toEqual({ error: expect.stringContaining("extra") });
     expect(readDelivery("generic", undefined, "text")).toHaveProperty("error");
+    // a timestamp, when given, must be fresh
+    expect(readDelivery("generic", undefined, { service: "web", image: "a:1", timestamp: 1000 }, 1200)).toEqual({ kind: "generic", service: "web", image: "a:1" });
+    expect(readDelivery("generic", undefined, { service: "web", image: "a:1", timestamp: 1000 }, 1400)).toEqual({ error: "not a fresh generic payload: timestamp 1000 is more than 300 s from now" });
   });
 });
 

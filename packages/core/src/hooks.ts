@@ -58,12 +58,14 @@ const githubPackage = z.object({
     .passthrough(),
 });
 const githubPush = z.object({ ref: z.string().min(1).max(256) }).passthrough();
-const generic = z.object({ service: z.string().min(1).max(63), image: z.string().min(1).max(512) }).strict();
+/** A generic body may carry when it was made (epoch seconds, signed with the rest): then it is good for 5 minutes only, and an old body sent again is refused. */
+const generic = z.object({ service: z.string().min(1).max(63), image: z.string().min(1).max(512), timestamp: z.number().int().min(0).optional() }).strict();
+export const GENERIC_WINDOW_S = 5 * 60;
 
 const tagPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** What a delivery asks for, or why it asks for nothing; a body that is none of the sender's shapes is an error (400). */
-export function readDelivery(kind: HookKind, event: string | undefined, body: unknown): Delivery | { error: string } {
+export function readDelivery(kind: HookKind, event: string | undefined, body: unknown, nowS = Math.floor(Date.now() / 1000)): Delivery | { error: string } {
   const fail = (e: z.ZodError) => ({ error: `not a ${kind} payload: ${e.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}` });
   switch (kind) {
     case "registry": {
@@ -98,7 +100,9 @@ export function readDelivery(kind: HookKind, event: string | undefined, body: un
     }
     case "generic": {
       const p = generic.safeParse(body);
-      return p.success ? { kind: "generic", ...p.data } : fail(p.error);
+      if (!p.success) return fail(p.error);
+      if (p.data.timestamp !== undefined && Math.abs(nowS - p.data.timestamp) > GENERIC_WINDOW_S) return { error: `not a fresh generic payload: timestamp ${p.data.timestamp} is more than ${GENERIC_WINDOW_S} s from now` };
+      return { kind: "generic", service: p.data.service, image: p.data.image };
     }
   }
 }

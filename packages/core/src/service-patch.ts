@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { ComposeIssue } from "./compose.js";
 import type { PortSpec, Project, SecretMount, ServiceSpec, UpdateConfig, VolumeMount } from "./model.js";
 import type { Revision } from "./state.js";
+import { canonicalJson } from "./hash.js";
 import { parseDuration } from "./units.js";
 
 /**
@@ -325,7 +326,8 @@ export function previousSpec(revisions: Record<number, Revision>, current: numbe
       if (revisions[r]) return undefined; // the service did not exist then: nothing before it
       continue;
     }
-    if (then.hash !== now.hash) return { revision: r, spec: then.spec };
+    // the spec itself, not its hash: a new secret version changes the hash and is no other spec to go back to
+    if (canonicalJson(then.spec) !== canonicalJson(now.spec)) return { revision: r, spec: then.spec };
   }
   return undefined;
 }

@@ -146,7 +146,9 @@ export class HookStore {
         new PutItemCommand({
           TableName: this.table,
           Item: { ...key, id: { S: id }, at: { N: String(now) }, from: { S: from.slice(0, 64) }, verdict: { S: "accepted" }, detail: { S: "" }, expiresAt: { N: String(Math.floor(now / 1000) + DELIVERIES_KEPT_S) } },
-          ConditionExpression: "attribute_not_exists(pk)",
+          // a claim past its time (TTL removes items late, dynalite never) is no claim
+          ConditionExpression: "attribute_not_exists(pk) OR expiresAt < :now",
+          ExpressionAttributeValues: { ":now": { N: String(Math.floor(now / 1000)) } },
         }),
       );
       return { first: true, at: now, settled: false };
@@ -154,6 +156,29 @@ export class HookStore {
       if (!(e instanceof ConditionalCheckFailedException)) throw e;
       const item = (await this.db.send(new GetItemCommand({ TableName: this.table, Key: key, ConsistentRead: true }))).Item;
       return { first: false, at: Number(item?.at?.N ?? now), settled: (item?.verdict?.S ?? "accepted") !== "accepted" };
+    }
+  }
+
+  /**
+   * A signed body seen before, within `windowS`: a replay (false). A
+   * sender's delivery id is not signed, so a body signed once could come
+   * again under a new id; within the window it is refused.
+   */
+  async firstBody(hook: string, digest: string, windowS: number): Promise<boolean> {
+    const now = Math.floor(this.clock() / 1000);
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: { pk: { S: `HOOKBODY#${hook}` }, sk: { S: digest }, expiresAt: { N: String(now + windowS) } },
+          ConditionExpression: "attribute_not_exists(pk) OR expiresAt < :now",
+          ExpressionAttributeValues: { ":now": { N: String(now) } },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
     }
   }
 
@@ -176,7 +201,9 @@ export class HookStore {
 
   /** A hook's deliveries (those of the last 30 days), newest first. */
   async deliveries(hook: string, limit = 50): Promise<DeliveryRecord[]> {
+    const now = Math.floor(this.clock() / 1000);
     return (await this.#query(`HOOK#${hook}`))
+      .filter((i) => Number(i.expiresAt?.N ?? Infinity) >= now)
       .map((i) => ({
         hook,
         id: i.id?.S ?? "",

@@ -76,7 +76,8 @@ export function addHookCommands(program: Command, io: Out, api: () => ApiClient)
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .action(async (id: string, o: { format: string }) => {
       if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw new CliError(`${id}: not a hook id (see 'corral hook ls')`);
-      const rows = await api().request<Array<{ id: string; at: string; from: string; verdict: string; detail: string; revision?: number }>>("GET", `/v1/hooks/${seg(id)}/deliveries`);
-      printList(io, o.format, rows, ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"], (r) => [r.at, r.id.slice(0, 24), r.from, r.verdict, r.revision === undefined ? "" : String(r.revision), r.detail]);
+      const found = await api().request<Array<{ id: string; at: string; from: string; verdict: string; detail: string; revision?: number }>>("GET", `/v1/hooks/${seg(id)}/deliveries`);
+      const rows = found.map((d) => ({ when: d.at, delivery: d.id, from: d.from, verdict: d.verdict, revision: d.revision ?? null, detail: d.detail }));
+      printList(io, o.format, rows, ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"], (r) => [r.when, r.delivery.slice(0, 24), r.from, r.verdict, r.revision === null ? "" : String(r.revision), r.detail]);
     });
 }

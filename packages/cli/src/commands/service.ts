@@ -205,14 +205,20 @@ export function addServiceCommands(program: Command, io: Out, api: () => ApiClie
     .action(async (name: string, o: { format: string; trunc: boolean }) => {
       const [stack, svc] = target(name);
       const { now, tasks } = await api().request<{ now: number; tasks: TaskRow[] }>("GET", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/tasks`);
-      let slot: number | undefined;
-      const rows = tasks.map((t) => {
-        const first = t.slot !== slot;
-        slot = t.slot;
-        return { ...t, name: first ? t.name : ` \\_ ${t.name}`, state: taskState(t, now) };
-      });
+      // JSON keys: the columns (camel case, as host ls's lastSeen); the table marks a slot's earlier tasks with \_
+      const rows = tasks.map((t) => ({ id: t.id, name: t.name, image: t.image, node: t.host, desiredState: t.desired, currentState: taskState(t, now), error: t.error, ports: t.ports, first: false }));
+      rows.forEach((r, i) => (r.first = i === 0 || tasks[i - 1]!.slot !== tasks[i]!.slot));
       const cut = (s: string) => (o.trunc && s.length > 40 ? `${s.slice(0, 39)}…` : s);
-      printList(io, o.format, rows, ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"], (r) => [r.id, r.name, r.image, r.host, r.desired, r.state, cut(r.error), r.ports]);
+      printList(io, o.format, rows.map(({ first: _first, ...r }) => r), ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"], (r) => [
+        r.id,
+        rows.find((x) => x.id === r.id)!.first ? r.name : ` \\_ ${r.name}`,
+        r.image,
+        r.node,
+        r.desiredState,
+        r.currentState,
+        cut(r.error),
+        r.ports,
+      ]);
     });
 
   service
