@@ -36,7 +36,7 @@ export interface ChatDeps {
   log?: Logger;
 }
 
-/** Slash commands a minute, all users together. */
+/** Slash commands a chat user may send a minute. */
 export const CHAT_COMMANDS_PER_MINUTE = 120;
 
 export const SLACK_WINDOW_S = 5 * 60;
@@ -157,6 +157,15 @@ export function chatRoutes(deps: ChatDeps) {
     }
   }
 
+  /** The settings, kept a minute in this process: a forged request costs no unwrap of the signing secret (a KMS call on AWS). */
+  let cached: { until: number; config: Awaited<ReturnType<ChatStore["config"]>> } | undefined;
+  const chatConfig = async () => {
+    if (cached && cached.until > deps.clock()) return cached.config;
+    const config = await deps.chat.config();
+    cached = { until: deps.clock() + 60_000, config };
+    return config;
+  };
+
   /** The admin's settings (under /v1): the signing secret, who is who. */
   const admin = new Hono<Env>();
   const adminOnly = (c: Context<Env>) => {
@@ -165,7 +174,9 @@ export function chatRoutes(deps: ChatDeps) {
   admin.put("/chat/config", async (c) => {
     adminOnly(c);
     const body = configBody.parse(await c.req.json().catch(() => ({})));
-    return c.json(await deps.chat.configure(body.signingSecret, body.responseHosts));
+    const saved = await deps.chat.configure(body.signingSecret, body.responseHosts);
+    cached = undefined; // this process reads the new secret at once (others within a minute)
+    return c.json(saved);
   });
   admin.put("/chat/users/:chatUser", async (c) => {
     adminOnly(c);
@@ -194,15 +205,16 @@ export function chatRoutes(deps: ChatDeps) {
   const refuse = (why: string) => new HTTPException(401, { message: why });
   receive.post("/slack", bodyLimit({ maxSize: SLACK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a command is at most ${SLACK_BODY_LIMIT} bytes` }, 413) }), async (c) => {
     const raw = Buffer.from(await c.req.arrayBuffer());
-    const taken = deps.take ? await deps.take("chat:slack") : { ok: true as const };
-    if (!taken.ok) throw new RateLimited(`too many chat commands: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
-    const config = await deps.chat.config();
+    const config = await chatConfig();
     if (!config) throw refuse("chat is not set up ('corral chat setup')");
     const ts = c.req.header("x-slack-request-timestamp") ?? "";
     const signature = c.req.header("x-slack-signature");
     if (!/^\d{1,12}$/.test(ts) || Math.abs(Math.floor(deps.clock() / 1000) - Number(ts)) > SLACK_WINDOW_S) throw refuse("stale or missing X-Slack-Request-Timestamp");
     if (!slackSignatureValid(config.signingSecret, ts, raw, signature)) throw refuse("bad or missing signature");
     if (!(await deps.chat.firstSeen(signature!.slice(3), SLACK_WINDOW_S * 2))) throw refuse("a replayed request");
+    // counted once verified, per chat user: forged requests use up nobody's commands
+    const taken = deps.take ? await deps.take(`chat:${(new URLSearchParams(raw.toString("utf8")).get("user_id") ?? "").slice(0, 24)}`) : { ok: true as const };
+    if (!taken.ok) throw new RateLimited(`too many chat commands: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
     const form = new URLSearchParams(raw.toString("utf8"));
     const userId = form.get("user_id") ?? "";
     const text = form.get("text") ?? "";
