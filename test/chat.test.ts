@@ -70,6 +70,7 @@ describe("chatops: a Slack slash command", () => {
     const res = await send(slash("U0ANN", "upgrade chatty/web corral-chat:v2", { path: "/up" }));
     expect(res.status).toBe(200);
     expect(res.ms).toBeLessThan(3000);
+    console.log(`chat: a slash command answered in ${res.ms} ms`);
     expect(res.body.text).toBe("corral: upgrade chatty/web corral-chat:v2 (as ann)…");
     const ups = await after("/up", 2);
     expect(ups[0]!.text).toMatch(/^upgrade chatty\/web to corral-chat:v2: started/);
