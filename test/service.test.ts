@@ -128,7 +128,8 @@ describe("docker service verbs, the Swarm exercise", () => {
     });
     expect(held.status).toBe(202);
     const { op } = (await held.json()) as { op: string };
-    await eventually(async () => (await corral(server, ["events", "svcx"])).stdout.includes(`OperationSucceeded`) && JSON.parse((await corral(server, ["service", "inspect", "svcx"])).stdout)[0].UpdateStatus.Message.includes("awaiting confirmation"), 60_000, 250);
+    // rolled out (not while it rolls: "rolling out revision …"), it waits for its verdict
+    await eventually(async () => (JSON.parse((await corral(server, ["service", "inspect", "svcx"])).stdout) as Array<{ UpdateStatus: { Message: string } }>)[0]!.UpdateStatus.Message.includes("awaiting confirmation"), 60_000, 250);
     await new Promise((r) => setTimeout(r, 2000));
     expect(JSON.parse((await corral(server, ["service", "inspect", "svcx"])).stdout)[0].UpdateStatus.State).toBe("updating"); // still held: nothing confirmed it
     expect(op).toBeTruthy();

@@ -217,7 +217,9 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
       UpdateStatus: upgrade
         ? upgrade.status === "paused"
           ? { State: "paused", Message: upgrade.reason ?? "paused" }
-          : { State: "updating", Message: upgrade.autoConfirmMs ? `revision ${upgrade.from} → ${upgrade.to}: confirms by itself once the new containers have run ${Math.round(upgrade.autoConfirmMs / 1000)} s` : `revision ${upgrade.from} → ${upgrade.to}, awaiting confirmation ('corral up --confirm-upgrade' or 'corral service rollback')` }
+          : upgrade.status !== "upgraded"
+            ? { State: "updating", Message: `rolling out revision ${upgrade.from} → ${upgrade.to}` }
+            : { State: "updating", Message: upgrade.autoConfirmMs ? `revision ${upgrade.from} → ${upgrade.to}: confirms by itself once the new containers have run ${Math.round(upgrade.autoConfirmMs / 1000)} s` : `revision ${upgrade.from} → ${upgrade.to}, awaiting confirmation ('corral up --confirm-upgrade' or 'corral service rollback')` }
         : state.op?.status === "running"
           ? { State: state.op.kind === "rollback" ? "rollback_started" : "updating", Message: `${state.op.kind} running` }
           : { State: state.op?.kind === "rollback" ? "rollback_completed" : "completed", Message: state.op?.status === "failed" ? (state.errors[service] ?? "failed") : "" },
