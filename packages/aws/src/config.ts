@@ -124,7 +124,12 @@ export function readConfig(env: Env = process.env): AwsConfig {
   const adminToken = required(resource(env, "AdminToken", secret)?.value ?? plain(env, "CORRAL_ADMIN_TOKEN"), "the admin token", "AdminToken", "CORRAL_ADMIN_TOKEN");
   if (adminToken.length < 16) throw new ConfigError(`the admin token (AdminToken or CORRAL_ADMIN_TOKEN) is at least 16 characters, this one has ${adminToken.length}`);
   const linkedKey = resource(env, "ControlKey", secret)?.value;
-  const controlKey = linkedKey ? { pem: linkedKey, from: "SST_RESOURCE_ControlKey" } : plain(env, "CORRAL_CONTROL_KEY") ? { pem: plain(env, "CORRAL_CONTROL_KEY")!, from: "CORRAL_CONTROL_KEY" } : undefined;
+  const plainKey = plain(env, "CORRAL_CONTROL_KEY");
+  const controlKey = linkedKey
+    ? { pem: linkedKey, from: "SST_RESOURCE_ControlKey" }
+    : plainKey
+      ? { pem: plainKey, from: "CORRAL_CONTROL_KEY" }
+      : undefined;
   const queuePrefix = plain(env, "CORRAL_QUEUE_PREFIX") ?? "corral";
   if (!/^[A-Za-z0-9_-]{1,40}$/.test(queuePrefix)) throw new ConfigError(`CORRAL_QUEUE_PREFIX: letters, digits, '-' and '_', at most 40, not "${queuePrefix}"`);
   const dynamoEndpoint = url(env, "CORRAL_DYNAMO_ENDPOINT");

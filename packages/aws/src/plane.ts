@@ -27,7 +27,10 @@ export async function awsPlane(config: AwsConfig, log?: Logger): Promise<AwsPlan
   const db = dynamoClient({ table: config.table, region: config.region, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) });
   const sqsConfig = { region: config.region, ...(config.sqsEndpoint ? { endpoint: config.sqsEndpoint } : {}) };
   const sqs = sqsClient(sqsConfig);
-  const masterKey: MasterKey = "kms" in config.masterKey ? await KmsMasterKey.open(new KMSClient({ region: config.region }), config.masterKey.kms, db, config.table) : new KeyFileMasterKey(config.masterKey.file);
+  const masterKey: MasterKey =
+    "kms" in config.masterKey
+      ? await KmsMasterKey.open(new KMSClient({ region: config.region }), config.masterKey.kms, db, config.table)
+      : new KeyFileMasterKey(config.masterKey.file);
   const keys = config.controlKey ? controlKeysOf(config.controlKey.pem, config.controlKey.from) : await storedControlKeys(db, config.table, masterKey);
   const plane = await buildPlane({
     db,

@@ -83,7 +83,14 @@ const removal = (r: Removal | undefined) => (r ? { time: iso(r.at), by: r.by ?? 
  * current life's.
  */
 export function stackHistory(state: StackState, { all = false }: { all?: boolean } = {}): HistoryLife[] {
-  const earlier: HistoryLife[] = all ? state.earlier.map((l) => ({ life: l.generation, current: false, removed: removal(l.removed) ?? { time: null, by: null }, rows: lifeRows(l.revisions, l.rollbacks, undefined) })) : [];
+  const earlier: HistoryLife[] = all
+    ? state.earlier.map((l) => ({
+        life: l.generation,
+        current: false,
+        removed: removal(l.removed) ?? { time: null, by: null },
+        rows: lifeRows(l.revisions, l.rollbacks, undefined),
+      }))
+    : [];
   const generation = state.generation || (Object.keys(state.revisions).length > 0 ? 1 : 0);
   if (generation === 0) return earlier;
   const last: HistoryLife = {

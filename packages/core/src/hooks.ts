@@ -71,7 +71,9 @@ export function readDelivery(kind: HookKind, event: string | undefined, body: un
     case "registry": {
       const p = registryEnvelope.safeParse(body);
       if (!p.success) return fail(p.error);
-      const pushes = p.data.events.filter((e) => e.action === "push" && e.target.tag && tagPattern.test(e.target.tag)).map((e) => ({ repository: e.target.repository, tag: e.target.tag!, ...(e.request?.host ? { registry: e.request.host } : {}) }));
+      const pushes = p.data.events
+        .filter((e) => e.action === "push" && e.target.tag && tagPattern.test(e.target.tag))
+        .map((e) => ({ repository: e.target.repository, tag: e.target.tag!, ...(e.request?.host ? { registry: e.request.host } : {}) }));
       return pushes.length ? { kind: "images", pushes } : { kind: "ignored", why: "no push of a tag" };
     }
     case "dockerhub": {
@@ -101,7 +103,9 @@ export function readDelivery(kind: HookKind, event: string | undefined, body: un
     case "generic": {
       const p = generic.safeParse(body);
       if (!p.success) return fail(p.error);
-      if (p.data.timestamp !== undefined && Math.abs(nowS - p.data.timestamp) > GENERIC_WINDOW_S) return { error: `not a fresh generic payload: timestamp ${p.data.timestamp} is more than ${GENERIC_WINDOW_S} s from now` };
+      if (p.data.timestamp !== undefined && Math.abs(nowS - p.data.timestamp) > GENERIC_WINDOW_S) {
+        return { error: `not a fresh generic payload: timestamp ${p.data.timestamp} is more than ${GENERIC_WINDOW_S} s from now` };
+      }
       return { kind: "generic", service: p.data.service, image: p.data.image };
     }
   }

@@ -158,7 +158,10 @@ const tag = (step: Step | undefined) => (step ? `[${step.service}]` : "[?]");
 
 /** A step that may go now, as a user sees it begin; nothing for a pull, a rename or a removal. */
 function announce(step: Step): string {
-  if (step.action === "create") return step.addressLeft ? `${tag(step)}: Creating on ${step.host}: retain_ip cannot keep ${step.addressLeft} (each host has its own subnet of the stack network)` : `${tag(step)}: Creating`;
+  if (step.action === "create") {
+    if (!step.addressLeft) return `${tag(step)}: Creating`;
+    return `${tag(step)}: Creating on ${step.host}: retain_ip cannot keep ${step.addressLeft} (each host has its own subnet of the stack network)`;
+  }
   if (step.action === "start") return `${tag(step)}: Starting`;
   if (step.action === "stop") return `${tag(step)}: Stopping`;
   return "";

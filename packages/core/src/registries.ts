@@ -23,6 +23,8 @@ export function registryServerProblem(server: string): string | undefined {
   if (!m) return `registry server ${shown} is not host or host:port (letters, digits, '-' and '.', then an optional :PORT)`;
   const port = m[2] === undefined ? undefined : Number(m[2]);
   if (port !== undefined && (port < 1 || port > 65535)) return `registry server ${shown}: port ${port} is not 1-65535`;
-  if (registryOf(`${server}/x`) !== server) return `registry server ${shown}: an image ${server}/repo is Docker Hub's (${server} is a Docker Hub account); a registry's host has a dot or a port, or is localhost`;
+  if (registryOf(`${server}/x`) !== server) {
+    return `registry server ${shown}: an image ${server}/repo is Docker Hub's (${server} is a Docker Hub account); a registry's host has a dot or a port, or is localhost`;
+  }
   return undefined;
 }

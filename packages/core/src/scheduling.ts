@@ -80,7 +80,10 @@ export function placeService(state: StackState, service: string, slots: number[]
   const result = place({ stack: state.name, service, slots, rules }, placementHosts(hosts), placed);
   if (!result.unplaced) return result;
   const name = displayName(containerName(state.name, service, result.unplaced.slot));
-  if (hosts.length === 0) return { ...result, unplaced: { slot: result.unplaced.slot, reason: `no host can run ${name}: no host is available: start 'corral server' or 'corral agent' on a Docker host` } };
+  if (hosts.length === 0) {
+    const reason = `no host can run ${name}: no host is available: start 'corral server' or 'corral agent' on a Docker host`;
+    return { ...result, unplaced: { slot: result.unplaced.slot, reason } };
+  }
   // a port in use is said with the container that holds it (the first, by name)
   let reason = result.unplaced.reason
     .replace(`no host can run ${service}-${result.unplaced.slot}:`, `no host can run ${name}:`)
@@ -94,7 +97,9 @@ export function placeService(state: StackState, service: string, slots: number[]
     });
   if (rules.ports.some((p) => reason.includes(`port ${p} in use`))) {
     const p = spec.ports.find((x) => x.published !== undefined && rules.ports.includes(x.published));
-    reason += `; a port written as HOST:CONTAINER is one container's per host: write it without the host port ("${p?.target ?? 80}") to give each container its own, publish it with 'mode: ingress' to run replicas behind one port, or add a host`;
+    reason +=
+      `; a port written as HOST:CONTAINER is one container's per host: write it without the host port ("${p?.target ?? 80}")` +
+      " to give each container its own, publish it with 'mode: ingress' to run replicas behind one port, or add a host";
   }
   return { ...result, unplaced: { slot: result.unplaced.slot, reason } };
 }

@@ -89,7 +89,10 @@ export function serviceTasks(stack: string, commits: readonly Commit[], service:
       live.add(key);
       let t = tasks.get(key);
       if (!t) {
-        t = { id: containerId(c), name: containerName(stack, service, c.slot), slot: c.slot, revision: c.revision, image: c.image, host: c.host, desired: "Running", current: "", since: commit.at, error: "", ports: "", order: order++ };
+        t = {
+          ...{ id: containerId(c), name: containerName(stack, service, c.slot), slot: c.slot, revision: c.revision, image: c.image, host: c.host },
+          ...{ desired: "Running", current: "", since: commit.at, error: "", ports: "", order: order++ },
+        };
         tasks.set(key, t);
       }
       t.host = c.host;
@@ -125,7 +128,16 @@ export function serviceTasks(stack: string, commits: readonly Commit[], service:
 export function taskState(t: Pick<TaskRow, "current" | "since">, now: number): string {
   const s = Math.max(0, Math.floor((now - t.since) / 1000));
   const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"} ago`;
-  const when = s < 60 ? (s < 1 ? "Less than a second ago" : unit(s, "second")) : s < 3600 ? unit(Math.floor(s / 60), "minute") : s < 86_400 ? unit(Math.floor(s / 3600), "hour") : unit(Math.floor(s / 86_400), "day");
+  const when =
+    s < 1
+      ? "Less than a second ago"
+      : s < 60
+        ? unit(s, "second")
+        : s < 3600
+          ? unit(Math.floor(s / 60), "minute")
+          : s < 86_400
+            ? unit(Math.floor(s / 3600), "hour")
+            : unit(Math.floor(s / 86_400), "day");
   return `${t.current} ${when.startsWith("Less") ? when.toLowerCase() : when}`;
 }
 

@@ -83,7 +83,10 @@ function upgradeDetail(state: StackState, service: string): string {
 /** A stack's state, from its services' (`stack ls`, `inspect`). */
 export function stackState(state: StackState): string {
   const op = state.op;
-  if (op?.status === "running") return ({ rm: "removing", stop: "deactivating", restart: "restarting", upgrade: "upgrading", rollback: "rolling-back" } as Partial<Record<string, string>>)[op.kind] ?? "activating";
+  if (op?.status === "running") {
+    const doing: Partial<Record<string, string>> = { rm: "removing", stop: "deactivating", restart: "restarting", upgrade: "upgrading", rollback: "rolling-back" };
+    return doing[op.kind] ?? "activating";
+  }
   const seen = overview(state);
   const states = new Set(Object.entries(state.services).filter(([, { spec }]) => !cronSchedule(spec)).map(([name, { spec }]) => serviceState(state, name, spec.scale, seen)));
   if (states.size === 0) return "active";

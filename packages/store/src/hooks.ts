@@ -145,7 +145,15 @@ export class HookStore {
       await this.db.send(
         new PutItemCommand({
           TableName: this.table,
-          Item: { ...key, id: { S: id }, at: { N: String(now) }, from: { S: from.slice(0, 64) }, verdict: { S: "accepted" }, detail: { S: "" }, expiresAt: { N: String(Math.floor(now / 1000) + DELIVERIES_KEPT_S) } },
+          Item: {
+            ...key,
+            id: { S: id },
+            at: { N: String(now) },
+            from: { S: from.slice(0, 64) },
+            verdict: { S: "accepted" },
+            detail: { S: "" },
+            expiresAt: { N: String(Math.floor(now / 1000) + DELIVERIES_KEPT_S) },
+          },
           // a claim past its time (TTL removes items late, dynalite never) is no claim
           ConditionExpression: "attribute_not_exists(pk) OR expiresAt < :now",
           ExpressionAttributeValues: { ":now": { N: String(Math.floor(now / 1000)) } },

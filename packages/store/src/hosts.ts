@@ -97,7 +97,10 @@ export class HostStore {
       ":l": toMap(first.labels ?? {}),
       ":s": { S: "active" },
     };
-    const set = ["queueUrl = :q", "lastSeen = :t", "engine = :e", "containers = :c", "tokenHash = :h", "publicKey = :k", "#name = if_not_exists(#name, :n)", "labels = if_not_exists(labels, :l)", "adminState = if_not_exists(adminState, :s)"];
+    const set = [
+      ...["queueUrl = :q", "lastSeen = :t", "engine = :e", "containers = :c", "tokenHash = :h", "publicKey = :k"],
+      ...["#name = if_not_exists(#name, :n)", "labels = if_not_exists(labels, :l)", "adminState = if_not_exists(adminState, :s)"],
+    ];
     if (host.address) {
       set.push("address = :a");
       values[":a"] = { S: host.address };

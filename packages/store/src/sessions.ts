@@ -49,7 +49,15 @@ export class SessionStore {
   }
 
   async create(s: SessionRecord): Promise<void> {
-    await putIfAbsent(this.db, this.table, { ...this.#expires(), pk: pk(s.id), sk: { S: "meta" }, owner: { S: s.owner }, type: { S: s.type }, hosts: { S: JSON.stringify(s.hosts) }, created: { N: String(s.created) } });
+    await putIfAbsent(this.db, this.table, {
+      ...this.#expires(),
+      pk: pk(s.id),
+      sk: { S: "meta" },
+      owner: { S: s.owner },
+      type: { S: s.type },
+      hosts: { S: JSON.stringify(s.hosts) },
+      created: { N: String(s.created) },
+    });
     await this.touch(s.id);
   }
 
@@ -117,7 +125,8 @@ export class SessionStore {
 
   /** Input for an interactive exec, in order: `data` base64; `eof` closes the command's stdin. */
   async putInput(id: string, seq: number, data: string, eof: boolean): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: { ...this.#expires(), pk: pk(id), sk: { S: `in#${pad(seq)}` }, data: { S: data }, ...(eof ? { eof: { BOOL: true } } : {}) } }));
+    const item = { ...this.#expires(), pk: pk(id), sk: { S: `in#${pad(seq)}` }, data: { S: data }, ...(eof ? { eof: { BOOL: true } } : {}) };
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: item }));
   }
 
   async readInput(id: string, after: number): Promise<Array<{ seq: number; data: string; eof: boolean }>> {
@@ -131,7 +140,8 @@ export class SessionStore {
   async remove(id: string): Promise<void> {
     const items = await this.#query(id, "", "~");
     for (let i = 0; i < items.length; i += 25) {
-      await this.db.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: items.slice(i, i + 25).map((x) => ({ DeleteRequest: { Key: { pk: { S: x.pk?.S ?? "" }, sk: { S: x.sk?.S ?? "" } } } })) } }));
+      const deletes = items.slice(i, i + 25).map((x) => ({ DeleteRequest: { Key: { pk: { S: x.pk?.S ?? "" }, sk: { S: x.sk?.S ?? "" } } } }));
+      await this.db.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: deletes } }));
     }
   }
 

@@ -208,7 +208,14 @@ export class SubnetStore {
 
   async #unclaim(subnet: string, stack: string, host: string): Promise<void> {
     try {
-      await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: this.#claimKey(subnet), ConditionExpression: "holder = :me", ExpressionAttributeValues: { ":me": { S: `${stack}/${host}` } } }));
+      await this.db.send(
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: this.#claimKey(subnet),
+          ConditionExpression: "holder = :me",
+          ExpressionAttributeValues: { ":me": { S: `${stack}/${host}` } },
+        }),
+      );
     } catch (e) {
       if (!(e instanceof ConditionalCheckFailedException)) throw e;
     }
