@@ -15,8 +15,18 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/**/*.test.ts"],
+          exclude: ["test/faults/**"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // `npm run test:faults [-- --full]`: the real system with faults injected on purpose (scripts/faults.mjs)
+        test: {
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          testTimeout: 1_800_000,
+          hookTimeout: 300_000,
         },
       },
     ],
