@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONTROL_ADDRESS, fleetUnavailable } from "../fleet.js";
+import { dropImage, pushImage, registryUnavailable, startRegistry, type TestRegistry } from "../registry.js";
+import { command, converge, phases, settled, type Phase } from "./drill.js";
+import { addRow, full, type FaultRow } from "./profile.js";
+import { startSystem, type System } from "./system.js";
+
+/**
+ * Faults injected into the real system while it works: the workload of
+ * drill.ts on two hosts, one fault at a time, and after each phase the
+ * invariants (converged to what the commands asked, no orphan, no
+ * duplicate, no accepted command lost). Each row of the report says how
+ * often the fault was injected and how it ended.
+ */
+
+const why = (await fleetUnavailable()) ?? (await registryUnavailable());
+if (why) console.warn(`skipped: ${why}`);
+
+/** When a fault strikes, relative to the phase's command: before it is sent, or once it was accepted and runs. */
+interface Fault {
+  name: string;
+  /** The phases it strikes in (default: every one). */
+  phases?: Phase[];
+  /** The system as this fault needs it for the whole workload (environment switches), undone after. */
+  setup?: (sys: System) => Promise<void>;
+  teardown?: (sys: System) => Promise<void>;
+  /** Strike, with the phase's operation running. */
+  strike?: (sys: System, phase: Phase) => Promise<void>;
+  /** Before the phase's command (to make a step happen: an image dropped, so that it is pulled). */
+  before?: (sys: System, phase: Phase) => Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(why !== undefined)("fault injection", () => {
+  let sys: System;
+  let registry: TestRegistry;
+  let image = "";
+  const seed = Number(process.env.CORRAL_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  let random = seed;
+  const next = () => ((random = (random * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+
+  beforeAll(async () => {
+    console.log(`faults: seed ${seed} (CORRAL_FAULTS_SEED=${seed} repeats the random timings)`);
+    sys = await startSystem();
+    // on the bench's address (which startSystem routes), pushed from a host's engine (which takes it as insecure)
+    registry = await startRegistry(CONTROL_ADDRESS, { faults: "faults-pw" });
+    image = `${registry.server}/faults/hello:v1`;
+    await pushImage(sys.hosts[0]!.docker, "corral-hello:latest", image, { username: "faults", password: "faults-pw", serveraddress: registry.server });
+    const login = await fetch(`${sys.api.url}/v1/registries`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${sys.api.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ server: registry.server, username: "faults", password: "faults-pw" }),
+    });
+    expect(login.status).toBe(201);
+  }, 300_000);
+
+  afterAll(async () => {
+    await sys?.stop();
+    await registry?.stop();
+  }, 120_000);
+
+  let n = 0;
+  /** The whole workload on a stack of its own, with the fault; one report row. */
+  async function drill(fault: Fault): Promise<FaultRow> {
+    const stack = `faults-${++n}`;
+    const row: FaultRow = { fault: fault.name, injected: 0, converged: 0, seconds: [], orphans: 0, duplicates: 0, lost: 0 };
+    const problems: string[] = [];
+    await fault.setup?.(sys);
+    try {
+      for (const phase of phases) {
+        const striking = !fault.phases || fault.phases.includes(phase);
+        if (striking) await fault.before?.(sys, phase);
+        const op = await command(sys, stack, phase, image);
+        const started = Date.now();
+        if (striking) {
+          row.injected++;
+          await fault.strike?.(sys, phase);
+        }
+        const ended = await settled(sys.api, stack, op).catch((e: Error) => ({ ok: false, reason: e.message }));
+        if (!ended.ok) problems.push(`${phase}: operation ${op} ${ended.reason ?? "failed"}`);
+        const c = await converge(sys, stack, phase);
+        const seconds = (Date.now() - started) / 1000;
+        if (striking) {
+          if (c.converged && ended.ok) row.converged++;
+          row.seconds.push(seconds);
+        }
+        row.orphans += c.orphans;
+        row.duplicates += c.duplicates;
+        if (!ended.ok || !c.converged) {
+          row.lost++;
+          problems.push(`${phase}: ${c.detail}`);
+        }
+      }
+    } finally {
+      await fault.teardown?.(sys);
+    }
+    addRow(row);
+    console.log(`${fault.name}: ${JSON.stringify(row)}${problems.length ? `\n  ${problems.join("\n  ")}` : ""}`);
+    expect(problems).toEqual([]);
+    return row;
+  }
+
+  it("no fault: the workload converges at every phase (the baseline the others are held to)", async () => {
+    await drill({ name: "none" });
+  });
+
+  it("every message delivered twice, and out of order across groups", async () => {
+    const env = { CORRAL_TEST_DUPLICATE_MESSAGES: "1" };
+    await drill({
+      name: "every message twice",
+      setup: async (s) => {
+        await s.killServer();
+        await s.startServer(env);
+        for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i, env);
+      },
+      teardown: async (s) => {
+        await s.killServer();
+        await s.startServer();
+        for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i);
+      },
+    });
+  });
+
+  it("the server SIGKILLed at a random moment of each phase, and started again on its data", async () => {
+    await drill({
+      name: "server SIGKILL, random",
+      strike: async (s) => {
+        await sleep(next() * 1500);
+        await s.killServer();
+        await s.startServer();
+      },
+    });
+  });
+
+  it("a host's dockerd stopped and started mid-rollout", async () => {
+    await drill({
+      name: "dockerd restart",
+      phases: ["upgrade", "rollback", "scale"],
+      strike: async (s) => {
+        await sleep(200 + next() * 500);
+        await s.hosts[1]!.stopEngine();
+        await sleep(2000);
+        await s.hosts[1]!.startEngine();
+      },
+    });
+  });
+
+  it("a host's network cut for longer than the heartbeat timeout, then back", async () => {
+    await drill({
+      name: "network cut 10 s",
+      phases: ["upgrade", "scale"],
+      strike: async (s) => {
+        await sleep(200);
+        await s.cut(1, true);
+        await sleep(10_000);
+        await s.cut(1, false);
+      },
+    });
+  });
+
+  it.runIf(full)("the image dropped from the hosts before each up: pulled again (the pull step, for the agent faults)", async () => {
+    await drill({
+      name: "image pulled again",
+      phases: ["up"],
+      before: async (s) => {
+        for (const h of s.hosts) await dropImage(h.docker, image);
+      },
+    });
+  });
+});
