@@ -5,8 +5,8 @@ import {
   disconnectedContainers,
   drainingContainers,
   staleContainers,
-  decide,
-  Draft,
+  decideAll,
+  handleCommand,
   isGlobal,
   stackPlaced,
   groupOf,
@@ -15,6 +15,8 @@ import {
   splitEvents,
   toDispatch,
   type Command,
+  type EventLog,
+  type Handled,
   type HostInfo,
   type ControlMessage,
   type StackEvent,
@@ -22,9 +24,10 @@ import {
   type Logger,
   type Placed,
   type StepMessage,
+  VersionConflictError,
 } from "@corral/core";
 import { CONTROL, hostSender, receiveLoop, type Opener, type QueueSender, type ReceiveLoopOptions, type Received } from "@corral/queue";
-import { VersionConflictError, type EventStore, type HostRecord, type HostStore } from "@corral/store";
+import type { EventStore, HostRecord, HostStore } from "@corral/store";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 
 export interface ControllerOptions {
@@ -65,6 +68,34 @@ const MAX_CONFLICT_RETRIES = 8;
 
 /** A write the store refuses whatever the retry (an item over its size limit): no use sending it again. */
 const refusedForGood = (e: unknown) => e instanceof CommitTooLargeError || (e instanceof Error && e.name === "ValidationException");
+
+/** Concurrent appends kept winning: the decision was made and lost MAX_CONFLICT_RETRIES times (the message is retried by the queue). */
+export class ConflictRetriesExhaustedError extends Error {
+  override name = "ConflictRetriesExhaustedError";
+  constructor(
+    readonly stackName: string,
+    readonly attempts: number,
+  ) {
+    super(`stack ${stackName}: gave up after ${attempts} concurrent appends`);
+  }
+}
+
+/** A decision that cannot be made or written, for a reason a retry would meet again: the operation in progress is abandoned with `reason`. */
+class UnrecoverableDecision extends Error {
+  override name = "UnrecoverableDecision";
+  constructor(readonly reason: unknown) {
+    super(reason instanceof Error ? reason.message : String(reason));
+  }
+}
+
+/** The decider, whose refusals (and crashes) are unrecoverable: the same state and commands would meet them again. */
+function decideOrGiveUp(commands: Command[], state: StackState) {
+  try {
+    return decideAll(commands, state);
+  } catch (e) {
+    throw new UnrecoverableDecision(e);
+  }
+}
 
 /**
  * The controller: the decider plus a reactor. It turns control messages
@@ -141,50 +172,44 @@ export class Controller {
    * queue takes it while the reconcile tick tries again forever.
    */
   async run(stack: string, commands: Command[], hosts?: HostRecord[]): Promise<StackEvent[]> {
-    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const state = await this.#o.store.load(stack);
-      let next: StackState;
-      let events: StackEvent[];
-      let commits: StackEvent[][];
-      try {
-        const draft = new Draft(state);
-        events = [];
-        for (const command of commands) {
-          const produced = decide(command, draft.state);
-          draft.applyAll(produced);
-          events.push(...produced);
-        }
-        next = draft.state;
-        commits = splitEvents(events, this.#o.maxCommitBytes);
-      } catch (e) {
-        return this.#abandon(stack, commands, e);
-      }
-      if (events.length === 0) return [];
-      try {
-        await this.#append(stack, state.version, commits);
-      } catch (e) {
-        if (e instanceof VersionConflictError) continue;
-        if (refusedForGood(e)) return this.#abandon(stack, commands, e);
-        throw e;
-      }
-      await this.#dispatch(state, next, events, hosts ?? (await this.#o.hosts.list()));
-      return events;
+    const log: EventLog = { load: (name) => this.#o.store.load(name), append: (name, version, events, cause) => this.#append(name, version, events, cause) };
+    let handled: Handled;
+    try {
+      handled = await handleCommand(log, stack, () => commands, { maxAttempts: MAX_CONFLICT_RETRIES, cause: "controller", decide: decideOrGiveUp });
+    } catch (e) {
+      if (e instanceof UnrecoverableDecision) return this.#abandon(stack, commands, e.reason);
+      if (e instanceof VersionConflictError) throw new ConflictRetriesExhaustedError(stack, MAX_CONFLICT_RETRIES);
+      throw e;
     }
-    throw new Error(`stack ${stack}: gave up after ${MAX_CONFLICT_RETRIES} concurrent appends`);
+    if (handled.events.length === 0) return [];
+    await this.#dispatch(handled.state, handled.after, handled.events, hosts ?? (await this.#o.hosts.list()));
+    return handled.events;
   }
 
-  /** Append a decision's commits one after another, each conditional on its version. */
-  async #append(stack: string, version: number, commits: StackEvent[][]): Promise<void> {
-    for (const [i, events] of commits.entries()) {
+  /**
+   * Append a decision's events in commits of at most maxCommitBytes, one
+   * after another, each conditional on its version. A write the store
+   * refuses for good is unrecoverable; a conflict is the command handler's
+   * to retry.
+   */
+  async #append(stack: string, version: number, events: StackEvent[], cause: string): Promise<{ version: number }> {
+    let commits: StackEvent[][];
+    try {
+      commits = splitEvents(events, this.#o.maxCommitBytes);
+    } catch (e) {
+      throw new UnrecoverableDecision(e);
+    }
+    for (const [i, part] of commits.entries()) {
       try {
-        await this.#o.store.append(stack, version + i, events, "controller");
+        await this.#o.store.append(stack, version + i, part, cause);
       } catch (e) {
         if (i > 0 && e instanceof VersionConflictError) {
           this.#o.log?.info("a decision in several commits was cut short by a concurrent append; the next decision completes it", { stack, written: i, of: commits.length });
         }
-        throw e;
+        throw refusedForGood(e) ? new UnrecoverableDecision(e) : e;
       }
     }
+    return { version: version + commits.length };
   }
 
   /** Log a decision that cannot be made or written, and fail the operation in progress with the reason. */

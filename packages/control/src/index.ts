@@ -1,2 +1,2 @@
-export { authorizeControlMessage, controlMessages, Controller, startControlLoop } from "./controller.js";
+export { authorizeControlMessage, ConflictRetriesExhaustedError, controlMessages, Controller, startControlLoop } from "./controller.js";
 export type { ControlLoopOptions, ControllerOptions } from "./controller.js";

@@ -3,7 +3,8 @@ export type { ComposeIssue, Origins, ParseOptions, ParseResult } from "./compose
 export { formatDuration, parseBytes, parseDuration } from "./units.js";
 export { splitCommand } from "./shell.js";
 export { canonicalJson, configHash, mountedSecrets } from "./hash.js";
-export { DomainError, conflict, invalid, notFound } from "./errors.js";
+export { DomainError, VersionConflictError, conflict, invalid, notFound } from "./errors.js";
+export { decideAll, handleCommand, type Decision, type EventLog, type Handled, type HandleOptions } from "./command.js";
 export { sourceSchema } from "./events.js";
 export type { Commit, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
 export * from "./model.js";
@@ -11,9 +12,9 @@ export { asideName, containerName, displayName, parseEngineName, runContainerNam
 export type { EngineName } from "./names.js";
 export { currentProject, Draft, evolve, evolveAll, fold, initialState, stateFormat } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
-export { decide, disconnectedContainers, drainingContainers, staleContainers, placementProblem, previewPlacements, stepId } from "./decide.js";
+export { decide, disconnectedContainers, drainingContainers, staleContainers, placementProblem, previewPlacements, stepId } from "./decide/index.js";
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
-export type { Command, HostInfo } from "./decide.js";
+export type { Command, HostInfo } from "./decide/index.js";
 export { wantedOnHost } from "./wanted.js";
 export type { WantedContainer } from "./wanted.js";
 export { containerId, containerRows, serviceRows, stackState } from "./view.js";

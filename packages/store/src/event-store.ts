@@ -6,7 +6,7 @@ import {
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { fold, initialState, stateFormat, utf8Bytes, type Commit, type StackEvent, type StackState } from "@corral/core";
+import { fold, initialState, stateFormat, utf8Bytes, VersionConflictError, type Commit, type EventLog, type StackEvent, type StackState } from "@corral/core";
 import type { ChangeFeed } from "./feed.js";
 
 /**
@@ -42,16 +42,8 @@ const sameMac = (a: string, b: string) => {
 const commitData = (stack: string, version: number, at: number, by: string, events: string) => `commit\n${stack}\n${version}\n${at}\n${by}\n${events}`;
 const snapshotData = (stack: string, version: number, state: string) => `snapshot\n${stack}\n${version}\n${state}`;
 
-/** Someone else appended first: reload and decide again. */
-export class VersionConflictError extends Error {
-  override name = "VersionConflictError";
-  constructor(
-    readonly stackName: string,
-    readonly version: number,
-  ) {
-    super(`stack ${stackName} changed concurrently (version ${version} already exists)`);
-  }
-}
+/** Someone else appended first (core's, where the command handler matches it): imported from here by the store's callers too. */
+export { VersionConflictError };
 
 const keyIsFree = "attribute_not_exists(pk)";
 const snapshotIsOlder = "attribute_not_exists(pk) OR version < :version";
@@ -77,9 +69,10 @@ export interface EventStoreOptions {
  * The event log of stacks: one item per commit at pk = STACK#name,
  * sk = zero-padded version, written only if that version is free. A snapshot
  * item caches the folded state; reads fold whatever follows it, so a stale
- * snapshot is never wrong, only slower.
+ * snapshot is never wrong, only slower. It is the EventLog core's command
+ * handler (handleCommand) loads and appends through.
  */
-export class EventStore {
+export class EventStore implements EventLog {
   readonly #db: DynamoDBClient;
   readonly #table: string;
   readonly #feed: ChangeFeed | undefined;
