@@ -59,22 +59,29 @@ export function printList<T>(io: Out, format: string, rows: T[], head: string[],
   printTable(io, head, rows.map(row));
 }
 
+/** No borders: columns two spaces apart, as docker's tables. */
+const noBorders = {
+  ...{ top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "" },
+  ...{ left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
+};
+
 export function printTable(io: Out, head: string[], rows: string[][]) {
   const table = new Table({
     head,
-    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
+    chars: noBorders,
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
   });
   table.push(...rows);
   io.out(table.toString().split("\n").map((l) => l.trimEnd()).join("\n"));
 }
 
+/** An exit status other than 0, its reason already printed (a failed operation, a command's own exit code). */
 export class ExitError extends Error {
+  override name = "ExitError";
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }
 }
-
 
 /** Read standard input to its end, refusing more than `limit` bytes. */
 export function readStdin(limit: number): Buffer {

@@ -14,7 +14,9 @@ beforeAll(async () => {
     req.on("end", () => {
       received.push({ method: req.method ?? "", url: req.url ?? "", body });
       res.writeHead(req.method === "POST" ? 201 : 200, { "content-type": "application/json" });
-      res.end(JSON.stringify(req.method === "POST" ? { kind: "created", server: "reg.example.org", owner: "ann" } : req.method === "GET" ? [{ server: "reg.example.org", username: "ann", owner: "ann", group: "lab", created: "2025-01-01T00:00:00.000Z", updated: "x" }] : {}));
+      const created = { kind: "created", server: "reg.example.org", owner: "ann" };
+      const listed = [{ server: "reg.example.org", username: "ann", owner: "ann", group: "lab", created: "2025-01-01T00:00:00.000Z", updated: "x" }];
+      res.end(JSON.stringify(req.method === "POST" ? created : req.method === "GET" ? listed : {}));
     });
   });
   await new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r()));

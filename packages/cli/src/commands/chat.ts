@@ -1,12 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { Option, type Command } from "commander";
-import { CliError, type ApiClient } from "../client.js";
-import { printList, readStdin, seg, type Out } from "../output.js";
+import type { Command } from "commander";
+import { CliError } from "../client.js";
+import { printList, seg } from "../output.js";
+import { verb, type Ctx } from "./context.js";
+import { formatOption, many } from "./flags.js";
 
 /** `corral chat ...`: the Slack app's signing secret, and which chat users act as which corral users (the admin's). */
-export function addChatCommands(program: Command, io: Out, api: () => ApiClient): void {
-  const chat = program.command("chat").description("chatops: a Slack slash command (/corral ps|history|up|upgrade|confirm|rollback|logs); the admin's settings");
-  const many = (v: string, prev: string[] = []) => [...prev, v];
+export function chatCommand(ctx: Ctx): Command {
+  const { io, api } = ctx;
+  const chat = verb(ctx, "chat").description("chatops: a Slack slash command (/corral ps|history|up|upgrade|confirm|rollback|logs); the admin's settings");
 
   chat
     .command("setup")
@@ -14,7 +16,7 @@ export function addChatCommands(program: Command, io: Out, api: () => ApiClient)
     .requiredOption("--signing-secret-stdin", "read the signing secret from standard input")
     .option("--response-host <host>", "a host response_url may name (repeatable; default hooks.slack.com)", many)
     .action(async (o: { responseHost?: string[] }) => {
-      const secret = (io.stdin ?? readStdin)(1024).toString("utf8").trim();
+      const secret = ctx.stdin(1024).toString("utf8").trim();
       if (secret.length < 16) throw new CliError("the signing secret (standard input) is at least 16 characters: Slack's app page, Basic Information, Signing Secret");
       const res = await api().request<{ responseHosts: string[] }>("PUT", "/v1/chat/config", { signingSecret: secret, ...(o.responseHost ? { responseHosts: o.responseHost } : {}) });
       io.out(`chat set up: follow-ups go to ${res.responseHosts.join(", ")}`);
@@ -42,9 +44,10 @@ export function addChatCommands(program: Command, io: Out, api: () => ApiClient)
   chat
     .command("ls")
     .description("who is who")
-    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .addOption(formatOption())
     .action(async (o: { format: string }) => {
       const rows = await api().request<Array<{ chatUser: string; user: string }>>("GET", "/v1/chat/users");
       printList(io, o.format, rows, ["CHAT USER", "USER"], (r) => [r.chatUser, r.user]);
     });
+  return chat;
 }

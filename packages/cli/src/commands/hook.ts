@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Option, type Command } from "commander";
 import { formatDuration } from "@corral/core";
-import { CliError, type ApiClient } from "../client.js";
+import { CliError } from "../client.js";
 import { printList, seg, type Out } from "../output.js";
+import { verb, type Ctx } from "./context.js";
+import { formatOption, many } from "./flags.js";
 
 interface Hook {
   id: string;
@@ -17,10 +19,24 @@ interface Hook {
   secret?: string;
 }
 
+type Delivery = { id: string; at: string; from: string; verdict: string; detail: string; revision?: number };
+
+/** A new hook as text: what it deploys, its URL and secret (shown only now), and how its sender proves itself. */
+function printCreated(io: Out, stack: string, created: Hook): void {
+  io.out(`Hook ${created.id} deploys ${stack}${created.services.length ? ` (${created.services.join(", ")})` : ""} on ${created.kind} deliveries`);
+  io.out(`URL:    ${created.url}`);
+  io.out(`Secret: ${created.secret ?? ""}`);
+  io.out(
+    created.kind === "github" || created.kind === "generic"
+      ? "The sender signs each body with the secret (X-Hub-Signature-256: sha256=HMAC-SHA256 hex); the secret is shown only now."
+      : "The secret is part of the URL (this sender cannot sign); it is shown only now.",
+  );
+}
+
 /** `corral hook ...`: webhooks that deploy on push (a registry, Docker Hub, GitHub, or anything that signs its body). */
-export function addHookCommands(program: Command, io: Out, api: () => ApiClient): void {
-  const hook = program.command("hook").description("webhooks: deploy a stack's services when an image is pushed (or a branch, or a signed request)");
-  const many = (v: string, prev: string[] = []) => [...prev, v];
+export function hookCommand(ctx: Ctx): Command {
+  const { io, api } = ctx;
+  const hook = verb(ctx, "hook").description("webhooks: deploy a stack's services when an image is pushed (or a branch, or a signed request)");
 
   hook
     .command("create")
@@ -31,7 +47,7 @@ export function addHookCommands(program: Command, io: Out, api: () => ApiClient)
     .option("--tag <pattern>", "deploy only tags (or, for a GitHub push, branches) matching this glob, e.g. 'v*'")
     .option("--confirm-after <duration>", "confirm the upgrade once its new containers have run this long (default: it waits for 'corral up --confirm-upgrade')")
     .option("--allow <address>", "accept deliveries only from this address or IPv4 CIDR (repeatable)", many)
-    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+    .addOption(formatOption(["text", "json"]))
     .action(async (stack: string, o: { service?: string[]; kind: string; tag?: string; confirmAfter?: string; allow?: string[]; format: string }) => {
       const created = await api().request<Hook>(
         "POST",
@@ -40,23 +56,24 @@ export function addHookCommands(program: Command, io: Out, api: () => ApiClient)
         { "idempotency-key": randomUUID() },
       );
       if (o.format === "json") return io.out(JSON.stringify(created, null, 2));
-      io.out(`Hook ${created.id} deploys ${stack}${created.services.length ? ` (${created.services.join(", ")})` : ""} on ${created.kind} deliveries`);
-      io.out(`URL:    ${created.url}`);
-      io.out(`Secret: ${created.secret ?? ""}`);
-      io.out(
-        created.kind === "github" || created.kind === "generic"
-          ? "The sender signs each body with the secret (X-Hub-Signature-256: sha256=HMAC-SHA256 hex); the secret is shown only now."
-          : "The secret is part of the URL (this sender cannot sign); it is shown only now.",
-      );
+      printCreated(io, stack, created);
     });
 
   hook
     .command("ls")
     .description("the webhooks you may see (never their secrets)")
-    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .addOption(formatOption())
     .action(async (o: { format: string }) => {
       const hooks = await api().request<Hook[]>("GET", "/v1/hooks");
-      const rows = hooks.map((h) => ({ id: h.id, stack: h.stack, services: h.services.join(","), kind: h.kind, tag: h.tag ?? "", confirm: h.confirmAfterMs ? formatDuration(h.confirmAfterMs) : "", owner: h.owner }));
+      const rows = hooks.map((h) => ({
+        id: h.id,
+        stack: h.stack,
+        services: h.services.join(","),
+        kind: h.kind,
+        tag: h.tag ?? "",
+        confirm: h.confirmAfterMs ? formatDuration(h.confirmAfterMs) : "",
+        owner: h.owner,
+      }));
       printList(io, o.format, rows, ["ID", "STACK", "SERVICES", "KIND", "TAG", "CONFIRM", "OWNER"], (r) => [r.id, r.stack, r.services, r.kind, r.tag, r.confirm, r.owner]);
     });
 
@@ -73,11 +90,13 @@ export function addHookCommands(program: Command, io: Out, api: () => ApiClient)
     .command("deliveries")
     .description("a webhook's deliveries, newest first: when, from where, verdict, the revision it made")
     .argument("<hook>", "the hook's id")
-    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .addOption(formatOption())
     .action(async (id: string, o: { format: string }) => {
       if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw new CliError(`${id}: not a hook id (see 'corral hook ls')`);
-      const found = await api().request<Array<{ id: string; at: string; from: string; verdict: string; detail: string; revision?: number }>>("GET", `/v1/hooks/${seg(id)}/deliveries`);
+      const found = await api().request<Delivery[]>("GET", `/v1/hooks/${seg(id)}/deliveries`);
       const rows = found.map((d) => ({ when: d.at, delivery: d.id, from: d.from, verdict: d.verdict, revision: d.revision ?? null, detail: d.detail }));
-      printList(io, o.format, rows, ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"], (r) => [r.when, r.delivery.slice(0, 24), r.from, r.verdict, r.revision === null ? "" : String(r.revision), r.detail]);
+      const head = ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"];
+      printList(io, o.format, rows, head, (r) => [r.when, r.delivery.slice(0, 24), r.from, r.verdict, r.revision === null ? "" : String(r.revision), r.detail]);
     });
+  return hook;
 }

@@ -1,0 +1,27 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { seg } from "../output.js";
+import { verb, type Ctx } from "./context.js";
+
+/** `corral export STACK`: the stack's compose files as deployed, into a folder or to stdout. */
+export function exportCommand(ctx: Ctx): Command {
+  const { io, api } = ctx;
+  return verb(ctx, "export")
+    .description("write a stack's docker-compose.yml and rancher-compose.yml (into ./STACK/, or to stdout with -f -)")
+    .argument("<stack>", "the stack")
+    .option("-f, --file <dest>", "'-' for stdout")
+    .action(async (stack: string, opts: { file?: string }) => {
+      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${seg(stack)}/export`);
+      if (opts.file === "-") {
+        for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n---\n${text.trimEnd()}`);
+        return;
+      }
+      const dir = resolve(opts.file ?? stack);
+      mkdirSync(dir, { recursive: true });
+      for (const [name, text] of Object.entries(res.files)) {
+        writeFileSync(join(dir, name), text);
+        io.out(join(dir, name));
+      }
+    });
+}

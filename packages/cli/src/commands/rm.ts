@@ -1,0 +1,67 @@
+import { randomUUID } from "node:crypto";
+import { Option, type Command } from "commander";
+import type { ContainerRow } from "@corral/core";
+import { CliError, type ApiClient } from "../client.js";
+import { seg } from "../output.js";
+import { verb, type Ctx } from "./context.js";
+import { runOp } from "./op.js";
+
+const rmTypes = ["stack", "service", "container", "secret", "volume"] as const;
+type RmType = (typeof rmTypes)[number];
+
+/**
+ * What `rm NAME` removes, as Rancher's rm worked it out: STACK/SERVICE is a
+ * service; otherwise whichever stack, container (STACK-SERVICE-N), secret or
+ * volume of that name the caller may see; none is a stack (not found), more
+ * than one an error listing the `--type` to choose.
+ */
+export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string): Promise<RmType> {
+  if (name.includes("/")) return "service";
+  const absent = (e: unknown) => {
+    if (e instanceof CliError && (e.status === 404 || e.status === 400)) return false;
+    throw e;
+  };
+  const named = (rows: Array<{ name: string }>) => rows.some((r) => r.name === name);
+  const [stack, container, secret, volume] = await Promise.all([
+    client.request("GET", `/v1/stacks/${seg(name)}`).then(() => true, absent),
+    /-\d+$/.test(name) ? client.request<ContainerRow[]>("GET", "/v1/containers").then(named) : false,
+    client.request<Array<{ name: string }>>("GET", "/v1/secrets").then(named),
+    client.request<Array<{ name: string }>>("GET", "/v1/volumes").then(named),
+  ]);
+  const is: Record<RmType, boolean> = { stack, service: false, container, secret, volume };
+  const found = rmTypes.filter((t) => is[t]);
+  if (found.length === 1) return found[0]!;
+  // nothing of that name: a stack, as Rancher's rm took it (the API then says the stack is not found, as it says
+  // of one the caller may not see)
+  if (found.length === 0) return "stack";
+  throw new CliError(`${name} names several things (${found.map((t) => `a ${t}`).join(", ")}); say which: ${found.map((t) => `corral rm --type ${t} ${name}`).join(" or ")}`);
+}
+
+/** The route that removes a stack, a service or a container (an operation, followed to its end). */
+function rmPath(type: "stack" | "service" | "container", name: string): string {
+  if (type === "container") return `/v1/containers/${seg(name)}`;
+  if (type === "stack") return `/v1/stacks/${seg(name)}`;
+  const [stack, service, extra] = name.split("/");
+  if (!stack || !service || extra !== undefined) throw new CliError(`${name}: expected STACK/SERVICE`);
+  return `/v1/stacks/${seg(stack)}/services/${seg(service)}`;
+}
+
+/** `corral rm NAME`: a stack, a service, a container, a secret or a volume, whichever NAME (or --type) says. */
+export function rmCommand(ctx: Ctx): Command {
+  const { io, api } = ctx;
+  const typeHelp = "what NAME is (default: worked out from NAME: STACK/SERVICE is a service, else whichever of the others exists)";
+  return verb(ctx, "rm")
+    .description("remove a stack (and its containers), a service of a stack, one container (its slot is made anew), a secret or a volume; returns once done")
+    .addOption(new Option("--type <type>", typeHelp).choices([...rmTypes]))
+    .argument("<name>", "STACK, STACK/SERVICE, CONTAINER, or a secret's or volume's name")
+    .action(async (name: string, opts: { type?: RmType }) => {
+      const client = api();
+      const type = opts.type ?? (await rmTypeOf(client, name));
+      if (type === "secret" || type === "volume") {
+        await client.request("DELETE", `/v1/${type}s/${seg(name)}`, undefined, { "idempotency-key": randomUUID() });
+        return io.out(name);
+      }
+      await runOp(client, io, [{ method: "DELETE", path: rmPath(type, name), stack: name }]);
+      io.out(name);
+    });
+}

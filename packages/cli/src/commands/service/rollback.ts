@@ -1,0 +1,21 @@
+import { randomUUID } from "node:crypto";
+import type { Command } from "commander";
+import { seg } from "../../output.js";
+import { verb, type Ctx } from "../context.js";
+import { serviceTarget } from "./patch.js";
+import { rollout } from "./rollout.js";
+
+/** `service rollback STACK/SERVICE`: an upgrade awaiting confirmation undone, else the previous spec again. */
+export function serviceRollbackCommand(ctx: Ctx): Command {
+  return verb(ctx, "rollback")
+    .description("roll a service back: an upgrade awaiting confirmation to its old containers, else to its previous spec (a new revision)")
+    .argument("<service>", "STACK/SERVICE")
+    .option("-d, --detach", "return at once")
+    .action(async (name: string, o: { detach?: boolean }) => {
+      const [stack, svc] = serviceTarget(name);
+      const client = ctx.api();
+      const path = `/v1/stacks/${seg(stack)}/services/${seg(svc)}/rollback`;
+      const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", path, { source: "cli" }, { "idempotency-key": randomUUID() });
+      await rollout(client, ctx.io, res, name, o.detach);
+    });
+}

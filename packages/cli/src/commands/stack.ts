@@ -1,0 +1,31 @@
+import { randomUUID } from "node:crypto";
+import type { Command } from "commander";
+import { printList } from "../output.js";
+import { verb, type Ctx } from "./context.js";
+import { formatOption } from "./flags.js";
+
+type StackRow = { name: string; state: string; services: number; revision: number; owner: string };
+
+/** `corral stack ls|create`. */
+export function stackCommand(ctx: Ctx): Command {
+  const { io, api } = ctx;
+  const stackCmd = verb(ctx, "stack").description("stacks");
+  stackCmd
+    .command("ls")
+    .description("list stacks")
+    .addOption(formatOption())
+    .action(async (opts: { format: string }) => {
+      const rows = await api().request<StackRow[]>("GET", "/v1/stacks");
+      return printList(io, opts.format, rows, ["NAME", "STATE", "SERVICES", "REVISION", "OWNER"], (r) => [r.name, r.state, String(r.services), String(r.revision), r.owner]);
+    });
+  stackCmd
+    .command("create")
+    .description("create a stack with no services yet (then 'corral up -s NAME')")
+    .requiredOption("--empty", "create it empty (the only way for now)")
+    .argument("<name>")
+    .action(async (name: string) => {
+      await api().request("POST", "/v1/stacks", { name }, { "idempotency-key": randomUUID() });
+      io.out(name);
+    });
+  return stackCmd;
+}
