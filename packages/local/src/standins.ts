@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { createServer, request as httpRequest, type RequestOptions } from "node:http";
 import type { AddressInfo, Server } from "node:net";
-import dynalite from "dynalite";
+import { dynalite } from "./dynalite-safe.js";
 import { buildApp } from "fauxqs";
 
 export interface StandIn {
