@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, stepId, type Command } from "./decide.js";
+import { decide, stepId, type Command } from "./decide/index.js";
 import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
 import { configHash } from "./hash.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, type Command } from "./decide.js";
+import { decide, type Command } from "./decide/index.js";
 import type { StackEvent } from "./events.js";
 import { initialState, type StackState } from "./state.js";
 import { apply, hosts, rows, run, settle, spec, up } from "./testing.js";

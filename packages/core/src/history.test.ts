@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, type Command } from "./decide.js";
+import { decide, type Command } from "./decide/index.js";
 import { DomainError } from "./errors.js";
 import { stackHistory } from "./history.js";
 import type { Step } from "./model.js";

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { decide, type Command } from "./decide.js";
+import { decide, type Command } from "./decide/index.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec } from "./model.js";
 import { inspectStack } from "./inspect.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide } from "./decide.js";
+import { decide } from "./decide/index.js";
 import { initialState } from "./state.js";
 import { engineIds, hosts, rows, run, settle, spec, up } from "./testing.js";
 

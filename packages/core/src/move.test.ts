@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, drainingContainers, type HostInfo } from "./decide.js";
+import { decide, drainingContainers, type HostInfo } from "./decide/index.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
 import { Progress } from "./progress.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseProject } from "./compose.js";
-import { decide } from "./decide.js";
+import { decide } from "./decide/index.js";
 import { stackNamePattern } from "./model.js";
 import { asideName, containerName, displayName, parseEngineName, runContainerName, serviceNamePattern, type EngineName } from "./names.js";
 import { evolve, initialState, type StackState } from "./state.js";

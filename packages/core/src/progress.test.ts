@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, type Command } from "./decide.js";
+import { decide, type Command } from "./decide/index.js";
 import type { Commit, StackEvent } from "./events.js";
 import { Progress, progressFrom } from "./progress.js";
 import { evolveAll, fold, initialState, type StackState } from "./state.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, previewPlacements, type Command, type HostInfo } from "./decide.js";
+import { decide, previewPlacements, type Command, type HostInfo } from "./decide/index.js";
 import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";

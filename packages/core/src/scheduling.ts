@@ -1,4 +1,4 @@
-import type { HostInfo } from "./decide.js";
+import type { HostInfo } from "./decide/index.js";
 import type { ServiceSpec } from "./model.js";
 import { containerName, displayName } from "./names.js";
 import { place, placementRules, type Placed, type PlacementHost, type PlacementRules, type PlaceResult } from "./placement.js";

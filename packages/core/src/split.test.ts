@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, type Command } from "./decide.js";
+import { decide, type Command } from "./decide/index.js";
 import type { StackEvent } from "./events.js";
 import { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 import { initialState, type StackState } from "./state.js";

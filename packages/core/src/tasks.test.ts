@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, type Command } from "./decide.js";
+import { decide, type Command } from "./decide/index.js";
 import type { Commit } from "./events.js";
 import type { Step } from "./model.js";
 import { evolveAll, initialState, type StackState } from "./state.js";

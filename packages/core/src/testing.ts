@@ -1,5 +1,5 @@
-import type { Command, HostInfo } from "./decide.js";
-import { decide } from "./decide.js";
+import type { Command, HostInfo } from "./decide/index.js";
+import { decide } from "./decide/index.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
 import { evolveAll, type StackState } from "./state.js";
