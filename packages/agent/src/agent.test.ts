@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ServiceSpec, Step } from "@corral/core";
-import { StepRunner, type AgentOptions } from "./agent.js";
+import { StepRunner } from "./agent.js";
+import type { AgentOptions } from "./options.js";
 import { FakeRuntime } from "./fake-runtime.js";
 
 const spec = (extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image: "app:1", environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
@@ -132,7 +133,10 @@ describe("a step touches only its own stack's containers", () => {
     const rt = new FakeRuntime({ "app:1": {} });
     const planted = rt.plant("demo-web-1", labels);
     const r = runner(rt);
-    const label = labels["io.corral.stack"] === "demo" ? `io.corral.service=web, found io.corral.service=db` : `io.corral.stack=demo, found ${labels["io.corral.stack"] ? "io.corral.stack=other" : "no such label"}`;
+    const label =
+      labels["io.corral.stack"] === "demo"
+        ? `io.corral.service=web, found io.corral.service=db`
+        : `io.corral.stack=demo, found ${labels["io.corral.stack"] ? "io.corral.stack=other" : "no such label"}`;
     const refusal = (action: string) => ({ ok: false, error: `refusing to ${action} container demo-web-1 (${planted.id.slice(0, 12)}): it does not belong to this step (expected ${label})` });
     expect(await r.run(step("stop"))).toEqual(refusal("stop"));
     expect(await r.run(step("start"))).toEqual(refusal("start"));
@@ -143,7 +147,10 @@ describe("a step touches only its own stack's containers", () => {
     // a rename whose target name another stack holds is no "already done"
     rt.containers.delete("demo-web-1");
     rt.plant("demo-web-1-r1", labels);
-    expect(await r.run(step("rename", { id: "demo.web.1.rename-2.r1.op1", renameTo: "demo-web-1-r1" }))).toMatchObject({ ok: false, error: expect.stringContaining("refusing to rename container demo-web-1-r1") as unknown });
+    expect(await r.run(step("rename", { id: "demo.web.1.rename-2.r1.op1", renameTo: "demo-web-1-r1" }))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("refusing to rename container demo-web-1-r1") as unknown,
+    });
     expect(rt.calls).toEqual([]);
     expect(rt.containers.get("demo-web-1-r1")?.running).toBe(true);
   });
@@ -168,7 +175,16 @@ describe("a step touches only its own stack's containers", () => {
     expect(await r.run(step("rename", { renameTo: "demo-web-1-r1" }))).toEqual({ ok: true });
     expect(await r.run(step("remove", { container: "demo-web-1-r1" }))).toEqual({ ok: true });
     expect(await r.run(step("run", { id: "demo.job.1.run-1.r1.cron", service: "job", container: "demo-job.run-1", spec: spec() }))).toEqual({ ok: true, exitCode: 0 });
-    expect(rt.calls).toEqual(["create demo-web-1", "start demo-web-1", "stop demo-web-1", "rename demo-web-1 demo-web-1-r1", "remove demo-web-1-r1", "create demo-job.run-1", "start demo-job.run-1", "remove demo-job.run-1"]);
+    expect(rt.calls).toEqual([
+      "create demo-web-1",
+      "start demo-web-1",
+      "stop demo-web-1",
+      "rename demo-web-1 demo-web-1-r1",
+      "remove demo-web-1-r1",
+      "create demo-job.run-1",
+      "start demo-job.run-1",
+      "remove demo-job.run-1",
+    ]);
   });
 });
 
@@ -182,7 +198,10 @@ describe("io.corral.* labels are the agent's alone", () => {
     });
     expect(rt.calls).toEqual([]);
     // a scheduled job's run creates through the same check
-    expect(await runner(rt).run(step("run", { image: "evil:1", spec: spec({ image: "evil:1" }) }))).toMatchObject({ ok: false, error: expect.stringContaining("image evil:1 carries the label io.corral.routes") as unknown });
+    expect(await runner(rt).run(step("run", { image: "evil:1", spec: spec({ image: "evil:1" }) }))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("image evil:1 carries the label io.corral.routes") as unknown,
+    });
     expect(rt.calls).toEqual([]);
   });
 
@@ -192,7 +211,10 @@ describe("io.corral.* labels are the agent's alone", () => {
       ok: false,
       error: "the label io.corral.routes is corral's own: a service may not set it",
     });
-    expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.stack": "other", "io.corral.step": "x" } }) }))).toMatchObject({ ok: false, error: "the labels io.corral.stack, io.corral.step are corral's own: a service may not set them" });
+    expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.stack": "other", "io.corral.step": "x" } }) }))).toMatchObject({
+      ok: false,
+      error: "the labels io.corral.stack, io.corral.step are corral's own: a service may not set them",
+    });
     expect(rt.calls).toEqual([]);
     expect(await runner(rt).run(step("create", { spec: spec({ labels: { "io.corral.cron.schedule": "* * * * *" } }) }))).toMatchObject({ ok: true });
     expect(rt.containers.get("demo-web-1")?.labels).not.toHaveProperty("io.corral.routes");
@@ -317,7 +339,10 @@ describe("a step while the engine is away", () => {
     const rt = new FakeRuntime({ "app:1": {} });
     rt.inspect = () => Promise.reject(away());
     const outcome = await runner(rt, { engineWait: { waitMs: 50, retryMs: 10 } }).run(step("create"));
-    expect(outcome).toEqual({ ok: false, error: expect.stringMatching(/^the Docker engine of host h1 could not be reached \(connect ENOENT \/run\/docker\.sock\); waited 0 s for it$/) as unknown as string });
+    expect(outcome).toEqual({
+      ok: false,
+      error: expect.stringMatching(/^the Docker engine of host h1 could not be reached \(connect ENOENT \/run\/docker\.sock\); waited 0 s for it$/) as unknown as string,
+    });
   });
 
   it("any failure while the engine no longer answers is its absence: waited on, and the step runs once it is back", async () => {

@@ -15,7 +15,8 @@ it("names the first directory a numeric user cannot traverse, and a missing sour
   chmodSync(closed, 0o750);
   chmodSync(data, 0o755);
   expect(await bindProblem(data, "4242:4242")).toBe(
-    `directory ${closed} is not traversable by user 4242:4242 (mode 750, owner ${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}): give it o+x (chmod o+x ${closed}), or run as a user that may enter it`,
+    `directory ${closed} is not traversable by user 4242:4242 (mode 750, owner ${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}): ` +
+      `give it o+x (chmod o+x ${closed}), or run as a user that may enter it`,
   );
   chmodSync(closed, 0o751);
   expect(await bindProblem(data, "4242:4242")).toBeUndefined();

@@ -59,7 +59,8 @@ export async function bindProblem(source: string, user: string | undefined, grou
     const mode = st.mode & 0o777;
     const may = st.uid === uid ? (mode & 0o100) !== 0 : groups.has(st.gid) ? (mode & 0o010) !== 0 : (mode & 0o001) !== 0;
     if (!may) {
-      return `directory ${dir} is not traversable by user ${uid}:${gid} (mode ${mode.toString(8).padStart(3, "0")}, owner ${st.uid}:${st.gid}): give it o+x (chmod o+x ${dir}), or run as a user that may enter it`;
+      const where = `directory ${dir} is not traversable by user ${uid}:${gid} (mode ${mode.toString(8).padStart(3, "0")}, owner ${st.uid}:${st.gid})`;
+      return `${where}: give it o+x (chmod o+x ${dir}), or run as a user that may enter it`;
     }
   }
   return undefined;

@@ -31,7 +31,8 @@ export class FakeRuntime implements ContainerRuntime {
 
   /** A container that someone (another stack, or not corral) made under `name`. */
   plant(name: string, labels: Record<string, string>, running = true): FakeContainer {
-    const c: FakeContainer = { id: `planted${this.#next++}`.padEnd(64, "0"), name, labels, running, status: running ? "running" : "exited", spec: { name, image: "x", env: {}, labels, ports: [], capAdd: [], capDrop: [], network: "", aliases: [] } };
+    const spec: CreateSpec = { name, image: "x", env: {}, labels, ports: [], capAdd: [], capDrop: [], network: "", aliases: [] };
+    const c: FakeContainer = { id: `planted${this.#next++}`.padEnd(64, "0"), name, labels, running, status: running ? "running" : "exited", spec };
     this.containers.set(name, c);
     return c;
   }
@@ -89,7 +90,15 @@ export class FakeRuntime implements ContainerRuntime {
     if (this.containers.has(spec.name)) return Promise.reject(new Error(`Conflict. The container name "/${spec.name}" is already in use`));
     const image = this.images.get(spec.image);
     if (!image) return Promise.reject(Object.assign(new Error(`No such image: ${spec.image}`), { statusCode: 404 }));
-    const c: FakeContainer = { id: `c${this.#next++}`.padEnd(64, "0"), name: spec.name, spec, labels: { ...image, ...spec.labels }, running: false, status: "created", ...(spec.restart ? { restartPolicy: spec.restart.split(":")[0] } : {}) };
+    const c: FakeContainer = {
+      id: `c${this.#next++}`.padEnd(64, "0"),
+      name: spec.name,
+      spec,
+      labels: { ...image, ...spec.labels },
+      running: false,
+      status: "created",
+      ...(spec.restart ? { restartPolicy: spec.restart.split(":")[0] } : {}),
+    };
     this.containers.set(spec.name, c);
     return Promise.resolve(c.id);
   };

@@ -1,6 +1,10 @@
-export { StepRunner, authorizeHostMessage, defaultSecretsDir, queueReporter, runAgentLoop, stackNetwork } from "./agent.js";
-export type { AgentLoopOptions, AgentOptions, RegistryAccess } from "./agent.js";
-export { DockerRuntime, dockerOptions, engineMessage, subnetPool } from "./runtime.js";
+export { StepRunner, authorizeHostMessage, queueReporter, runAgentLoop } from "./agent.js";
+export type { AgentLoopOptions } from "./agent.js";
+export { defaultSecretsDir, stackNetwork } from "./names.js";
+export type { AgentOptions, RegistryAccess } from "./options.js";
+export { DockerRuntime, dockerOptions } from "./docker-runtime.js";
+export { engineMessage } from "./engine-errors.js";
+export { subnetPool } from "./subnet-pool.js";
 export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, NetworkAssignment, RegistryAuth, VolumeRequest } from "./runtime.js";
 export { hostAddress, startAgent } from "./process.js";
 export type { AgentProcessOptions, RunningAgent } from "./process.js";

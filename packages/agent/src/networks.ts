@@ -83,7 +83,9 @@ export class StackNetworks {
       this.#underlayMtu ??= await this.#mtuOf(answer.view.me.underlay);
       plan = overlayPlan({ ...answer.view, ...(this.#underlayMtu ? { mtu: this.#underlayMtu } : {}) });
       const changes = await applyOverlay(plan, this.o.exec ?? localExec);
-      if (changes.device === "created" || changes.added.length > 0 || changes.removed.length > 0) this.o.log?.info("stack networks", { device: changes.device, added: changes.added, removed: changes.removed });
+      if (changes.device === "created" || changes.added.length > 0 || changes.removed.length > 0) {
+        this.o.log?.info("stack networks", { device: changes.device, added: changes.added, removed: changes.removed });
+      }
     } catch (e) {
       this.o.log?.error("stack networks: the overlay could not be set up", { error: String(e) });
       return;

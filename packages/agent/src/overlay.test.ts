@@ -108,7 +108,8 @@ describe.skipIf(why !== undefined)("the overlay on a real kernel", () => {
     const again = await applyOverlay(overlayPlan(viewOf("a")), inNs(ns.a));
     expect(again).toEqual({ device: "kept", added: [], removed: [] });
     expect(await ping(cns("a", "shop"), "10.201.2.2")).toBe(true);
-    const link = JSON.parse(await inNs(ns.a)(["ip", "-d", "-j", "link", "show", "dev", "corral.vx"])) as Array<{ mtu: number; linkinfo: { info_data: { id: number; port: number; learning: boolean } } }>;
+    type Link = { mtu: number; linkinfo: { info_data: { id: number; port: number; learning: boolean } } };
+    const link = JSON.parse(await inNs(ns.a)(["ip", "-d", "-j", "link", "show", "dev", "corral.vx"])) as Link[];
     expect(link[0]).toMatchObject({ mtu: 1450, linkinfo: { info_data: { id: 4242, port: 4789, learning: false } } });
   });
 

@@ -4,15 +4,17 @@ import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { labels as L, type HealthReport, type Logger } from "@corral/core";
 import { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, QueueSender, signer, sqsClient } from "@corral/queue";
-import { defaultSecretsDir, queueReporter, runAgentLoop, StepRunner } from "./agent.js";
+import { queueReporter, runAgentLoop, StepRunner } from "./agent.js";
+import { DockerRuntime } from "./docker-runtime.js";
+import { defaultSecretsDir } from "./names.js";
 import { PortRouter } from "./router.js";
 import { reservePortRange } from "./reserved-ports.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import type { CredentialStore } from "./credentials.js";
 import { StackNetworks, type NetworkAnswer } from "./networks.js";
 import { localExec, type Exec } from "./overlay.js";
-import { controlFingerprint, startReconcile } from "./reconcile.js";
-import { DockerRuntime, type ContainerRuntime } from "./runtime.js";
+import { controlFingerprint, startReconcile, type RunningReconcile } from "./reconcile.js";
+import type { ContainerRuntime } from "./runtime.js";
 
 export interface AgentProcessOptions {
   hostId: string;
@@ -94,7 +96,11 @@ class ApiCallError extends Error {
   }
 }
 
-const networkAssignment = z.object({ subnet: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/), bridge: z.string().regex(/^cr-[0-9a-f]{12}$/), gateway: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/) });
+const networkAssignment = z.object({
+  subnet: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/),
+  bridge: z.string().regex(/^cr-[0-9a-f]{12}$/),
+  gateway: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/),
+});
 
 const registration = z.object({
   queueUrl: z.string(),
@@ -125,49 +131,45 @@ async function call(options: AgentProcessOptions, path: string, body?: unknown, 
   return JSON.parse(text) as unknown;
 }
 
-/**
- * A host agent: registers with the API (which tells it its queue), then
- * heartbeats and long-polls its queue. It accepts no inbound connection.
- */
-export async function startAgent(options: AgentProcessOptions): Promise<RunningAgent> {
-  const runtime = options.runtime ?? new DockerRuntime(options.dockerHost);
-  let engine: string;
+type Registration = z.infer<typeof registration>;
+
+/** The engine's version, or why it cannot be reached, saying how to point the agent at it. */
+async function engineVersion(runtime: ContainerRuntime, options: AgentProcessOptions): Promise<string> {
   try {
-    engine = await runtime.engineVersion();
+    return await runtime.engineVersion();
   } catch (e) {
     const where = options.dockerHost ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
     throw new Error(`cannot reach the Docker engine at ${where} (${(e as Error).message}); set DOCKER_HOST, or pass --docker-host (agent) or --no-agent (server)`);
   }
-  const address = options.address ?? hostAddress(options.dockerHost ?? process.env.DOCKER_HOST);
-  if (isIP(address) === 0) throw new Error(`address "${address}": not an IP address (the address users reach this host's published ports on)`);
-  // this host's own signing key, made anew at each start; only its public half leaves the process
-  const keys = generateKeyPairSync("ed25519");
+}
+
+/**
+ * Register this host with the API, which answers with its queue, the
+ * control plane's key and the site's settings; a refused saved token says
+ * what to do. The host token changes at every registration: the new one is
+ * kept, to start again without a join token.
+ */
+async function register(options: AgentProcessOptions, body: { engine: string; address: string; publicKey: string }): Promise<Registration> {
   let answer: unknown;
   try {
-    answer = await call(options, `/v1/hosts/${options.hostId}/register`, { engine, address, publicKey: exportPublicKey(keys.publicKey) });
+    answer = await call(options, `/v1/hosts/${options.hostId}/register`, body);
   } catch (e) {
-    if (options.tokenIsSaved && e instanceof ApiCallError && (e.status === 401 || e.status === 403))
+    if (options.tokenIsSaved && e instanceof ApiCallError && (e.status === 401 || e.status === 403)) {
+      const where = `saved for host ${options.hostId} in ${options.credentials?.dir ?? "the state directory"} (${e.status})`;
       throw new Error(
-        `the control plane at ${options.apiUrl} refuses the credentials saved for host ${options.hostId} in ${options.credentials?.dir ?? "the state directory"} (${e.status}): was the host removed, or joined again elsewhere? 'corral host add ${options.hostId}' makes a join token: corral agent --join ${options.apiUrl} --token T`,
+        `the control plane at ${options.apiUrl} refuses the credentials ${where}: was the host removed, or joined again elsewhere? ` +
+          `'corral host add ${options.hostId}' makes a join token: corral agent --join ${options.apiUrl} --token T`,
       );
+    }
     throw e;
   }
   const reg = registration.parse(answer);
-  // the host token changes at every registration: keep the new one, to start again without a join token
   await options.credentials?.save({ url: options.apiUrl, hostId: options.hostId, hostToken: reg.hostToken });
-  const controlKey = importPublicKey(reg.controlKey);
-  // published ports come from the site's range: no outgoing connection of this host may take one as its source port
-  if (reg.portRange) await reservePortRange(reg.portRange, { ...(options.reservedPortsFile ? { file: options.reservedPortsFile } : {}), ...(options.log ? { log: options.log } : {}) });
-  const sqs = sqsClient(reg.sqs);
-  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(hostSender(options.hostId), keys.privateKey) });
-  const opener = new Opener({ me: options.hostId, keyOf: (by) => (by === CONTROL ? controlKey : undefined) });
-  const secretValue = z.object({ value: z.string() });
-  const registryAccess = z.union([z.object({ server: z.string(), username: z.string(), password: z.string() }), z.object({ server: z.string(), anonymous: z.literal(true) })]);
-  const router = new PortRouter(runtime, options.log);
-  await router.start();
-  const controlId = controlFingerprint(reg.controlKey);
-  const secretsDir = options.secretsDir ?? defaultSecretsDir();
-  // the cross-host stack network (VXLAN, routes, filters, name servers), when asked for: it needs root and iptables
+  return reg;
+}
+
+/** The cross-host stack network (VXLAN, routes, filters, name servers), when asked for and started: it needs root and iptables. */
+async function stackNetworks(options: AgentProcessOptions, address: string, reg: Registration): Promise<StackNetworks | undefined> {
   const overlayOff = options.overlay === "auto" ? await overlayUnavailable(address) : options.overlay ? undefined : "not asked for";
   if (options.overlay === "auto" && overlayOff) options.log?.info("stack networks stay on this host (no overlay)", { reason: overlayOff });
   const networks = !overlayOff
@@ -177,7 +179,20 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
       })
     : undefined;
   networks?.start();
-  const runner = new StepRunner({
+  return networks;
+}
+
+const secretValue = z.object({ value: z.string() });
+const registryAccess = z.union([z.object({ server: z.string(), username: z.string(), password: z.string() }), z.object({ server: z.string(), anonymous: z.literal(true) })]);
+
+/** The runner of this host's steps, asking the API (with the host token) for networks, secrets and registry logins. */
+function stepRunner(
+  options: AgentProcessOptions,
+  reg: Registration,
+  parts: { runtime: ContainerRuntime; router: PortRouter; networks: StackNetworks | undefined; sender: QueueSender; controlId: string; secretsDir: string },
+): StepRunner {
+  const { runtime, router, networks, sender, controlId, secretsDir } = parts;
+  return new StepRunner({
     hostId: options.hostId,
     controlId,
     ...(networks
@@ -211,6 +226,68 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     },
     ...(options.log ? { log: options.log } : {}),
   });
+}
+
+/** Health verdicts that change after a container started go to the controller, which keeps the service state; every event to the reconcile too. */
+function watchHealth(options: AgentProcessOptions, runtime: ContainerRuntime, reconcile: RunningReconcile, sender: QueueSender, reg: Registration): () => void {
+  return runtime.watchContainers((e) => {
+    reconcile.reconciler.onContainerEvent(e);
+    const stack = e.labels[L.stack];
+    const health = e.action === "health_status: healthy" ? "healthy" : e.action === "health_status: unhealthy" ? "unhealthy" : undefined;
+    if (!stack || !health) return;
+    const body: HealthReport = { kind: "health", stack, host: options.hostId, container: e.name, dockerId: e.id, health, at: Date.now() };
+    sender
+      .send(reg.controlQueueUrl, [{ body, group: stack, dedupId: `health.${e.id}.${health}.${body.at}`, to: CONTROL }])
+      .catch((err: unknown) => options.log?.error("health report", { container: e.name, error: String(err) }));
+  });
+}
+
+/**
+ * Heartbeat the API. Once it refuses this host's token, the control plane
+ * no longer knows the host (it was removed, 'corral host rm'): the agent
+ * stops asking for work (`work` aborted), and `ended` says why.
+ */
+function startHeartbeat(options: AgentProcessOptions, engine: string, reg: Registration, work: AbortController): { ended: Promise<string>; stop(): void } {
+  let endAgent!: (reason: string) => void;
+  const ended = new Promise<string>((resolve) => (endAgent = resolve));
+  const heartbeat = setInterval(() => {
+    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) => {
+      options.log?.error("heartbeat failed", { error: String(e) });
+      if (!(e instanceof ApiCallError && e.status === 401)) return; // the network, a restart of the control plane: the next beat tries again
+      // the control plane no longer takes this host's token: it was removed ('corral host rm'); stop asking for work
+      clearInterval(heartbeat);
+      work.abort();
+      void options.credentials?.forget(options.apiUrl, options.hostId).catch(() => {});
+      endAgent(`host ${options.hostId} is no longer registered with the control plane (its token is refused): the agent stopped; 'corral host add ${options.hostId}' makes a token to join it again`);
+    });
+  }, options.heartbeatMs ?? reg.heartbeatMs ?? 10_000);
+  return { ended, stop: () => clearInterval(heartbeat) };
+}
+
+/**
+ * A host agent: registers with the API (which tells it its queue), then
+ * heartbeats and long-polls its queue. It accepts no inbound connection.
+ */
+export async function startAgent(options: AgentProcessOptions): Promise<RunningAgent> {
+  const runtime = options.runtime ?? new DockerRuntime(options.dockerHost);
+  const engine = await engineVersion(runtime, options);
+  const address = options.address ?? hostAddress(options.dockerHost ?? process.env.DOCKER_HOST);
+  if (isIP(address) === 0) throw new Error(`address "${address}": not an IP address (the address users reach this host's published ports on)`);
+  // this host's own signing key, made anew at each start; only its public half leaves the process
+  const keys = generateKeyPairSync("ed25519");
+  const reg = await register(options, { engine, address, publicKey: exportPublicKey(keys.publicKey) });
+  const controlKey = importPublicKey(reg.controlKey);
+  // published ports come from the site's range: no outgoing connection of this host may take one as its source port
+  if (reg.portRange) await reservePortRange(reg.portRange, { ...(options.reservedPortsFile ? { file: options.reservedPortsFile } : {}), ...(options.log ? { log: options.log } : {}) });
+  const sqs = sqsClient(reg.sqs);
+  const sender = new QueueSender(sqs, { duplicate: options.duplicateMessages ?? false, signer: signer(hostSender(options.hostId), keys.privateKey) });
+  const opener = new Opener({ me: options.hostId, keyOf: (by) => (by === CONTROL ? controlKey : undefined) });
+  const router = new PortRouter(runtime, options.log);
+  await router.start();
+  const controlId = controlFingerprint(reg.controlKey);
+  const secretsDir = options.secretsDir ?? defaultSecretsDir();
+  const networks = await stackNetworks(options, address, reg);
+  const runner = stepRunner(options, reg, { runtime, router, networks, sender, controlId, secretsDir });
   // orphans removed, exits reported: see reconcile.ts
   const reconcile = startReconcile({
     hostId: options.hostId,
@@ -224,31 +301,9 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
     graceMs: options.orphanGraceMs ?? reg.orphanGraceMs ?? 60_000,
     ...(options.log ? { log: options.log } : {}),
   });
-  // health verdicts that change after a container started go to the controller, which keeps the service state
-  const unwatch = runtime.watchContainers((e) => {
-    reconcile.reconciler.onContainerEvent(e);
-    const stack = e.labels[L.stack];
-    const health = e.action === "health_status: healthy" ? "healthy" : e.action === "health_status: unhealthy" ? "unhealthy" : undefined;
-    if (!stack || !health) return;
-    const body: HealthReport = { kind: "health", stack, host: options.hostId, container: e.name, dockerId: e.id, health, at: Date.now() };
-    sender
-      .send(reg.controlQueueUrl, [{ body, group: stack, dedupId: `health.${e.id}.${health}.${body.at}`, to: CONTROL }])
-      .catch((err: unknown) => options.log?.error("health report", { container: e.name, error: String(err) }));
-  });
+  const unwatch = watchHealth(options, runtime, reconcile, sender, reg);
   const controller = new AbortController();
-  let endAgent!: (reason: string) => void;
-  const ended = new Promise<string>((resolve) => (endAgent = resolve));
-  const heartbeat = setInterval(() => {
-    call(options, `/v1/hosts/${options.hostId}/heartbeat`, { engine }, reg.hostToken).catch((e: unknown) => {
-      options.log?.error("heartbeat failed", { error: String(e) });
-      if (!(e instanceof ApiCallError && e.status === 401)) return; // the network, a restart of the control plane: the next beat tries again
-      // the control plane no longer takes this host's token: it was removed ('corral host rm'); stop asking for work
-      clearInterval(heartbeat);
-      controller.abort();
-      void options.credentials?.forget(options.apiUrl, options.hostId).catch(() => {});
-      endAgent(`host ${options.hostId} is no longer registered with the control plane (its token is refused): the agent stopped; 'corral host add ${options.hostId}' makes a token to join it again`);
-    });
-  }, options.heartbeatMs ?? reg.heartbeatMs ?? 10_000);
+  const heartbeat = startHeartbeat(options, engine, reg, controller);
   const sessions = new SessionRunner({
     runtime,
     post: async (id, body) => (await call(options, `/v1/hosts/${options.hostId}/sessions/${id}/chunks`, body, reg.hostToken)) as { cancelled: boolean },
@@ -270,9 +325,9 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   options.log?.info("agent started", { host: options.hostId, engine });
   return {
     hostId: options.hostId,
-    ended,
+    ended: heartbeat.ended,
     async stop() {
-      clearInterval(heartbeat);
+      heartbeat.stop();
       controller.abort();
       await loop;
       await reconcile.stop();

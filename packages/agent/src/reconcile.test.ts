@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { labels as L, type ExitedReport, type WantedAnswer } from "@corral/core";
 import { FakeRuntime } from "./fake-runtime.js";
-import { SECRET_OWNER_FILE, secretFolder } from "./agent.js";
+import { SECRET_OWNER_FILE, secretFolder } from "./names.js";
 import { Reconciler } from "./reconcile.js";
 
 // The agent's reconcile, on a fake engine: orphans go after the grace period, and only corral's own; exits are reported.

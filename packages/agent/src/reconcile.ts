@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { lstat, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { labels as L, wantedAnswerSchema, type ExitedReport, type Logger, type WantedAnswer, type WantedContainer } from "@corral/core";
-import { SECRET_OWNER_FILE, secretFolder, stackNetwork } from "./agent.js";
+import { SECRET_OWNER_FILE, secretFolder, stackNetwork } from "./names.js";
 import type { ContainerEvent, ContainerInfo, ContainerRuntime } from "./runtime.js";
 
 /** A short fingerprint of the control plane's public key: the io.corral.control label of the containers its agents make. */
@@ -137,7 +137,8 @@ export class Reconciler {
       const w = wanted.get(stack)?.get(c.name);
       if (w) {
         this.#unwanted.delete(c.id);
-        if (w.running && !c.running && ended(c.status) && (w.dockerId === undefined || w.dockerId === c.id) && (await this.#reportIfExited(stack, c.name, c.id, exitedBefore))) outcome.reported.push(c.name);
+        const exited = w.running && !c.running && ended(c.status) && (w.dockerId === undefined || w.dockerId === c.id);
+        if (exited && (await this.#reportIfExited(stack, c.name, c.id, exitedBefore))) outcome.reported.push(c.name);
         continue;
       }
       if (!mayRemove || !this.#ours(c)) continue;
@@ -186,7 +187,8 @@ export class Reconciler {
       this.#exitedOnce.set(id, info.finishedAt);
       if (!seenBefore.has(id) || seenBefore.get(id) !== info.finishedAt) return false;
     }
-    const report: ExitedReport = { kind: "exited", stack, host: this.#o.hostId, container: name, dockerId: id, exitCode: info.exitCode ?? -1, at: Math.max(0, Math.round(info.finishedAt ?? this.#o.clock())) };
+    const at = Math.max(0, Math.round(info.finishedAt ?? this.#o.clock()));
+    const report: ExitedReport = { kind: "exited", stack, host: this.#o.hostId, container: name, dockerId: id, exitCode: info.exitCode ?? -1, at };
     try {
       await this.#o.reportExit(report);
       this.#o.log?.info("container exited", { container: name, stack, exitCode: report.exitCode });

@@ -1,5 +1,6 @@
 import type { Logger, SessionChunk, SessionMessage } from "@corral/core";
-import { engineMessage, type ContainerRuntime } from "./runtime.js";
+import { engineMessage } from "./engine-errors.js";
+import type { ContainerRuntime } from "./runtime.js";
 
 export interface SessionEndBody {
   exitCode?: number;
