@@ -140,9 +140,11 @@ async function listenApi(port: number, handler: () => ((request: Request, env: u
   return server;
 }
 
-async function startParts(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>): Promise<RunningServer> {
-  // the port is ours from here on; requests get the app once it is made
-  const api: { fetch?: (request: Request, env: unknown) => Promise<Response> } = {};
+/** Where requests go once the app is made: the port is listened on before, answering 503 until then. */
+type ApiHandler = { fetch?: (request: Request, env: unknown) => Promise<Response> };
+
+/** The API's port, taken now (see listenApi), its URL, and how to close it (once). */
+async function openApi(options: ServerOptions, api: ApiHandler, started: Array<() => Promise<void> | void>) {
   const listen = options.listen ?? "127.0.0.1";
   const server = await listenApi(options.port ?? 8080, () => api.fetch, listen);
   let closing: Promise<void> | undefined;
@@ -154,10 +156,14 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   started.push(closeServer);
   const shown = listen === "0.0.0.0" || listen === "::" ? "127.0.0.1" : listen;
   const url = `http://${shown.includes(":") ? `[${shown}]` : shown}:${(server.address() as AddressInfo).port}`;
-  const token = adminToken(options.dataDir);
-  const keys = controlKeys(options.dataDir);
-  // checked (or made) before anything starts: a refused key file leaves nothing running
-  const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
+  return { url, closeServer };
+}
+
+/**
+ * The stand-ins (dynalite, fauxqs) on their sockets, the table, and the
+ * control queue; the registered hosts' queues made again.
+ */
+async function startStandIns(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>) {
   // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them.
   // The same folder at every start: an agent that outlives a restart of this server finds its queue where it was.
   const sockets = socketFolder(options.dataDir);
@@ -176,7 +182,6 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   const visibilitySeconds = options.visibilitySeconds ?? 30;
   const controlQueueUrl = await ensureFifoQueue(sqs, controlQueueName(PREFIX), { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
   const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(PREFIX, id), { visibilityTimeoutSeconds: visibilitySeconds });
-  const feed = new ChangeFeed();
   const hosts = new HostStore(db, TABLE);
   // the queue stand-in keeps its queues in memory: after a restart, the registered hosts' queues are made again
   // (at the same URLs), so that steps can go to them and their agents, still running, read them again
@@ -184,6 +189,37 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     const url = await hostQueue(host.id);
     if (url !== host.queueUrl) log?.warn?.("a host's queue moved: its agent must register again", { host: host.id, was: host.queueUrl, now: url });
   }
+  return { dynamo, sqsConfig, db, sqs, visibilitySeconds, controlQueueUrl };
+}
+
+/** The local agent, on this machine's Docker engine; if it cannot start, everything else stops. */
+function startLocalAgent(options: ServerOptions, url: string, token: string, stopAll: () => Promise<void>): Promise<RunningAgent> {
+  return startAgent({
+    hostId: options.hostId ?? hostname().replace(/[^a-zA-Z0-9_-]/g, "-").slice(0, 60),
+    apiUrl: url,
+    token,
+    ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
+    ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
+    ...(options.reservedPortsFile ? { reservedPortsFile: options.reservedPortsFile } : {}),
+    duplicateMessages: options.duplicateMessages ?? false,
+    overlay: process.env.CORRAL_OVERLAY === "1" || process.env.CORRAL_OVERLAY === "on",
+    ...(options.log ? { log: options.log } : {}),
+  }).catch(async (e: unknown) => {
+    await stopAll();
+    throw e;
+  });
+}
+
+async function startParts(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>): Promise<RunningServer> {
+  // the port is ours from here on; requests get the app once it is made
+  const api: ApiHandler = {};
+  const { url, closeServer } = await openApi(options, api, started);
+  const token = adminToken(options.dataDir);
+  const keys = controlKeys(options.dataDir);
+  // checked (or made) before anything starts: a refused key file leaves nothing running
+  const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
+  const { dynamo, sqsConfig, db, sqs, visibilitySeconds, controlQueueUrl } = await startStandIns(options, log, started);
+  const feed = new ChangeFeed();
   const masterKey = keyFile ?? (await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId!, db, TABLE));
   let ready = false;
   // no heartbeat reached a server that was not running: hosts get their timeout from this start to beat again
@@ -252,23 +288,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     for (const stop of started.splice(0).reverse()) await Promise.resolve(stop()).catch(() => {});
   };
 
-  let agent: RunningAgent | undefined;
-  if (options.agent !== false) {
-    agent = await startAgent({
-      hostId: options.hostId ?? hostname().replace(/[^a-zA-Z0-9_-]/g, "-").slice(0, 60),
-      apiUrl: url,
-      token,
-      ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
-      ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
-      ...(options.reservedPortsFile ? { reservedPortsFile: options.reservedPortsFile } : {}),
-      duplicateMessages: options.duplicateMessages ?? false,
-      overlay: process.env.CORRAL_OVERLAY === "1" || process.env.CORRAL_OVERLAY === "on",
-      ...(log ? { log } : {}),
-    }).catch(async (e: unknown) => {
-      await stopAll();
-      throw e;
-    });
-  }
+  const agent = options.agent !== false ? await startLocalAgent(options, url, token, stopAll) : undefined;
 
   ready = true;
   return {
