@@ -9,6 +9,8 @@ import { engineContainers, type Api, type System } from "./system.js";
  * and rollback, scale and rm, each command sent as a CI pipeline would: to
  * the HTTP API with an Idempotency-Key, again with the same key when the
  * answer was lost (a server killed mid-request), never twice otherwise.
+ * Every service asks to be restarted unless stopped (without that, what an
+ * engine restart stopped stays stopped: Docker's rule, which corral keeps).
  */
 
 export type Phase = "up" | "upgrade" | "confirm" | "rollback" | "scale" | "rm";
@@ -25,11 +27,13 @@ export function stackDoc(image: string, version: string, web = 3) {
         cap_drop: ["ALL"],
         cap_add: ["NET_BIND_SERVICE"],
         deploy: { replicas: web, update_config: { parallelism: 1 } },
+        restart: "unless-stopped",
       },
-      worker: { image: "corral-busybox:latest", command: loop, environment: { V: version }, cap_drop: ["ALL"], deploy: { replicas: 2 } },
+      worker: { image: "corral-busybox:latest", command: loop, environment: { V: version }, cap_drop: ["ALL"], deploy: { replicas: 2 }, restart: "unless-stopped" },
       checked: {
         image: "corral-busybox:latest",
         command: loop,
+        restart: "unless-stopped",
         environment: { V: version },
         cap_drop: ["ALL"],
         healthcheck: { test: ["CMD", "true"], interval: "1s", retries: 3 },

@@ -3,7 +3,7 @@ import { CONTROL_ADDRESS, fleetUnavailable } from "../fleet.js";
 import { dropImage, pushImage, registryUnavailable, startRegistry, type TestRegistry } from "../registry.js";
 import { command, converge, phases, settled, type Phase } from "./drill.js";
 import { addRow, full, type FaultRow } from "./profile.js";
-import { startSystem, type System } from "./system.js";
+import { reapShims, startSystem, type System } from "./system.js";
 
 /**
  * Faults injected into the real system while it works: the workload of
@@ -84,6 +84,7 @@ describe.skipIf(why !== undefined)("fault injection", () => {
         if (striking) {
           if (c.converged && ended.ok) row.converged++;
           row.seconds.push(seconds);
+          if (seconds > 20) console.log(`${fault.name}, ${phase}: ${seconds} s; the logs since the command:\n${sys.logsSince(started)}`);
         }
         row.orphans += c.orphans;
         row.duplicates += c.duplicates;
@@ -142,6 +143,8 @@ describe.skipIf(why !== undefined)("fault injection", () => {
         await s.hosts[1]!.stopEngine();
         await sleep(2000);
         await s.hosts[1]!.startEngine();
+        await sleep(3000);
+        await reapShims(s.hosts[1]!);
       },
     });
   });

@@ -64,7 +64,7 @@ const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.integer(), {
 const notANumber = fc.oneof(fc.constantFrom("lots", "three", "1e", "-"), fc.boolean(), fc.array(fc.integer(), { minLength: 1 }));
 
 /** One bad value at one key of a good service: [key path under services.web, value]. */
-const mutations: fc.Arbitrary<{ path: string[]; value: unknown }> = fc.oneof(
+const mutations: fc.Arbitrary<{ path: readonly string[]; value: unknown }> = fc.oneof(
   fc.record({ path: fc.constant(["image"]), value: fc.oneof(notAString, fc.constant(""), fc.string({ minLength: 1025, maxLength: 1100 })) }),
   fc.record({
     path: fc.constant(["ports"]),
@@ -88,7 +88,7 @@ const mutations: fc.Arbitrary<{ path: string[]; value: unknown }> = fc.oneof(
   }),
 );
 
-function withValue(doc: ReturnType<typeof base>, path: string[], value: unknown) {
+function withValue(doc: ReturnType<typeof base>, path: readonly string[], value: unknown) {
   let at: Record<string, unknown> = doc.services.web;
   for (const key of path.slice(0, -1)) {
     if (typeof at[key] !== "object" || at[key] === null) at[key] = {};

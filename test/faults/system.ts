@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { CONTROL_ADDRESS, routeFleet, spawnAgentInside, startFleetHost, type FleetHost } from "../fleet.js";
@@ -34,6 +34,8 @@ export interface System {
   hosts: FleetHost[];
   agents: Agent[];
   serverLog(): string;
+  /** The server's and agents' log lines since a time (their own timestamps), for a phase that took long. */
+  logsSince(ms: number): string;
   /** Start `corral server` on the data folder (again), with extra environment (a fault switch, say). */
   startServer(env?: Record<string, string>): Promise<void>;
   /** SIGKILL the server and wait for it to be gone. */
@@ -79,6 +81,17 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
     hosts,
     agents,
     serverLog: () => serverLog,
+    logsSince(ms) {
+      const since = (log: string, who: string) =>
+        log
+          .split("\n")
+          .filter((l) => {
+            const at = Date.parse(/"(?:time|at|ts)":"([^"]+)"/.exec(l)?.[1] ?? /^(\S+Z)\s/.exec(l)?.[1] ?? "");
+            return Number.isNaN(at) ? false : at >= ms;
+          })
+          .map((l) => `${who}: ${l.slice(0, 300)}`);
+      return [...since(serverLog, "server"), ...agents.flatMap((a) => since(a.log, a.host.name))].join("\n");
+    },
     async startServer(env = {}) {
       const child = spawn(process.execPath, [cliBin, "server", "--data", data, "--listen", CONTROL_ADDRESS, "--port", String(port), "--no-agent", "--host-timeout", "6s"], {
         env: { ...process.env, ...systemEnv, ...options.serverEnv, ...env },
@@ -139,6 +152,34 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
     await outputContains(child, `corral agent ${hosts[i]!.name} connected`, 60_000);
   }
   return sys;
+}
+
+/**
+ * Docker's own leak, not corral's: a container start cut short by its
+ * engine's stop leaves containerd's shim of that task running, holding the
+ * container's root filesystem (its removal then fails with "device or
+ * resource busy"). After an engine restart the shims of that engine's
+ * containers that no longer run are ended, by pid, as test/drills.test.ts
+ * does.
+ */
+export async function reapShims(host: FleetHost): Promise<number> {
+  const dir = dirname(host.dockerHost.replace(/^unix:\/\//, ""));
+  const running = new Set((await host.docker.listContainers().catch(() => [])).map((c) => c.Id));
+  let reaped = 0;
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    let args = "";
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    const id = /-id\0([0-9a-f]{64})/.exec(args)?.[1];
+    if (args.startsWith("/usr/bin/containerd-shim") && args.includes(`${dir}/`) && (!id || !running.has(id))) {
+      process.kill(Number(pid), "SIGKILL");
+      reaped++;
+    }
+  }
+  return reaped;
 }
 
 /** A stack's containers on one engine: id, name, state, service, slot, revision. */
