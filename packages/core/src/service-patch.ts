@@ -1,9 +1,12 @@
 import { z } from "zod";
 import type { ComposeIssue } from "./compose.js";
-import type { PortSpec, Project, SecretMount, ServiceSpec, UpdateConfig, VolumeMount } from "./model.js";
+import type { DeploySpec, PortSpec, Project, ServiceSpec, UpdateConfig } from "./model.js";
 import type { Revision } from "./state.js";
 import { canonicalJson } from "./hash.js";
 import { parseDuration } from "./units.js";
+import { keyValue, parseMount, parsePublish, parseSecret } from "./service-patch/flags.js";
+
+export { parseMount, parsePublish, parseSecret } from "./service-patch/flags.js";
 
 /**
  * Swarm's service verbs as changes to one service of a stack: `service
@@ -65,100 +68,10 @@ export const emptyService = (image: string): ServiceSpec => ({ image, environmen
 /** The Docker flag a patch key stands for, for errors: envAdd → --env-add. */
 export const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-/** `k=v,k2=v2` (Docker's --mount, --secret and long --publish): the fields, by key; a bare word is a flag set to "true". */
-function fields(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of text.split(",")) {
-    const eq = part.indexOf("=");
-    const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
-    if (key) out.set(key, eq < 0 ? "true" : part.slice(eq + 1).trim());
-  }
-  return out;
-}
-
-const portNumber = (text: string | undefined) => (text !== undefined && /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535 ? Number(text) : undefined);
-
-/** `8080:80`, `80`, `8080:80/udp`, or `published=8080,target=80,protocol=udp,mode=host`; ingress unless it says host, as Docker's. */
-export function parsePublish(text: string): PortSpec | string {
-  if (text.includes("=")) {
-    const f = fields(text);
-    const unknown = [...f.keys()].filter((k) => !["published", "target", "protocol", "mode"].includes(k));
-    if (unknown.length) return `unknown field ${unknown[0]} (published, target, protocol, mode)`;
-    const target = portNumber(f.get("target"));
-    if (target === undefined) return "target: a port 1-65535 is required";
-    const published = f.has("published") ? portNumber(f.get("published")) : undefined;
-    if (f.has("published") && published === undefined) return `published: "${f.get("published")}" is not a port 1-65535`;
-    const protocol = f.get("protocol") ?? "tcp";
-    if (protocol !== "tcp" && protocol !== "udp" && protocol !== "sctp") return `protocol: "${protocol}" is not tcp, udp or sctp`;
-    const mode = f.get("mode");
-    if (mode !== undefined && mode !== "ingress" && mode !== "host") return `mode: "${mode}" is not ingress or host`;
-    return { target, protocol, ...(published !== undefined ? { published } : {}), mode: mode ?? "ingress" };
-  }
-  const m = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(text);
-  if (!m) return `"${text}" is not PUBLISHED:TARGET[/PROTOCOL] or TARGET[/PROTOCOL]`;
-  const target = portNumber(m[2]);
-  const published = m[1] !== undefined ? portNumber(m[1]) : undefined;
-  if (target === undefined || (m[1] !== undefined && published === undefined)) return `"${text}": ports are 1-65535`;
-  // Docker's default for a service: ingress (corral's routing mesh: the replicas share the host port)
-  return { target, protocol: (m[3] ?? "tcp") as PortSpec["protocol"], ...(published !== undefined ? { published } : {}), mode: "ingress" };
-}
-
-/** `type=volume,source=v,target=/data[,readonly]` (src, dst, destination, ro as Docker takes them). */
-export function parseMount(text: string): VolumeMount | string {
-  const f = fields(text);
-  const known = ["type", "source", "src", "target", "dst", "destination", "readonly", "ro", "tmpfs-size", "tmpfs-mode", "volume-nocopy"];
-  const unknown = [...f.keys()].filter((k) => !known.includes(k));
-  if (unknown.length) return `unknown field ${unknown[0]} (type, source, target, readonly, tmpfs-size, tmpfs-mode, volume-nocopy)`;
-  const type = f.get("type") ?? "volume";
-  if (type !== "volume" && type !== "bind" && type !== "tmpfs") return `type: "${type}" is not volume, bind or tmpfs`;
-  const target = f.get("target") ?? f.get("dst") ?? f.get("destination");
-  if (!target || !target.startsWith("/")) return "target: an absolute path in the container is required";
-  const source = f.get("source") ?? f.get("src");
-  if (type !== "tmpfs" && !source) return `source: a ${type === "bind" ? "host path" : "volume name"} is required`;
-  if (type === "tmpfs" && source) return "source: a tmpfs mount has none";
-  const ro = f.get("readonly") ?? f.get("ro");
-  if (ro !== undefined && !["true", "false", "1", "0"].includes(ro)) return `readonly: "${ro}" is not true or false`;
-  const mount: VolumeMount = { type, target, ...(source ? { source } : {}) };
-  if (ro === "true" || ro === "1") mount.read_only = true;
-  if (type === "tmpfs" && (f.has("tmpfs-size") || f.has("tmpfs-mode"))) {
-    const size = f.has("tmpfs-size") ? Number(f.get("tmpfs-size")) : undefined;
-    const mode = f.has("tmpfs-mode") ? Number.parseInt(f.get("tmpfs-mode")!, 8) : undefined;
-    if (size !== undefined && !(Number.isInteger(size) && size > 0)) return `tmpfs-size: "${f.get("tmpfs-size")}" is not a number of bytes`;
-    if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777)) return `tmpfs-mode: "${f.get("tmpfs-mode")}" is not an octal mode`;
-    mount.tmpfs = { ...(size !== undefined ? { size } : {}), ...(mode !== undefined ? { mode } : {}) };
-  }
-  if (f.get("volume-nocopy") === "true") mount.volume = { nocopy: true };
-  return mount;
-}
-
-/** `NAME` or `source=NAME,target=T,uid=U,gid=G,mode=0440`. */
-export function parseSecret(text: string): SecretMount | string {
-  if (!text.includes("=")) return { source: text };
-  const f = fields(text);
-  const unknown = [...f.keys()].filter((k) => !["source", "src", "target", "uid", "gid", "mode"].includes(k));
-  if (unknown.length) return `unknown field ${unknown[0]} (source, target, uid, gid, mode)`;
-  const source = f.get("source") ?? f.get("src");
-  if (!source) return "source: the secret's name is required";
-  const mode = f.has("mode") ? Number.parseInt(f.get("mode")!, 8) : undefined;
-  if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o777)) return `mode: "${f.get("mode")}" is not an octal mode`;
-  for (const id of ["uid", "gid"] as const) if (f.has(id) && !/^\d{1,10}$/.test(f.get(id)!)) return `${id}: "${f.get(id)}" is not a number`;
-  return {
-    source,
-    ...(f.get("target") ? { target: f.get("target")! } : {}),
-    ...(f.has("uid") ? { uid: f.get("uid")! } : {}),
-    ...(f.has("gid") ? { gid: f.get("gid")! } : {}),
-    ...(mode !== undefined ? { mode } : {}),
-  };
-}
-
-/** `K=V` (env, labels); a removal names the key alone. */
-function keyValue(text: string): [string, string] | undefined {
-  const eq = text.indexOf("=");
-  if (eq <= 0) return undefined;
-  return [text.slice(0, eq), text.slice(eq + 1)];
-}
-
 const samePort = (a: PortSpec, b: PortSpec) => a.target === b.target && a.protocol === b.protocol && (b.published === undefined || a.published === b.published);
+
+/** Records a malformed value of the patch, by its key (named as its flag). */
+type Bad = (key: keyof ServicePatch, reason: string) => void;
 
 /**
  * The service after the patch, and the project's top-level volumes and
@@ -175,19 +88,43 @@ export function applyServicePatch(
   knownVolumes: ReadonlySet<string> = new Set(),
 ): { project: Project } | { issues: ComposeIssue[] } {
   const issues: ComposeIssue[] = [];
-  const bad = (key: keyof ServicePatch, reason: string) => issues.push({ file: where, path: `services.${service}: ${flagOf(key)}`, reason });
+  const bad: Bad = (key, reason) => issues.push({ file: where, path: `services.${service}: ${flagOf(key)}`, reason });
   const current = project.services[service];
   if (!current && !patch.image) return { issues: [{ file: where, path: `services.${service}`, reason: "no such service (and no image given to create it)" }] };
   const spec: ServiceSpec = structuredClone(current ?? emptyService(patch.image!));
   const volumes = { ...project.volumes };
   const secrets = { ...project.secrets };
 
+  patchCommand(spec, patch);
+  patchEnvironment(spec, patch, bad);
+  const deploy = (spec.deploy ??= {});
+  patchServiceLabels(deploy, patch, bad);
+  patchPorts(spec, patch, bad);
+  patchSecrets(spec, secrets, patch, bad);
+  patchMounts(spec, volumes, knownVolumes, patch, bad);
+  patchConstraints(deploy, patch);
+  patchCapabilities(spec, patch);
+  patchScale(spec, deploy, patch, bad);
+  patchHealthcheck(spec, patch, bad);
+  patchUpdateConfig(deploy, patch, bad);
+  if (Object.keys(deploy).length === 0) delete spec.deploy;
+
+  if (issues.length) return { issues };
+  return { project: withMounted(project, service, spec, volumes, secrets) };
+}
+
+/** The image, the command's arguments and the user. */
+function patchCommand(spec: ServiceSpec, patch: ServicePatch) {
   if (patch.image) spec.image = patch.image;
   if (patch.args) {
     if (patch.args.length) spec.command = patch.args;
     else delete spec.command;
   }
   if (patch.user) spec.user = patch.user;
+}
+
+/** Environment variables, and the labels of the containers. */
+function patchEnvironment(spec: ServiceSpec, patch: ServicePatch, bad: Bad) {
   for (const k of patch.envRm ?? []) delete spec.environment[k];
   for (const e of patch.envAdd ?? []) {
     const kv = keyValue(e);
@@ -200,13 +137,20 @@ export function applyServicePatch(
     if (!kv) bad("containerLabelAdd", `"${l}" is not KEY=VALUE`);
     else spec.labels[kv[0]] = kv[1];
   }
-  const deploy = (spec.deploy ??= {});
+}
+
+/** The service's own labels (deploy.labels). */
+function patchServiceLabels(deploy: DeploySpec, patch: ServicePatch, bad: Bad) {
   if (patch.labelRm?.length && deploy.labels) for (const k of patch.labelRm) delete deploy.labels[k];
   for (const l of patch.labelAdd ?? []) {
     const kv = keyValue(l);
     if (!kv) bad("labelAdd", `"${l}" is not KEY=VALUE`);
     else (deploy.labels ??= {})[kv[0]] = kv[1];
   }
+}
+
+/** Published ports: an added one replaces the same port; a removal without a published port takes every one of its target and protocol. */
+function patchPorts(spec: ServiceSpec, patch: ServicePatch, bad: Bad) {
   for (const p of patch.publishRm ?? []) {
     const port = parsePublish(p);
     if (typeof port === "string") bad("publishRm", port);
@@ -217,6 +161,10 @@ export function applyServicePatch(
     if (typeof port === "string") bad("publishAdd", port);
     else spec.ports = [...spec.ports.filter((q) => !(q.target === port.target && q.protocol === port.protocol && q.published === port.published)), port];
   }
+}
+
+/** Secret mounts, by source: a secret newly mounted is the store's (external) unless the project declares it. */
+function patchSecrets(spec: ServiceSpec, secrets: Project["secrets"], patch: ServicePatch, bad: Bad) {
   for (const s of patch.secretRm ?? []) spec.secrets = (spec.secrets ?? []).filter((m) => m.source !== s);
   for (const s of patch.secretAdd ?? []) {
     const mount = parseSecret(s);
@@ -226,6 +174,10 @@ export function applyServicePatch(
       secrets[mount.source] ??= { external: true };
     }
   }
+}
+
+/** Mounts, by target: a named volume is external when it is known (knownVolumes), else the stack's own. */
+function patchMounts(spec: ServiceSpec, volumes: Project["volumes"], knownVolumes: ReadonlySet<string>, patch: ServicePatch, bad: Bad) {
   for (const t of patch.mountRm ?? []) spec.volumes = (spec.volumes ?? []).filter((m) => m.target !== t);
   for (const m of patch.mountAdd ?? []) {
     const mount = parseMount(m);
@@ -235,23 +187,37 @@ export function applyServicePatch(
       if (mount.type === "volume" && mount.source) volumes[mount.source] ??= knownVolumes.has(mount.source) ? { external: true } : {};
     }
   }
+}
+
+/** Placement constraints, told apart without their spaces. */
+function patchConstraints(deploy: DeploySpec, patch: ServicePatch) {
   if (patch.constraintRm?.length || patch.constraintAdd?.length) {
     const placement = (deploy.placement ??= {});
     const norm = (c: string) => c.replace(/\s+/g, "");
     const kept = (placement.constraints ?? []).filter((c) => !(patch.constraintRm ?? []).some((r) => norm(r) === norm(c)));
     placement.constraints = [...kept, ...(patch.constraintAdd ?? []).filter((c) => !kept.some((k) => norm(k) === norm(c)))];
   }
+}
+
+/** Capabilities to drop and to add back. */
+function patchCapabilities(spec: ServiceSpec, patch: ServicePatch) {
   // capabilities are added to what the service has, as Docker's --cap-add and --cap-drop do
   if (patch.capDrop) spec.cap_drop = [...new Set([...spec.cap_drop, ...patch.capDrop.map((c) => c.toUpperCase())])];
   if (patch.capAdd) spec.cap_add = [...new Set([...spec.cap_add, ...patch.capAdd.map((c) => c.toUpperCase())])];
+}
+
+/** The mode, and the number of replicas (which a global service has none of). */
+function patchScale(spec: ServiceSpec, deploy: DeploySpec, patch: ServicePatch, bad: Bad) {
   if (patch.mode) deploy.mode = patch.mode;
   if (patch.replicas !== undefined) {
     if ((patch.mode ?? deploy.mode) === "global") bad("replicas", "a global service runs one container per host: replicas do not apply");
     spec.scale = patch.replicas;
     if (deploy.replicas !== undefined) deploy.replicas = patch.replicas;
   }
+}
 
-  // the health check, in Docker's flags (CMD-SHELL, as `docker service create --health-cmd` gives)
+/** The health check, in Docker's flags (CMD-SHELL, as `docker service create --health-cmd` gives). */
+function patchHealthcheck(spec: ServiceSpec, patch: ServicePatch, bad: Bad) {
   if (patch.noHealthcheck) spec.healthcheck = { disable: true };
   else if (patch.healthCmd || patch.healthInterval || patch.healthTimeout || patch.healthRetries !== undefined || patch.healthStartPeriod) {
     const h = { ...(spec.healthcheck?.disable ? {} : spec.healthcheck) };
@@ -274,8 +240,10 @@ export function applyServicePatch(
     delete h.disable;
     spec.healthcheck = h;
   }
+}
 
-  // rollout settings: the service's update_config, as Swarm keeps them in its spec
+/** Rollout settings: the service's update_config, as Swarm keeps them in its spec. */
+function patchUpdateConfig(deploy: DeploySpec, patch: ServicePatch, bad: Bad) {
   const u: UpdateConfig = { ...deploy.update_config };
   if (patch.updateParallelism !== undefined) u.parallelism = patch.updateParallelism;
   if (patch.updateFailureAction) u.failure_action = patch.updateFailureAction;
@@ -293,18 +261,17 @@ export function applyServicePatch(
   }
   const touched = Object.keys(u).length > 0 && JSON.stringify(u) !== JSON.stringify(deploy.update_config ?? {});
   if (touched) deploy.update_config = u;
-  if (Object.keys(deploy).length === 0) delete spec.deploy;
+}
 
-  if (issues.length) return { issues };
+/** The project with the patched service, and of the top-level volumes and secrets only those a service mounts. */
+function withMounted(project: Project, service: string, spec: ServiceSpec, volumes: Project["volumes"], secrets: Project["secrets"]): Project {
   // a top-level volume or secret no service mounts any more goes with the last mount of it
   const usedVolumes = new Set(Object.entries({ ...project.services, [service]: spec }).flatMap(([, s]) => (s.volumes ?? []).map((v) => v.source)));
   const usedSecrets = new Set(Object.entries({ ...project.services, [service]: spec }).flatMap(([, s]) => (s.secrets ?? []).map((v) => v.source)));
   return {
-    project: {
-      services: { ...project.services, [service]: spec },
-      volumes: Object.fromEntries(Object.entries(volumes).filter(([n]) => usedVolumes.has(n))),
-      secrets: Object.fromEntries(Object.entries(secrets).filter(([n]) => usedSecrets.has(n))),
-    },
+    services: { ...project.services, [service]: spec },
+    volumes: Object.fromEntries(Object.entries(volumes).filter(([n]) => usedVolumes.has(n))),
+    secrets: Object.fromEntries(Object.entries(secrets).filter(([n]) => usedSecrets.has(n))),
   };
 }
 
@@ -331,4 +298,3 @@ export function previousSpec(revisions: Record<number, Revision>, current: numbe
   }
   return undefined;
 }
-
