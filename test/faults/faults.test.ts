@@ -24,8 +24,12 @@ interface Fault {
   /** The system as this fault needs it for the whole workload (environment switches), undone after. */
   setup?: (sys: System) => Promise<void>;
   teardown?: (sys: System) => Promise<void>;
-  /** Strike, with the phase's operation running. */
-  strike?: (sys: System, phase: Phase) => Promise<void>;
+  /**
+   * Strike, with the phase's operation running; resolves with when the
+   * system was whole again, if that was later than the strike (a server
+   * started again answers), to count the seconds to converge from there.
+   */
+  strike?: (sys: System, phase: Phase) => Promise<number | void>;
   /** Before the phase's command (to make a step happen: an image dropped, so that it is pulled). */
   before?: (sys: System, phase: Phase) => Promise<void>;
 }
@@ -72,10 +76,10 @@ describe.skipIf(why !== undefined)("fault injection", () => {
         const striking = !fault.phases || fault.phases.includes(phase);
         if (striking) await fault.before?.(sys, phase);
         const op = await command(sys, stack, phase, image);
-        const started = Date.now();
+        let started = Date.now();
         if (striking) {
           row.injected++;
-          await fault.strike?.(sys, phase);
+          started = (await fault.strike?.(sys, phase)) ?? started;
         }
         const ended = await settled(sys.api, stack, op).catch((e: Error) => ({ ok: false, reason: e.message }));
         if (!ended.ok) problems.push(`${phase}: operation ${op} ${ended.reason ?? "failed"}`);
@@ -130,6 +134,7 @@ describe.skipIf(why !== undefined)("fault injection", () => {
         await sleep(next() * 1500);
         await s.killServer();
         await s.startServer();
+        return Date.now();
       },
     });
   });
@@ -143,8 +148,10 @@ describe.skipIf(why !== undefined)("fault injection", () => {
         await s.hosts[1]!.stopEngine();
         await sleep(2000);
         await s.hosts[1]!.startEngine();
+        const back = Date.now();
         await sleep(3000);
         await reapShims(s.hosts[1]!);
+        return back;
       },
     });
   });
@@ -158,6 +165,7 @@ describe.skipIf(why !== undefined)("fault injection", () => {
         await s.cut(1, true);
         await sleep(10_000);
         await s.cut(1, false);
+        return Date.now();
       },
     });
   });

@@ -15,7 +15,7 @@ export interface FaultRow {
   fault: string;
   injected: number;
   converged: number;
-  /** Seconds from the fault to the end state the commands asked for. */
+  /** Seconds from the fault (or its end: the server answering again, the engine or the network back) to the end state the commands asked for. */
   seconds: number[];
   orphans: number;
   duplicates: number;
