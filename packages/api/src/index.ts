@@ -2,5 +2,5 @@ export { createApi, createApp } from "./app.js";
 export type { ApiDeps } from "./app.js";
 export { bearerAuth, canSee, hashToken } from "./auth.js";
 export type { Principal } from "./auth.js";
-export { overlayRoutes, stackOnHost } from "./overlay.js";
-export type { OverlayRoutesDeps } from "./overlay.js";
+export { overlayRoutes, stackOnHost } from "./routes/overlay.js";
+export type { OverlayRoutesDeps } from "./routes/overlay.js";

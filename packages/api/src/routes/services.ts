@@ -21,10 +21,11 @@ import {
   type Source,
   type StackState,
 } from "@corral/core";
-import type { Principal } from "./auth.js";
-import type { UpBody } from "./bodies.js";
-
-type Env = { Variables: { principal: Principal; credential?: boolean } };
+import type { Principal } from "../auth.js";
+import type { UpBody } from "../bodies.js";
+import type { Env } from "../env.js";
+import type { UpExtra } from "../ops/index.js";
+import { body } from "../validate.js";
 
 /**
  * Swarm's service verbs (`docker service create|update|rollback|inspect|ps`)
@@ -34,7 +35,7 @@ type Env = { Variables: { principal: Principal; credential?: boolean } };
  * webhooks and chat, which change a service the same way, share it.
  */
 export interface ServiceRouteDeps {
-  up(stack: string, body: UpBody, principal: Principal, source: Source, extra?: { note?: string; rollbackServices?: string[] }): Promise<{ status: 200 | 202; body: Record<string, unknown> }>;
+  up(stack: string, body: UpBody, principal: Principal, source: Source, extra?: UpExtra): Promise<{ status: 200 | 202; body: Record<string, unknown> }>;
   scale(stack: string, scales: Record<string, number>, principal: Principal, source: Source): Promise<{ stack: string; op: string; version: number }>;
   /** The stack, if it exists and the principal may see it; else not found. */
   existing(stack: string, p: Principal): Promise<StackState>;
@@ -110,7 +111,9 @@ export function serviceActions(deps: ServiceRouteDeps) {
     /** `service update`: a new revision holding exactly the patch, rolled out as `up --upgrade` (replicas alone: a scale). */
     async update(state: StackState, service: string, u: ServiceUpdate, principal: Principal, from: Source) {
       if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-      if (onlyReplicas(u.patch) && !u.force && !u.dryRun && !u.pull) return { status: 202 as const, body: { ...(await deps.scale(state.name, { [service]: u.patch.replicas! }, principal, from)), service, scaled: true } };
+      if (onlyReplicas(u.patch) && !u.force && !u.dryRun && !u.pull) {
+        return { status: 202 as const, body: { ...(await deps.scale(state.name, { [service]: u.patch.replicas! }, principal, from)), service, scaled: true } };
+      }
       const where = `service update ${state.name}/${service}`;
       const project = await patched(state, service, u.patch, where);
       const answer = await deps.up(
@@ -132,6 +135,20 @@ export function serviceActions(deps: ServiceRouteDeps) {
   };
 }
 
+/** Swarm's UpdateStatus of a service: its upgrade's, else the stack's operation's. */
+function updateStatus(state: StackState, service: string): { State: string; Message: string } {
+  const upgrade = state.upgrades[service];
+  if (upgrade) {
+    const rolling = `revision ${upgrade.from} → ${upgrade.to}`;
+    if (upgrade.status === "paused") return { State: "paused", Message: upgrade.reason ?? "paused" };
+    if (upgrade.status !== "upgraded") return { State: "updating", Message: `rolling out ${rolling}` };
+    if (upgrade.autoConfirmMs) return { State: "updating", Message: `${rolling}: confirms by itself once the new containers have run ${Math.round(upgrade.autoConfirmMs / 1000)} s` };
+    return { State: "updating", Message: `${rolling}, awaiting confirmation ('corral up --confirm-upgrade' or 'corral service rollback')` };
+  }
+  if (state.op?.status === "running") return { State: state.op.kind === "rollback" ? "rollback_started" : "updating", Message: `${state.op.kind} running` };
+  return { State: state.op?.kind === "rollback" ? "rollback_completed" : "completed", Message: state.op?.status === "failed" ? (state.errors[service] ?? "failed") : "" };
+}
+
 export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
   const app = new Hono<Env>();
   const actions = serviceActions(deps);
@@ -143,28 +160,30 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
   const source = (given: Source | undefined, header: string | undefined): Source => given ?? (sourceSchema.safeParse(header).data as Source | undefined) ?? "api";
 
   /** `service create`: a service (with its stack, unless given one that exists) from an image and Docker's flags. */
-  app.post("/services", async (c) => {
-    const body = createBody.parse(await c.req.json().catch(() => ({})));
-    const name = serviceParam(body.name);
-    const stackName = body.stack ?? name;
+  app.post("/services", body(createBody), async (c) => {
+    const given = c.req.valid("json");
+    const name = serviceParam(given.name);
+    const stackName = given.stack ?? name;
     const principal = c.get("principal");
     const state = await deps.touchable(stackName, principal);
     if (state.exists && state.services[name]) throw conflict(`service ${stackName}/${name} already exists: 'corral service update ${stackName}/${name}' changes it`);
     const where = `service create ${stackName}/${name}`;
-    const project = await patched(state.exists ? state : { ...state, services: {} }, name, body.patch, where);
-    const answer = await deps.up(stackName, { ...asFiles(project, where), services: [name], ...(state.exists ? { upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS } : {}), ...(body.dryRun ? { dryRun: true } : {}) }, principal, source(body.source, c.req.header("x-corral-source")));
+    const project = await patched(state.exists ? state : { ...state, services: {} }, name, given.patch, where);
+    const asUpgrade = state.exists ? { upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS } : {};
+    const files = { ...asFiles(project, where), services: [name], ...asUpgrade, ...(given.dryRun ? { dryRun: true } : {}) };
+    const answer = await deps.up(stackName, files, principal, source(given.source, c.req.header("x-corral-source")));
     return c.json({ ...answer.body, service: name }, answer.status);
   });
 
   /** `service update STACK/SERVICE`: a new revision holding exactly the patch, rolled out as `up --upgrade`; replicas alone is a scale. */
-  app.post("/stacks/:stack/services/:service/update", async (c) => {
-    const body = updateBody.parse(await c.req.json().catch(() => ({})));
+  app.post("/stacks/:stack/services/:service/update", body(updateBody), async (c) => {
+    const given = c.req.valid("json");
     const service = serviceParam(c.req.param("service"));
     const principal = c.get("principal");
     const state = await deps.existing(c.req.param("stack"), principal);
     if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    const { hold, ...update } = body;
-    const answer = await actions.update(state, service, { ...update, ...(hold ? { autoConfirmMs: null } : {}) }, principal, source(body.source, c.req.header("x-corral-source")));
+    const { hold, ...update } = given;
+    const answer = await actions.update(state, service, { ...update, ...(hold ? { autoConfirmMs: null } : {}) }, principal, source(given.source, c.req.header("x-corral-source")));
     return c.json(answer.body, answer.status);
   });
 
@@ -173,13 +192,13 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
    * is rolled back (its old containers run again); else its previous spec
    * (Swarm's PreviousSpec) is made a new revision and rolled out.
    */
-  app.post("/stacks/:stack/services/:service/rollback", async (c) => {
-    const body = rollbackBody.parse(await c.req.json().catch(() => ({})));
+  app.post("/stacks/:stack/services/:service/rollback", body(rollbackBody), async (c) => {
+    const given = c.req.valid("json");
     const service = serviceParam(c.req.param("service"));
     const principal = c.get("principal");
     const state = await deps.existing(c.req.param("stack"), principal);
     if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    const from = source(body.source, c.req.header("x-corral-source"));
+    const from = source(given.source, c.req.header("x-corral-source"));
     const pending = state.upgrades[service];
     if (pending) {
       const answer = await deps.up(state.name, { files: [], rollback: true }, principal, from, { rollbackServices: [service] });
@@ -190,7 +209,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     const project = currentProject(state);
     const where = `service rollback ${state.name}/${service}`;
     const back = { ...project, services: { ...project.services, [service]: previous.spec } };
-    const answer = await deps.up(state.name, { ...asFiles(back, where), services: [service], upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS }, principal, from, { note: `rollback of ${service} to revision ${previous.revision}` });
+    const files = { ...asFiles(back, where), services: [service], upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS };
+    const answer = await deps.up(state.name, files, principal, from, { note: `rollback of ${service} to revision ${previous.revision}` });
     return c.json({ ...answer.body, service, to: previous.revision }, answer.status);
   });
 
@@ -203,8 +223,9 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
     const entry = (spec: typeof current.spec) => (toComposeDocuments({ services: { [service]: spec }, volumes: {}, secrets: {} }).compose.services as Record<string, unknown>)[service];
     const previous = previousSpec(state.revisions, state.revision, service);
     const row = serviceRows(state).find((r) => r.name === `${state.name}/${service}`);
-    const upgrade = state.upgrades[service];
     const revision = state.revisions[state.revision];
+    const published = (p: (typeof current.spec.ports)[number]) => (p.published !== undefined ? { PublishedPort: p.published } : {});
+    const ports = current.spec.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, ...published(p), PublishMode: p.mode ?? "ingress" }));
     return c.json({
       ID: row?.id,
       Name: `${state.name}/${service}`,
@@ -213,16 +234,8 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
       UpdatedAt: revision?.at ? new Date(revision.at).toISOString() : undefined,
       Spec: entry(current.spec),
       ...(previous ? { PreviousSpec: entry(previous.spec), PreviousRevision: previous.revision } : {}),
-      Endpoint: { Ports: current.spec.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, ...(p.published !== undefined ? { PublishedPort: p.published } : {}), PublishMode: p.mode ?? "ingress" })) },
-      UpdateStatus: upgrade
-        ? upgrade.status === "paused"
-          ? { State: "paused", Message: upgrade.reason ?? "paused" }
-          : upgrade.status !== "upgraded"
-            ? { State: "updating", Message: `rolling out revision ${upgrade.from} → ${upgrade.to}` }
-            : { State: "updating", Message: upgrade.autoConfirmMs ? `revision ${upgrade.from} → ${upgrade.to}: confirms by itself once the new containers have run ${Math.round(upgrade.autoConfirmMs / 1000)} s` : `revision ${upgrade.from} → ${upgrade.to}, awaiting confirmation ('corral up --confirm-upgrade' or 'corral service rollback')` }
-        : state.op?.status === "running"
-          ? { State: state.op.kind === "rollback" ? "rollback_started" : "updating", Message: `${state.op.kind} running` }
-          : { State: state.op?.kind === "rollback" ? "rollback_completed" : "completed", Message: state.op?.status === "failed" ? (state.errors[service] ?? "failed") : "" },
+      Endpoint: { Ports: ports },
+      UpdateStatus: updateStatus(state, service),
       State: row?.state,
       Replicas: row?.scale,
     });

@@ -2,15 +2,16 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CHAT_USAGE, invalid, notFound, parseChatCommand, type ChatCommand, type HistoryLife, type Logger, type ServiceRow } from "@corral/core";
 import type { ChatStore } from "@corral/store";
-import type { Principal } from "./auth.js";
-import { RateLimited } from "./limits.js";
-
-type Env = { Variables: { principal: Principal; credential?: boolean } };
+import type { Principal } from "../auth.js";
+import type { Env } from "../env.js";
+import { RateLimited } from "../limits.js";
+import { body, params } from "../validate.js";
 
 /**
  * Chatops: a Slack slash command (`/corral ps shop`). Each request is
@@ -51,7 +52,8 @@ export function slackSignatureValid(secret: string, timestamp: string, body: Buf
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-const configBody = z.object({ signingSecret: z.string().min(16).max(256), responseHosts: z.array(z.string().regex(/^[a-z0-9.-]{1,253}(:\d{1,5})?$/i, "a host[:port]")).max(16).default(["hooks.slack.com"]) }).strict();
+const responseHost = z.string().regex(/^[a-z0-9.-]{1,253}(:\d{1,5})?$/i, "a host[:port]");
+const configBody = z.object({ signingSecret: z.string().min(16).max(256), responseHosts: z.array(responseHost).max(16).default(["hooks.slack.com"]) }).strict();
 const mapBody = z.object({ user: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "a corral user name") }).strict();
 const chatUserPattern = /^[UW][A-Z0-9]{2,20}$/;
 
@@ -64,15 +66,10 @@ function table(head: string[], rows: string[][]): string {
 
 const clip = (lines: string[], max = 40) => (lines.length > max ? [...lines.slice(0, 5), `… ${lines.length - max + 5} lines …`, ...lines.slice(-(max - 6))] : lines);
 
-export function chatRoutes(deps: ChatDeps) {
-  const log = deps.log;
-  const post =
-    deps.post ??
-    (async (url: string, body: unknown) => {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000), redirect: "error" });
-      if (!res.ok) throw new Error(`response_url answered ${res.status}`);
-    });
+type Say = (text: string, channel?: boolean) => Promise<void>;
 
+/** A command's work, as the chat user's corral user, through the API's own routes. */
+function chatRunner(deps: ChatDeps) {
   const call = async <T>(p: Principal, method: string, path: string, body?: unknown): Promise<T> => {
     const res = await deps.call(p, method, path, body);
     if (res.status >= 400) throw new Error((res.body as { message?: string }).message ?? `${method} ${path}: ${res.status}`);
@@ -87,7 +84,8 @@ export function chatRoutes(deps: ChatDeps) {
     const lines: string[] = [];
     const until = deps.clock() + 15 * 60_000;
     while (deps.clock() < until) {
-      const page = await call<{ version: number; events: Array<{ type: string; line: string | null; event: { op?: string; reason?: string } }> }>(p, "GET", `/v1/stacks/${stack}/events?after=${after}&wait=10`);
+      type Page = { version: number; events: Array<{ type: string; line: string | null; event: { op?: string; reason?: string } }> };
+      const page = await call<Page>(p, "GET", `/v1/stacks/${stack}/events?after=${after}&wait=10`);
       for (const e of page.events) {
         if (e.line) lines.push(...e.line.split("\n"));
         if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op;
@@ -103,15 +101,41 @@ export function chatRoutes(deps: ChatDeps) {
     return { ok: false, lines, reason: "still running after 15 minutes" };
   }
 
+  /** A change's two messages: started (its operation), then its outcome with its progress lines, to the channel. */
+  const mutate = async (p: Principal, say: Say, stack: string, res: { op?: string; version: number }, what: string) => {
+    if (!res.op) return say(`${what}: nothing to change`);
+    await say(`${what}: started (operation ${res.op})`);
+    const end = await follow(p, stack, res.op, res.version - 1);
+    const body = end.lines.length ? `\n${["```", ...clip(end.lines), "```"].join("\n")}` : "";
+    await say(end.ok ? `${what}: done${body}` : `${what}: failed: ${end.reason}${body}`, true);
+  };
+
+  /** `logs`: the last lines of a stack's or a service's containers, read as `corral logs` reads them. */
+  async function logs(p: Principal, cmd: Extract<ChatCommand, { verb: "logs" }>): Promise<string> {
+    const target = cmd.service ? `${cmd.stack}/${cmd.service}` : cmd.stack;
+    const session = await call<{ id: string }>(p, "POST", "/v1/sessions", { type: "logs", target, tail: cmd.tail, follow: false });
+    let cursor = "{}";
+    const lines: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      type Page = { chunks: Array<{ container: string; data: string }>; cursor: unknown; done: boolean };
+      const page = await call<Page>(p, "GET", `/v1/sessions/${session.id}?cursor=${encodeURIComponent(cursor)}&wait=5`);
+      for (const c of page.chunks) for (const l of Buffer.from(c.data, "base64").toString("utf8").split("\n")) if (l) lines.push(cmd.service ? l : `${c.container} | ${l}`);
+      cursor = JSON.stringify(page.cursor);
+      if (page.done) break;
+    }
+    return lines.length ? ["```", ...clip(lines, cmd.tail + 1).map((l) => l.slice(0, 300)), "```"].join("\n") : `no logs from ${target}`;
+  }
+
+  /** `history`: the current life's last revisions. */
+  async function history(p: Principal, stack: string): Promise<string> {
+    const { lives } = await call<{ lives: HistoryLife[] }>(p, "GET", `/v1/stacks/${stack}/history`);
+    const rows = (lives.at(-1)?.rows ?? []).slice(-15);
+    const changed = (r: (typeof rows)[number]) => r.rollback ?? r.changed.map((c) => `${c.service}: ${c.keys.join(", ")}`).join("; ");
+    return table(["REV", "TIME", "BY", "SOURCE", "CHANGED"], rows.map((r) => [`${r.revision}${r.current ? "*" : ""}`, r.time ?? "", r.by, r.source, changed(r)]));
+  }
+
   /** Run a command as the user; what to say, in one message (the outcome) or two (started, then the outcome). */
-  async function run(p: Principal, cmd: ChatCommand, say: (text: string, channel?: boolean) => Promise<void>): Promise<void> {
-    const mutate = async (stack: string, res: { op?: string; version: number }, what: string) => {
-      if (!res.op) return say(`${what}: nothing to change`);
-      await say(`${what}: started (operation ${res.op})`);
-      const end = await follow(p, stack, res.op, res.version - 1);
-      const body = end.lines.length ? `\n${["```", ...clip(end.lines), "```"].join("\n")}` : "";
-      await say(end.ok ? `${what}: done${body}` : `${what}: failed: ${end.reason}${body}`, true);
-    };
+  async function run(p: Principal, cmd: ChatCommand, say: Say): Promise<void> {
     switch (cmd.verb) {
       case "help":
         return say(["Commands:", ...CHAT_USAGE].join("\n"));
@@ -121,68 +145,76 @@ export function chatRoutes(deps: ChatDeps) {
         if (cmd.service && shown.length === 0) throw notFound(`stack ${cmd.stack} has no service ${cmd.service}`);
         return say(table(["NAME", "IMAGE", "STATE", "SCALE", "ENDPOINTS"], shown.map((r) => [r.name, r.image, r.state, r.scale, r.endpoints])));
       }
-      case "history": {
-        const { lives } = await call<{ lives: HistoryLife[] }>(p, "GET", `/v1/stacks/${cmd.stack}/history`);
-        const rows = (lives.at(-1)?.rows ?? []).slice(-15);
-        return say(table(["REV", "TIME", "BY", "SOURCE", "CHANGED"], rows.map((r) => [`${r.revision}${r.current ? "*" : ""}`, r.time ?? "", r.by, r.source, r.rollback ?? r.changed.map((c) => `${c.service}: ${c.keys.join(", ")}`).join("; ")])));
-      }
+      case "history":
+        return say(await history(p, cmd.stack));
       case "up": {
         const exported = await call<{ files: Record<string, string> }>(p, "GET", `/v1/stacks/${cmd.stack}/export`);
         const files = [{ name: "docker-compose.yml", document: parseYaml(exported.files["docker-compose.yml"] ?? "") as unknown }];
         const rancher = exported.files["rancher-compose.yml"] ? { name: "rancher-compose.yml", document: parseYaml(exported.files["rancher-compose.yml"]) as unknown } : undefined;
-        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { files, ...(rancher ? { rancher } : {}), source: "chatops" }), `up ${cmd.stack}`);
+        return mutate(p, say, cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { files, ...(rancher ? { rancher } : {}), source: "chatops" }), `up ${cmd.stack}`);
       }
       case "upgrade": {
         const body = cmd.image ? { patch: { image: cmd.image }, source: "chatops" } : { patch: {}, force: true, source: "chatops" };
-        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/services/${cmd.service}/update`, body), `upgrade ${cmd.stack}/${cmd.service}${cmd.image ? ` to ${cmd.image}` : ""}`);
+        const what = `upgrade ${cmd.stack}/${cmd.service}${cmd.image ? ` to ${cmd.image}` : ""}`;
+        return mutate(p, say, cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/services/${cmd.service}/update`, body), what);
       }
       case "confirm":
-        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { confirmUpgrade: true, source: "chatops" }), `confirm ${cmd.stack}`);
-      case "rollback":
-        if (cmd.service) return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/services/${cmd.service}/rollback`, { source: "chatops" }), `rollback ${cmd.stack}/${cmd.service}`);
-        return mutate(cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { rollback: true, source: "chatops", ...(cmd.toRevision ? { toRevision: cmd.toRevision } : {}) }), `rollback ${cmd.stack}${cmd.toRevision ? ` to revision ${cmd.toRevision}` : ""}`);
-      case "logs": {
-        const target = cmd.service ? `${cmd.stack}/${cmd.service}` : cmd.stack;
-        const session = await call<{ id: string }>(p, "POST", "/v1/sessions", { type: "logs", target, tail: cmd.tail, follow: false });
-        let cursor = "{}";
-        const lines: string[] = [];
-        for (let round = 0; round < 20; round++) {
-          const page = await call<{ chunks: Array<{ container: string; data: string }>; cursor: unknown; done: boolean }>(p, "GET", `/v1/sessions/${session.id}?cursor=${encodeURIComponent(cursor)}&wait=5`);
-          for (const c of page.chunks) for (const l of Buffer.from(c.data, "base64").toString("utf8").split("\n")) if (l) lines.push(cmd.service ? l : `${c.container} | ${l}`);
-          cursor = JSON.stringify(page.cursor);
-          if (page.done) break;
+        return mutate(p, say, cmd.stack, await call(p, "POST", `/v1/stacks/${cmd.stack}/up`, { confirmUpgrade: true, source: "chatops" }), `confirm ${cmd.stack}`);
+      case "rollback": {
+        if (cmd.service) {
+          const res = await call<{ op?: string; version: number }>(p, "POST", `/v1/stacks/${cmd.stack}/services/${cmd.service}/rollback`, { source: "chatops" });
+          return mutate(p, say, cmd.stack, res, `rollback ${cmd.stack}/${cmd.service}`);
         }
-        return say(lines.length ? ["```", ...clip(lines, cmd.tail + 1).map((l) => l.slice(0, 300)), "```"].join("\n") : `no logs from ${target}`);
+        const to = cmd.toRevision ? { toRevision: cmd.toRevision } : {};
+        const res = await call<{ op?: string; version: number }>(p, "POST", `/v1/stacks/${cmd.stack}/up`, { rollback: true, source: "chatops", ...to });
+        return mutate(p, say, cmd.stack, res, `rollback ${cmd.stack}${cmd.toRevision ? ` to revision ${cmd.toRevision}` : ""}`);
       }
+      case "logs":
+        return say(await logs(p, cmd));
     }
   }
 
-  /** The settings, kept a minute in this process: a forged request costs no unwrap of the signing secret (a KMS call on AWS). */
-  let cached: { until: number; config: Awaited<ReturnType<ChatStore["config"]>> } | undefined;
-  const chatConfig = async () => {
-    if (cached && cached.until > deps.clock()) return cached.config;
-    const config = await deps.chat.config();
-    cached = { until: deps.clock() + 60_000, config };
-    return config;
-  };
+  return { run };
+}
 
-  /** The admin's settings (under /v1): the signing secret, who is who. */
-  const admin = new Hono<Env>();
-  const adminOnly = (c: Context<Env>) => {
-    if (!c.get("principal").admin) throw new HTTPException(403, { message: "chat settings are the admin's" });
+/** The settings, kept a minute in this process: a forged request costs no unwrap of the signing secret (a KMS call on AWS). */
+function chatSettings(deps: ChatDeps) {
+  let cached: { until: number; config: Awaited<ReturnType<ChatStore["config"]>> } | undefined;
+  return {
+    async get() {
+      if (cached && cached.until > deps.clock()) return cached.config;
+      const config = await deps.chat.config();
+      cached = { until: deps.clock() + 60_000, config };
+      return config;
+    },
+    /** This process reads the new secret at once (others within a minute). */
+    forget() {
+      cached = undefined;
+    },
   };
-  admin.put("/chat/config", async (c) => {
-    adminOnly(c);
-    const body = configBody.parse(await c.req.json().catch(() => ({})));
-    const saved = await deps.chat.configure(body.signingSecret, body.responseHosts);
-    cached = undefined; // this process reads the new secret at once (others within a minute)
+}
+
+/** The admin's settings (under /v1): the signing secret, who is who. */
+function chatAdminRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>): Hono<Env> {
+  const admin = new Hono<Env>();
+  const adminOnly = createMiddleware<Env>(async (c, next) => {
+    if (!c.get("principal").admin) throw new HTTPException(403, { message: "chat settings are the admin's" });
+    await next();
+  });
+  const chatUserParam = params((p) => {
+    const chatUser = p.chatUser ?? "";
+    if (!chatUserPattern.test(chatUser)) throw invalid(`chat user: "${chatUser.slice(0, 40)}" is not a Slack user id (U… or W…)`, "chatUser");
+    return { chatUser };
+  });
+  admin.put("/chat/config", adminOnly, body(configBody), async (c) => {
+    const given = c.req.valid("json");
+    const saved = await deps.chat.configure(given.signingSecret, given.responseHosts);
+    settings.forget();
     return c.json(saved);
   });
-  admin.put("/chat/users/:chatUser", async (c) => {
-    adminOnly(c);
-    const chatUser = c.req.param("chatUser");
-    if (!chatUserPattern.test(chatUser)) throw invalid(`chat user: "${chatUser.slice(0, 40)}" is not a Slack user id (U… or W…)`, "chatUser");
-    const { user } = mapBody.parse(await c.req.json().catch(() => ({})));
+  admin.put("/chat/users/:chatUser", adminOnly, chatUserParam, body(mapBody), async (c) => {
+    const { chatUser } = c.req.valid("param");
+    const { user } = c.req.valid("json");
     const p = await deps.principalOf(user);
     if (!p) throw notFound(`no user ${user}`);
     // a chat account acts with a user's rights, never the admin's (a stolen chat session is not the keys to everything)
@@ -190,22 +222,29 @@ export function chatRoutes(deps: ChatDeps) {
     await deps.chat.map(chatUser, user);
     return c.json({ chatUser, user });
   });
-  admin.delete("/chat/users/:chatUser", async (c) => {
-    adminOnly(c);
+  admin.delete("/chat/users/:chatUser", adminOnly, async (c) => {
     if (!(await deps.chat.unmap(c.req.param("chatUser")))) throw notFound(`chat user ${c.req.param("chatUser").slice(0, 40)} is not mapped`);
     return c.json({ chatUser: c.req.param("chatUser"), removed: true });
   });
-  admin.get("/chat/users", async (c) => {
-    adminOnly(c);
-    return c.json(await deps.chat.mappings());
-  });
+  admin.get("/chat/users", adminOnly, async (c) => c.json(await deps.chat.mappings()));
+  return admin;
+}
 
-  /** Where Slack posts slash commands: no bearer token; the signature is the credential. */
-  const receive = new Hono();
+/** Where Slack posts slash commands: no bearer token; the signature is the credential. */
+function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>, run: ReturnType<typeof chatRunner>["run"]): Hono {
+  const log = deps.log;
+  const post =
+    deps.post ??
+    (async (url: string, body: unknown) => {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000), redirect: "error" });
+      if (!res.ok) throw new Error(`response_url answered ${res.status}`);
+    });
   const refuse = (why: string) => new HTTPException(401, { message: why });
-  receive.post("/slack", bodyLimit({ maxSize: SLACK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a command is at most ${SLACK_BODY_LIMIT} bytes` }, 413) }), async (c) => {
+
+  /** Slack's request, verified: its signing secret's signature, a recent timestamp, seen once; then counted per chat user. */
+  const verified = async (c: Context) => {
     const raw = Buffer.from(await c.req.arrayBuffer());
-    const config = await chatConfig();
+    const config = await settings.get();
     if (!config) throw refuse("chat is not set up ('corral chat setup')");
     const ts = c.req.header("x-slack-request-timestamp") ?? "";
     const signature = c.req.header("x-slack-signature");
@@ -215,6 +254,13 @@ export function chatRoutes(deps: ChatDeps) {
     // counted once verified, per chat user: forged requests use up nobody's commands
     const taken = deps.take ? await deps.take(`chat:${(new URLSearchParams(raw.toString("utf8")).get("user_id") ?? "").slice(0, 24)}`) : { ok: true as const };
     if (!taken.ok) throw new RateLimited(`too many chat commands: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
+    return { raw, config };
+  };
+
+  const receive = new Hono();
+  const limit = bodyLimit({ maxSize: SLACK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a command is at most ${SLACK_BODY_LIMIT} bytes` }, 413) });
+  receive.post("/slack", limit, async (c) => {
+    const { raw, config } = await verified(c);
     const form = new URLSearchParams(raw.toString("utf8"));
     const userId = form.get("user_id") ?? "";
     const text = form.get("text") ?? "";
@@ -248,6 +294,11 @@ export function chatRoutes(deps: ChatDeps) {
     });
     return c.json({ response_type: "ephemeral", text: `corral: ${text.trim() || "help"} (as ${principal.name})…` });
   });
+  return receive;
+}
 
-  return { admin, receive };
+/** Chat's routes: the admin's settings under /v1 (admin), and where Slack posts its commands (receive). */
+export function chatRoutes(deps: ChatDeps) {
+  const settings = chatSettings(deps);
+  return { admin: chatAdminRoutes(deps, settings), receive: chatReceiveRoutes(deps, settings, chatRunner(deps).run) };
 }

@@ -2,11 +2,11 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { invalid, notFound, registryOf, registryServerProblem, type StackState } from "@corral/core";
 import { REGISTRY_LIMITS, type EventStore, type RegistryLogin, type RegistryRecord, type RegistryStore } from "@corral/store";
-import { canSee, primaryGroup, type Principal } from "./auth.js";
-import { holdsCredential } from "./idempotency.js";
-import { query, stackNameParam, textParam } from "./query.js";
-
-type Env = { Variables: { principal: Principal; credential?: boolean } };
+import { canSee, primaryGroup } from "../auth.js";
+import type { Env } from "../env.js";
+import { holdsCredential } from "../idempotency.js";
+import { query, stackNameParam, textParam } from "../query.js";
+import { body } from "../validate.js";
 
 export interface RegistryDeps {
   registries: RegistryStore;
@@ -43,7 +43,8 @@ export async function loginForStack(registries: RegistryStore, stack: Pick<Stack
   const own = await registries.reveal(stack.owner, server);
   if (own) return own;
   if (!stack.group) return undefined;
-  const ofGroup = (await registries.list()).filter((r) => r.server === server && r.group === stack.group).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.owner < b.owner ? -1 : 1));
+  const oldestFirst = (a: RegistryRecord, b: RegistryRecord) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.owner < b.owner ? -1 : 1);
+  const ofGroup = (await registries.list()).filter((r) => r.server === server && r.group === stack.group).sort(oldestFirst);
   for (const r of ofGroup) {
     const found = await registries.reveal(r.owner, server);
     if (found) return found;
@@ -59,10 +60,10 @@ export async function loginForStack(registries: RegistryStore, stack: Pick<Stack
 export function registryRoutes(deps: RegistryDeps) {
   const app = new Hono<Env>();
 
-  app.post("/", async (c) => {
-    const body = loginBody.parse(await c.req.json().catch(() => ({})));
+  app.post("/", body(loginBody), async (c) => {
+    const login = c.req.valid("json");
     const p = c.get("principal");
-    const { kind, record } = await deps.registries.put({ server: body.server, username: body.username, password: body.password, owner: p.name, group: primaryGroup(p) });
+    const { kind, record } = await deps.registries.put({ server: login.server, username: login.username, password: login.password, owner: p.name, group: primaryGroup(p) });
     return c.json({ ...row(record), kind }, kind === "created" ? 201 : 200);
   });
 

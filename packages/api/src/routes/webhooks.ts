@@ -5,13 +5,27 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
-import { DomainError, hookKinds, inSubnet, invalid, notFound, parseDuration, pushTargets, readDelivery, serviceNamePattern, tagMatches, type Logger, type StackState } from "@corral/core";
+import {
+  DomainError,
+  hookKinds,
+  inSubnet,
+  invalid,
+  notFound,
+  parseDuration,
+  pushTargets,
+  readDelivery,
+  serviceNamePattern,
+  tagMatches,
+  type Delivery,
+  type Logger,
+  type StackState,
+} from "@corral/core";
 import type { HookRecord, HookStore, QueuedDeploy } from "@corral/store";
-import { canSee, primaryGroup, type Principal } from "./auth.js";
-import { RateLimited } from "./limits.js";
+import { canSee, primaryGroup, type Principal } from "../auth.js";
+import type { Env } from "../env.js";
+import { RateLimited } from "../limits.js";
+import { body } from "../validate.js";
 import type { ServiceUpdate } from "./services.js";
-
-type Env = { Variables: { principal: Principal; credential?: boolean } };
 
 /**
  * Webhooks: deploys on push. A hook belongs to a stack (and optionally some
@@ -77,10 +91,67 @@ export function signatureValid(secret: string, body: Buffer, header: string | un
   return sameBytes(Buffer.from(m[1]!.toLowerCase(), "hex"), createHmac("sha256", secret).update(body).digest());
 }
 
-export function hookRoutes(deps: HookDeps) {
+type Target = { service: string; image?: string; pull?: boolean };
+
+/** The services a delivery deploys, of those the hook names (all, when it names none) that run in the stack, and to which image. */
+function deployTargets(hook: HookRecord, read: Exclude<Delivery, { kind: "ignored" }>, state: StackState): Target[] {
+  const services = Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, { image: r.spec.image }]));
+  if (read.kind === "images") return read.pushes.flatMap((p) => pushTargets(services, hook.services, p, hook.tag));
+  if (read.kind === "git") {
+    const branch = read.ref.replace(/^refs\/(heads|tags)\//, "");
+    if (!tagMatches(hook.tag, branch)) return [];
+    return (hook.services.length ? hook.services : Object.keys(services)).filter((s) => services[s]).map((service) => ({ service, pull: true }));
+  }
+  if ((hook.services.length === 0 || hook.services.includes(read.service)) && services[read.service]) return [{ service: read.service, image: read.image }];
+  return [];
+}
+
+const described = (targets: Target[]) => targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", ");
+
+/** Docker Hub waits for an answer on its callback_url (on its own host only): the delivery was taken. */
+function answerDockerHub(callback: string, targets: Target[], onError: (e: unknown) => void): void {
+  const description = `corral: ${described(targets)}`.slice(0, 255);
+  const payload = JSON.stringify({ state: "success", description, context: "corral" });
+  void fetch(callback, { method: "POST", headers: { "content-type": "application/json" }, body: payload, signal: AbortSignal.timeout(5000), redirect: "error" }).catch(onError);
+}
+
+/** Take up each stack's oldest waiting deploy while the stack is free (only's alone, when given). */
+function hookDrain(deps: HookDeps) {
   const log = deps.log;
-  /** Take up each stack's oldest waiting deploy while the stack is free. */
-  async function drain(only?: string): Promise<void> {
+  /** One waiting deploy, as its hook's owner: its verdict written, and it leaves the queue; false: the stack turned busy, it waits. */
+  async function deploy(q: QueuedDeploy, state: StackState): Promise<boolean> {
+    const hook = await deps.hooks.get(q.hook);
+    const owner = hook ? await deps.principalOf(hook.owner) : undefined;
+    const fail = async (why: string) => {
+      await deps.hooks.verdict(q.hook, q.delivery, "failed", why);
+      await deps.hooks.dequeue(q.key);
+    };
+    if (!hook || !owner) {
+      await fail(hook ? `hook owner ${hook.owner} is gone` : "hook removed");
+      return true;
+    }
+    if (!state.exists || !canSee(owner, state.owner, state.group) || !state.services[q.service]) {
+      await fail(`stack ${state.name} has no service ${q.service}`);
+      return true;
+    }
+    try {
+      const u: ServiceUpdate = q.image ? { patch: { image: q.image } } : { patch: {}, force: true, pull: true };
+      // --confirm-after: confirmed by itself once the new containers ran that long; else it waits for a person
+      u.autoConfirmMs = q.confirmAfterMs ?? null;
+      const answer = await deps.update(state, q.service, u, owner, "webhook");
+      const revision = typeof answer.body.revision === "number" ? answer.body.revision : undefined;
+      await deps.hooks.verdict(q.hook, q.delivery, "deployed", `${q.service} → ${q.image ?? "pulled again"}${revision ? ` (revision ${revision})` : ""}`, revision);
+      await deps.hooks.dequeue(q.key);
+      log?.info("webhook deploy", { hook: q.hook, delivery: q.delivery, stack: state.name, service: q.service, image: q.image, revision });
+    } catch (e) {
+      // the stack turned busy meanwhile (another process's deploy): next time
+      if (e instanceof DomainError && e.code === "conflict") return false;
+      await fail(e instanceof Error ? e.message : String(e));
+    }
+    return false; // one deploy per stack per round: the next waits for this one to settle
+  }
+
+  return async function drain(only?: string): Promise<void> {
     const queued = await deps.hooks.queued();
     const byStack = new Map<string, QueuedDeploy[]>();
     for (const q of queued) if (!only || q.stack === only) byStack.set(q.stack, [...(byStack.get(q.stack) ?? []), q]);
@@ -89,40 +160,14 @@ export function hookRoutes(deps: HookDeps) {
         const state = await deps.load(stack);
         // busy: an operation runs, or an upgrade waits for its verdict (a person's, or its --confirm-after): the queue waits
         if (state.op?.status === "running" || Object.keys(state.upgrades).length > 0) break;
-        const hook = await deps.hooks.get(q.hook);
-        const owner = hook ? await deps.principalOf(hook.owner) : undefined;
-        const fail = async (why: string) => {
-          await deps.hooks.verdict(q.hook, q.delivery, "failed", why);
-          await deps.hooks.dequeue(q.key);
-        };
-        if (!hook || !owner) {
-          await fail(hook ? `hook owner ${hook.owner} is gone` : "hook removed");
-          continue;
-        }
-        if (!state.exists || !canSee(owner, state.owner, state.group) || !state.services[q.service]) {
-          await fail(`stack ${stack} has no service ${q.service}`);
-          continue;
-        }
-        try {
-          const u: ServiceUpdate = q.image ? { patch: { image: q.image } } : { patch: {}, force: true, pull: true };
-          // --confirm-after: confirmed by itself once the new containers ran that long; else it waits for a person
-          u.autoConfirmMs = q.confirmAfterMs ?? null;
-          const answer = await deps.update(state, q.service, u, owner, "webhook");
-          const revision = typeof answer.body.revision === "number" ? answer.body.revision : undefined;
-          await deps.hooks.verdict(q.hook, q.delivery, "deployed", `${q.service} → ${q.image ?? "pulled again"}${revision ? ` (revision ${revision})` : ""}`, revision);
-          await deps.hooks.dequeue(q.key);
-          log?.info("webhook deploy", { hook: q.hook, delivery: q.delivery, stack, service: q.service, image: q.image, revision });
-        } catch (e) {
-          // the stack turned busy meanwhile (another process's deploy): next time
-          if (e instanceof DomainError && e.code === "conflict") break;
-          await fail(e instanceof Error ? e.message : String(e));
-        }
-        break; // one deploy per stack per round: the next waits for this one to settle
+        if (!(await deploy(q, state))) break;
       }
     }
-  }
+  };
+}
 
-  /** The management routes (bearer-authenticated, under /v1). */
+/** The management routes (bearer-authenticated, under /v1): `corral hook create | ls | rm | deliveries`. */
+function hookAdminRoutes(deps: HookDeps): Hono<Env> {
   const admin = new Hono<Env>();
   const visible = (p: Principal, h: HookRecord) => canSee(p, h.owner, h.group);
   const view = (h: HookRecord, base: string, secret?: string) => ({
@@ -133,25 +178,26 @@ export function hookRoutes(deps: HookDeps) {
   });
   const base = (c: Context) => new URL(c.req.url).origin;
 
-  admin.post("/hooks", async (c) => {
-    const body = createBody.parse(await c.req.json().catch(() => ({})));
+  admin.post("/hooks", body(createBody), async (c) => {
+    const given = c.req.valid("json");
     const p = c.get("principal");
-    const state = await deps.load(body.stack);
-    if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${body.stack} not found`);
-    for (const s of body.services) if (!state.services[s]) throw invalid(`services: stack ${body.stack} has no service ${s}`, "services");
-    for (const a of body.allow) if (!(isIP(a) || (/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(a) && Number(a.split("/")[1]) <= 32))) throw invalid(`allow: "${a.slice(0, 64)}" is not an address or an IPv4 CIDR`, "allow");
+    const state = await deps.load(given.stack);
+    if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${given.stack} not found`);
+    for (const s of given.services) if (!state.services[s]) throw invalid(`services: stack ${given.stack} has no service ${s}`, "services");
+    const cidr = (a: string) => /^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(a) && Number(a.split("/")[1]) <= 32;
+    for (const a of given.allow) if (!(isIP(a) || cidr(a))) throw invalid(`allow: "${a.slice(0, 64)}" is not an address or an IPv4 CIDR`, "allow");
     let confirmAfterMs: number | undefined;
-    if (body.confirmAfter !== undefined) {
-      confirmAfterMs = parseDuration(body.confirmAfter);
-      if (confirmAfterMs === undefined || confirmAfterMs <= 0 || confirmAfterMs > 86_400_000) throw invalid(`confirmAfter: "${body.confirmAfter}" is not a duration from 1s to 24h`, "confirmAfter");
+    if (given.confirmAfter !== undefined) {
+      confirmAfterMs = parseDuration(given.confirmAfter);
+      if (confirmAfterMs === undefined || confirmAfterMs <= 0 || confirmAfterMs > 86_400_000) throw invalid(`confirmAfter: "${given.confirmAfter}" is not a duration from 1s to 24h`, "confirmAfter");
     }
     const { record, secret } = await deps.hooks.create({
-      stack: body.stack,
-      services: body.services,
-      kind: body.kind,
-      ...(body.tag ? { tag: body.tag } : {}),
+      stack: given.stack,
+      services: given.services,
+      kind: given.kind,
+      ...(given.tag ? { tag: given.tag } : {}),
       ...(confirmAfterMs ? { confirmAfterMs } : {}),
-      allow: body.allow,
+      allow: given.allow,
       owner: p.name,
       // the stack's group: those who may see the stack see its hooks
       group: state.group ?? primaryGroup(p),
@@ -174,7 +220,12 @@ export function hookRoutes(deps: HookDeps) {
     const hook = await mine(c);
     return c.json(await deps.hooks.deliveries(hook.id));
   });
+  return admin;
+}
 
+/** Where senders deliver: no bearer token; the signature (or the URL's secret) is the credential. */
+function hookReceiveRoutes(deps: HookDeps, drain: (only?: string) => Promise<void>): Hono {
+  const log = deps.log;
   /**
    * Hooks with their secrets, kept a minute in this process: checking a
    * forged delivery costs no key unwrap (a KMS call on AWS). A removed hook
@@ -192,10 +243,9 @@ export function hookRoutes(deps: HookDeps) {
     return found;
   };
 
-  /** Where senders deliver: no bearer token; the signature (or the URL's secret) is the credential. */
-  const receive = new Hono();
   const refuse = () => new HTTPException(401, { message: "bad or missing signature" });
-  const deliver = async (c: Context, urlSecret: string | undefined) => {
+  /** The hook a delivery is for, when its signature (or the URL's secret) and its source are good; and its raw body. */
+  const verified = async (c: Context, urlSecret: string | undefined) => {
     const id = c.req.param("id") ?? "";
     if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw refuse();
     const found = await revealed(id);
@@ -205,17 +255,22 @@ export function hookRoutes(deps: HookDeps) {
     const raw = Buffer.from(await c.req.arrayBuffer());
     const from = clientAddress(c);
     const header = c.req.header("x-hub-signature-256") ?? c.req.header("x-corral-signature-256");
-    const verified = SIGNED.has(hook.kind) ? signatureValid(secret, raw, header) : urlSecret !== undefined && sameBytes(digest(urlSecret), digest(secret));
-    if (!verified || !allowed(hook, from)) {
-      log?.info("webhook refused", { hook: hook.id, from, why: verified ? "source address not allowed" : "bad or missing signature" });
+    const signed = SIGNED.has(hook.kind) ? signatureValid(secret, raw, header) : urlSecret !== undefined && sameBytes(digest(urlSecret), digest(secret));
+    if (!signed || !allowed(hook, from)) {
+      log?.info("webhook refused", { hook: hook.id, from, why: signed ? "source address not allowed" : "bad or missing signature" });
       throw refuse();
     }
     // counted once verified: a stream of forged requests does not use up a hook's deliveries
     const taken = deps.take ? await deps.take(`hook:${id}`) : { ok: true as const };
     if (!taken.ok) throw new RateLimited(`too many deliveries to this hook: try again in ${Math.ceil(taken.retryAfterMs / 1000)} s`, Math.max(1, Math.ceil(taken.retryAfterMs / 1000)));
-    let body: unknown;
+    return { hook, raw, from };
+  };
+
+  const deliver = async (c: Context, urlSecret: string | undefined) => {
+    const { hook, raw, from } = await verified(c, urlSecret);
+    let payload: unknown;
     try {
-      body = JSON.parse(raw.toString("utf8"));
+      payload = JSON.parse(raw.toString("utf8"));
     } catch {
       throw invalid("body: not JSON", "body");
     }
@@ -229,7 +284,7 @@ export function hookRoutes(deps: HookDeps) {
       await deps.hooks.verdict(hook.id, deliveryId, "ignored", `the same body came within ${REPLAY_WINDOW_S / 60} minutes under another delivery id: a replay`);
       return c.json({ delivery: deliveryId, duplicate: true }, 200);
     }
-    const read = readDelivery(hook.kind, event, body, Math.floor(deps.clock() / 1000));
+    const read = readDelivery(hook.kind, event, payload, Math.floor(deps.clock() / 1000));
     if ("error" in read) {
       await deps.hooks.verdict(hook.id, deliveryId, "failed", read.error);
       throw invalid(read.error, "body");
@@ -238,39 +293,34 @@ export function hookRoutes(deps: HookDeps) {
       await deps.hooks.verdict(hook.id, deliveryId, "ignored", read.why);
       return c.json({ delivery: deliveryId, verdict: "ignored", why: read.why }, 200);
     }
-    const state = await deps.load(hook.stack);
-    const services = Object.fromEntries(Object.entries(state.services).map(([n, r]) => [n, { image: r.spec.image }]));
-    let targets: Array<{ service: string; image?: string; pull?: boolean }> = [];
-    if (read.kind === "images") targets = read.pushes.flatMap((p) => pushTargets(services, hook.services, p, hook.tag));
-    else if (read.kind === "git") {
-      const branch = read.ref.replace(/^refs\/(heads|tags)\//, "");
-      if (tagMatches(hook.tag, branch)) targets = (hook.services.length ? hook.services : Object.keys(services)).filter((s) => services[s]).map((service) => ({ service, pull: true }));
-    } else if ((hook.services.length === 0 || hook.services.includes(read.service)) && services[read.service]) targets = [{ service: read.service, image: read.image }];
+    const targets = deployTargets(hook, read, await deps.load(hook.stack));
     if (targets.length === 0) {
       const why = read.kind === "generic" ? `this hook deploys no service ${read.service}` : "no service of the hook runs the pushed image (or the tag does not match)";
       await deps.hooks.verdict(hook.id, deliveryId, "ignored", why);
       return c.json({ delivery: deliveryId, verdict: "ignored", why }, 200);
     }
     // the verdict first: a drain in another process may deploy (and say so) as soon as the deploy is queued
-    await deps.hooks.verdict(hook.id, deliveryId, "queued", targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", "));
+    await deps.hooks.verdict(hook.id, deliveryId, "queued", described(targets));
     for (const t of targets) {
-      await deps.hooks.enqueue({ stack: hook.stack, hook: hook.id, delivery: deliveryId, at: claim.at, service: t.service, ...(t.image ? { image: t.image } : {}), ...(t.pull ? { pull: true } : {}), ...(hook.confirmAfterMs ? { confirmAfterMs: hook.confirmAfterMs } : {}) });
+      const extra = { ...(t.image ? { image: t.image } : {}), ...(t.pull ? { pull: true } : {}), ...(hook.confirmAfterMs ? { confirmAfterMs: hook.confirmAfterMs } : {}) };
+      await deps.hooks.enqueue({ stack: hook.stack, hook: hook.id, delivery: deliveryId, at: claim.at, service: t.service, ...extra });
     }
-    // Docker Hub waits for an answer on its callback_url (on its own host only): the delivery was taken
-    if (read.kind === "images" && read.callback) {
-      const description = `corral: ${targets.map((t) => `${t.service} → ${t.image ?? "pulled again"}`).join(", ")}`.slice(0, 255);
-      void fetch(read.callback, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ state: "success", description, context: "corral" }), signal: AbortSignal.timeout(5000), redirect: "error" }).catch((e: unknown) =>
-        log?.info("docker hub callback", { hook: hook.id, error: String(e) }),
-      );
-    }
+    if (read.kind === "images" && read.callback) answerDockerHub(read.callback, targets, (e) => log?.info("docker hub callback", { hook: hook.id, error: String(e) }));
     log?.info("webhook delivery", { hook: hook.id, delivery: deliveryId, from, stack: hook.stack, targets: targets.length });
     // at once when the stack is free; else the reconcile tick takes it up once the stack is
     await drain(hook.stack).catch((e: unknown) => log?.error("webhook deploy", { hook: hook.id, error: String(e) }));
     return c.json({ delivery: deliveryId, verdict: "queued", deploys: targets }, 202);
   };
+
+  const receive = new Hono();
   const limit = bodyLimit({ maxSize: HOOK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a delivery is at most ${HOOK_BODY_LIMIT} bytes` }, 413) });
   receive.post("/:id", limit, (c) => deliver(c, undefined));
   receive.post("/:id/:secret", limit, (c) => deliver(c, c.req.param("secret")));
+  return receive;
+}
 
-  return { admin, receive, drain };
+/** A webhook's routes: its management under /v1 (admin), where its sender delivers (receive), and the drain of its stacks' waiting deploys. */
+export function hookRoutes(deps: HookDeps) {
+  const drain = hookDrain(deps);
+  return { admin: hookAdminRoutes(deps), receive: hookReceiveRoutes(deps, drain), drain };
 }

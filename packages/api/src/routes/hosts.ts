@@ -1,15 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { isIP } from "node:net";
 import { conflict, hostLabelProblem, hostState, invalid, lastHeard, MAX_HOST_LABELS, MAX_WANTED, notFound, wantedOnHost, type StackState, type WantedAnswer } from "@corral/core";
 import { importPublicKey } from "@corral/queue";
 import type { HostAdminState, HostRecord, HostStore } from "@corral/store";
-import { adminOnly, bearerToken, hashToken, hostTokenPattern, sameHash, type Principal } from "./auth.js";
-import { holdsCredential } from "./idempotency.js";
-import { flagParam, query, queryGuard } from "./query.js";
+import { adminOnly, bearerToken, hashToken, hostTokenPattern, sameHash } from "../auth.js";
+import type { Env } from "../env.js";
+import { holdsCredential } from "../idempotency.js";
+import { flagParam, query, queryGuard } from "../query.js";
+import { body, params } from "../validate.js";
 
 export const hostIdPattern = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/;
 /** One-time join tokens read `join.ID.RANDOM`. */
@@ -69,15 +72,23 @@ export function registrationRoutes(deps: RegistrationDeps) {
   const clock = deps.clock ?? Date.now;
   const adminHash = hashToken(deps.adminToken);
   const app = new Hono();
-  app.post("/:id/register", queryGuard(), bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: "too_large", message: "a registration is at most 16 KiB" }, 413) }), async (c) => {
-    const id = c.req.param("id");
+  const limit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: "too_large", message: "a registration is at most 16 KiB" }, 413) });
+  /** A host id, and a bearer token of some kind (which one may register it is checked once the body is). */
+  const registrant = createMiddleware<{ Variables: { token: string } }>(async (c, next) => {
+    const id = c.req.param("id") ?? "";
     if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id}"`, "id");
     const token = bearerToken(c.req.header("authorization"));
     if (!token) throw new HTTPException(401, { message: "a bearer token is required: the admin's, a join token from 'corral host add', or the host's own" });
+    c.set("token", token);
+    await next();
+  });
+  app.post("/:id/register", queryGuard(), limit, registrant, body(registerBody), async (c) => {
+    const id = c.req.param("id");
+    const token = c.get("token");
     const given = hashToken(token);
-    const body = registerBody.parse(await c.req.json().catch(() => ({})));
+    const registration = c.req.valid("json");
     try {
-      importPublicKey(body.publicKey);
+      importPublicKey(registration.publicKey);
     } catch {
       throw invalid("publicKey: not an Ed25519 public key (SPKI DER, base64)", "publicKey");
     }
@@ -87,9 +98,9 @@ export function registrationRoutes(deps: RegistrationDeps) {
     const queueUrl = await deps.hostQueue(id);
     const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
     await deps.hosts.register(
-      { id, queueUrl, lastSeen: clock(), engine: body.engine, containers: body.containers, ...(body.address ? { address: body.address } : {}) },
+      { id, queueUrl, lastSeen: clock(), engine: registration.engine, containers: registration.containers, ...(registration.address ? { address: registration.address } : {}) },
       hashToken(hostToken),
-      body.publicKey,
+      registration.publicKey,
       join ? { labels: join.labels } : {},
     );
     return c.json({
@@ -109,7 +120,6 @@ export function registrationRoutes(deps: RegistrationDeps) {
   return app;
 }
 
-type Env = { Variables: { principal: Principal; credential?: boolean } };
 
 /** Host labels in a request: bounded in number, each key and value checked (corral's io.corral.* keys refused). */
 const labelsSchema = z
@@ -192,23 +202,32 @@ export function hostRoutes(deps: HostRoutesDeps) {
 
   // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node;
   // for a registered host, a token to join it again (a lost token, a new machine): its labels and state are kept
-  app.post("/:id/join", adminOnly(), async (c) => {
-    const id = c.req.param("id");
+  const newHostId = params((p) => {
+    const id = p.id ?? "";
     if (!hostIdPattern.test(id)) throw invalid(`invalid host name "${id.slice(0, 80)}" (letters, digits, '_' and '-', at most 63, starting with a letter or digit)`, "id");
-    const body = joinBody.parse(await c.req.json().catch(() => ({})));
+    return { id };
+  });
+  app.post("/:id/join", adminOnly(), newHostId, body(joinBody), async (c) => {
+    const { id } = c.req.valid("param");
+    const { labels } = c.req.valid("json");
     const existing = await deps.hosts.get(id);
-    if (existing && Object.keys(body.labels).length > 0) throw conflict(`host ${id} is registered already: change its labels with 'corral host label ${id} KEY=VALUE'`);
+    if (existing && Object.keys(labels).length > 0) throw conflict(`host ${id} is registered already: change its labels with 'corral host label ${id} KEY=VALUE'`);
     const token = newJoinToken(id);
     const expiresAt = deps.clock() + deps.joinTokenMs;
-    await deps.hosts.createJoin(id, hashToken(token), expiresAt, body.labels);
+    await deps.hosts.createJoin(id, hashToken(token), expiresAt, labels);
     holdsCredential(c);
     return c.json({ id, token, expiresAt: new Date(expiresAt).toISOString(), rejoin: existing !== undefined }, 201);
   });
 
-  app.post("/:id/labels", adminOnly(), async (c) => {
-    const host = await find(c.req.param("id"));
-    const body = labelBody.parse(await c.req.json().catch(() => ({})));
-    const labels = await deps.hosts.updateLabels(host.id, body.set, body.remove, (l) => {
+  /** The host `:id` names (see find). */
+  const found = createMiddleware<{ Variables: { host: HostRecord } }>(async (c, next) => {
+    c.set("host", await find(c.req.param("id") ?? ""));
+    await next();
+  });
+  app.post("/:id/labels", adminOnly(), found, body(labelBody), async (c) => {
+    const host = c.get("host");
+    const { set, remove } = c.req.valid("json");
+    const labels = await deps.hosts.updateLabels(host.id, set, remove, (l) => {
       if (Object.keys(l).length > MAX_HOST_LABELS) throw invalid(`host ${host.id} would carry ${Object.keys(l).length} labels: at most ${MAX_HOST_LABELS}`, "set");
     });
     if (!labels) throw notFound(`host ${host.id} not found`);
@@ -234,11 +253,12 @@ export function hostRoutes(deps: HostRoutesDeps) {
     const host = await find(c.req.param("id"));
     const force = c.req.valid("query").force ?? false;
     const count = (await deps.containersByHost()).get(host.id) ?? 0;
+    const containers = `${count} container${count > 1 ? "s" : ""}`;
     if (count > 0 && !force) {
-      throw conflict(`host ${host.id} has ${count} container${count > 1 ? "s" : ""} of corral's stacks: move them off ('corral host drain ${host.id}') or remove them first; '--force' removes a draining or inactive host anyway`);
+      throw conflict(`host ${host.id} has ${containers} of corral's stacks: move them off ('corral host drain ${host.id}') or remove them first; '--force' removes a draining or inactive host anyway`);
     }
     if (count > 0 && host.state === "active") {
-      throw conflict(`host ${host.id} is active and has ${count} container${count > 1 ? "s" : ""}: drain it ('corral host drain ${host.id}') or deactivate it before 'host rm --force'`);
+      throw conflict(`host ${host.id} is active and has ${containers}: drain it ('corral host drain ${host.id}') or deactivate it before 'host rm --force'`);
     }
     if (!(await deps.hosts.remove(host.id))) throw notFound(`host ${host.id} not found`);
     if (host.queueUrl) await deps.removeHostQueue?.(host.queueUrl);
@@ -272,10 +292,10 @@ export function hostRoutes(deps: HostRoutesDeps) {
     return c.json(answer);
   });
 
-  app.post("/:id/heartbeat", async (c) => {
+  app.post("/:id/heartbeat", body(heartbeatBody), async (c) => {
     const id = c.req.param("id");
-    const body = heartbeatBody.parse(await c.req.json().catch(() => ({})));
-    if (!(await deps.hosts.heartbeat(id, deps.clock(), body.engine, body.containers))) throw notFound(`host ${id} is not registered`);
+    const beat = c.req.valid("json");
+    if (!(await deps.hosts.heartbeat(id, deps.clock(), beat.engine, beat.containers))) throw notFound(`host ${id} is not registered`);
     return c.json({ ok: true });
   });
   return app;

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { startDynamo, type StandIn } from "@corral/local";
 import { evolveAll, hostState, initialState, stackBridge, type StackState } from "@corral/core";
 import { dynamoClient, ensureTable, HostStore, SubnetStore } from "@corral/store";
-import { onError } from "./errors.js";
+import { onError } from "../errors.js";
 import { overlayRoutes, stackOnHost } from "./overlay.js";
 
 // The stack networks' routes on dynalite: a host gets a subnet for a stack it runs (no other), and the overlay's view.
