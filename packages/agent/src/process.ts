@@ -169,7 +169,7 @@ async function register(options: AgentProcessOptions, body: { engine: string; ad
 }
 
 /** The cross-host stack network (VXLAN, routes, filters, name servers), when asked for and started: it needs root and iptables. */
-async function stackNetworks(options: AgentProcessOptions, address: string, reg: Registration): Promise<StackNetworks | undefined> {
+async function startStackNetworks(options: AgentProcessOptions, address: string, reg: Registration): Promise<StackNetworks | undefined> {
   const overlayOff = options.overlay === "auto" ? await overlayUnavailable(address) : options.overlay ? undefined : "not asked for";
   if (options.overlay === "auto" && overlayOff) options.log?.info("stack networks stay on this host (no overlay)", { reason: overlayOff });
   const networks = !overlayOff
@@ -286,7 +286,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<RunningA
   await router.start();
   const controlId = controlFingerprint(reg.controlKey);
   const secretsDir = options.secretsDir ?? defaultSecretsDir();
-  const networks = await stackNetworks(options, address, reg);
+  const networks = await startStackNetworks(options, address, reg);
   const runner = stepRunner(options, reg, { runtime, router, networks, sender, controlId, secretsDir });
   // orphans removed, exits reported: see reconcile.ts
   const reconcile = startReconcile({
