@@ -10,6 +10,15 @@ export function errorBody(error: string, message: string, path?: string) {
   return { error, message, ...(path ? { path } : {}) };
 }
 
+/**
+ * The store is out of space: the embedded server's data folder is full
+ * (dynalite answers its LevelDB's ENOSPC as DynamoDB's 500, see
+ * @corral/local's dynalite-safe). Nothing of the request was written.
+ */
+export function storageFull(err: Error): boolean {
+  return err.name === "InternalServerError" && /No space left on device|ENOSPC/.test(err.message);
+}
+
 export const onError = (log?: Logger) =>
   function onError(err: Error, c: Context) {
     const json = (status: ContentfulStatusCode, error: string, message: string, path?: string) => c.json(errorBody(error, message, path), status);
@@ -35,6 +44,10 @@ export const onError = (log?: Logger) =>
       const error = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : err.status === 429 ? "too_many_requests" : "error";
       if (err.status === 429) c.header("retry-after", String("retryAfterS" in err && typeof err.retryAfterS === "number" ? err.retryAfterS : 1));
       return json(err.status as ContentfulStatusCode, error, err.message);
+    }
+    if (storageFull(err)) {
+      log?.error("the data folder is full", { error: err.message });
+      return json(507, "storage_full", "the control plane's data folder is full: free space there and try again (nothing of this request was written)");
     }
     log?.error("unhandled", { error: String(err), stack: err.stack });
     return json(500, "internal", "internal error");
