@@ -1,44 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { decide, stepId, type Command } from "./decide/index.js";
-import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
 import { configHash } from "./hash.js";
 import type { ServiceSpec, Step } from "./model.js";
-import { evolve, initialState, type StackState } from "./state.js";
+import { evolve, initialState } from "./state.js";
+import { given, hosts, run } from "./testing.js";
 import { serviceRows } from "./view.js";
 
 const spec = (image: string, scale = 1): ServiceSpec => ({ image, environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: [], scale });
 const web = spec("corral-hello:1");
-const hosts = [{ id: "h1" }];
-
-/** given events / when command / then events */
-function given(events: StackEvent[]) {
-  const state = events.reduce(evolve, initialState("demo"));
-  return {
-    state,
-    when(command: Command) {
-      return {
-        then: (expected: StackEvent[]) => expect(decide(command, state)).toEqual(expected),
-        thenRefused: (code: DomainError["code"], message: RegExp) => {
-          let err: unknown;
-          try {
-            decide(command, state);
-          } catch (e) {
-            err = e;
-          }
-          expect(err).toBeInstanceOf(DomainError);
-          expect((err as DomainError).code).toBe(code);
-          expect((err as DomainError).message).toMatch(message);
-        },
-        events: () => decide(command, state),
-      };
-    },
-  };
-}
-
-/** Run a command on a state and fold its events in. */
-const run = (state: StackState, command: Command) => decide(command, state).reduce(evolve, state);
-
 const up = (services: Record<string, ServiceSpec>, op = "op1"): Command => ({ type: "Up", stack: "demo", op, services, by: "admin", source: "cli" });
 const planned = (events: StackEvent[]) => events.flatMap((e) => (e.type === "StepPlanned" ? [e.step] : []));
 const ok = (step: Step, extra: Partial<{ containerId: string }> = {}): Command => ({
@@ -199,7 +169,9 @@ describe("depends_on and placement", () => {
 
   it("places a service on the hosts its constraints allow, or says why it cannot", () => {
     const pinned = { ...spec("x"), deploy: { placement: { constraints: ["node.hostname==h2"] } } };
-    const steps = planned(given([]).when(up({ web: pinned })).events().reduce(evolve, initialState("demo")) && decide({ type: "Plan", hosts: [{ id: "h1" }, { id: "h2" }], now: 1 }, start({ web: pinned })));
+    const steps = planned(
+      given([]).when(up({ web: pinned })).events().reduce(evolve, initialState("demo")) && decide({ type: "Plan", hosts: [{ id: "h1" }, { id: "h2" }], now: 1 }, start({ web: pinned })),
+    );
     expect(new Set(steps.map((x) => x.host))).toEqual(new Set(["h2"]));
     expect(decide({ type: "Plan", hosts: [{ id: "h1" }], now: 1 }, start({ web: pinned }))).toEqual([
       { type: "OperationFailed", op: "op1", reason: "no host can run demo-web-1: h1: node.hostname is h1, not h2" },
@@ -262,7 +234,11 @@ describe("rm", () => {
   });
 
   it("an empty stack is removed at once", () => {
-    const empty = [...stackUp.slice(0, 2), { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "a", source: "cli" } as StackEvent, { type: "OperationFailed", op: "op1", reason: "x" } as StackEvent];
+    const empty = [
+      ...stackUp.slice(0, 2),
+      { type: "OperationStarted", op: "op1", kind: "up", revision: 1, by: "a", source: "cli" } as StackEvent,
+      { type: "OperationFailed", op: "op1", reason: "x" } as StackEvent,
+    ];
     const s = run(given(empty).state, { type: "Remove", stack: "demo", op: "rm1", by: "admin", source: "cli" });
     expect(decide({ type: "Plan", hosts, now: 1 }, s)).toEqual([
       { type: "WavePlanned", op: "rm1", services: ["web"] },
@@ -300,7 +276,8 @@ describe("secrets in the config hash", () => {
 
   it("create steps carry secret names and versions, never values", () => {
     const withSecret: ServiceSpec = { ...web, secrets: [{ source: "pw", target: "db-password", mode: 0o400 }] };
-    const s = given([]).when({ ...up({ web: withSecret }), secrets: { pw: { name: "web.demo.pw", file: "/x" } }, secretVersions: { "web.demo.pw": 3 } } as Command).events().reduce(evolve, initialState("demo"));
+    const withSecrets = { ...up({ web: withSecret }), secrets: { pw: { name: "web.demo.pw", file: "/x" } }, secretVersions: { "web.demo.pw": 3 } } as Command;
+    const s = given([]).when(withSecrets).events().reduce(evolve, initialState("demo"));
     const create = planned(decide({ type: "Plan", hosts, now: 1 }, s)).find((x) => x.action === "create");
     expect(create?.secrets).toEqual([{ name: "web.demo.pw", version: 3, target: "db-password", uid: "0", gid: "0", mode: 0o400 }]);
   });

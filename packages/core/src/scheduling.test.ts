@@ -5,15 +5,13 @@ import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
 import type { Placed } from "./placement.js";
 import { stackPlaced } from "./scheduling.js";
-import { evolveAll, initialState, type StackState } from "./state.js";
-import { spec, up } from "./testing.js";
+import { initialState, type StackState } from "./state.js";
+import { apply, run, spec, up } from "./testing.js";
 import { serviceRows } from "./view.js";
 
 // given events / when command / then events and placements, through the decider
 
 const three: HostInfo[] = [{ id: "h1" }, { id: "h2" }, { id: "h3" }];
-const apply = (s: StackState, events: StackEvent[]) => evolveAll(s, events);
-const run = (s: StackState, c: Command) => apply(s, decide(c, s));
 const creates = (events: StackEvent[]): Step[] => events.flatMap((e) => (e.type === "StepPlanned" && e.step.action === "create" ? [e.step] : []));
 const where = (events: StackEvent[]) => Object.fromEntries(creates(events).map((s) => [s.container, s.host]));
 const failure = (events: StackEvent[]) => events.flatMap((e) => (e.type === "OperationFailed" ? [e.reason] : []))[0];

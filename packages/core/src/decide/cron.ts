@@ -8,6 +8,8 @@ import type { StackState } from "../state.js";
 import type { HostInfo } from "./commands.js";
 import { dropUndefined, newContainer, stepId } from "./steps.js";
 
+// Scheduled jobs: a run at each of their times, a one-shot container; and the report of how it ended.
+
 /**
  * Scheduled jobs at a tick: each job whose time has come gets a run, a
  * one-shot container on a live host, unless its last run still goes and

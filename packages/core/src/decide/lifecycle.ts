@@ -5,6 +5,8 @@ import type { CommandOf } from "./commands.js";
 import { refuseWhileBusy, refuseWhileUpgradePending, scopeOf } from "./shared.js";
 import { byServiceSlot, containerStep, planEvents } from "./steps.js";
 
+// Stop, start and restart: steps on the containers that are there, none made anew.
+
 /** `corral stop|start|restart STACK[/SERVICE]`: an operation on what runs (restart in batches, with an interval). */
 export function decideLifecycle(command: CommandOf<"Lifecycle">, state: StackState): StackEvent[] {
   const services = scopeOf(state, command.services);

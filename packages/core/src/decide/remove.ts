@@ -11,6 +11,8 @@ import type { CommandOf, HostInfo } from "./commands.js";
 import { refuseWhileBusy, refuseWhileUpgradePending, scopeOf } from "./shared.js";
 import { newContainer, planEvents, stopAndRemove } from "./steps.js";
 
+// Removals: of a stack, of a service (a new revision without it), of one container (its slot made anew).
+
 /** `corral rm --type stack`: everything of the stack goes (asked again while it goes: nothing more). */
 export function decideRemove(command: CommandOf<"Remove">, state: StackState): StackEvent[] {
   if (!state.exists) throw notFound(`stack ${command.stack} not found`);

@@ -9,6 +9,8 @@ import { planServices } from "./services.js";
 import { slotPortEvents } from "./slot-ports.js";
 import { planEvents, slotContainer } from "./steps.js";
 
+// Scales: slots added or removed, placed as up places them; not a new revision.
+
 /** `corral scale`: the services' new scales, and an operation that adds or removes their slots (not a new revision). */
 export function decideScale(command: CommandOf<"Scale">, state: StackState): StackEvent[] {
   const services = scopeOf(state, Object.keys(command.scales));

@@ -7,6 +7,8 @@ import type { ContainerRecord, StackState } from "../state.js";
 import type { HostInfo } from "./commands.js";
 import { containersByService, newContainer, slotContainer, stepId, stopAndRemove } from "./steps.js";
 
+// What up, scale and the rest of an upgrade share: each service brought to what its spec says.
+
 /**
  * The steps that bring services to what their spec says: stopped containers
  * started, missing slots created where the scheduler places them (beside

@@ -5,6 +5,8 @@ import type { ServiceSpec } from "../model.js";
 import { directPorts } from "../ports.js";
 import { evolveAll, type StackState } from "../state.js";
 
+// Host ports per slot: given out from the site's range, and the ones that keep a container from starting first.
+
 /**
  * The decision's events, with the slot ports they call for: every slot of
  * the stack's services, as they stand after these events, gets its host

@@ -11,6 +11,8 @@ import { planServices } from "./services.js";
 import { planEvents } from "./steps.js";
 import { decideRollback, toRevision } from "./upgrade.js";
 
+// Up: a new revision of what the project says, and the operation that brings it up, wave after wave of depends_on.
+
 type UpCommand = CommandOf<"Up">;
 
 const started = (command: UpCommand, kind: OperationKind, revision: number, scope: { services?: string[]; confirms?: string[] } = {}): StackEvent => ({

@@ -77,7 +77,7 @@ export function rollbackOf(state: StackState, services: string[], op: string, by
 }
 
 /** The same services with the same configuration (scale aside: it is not part of a revision). */
-export function sameServices(a: Record<string, RevisionService>, b: Record<string, RevisionService>): boolean {
+function sameServices(a: Record<string, RevisionService>, b: Record<string, RevisionService>): boolean {
   const names = Object.keys(a);
   return names.length === Object.keys(b).length && names.every((n) => b[n]?.hash === a[n]!.hash);
 }
@@ -238,7 +238,7 @@ function upgradeSteps(state: StackState, op: Operation, service: string, { slots
 }
 
 /** The old containers kept for these services' upgrades (all services when undefined). */
-export function keptFor(state: StackState, services: string[] | undefined): ContainerRecord[] {
+function keptFor(state: StackState, services: string[] | undefined): ContainerRecord[] {
   const scope = services && new Set(services);
   return Object.values(state.containers).filter((c) => c.previousOf && (!scope || scope.has(c.service)));
 }
