@@ -65,6 +65,8 @@ export interface PlaneParts {
   orphanGraceMs?: number;
   /** Test switch: every queue message is sent twice. */
   duplicateMessages?: boolean;
+  /** Each token's mutating requests allowed per minute (see ApiDeps.limits). */
+  mutationsPerMinute?: number;
   policy?: SitePolicy;
   /** The cross-host overlay's pools (defaults 10.128.0.0/12 for stack subnets, 10.127.0.0/16 for VTEPs). */
   overlayPool?: string;
@@ -143,6 +145,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     ...(parts.orphanGraceMs !== undefined ? { agentOrphanGraceMs: parts.orphanGraceMs } : {}),
     ...(parts.heardSince !== undefined ? { heardSince: parts.heardSince } : {}),
     ...(parts.maxFollowMs !== undefined ? { maxFollowMs: parts.maxFollowMs } : {}),
+    ...(parts.mutationsPerMinute ? { limits: { mutationsPerMinute: parts.mutationsPerMinute } } : {}),
     controlKey: exportPublicKey(keys.publicKey),
     sqs: parts.sqsConfig,
     visibilitySeconds: parts.visibilitySeconds,

@@ -34,6 +34,8 @@ export interface ServerOptions {
   hostTimeoutMs?: number;
   /** Test switch: every queue message is sent twice. */
   duplicateMessages?: boolean;
+  /** Each token's mutating requests allowed per minute (default 300; 429 past it). */
+  mutationsPerMinute?: number;
   policy?: SitePolicy;
   /** Where the local agent keeps secret files for containers (a tmpfs; default /dev/shm/corral-secrets). */
   secretsDir?: string;
@@ -243,6 +245,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     ...(options.reconcileMs !== undefined ? { reconcileMs: options.reconcileMs } : {}),
     ...(options.orphanGraceMs !== undefined ? { orphanGraceMs: options.orphanGraceMs } : {}),
     ...(options.duplicateMessages ? { duplicateMessages: true } : {}),
+    ...(options.mutationsPerMinute ? { mutationsPerMinute: options.mutationsPerMinute } : {}),
     ...(process.env.CORRAL_OVERLAY_POOL ? { overlayPool: process.env.CORRAL_OVERLAY_POOL } : {}),
     ...(process.env.CORRAL_VTEP_POOL ? { vtepPool: process.env.CORRAL_VTEP_POOL } : {}),
     ...(options.policy ? { policy: options.policy } : {}),

@@ -23,6 +23,22 @@ const ulimits = z.record(z.union([z.number().int(), z.object({ soft: z.number().
 const logging = z.object({ driver: z.string().optional(), options: z.record(scalar.nullable()).optional() }).strict();
 const serviceNetworks = z.union([z.array(z.string()), z.record(z.union([z.null(), z.object({ aliases: z.array(z.string()).optional() }).strict()]))]);
 
+/** A path component of an image name (distribution's reference grammar): lowercase, separated by ., _, __ or dashes. */
+const component = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+/** An image reference as Docker reads it: [REGISTRY[:PORT]/]PATH[:TAG][@ALGORITHM:DIGEST]. */
+const imageReference = new RegExp(
+  `^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?/)?${component}(?:/${component})*` +
+    "(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$",
+);
+const image = z
+  .string()
+  .regex(imageReference, "not an image reference: expected [registry/]name[:tag][@digest], the name in lowercase");
+/** A user as Docker takes it: a name or uid, and optionally :GROUP or :GID. */
+const user = z
+  .union([z.string(), z.number().int()])
+  .transform(String)
+  .pipe(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, "expected a user name or uid, optionally with :group or :gid"));
+
 /** What to do with each service key: validate, normalize, set on the spec. */
 export type KeyHandler = (c: Collector, spec: Partial<ServiceSpec>, value: unknown, path: string) => void;
 
@@ -57,7 +73,10 @@ const map = (key: "environment" | "labels" | "sysctls"): KeyHandler => (c, spec,
 };
 
 export const serviceKeys: Record<string, KeyHandler> = {
-  image: str("image"),
+  image: (c, spec, value, path) => {
+    const v = c.check(image, value, path);
+    if (v !== undefined) spec.image = v;
+  },
   build: (c, spec, value, path) => {
     const v = c.check(z.union([z.string().transform((context) => ({ context })), z.record(z.unknown())]), value, path);
     if (v) spec.build = v;
@@ -73,7 +92,10 @@ export const serviceKeys: Record<string, KeyHandler> = {
   secrets: (c, spec, value, path) => void (spec.secrets = secretMounts(c, value, path)),
   cap_add: list("cap_add"),
   cap_drop: list("cap_drop"),
-  user: str("user"),
+  user: (c, spec, value, path) => {
+    const v = c.check(user, value, path);
+    if (v !== undefined) spec.user = v;
+  },
   group_add: list("group_add"),
   working_dir: str("working_dir"),
   healthcheck: (c, spec, value, path) => {

@@ -68,7 +68,8 @@ export function normalizeService(c: Collector, name: string, raw: unknown): Serv
     if (value === null && key !== "image") continue; // `key:` with nothing is as good as absent
     handler(c, spec, value, `${base}.${key}`);
   }
-  if (spec.image === undefined && spec.build === undefined) c.fail(`${base}.image`, "is required");
+  // an image written but refused has said so already
+  if (spec.image === undefined && spec.build === undefined && (raw.image === undefined || raw.image === null)) c.fail(`${base}.image`, "is required");
   reservedLabels(c, spec.labels, `${base}.labels`, true);
   reservedLabels(c, spec.deploy?.labels, `${base}.deploy.labels`);
   const scale = spec.deploy?.replicas ?? spec.scale ?? 1;
