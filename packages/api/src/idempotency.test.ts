@@ -49,7 +49,8 @@ function appWith(store: ReturnType<typeof memoryStore>) {
 }
 
 describe("idempotency middleware", () => {
-  const post = (app: ReturnType<typeof appWith>, path: string, key: string) => app.request(path, { method: "POST", headers: { "idempotency-key": key, "content-type": "application/json" }, body: "{}" });
+  const post = (app: ReturnType<typeof appWith>, path: string, key: string) =>
+    app.request(path, { method: "POST", headers: { "idempotency-key": key, "content-type": "application/json" }, body: "{}" });
 
   it("replays a plain answer", async () => {
     const app = appWith(memoryStore());

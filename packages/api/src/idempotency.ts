@@ -52,7 +52,9 @@ export const idempotency = ({ store, key }: { store: IdempotencyStore; key: Buff
       return c.body(claim.response.body, claim.response.status as 200, { "content-type": "application/json", "idempotent-replayed": "true" });
     }
     if (claim.kind === "withheld") {
-      const message = `a request with this Idempotency-Key was done (it answered ${claim.status}); its answer held a token or a secret, which corral does not keep, so it cannot be given again: ask for a new one`;
+      const message =
+        `a request with this Idempotency-Key was done (it answered ${claim.status}); ` +
+        "its answer held a token or a secret, which corral does not keep, so it cannot be given again: ask for a new one";
       return c.json(errorBody("not_replayable", message), 409);
     }
     if (claim.kind === "pending") return c.json(errorBody("conflict", "a request with this Idempotency-Key is still in progress"), 409);

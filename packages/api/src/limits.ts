@@ -99,7 +99,8 @@ export const DEFAULT_MUTATIONS_PER_MINUTE = 300;
  * with Retry-After. Hosts' own traffic (heartbeats, session output) is not
  * counted: it is the agents', bounded by their own pace.
  */
-export const mutationLimit = (take: (scope: string) => Promise<{ ok: true } | { ok: false; retryAfterMs: number }>): MiddlewareHandler<{ Variables: { principal: { scope: string; hostId?: string; name: string } } }> =>
+type Take = (scope: string) => Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
+export const mutationLimit = (take: Take): MiddlewareHandler<{ Variables: { principal: { scope: string; hostId?: string; name: string } } }> =>
   async function mutationLimit(c, next) {
     const p = c.get("principal");
     if (c.req.method === "GET" || c.req.method === "HEAD" || p.hostId) return next();

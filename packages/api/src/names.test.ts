@@ -14,7 +14,8 @@ describe("names belong to the stack they name", () => {
     expect(secretStack("web.labs.pw")).toBe("labs");
     expect(secretStack("web.labs.tls.key")).toBe("labs");
     expect(volumeStack("db.labs")).toBe("labs");
-    for (const bad of ["", "pw", "web.labs", "web..pw", "web.Labs.pw", "web.labs.", ".labs.pw", "web.labs.p/w", `web.labs.${"x".repeat(130)}`]) expect(() => secretStack(bad)).toThrow(/SERVICE\.STACK\.FILE/);
+    const bads = ["", "pw", "web.labs", "web..pw", "web.Labs.pw", "web.labs.", ".labs.pw", "web.labs.p/w", `web.labs.${"x".repeat(130)}`];
+    for (const bad of bads) expect(() => secretStack(bad)).toThrow(/SERVICE\.STACK\.FILE/);
   });
 
   it("a stack nobody owns: anyone may name it; a record is its maker's", () => {

@@ -61,8 +61,10 @@ const add = (t: string, body: Record<string, unknown>, headers: Record<string, s
 const list = async (t: string) => (await (await app.request("/v1/registries", { headers: json(t) })).json()) as Array<Record<string, string>>;
 const mkUser = async (name: string, groups: string[]) =>
   ((await (await app.request("/v1/users", { method: "POST", headers: json(admin), body: JSON.stringify({ name, groups }) })).json()) as { token: string }).token;
-const registerHost = async (id: string) =>
-  ((await (await app.request(`/v1/hosts/${id}/register`, { method: "POST", headers: json(admin), body: JSON.stringify({ engine: "28", publicKey: exportPublicKey(generateKeyPairSync("ed25519").publicKey) }) })).json()) as { hostToken: string }).hostToken;
+const registerHost = async (id: string) => {
+  const body = JSON.stringify({ engine: "28", publicKey: exportPublicKey(generateKeyPairSync("ed25519").publicKey) });
+  return ((await (await app.request(`/v1/hosts/${id}/register`, { method: "POST", headers: json(admin), body })).json()) as { hostToken: string }).hostToken;
+};
 
 /** A stack of `token`'s with one service of `image` at scale 2, planned on the given hosts as the controller would: its steps. */
 async function plannedStack(token: string, stack: string, hosts: string[], image = IMAGE): Promise<Step[]> {
@@ -157,7 +159,8 @@ describe("registry logins", () => {
     expect((await auth(h1, "reg-h1", { stack: "ann-app", server: SERVER })).status).toBe(400);
     // once reported, the pull is done: no login any more
     const state = await store.load("ann-app");
-    const report = decide({ type: "Report", report: { kind: "report", stack: "ann-app", stepId: p1.id, host: "reg-h1", ok: true }, hosts: [{ id: "reg-h1" }, { id: "reg-h2" }], now: Date.now() }, state);
+    const both = [{ id: "reg-h1" }, { id: "reg-h2" }];
+    const report = decide({ type: "Report", report: { kind: "report", stack: "ann-app", stepId: p1.id, host: "reg-h1", ok: true }, hosts: both, now: Date.now() }, state);
     await store.append("ann-app", state.version, report, "Report");
     expect((await auth(h1, "reg-h1", q(p1))).status).toBe(404);
   });

@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { Project } from "@corral/core";
 import { selectServices } from "./select.js";
 
-const svc = (deps: string[] = []) => ({ image: "x", scale: 1, ...(deps.length ? { depends_on: Object.fromEntries(deps.map((d) => [d, { condition: "service_started" as const, required: true }])) } : {}) });
+const svc = (deps: string[] = []) => ({
+  image: "x",
+  scale: 1,
+  ...(deps.length ? { depends_on: Object.fromEntries(deps.map((d) => [d, { condition: "service_started" as const, required: true }])) } : {}),
+});
 const services = { web: svc(["api"]), api: svc(["db"]), db: svc(), cache: svc(), worker: svc(["db"]) } as unknown as Project["services"];
 
 describe("up SERVICE...: which services of the file", () => {

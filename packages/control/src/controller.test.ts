@@ -1,6 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, type StandIn } from "@corral/local";
-import { controlMessageSchema, decide, evolveAll, initialState, sendable, utf8Bytes, type Command, type ControlMessage, type Logger, type ServiceSpec, type StackEvent, type StepMessage } from "@corral/core";
+import {
+  controlMessageSchema,
+  decide,
+  evolveAll,
+  initialState,
+  sendable,
+  utf8Bytes,
+  type Command,
+  type ControlMessage,
+  type Logger,
+  type ServiceSpec,
+  type StackEvent,
+  type StepMessage,
+} from "@corral/core";
 import { dynamoClient, ensureTable, EventStore, type HostRecord } from "@corral/store";
 import type { OutgoingMessage } from "@corral/queue";
 import { authorizeControlMessage, Controller } from "./controller.js";
@@ -109,7 +122,9 @@ describe("controller: a plan larger than a store item", () => {
     // no commit may hold even one create step
     const { controller, errors, sent } = harness(store, { maxCommitBytes: 300 });
     const events = await controller.run("huge", [plan]);
-    expect(events).toEqual([{ type: "OperationFailed", op: "op1", reason: expect.stringMatching(/could not handle Plan: .* does not fit in a commit of at most 300 bytes; the operation cannot go on/) as unknown as string }]);
+    expect(events).toEqual([
+      { type: "OperationFailed", op: "op1", reason: expect.stringMatching(/could not handle Plan: .* does not fit in a commit of at most 300 bytes; the operation cannot go on/) as unknown as string },
+    ]);
     expect(errors).toEqual(["decision abandoned: a retry would fail the same way"]);
     expect(sent).toEqual([]);
     // nothing is left to retry: the tick finds the operation over
@@ -173,7 +188,8 @@ describe("controller: a draining host", () => {
     for (let guard = 0; guard < 50 && s.op?.status === "running"; guard++) {
       const next = Object.values(s.steps).find((r) => r.status === "planned" && sendable(s, r.step));
       if (!next) break;
-      take({ type: "Report", report: { kind: "report", stack: "drain", stepId: next.step.id, host: "h1", ok: true, ...(next.step.action === "create" ? { containerId: `c-${guard}` } : {}) }, hosts: on, now: NOW });
+      const created = next.step.action === "create" ? { containerId: `c-${guard}` } : {};
+      take({ type: "Report", report: { kind: "report", stack: "drain", stepId: next.step.id, host: "h1", ok: true, ...created }, hosts: on, now: NOW });
     }
     expect(s.op?.status).toBe("succeeded");
     await store.append("drain", 0, events, "control");
@@ -211,7 +227,8 @@ describe("controller: a container that exited by itself", () => {
     for (let guard = 0; guard < 20 && s.op?.status === "running"; guard++) {
       const next = Object.values(s.steps).find((r) => r.status === "planned" && sendable(s, r.step));
       if (!next) break;
-      take({ type: "Report", report: { kind: "report", stack: "crash", stepId: next.step.id, host: "h1", ok: true, ...(next.step.action === "create" ? { containerId: "abcdef0123456789" } : {}) }, hosts: on, now: NOW });
+      const created = next.step.action === "create" ? { containerId: "abcdef0123456789" } : {};
+      take({ type: "Report", report: { kind: "report", stack: "crash", stepId: next.step.id, host: "h1", ok: true, ...created }, hosts: on, now: NOW });
     }
     await store.append("crash", 0, events, "control");
     const body: ControlMessage = controlMessageSchema.parse({ kind: "exited", stack: "crash", host: "h1", container: "crash-web-1", dockerId: "abcdef0123456789", exitCode: 137, at: NOW });

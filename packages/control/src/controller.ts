@@ -297,7 +297,8 @@ export class Controller {
         // containers on a draining host move to active ones at the next tick
         // and so do those on a disconnected host; once it is back, what it still runs of re-placed slots goes,
         // and those that waited for it (pinned to it) no longer do
-        const draining = drainingContainers(state, alive).length > 0 || disconnectedContainers(state, alive).length > 0 || staleContainers(state, alive).length > 0 || Object.keys(state.waiting ?? {}).length > 0;
+        const moving = [drainingContainers, disconnectedContainers, staleContainers].some((of) => of(state, alive).length > 0);
+        const draining = moving || Object.keys(state.waiting ?? {}).length > 0;
         if (state.op?.status === "running") {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now, placed },
@@ -331,7 +332,8 @@ export function authorizeControlMessage(m: Received<ControlMessage>): string | u
  * server's receive loop, and by a Lambda function subscribed to the queue
  * (see handleMessages), the same way.
  */
-export function controlMessages(options: { controller: Controller; opener: Opener; log?: Logger }): Pick<ReceiveLoopOptions<ControlMessage>, "schema" | "opener" | "authorize" | "onRefused" | "handle"> {
+type ControlHandling = Pick<ReceiveLoopOptions<ControlMessage>, "schema" | "opener" | "authorize" | "onRefused" | "handle">;
+export function controlMessages(options: { controller: Controller; opener: Opener; log?: Logger }): ControlHandling {
   return {
     schema: controlMessageSchema,
     opener: options.opener,

@@ -20,7 +20,8 @@ function stack(name: string, on: string[]): StackState {
   const containers = Object.fromEntries(
     on.map((host, i) => [`${name}-web-${i + 1}`, { name: `${name}-web-${i + 1}`, service: "web", slot: i + 1, revision: 1, host, image: "x", state: "running" as const, ip: `10.250.${i}.2` }]),
   );
-  return { ...s, exists: true, services: { web: { spec: { image: "x", environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: [], scale: on.length }, hash: "h" } } as unknown as StackState["services"], containers: containers as unknown as StackState["containers"] };
+  const services = { web: { spec: { image: "x", environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: [], scale: on.length }, hash: "h" } };
+  return { ...s, exists: true, services: services as unknown as StackState["services"], containers: containers as unknown as StackState["containers"] };
 }
 
 beforeAll(async () => {
@@ -75,7 +76,10 @@ describe("stack networks: subnets and the overlay's view", () => {
     const h1 = (await (await post("/v1/hosts/h1/networks/shop")).json()) as { subnet: string };
     const res = await app.request("/v1/hosts/h1/overlay");
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { view: { me: { id: string; underlay: string; vtep: string }; peers: Array<{ id: string }>; stacks: Array<{ stack: string; subnets: Record<string, string> }> }; names: Record<string, Record<string, string[]>> };
+    const body = (await res.json()) as {
+      view: { me: { id: string; underlay: string; vtep: string }; peers: Array<{ id: string }>; stacks: Array<{ stack: string; subnets: Record<string, string> }> };
+      names: Record<string, Record<string, string[]>>;
+    };
     expect(body.view.me).toEqual({ id: "h1", underlay: "198.18.2.2", vtep: expect.stringMatching(/^10\.199\.0\.\d+$/) });
     expect(body.view.peers.map((p) => p.id).sort()).toEqual(["h1", "h2"]); // h3 has no address: not a peer
     expect(body.view.stacks).toEqual([{ stack: "shop", subnets: { h1: h1.subnet, h2: h2.subnet } }]);
@@ -101,7 +105,15 @@ describe("stack networks: subnets and the overlay's view", () => {
     tight.onError(onError());
     tight.route(
       "/v1/hosts",
-      overlayRoutes({ hosts, liveHosts: async () => [], subnets: small, vteps: new SubnetStore(db, "corral-ovl-small", ["10.198.0.1/32"]), stacks: async () => [...gone.values()], load: async (n) => gone.get(n) ?? initialState(n), clock: () => clock }),
+      overlayRoutes({
+        hosts,
+        liveHosts: async () => [],
+        subnets: small,
+        vteps: new SubnetStore(db, "corral-ovl-small", ["10.198.0.1/32"]),
+        stacks: async () => [...gone.values()],
+        load: async (n) => gone.get(n) ?? initialState(n),
+        clock: () => clock,
+      }),
     );
     const ask = async (stack: string) => {
       const res = await tight.request(`/v1/hosts/h1/networks/${stack}`, { method: "POST" });
