@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONTROL_ADDRESS, fleetUnavailable } from "../fleet.js";
 import { dropImage, pushImage, registryUnavailable, startRegistry, type TestRegistry } from "../registry.js";
 import { command, converge, phases, settled, type Phase } from "./drill.js";
-import { addRow, full, type FaultRow } from "./profile.js";
+import { addRow, type FaultRow } from "./profile.js";
 import { reapShims, startSystem, type System } from "./system.js";
 
 /**
@@ -170,13 +170,35 @@ describe.skipIf(why !== undefined)("fault injection", () => {
     });
   });
 
-  it.runIf(full)("the image dropped from the hosts before each up: pulled again (the pull step, for the agent faults)", async () => {
-    await drill({
-      name: "image pulled again",
-      phases: ["up"],
-      before: async (s) => {
-        for (const h of s.hosts) await dropImage(h.docker, image);
-      },
-    });
+  /**
+   * An agent SIGKILLed at a point of a step (CORRAL_FAULT_KILL, see the
+   * agent's faults.ts): both agents are armed before the phase's command,
+   * the first to reach the point dies, and is started again at once without
+   * it (the other is disarmed), as a supervisor would.
+   */
+  const agentKill = (name: string, points: Partial<Record<Phase, string>>): Fault => ({
+    name,
+    phases: Object.keys(points) as Phase[],
+    before: async (s, phase) => {
+      if (phase === "up") for (const h of s.hosts) await dropImage(h.docker, image); // so that the up pulls
+      for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i, { CORRAL_FAULT_KILL: points[phase]! });
+    },
+    strike: async (s, phase) => {
+      const deadline = Date.now() + 60_000;
+      while (!s.agents.some((a) => a.child.exitCode !== null || a.child.signalCode !== null)) {
+        if (Date.now() > deadline) throw new Error(`no agent reached ${points[phase]} in 60 s`);
+        await sleep(20);
+      }
+      for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i);
+      return Date.now();
+    },
+  });
+
+  it("an agent SIGKILLed at each step type (pull, stop, remove, start, create), then started again", async () => {
+    await drill(agentKill("agent SIGKILL at pull, stop, remove, start, create", { up: "after:pull", upgrade: "after:stop", confirm: "after:remove", rollback: "after:start", scale: "after:create" }));
+  });
+
+  it("an agent SIGKILLed waiting for a health check, and at a rename, then started again", async () => {
+    await drill(agentKill("agent SIGKILL at health wait, rename", { up: "health:checked", upgrade: "after:rename" }));
   });
 });

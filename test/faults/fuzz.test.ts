@@ -80,7 +80,11 @@ const mutations: fc.Arbitrary<{ path: readonly string[]; value: unknown }> = fc.
   fc.record({ path: fc.constant(["privileged"]), value: fc.constantFrom(true, "yes please", 1) }),
   fc.record({ path: fc.constant(["volumes"]), value: fc.constantFrom(["/:/host"], ["/etc:/etc"], ["/var/run/docker.sock:/var/run/docker.sock"], [42]) }),
   fc.record({ path: fc.constant(["labels"]), value: fc.string({ maxLength: 20 }).map((v) => ({ "io.corral.stack": v })) }),
-  fc.record({ path: fc.constant(["user"]), value: fc.oneof(notAString, fc.string({ minLength: 65, maxLength: 80 })) }),
+  // a uid is a number; anything else must be NAME[:GROUP]
+  fc.record({
+    path: fc.constant(["user"]),
+    value: fc.oneof(fc.boolean(), fc.integer({ max: -1 }), fc.constantFrom("a b", "-x", "root:", ":0", "x;rm"), fc.string({ minLength: 65, maxLength: 80 })),
+  }),
   fc.record({ path: fc.constant(["networks"]), value: fc.oneof(fc.constantFrom(["other"], 5, "default")) }),
   fc.record({ path: fc.constant(["devices"]), value: fc.constant(["/dev/sda"]) }),
   fc.record({

@@ -6,6 +6,7 @@ import { secretFolder } from "./names.js";
 import type { AgentOptions } from "./options.js";
 import type { NetworkAssignment } from "./runtime.js";
 import type { SessionRunner } from "./sessions.js";
+import { faultPoint } from "./faults.js";
 import { executeStep, type Outcome, type StepContext } from "./steps/index.js";
 
 /** A step's failure when the engine stayed away: what happened in a line, the engine's error last. */
@@ -154,8 +155,11 @@ export class StepRunner {
   }
 
   /** Do the step's action, by its handler (steps/). */
-  #execute(step: Step): Promise<Outcome> {
-    return executeStep(step, this.#context);
+  async #execute(step: Step): Promise<Outcome> {
+    faultPoint(`before:${step.action}`);
+    const outcome = await executeStep(step, this.#context);
+    faultPoint(`after:${step.action}`);
+    return outcome;
   }
 }
 

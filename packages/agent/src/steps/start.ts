@@ -1,3 +1,4 @@
+import { faultPoint } from "../faults.js";
 import { labels as L, parseRoutes } from "@corral/core";
 import { engineMessage, staleTask } from "../engine-errors.js";
 import type { AgentOptions } from "../options.js";
@@ -62,6 +63,7 @@ export const start: StepHandler<"start"> = async (step, { options: o }) => {
     if (held) return { ok: false, error: held };
   }
   // a container with a health check counts as started once healthy
+  faultPoint(`health:${step.service}`);
   const health = await rt.waitHealthy(name, o.healthTimeoutMs);
   if (health.status === "unhealthy" || health.status === "timeout") return unhealthyError(name, health);
   const after = (await rt.inspect(name)) ?? before;
