@@ -103,6 +103,19 @@ describe("API", () => {
     expect(bad.status).toBe(400);
   });
 
+  it("refuses a body that is not JSON, or names a key the route does not know, with 400, and acts on nothing", async () => {
+    const stop = (body: string) => app.request("/v1/stacks/nobody/stop", { method: "POST", headers: auth, body });
+    const garbled = await stop("services=web");
+    expect(garbled.status).toBe(400);
+    expect(((await garbled.json()) as { message: string }).message).toMatch(/^the request body is not JSON: /);
+    const typo = await stop(JSON.stringify({ servces: ["web"] }));
+    expect(typo.status).toBe(400);
+    expect(((await typo.json()) as { message: string }).message).toContain("servces");
+    // an empty body is no options
+    expect((await stop("")).status).toBe(404);
+    expect(await store.commits("nobody")).toEqual([]);
+  });
+
   it("gives the first answer again for a repeated Idempotency-Key, and acts once", async () => {
     const headers = { ...auth, "idempotency-key": "deploy-42" };
     const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });

@@ -1,21 +1,34 @@
 import type { MiddlewareHandler } from "hono";
 import { validator } from "hono/validator";
-import type { z } from "zod";
+import { ZodObject, type z } from "zod";
 import { invalid, stackNamePattern } from "@corral/core";
 
 /**
  * Validate a route's JSON body with zod, as `query(...)` validates its query
  * string: the result is `c.req.valid("json")`. The body is read whatever its
- * content type says, and one that is absent or not JSON reads as `{}`, so its
- * schema answers: its defaults, or a ZodError (400 invalid_request naming
- * the first key amiss, see onError). (hono's own json validator would skip a
- * body not labelled JSON, and answer malformed JSON in words of its own.)
+ * content type says (hono's own json validator would skip a body not
+ * labelled JSON). An empty body reads as `{}`, so its schema answers with
+ * its defaults or names the key it needs; one that is not JSON, or that
+ * carries a key the route does not know, is refused with 400 naming it (a
+ * typo must not pass for "no options", and `stop` with a garbled body must
+ * not stop the whole stack).
  */
-export const body = <S extends z.ZodTypeAny>(schema: S): MiddlewareHandler<object, string, { in: { json: z.input<S> }; out: { json: z.output<S> } }> =>
-  async function body(c, next) {
-    c.req.addValidatedData("json", schema.parse(await c.req.json().catch(() => ({}))) as object);
+export const body = <S extends z.ZodTypeAny>(schema: S): MiddlewareHandler<object, string, { in: { json: z.input<S> }; out: { json: z.output<S> } }> => {
+  const strict = schema instanceof ZodObject ? schema.strict() : schema;
+  return async function body(c, next) {
+    const text = await c.req.text();
+    let value: unknown = {};
+    if (text.trim() !== "") {
+      try {
+        value = JSON.parse(text);
+      } catch (e) {
+        throw invalid(`the request body is not JSON: ${(e as Error).message.slice(0, 200)}`, "body");
+      }
+    }
+    c.req.addValidatedData("json", strict.parse(value) as object);
     await next();
   };
+};
 
 /** A stack's name as a path names it, or 400. */
 export function stackParam(name: string): string {

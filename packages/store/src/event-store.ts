@@ -21,7 +21,10 @@ export class UntrustedCommitError extends Error {
     readonly stackName: string,
     readonly version: number,
   ) {
-    super(`stack ${stackName}: commit ${version} was not written by this control plane (its MAC does not match); corral will not act on it. Remove the item (pk STACK#${stackName}, version ${version}) or restore the table from a backup`);
+    super(
+      `stack ${stackName}: commit ${version} was not written by this control plane (its MAC does not match); corral will not act on it.` +
+        ` Remove the item (pk STACK#${stackName}, version ${version}) or restore the table from a backup`,
+    );
   }
 }
 
