@@ -60,8 +60,16 @@ const freePort = (address: string) =>
 
 const exited = (child: ChildProcess) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once("exit", () => r())));
 
-/** Short timeouts, so that a fault costs seconds: a tick of 300 ms, a host lost after 6 s, steps retried after 5 s. */
+/** Short timeouts, so that a fault costs seconds: a tick of 300 ms, steps retried after 5 s. */
 export const systemEnv = { CORRAL_TICK_MS: "300", CORRAL_VISIBILITY_SECONDS: "5" };
+
+/**
+ * A host not heard from for this long is disconnected, and the steps planned
+ * on it fail at once. Longer than an agent takes to start again (a few
+ * seconds here, where the CLI runs from TypeScript): a restarted agent must
+ * not pass for a lost host.
+ */
+export const HOST_TIMEOUT_S = 15;
 
 export async function startSystem(options: { hosts?: number; first?: number; dataDir?: string; serverEnv?: Record<string, string> } = {}): Promise<System> {
   const first = options.first ?? 40;
@@ -93,7 +101,7 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
       return [...since(serverLog, "server"), ...agents.flatMap((a) => since(a.log, a.host.name))].join("\n");
     },
     async startServer(env = {}) {
-      const child = spawn(process.execPath, [cliBin, "server", "--data", data, "--listen", CONTROL_ADDRESS, "--port", String(port), "--no-agent", "--host-timeout", "6s"], {
+      const child = spawn(process.execPath, [cliBin, "server", "--data", data, "--listen", CONTROL_ADDRESS, "--port", String(port), "--no-agent", "--host-timeout", `${HOST_TIMEOUT_S}s`], {
         env: { ...process.env, ...systemEnv, ...options.serverEnv, ...env },
         stdio: ["ignore", "pipe", "pipe"],
       });
