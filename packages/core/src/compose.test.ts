@@ -236,6 +236,7 @@ describe("refusals name file, service and key, all at once", () => {
     ["services:\n  web:\n    image: x\n    depends_on: [db]\n", 'docker-compose.yml: services.web.depends_on: service "db" is not defined'],
     ['services:\n  web:\n    image: ""\n', "docker-compose.yml: services.web.image: not an image reference: expected [registry/]name[:tag][@digest], the name in lowercase"],
     ["services:\n  web:\n    image: My App:1\n", "docker-compose.yml: services.web.image: not an image reference: expected [registry/]name[:tag][@digest], the name in lowercase"],
+    ["services:\n  web:\n    image: x\n    constructor: 1\n", "docker-compose.yml: services.web.constructor: not supported"],
     ["services:\n  web:\n    image: x\n    user: -5\n", "docker-compose.yml: services.web.user: expected a user name or uid, optionally with :group or :gid"],
     ["services:\n  web:\n    image: x\n    healthcheck: {test: [echo, hi]}\n", 'docker-compose.yml: services.web.healthcheck.test: a list must start with "CMD", "CMD-SHELL" or "NONE"'],
     ["services:\n  web:\n    image: x\n    networks: [front]\n", "docker-compose.yml: services.web.networks.front: not supported: a stack has one network, default"],

@@ -31,8 +31,8 @@ const serviceListLimits: Record<string, number> = { volumes: 8200, cap_add: 64, 
 function valueLimit(path: string[]): number {
   if (path[0] !== "services" || path.length < 3) return inputLimits.value;
   const key = path[2]!;
-  if (path.length === 3) return serviceValueLimits[key] ?? inputLimits.value;
-  if (path.length === 4) return serviceListLimits[key] ?? inputLimits.value;
+  if (path.length === 3) return (Object.hasOwn(serviceValueLimits, key) ? serviceValueLimits[key] : undefined) ?? inputLimits.value;
+  if (path.length === 4) return (Object.hasOwn(serviceListLimits, key) ? serviceListLimits[key] : undefined) ?? inputLimits.value;
   return inputLimits.value;
 }
 

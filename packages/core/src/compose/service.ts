@@ -60,7 +60,8 @@ export function normalizeService(c: Collector, name: string, raw: unknown): Serv
       extensions[key] = value;
       continue;
     }
-    const handler = serviceKeys[key];
+    // own keys only: "constructor" or "__proto__" is no key of a service, whatever Object.prototype holds
+    const handler = Object.hasOwn(serviceKeys, key) ? serviceKeys[key] : undefined;
     if (!handler) {
       c.unknown(`${base}.${key}`);
       continue;
