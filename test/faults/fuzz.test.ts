@@ -99,7 +99,8 @@ function withValue(doc: ReturnType<typeof base>, path: readonly string[], value:
     if (typeof at[key] !== "object" || at[key] === null) at[key] = {};
     at = at[key] as Record<string, unknown>;
   }
-  at[path[path.length - 1]!] = value;
+  // an own property, whatever its name ("__proto__" set by assignment would be no key of the JSON sent)
+  Object.defineProperty(at, path[path.length - 1]!, { value, enumerable: true, writable: true, configurable: true });
   return doc;
 }
 
