@@ -5,7 +5,7 @@ import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, Queu
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, dynamoClient, ensureTable, EventStore, HookStore, HostStore, RateStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, ChatStore, dynamoClient, ensureTable, EventStore, HookStore, HostStore, RateStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { decide, initialState, sitePolicySchema, type Command, type StackState } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
@@ -770,5 +770,35 @@ describe("rate limits per token on the mutating routes", () => {
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     }
     expect(Object.fromEntries(statuses)).toEqual({ 200: 120, 429: 1 });
+  });
+});
+
+describe("GET /openapi.json", () => {
+  type Doc = { openapi: string; paths: Record<string, Record<string, { summary: string; parameters?: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>> };
+  // with every optional part mounted (chat's routes are there only with a chat store)
+  const full = () => createApp({ ...deps, chat: new ChatStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))) });
+  const documented = async () => (await (await full().request("/openapi.json")).json()) as Doc;
+
+  it("is made from the mounted routes: every route has a summary, and every summary a route", async () => {
+    const doc = await documented();
+    expect(doc.openapi).toBe("3.1.0");
+    const unsummarized = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).filter(([, o]) => !o.summary).map(([m]) => `${m.toUpperCase()} ${path}`));
+    expect(unsummarized).toEqual([]);
+    const { openapi: written } = await import("./openapi.js");
+    const stale = Object.entries(written.paths).flatMap(([path, ops]) => Object.keys(ops).filter((m) => !doc.paths[path]?.[m]).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(stale).toEqual([]);
+  });
+
+  it("gives each body and query the schema its route validates with", async () => {
+    const doc = await documented();
+    const up = doc.paths["/v1/stacks/{stack}/up"]?.post;
+    expect(up?.parameters).toEqual([{ name: "stack", in: "path", required: true, schema: { type: "string" } }]);
+    const body = up?.requestBody?.content["application/json"]?.schema as { properties: Record<string, unknown>; additionalProperties: boolean };
+    expect(Object.keys(body.properties)).toEqual(expect.arrayContaining(["files", "upgrade", "confirmUpgrade", "rollback", "toRevision", "dryRun"]));
+    expect(body.additionalProperties).toBe(false);
+    const scale = doc.paths["/v1/stacks/{stack}/scale"]?.post?.requestBody?.content["application/json"]?.schema as { required: string[] };
+    expect(scale.required).toEqual(["scales"]);
+    const events = doc.paths["/v1/stacks/{stack}/events"]?.get?.parameters?.map((p) => `${p.in} ${p.name}`);
+    expect(events).toEqual(["path stack", "query after", "query wait"]);
   });
 });

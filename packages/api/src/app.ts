@@ -8,7 +8,7 @@ import type { Env } from "./env.js";
 import { onError } from "./errors.js";
 import { idempotency } from "./idempotency.js";
 import { bodyLimits, DEFAULT_MUTATIONS_PER_MINUTE, defaultBodyLimits, followLimiter, mutationLimit } from "./limits.js";
-import { openapi } from "./openapi.js";
+import { openapiFor } from "./openapi.js";
 import { stackOps, type StackOps } from "./ops/index.js";
 import { queryGuard } from "./query.js";
 import { CHAT_COMMANDS_PER_MINUTE, chatRoutes } from "./routes/chat.js";
@@ -184,7 +184,9 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   app.notFound((c) => c.json({ error: "no_route", message: `corral's API has no ${c.req.method} ${c.req.path} (GET /openapi.json lists the routes)` }, 404));
 
   app.get("/healthz", (c) => (deps.ready && !deps.ready() ? c.json({ ok: false, reason: "starting" }, 503) : c.json({ ok: true })));
-  app.get("/openapi.json", (c) => c.json(openapi));
+  // made from the routes mounted below, at the first request (when every one is)
+  let document: ReturnType<typeof openapiFor> | undefined;
+  app.get("/openapi.json", (c) => c.json((document ??= openapiFor(app.routes))));
 
   // registration authenticates on its own terms (the admin, a join token, the host's current token)
   app.route("/v1/hosts", registrationRoutes({ ...deps, hostStaleMs: staleMs, clock, bindRoots: policy.bindRoots, portRange: policy.portRange }));

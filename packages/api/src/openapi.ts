@@ -1,7 +1,16 @@
+import { zodToJsonSchema } from "zod-to-json-schema";
+import { ZodObject, type ZodTypeAny } from "zod";
+import { described } from "./query.js";
+
 const op = (summary: string, extra: Record<string, unknown> = {}) => ({ summary, responses: { default: { description: "JSON; errors as {error, message, path?}" } }, ...extra });
 const stack = { name: "stack", in: "path", required: true, schema: { type: "string" } };
 
-/** The API's description, served at /openapi.json. */
+/**
+ * What the routes do, in words: the summaries of GET /openapi.json. The
+ * document itself is made from the mounted app (openapiFor): its routes,
+ * their path parameters, and the zod schemas their query and body
+ * validators check with, so it cannot drift from what the API takes.
+ */
 export const openapi = {
   openapi: "3.1.0",
   info: { title: "corral", version: "0.1.0", description:
@@ -17,6 +26,7 @@ export const openapi = {
   security: [{ bearer: [] }],
   paths: {
     "/healthz": { get: op("liveness", { security: [] }) },
+    "/openapi.json": { get: op("this document, made from the routes and the schemas they validate with", { security: [] }) },
     "/v1/stacks": { get: op("list stacks: name state services revision owner"), post: op("create an empty stack: {name}") },
     "/v1/stacks/{stack}": { get: op("a stack: services, containers, operation", { parameters: [stack] }), delete: op("remove a stack and its containers", { parameters: [stack] }) },
     "/v1/stacks/{stack}/up": {
@@ -70,6 +80,8 @@ export const openapi = {
     "/v1/volumes": { get: op("volumes: id name state driver detail"), post: op("create a volume: {name, driver: local|nfs, opts}") },
     "/v1/volumes/{name}": { delete: op("remove a volume (refused while in use)") },
     "/v1/users": { get: op("users (admin)"), post: op("create a user: {name, groups}; answers the token once (admin)") },
+    "/v1/users/{name}": { delete: op("remove a user; their token stops working (admin)") },
+    "/v1/users/{name}/token": { post: op("a new token for a user, answered once; the old one stops working (admin)") },
     "/v1/hosts": { get: op("hosts: {id, name, state (active|draining|inactive|disconnected)}, and for the admin address, labels, containers, lastSeen, engine") },
     "/v1/hosts/{id}": { delete: op("remove a host (the admin's): refused while a stack has a container on it; ?force=1 for a draining or inactive host; its token, key and queue stop working") },
     "/v1/hosts/{id}/join": {
@@ -119,3 +131,47 @@ export const openapi = {
     },
   },
 } as const;
+
+type Operation = Record<string, unknown>;
+const written = openapi.paths as unknown as Record<string, Record<string, Operation>>;
+
+/** A zod schema as JSON Schema: what a caller sends (the input side of transforms), inline. */
+function jsonSchema(schema: ZodTypeAny): Record<string, unknown> {
+  const { $schema: _, ...rest } = zodToJsonSchema(schema, { $refStrategy: "none", effectStrategy: "input", pipeStrategy: "input" }) as Record<string, unknown>;
+  return rest;
+}
+
+/** A route as hono lists it (`app.routes`): one entry per handler, middleware first. */
+export interface ListedRoute {
+  method: string;
+  path: string;
+  handler: unknown;
+}
+
+/**
+ * The OpenAPI 3.1 document of a mounted app: every route it answers, with
+ * its path parameters, the query parameters and body its validators take
+ * (from their zod schemas), and the summary written above. A route without
+ * a summary is listed all the same, with an empty one (a test holds the two
+ * together).
+ */
+export function openapiFor(routes: readonly ListedRoute[]) {
+  const paths: Record<string, Record<string, Operation>> = {};
+  for (const r of routes) {
+    if (r.method === "ALL") continue; // middleware mounted with use()
+    const path = r.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+    const method = r.method.toLowerCase();
+    const entry = (paths[path] ??= {});
+    const { parameters: _, ...words }: Operation = written[path]?.[method] ?? op("");
+    const pathParameters = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    const operation = (entry[method] ??= { ...words, ...(pathParameters.length ? { parameters: pathParameters } : {}) });
+    const checks = described.get(r.handler as object);
+    if (checks?.in === "json") operation.requestBody = { content: { "application/json": { schema: jsonSchema(checks.schema) } } };
+    if (checks?.in === "query" && checks.schema instanceof ZodObject) {
+      const shape = checks.schema.shape as Record<string, ZodTypeAny>;
+      const query = Object.entries(shape).map(([name, s]) => ({ name, in: "query", required: !s.isOptional(), schema: jsonSchema(s) }));
+      operation.parameters = [...pathParameters, ...query];
+    }
+  }
+  return { ...openapi, paths };
+}

@@ -82,10 +82,14 @@ export const query = <S extends z.ZodRawShape>(shape: S) => {
     return parsed.data as z.output<typeof schema>;
   });
   validators.add(check);
+  described.set(check, { in: "query", schema });
   return check;
 };
 
 const validators = new WeakSet<object>();
+
+/** What a validating middleware checks, for GET /openapi.json (see openapi.ts): the query of `query(...)`, the body of `body(...)`. */
+export const described = new WeakMap<object, { in: "query" | "json"; schema: z.ZodTypeAny }>();
 
 /**
  * Mounted before the routes: a route that declares no `query(...)` takes no

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { validator } from "hono/validator";
 import { ZodObject, type z } from "zod";
 import { invalid, stackNamePattern } from "@corral/core";
+import { described } from "./query.js";
 
 /**
  * Validate a route's JSON body with zod, as `query(...)` validates its query
@@ -15,7 +16,7 @@ import { invalid, stackNamePattern } from "@corral/core";
  */
 export const body = <S extends z.ZodTypeAny>(schema: S): MiddlewareHandler<object, string, { in: { json: z.input<S> }; out: { json: z.output<S> } }> => {
   const strict = schema instanceof ZodObject ? schema.strict() : schema;
-  return async function body(c, next) {
+  const middleware: MiddlewareHandler<object, string, { in: { json: z.input<S> }; out: { json: z.output<S> } }> = async function body(c, next) {
     const text = await c.req.text();
     let value: unknown = {};
     if (text.trim() !== "") {
@@ -28,6 +29,8 @@ export const body = <S extends z.ZodTypeAny>(schema: S): MiddlewareHandler<objec
     c.req.addValidatedData("json", strict.parse(value) as object);
     await next();
   };
+  described.set(middleware, { in: "json", schema: strict });
+  return middleware;
 };
 
 /** A stack's name as a path names it, or 400. */
