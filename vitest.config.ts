@@ -9,6 +9,9 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["packages/*/src/**/*.test.ts"],
+          // these run side by side on CI's two cores, many against dynalite and fauxqs: a test that takes 3 s alone
+          // (120 webhook deliveries, say) may take more than vitest's default 5 s there; a hang still fails
+          testTimeout: 30_000,
         },
       },
       {
