@@ -398,3 +398,17 @@ describe("a start a dockerd restart cut short", () => {
     expect(rt.calls.some((x) => x.startsWith("recreate"))).toBe(false);
   });
 });
+
+describe("throttled error lines", () => {
+  it("writes an error once, the same again only after the interval with the count left out, and a new one at once", async () => {
+    const { throttled } = await import("./agent.js");
+    let now = 0;
+    const lines: string[] = [];
+    const log = throttled((e, more) => lines.push(`${e}${more ? ` (+${more})` : ""}`), 30_000, () => now);
+    for (let i = 0; i < 40; i++) log("ECONNREFUSED");
+    now = 31_000;
+    log("ECONNREFUSED");
+    log("ENOENT");
+    expect(lines).toEqual(["ECONNREFUSED", "ECONNREFUSED (+39)", "ENOENT"]);
+  });
+});

@@ -206,6 +206,8 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
       clearInterval(keepAlive);
     }
   };
+  // four loops, each retrying every half second while the queue is away: one line per outage, not forty a second
+  const onError = throttled((error, more) => options.log?.error("host queue", { error, ...(more ? { repeated: more } : {}) }), 30_000);
   const loops = Array.from({ length: options.concurrency ?? 4 }, () =>
     receiveLoop({
       sqs,
@@ -216,7 +218,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
       signal,
       waitSeconds: 10,
       handle,
-      onError: (e) => options.log?.error("host queue", { error: String(e) }),
+      onError: (e) => onError(String(e)),
       onRefused: (r) => options.log?.error("host queue: message refused", { message: r.messageId, reason: r.reason }),
     }),
   );
@@ -252,4 +254,25 @@ export function queueReporter(sender: QueueSender, controlQueueUrl: string, ling
         flush();
       } else timer ??= setTimeout(flush, lingerMs);
     });
+}
+
+/**
+ * A log line for an error, and for the same error again only once `everyMs`
+ * has passed, saying how many were left out meanwhile.
+ */
+export function throttled(write: (error: string, more: number) => void, everyMs: number, clock: () => number = Date.now): (error: string) => void {
+  let last = "";
+  let at = -Infinity;
+  let skipped = 0;
+  return (error) => {
+    const now = clock();
+    if (error === last && now - at < everyMs) {
+      skipped++;
+      return;
+    }
+    write(error, error === last ? skipped : 0);
+    last = error;
+    at = now;
+    skipped = 0;
+  };
 }
