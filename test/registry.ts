@@ -32,7 +32,8 @@ export async function registryUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-const freePort = (address: string) =>
+/** A port nobody listens on at `address`, to listen on next. */
+export const freePort = (address: string) =>
   new Promise<number>((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);

@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import { CONTROL_ADDRESS, routeFleet, spawnAgentInside, startFleetHost, type FleetHost } from "../fleet.js";
+import { freePort } from "../registry.js";
 import { agentStateDir, cliBin, corral, outputContains } from "../support.js";
 
 const run = promisify(execFile);
@@ -47,16 +47,6 @@ export interface System {
   cut(i: number, on: boolean): Promise<void>;
   stop(): Promise<void>;
 }
-
-const freePort = (address: string) =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, address, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 const exited = (child: ChildProcess) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once("exit", () => r())));
 
