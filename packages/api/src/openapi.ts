@@ -3,7 +3,6 @@ import { ZodObject, type ZodTypeAny } from "zod";
 import { described } from "./query.js";
 
 const op = (summary: string, extra: Record<string, unknown> = {}) => ({ summary, responses: { default: { description: "JSON; errors as {error, message, path?}" } }, ...extra });
-const stack = { name: "stack", in: "path", required: true, schema: { type: "string" } };
 
 /**
  * What the routes do, in words: the summaries of GET /openapi.json. The
@@ -28,21 +27,19 @@ export const openapi = {
     "/healthz": { get: op("liveness", { security: [] }) },
     "/openapi.json": { get: op("this document, made from the routes and the schemas they validate with", { security: [] }) },
     "/v1/stacks": { get: op("list stacks: name state services revision owner"), post: op("create an empty stack: {name}") },
-    "/v1/stacks/{stack}": { get: op("a stack: services, containers, operation", { parameters: [stack] }), delete: op("remove a stack and its containers", { parameters: [stack] }) },
+    "/v1/stacks/{stack}": { get: op("a stack: services, containers, operation"), delete: op("remove a stack and its containers") },
     "/v1/stacks/{stack}/up": {
       post: op(
         "bring up or upgrade a stack from compose documents: {files: [{name, document}], rancher?, upgrade?, forceUpgrade?, confirmUpgrade?, rollback?, toRevision?, " +
-          "batchSize?, intervalMs?, startFirst?, autoConfirmMs?, dryRun?}",
-        { parameters: [stack] },
+          "batchSize?, intervalMs?, startFirst?, autoConfirmMs?, dryRun?}"
       ),
     },
-    "/v1/stacks/{stack}/render": { post: op("what corral understood of compose documents, and every policy violation; writes nothing", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/export": { get: op("the current revision as docker-compose.yml and rancher-compose.yml", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/render": { post: op("what corral understood of compose documents, and every policy violation; writes nothing") },
+    "/v1/stacks/{stack}/export": { get: op("the current revision as docker-compose.yml and rancher-compose.yml") },
     "/v1/stacks/{stack}/history": {
       get: op(
         "{stack, lives: [{life, current, removed, rows: [{revision, current, time, by, source, changed, rollback}]}]}: what changed what runs (revisions committed, rollbacks) in the current " +
-          "life of the stack; all=1: every earlier life too (a stack removed and made again starts at revision 1)",
-        { parameters: [stack] },
+          "life of the stack; all=1: every earlier life too (a stack removed and made again starts at revision 1)"
       ),
     },
     "/v1/secrets": { get: op("secrets: name, versions, owner, group, created (never values)") },
@@ -54,15 +51,15 @@ export const openapi = {
     "/v1/registries/{server}": { delete: op("remove the caller's login for a registry (?owner=USER: a group member's; the admin: anyone's)") },
     "/v1/hosts/{id}/registry-auth": { get: op("?stack=&step=&server=: the stack owner's login for a registry, for the host pulling that step's image (the host's own token)") },
     "/v1/hosts/{id}/secrets/{name}": { get: op("a secret's value, for the host creating a container that mounts it (the host's own token)") },
-    "/v1/stacks/{stack}/events": { get: op("the stack's events after ?after=VERSION; ?wait=SECONDS long-polls", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/events": { get: op("the stack's events after ?after=VERSION; ?wait=SECONDS long-polls") },
     "/v1/services": { get: op("every service: id type name image state scale endpoints detail"), post: op("service create: {name, stack?, patch: {image, ...Docker's flags}, dryRun?}") },
     "/v1/containers": { get: op("every container: id name image state host ip docker") },
-    "/v1/stacks/{stack}/scale": { post: op("set services' number of containers: {scales: {SERVICE: N}}; not a new revision", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/stop": { post: op("stop containers: {services?}", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/start": { post: op("start stopped containers: {services?}", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/restart": { post: op("restart containers in batches: {services?, batchSize?, intervalMs?}", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/scale": { post: op("set services' number of containers: {scales: {SERVICE: N}}; not a new revision") },
+    "/v1/stacks/{stack}/stop": { post: op("stop containers: {services?}") },
+    "/v1/stacks/{stack}/start": { post: op("start stopped containers: {services?}") },
+    "/v1/stacks/{stack}/restart": { post: op("restart containers in batches: {services?, batchSize?, intervalMs?}") },
     "/v1/stacks/{stack}/services/{service}": {
-      delete: op("remove a service from a stack (a new revision)", { parameters: [stack, { name: "service", in: "path", required: true, schema: { type: "string" } }] }),
+      delete: op("remove a service from a stack (a new revision)"),
     },
     "/v1/containers/{name}": { delete: op("remove one container; its slot is made anew unless scaled down") },
     "/v1/inspect": { get: op("?target=STACK|STACK/SERVICE|CONTAINER: one object with state, health, revision, image, scale, containers, fqdn, publicEndpoints, config") },
@@ -105,13 +102,12 @@ export const openapi = {
       post: op(
         "service update: {patch: {image?, envAdd?, envRm?, publishAdd?, publishRm?, secretAdd?, secretRm?, mountAdd?, mountRm?, constraintAdd?, constraintRm?, labelAdd?, labelRm?, " +
           "containerLabelAdd?, containerLabelRm?, capAdd?, capDrop?, replicas?, user?, healthCmd?, healthInterval?, healthTimeout?, healthRetries?, healthStartPeriod?, noHealthcheck?, " +
-          "updateParallelism?, updateDelay?, updateFailureAction?, updateOrder?, updateMonitor?, updateMaxFailureRatio?}, force?, hold?, dryRun?}: a new revision holding exactly that change",
-        { parameters: [stack] },
+          "updateParallelism?, updateDelay?, updateFailureAction?, updateOrder?, updateMonitor?, updateMaxFailureRatio?}, force?, hold?, dryRun?}: a new revision holding exactly that change"
       ),
     },
-    "/v1/stacks/{stack}/services/{service}/rollback": { post: op("service rollback: a pending upgrade's old containers again, else the previous spec as a new revision", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/services/{service}/spec": { get: op("service inspect: {ID, Name, Revision, Spec, PreviousSpec?, Endpoint, UpdateStatus}", { parameters: [stack] }) },
-    "/v1/stacks/{stack}/services/{service}/tasks": { get: op("service ps: {now, tasks: [{id, name, slot, revision, image, host, desired, current, since, error, ports}]}", { parameters: [stack] }) },
+    "/v1/stacks/{stack}/services/{service}/rollback": { post: op("service rollback: a pending upgrade's old containers again, else the previous spec as a new revision") },
+    "/v1/stacks/{stack}/services/{service}/spec": { get: op("service inspect: {ID, Name, Revision, Spec, PreviousSpec?, Endpoint, UpdateStatus}") },
+    "/v1/stacks/{stack}/services/{service}/tasks": { get: op("service ps: {now, tasks: [{id, name, slot, revision, image, host, desired, current, since, error, ports}]}") },
     "/v1/hooks": {
       get: op("webhooks the caller may see (never their secrets)"),
       post: op("a webhook: {stack, services?, kind: registry|dockerhub|github|generic, tag?, confirmAfter?, allow?}; answers its url and secret once"),
@@ -162,7 +158,7 @@ export function openapiFor(routes: readonly ListedRoute[]) {
     const path = r.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
     const method = r.method.toLowerCase();
     const entry = (paths[path] ??= {});
-    const { parameters: _, ...words }: Operation = written[path]?.[method] ?? op("");
+    const words: Operation = written[path]?.[method] ?? op("");
     const pathParameters = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
     const operation = (entry[method] ??= { ...words, ...(pathParameters.length ? { parameters: pathParameters } : {}) });
     const checks = described.get(r.handler as object);
