@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
  */
 export const full = process.env.CORRAL_FAULTS_PROFILE === "full";
 export const fuzzSeed = Number(process.env.CORRAL_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-export const fuzzRuns = Number(process.env.CORRAL_FUZZ_RUNS ?? (full ? 1000 : 1000));
+export const fuzzRuns = Number(process.env.CORRAL_FUZZ_RUNS ?? 1000);
 
 /** One row of the table the suite prints at its end (and writes to test/faults/report.json). */
 export interface FaultRow {
