@@ -219,6 +219,9 @@ describe.skipIf(why !== undefined)("one network per stack across hosts", () => {
     let answers: string[] = [];
     await eventually(async () => (answers = await resolve(front, "shop-web-1", "app")).length === 2, 30_000, 500).catch(() => {});
     expect([...answers].sort()).toEqual(ips);
+    // the other host learns of the far replica on its own tick: wait for it there too
+    await eventually(async () => (answers = await resolve(back, "shop-db-1", "app")).length === 2, 30_000, 500).catch(() => {});
+    expect([...answers].sort()).toEqual(ips);
     // round robin: the answer's order turns from one query to the next
     const firsts = new Set<string>();
     for (let i = 0; i < 6; i++) firsts.add((await resolve(back, "shop-db-1", "app"))[0]!);

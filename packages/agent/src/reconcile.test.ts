@@ -12,7 +12,7 @@ const HOST = "h1";
 const CONTROL = "c0ffee";
 const ours = (stack: string, step: string) => ({ [L.stack]: stack, [L.service]: "web", [L.step]: step, [L.host]: HOST, [L.control]: CONTROL });
 
-function setup(options: { wanted?: () => Promise<unknown>; acting?: Set<string>; secretsDir?: string; dieCheckMs?: number } = {}) {
+function setup(options: { wanted?: () => Promise<unknown>; acting?: Set<string>; secretsDir?: string; dieCheckMs?: number; recheckMs?: number } = {}) {
   const runtime = new FakeRuntime();
   let now = Date.now();
   let answer: WantedAnswer = { host: HOST, complete: true, stacks: [] };
@@ -33,6 +33,7 @@ function setup(options: { wanted?: () => Promise<unknown>; acting?: Set<string>;
     clock: () => now,
     ...(options.secretsDir ? { secretsDir: options.secretsDir } : {}),
     ...(options.dieCheckMs !== undefined ? { dieCheckMs: options.dieCheckMs } : {}),
+    ...(options.recheckMs !== undefined ? { recheckMs: options.recheckMs } : {}),
     log: { info: (m) => lines.push(m), error: (m) => lines.push(m), warn: (m) => lines.push(m) },
   });
   return {
@@ -257,4 +258,65 @@ describe("the agent's reconcile: exits", () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(t.reports).toEqual([{ kind: "exited", stack: "demo", host: HOST, container: "demo-web-1", dockerId: c.id, exitCode: 3, at: 1_700_000_000_000 }]);
   });
+});
+
+describe("the agent's reconcile: containers the control plane has stopped", () => {
+  it("stops one found running two rounds in a row (a restart policy brought it back), by its engine id; not one a step acts on, nor a crashed one, nor one wanted running", async () => {
+    const t = setup();
+    const old = t.runtime.plant("demo-web-1-r1", ours("demo", "s1"));
+    t.runtime.plant("demo-web-2-r1", ours("demo", "s2"));
+    t.runtime.plant("demo-web-1", ours("demo", "s3"));
+    t.runtime.plant("demo-db-1", ours("demo", "s4")); // exited and restarted by Docker: the log has an exit, so no `stopped`
+    t.acting.add("demo-web-2-r1");
+    t.want([
+      {
+        stack: "demo",
+        containers: [
+          { name: "demo-web-1-r1", dockerId: old.id, stopped: true },
+          { name: "demo-web-2-r1", stopped: true },
+          { name: "demo-web-1", running: true },
+          { name: "demo-db-1" },
+        ],
+      },
+    ]);
+    expect((await t.reconciler.round()).stopped).toEqual([]); // seen once: it may be on its way to being recorded
+    expect(t.runtime.calls.filter((c) => c.startsWith("stop"))).toEqual([]);
+    expect((await t.reconciler.round()).stopped).toEqual(["demo-web-1-r1"]);
+    expect(t.runtime.calls.filter((c) => c.startsWith("stop"))).toEqual([`stop ${old.id}`]);
+    expect(t.runtime.containers.get("demo-web-1-r1")!.running).toBe(false);
+    expect(t.runtime.containers.get("demo-web-1")!.running).toBe(true);
+    expect(t.runtime.containers.get("demo-db-1")!.running).toBe(true);
+    expect(t.runtime.containers.get("demo-web-2-r1")!.running).toBe(true);
+    expect(t.names()).toContain("demo-web-1-r1"); // stopped, not removed: a rollback starts it again
+    expect(t.lines).toContain("stopped container demo-web-1-r1 of stack demo: the control plane has it stopped (a restart policy had started it again)");
+  });
+
+  it("does not stop one seen running once, then recorded running (its start reported meanwhile), nor another container of the same name", async () => {
+    const t = setup();
+    const c = t.runtime.plant("demo-web-1", ours("demo", "s1"));
+    t.want([{ stack: "demo", containers: [{ name: "demo-web-1", dockerId: c.id, stopped: true }] }]);
+    await t.reconciler.round();
+    t.want([{ stack: "demo", containers: [{ name: "demo-web-1", dockerId: c.id, running: true }] }]);
+    await t.reconciler.round();
+    t.want([{ stack: "demo", containers: [{ name: "demo-web-1", dockerId: "f".repeat(64), stopped: true }] }]);
+    await t.reconciler.round();
+    await t.reconciler.round();
+    expect(t.runtime.calls.filter((x) => x.startsWith("stop"))).toEqual([]);
+  });
+
+  it("a start event nobody here caused asks for two rounds soon, which stop it; one a step caused asks for none", async () => {
+    let asked = 0;
+    const t = setup({ recheckMs: 20, wanted: () => (asked++, Promise.resolve({ host: HOST, complete: true, stacks: [{ stack: "demo", containers: [{ name: "demo-web-1-r1", stopped: true }] }] })) });
+    const c = t.runtime.plant("demo-web-1-r1", ours("demo", "s1"));
+    t.acting.add("demo-web-1-r1");
+    t.reconciler.onContainerEvent({ id: c.id, name: c.name, action: "start", labels: c.labels });
+    t.acting.delete("demo-web-1-r1");
+    await new Promise((r) => setTimeout(r, 3100));
+    expect(asked).toBe(0);
+    t.reconciler.onContainerEvent({ id: c.id, name: c.name, action: "start", labels: c.labels });
+    await new Promise((r) => setTimeout(r, 3200));
+    expect(asked).toBe(2);
+    expect(t.runtime.containers.get("demo-web-1-r1")!.running).toBe(false);
+    await t.reconciler.stop();
+  }, 15_000);
 });

@@ -30,6 +30,8 @@ export interface ReconcileOptions {
   clock?: () => number;
   /** How long after Docker's die event the container is looked at again before its exit is reported (default 2 s): an engine shutting down kills its containers, and is gone by then. */
   dieCheckMs?: number;
+  /** After a start nobody here caused: a round in 3 s, and the second this much later (default 5 s). */
+  recheckMs?: number;
   log?: Logger;
 }
 
@@ -40,6 +42,8 @@ export interface RoundOutcome {
   removed: string[];
   /** Wanted containers found exited and reported. */
   reported: string[];
+  /** Containers the control plane has down, found running and stopped. */
+  stopped: string[];
   /** Secret folders swept (their containers are gone). */
   swept: string[];
 }
@@ -61,6 +65,11 @@ const ended = (status: string | undefined) => status === "exited" || status === 
  *   policy at work: Docker says `restarting` while one is) in two rounds
  *   running, the same exit, is reported (an engine starting again shows
  *   its containers exited until their restart policy starts them);
+ * - a container the control plane has down (created, or stopped by a step),
+ *   found running in two rounds running, with no step acting on it, is
+ *   stopped: a restart policy brings a container back when its engine
+ *   starts again, when a stop was cut short by the engine going down; a
+ *   start event nobody here caused asks for those two rounds soon;
  * - secret folders of this host whose container is gone from the engine are
  *   removed.
  *
@@ -78,6 +87,9 @@ export class Reconciler {
    * before their restart policy starts them again, and that is not an exit of theirs).
    */
   #exitedOnce = new Map<string, number | undefined>();
+  /** Engine ids of containers the control plane has down found running in the last round: stopped if the next finds them so too. */
+  #upOnce = new Set<string>();
+  #soon: NodeJS.Timeout[] = [];
   #round: Promise<RoundOutcome> | undefined;
 
   constructor(options: ReconcileOptions) {
@@ -88,7 +100,7 @@ export class Reconciler {
 
   /** One round; a round asked for while one runs is that one. */
   round(): Promise<RoundOutcome> {
-    if (this.#stopped) return Promise.resolve({ skipped: "stopped", removed: [], reported: [], swept: [] });
+    if (this.#stopped) return Promise.resolve({ skipped: "stopped", removed: [], reported: [], stopped: [], swept: [] });
     this.#round ??= this.#run().finally(() => (this.#round = undefined));
     return this.#round;
   }
@@ -96,6 +108,7 @@ export class Reconciler {
   /** No more rounds, nor reports of events; resolves once a round in flight is done. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    for (const t of this.#soon) clearTimeout(t);
     await this.#round?.catch(() => undefined);
   }
 
@@ -106,7 +119,7 @@ export class Reconciler {
 
   async #run(): Promise<RoundOutcome> {
     const { runtime, log } = this.#o;
-    const outcome: RoundOutcome = { removed: [], reported: [], swept: [] };
+    const outcome: RoundOutcome = { removed: [], reported: [], stopped: [], swept: [] };
     let engine: ContainerInfo[];
     try {
       engine = await runtime.listByLabel(L.stack);
@@ -130,6 +143,8 @@ export class Reconciler {
     for (const id of this.#unwanted.keys()) if (!present.has(id)) this.#unwanted.delete(id);
     const exitedBefore = this.#exitedOnce;
     this.#exitedOnce = new Map();
+    const upBefore = this.#upOnce;
+    this.#upOnce = new Set();
     const emptied = new Set<string>();
     for (const c of engine) {
       const stack = c.labels[L.stack];
@@ -139,6 +154,8 @@ export class Reconciler {
         this.#unwanted.delete(c.id);
         const exited = w.running && !c.running && ended(c.status) && (w.dockerId === undefined || w.dockerId === c.id);
         if (exited && (await this.#reportIfExited(stack, c.name, c.id, exitedBefore))) outcome.reported.push(c.name);
+        const up = w.stopped && c.running && (w.dockerId === undefined || w.dockerId === c.id) && !this.#o.acting(c.name);
+        if (up && (await this.#stopIfStillUp(stack, c, upBefore))) outcome.stopped.push(c.name);
         continue;
       }
       if (!mayRemove || !this.#ours(c)) continue;
@@ -163,6 +180,22 @@ export class Reconciler {
     const folders = new Set(engine.filter((c) => present.has(c.id) && c.labels[L.step]).map((c) => secretFolder(c.labels[L.step]!)));
     outcome.swept = await this.#sweepSecrets(folders, now);
     return outcome;
+  }
+
+  /** Stop a container the control plane has down, found running a second round in a row (true when stopped). */
+  async #stopIfStillUp(stack: string, c: ContainerInfo, seenBefore: Set<string>): Promise<boolean> {
+    this.#upOnce.add(c.id);
+    if (!seenBefore.has(c.id)) return false;
+    try {
+      if (this.#o.acting(c.name)) return false;
+      await this.#o.runtime.stop(c.id);
+      this.#upOnce.delete(c.id);
+      this.#o.log?.info(`stopped container ${c.name} of stack ${stack}: the control plane has it stopped (a restart policy had started it again)`, { id: c.id.slice(0, 12) });
+      return true;
+    } catch (e) {
+      this.#o.log?.error("reconcile: could not stop a container the control plane has stopped", { container: c.name, stack, error: String(e) });
+      return false;
+    }
   }
 
   async #removeOrphan(c: ContainerInfo, stack: string, unwantedMs: number): Promise<void> {
@@ -206,9 +239,17 @@ export class Reconciler {
    */
   onContainerEvent(e: ContainerEvent): void {
     const stack = e.labels[L.stack];
-    if (this.#stopped || e.action !== "die" || !stack || !e.id) return;
+    if (this.#stopped || (e.action !== "die" && e.action !== "start") || !stack || !e.id) return;
     const host = e.labels[L.host];
     if (host !== undefined && host !== this.#o.hostId) return; // another host's agent, on a shared engine, says it
+    if (e.action === "start") {
+      // started by nobody here (a restart policy, an engine starting again): two rounds soon tell whether it is to be up
+      if (this.#o.acting(e.name) || this.#soon.length > 0) return;
+      const at = (ms: number) => setTimeout(() => void this.round().catch(() => undefined), ms).unref();
+      this.#soon = [at(3000), at(3000 + (this.#o.recheckMs ?? 5000))];
+      setTimeout(() => (this.#soon = []), 3000 + (this.#o.recheckMs ?? 5000) + 100).unref();
+      return;
+    }
     // looked at again a moment later: an engine going down kills its containers too, and cannot be asked by then
     const id = e.id;
     setTimeout(() => void (!this.#stopped && this.#reportIfExited(stack, e.name, id, "confirmed")), this.#o.dieCheckMs ?? 2000).unref();

@@ -338,7 +338,7 @@ export const wantedAnswerSchema = z.object({
     .array(
       z.object({
         stack: z.string().max(63),
-        containers: z.array(z.object({ name: z.string().max(255), dockerId: z.string().max(64).optional(), running: z.literal(true).optional() })).max(MAX_WANTED),
+        containers: z.array(z.object({ name: z.string().max(255), dockerId: z.string().max(64).optional(), running: z.literal(true).optional(), stopped: z.literal(true).optional() })).max(MAX_WANTED),
       }),
     )
     .max(MAX_WANTED),

@@ -26,9 +26,24 @@ describe("wantedOnHost", () => {
     expect(wantedOnHost(s, host)).toEqual(
       [
         { name: "demo-web-1", dockerId: s.containers["demo-web-1"]!.dockerId, running: true },
-        { name: previous.name, dockerId: previous.dockerId },
+        { name: previous.name, dockerId: previous.dockerId, stopped: true },
       ].sort((a, b) => (a.name < b.name ? -1 : 1)),
     );
+  });
+
+  it("says stopped of a container corral stopped, not while a step that has not reported names it, nor of one that exited on its own", () => {
+    const s = deployed(1);
+    const host = s.containers["demo-web-1"]!.host;
+    const stopping = run(run(s, { type: "Lifecycle", stack: "demo", op: "op2", action: "stop", by: "admin", source: "cli" }), { type: "Plan", hosts: both, now: 2 });
+    expect(stopping.op?.status).toBe("running");
+    expect(Object.values(stopping.steps).some((r) => r.status === "planned" && r.step.container === "demo-web-1")).toBe(true);
+    expect(wantedOnHost(stopping, host)[0]).not.toHaveProperty("stopped");
+    const stopped = settle(stopping, undefined, false, both);
+    expect(stopped.containers["demo-web-1"]!.state).toBe("stopped");
+    expect(wantedOnHost(stopped, host)).toEqual([{ name: "demo-web-1", dockerId: s.containers["demo-web-1"]!.dockerId, stopped: true }]);
+    const c = s.containers["demo-web-1"]!;
+    const crashed = apply(s, [{ type: "ContainerExited", container: c.name, host, exitCode: 1, at: 5 } satisfies StackEvent]);
+    expect(wantedOnHost(crashed, host)).toEqual([{ name: "demo-web-1", dockerId: c.dockerId }]);
   });
 
   it("wants what the operation in progress has sent there and not heard back about: nothing in flight is an orphan", () => {
