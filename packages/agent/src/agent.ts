@@ -1,12 +1,11 @@
 import { groupOf, hostMessageSchema, labels as L, type HostMessage, type Logger, type Step, type StepMessage, type StepReport } from "@corral/core";
-import { CONTROL, extendVisibility, receiveLoop, type Opener, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
+import { CONTROL, extendVisibility, faultPoint, receiveLoop, type Opener, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { engineMessage, engineUnreachable } from "./engine-errors.js";
+import { engineMessage, engineSettling, engineUnreachable } from "./engine-errors.js";
 import { secretFolder } from "./names.js";
 import type { AgentOptions } from "./options.js";
 import type { NetworkAssignment } from "./runtime.js";
 import type { SessionRunner } from "./sessions.js";
-import { faultPoint } from "./faults.js";
 import { executeStep, type Outcome, type StepContext } from "./steps/index.js";
 
 /** A step's failure when the engine stayed away: what happened in a line, the engine's error last. */
@@ -123,13 +122,14 @@ export class StepRunner {
         } catch (e) {
           const message = engineMessage(e);
           // a dockerd on its way down answers a call it cuts off in many ways: any failure while the engine no
-          // longer answers is its absence, not the step's
-          if (engineUnreachable(e) || !(await this.#engineAnswers())) {
+          // longer answers is its absence, not the step's; one just back may still hold a container's files a while
+          if (engineUnreachable(e) || engineSettling(e) || !(await this.#engineAnswers())) {
             // the engine is away (stopped, restarting): every step checks the engine before acting, so the same
             // step, run again from the top once it answers, does what is left of it
             const waited = Date.now() - since;
             if (waited + retryMs <= waitMs) {
-              if (attempt === 1) this.#o.log?.warn?.("the Docker engine cannot be reached; the step waits for it", { step: step.id, error: message });
+              const why = engineSettling(e) ? "the Docker engine, just back, still holds the container's files" : "the Docker engine cannot be reached";
+              if (attempt === 1) this.#o.log?.warn?.(`${why}; the step waits for it`, { step: step.id, error: message });
               await new Promise((r) => setTimeout(r, retryMs));
               continue;
             }

@@ -350,15 +350,21 @@ export class DockerRuntime implements ContainerRuntime {
   watchContainers(listener: (event: ContainerEvent) => void): () => void {
     let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     let stopped = false;
+    // once the stream ended (the engine restarting), it is opened again from a second before: Docker
+    // replays what happened meanwhile (the starts of its restart policies, as the engine came back)
+    let heard: number | undefined;
     const open = () => {
       this.#docker
-        .getEvents({ filters: { type: ["container"], event: ["start", "die", "stop", "health_status", "destroy", "rename"] } })
+        .getEvents({ ...(heard !== undefined ? { since: heard } : {}), filters: { type: ["container"], event: ["start", "die", "stop", "health_status", "destroy", "rename"] } })
         .then((s) => {
           stream = s as typeof stream;
           if (stopped) return stream?.destroy?.();
           s.on("data", containerEvents(listener));
           s.on("error", () => {});
-          s.on("end", () => !stopped && setTimeout(open, 1000).unref());
+          s.on("end", () => {
+            heard = Math.floor(Date.now() / 1000) - 1;
+            if (!stopped) setTimeout(open, 1000).unref();
+          });
         })
         .catch(() => !stopped && setTimeout(open, 1000).unref());
     };

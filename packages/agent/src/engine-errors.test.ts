@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { engineUnreachable, staleTask } from "./engine-errors.js";
+import { engineSettling, engineUnreachable, staleTask } from "./engine-errors.js";
 
 describe("an engine that cannot be reached", () => {
   const sys = (code: string, syscall: string, message = `${syscall} ${code}`) => Object.assign(new Error(message), { code, syscall });
@@ -34,5 +34,14 @@ describe("a task left by a start a dockerd restart cut short", () => {
     expect(staleTask(e)).toBe(true);
     expect(engineUnreachable(e)).toBe(false);
     expect(staleTask(new Error('Conflict. The container name "/x" is already in use'))).toBe(false);
+  });
+});
+
+describe("an engine just back, still holding a container's files", () => {
+  it("says so in its answer to a removal; other refusals are not that", () => {
+    const answer = (message: string) => Object.assign(new Error(`(HTTP code 500) server error - ${message}`), { statusCode: 500, json: { message } });
+    expect(engineSettling(answer('container a74a: driver "overlay2" failed to remove root filesystem: unlinkat /d/overlay2/96/merged: device or resource busy'))).toBe(true);
+    expect(engineSettling(answer("No such container: demo-web-1"))).toBe(false);
+    expect(engineSettling(answer("You cannot remove a running container"))).toBe(false);
   });
 });

@@ -44,6 +44,16 @@ export function staleTask(e: unknown): boolean {
 }
 
 /**
+ * A failure of an engine that has just started again and has not let go of
+ * a container's files yet (a shim of its last life still holds its root
+ * filesystem's mount): the same call does once it has. Worth waiting for,
+ * as for an engine away.
+ */
+export function engineSettling(e: unknown): boolean {
+  return /device or resource busy/i.test(engineMessage(e));
+}
+
+/**
  * Whether a failure says the engine itself could not be reached (not
  * running, restarting, its socket gone) rather than anything about the
  * step: worth waiting out, since the same step will do once it is back.

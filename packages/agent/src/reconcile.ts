@@ -214,7 +214,8 @@ export class Reconciler {
   async #reportIfExited(stack: string, name: string, id: string, seenBefore: Map<string, number | undefined> | "confirmed"): Promise<boolean> {
     if (this.#o.acting(name)) return false;
     const info = await this.#o.runtime.inspect(id).catch(() => undefined);
-    if (!info || info.id !== id || info.running || !ended(info.status) || this.#o.acting(name)) return false;
+    // (renamed since, an upgrade's previous container: it is known by its new name now, and stopped by a step)
+    if (!info || info.id !== id || info.name !== name || info.running || !ended(info.status) || this.#o.acting(name)) return false;
     // seen ended once: the next round reports it if it is still the same exit
     if (seenBefore !== "confirmed") {
       this.#exitedOnce.set(id, info.finishedAt);

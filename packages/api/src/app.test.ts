@@ -130,6 +130,30 @@ describe("API", () => {
     expect(other.status).toBe(422);
   });
 
+  it("a request whose answer was lost after its events were written, asked again with its key, starts nothing twice and wakes the controller", async () => {
+    // the queue refusing the wake-up once stands for a server that died between its write and its answer (a mock: that
+    // moment cannot be hit in-process; the fault suite kills a real server there, at CORRAL_FAULT_KILL=after:accept)
+    const send = vi.spyOn(deps.sender, "send").mockRejectedValueOnce(new Error("the queue is down"));
+    try {
+      const headers = { ...auth, "idempotency-key": "deploy-43" };
+      const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
+      const first = await app.request("/v1/stacks/idem2/up", { method: "POST", headers, body });
+      expect(first.status).toBe(500);
+      const written = await store.load("idem2");
+      expect(written.op).toMatchObject({ status: "running" });
+      const again = await app.request("/v1/stacks/idem2/up", { method: "POST", headers, body });
+      expect(again.status).toBe(202);
+      expect(((await again.json()) as { op: string }).op).toBe(written.op!.id);
+      expect(await store.commits("idem2")).toHaveLength(1);
+      expect(send).toHaveBeenCalledTimes(2);
+      expect(send.mock.calls[1]![1]).toEqual([expect.objectContaining({ body: { kind: "stack-changed", stack: "idem2", version: 1 } })]);
+      // another key is another request: refused while that one runs, as any second up is
+      expect((await app.request("/v1/stacks/idem2/up", { method: "POST", headers: { ...auth, "idempotency-key": "deploy-44" }, body })).status).toBe(409);
+    } finally {
+      send.mockRestore();
+    }
+  });
+
   it("answers 409 with the way out when an up is already in progress", async () => {
     const body = upBody({ services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"] } } });
     expect((await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body })).status).toBe(202);

@@ -18,7 +18,7 @@ function memoryStore() {
       }
       if (item.fingerprint !== fingerprint) return { kind: "mismatch" };
       if (item.withheld !== undefined) return { kind: "withheld", status: item.withheld };
-      return item.response ? { kind: "done", response: item.response } : { kind: "pending" };
+      return item.response ? { kind: "done", response: item.response } : { kind: "pending", retryAfterMs: 5_000 };
     },
     async complete(scope: string, key: string, response: StoredResponse) {
       items.get(`${scope}/${key}`)!.response = response;

@@ -4,7 +4,7 @@ import type { IdempotencyStore } from "@corral/store";
 import type { Principal } from "./auth.js";
 import { errorBody } from "./errors.js";
 
-type Env = { Variables: { principal: Principal; credential?: boolean } };
+type Env = { Variables: { principal: Principal; credential?: boolean; opIds?: () => string } };
 
 /** A route whose answer holds a token or a secret calls this: its answer is never stored, so never replayed. */
 export const holdsCredential = (c: Context<Env>) => c.set("credential", true);
@@ -57,8 +57,15 @@ export const idempotency = ({ store, key }: { store: IdempotencyStore; key: Buff
         "its answer held a token or a secret, which corral does not keep, so it cannot be given again: ask for a new one";
       return c.json(errorBody("not_replayable", message), 409);
     }
-    if (claim.kind === "pending") return c.json(errorBody("conflict", "a request with this Idempotency-Key is still in progress"), 409);
+    if (claim.kind === "pending") {
+      const seconds = Math.max(1, Math.ceil(claim.retryAfterMs / 1000));
+      c.header("retry-after", String(seconds));
+      return c.json(errorBody("conflict", `a request with this Idempotency-Key is still in progress: ask again in ${seconds} s`), 409);
+    }
     if (claim.kind === "mismatch") return c.json(errorBody("invalid_request", "this Idempotency-Key was used for a different request"), 422);
+    // the operations this request starts are named after its key: a repeat of it (its server died before answering) names them alike
+    let n = 0;
+    c.set("opIds", () => `op-${createHmac("sha256", key).update(`op\n${scope}\n${header}\n${n++}`).digest("hex").slice(0, 14)}`);
     await next();
     if (c.res.status >= 500) {
       await store.release(scope, header);

@@ -26,7 +26,7 @@ import {
   type StepMessage,
   VersionConflictError,
 } from "@corral/core";
-import { CONTROL, hostSender, receiveLoop, type Opener, type QueueSender, type ReceiveLoopOptions, type Received } from "@corral/queue";
+import { CONTROL, faultPoint, hostSender, receiveLoop, type Opener, type QueueSender, type ReceiveLoopOptions, type Received } from "@corral/queue";
 import type { EventStore, HostRecord, HostStore } from "@corral/store";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 
@@ -236,6 +236,7 @@ export class Controller {
       list.push({ kind: "step", step, attempt: state.steps[step.id]?.attempt ?? 1 });
       byHost.set(step.host, list);
     }
+    if (byHost.size > 0) faultPoint("after:commit");
     for (const [hostId, messages] of byHost) {
       const host = hosts.find((h) => h.id === hostId);
       if (!host) {

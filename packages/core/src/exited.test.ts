@@ -73,3 +73,65 @@ describe("a container that exits by itself", () => {
     expect(events).toContainEqual({ type: "ServiceFailed", service: "web", reason: "container demo-web-1 exited with code 1 7 s after it started, inside the monitor window of 30 s" });
   });
 });
+
+describe("a container whose restart policy wants it back, and that its engine did not start again", () => {
+  const policy = (restart: string) => settle(run(initialState("demo"), up({ web: spec("web:1", { restart }), db: spec("db:1") }, "op1")));
+  const tick = (s: StackState, now: number): Command => ({ type: "Tick", now, hosts: [{ id: "h1" }] });
+  const died = (s: StackState, code = 0, at = 50) => run(s, { type: "Exited", host: "h1", container: "demo-web-1", dockerId: s.containers["demo-web-1"]!.dockerId!, exitCode: code, now: at });
+
+  it("is started by corral once its engine had HEAL_AFTER_MS to, in an operation of its own that names it", () => {
+    const dead = died(policy("unless-stopped"));
+    expect(decide(tick(dead, 50 + 9_999), dead)).toEqual([]);
+    const events = decide(tick(dead, 50 + 10_000), dead);
+    const started = events.find((e) => e.type === "OperationStarted");
+    expect(started).toMatchObject({ kind: "start", by: "corral", services: ["web"], containers: ["demo-web-1"] });
+    expect(events.filter((e) => e.type === "StepPlanned").map((e) => (e.type === "StepPlanned" ? `${e.step.action} ${e.step.container}` : ""))).toEqual(["start demo-web-1"]);
+    const healed = settle(apply(dead, events));
+    expect(healed.containers["demo-web-1"]).toMatchObject({ state: "running" });
+    expect(healed.containers["demo-web-1"]).not.toHaveProperty("exited");
+    expect(decide(tick(healed, 100_000), healed)).toEqual([]);
+  });
+
+  it("each exit is answered once: a start that failed is not tried again for it; the next exit is", () => {
+    const dead = died(policy("always"));
+    const failed = settle(run(dead, tick(dead, 20_000)), () => "no such container");
+    expect(failed.op).toMatchObject({ kind: "start", status: "failed" });
+    expect(decide(tick(failed, 30_000), failed)).toEqual([]);
+  });
+
+  it("is left alone with restart no (or none), on-failure after exit 0, on-failure with a count (its engine's), and after a stop", () => {
+    for (const [restart, code] of [["no", 1], ["on-failure", 0], ["on-failure:3", 1]] as const) {
+      const dead = died(policy(restart), code);
+      expect(decide(tick(dead, 60_000), dead)).toEqual([]);
+    }
+    const onFailure = died(policy("on-failure"), 2);
+    expect(decide(tick(onFailure, 60_000), onFailure).find((e) => e.type === "OperationStarted")).toMatchObject({ kind: "start" });
+    // crashed, then the stack stopped by its user: stopped on purpose, not brought back
+    const stopped = settle(run(died(policy("unless-stopped")), { type: "Lifecycle", op: "st1", action: "stop", ...base }));
+    expect(stopped.containers["demo-web-1"]).not.toHaveProperty("exited");
+    expect(decide(tick(stopped, 60_000), stopped)).toEqual([]);
+  });
+
+  it("waits for an operation in progress, and for an active host", () => {
+    const dead = died(policy("unless-stopped"));
+    const busy = run(dead, { type: "Lifecycle", op: "r1", action: "restart", services: ["db"], ...base });
+    expect(decide(tick(busy, 60_000), busy).some((e) => e.type === "OperationStarted")).toBe(false);
+    expect(decide({ type: "Tick", now: 60_000, hosts: [{ id: "h1", state: "draining" }] }, dead).some((e) => e.type === "OperationStarted" && e.kind === "start")).toBe(false);
+  });
+});
+
+describe("a command whose operation the stack started already (the same request again, its answer lost)", () => {
+  it("decides nothing, across a removal and a new life too; another operation id decides", () => {
+    expect(decide(up({ web: spec("web:2") }, "op1", { upgrade: true }), s0)).toEqual([]);
+    expect(decide(up({ web: spec("web:2") }, "op8", { upgrade: true }), s0).some((e) => e.type === "OperationStarted")).toBe(true);
+    const scale = (op: string): Command => ({ type: "Scale", ...base, op, scales: { web: 3 }, hosts });
+    expect(decide(scale("op1"), s0)).toEqual([]);
+    expect(decide(scale("op9"), s0).some((e) => e.type === "OperationStarted")).toBe(true);
+    const removed = settle(run(s0, { type: "Remove", ...base, op: "rm1" }));
+    expect(removed.recentOps).toEqual(["op1", "rm1"]);
+    expect(decide({ type: "Remove", ...base, op: "rm1" }, removed)).toEqual([]);
+    const reborn = settle(run(removed, up({ web: spec("web:1") }, "op2")));
+    expect(reborn.recentOps).toEqual(["op1", "rm1", "op2"]);
+    expect(decide({ type: "Remove", ...base, op: "op1" }, reborn)).toEqual([]);
+  });
+});

@@ -16,6 +16,7 @@ export { decide, disconnectedContainers, drainingContainers, staleContainers, pl
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide/index.js";
 export { wantedOnHost } from "./wanted.js";
+export { restartOf, restartWanted } from "./restart.js";
 export type { WantedContainer } from "./wanted.js";
 export { containerId, containerRows, serviceRows, stackState } from "./view.js";
 export type { ContainerRow, ServiceRow } from "./view.js";

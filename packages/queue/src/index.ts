@@ -2,6 +2,7 @@ export { controlQueueName, deadLetterUrlOf, deleteFifoQueue, ensureFifoQueue, ho
 export type { QueueOptions, SqsConfig } from "./client.js";
 export { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, senderHost, signer } from "./envelope.js";
 export type { Envelope, OpenerOptions, ReplayMemory, Signer, SignerOptions, Verdict } from "./envelope.js";
+export { faultPoint } from "./faults.js";
 export { QueueSender, toDedupId } from "./sender.js";
 export type { OutgoingMessage, SenderOptions } from "./sender.js";
 export { deleteMessages, extendVisibility, handleMessages, receiveLoop } from "./receiver.js";

@@ -15,10 +15,16 @@ export interface StoredResponse {
  * `withheld`: the first request was answered, but its answer held a
  * credential (a token, a secret), which is never stored: only its status is.
  */
-export type Claim = { kind: "claimed" } | { kind: "done"; response: StoredResponse } | { kind: "withheld"; status: number } | { kind: "pending" };
+export type Claim = { kind: "claimed" } | { kind: "done"; response: StoredResponse } | { kind: "withheld"; status: number } | { kind: "pending"; retryAfterMs: number };
 
 const keyIsFree = "attribute_not_exists(pk)";
 const DAY = 24 * 60 * 60 * 1000;
+/**
+ * How long a claim with no answer holds its key: longer than a request takes. Past it, the request is taken
+ * to have died with its server, and a repeat takes the key over (what it did, if anything, the repeat finds:
+ * its operation ids come from the key, and the decider decides an operation once).
+ */
+export const CLAIM_LEASE_MS = 30_000;
 
 /**
  * Idempotency keys: the first request with a key claims it; its answer is kept
@@ -31,6 +37,7 @@ export class IdempotencyStore {
     private readonly db: DynamoDBClient,
     private readonly table: string,
     private readonly clock: () => number = Date.now,
+    private readonly leaseMs = CLAIM_LEASE_MS,
   ) {}
 
   #key(scope: string, key: string) {
@@ -43,7 +50,7 @@ export class IdempotencyStore {
       await this.db.send(
         new PutItemCommand({
           TableName: this.table,
-          Item: { ...this.#key(scope, key), fingerprint: { S: fingerprint }, expiresAt: { N: String(Math.floor((now + DAY) / 1000)) } },
+          Item: this.#claimItem(scope, key, fingerprint, now),
           ConditionExpression: `${keyIsFree} OR expiresAt < :now`,
           ExpressionAttributeValues: { ":now": { N: String(Math.floor(now / 1000)) } },
         }),
@@ -54,9 +61,37 @@ export class IdempotencyStore {
     }
     const item = (await this.db.send(new GetItemCommand({ TableName: this.table, Key: this.#key(scope, key), ConsistentRead: true }))).Item;
     if (item?.fingerprint?.S !== fingerprint) return { kind: "mismatch" };
-    if (!item?.status?.N) return { kind: "pending" };
+    if (!item?.status?.N) {
+      const claimedAt = Number(item.claimedAt?.N ?? 0);
+      const left = claimedAt + this.leaseMs - now;
+      if (left > 0) return { kind: "pending", retryAfterMs: left };
+      return (await this.#takeOver(scope, key, fingerprint, item.claimedAt?.N, now)) ? { kind: "claimed" } : { kind: "pending", retryAfterMs: this.leaseMs };
+    }
     if (item.withheld?.BOOL) return { kind: "withheld", status: Number(item.status.N) };
     return { kind: "done", response: { status: Number(item.status.N), body: item.body?.S ?? "" } };
+  }
+
+  #claimItem(scope: string, key: string, fingerprint: string, now: number) {
+    return { ...this.#key(scope, key), fingerprint: { S: fingerprint }, claimedAt: { N: String(now) }, expiresAt: { N: String(Math.floor((now + DAY) / 1000)) } };
+  }
+
+  /** A claim past its lease, still unanswered, is taken over by one repeat (the claim it saw, conditionally): true if this one. */
+  async #takeOver(scope: string, key: string, fingerprint: string, seen: string | undefined, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: this.#claimItem(scope, key, fingerprint, now),
+          ConditionExpression: `attribute_not_exists(#status) AND ${seen === undefined ? "attribute_not_exists(claimedAt)" : "claimedAt = :seen"}`,
+          ExpressionAttributeNames: { "#status": "status" },
+          ...(seen === undefined ? {} : { ExpressionAttributeValues: { ":seen": { N: seen } } }),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
   }
 
   async complete(scope: string, key: string, response: StoredResponse): Promise<void> {

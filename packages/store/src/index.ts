@@ -5,7 +5,7 @@ export type { EventStoreOptions, Integrity } from "./event-store.js";
 export { ChangeFeed } from "./feed.js";
 export { HostStore } from "./hosts.js";
 export type { HostAdminState, HostRecord, JoinRecord, Registration } from "./hosts.js";
-export { IdempotencyStore } from "./idempotency.js";
+export { CLAIM_LEASE_MS, IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
 export { LeaseBusyError, LeaseStore } from "./leases.js";
 export { SubnetPoolExhaustedError, SubnetStore } from "./subnets.js";

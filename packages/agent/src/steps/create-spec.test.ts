@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ServiceSpec, Step } from "@corral/core";
-import { createSpecOf, restartOf } from "./create-spec.js";
+import { restartOf } from "@corral/core";
+import { createSpecOf } from "./create-spec.js";
 
 const spec = (extra: Partial<ServiceSpec> = {}): ServiceSpec => ({ image: "app:1", environment: {}, labels: {}, ports: [], cap_add: [], cap_drop: ["ALL"], scale: 1, ...extra });
 

@@ -4,7 +4,7 @@
  * what the step readied on the host (mounts, the overlay's network) comes in.
  */
 
-import { directPorts, effectiveHealthcheck, labels as L, routedPorts, routesLabel, type ServiceSpec, type Step } from "@corral/core";
+import { directPorts, effectiveHealthcheck, labels as L, restartOf, routedPorts, routesLabel, type ServiceSpec, type Step } from "@corral/core";
 import { stackNetwork } from "../names.js";
 import type { CreateSpec, MountRequest, NetworkAssignment } from "../runtime.js";
 
@@ -17,16 +17,6 @@ export interface CreatePlace {
   mounts: MountRequest[];
   /** The stack network's subnet and gateway on the overlay, when this host is on it. */
   assigned?: NetworkAssignment;
-}
-
-/** The container's restart policy: `restart:`, else deploy.restart_policy (Swarm's conditions in Docker's words). */
-export function restartOf(spec: ServiceSpec): string | undefined {
-  if (spec.restart) return spec.restart;
-  const p = spec.deploy?.restart_policy;
-  if (!p?.condition) return undefined;
-  if (p.condition === "none") return "no";
-  if (p.condition === "any") return "always";
-  return p.max_attempts !== undefined ? `on-failure:${p.max_attempts}` : "on-failure";
 }
 
 /** The service's own labels, then corral's (io.corral.*), which say whose the container is and which ports the router holds for it. */

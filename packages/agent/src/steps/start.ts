@@ -1,4 +1,4 @@
-import { faultPoint } from "../faults.js";
+import { faultPoint } from "@corral/queue";
 import { labels as L, parseRoutes } from "@corral/core";
 import { engineMessage, staleTask } from "../engine-errors.js";
 import type { AgentOptions } from "../options.js";

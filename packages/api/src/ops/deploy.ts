@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { tryGetContext } from "hono/context-storage";
 import {
   ComposeError,
   decide,
@@ -14,16 +15,21 @@ import {
   type StackEvent,
   type StackState,
 } from "@corral/core";
-import { CONTROL, type QueueSender } from "@corral/queue";
+import { CONTROL, faultPoint, type QueueSender } from "@corral/queue";
 import type { EventStore } from "@corral/store";
 import { primaryGroup, type Principal } from "../auth.js";
 import type { UpBody } from "../bodies.js";
+import type { Env } from "../env.js";
 import { selectServices } from "../select.js";
 import type { Admit, Admitted } from "./admit.js";
 import type { StackLookups } from "./lookups.js";
 import type { HostPorts } from "./ports.js";
 
-export const newOpId = () => `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+/**
+ * A new operation's id: named after the request's Idempotency-Key when it has one (the same request again, after
+ * its server died before answering, starts nothing twice: the decider knows the id), else made up.
+ */
+export const newOpId = () => tryGetContext<Env>()?.get("opIds")?.() ?? `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 
 export const opOf = (events: StackEvent[]) => events.find((e) => e.type === "OperationStarted");
 
@@ -103,8 +109,12 @@ function dryRunAnswer(stack: string, state: StackState, events: StackEvent[], af
 export function deploys(deps: DeployDeps) {
   /** Decide and append (core's handleCommand retries when the controller appended meanwhile); then wake the controller. */
   async function command(stack: string, make: (state: StackState) => Command) {
-    const { state, version, events } = await handleCommand(deps.store, stack, make);
-    if (events.length === 0) return { state, version, events };
+    let asked: Command | undefined;
+    const { state, version, events } = await handleCommand(deps.store, stack, (s) => (asked = make(s)));
+    // the same request again (its first answer lost): its operation runs, and the controller may not have heard of it
+    const again = events.length === 0 && asked !== undefined && "op" in asked && state.op?.id === asked.op && state.op.status === "running";
+    if (events.length === 0 && !again) return { state, version, events };
+    faultPoint("after:accept");
     await deps.sender.send(deps.controlQueueUrl, [{ body: { kind: "stack-changed", stack, version }, group: stack, dedupId: `${stack}#${version}`, to: CONTROL }]);
     return { state, version, events };
   }

@@ -27,6 +27,8 @@ export { stepId } from "./steps.js";
  * own module; a command type not handled here does not compile.
  */
 export function decide(command: Command, state: StackState): StackEvent[] {
+  // an operation this stack started already: the same request again (its answer was lost), decided once
+  if ("op" in command && state.recentOps?.includes(command.op)) return [];
   switch (command.type) {
     case "Up":
       return slotPortEvents(state, decideUp(command, state), command.ports);

@@ -35,7 +35,9 @@ export function planLifecycle(state: StackState, op: Operation, now: number): St
     .sort(byServiceSlot);
   const steps: Step[] = [];
   if (op.kind === "stop") for (const c of containers.filter((x) => x.state === "running")) steps.push(containerStep(state, op.id, c, "stop", []));
-  if (op.kind === "start") for (const c of containers.filter((x) => x.state !== "running")) steps.push(containerStep(state, op.id, c, "start", []));
+  // (a start of corral's own names its containers: those its restart policy wants back)
+  const named = op.containers ? new Set(op.containers) : undefined;
+  if (op.kind === "start") for (const c of containers.filter((x) => x.state !== "running" && (!named || named.has(x.name)))) steps.push(containerStep(state, op.id, c, "start", []));
   if (op.kind === "restart") {
     const size = Math.max(1, op.batchSize ?? 1);
     let previous: string[] = [];

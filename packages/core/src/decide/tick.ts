@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { cronSchedule } from "../cron.js";
 import type { StackEvent } from "../events.js";
+import { restartWanted } from "../restart.js";
 import { globalSlots, type Placed } from "../placement.js";
 import { newPlaced, placeService, placementHosts, rulesOf, stackPlaced } from "../scheduling.js";
 import { evolve, evolveAll, type ContainerRecord, type StackState } from "../state.js";
@@ -31,7 +32,9 @@ export function decideTick(command: CommandOf<"Tick">, state: StackState): Stack
     const cleanup = cleanupTick(s, command.hosts, command.now, others);
     if (cleanup.length > 0) return [...jobs, ...cleanup];
     const global = globalTick(s, command.hosts, command.now, others);
-    return [...jobs, ...(global.length > 0 ? global : moveTick(s, command.hosts, command.now, others))];
+    if (global.length > 0) return [...jobs, ...global];
+    const moved = moveTick(s, command.hosts, command.now, others);
+    return [...jobs, ...(moved.some((e) => e.type === "OperationStarted") ? moved : [...moved, ...healTick(evolveAll(s, moved), command.hosts, command.now, others)])];
   }
   const s = evolveAll(state, jobs);
   const start: StackEvent = { type: "OperationStarted", op: `${state.upgrades[due[0]!]!.op}-autoconfirm`, kind: "confirm", revision: state.revision, by: "corral", source: "api", services: due };
@@ -101,6 +104,44 @@ function globalTick(state: StackState, hosts: HostInfo[], now: number, others: P
   const what = shortHash(targets.sort().join(","));
   if (failedBefore(state, what)) return [];
   const start: StackEvent = { type: "OperationStarted", op: `global-v${state.version}-${what}`, kind: "scale", revision: state.revision, by: "corral", source: "api", services: due };
+  return [start, ...advance(evolve(state, start), hosts, now, others)];
+}
+
+/** How long a container whose restart policy wants it back stays ended before corral starts it (its engine had the time to). */
+export const HEAL_AFTER_MS = 10_000;
+
+/**
+ * With no operation in progress, a container whose process ended (the log
+ * has its exit), whose restart policy wants it running again (restartWanted)
+ * and that its engine has not brought back in HEAL_AFTER_MS, on an active
+ * host, is started: a start of corral's own. An engine restart that cut a
+ * start or a stop short leaves a container that its policy says should run,
+ * and that its engine no longer starts. Its id names the exits it answers,
+ * so each exit is answered once, and a failed start not tried again for it.
+ */
+function healTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
+  if (!state.exists || opInProgress(state) || state.op?.kind === "rm") return [];
+  const active = new Set(hosts.filter((h) => (h.state ?? "active") === "active").map((h) => h.id));
+  const ended = Object.values(state.containers)
+    .filter((c) => c.state === "stopped" && c.exited && !c.previousOf && active.has(c.host) && now - c.exited.at >= HEAL_AFTER_MS)
+    .filter((c) => {
+      const spec = state.services[c.service]?.spec;
+      return spec !== undefined && !cronSchedule(spec) && !state.upgrades[c.service] && restartWanted(spec, c.exited!.code);
+    })
+    .sort(byServiceSlot);
+  if (ended.length === 0) return [];
+  const what = shortHash(ended.map((c) => `${c.name}@${c.host}:${c.exited!.at}`).join(","));
+  if (failedBefore(state, what) || state.recentOps?.includes(`heal-${what}`)) return [];
+  const start: StackEvent = {
+    type: "OperationStarted",
+    op: `heal-${what}`,
+    kind: "start",
+    revision: state.revision,
+    by: "corral",
+    source: "api",
+    services: [...new Set(ended.map((c) => c.service))],
+    containers: ended.map((c) => c.name),
+  };
   return [start, ...advance(evolve(state, start), hosts, now, others)];
 }
 

@@ -1,5 +1,5 @@
 import type { Fold, On } from "./draft.js";
-import { initialState, type Life, type StackState } from "./types.js";
+import { initialState, RECENT_OPS, type Life, type StackState } from "./types.js";
 import { setUpgrades } from "./upgrades.js";
 
 /*
@@ -17,6 +17,7 @@ export function stackCreated(f: Fold, event: On<"StackCreated">): void {
       ...initialState(s.name),
       version: s.version,
       exists: true,
+      ...(s.recentOps ? { recentOps: s.recentOps } : {}),
       generation: last + 1,
       earlier: [...s.earlier, ...ended],
       owner: event.owner ?? event.by,
@@ -54,6 +55,8 @@ export function operationStarted(f: Fold, event: On<"OperationStarted">): void {
   // pending upgrades this operation finishes first: their old containers go in its first steps
   setUpgrades(f, event.confirms ?? [], (u) => (u.op === event.op ? u : undefined)); // (an upgrade of its own, just begun, stays)
   Object.assign(f.mut("inflight"), unreportedCreates(s));
+  s.recentOps = [...(s.recentOps ?? []).filter((id) => id !== event.op), event.op].slice(-RECENT_OPS);
+  if (event.kind === "stop") stoppedOnPurpose(f, event.services);
   s.op = {
     id: event.op,
     kind: event.kind,
@@ -133,6 +136,7 @@ export function stackRemoved(f: Fold, event: On<"StackRemoved">): void {
       rollbacks: s.rollbacks,
       generation: s.generation,
       earlier: s.earlier,
+      ...(s.recentOps ? { recentOps: s.recentOps } : {}),
       removed: { ...(event.at ? { at: event.at } : {}), ...(by ? { by } : {}) },
       steps,
       ...(op ? { op } : {}),
@@ -141,4 +145,14 @@ export function stackRemoved(f: Fold, event: On<"StackRemoved">): void {
     },
     f.owns("steps") ? ["revisions"] : ["revisions", "steps"],
   );
+}
+
+/** A stop's services: their containers that had ended by themselves are stopped on purpose now (no restart policy brings them back: see healTick). */
+function stoppedOnPurpose(f: Fold, services: string[] | undefined): void {
+  const scope = services ? new Set(services) : undefined;
+  for (const c of Object.values(f.state.containers)) {
+    if (!c.exited || c.state === "running" || (scope && !scope.has(c.service))) continue;
+    const { exited: _e, ...rest } = c;
+    f.mut("containers")[c.name] = rest;
+  }
 }

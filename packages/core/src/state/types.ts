@@ -222,6 +222,13 @@ export interface StackState {
   lost?: Record<string, LostContainer>;
   /** Containers on a disconnected host that no host can take, by name: why they wait. */
   waiting?: Record<string, { host: string; reason: string }>;
+  /**
+   * The ids of the last RECENT_OPS operations started, oldest first, across
+   * lives: a command carrying one of them was decided already (a request
+   * answered by a server that died before it could say so, asked again with
+   * its Idempotency-Key) and decides nothing.
+   */
+  recentOps?: string[];
   /** Host ports of each slot, by service, for the ports written without one (see host-ports.ts); absent in states folded before there were any. */
   slotPorts?: Record<string, ServiceSlotPorts>;
 }
@@ -231,7 +238,10 @@ export interface StackState {
  * snapshot of another shape is not read, the log is folded afresh. Raise it
  * with every change to what a fold produces.
  */
-export const stateFormat = 6;
+export const stateFormat = 7;
+
+/** How many operation ids a stack remembers (StackState.recentOps). */
+export const RECENT_OPS = 32;
 
 export const initialState = (name: string): StackState => ({
   name,
