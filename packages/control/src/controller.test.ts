@@ -242,6 +242,14 @@ describe("controller: a container that exited by itself", () => {
     expect(controlMessageSchema.safeParse({ ...body, exitCode: 1000 }).success).toBe(false);
     expect(controlMessageSchema.safeParse({ ...body, dockerId: "not hex" }).success).toBe(false);
   });
+
+  it("a host started again is announced by the control plane only, never by a host", () => {
+    const body: ControlMessage = controlMessageSchema.parse({ kind: "host-started", stack: "crash", host: "h1" });
+    const message = (by: string) => ({ body, group: "crash", receiptHandle: "r", messageId: "m1", by });
+    expect(authorizeControlMessage(message("host:h1"))).toBe("host:h1 may not announce a host's start");
+    expect(authorizeControlMessage(message("control"))).toBeUndefined();
+    expect(controlMessageSchema.safeParse({ ...body, host: "" }).success).toBe(false);
+  });
 });
 
 describe("controller: a restart of the control plane", () => {

@@ -147,6 +147,7 @@ export class Controller {
           if (body.kind === "report") return { type: "Report", report: body, hosts: alive, now, placed };
           if (body.kind === "health") return { type: "Health", host: body.host, container: body.container, dockerId: body.dockerId, health: body.health, now };
           if (body.kind === "exited") return { type: "Exited", host: body.host, container: body.container, dockerId: body.dockerId, exitCode: body.exitCode, now };
+          if (body.kind === "host-started") return { type: "Resend", now, timeoutMs: this.#o.resendAfterMs, host: body.host, hosts: alive, placed };
           return { type: "Plan", hosts: alive, now, placed };
         });
         await this.run(stack, commands, hosts);
@@ -325,6 +326,7 @@ export class Controller {
 export function authorizeControlMessage(m: Received<ControlMessage>): string | undefined {
   if (!m.by) return "unsigned";
   if (m.body.kind === "stack-changed") return m.by === CONTROL ? undefined : `${m.by} may not announce a stack change`;
+  if (m.body.kind === "host-started") return m.by === CONTROL ? undefined : `${m.by} may not announce a host's start`;
   return m.by === hostSender(m.body.host) ? undefined : `${m.by} may not speak for host ${m.body.host}`;
 }
 

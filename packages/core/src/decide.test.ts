@@ -262,6 +262,19 @@ describe("reconcile", () => {
     s = resent.reduce(evolve, s);
     expect(decide({ type: "Resend", now: 2500, timeoutMs: 1000 }, s)).toEqual([]);
   });
+
+  it("re-sends at once the steps of a host whose agent started again, whatever their age, and only that host's", () => {
+    let s = run(given(stackUp).state, { type: "Plan", hosts, now: 1000 });
+    const [pull] = Object.values(s.steps).map((r) => r.step);
+    s = run(s, ok(pull!));
+    const host = pull!.host;
+    const resent = decide({ type: "Resend", now: 1001, timeoutMs: 30_000, host }, s);
+    expect(resent.map((e) => e.type === "StepResent" && [e.stepId.split(".")[3], e.attempt])).toEqual([
+      ["create", 2],
+      ["start", 2],
+    ]);
+    expect(decide({ type: "Resend", now: 1001, timeoutMs: 30_000, host: `${host}-other` }, s)).toEqual([]);
+  });
 });
 
 describe("secrets in the config hash", () => {

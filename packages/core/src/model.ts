@@ -324,7 +324,20 @@ export const stackChangedSchema = z.object({
 });
 export type StackChanged = z.infer<typeof stackChangedSchema>;
 
-export const controlMessageSchema = z.discriminatedUnion("kind", [stepReportSchema, stackChangedSchema, healthReportSchema, exitedReportSchema]);
+/**
+ * A host's agent started again (it registered): the steps planned on it and
+ * not reported may have died with the old process, and are re-sent at once
+ * instead of after the resend timeout. Sent by the control plane (the API
+ * that took the registration), one per stack with such steps.
+ */
+export const hostStartedSchema = z.object({
+  kind: z.literal("host-started"),
+  stack: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  host: z.string().min(1).max(63),
+});
+export type HostStarted = z.infer<typeof hostStartedSchema>;
+
+export const controlMessageSchema = z.discriminatedUnion("kind", [stepReportSchema, stackChangedSchema, healthReportSchema, exitedReportSchema, hostStartedSchema]);
 
 /** The most containers `GET /v1/hosts/:id/wanted` lists: past it the answer says it is incomplete, and an agent removes nothing. */
 export const MAX_WANTED = 20_000;

@@ -5,9 +5,9 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { isIP } from "node:net";
-import { conflict, hostLabelProblem, hostState, invalid, lastHeard, MAX_HOST_LABELS, MAX_WANTED, notFound, wantedOnHost, type StackState, type WantedAnswer } from "@corral/core";
-import { importPublicKey } from "@corral/queue";
-import type { HostAdminState, HostRecord, HostStore } from "@corral/store";
+import { conflict, type Logger, hostLabelProblem, hostState, invalid, lastHeard, MAX_HOST_LABELS, MAX_WANTED, notFound, wantedOnHost, type StackState, type WantedAnswer } from "@corral/core";
+import { CONTROL, importPublicKey, type QueueSender } from "@corral/queue";
+import type { EventStore, HostAdminState, HostRecord, HostStore } from "@corral/store";
 import { adminOnly, bearerToken, hashToken, hostTokenPattern, sameHash } from "../auth.js";
 import type { Env } from "../env.js";
 import { holdsCredential } from "../idempotency.js";
@@ -36,6 +36,10 @@ const registerBody = z
 
 export interface RegistrationDeps {
   hosts: HostStore;
+  /** The stacks, to find the steps a host's agent, started again, may have lost; and the control queue, to have them re-sent. */
+  store: Pick<EventStore, "stackNames" | "load">;
+  sender: Pick<QueueSender, "send">;
+  log?: Logger;
   adminToken: string;
   /** Creates (idempotently) the queue of a host and returns its URL. */
   hostQueue: (hostId: string) => Promise<string>;
@@ -103,6 +107,8 @@ export function registrationRoutes(deps: RegistrationDeps) {
       registration.publicKey,
       join ? { labels: join.labels } : {},
     );
+    // an agent starting again may have died holding steps: they are re-sent now, not after the resend timeout
+    await redrive(deps, id).catch((e: unknown) => deps.log?.error("steps of a host started again not re-sent", { host: id, error: String(e) }));
     return c.json({
       queueUrl,
       controlQueueUrl: deps.controlQueueUrl,
@@ -120,6 +126,25 @@ export function registrationRoutes(deps: RegistrationDeps) {
   return app;
 }
 
+
+/**
+ * Tell the controller, for each stack with steps planned on `host` and not
+ * reported, that the host's agent started again: it re-sends them at once
+ * (see hostStartedSchema). One read of every stack, at a registration.
+ */
+async function redrive(deps: RegistrationDeps, host: string): Promise<void> {
+  const waiting: string[] = [];
+  for (const stack of await deps.store.stackNames()) {
+    const state = await deps.store.load(stack);
+    if (state.op?.status === "running" && Object.values(state.steps).some((r) => r.status === "planned" && r.step.host === host)) waiting.push(stack);
+  }
+  const at = (deps.clock ?? Date.now)();
+  if (waiting.length === 0) return;
+  await deps.sender.send(
+    deps.controlQueueUrl,
+    waiting.map((stack) => ({ body: { kind: "host-started" as const, stack, host }, group: stack, dedupId: `host-started#${stack}#${host}#${at}`, to: CONTROL })),
+  );
+}
 
 /** Host labels in a request: bounded in number, each key and value checked (corral's io.corral.* keys refused). */
 const labelsSchema = z

@@ -95,7 +95,8 @@ export type Command =
    */
   | { type: "Exited"; host: string; container: string; dockerId: string; exitCode: number; now: number }
   /** Re-drive steps planned and not reported within the timeout; fail them after `maxAttempts`. */
-  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; hosts?: HostInfo[]; placed?: Placed[] }
+  /** `host`: that host's agent started again; its unreported steps are re-sent now, whatever their age. */
+  | { type: "Resend"; now: number; timeoutMs: number; maxAttempts?: number; host?: string; hosts?: HostInfo[]; placed?: Placed[] }
   /**
    * The controller cannot carry on the operation in progress for a reason
    * that a retry would meet again (its decision does not fit in the store):

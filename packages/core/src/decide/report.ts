@@ -45,7 +45,8 @@ export function decideResend(command: CommandOf<"Resend">, state: StackState): S
   if (!opInProgress(state)) return [];
   // a step for a host that stopped heartbeating is not waited for: it fails now, saying so, and the operation with it
   const lost = new Set((command.hosts ?? []).filter((h) => h.state === "disconnected").map((h) => h.id));
-  const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && (lost.has(r.step.host) || command.now - r.plannedAt >= command.timeoutMs));
+  const due = (r: { step: { host: string }; plannedAt: number }) => (command.host !== undefined ? r.step.host === command.host : command.now - r.plannedAt >= command.timeoutMs);
+  const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && (lost.has(r.step.host) || due(r)));
   const events: StackEvent[] = [];
   for (const r of late) {
     // every step has a timeout: after the last attempt it fails, and the operation ends with the reason
