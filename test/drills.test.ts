@@ -233,6 +233,17 @@ describe.skipIf(why !== undefined)("a host's dockerd restarted mid-rollout", () 
     await confirmLeavesFour(server, host.docker, stack);
     expect(agentLog).toContain("the Docker engine cannot be reached; the step waits for it");
 
+    // the agent still hears its engine (its event stream opened again after the restart): a container stopped by
+    // hand is in ps as stopped within seconds (the reconcile would take 30 s), and, as its restart policy
+    // (unless-stopped) wants it running and its engine does not start it, corral starts it again
+    const victim = (await onEngine(host.docker, stack)).find((c) => c.name === `${stack}-app-1`)!;
+    await host.docker.getContainer(victim.id).stop({ t: 1 });
+    await eventually(async () => (await containers(server, stack)).find((c) => c.name === `${stack}-app-1`)?.state === "stopped", 10_000, 200);
+    await eventually(async () => (await onEngine(host.docker, stack)).find((c) => c.id === victim.id)?.state === "running", 45_000, 500);
+    await eventually(async () => (await containers(server, stack)).find((c) => c.name === `${stack}-app-1`)?.state === "running", 15_000, 250);
+    const healed = await corral(server, ["events", stack]);
+    expect(healed.stdout).toMatch(/ContainerExited\n.*OperationStarted {2}Starting drill-engine-app-1 again: its restart policy wants it running/);
+
     // an engine that stays away: the step fails after the agent's wait, and says why in a line, no stack trace
     await host.stopEngine();
     const scale = await corral(server, ["scale", `${stack}/app=5`]);

@@ -69,6 +69,12 @@ async function send(api: Api, path: string, body: unknown, key: string, method =
         signal: AbortSignal.timeout(30_000),
       });
       const answer = { status: res.status, body: (await res.json().catch(() => ({}))) as Sent["body"] };
+      // the same key still held by a request its server never answered: ask again when it says
+      const retryAfter = Number(res.headers.get("retry-after"));
+      if (res.status === 409 && retryAfter > 0 && Date.now() + retryAfter * 1000 < deadline) {
+        await new Promise((r) => setTimeout(r, Math.min(retryAfter, 30) * 1000));
+        continue;
+      }
       if (res.status < 500) return answer;
     } catch {
       // the server died or is not back yet: ask again, with the same key

@@ -171,6 +171,36 @@ describe.skipIf(why !== undefined)("fault injection", () => {
   });
 
   /**
+   * The server SIGKILLed at a fault point of its own (see @corral/queue's
+   * faults.ts): armed before the phase's command, started again on its data
+   * the moment it dies (as a supervisor would), while the workload asks
+   * again with its Idempotency-Key where its answer was lost.
+   */
+  const serverKill = (point: string): Fault => {
+    let back: Promise<number> | undefined;
+    return {
+      name: `server SIGKILL at ${point}`,
+      before: async (s) => {
+        await s.killServer();
+        await s.startServer({ CORRAL_FAULT_KILL: point });
+        back = s.serverEnded().then(async () => {
+          await s.startServer();
+          return Date.now();
+        });
+      },
+      strike: async () => {
+        const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the server did not reach ${point} in 60 s`)), 60_000).unref());
+        return Promise.race([back!, deadline]);
+      },
+    };
+  };
+
+  it("the server SIGKILLed between a command's commit and its answer, and between a decision's commit and its send", async () => {
+    await drill(serverKill("after:accept"));
+    await drill(serverKill("after:commit"));
+  });
+
+  /**
    * An agent SIGKILLed at a point of a step (CORRAL_FAULT_KILL, see the
    * agent's faults.ts): both agents are armed before the phase's command,
    * the first to reach the point dies, and is started again at once without

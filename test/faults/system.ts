@@ -40,6 +40,8 @@ export interface System {
   startServer(env?: Record<string, string>): Promise<void>;
   /** SIGKILL the server and wait for it to be gone. */
   killServer(): Promise<void>;
+  /** Resolves once the server running now has ended by itself (a fault point's SIGKILL). */
+  serverEnded(): Promise<void>;
   /** (Re)start host i's agent with its saved credentials, and extra environment. */
   startAgent(i: number, env?: Record<string, string>): Promise<Agent>;
   killAgent(i: number): Promise<void>;
@@ -99,6 +101,9 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
       server = child;
       await outputContains(child, "corral server on", 60_000);
       sys.api.token = readFileSync(join(data, "token"), "utf8").trim();
+    },
+    serverEnded() {
+      return server ? exited(server) : Promise.resolve();
     },
     async killServer() {
       if (!server) return;

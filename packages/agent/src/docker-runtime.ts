@@ -360,11 +360,17 @@ export class DockerRuntime implements ContainerRuntime {
           stream = s as typeof stream;
           if (stopped) return stream?.destroy?.();
           s.on("data", containerEvents(listener));
-          s.on("error", () => {});
-          s.on("end", () => {
+          // an engine going away ends the stream, or breaks it (an error, then close): either way it is opened again, once
+          let again = false;
+          const reopen = () => {
+            if (again) return;
+            again = true;
             heard = Math.floor(Date.now() / 1000) - 1;
             if (!stopped) setTimeout(open, 1000).unref();
-          });
+          };
+          s.on("error", reopen);
+          s.on("end", reopen);
+          s.on("close", reopen);
         })
         .catch(() => !stopped && setTimeout(open, 1000).unref());
     };

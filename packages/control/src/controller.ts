@@ -4,6 +4,7 @@ import {
   cronSchedule,
   disconnectedContainers,
   drainingContainers,
+  restartDue,
   staleContainers,
   decideAll,
   handleCommand,
@@ -301,13 +302,15 @@ export class Controller {
         // and those that waited for it (pinned to it) no longer do
         const moving = [drainingContainers, disconnectedContainers, staleContainers].some((of) => of(state, alive).length > 0);
         const draining = moving || Object.keys(state.waiting ?? {}).length > 0;
+        // a container its restart policy wants back, that its engine did not start again, is started at the next tick
+        const healing = restartDue(state, alive, now).length > 0;
         if (state.op?.status === "running") {
           await this.run(stack, [
             { type: "Plan", hosts: alive, now, placed },
             { type: "Resend", now, timeoutMs: resendAfterMs, hosts: alive, placed },
             { type: "Tick", now, hosts: alive, placed },
           ], hosts);
-        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global || draining) {
+        } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global || draining || healing) {
           await this.run(stack, [{ type: "Tick", now, hosts: alive, placed }], hosts);
         }
       } catch (e) {

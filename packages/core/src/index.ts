@@ -12,7 +12,7 @@ export { asideName, containerName, displayName, parseEngineName, runContainerNam
 export type { EngineName } from "./names.js";
 export { currentProject, Draft, evolve, evolveAll, fold, initialState, stateFormat } from "./state.js";
 export type { ContainerRecord, ContainerState, Operation, StackState, StepRecord } from "./state.js";
-export { decide, disconnectedContainers, drainingContainers, staleContainers, placementProblem, previewPlacements, stepId } from "./decide/index.js";
+export { decide, disconnectedContainers, drainingContainers, restartDue, staleContainers, placementProblem, previewPlacements, stepId } from "./decide/index.js";
 export { CommitTooLargeError, splitEvents, utf8Bytes } from "./split.js";
 export type { Command, HostInfo } from "./decide/index.js";
 export { wantedOnHost } from "./wanted.js";

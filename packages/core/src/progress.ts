@@ -93,6 +93,9 @@ export class Progress {
           const off = event.hosts?.length ? ` off ${event.hosts.map(why).join(", ")}` : "";
           return [`Moving ${(event.containers ?? []).map((c) => displayName(c)).join(", ")}${off}`];
         }
+        if (event.kind === "start" && event.by === "corral" && event.containers?.length) {
+          return [`Starting ${event.containers.map((c) => displayName(c)).join(", ")} again: its restart policy wants it running, and its engine did not start it`];
+        }
         if (event.kind === "cleanup") return [`Removing stale ${(event.containers ?? []).map((c) => displayName(c)).join(", ")} from ${(event.hosts ?? []).join(", ")} (back from a disconnection)`];
         return [];
       case "ContainerWaiting":

@@ -17,6 +17,7 @@ import { decideCreate, decideUp } from "./up.js";
 export type { Command, CommandOf, HostInfo } from "./commands.js";
 export { disconnectedContainers, drainingContainers } from "./move.js";
 export { staleContainers } from "./cleanup.js";
+export { restartDue } from "./tick.js";
 export { placementProblem } from "./scale.js";
 export { pendingUpgrades } from "./shared.js";
 export { stepId } from "./steps.js";

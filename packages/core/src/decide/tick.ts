@@ -110,6 +110,18 @@ function globalTick(state: StackState, hosts: HostInfo[], now: number, others: P
 /** How long a container whose restart policy wants it back stays ended before corral starts it (its engine had the time to). */
 export const HEAL_AFTER_MS = 10_000;
 
+/** The containers healTick would start now (their restart policy wants them back, and their engine has not brought them back). */
+export function restartDue(state: StackState, hosts: HostInfo[], now: number): ContainerRecord[] {
+  const active = new Set(hosts.filter((h) => (h.state ?? "active") === "active").map((h) => h.id));
+  return Object.values(state.containers)
+    .filter((c) => c.state === "stopped" && c.exited && !c.previousOf && active.has(c.host) && now - c.exited.at >= HEAL_AFTER_MS)
+    .filter((c) => {
+      const spec = state.services[c.service]?.spec;
+      return spec !== undefined && !cronSchedule(spec) && !state.upgrades[c.service] && restartWanted(spec, c.exited!.code);
+    })
+    .sort(byServiceSlot);
+}
+
 /**
  * With no operation in progress, a container whose process ended (the log
  * has its exit), whose restart policy wants it running again (restartWanted)
@@ -121,14 +133,7 @@ export const HEAL_AFTER_MS = 10_000;
  */
 function healTick(state: StackState, hosts: HostInfo[], now: number, others: Placed[]): StackEvent[] {
   if (!state.exists || opInProgress(state) || state.op?.kind === "rm") return [];
-  const active = new Set(hosts.filter((h) => (h.state ?? "active") === "active").map((h) => h.id));
-  const ended = Object.values(state.containers)
-    .filter((c) => c.state === "stopped" && c.exited && !c.previousOf && active.has(c.host) && now - c.exited.at >= HEAL_AFTER_MS)
-    .filter((c) => {
-      const spec = state.services[c.service]?.spec;
-      return spec !== undefined && !cronSchedule(spec) && !state.upgrades[c.service] && restartWanted(spec, c.exited!.code);
-    })
-    .sort(byServiceSlot);
+  const ended = restartDue(state, hosts, now);
   if (ended.length === 0) return [];
   const what = shortHash(ended.map((c) => `${c.name}@${c.host}:${c.exited!.at}`).join(","));
   if (failedBefore(state, what) || state.recentOps?.includes(`heal-${what}`)) return [];
