@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONTROL_ADDRESS, fleetUnavailable } from "../fleet.js";
 import { dropImage, pushImage, registryUnavailable, startRegistry, type TestRegistry } from "../registry.js";
 import { command, converge, phases, settled, type Phase } from "./drill.js";
-import { addRow, type FaultRow } from "./profile.js";
+import { addRow, full, type FaultRow } from "./profile.js";
 import { HOST_TIMEOUT_S, reapShims, startSystem, type System } from "./system.js";
 
 /**
@@ -106,68 +106,56 @@ describe.skipIf(why !== undefined)("fault injection", () => {
     return row;
   }
 
-  it("no fault: the workload converges at every phase (the baseline the others are held to)", async () => {
-    await drill({ name: "none" });
+  // the faults, one factory each: the full profile runs each over the whole workload, the short one mixes them
+  const twice = (): Fault => {
+    const restart = async (s: System, env: Record<string, string>) => {
+      s.env = env; // (kept by the restarts other faults make meanwhile)
+      await s.killServer();
+      await s.startServer();
+      for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i);
+    };
+    return {
+      name: "every message twice, out of order across groups",
+      setup: (s) => restart(s, { CORRAL_TEST_DUPLICATE_MESSAGES: "1" }),
+      teardown: (s) => restart(s, {}),
+    };
+  };
+
+  const serverRandom = (): Fault => ({
+    name: "server SIGKILL, random",
+    strike: async (s) => {
+      await sleep(next() * 1500);
+      await s.killServer();
+      await s.startServer();
+      return Date.now();
+    },
   });
 
-  it("every message delivered twice, and out of order across groups", async () => {
-    const env = { CORRAL_TEST_DUPLICATE_MESSAGES: "1" };
-    await drill({
-      name: "every message twice",
-      setup: async (s) => {
-        await s.killServer();
-        await s.startServer(env);
-        for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i, env);
-      },
-      teardown: async (s) => {
-        await s.killServer();
-        await s.startServer();
-        for (let i = 0; i < s.hosts.length; i++) await s.startAgent(i);
-      },
-    });
+  const dockerdRestart = (): Fault => ({
+    name: "dockerd restart",
+    phases: ["upgrade", "rollback", "scale"],
+    strike: async (s) => {
+      await sleep(200 + next() * 500);
+      await s.hosts[1]!.stopEngine();
+      await sleep(2000);
+      await s.hosts[1]!.startEngine();
+      const back = Date.now();
+      await sleep(3000);
+      await reapShims(s.hosts[1]!);
+      return back;
+    },
   });
 
-  it("the server SIGKILLed at a random moment of each phase, and started again on its data", async () => {
-    await drill({
-      name: "server SIGKILL, random",
-      strike: async (s) => {
-        await sleep(next() * 1500);
-        await s.killServer();
-        await s.startServer();
-        return Date.now();
-      },
-    });
-  });
-
-  it("a host's dockerd stopped and started mid-rollout", async () => {
-    await drill({
-      name: "dockerd restart",
-      phases: ["upgrade", "rollback", "scale"],
-      strike: async (s) => {
-        await sleep(200 + next() * 500);
-        await s.hosts[1]!.stopEngine();
-        await sleep(2000);
-        await s.hosts[1]!.startEngine();
-        const back = Date.now();
-        await sleep(3000);
-        await reapShims(s.hosts[1]!);
-        return back;
-      },
-    });
-  });
-
-  it("a host's network cut for longer than the heartbeat timeout, then back", async () => {
-    await drill({
-      name: `network cut ${HOST_TIMEOUT_S + 5} s`,
-      phases: ["upgrade", "scale"],
-      strike: async (s) => {
-        await sleep(200);
-        await s.cut(1, true);
-        await sleep((HOST_TIMEOUT_S + 5) * 1000);
-        await s.cut(1, false);
-        return Date.now();
-      },
-    });
+  const networkCut = (): Fault => ({
+    name: `network cut ${HOST_TIMEOUT_S + 5} s`,
+    phases: ["upgrade", "scale"],
+    strike: async (s) => {
+      await sleep(200);
+      await s.cut(1, true);
+      await sleep((HOST_TIMEOUT_S + 5) * 1000);
+      await s.cut(1, false);
+      return Date.now();
+    },
   });
 
   /**
@@ -195,11 +183,6 @@ describe.skipIf(why !== undefined)("fault injection", () => {
     };
   };
 
-  it("the server SIGKILLed between a command's commit and its answer, and between a decision's commit and its send", async () => {
-    await drill(serverKill("after:accept"));
-    await drill(serverKill("after:commit"));
-  });
-
   /**
    * An agent SIGKILLed at a point of a step (CORRAL_FAULT_KILL, see the
    * agent's faults.ts): both agents are armed before the phase's command,
@@ -224,11 +207,59 @@ describe.skipIf(why !== undefined)("fault injection", () => {
     },
   });
 
-  it("an agent SIGKILLed at each step type (pull, stop, remove, start, create), then started again", async () => {
+  /** A fault per phase (and `base` over the whole workload): the short profile's one drill. */
+  const mixed = (name: string, base: Fault, byPhase: Partial<Record<Phase, Fault>>): Fault => ({
+    name,
+    phases: Object.keys(byPhase) as Phase[],
+    ...(base.setup ? { setup: base.setup } : {}),
+    ...(base.teardown ? { teardown: base.teardown } : {}),
+    before: async (s, phase) => byPhase[phase]?.before?.(s, phase),
+    strike: async (s, phase) => byPhase[phase]?.strike?.(s, phase),
+  });
+
+  it.skipIf(full)("short profile: every message twice throughout, and a fault in each phase (agent SIGKILL at pull, server at commit, at random, dockerd restart, agent at create, server at accept)", async () => {
+    await drill(
+      mixed("mixed: twice + a fault per phase", twice(), {
+        up: agentKill("", { up: "after:pull" }),
+        upgrade: serverKill("after:commit"),
+        confirm: serverRandom(),
+        rollback: dockerdRestart(),
+        scale: agentKill("", { scale: "after:create" }),
+        rm: serverKill("after:accept"),
+      }),
+    );
+  });
+
+  it.skipIf(!full)("no fault: the workload converges at every phase (the baseline the others are held to)", async () => {
+    await drill({ name: "none" });
+  });
+
+  it.skipIf(!full)("every message delivered twice, and out of order across groups", async () => {
+    await drill(twice());
+  });
+
+  it.skipIf(!full)("the server SIGKILLed at a random moment of each phase, and started again on its data", async () => {
+    await drill(serverRandom());
+  });
+
+  it.skipIf(!full)("a host's dockerd stopped and started mid-rollout", async () => {
+    await drill(dockerdRestart());
+  });
+
+  it.skipIf(!full)("a host's network cut for longer than the heartbeat timeout, then back", async () => {
+    await drill(networkCut());
+  });
+
+  it.skipIf(!full)("the server SIGKILLed between a command's commit and its answer, and between a decision's commit and its send", async () => {
+    await drill(serverKill("after:accept"));
+    await drill(serverKill("after:commit"));
+  });
+
+  it.skipIf(!full)("an agent SIGKILLed at each step type (pull, stop, remove, start, create), then started again", async () => {
     await drill(agentKill("agent SIGKILL at pull, stop, remove, start, create", { up: "after:pull", upgrade: "after:stop", confirm: "after:remove", rollback: "after:start", scale: "after:create" }));
   });
 
-  it("an agent SIGKILLed waiting for a health check, and at a rename, then started again", async () => {
+  it.skipIf(!full)("an agent SIGKILLed waiting for a health check, and at a rename, then started again", async () => {
     await drill(agentKill("agent SIGKILL at health wait, rename", { up: "health:checked", upgrade: "after:rename" }));
   });
 });

@@ -34,6 +34,8 @@ export interface System {
   hosts: FleetHost[];
   agents: Agent[];
   serverLog(): string;
+  /** Environment every server and agent started from now on gets (a fault switch kept over the whole workload). */
+  env: Record<string, string>;
   /** The server's and agents' log lines since a time (their own timestamps), for a phase that took long. */
   logsSince(ms: number): string;
   /** Start `corral server` on the data folder (again), with extra environment (a fault switch, say). */
@@ -81,6 +83,7 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
     hosts,
     agents,
     serverLog: () => serverLog,
+    env: {},
     logsSince(ms) {
       const since = (log: string, who: string) =>
         log
@@ -94,7 +97,7 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
     },
     async startServer(env = {}) {
       const child = spawn(process.execPath, [cliBin, "server", "--data", data, "--listen", CONTROL_ADDRESS, "--port", String(port), "--no-agent", "--host-timeout", `${HOST_TIMEOUT_S}s`], {
-        env: { ...process.env, ...systemEnv, ...options.serverEnv, ...env },
+        env: { ...process.env, ...systemEnv, ...options.serverEnv, ...sys.env, ...env },
         stdio: ["ignore", "pipe", "pipe"],
       });
       child.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
@@ -114,7 +117,7 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
     async startAgent(i, env = {}) {
       const host = hosts[i]!;
       await sys.killAgent(i);
-      const child = spawnAgentInside(host, url, { stateDir: states[i]!, env: { CORRAL_OVERLAY: "off", CORRAL_ENGINE_WAIT_MS: "60000", ...env } });
+      const child = spawnAgentInside(host, url, { stateDir: states[i]!, env: { CORRAL_OVERLAY: "off", CORRAL_ENGINE_WAIT_MS: "60000", ...sys.env, ...env } });
       const agent: Agent = { host, child, log: "" };
       child.stderr?.on("data", (d: Buffer) => (agent.log += d.toString()));
       agents[i] = agent;

@@ -63,6 +63,16 @@ describe("FIFO queues on fauxqs", () => {
     expect(got.map((m) => m.body.n)).toEqual([7, 7]);
   });
 
+  it("the duplicate switch's second copies come in the reverse order of their groups, each group's own order kept", async () => {
+    const url = await ensureFifoQueue(sqs, "dup-order.fifo");
+    const m = (n: number, group: string) => ({ body: { n }, group, dedupId: `d${n}`, to: "t" });
+    await new QueueSender(sqs, { duplicate: true }).send(url, [m(1, "a"), m(2, "a"), m(3, "b")]);
+    const got = await collect(url, 6);
+    expect(got.map((x) => x.body.n).sort()).toEqual([1, 1, 2, 2, 3, 3]);
+    // within a group FIFO order holds for all four of a's
+    expect(got.filter((x) => x.body.n !== 3).map((x) => x.body.n)).toEqual([1, 2, 1, 2]);
+  });
+
   it("redelivers a message whose handler failed, after the visibility timeout", async () => {
     const url = await ensureFifoQueue(sqs, "redeliver.fifo", { visibilityTimeoutSeconds: 1 });
     await new QueueSender(sqs).send(url, [{ body: { n: 3 }, group: "g", dedupId: "r", to: "t" }]);

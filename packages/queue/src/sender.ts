@@ -14,7 +14,9 @@ export interface OutgoingMessage {
 export interface SenderOptions {
   /**
    * Test switch: send every message twice, the second time under another
-   * deduplication id, as an at-least-once transport may deliver it.
+   * deduplication id, as an at-least-once transport may deliver it; the
+   * second copies go in the reverse order of their groups (out of order
+   * across groups, as a FIFO queue may deliver them).
    */
   duplicate?: boolean;
   /** Seals every message in a signed envelope (see envelope.ts). Without it, bodies go as plain JSON (tests of the queue itself). */
@@ -42,9 +44,7 @@ export class QueueSender {
   ) {}
 
   async send(queueUrl: string, messages: OutgoingMessage[]): Promise<void> {
-    const expanded = this.options.duplicate
-      ? messages.flatMap((m) => [m, { ...m, dedupId: `${m.dedupId}#dup` }])
-      : messages;
+    const expanded = this.options.duplicate ? [...messages, ...secondCopies(messages)] : messages;
     for (let i = 0; i < expanded.length; i += 10) {
       const batch = expanded.slice(i, i + 10);
       const result = await this.sqs.send(
@@ -65,4 +65,15 @@ export class QueueSender {
       }
     }
   }
+}
+
+/**
+ * The second delivery of each message (test mode), its groups in reverse
+ * order: a FIFO queue keeps the order within a group, and only there, so a
+ * later group's message may come before an earlier group's.
+ */
+function secondCopies(messages: OutgoingMessage[]): OutgoingMessage[] {
+  const copies = messages.map((m) => ({ ...m, dedupId: `${m.dedupId}#dup` }));
+  const groups = [...new Set(copies.map((m) => m.group))].reverse();
+  return groups.flatMap((g) => copies.filter((m) => m.group === g));
 }

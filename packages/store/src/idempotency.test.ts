@@ -37,4 +37,16 @@ describe("idempotency keys on dynalite", () => {
     expect(await store.claim("ci", "k2", "f")).toEqual({ kind: "withheld", status: 201 });
     expect(await store.claim("bot", "k2", "f")).toEqual({ kind: "claimed" });
   });
+
+  it("a process that answers alone (the embedded server) takes over at once a claim made before it started: its maker is gone", async () => {
+    let now = 20_000_000;
+    const before = new IdempotencyStore(db, "corral-test", () => now);
+    expect(await before.claim("ci", "k3", "f")).toEqual({ kind: "claimed" });
+    expect(await before.claim("ci", "k4", "f")).toEqual({ kind: "claimed" });
+    now += 1_000;
+    const restarted = new IdempotencyStore(db, "corral-test", () => now, CLAIM_LEASE_MS, now - 500);
+    expect(await restarted.claim("ci", "k3", "f")).toEqual({ kind: "claimed" });
+    // one it claimed itself holds for its lease, as any
+    expect(await restarted.claim("ci", "k3", "f")).toMatchObject({ kind: "pending" });
+  });
 });

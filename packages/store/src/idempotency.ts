@@ -38,6 +38,11 @@ export class IdempotencyStore {
     private readonly table: string,
     private readonly clock: () => number = Date.now,
     private readonly leaseMs = CLAIM_LEASE_MS,
+    /**
+     * This process is the only one answering requests, since this time (the embedded server, which holds its
+     * data folder alone): a claim made before it was made by a process that is gone, and is taken over at once.
+     */
+    private readonly soleSince?: number,
   ) {}
 
   #key(scope: string, key: string) {
@@ -64,7 +69,8 @@ export class IdempotencyStore {
     if (!item?.status?.N) {
       const claimedAt = Number(item.claimedAt?.N ?? 0);
       const left = claimedAt + this.leaseMs - now;
-      if (left > 0) return { kind: "pending", retryAfterMs: left };
+      const orphaned = this.soleSince !== undefined && claimedAt < this.soleSince;
+      if (left > 0 && !orphaned) return { kind: "pending", retryAfterMs: left };
       return (await this.#takeOver(scope, key, fingerprint, item.claimedAt?.N, now)) ? { kind: "claimed" } : { kind: "pending", retryAfterMs: this.leaseMs };
     }
     if (item.withheld?.BOOL) return { kind: "withheld", status: Number(item.status.N) };
