@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import type { PortSpec } from "@corral/core";
 import { compact, dockerCreateOptions } from "./docker-create.js";
-import { containerEvents, Demuxer, waitExit } from "./docker-stream.js";
+import { Demuxer, waitExit, watchEngineEvents } from "./docker-stream.js";
 import { engineMessage, statusOf } from "./engine-errors.js";
 import { subnetPool } from "./subnet-pool.js";
 import type {
@@ -348,37 +348,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   watchContainers(listener: (event: ContainerEvent) => void): () => void {
-    let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
-    let stopped = false;
-    // once the stream ended (the engine restarting), it is opened again from a second before: Docker
-    // replays what happened meanwhile (the starts of its restart policies, as the engine came back)
-    let heard: number | undefined;
-    const open = () => {
-      this.#docker
-        .getEvents({ ...(heard !== undefined ? { since: heard } : {}), filters: { type: ["container"], event: ["start", "die", "stop", "health_status", "destroy", "rename"] } })
-        .then((s) => {
-          stream = s as typeof stream;
-          if (stopped) return stream?.destroy?.();
-          s.on("data", containerEvents(listener));
-          // an engine going away ends the stream, or breaks it (an error, then close): either way it is opened again, once
-          let again = false;
-          const reopen = () => {
-            if (again) return;
-            again = true;
-            heard = Math.floor(Date.now() / 1000) - 1;
-            if (!stopped) setTimeout(open, 1000).unref();
-          };
-          s.on("error", reopen);
-          s.on("end", reopen);
-          s.on("close", reopen);
-        })
-        .catch(() => !stopped && setTimeout(open, 1000).unref());
-    };
-    open();
-    return () => {
-      stopped = true;
-      stream?.destroy?.();
-    };
+    return watchEngineEvents((options) => this.#docker.getEvents(options), listener);
   }
 
   async listByLabel(label: string, value?: string): Promise<ContainerInfo[]> {

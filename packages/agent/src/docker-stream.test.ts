@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { containerEvents, Demuxer } from "./docker-stream.js";
+import { containerEvents, Demuxer, watchEngineEvents } from "./docker-stream.js";
 import type { ContainerEvent } from "./runtime.js";
 
 describe("Docker's multiplexed output", () => {
@@ -35,5 +35,37 @@ describe("Docker's event stream", () => {
       { id: "a1", name: "c-a1", action: "start", labels: { name: "c-a1", "io.corral.stack": "demo" } },
       { id: "b2", name: "c-b2", action: "health_status: healthy", labels: { name: "c-b2", "io.corral.stack": "demo" } },
     ]);
+  });
+});
+
+describe("the engine's event stream, watched", () => {
+  it("is opened again once it ends or breaks, from a second before, and what comes on the new one is heard; not after the watch is stopped", async () => {
+    const { PassThrough } = await import("node:stream");
+    const opened: Array<{ options: { since?: number }; stream: InstanceType<typeof PassThrough> }> = [];
+    const heard: string[] = [];
+    const stop = watchEngineEvents(
+      (options) => {
+        const stream = new PassThrough();
+        opened.push({ options: options as { since?: number }, stream });
+        return Promise.resolve(stream);
+      },
+      (e) => heard.push(`${e.action} ${e.name}`),
+    );
+    const event = (action: string, name: string) => `${JSON.stringify({ Type: "container", Action: action, Actor: { ID: "a".repeat(64), Attributes: { name } } })}\n`;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(opened[0]!.options.since).toBeUndefined();
+    opened[0]!.stream.write(event("start", "one"));
+    const before = Math.floor(Date.now() / 1000);
+    opened[0]!.stream.destroy(new Error("socket hang up")); // the engine went away
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(opened).toHaveLength(2);
+    expect(opened[1]!.options.since).toBeGreaterThanOrEqual(before - 1);
+    expect(opened[1]!.options.since).toBeLessThanOrEqual(before);
+    opened[1]!.stream.write(event("die", "two"));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(heard).toEqual(["start one", "die two"]);
+    stop();
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(opened).toHaveLength(2);
   });
 });

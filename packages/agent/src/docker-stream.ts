@@ -48,3 +48,41 @@ export function containerEvents(listener: (event: ContainerEvent) => void): (chu
     }
   };
 }
+
+/**
+ * Docker's container events to `listener` (start, die, stop, health, destroy,
+ * rename), until the returned function is called. Once the stream ends or
+ * breaks (the engine restarting), it is opened again a second later, from a
+ * second before it ended: Docker replays what happened meanwhile (the
+ * starts of its restart policies, as the engine came back).
+ */
+export function watchEngineEvents(getEvents: (options: object) => Promise<NodeJS.ReadableStream>, listener: (event: ContainerEvent) => void): () => void {
+  let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+  let stopped = false;
+  let heard: number | undefined;
+  const open = () => {
+    getEvents({ ...(heard !== undefined ? { since: heard } : {}), filters: { type: ["container"], event: ["start", "die", "stop", "health_status", "destroy", "rename"] } })
+      .then((s) => {
+        stream = s as typeof stream;
+        if (stopped) return stream?.destroy?.();
+        s.on("data", containerEvents(listener));
+        // an engine going away ends the stream, or breaks it (an error, then close): either way it is opened again, once
+        let again = false;
+        const reopen = () => {
+          if (again) return;
+          again = true;
+          heard = Math.floor(Date.now() / 1000) - 1;
+          if (!stopped) setTimeout(open, 1000).unref();
+        };
+        s.on("error", reopen);
+        s.on("end", reopen);
+        s.on("close", reopen);
+      })
+      .catch(() => !stopped && setTimeout(open, 1000).unref());
+  };
+  open();
+  return () => {
+    stopped = true;
+    stream?.destroy?.();
+  };
+}
