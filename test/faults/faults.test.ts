@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONTROL_ADDRESS, fleetUnavailable } from "../fleet.js";
+import { corral } from "../support.js";
 import { dropImage, pushImage, registryUnavailable, startRegistry, type TestRegistry } from "../registry.js";
 import { command, converge, phases, settled, type Phase } from "./drill.js";
 import { addRow, full, type FaultRow } from "./profile.js";
@@ -75,7 +76,16 @@ describe.skipIf(why !== undefined)("fault injection", () => {
       for (const phase of phases) {
         const striking = !fault.phases || fault.phases.includes(phase);
         if (striking) await fault.before?.(sys, phase);
-        const op = await command(sys, stack, phase, image);
+        let op: string;
+        try {
+          op = await command(sys, stack, phase, image);
+        } catch (e) {
+          // a command refused: what the stack's log says of how it got there
+          const events = await corral(sys.api, ["events", stack]);
+          problems.push(`${phase}: ${(e as Error).message}\n${events.stdout.split("\n").slice(-40).join("\n")}`);
+          row.lost++;
+          break;
+        }
         let started = Date.now();
         if (striking) {
           row.injected++;

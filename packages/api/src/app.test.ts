@@ -159,6 +159,7 @@ describe("API", () => {
     expect((await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body })).status).toBe(202);
     const res = await app.request("/v1/stacks/busy/up", { method: "POST", headers: auth, body });
     expect(res.status).toBe(409);
+    expect(res.headers.get("retry-after")).toBe("5"); // it passes by itself: a pipeline may ask again
     expect(((await res.json()) as { message: string }).message).toMatch(/coming up .*'corral rm --type stack busy'/);
   });
 

@@ -32,6 +32,7 @@ export const onError = (log?: Logger) =>
     }
     if (err instanceof DomainError) {
       const status = err.code === "conflict" ? 409 : err.code === "not_found" ? 404 : 400;
+      if (err.retryAfterS !== undefined) c.header("retry-after", String(err.retryAfterS));
       return json(status, err.code, err.message, err.path);
     }
     if (err instanceof VersionConflictError) return json(409, "conflict", `${err.message}; try again`);

@@ -1,4 +1,4 @@
-import { conflict, notFound } from "../errors.js";
+import { busy, conflict, notFound } from "../errors.js";
 import type { OperationKind, StackEvent } from "../events.js";
 import type { StackState } from "../state.js";
 
@@ -26,7 +26,7 @@ export function refuseWhileBusy(state: StackState, what: string): void {
   const op = state.op;
   if (op && op.status === "running") {
     const outs = op.kind === "upgrade" ? ` (or 'corral up --rollback' once it settles)` : "";
-    throw conflict(
+    throw busy(
       `cannot ${what} stack ${state.name}: it is ${doingText[op.kind]} (operation ${op.id}); wait for it to settle${outs}, or remove the stack with 'corral rm --type stack ${state.name}'`,
     );
   }
