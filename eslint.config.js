@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "coverage/**", "**/.sst/**"] },
+  { ignores: ["**/node_modules/**", "coverage/**", "**/.sst/**", "packages/cli/dist/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,12 +1,35 @@
 #!/usr/bin/env node
-// corral's command line, run from its TypeScript sources through tsx.
-import { register } from "tsx/esm/api";
+// corral's command line. Installed (npm pack), it runs the built JavaScript, dist/corral.js; in a checkout, the
+// same once `npm run build` made it and no TypeScript source is newer, else the sources through tsx.
+import { existsSync, readdirSync, statSync } from "node:fs";
+import module from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-// corral needs Node 22+ (npm start and npm test see to it, scripts/node22.mjs); run on an older Node by hand,
-// the AWS SDK's notice about it is noise to corral's users.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-register();
-// output piped into `head` and closed early: stop quietly, as Unix tools do
-process.stdout.on("error", (e) => (e.code === "EPIPE" ? process.exit(0) : Promise.reject(e)));
-const { main } = await import("../src/main.ts");
-process.exitCode = await main(process.argv);
+const dist = fileURLToPath(new URL("../dist/corral.js", import.meta.url));
+const packages = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Whether a .ts file under `dir` changed after `built` (ms). */
+function newer(dir, built) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory() ? newer(path, built) : e.name.endsWith(".ts") && statSync(path).mtimeMs > built) return true;
+  }
+  return false;
+}
+
+function built() {
+  if (!existsSync(dist)) return false;
+  if (!existsSync(fileURLToPath(new URL("../src", import.meta.url)))) return true; // installed: only the build is there
+  const at = statSync(dist).mtimeMs;
+  return !readdirSync(packages).some((p) => existsSync(`${packages}${p}/src`) && newer(`${packages}${p}/src`, at));
+}
+
+if (built()) {
+  // Node keeps the bundle's compiled code on disk (Node 22.1+): every start after the first skips compiling it
+  module.enableCompileCache?.();
+  await import(pathToFileURL(dist).href);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/bin.ts");
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// `npm run build`: the CLI, bundled with esbuild into packages/cli/dist (what bin/corral.js runs), with the
+// packages it uses but for a few (stayImports), which are resolved from node_modules at run time and must be
+// among the root package.json's dependencies (what `npm pack` installs with it). Code split: a client verb
+// loads none of what only `server` and `agent` need (the AWS SDK, dockerode, dynalite, fauxqs).
+import { build } from "esbuild";
+import { readFileSync, rmSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const outdir = `${root}packages/cli/dist`;
+const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8"));
+const cli = JSON.parse(readFileSync(`${root}packages/cli/package.json`, "utf8"));
+if (cli.version !== pkg.version) throw new Error(`packages/cli/package.json is at ${cli.version}, the package at ${pkg.version}: corral --version reads the first`);
+
+/**
+ * What stays an import, installed beside the bundle: what only `server` and `agent` load, and what reads its own
+ * files at run time (dynalite's LevelDB, fauxqs) or carries native parts (dockerode's ssh2). The rest (zod, yaml,
+ * commander, hono, ...) goes into the bundle: a client verb loads one file of code, not a tree of packages.
+ */
+const stayImports = (name) => name.startsWith("@aws-sdk/") || ["dynalite", "fauxqs", "dockerode", "@hono/node-server"].includes(name);
+const imported = new Set();
+rmSync(outdir, { recursive: true, force: true });
+const result = await build({
+  entryPoints: { corral: `${root}packages/cli/src/bin.ts` },
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  splitting: true,
+  outdir,
+  chunkNames: "chunks/[name]-[hash]",
+  sourcemap: "linked",
+  metafile: true,
+  logLevel: "warning",
+  // the bundled CommonJS packages require Node's own modules: an ESM bundle gives them a require
+  banner: { js: 'import { createRequire as __corralRequire } from "node:module"; const require = __corralRequire(import.meta.url);' },
+  plugins: [
+    {
+      name: "dependencies-stay-imports",
+      setup(b) {
+        b.onResolve({ filter: /^[^./]/ }, (args) => {
+          if (args.path.startsWith("node:") || builtinModules.includes(args.path)) return undefined;
+          const name = args.path.startsWith("@") ? args.path.split("/").slice(0, 2).join("/") : args.path.split("/")[0];
+          if (!stayImports(name)) return undefined;
+          imported.add(name);
+          return { path: args.path, external: true };
+        });
+      },
+    },
+  ],
+});
+const missing = [...imported].filter((name) => !pkg.dependencies?.[name]).sort();
+if (missing.length > 0) {
+  console.error(`build: the bundle imports ${missing.join(", ")}, not among package.json's dependencies (npm pack would install corral without them)`);
+  process.exit(1);
+}
+if (process.env.CORRAL_BUILD_REPORT) {
+  for (const [file, out] of Object.entries(result.metafile.outputs)) {
+    if (!file.endsWith(".js")) continue;
+    const top = Object.entries(out.inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput);
+    const byPackage = new Map();
+    for (const [input, { bytesInOutput }] of top) {
+      const key = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input.split("/").slice(0, 2).join("/");
+      byPackage.set(key, (byPackage.get(key) ?? 0) + bytesInOutput);
+    }
+    console.log(`${file} ${out.bytes}: ${[...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${Math.round(v / 1024)}K`).join(", ")}`);
+  }
+}
