@@ -68,3 +68,12 @@ if (process.env.CORRAL_BUILD_REPORT) {
     console.log(`${file} ${out.bytes}: ${[...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${Math.round(v / 1024)}K`).join(", ")}`);
   }
 }
+if (process.env.CORRAL_BUILD_WHY) {
+  const main = Object.entries(result.metafile.outputs).find(([f]) => f.endsWith("dist/corral.js"))[1];
+  const inMain = new Set(Object.keys(main.inputs));
+  for (const input of inMain) {
+    for (const imp of result.metafile.inputs[input]?.imports ?? []) {
+      if (!imp.external && !inMain.has(imp.path) && imp.kind !== "dynamic-import") console.log(`${input} -> ${imp.path}`);
+    }
+  }
+}

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { parseComposeYaml, resolveComposeFiles, type NamedDocument } from "@corral/core";
+import type { NamedDocument } from "@corral/core";
 import { CliError } from "./client.js";
 
 // The compose files `up` sends: found, read and interpolated here, where the environment is.
@@ -44,7 +44,9 @@ export function readText(path: string): string | undefined {
 }
 
 /** Read, interpolate and resolve the compose files here, where the environment is; the API gets documents only. */
-export function loadComposeFiles(given: string[], rancherFile: string | undefined, env = process.env): { files: NamedDocument[]; rancher?: NamedDocument } {
+export async function loadComposeFiles(given: string[], rancherFile: string | undefined, env = process.env): Promise<{ files: NamedDocument[]; rancher?: NamedDocument }> {
+  // the compose reader (YAML, interpolation) is loaded by the verbs that read files, not with the CLI
+  const { parseComposeYaml, resolveComposeFiles } = await import("@corral/core");
   const files = given.map(composeFileIn);
   const sources = files.map((name) => {
     const text = readText(name);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ComposeError } from "@corral/core";
+import type { ComposeError } from "@corral/core";
 import { ApiClient, CliError, clientConfig } from "./client.js";
 import { processRawOut } from "./sessions.js";
 import { ExitError, printIssues, readStdin, type Out } from "./output.js";
@@ -28,7 +28,7 @@ import { chatCommand } from "./commands/chat.js";
 import { hostCommand } from "./commands/host.js";
 import { eventsCommand } from "./commands/events.js";
 
-export { loadComposeFiles, stackNameFromDir } from "./compose.js";
+export { loadComposeFiles, stackNameFromDir } from "./compose.js"; // (loadComposeFiles loads the compose reader when called)
 export { rmTypeOf } from "./commands/rm.js";
 
 const defaultOut: Out = {
@@ -87,8 +87,8 @@ export async function main(argv: string[], io: Out = defaultOut): Promise<number
     if (e instanceof ExitError) return e.code;
     const ce = e as { code?: string; exitCode?: number };
     if (typeof ce.code === "string" && ce.code.startsWith("commander.")) return ce.exitCode ?? 1;
-    if (e instanceof ComposeError) {
-      printIssues(io, e.issues);
+    if (e instanceof Error && e.name === "ComposeError" && Array.isArray((e as ComposeError).issues)) {
+      printIssues(io, (e as ComposeError).issues);
       return 1;
     }
     if (e instanceof CliError) {

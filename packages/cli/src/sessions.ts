@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createParser } from "eventsource-parser";
-import { displayName, parseDuration } from "@corral/core";
+import { displayName, parseDuration } from "@corral/core/light";
 import { CliError, type ApiClient } from "./client.js";
 
 /** Where session output goes: raw bytes, stdout and stderr kept apart. */

@@ -61,7 +61,8 @@ export { gatewayOf, iptablesRestore, OVERLAY_DEVICE, OVERLAY_OVERHEAD, OVERLAY_P
 export type { OverlayPeer, OverlayPlan, OverlayStack, OverlayView } from "./overlay.js";
 export { applyServicePatch, emptyService, flagOf, onlyReplicas, parseMount, parsePublish, parseSecret, previousSpec, servicePatchSchema } from "./service-patch.js";
 export type { ServicePatch } from "./service-patch.js";
-export { serviceTasks, taskState, TASK_HISTORY } from "./tasks.js";
+export { serviceTasks, TASK_HISTORY } from "./tasks.js";
+export { taskState } from "./task-state.js";
 export type { TaskRow } from "./tasks.js";
 export { dockerHubCallback, hookKinds, pushTargets, readDelivery, splitImage, tagMatches } from "./hooks.js";
 export type { Delivery, HookKind, ImagePush } from "./hooks.js";

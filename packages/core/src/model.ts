@@ -359,7 +359,7 @@ export const wantedAnswerSchema = z.object({
 export type WantedAnswer = z.infer<typeof wantedAnswerSchema>;
 export type ControlMessage = z.infer<typeof controlMessageSchema>;
 
-export const stackNamePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { stackNamePattern } from "./names.js";
 
 /** Labels the agent puts on every container it creates: its source of truth on the host. */
 export const labels = {

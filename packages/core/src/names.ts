@@ -20,7 +20,8 @@
  * every container (displayName); the engine's name may differ, as the
  * interface contract allows.
  */
-import { stackNamePattern } from "./model.js";
+/** A stack's name: a DNS label of lower-case letters, digits and '-' (model.ts re-exports it). */
+export const stackNamePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export const serviceNamePattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 

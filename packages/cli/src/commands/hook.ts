@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Option, type Command } from "commander";
-import { formatDuration } from "@corral/core";
+import { formatDuration } from "@corral/core/light";
 import { CliError } from "../client.js";
 import { printList, seg, type Out } from "../output.js";
 import { verb, type Ctx } from "./context.js";

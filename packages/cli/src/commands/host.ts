@@ -1,4 +1,4 @@
-import { ago, parseHostLabel } from "@corral/core";
+import { ago, parseHostLabel } from "@corral/core/light";
 import type { Command } from "commander";
 import { CliError, clientConfig } from "../client.js";
 import { printList, seg } from "../output.js";

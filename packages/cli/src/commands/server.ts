@@ -2,8 +2,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { Option, type Command } from "commander";
-import { parse as parseYaml } from "yaml";
-import { parseDuration, sitePolicySchema } from "@corral/core";
+import { parseDuration } from "@corral/core/light";
 import { CliError } from "../client.js";
 import { readText } from "../compose.js";
 import { verb, type Ctx } from "./context.js";
@@ -39,9 +38,11 @@ function hostTimeout(v: string): number {
   return ms;
 }
 
-function loadPolicy(file: string) {
+async function loadPolicy(file: string) {
   const text = readText(file);
   if (text === undefined) throw new CliError(`${file}: no such file`);
+  // (loaded here, not with the CLI: a client verb needs neither)
+  const [{ parse: parseYaml }, { sitePolicySchema }] = await Promise.all([import("yaml"), import("@corral/core")]);
   const parsed = sitePolicySchema.safeParse(parseYaml(text) ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -76,7 +77,7 @@ export function serverCommand(ctx: Ctx): Command {
     .action(async (opts: ServerOptions) => {
       const { startServer, stderrLogger } = await import("@corral/local");
       const env = process.env;
-      const policy = opts.policy ? loadPolicy(opts.policy) : undefined;
+      const policy = opts.policy ? await loadPolicy(opts.policy) : undefined;
       const server = await startServer({
         ...(policy ? { policy } : {}),
         port: opts.port,

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { parseDuration, type ComposeIssue, type NamedDocument } from "@corral/core";
+import type { ComposeIssue, NamedDocument } from "@corral/core";
+import { parseDuration } from "@corral/core/light";
 import { CliError, type ApiClient } from "../client.js";
 import { composeFiles, defaultComposeFile, loadComposeFiles, secretSources, stackNameFromDir } from "../compose.js";
 import { ExitError, printIssues, seg, type Out } from "../output.js";
@@ -63,7 +64,7 @@ async function up(ctx: Ctx, only: string[], opts: UpOptions): Promise<void> {
   const { io } = ctx;
   const needsFiles = !(opts.confirmUpgrade || opts.rollback) || opts.upgrade || opts.forceUpgrade;
   const files = opts.file ?? (needsFiles ? composeFiles(undefined) : defaultComposeFile());
-  const input = files.length > 0 ? loadComposeFiles(files, opts.rancherFile) : { files: [] };
+  const input = files.length > 0 ? await loadComposeFiles(files, opts.rancherFile) : { files: [] };
   const stack = opts.stack ?? stackNameFromDir(process.cwd());
   const client = ctx.api();
   const body: UpBody = {

@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
-import { splitCommand, type ServicePatch } from "@corral/core";
+import type { ServicePatch } from "@corral/core";
+import { splitCommand } from "@corral/core/light";
 import { CliError } from "../../client.js";
 import { many } from "../flags.js";
 

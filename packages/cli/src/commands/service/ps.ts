@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { taskState, type TaskRow } from "@corral/core";
+import type { TaskRow } from "@corral/core";
+import { taskState } from "@corral/core/light";
 import { printList, seg } from "../../output.js";
 import { verb, type Ctx } from "../context.js";
 import { formatOption } from "../flags.js";
