@@ -1,5 +1,4 @@
 import { Hono, type MiddlewareHandler } from "hono";
-import { contextStorage } from "hono/context-storage";
 import { HTTPException } from "hono/http-exception";
 import { defaultPolicy, type SitePolicy } from "@corral/core";
 import { accessLog } from "./access-log.js";
@@ -124,6 +123,7 @@ function webhooks(deps: ApiDeps, shared: Shared) {
     principalOf: principals(deps),
     update: (state, service, u, p, from) => actions.update(state, service, u, p, from),
     clock: shared.clock,
+    opKey: deps.idempotencyKey,
     ...(deps.rates ? { take: (key: string) => deps.rates!.take(key, HOOK_DELIVERIES_PER_MINUTE, 60_000) } : {}),
     ...(deps.log ? { log: deps.log } : {}),
   });
@@ -197,7 +197,6 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   if (chat) app.route("/chat", chat.receive);
 
   const v1 = new Hono<Env>();
-  v1.use("*", contextStorage()); // (newOpId reads the request's opIds)
   v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
   v1.use("*", scope);
   v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));

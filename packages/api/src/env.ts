@@ -5,7 +5,5 @@ export type Env = {
   Variables: {
     principal: Principal;
     credential?: boolean;
-    /** The ids of the operations this request starts, one after another (see newOpId): named after its Idempotency-Key when it has one. */
-    opIds?: () => string;
   };
 };

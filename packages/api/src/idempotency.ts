@@ -3,8 +3,9 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { IdempotencyStore } from "@corral/store";
 import type { Principal } from "./auth.js";
 import { errorBody } from "./errors.js";
+import { namingOps } from "./ops/op-ids.js";
 
-type Env = { Variables: { principal: Principal; credential?: boolean; opIds?: () => string } };
+type Env = { Variables: { principal: Principal; credential?: boolean } };
 
 /** A route whose answer holds a token or a secret calls this: its answer is never stored, so never replayed. */
 export const holdsCredential = (c: Context<Env>) => c.set("credential", true);
@@ -64,9 +65,7 @@ export const idempotency = ({ store, key }: { store: IdempotencyStore; key: Buff
     }
     if (claim.kind === "mismatch") return c.json(errorBody("invalid_request", "this Idempotency-Key was used for a different request"), 422);
     // the operations this request starts are named after its key: a repeat of it (its server died before answering) names them alike
-    let n = 0;
-    c.set("opIds", () => `op-${createHmac("sha256", key).update(`op\n${scope}\n${header}\n${n++}`).digest("hex").slice(0, 14)}`);
-    await next();
+    await namingOps(key, `${scope}\n${header}`, next);
     if (c.res.status >= 500) {
       await store.release(scope, header);
       return;

@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-import { tryGetContext } from "hono/context-storage";
 import {
   ComposeError,
   decide,
@@ -19,17 +17,14 @@ import { CONTROL, faultPoint, type QueueSender } from "@corral/queue";
 import type { EventStore } from "@corral/store";
 import { primaryGroup, type Principal } from "../auth.js";
 import type { UpBody } from "../bodies.js";
-import type { Env } from "../env.js";
 import { selectServices } from "../select.js";
 import type { Admit, Admitted } from "./admit.js";
 import type { StackLookups } from "./lookups.js";
 import type { HostPorts } from "./ports.js";
 
-/**
- * A new operation's id: named after the request's Idempotency-Key when it has one (the same request again, after
- * its server died before answering, starts nothing twice: the decider knows the id), else made up.
- */
-export const newOpId = () => tryGetContext<Env>()?.get("opIds")?.() ?? `op-${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+import { newOpId } from "./op-ids.js";
+
+export { namingOps, newOpId } from "./op-ids.js";
 
 export const opOf = (events: StackEvent[]) => events.find((e) => e.type === "OperationStarted");
 

@@ -26,6 +26,7 @@ import type { Env } from "../env.js";
 import { RateLimited } from "../limits.js";
 import { body } from "../validate.js";
 import type { ServiceUpdate } from "./services.js";
+import { namingOps } from "../ops/op-ids.js";
 
 /**
  * Webhooks: deploys on push. A hook belongs to a stack (and optionally some
@@ -45,6 +46,8 @@ export interface HookDeps {
   principalOf(name: string): Promise<Principal | undefined>;
   update(state: StackState, service: string, u: ServiceUpdate, principal: Principal, from: "webhook"): Promise<{ status: number; body: Record<string, unknown> }>;
   clock(): number;
+  /** The key a queued deploy's operations are named under (see namingOps): the server's idempotency key. */
+  opKey: Buffer;
   /** Counts deliveries per hook before any key is unwrapped (an unauthenticated URL must not cost a KMS call each); past the limit, 429. */
   take?: (key: string) => Promise<{ ok: true } | { ok: false; retryAfterMs: number }>;
   log?: Logger;
@@ -138,7 +141,8 @@ function hookDrain(deps: HookDeps) {
       const u: ServiceUpdate = q.image ? { patch: { image: q.image } } : { patch: {}, force: true, pull: true };
       // --confirm-after: confirmed by itself once the new containers ran that long; else it waits for a person
       u.autoConfirmMs = q.confirmAfterMs ?? null;
-      const answer = await deps.update(state, q.service, u, owner, "webhook");
+      // its operations named after its place in the queue: taken again after a crash (before it left the queue), it starts nothing twice
+      const answer = await namingOps(deps.opKey, `hook\n${q.key}`, () => deps.update(state, q.service, u, owner, "webhook"));
       const revision = typeof answer.body.revision === "number" ? answer.body.revision : undefined;
       await deps.hooks.verdict(q.hook, q.delivery, "deployed", `${q.service} → ${q.image ?? "pulled again"}${revision ? ` (revision ${revision})` : ""}`, revision);
       await deps.hooks.dequeue(q.key);
