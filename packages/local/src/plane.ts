@@ -124,7 +124,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     hosts,
     // the embedded server holds its data folder alone: a request claimed before it started died with the last one
     idempotency: new IdempotencyStore(db, table, Date.now, CLAIM_LEASE_MS, parts.heardSince),
-    leases: new LeaseStore(db, table),
+    leases: new LeaseStore(db, table, Date.now, parts.heardSince),
     // the cross-host stack networks: a /24 per stack and host, a /32 VTEP per host
     overlay: { subnets: new SubnetStore(db, table, subnetPool(parts.overlayPool ?? "10.128.0.0/12")), vteps: new SubnetStore(db, table, vtepPool(parts.vtepPool ?? "10.127.0.0/16")) },
     users: new UserStore(db, table),

@@ -46,4 +46,20 @@ describe("leases on dynalite", () => {
     release();
     await held; // its late release takes nothing from whoever holds it now
   });
+
+  it("a process that takes leases alone (the embedded server) takes at once one held from before it started: its holder died", async () => {
+    const dead = new LeaseStore(db, "corral-test");
+    let release!: () => void;
+    const held = dead.with("ports-sole", () => new Promise<void>((r) => (release = r)), { leaseMs: 60_000 });
+    await sleep(20);
+    const restarted = new LeaseStore(db, "corral-test", Date.now, Date.now());
+    expect(await restarted.with("ports-sole", () => Promise.resolve("taken"), { waitMs: 50 })).toBe("taken");
+    // another process on the same table, without the claim to be alone, waits for it as before
+    const other = new LeaseStore(db, "corral-test");
+    await restarted.with("ports-sole", async () => {
+      await expect(other.with("ports-sole", () => Promise.resolve("no"), { waitMs: 50 })).rejects.toThrow(LeaseBusyError);
+    });
+    release();
+    await held;
+  });
 });

@@ -32,6 +32,11 @@ export class LeaseStore {
     private readonly db: DynamoDBClient,
     private readonly table: string,
     private readonly clock: () => number = Date.now,
+    /**
+     * This process is the only one taking leases, since this time (the embedded server): a lease taken before
+     * it was taken by a process that is gone (SIGKILLed holding it), and is free now, not when it runs out.
+     */
+    private readonly soleSince?: number,
   ) {}
 
   #key(name: string) {
@@ -59,9 +64,9 @@ export class LeaseStore {
       await this.db.send(
         new PutItemCommand({
           TableName: this.table,
-          Item: { ...this.#key(name), holder: { S: me }, expiresAt: { N: String(now + leaseMs) } },
-          ConditionExpression: `${keyIsFree} OR ${leaseRanOut}`,
-          ExpressionAttributeValues: { ":now": { N: String(now) } },
+          Item: { ...this.#key(name), holder: { S: me }, expiresAt: { N: String(now + leaseMs) }, takenAt: { N: String(now) } },
+          ConditionExpression: this.soleSince === undefined ? `${keyIsFree} OR ${leaseRanOut}` : `${keyIsFree} OR ${leaseRanOut} OR attribute_not_exists(takenAt) OR takenAt < :since`,
+          ExpressionAttributeValues: { ":now": { N: String(now) }, ...(this.soleSince === undefined ? {} : { ":since": { N: String(this.soleSince) } }) },
         }),
       );
       return true;
