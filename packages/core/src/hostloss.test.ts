@@ -218,18 +218,21 @@ describe("a disconnected host", () => {
 });
 
 describe("a host lost while an operation sends it steps", () => {
-  it("does not keep the operation waiting for its answers: the steps for it fail at the next Resend, saying why; the other host's go on", () => {
+  it("does not keep the operation waiting for its answers: the steps for it fail once late, not sent again, saying why; the other host's go on", () => {
     const s = deployed({ web: spec("nginx", { scale: 2 }) });
     const grow = run(run(s, up({ web: spec("nginx", { scale: 4 }) }, "op2")), { type: "Plan", hosts: both, now: 0 });
     const sent = Object.values(grow.steps).filter((r) => r.status === "planned");
     expect(new Set(sent.map((r) => r.step.host))).toEqual(new Set(["h1", "h2"]));
     // while the host is active, a step is waited for until its timeout
     expect(decide({ type: "Resend", now: 1, timeoutMs: 30_000, hosts: both }, grow)).toEqual([]);
-    const events = decide({ type: "Resend", now: 1, timeoutMs: 30_000, hosts: lost }, grow);
+    // lost, and not late yet: it may come back within the timeout (a network blip), and then they go on
+    expect(decide({ type: "Resend", now: 1, timeoutMs: 30_000, hosts: lost }, grow)).toEqual([]);
+    const events = decide({ type: "Resend", now: 30_000, timeoutMs: 30_000, hosts: lost }, grow);
     const failed = events.filter((e): e is Extract<StackEvent, { type: "StepFailed" }> => e.type === "StepFailed");
     expect(failed.length).toBeGreaterThan(0);
     for (const f of failed) expect(grow.steps[f.stepId]?.step.host).toBe("h1");
     expect(failed[0]!.error).toBe("host h1 is disconnected (no heartbeat within the host timeout): the step cannot run there");
-    expect(events.some((e) => e.type === "StepResent")).toBe(false);
+    // the other host's, late too, are sent again as any
+    for (const e of events) if (e.type === "StepResent") expect(grow.steps[e.stepId]?.step.host).toBe("h2");
   });
 });

@@ -40,13 +40,14 @@ export function decideReport(command: CommandOf<"Report">, state: StackState): S
   return [event, ...skips, ...advance(s.applyAll(skips).state, command.hosts, command.now, command.placed)];
 }
 
-/** Steps planned and not reported within the timeout are sent again, or fail after the last attempt (at once for a disconnected host). */
+/** Steps planned and not reported within the timeout are sent again, or fail after the last attempt (at the first timeout for a disconnected host). */
 export function decideResend(command: CommandOf<"Resend">, state: StackState): StackEvent[] {
   if (!opInProgress(state)) return [];
-  // a step for a host that stopped heartbeating is not waited for: it fails now, saying so, and the operation with it
+  // a step for a host that stopped heartbeating is not sent again: once late it fails, saying so, and the operation
+  // with it; a host back within the timeout (a network blip longer than the heartbeat's) has it re-sent as any
   const lost = new Set((command.hosts ?? []).filter((h) => h.state === "disconnected").map((h) => h.id));
   const due = (r: { step: { host: string }; plannedAt: number }) => (command.host !== undefined ? r.step.host === command.host : command.now - r.plannedAt >= command.timeoutMs);
-  const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && (lost.has(r.step.host) || due(r)));
+  const late = Object.values(state.steps).filter((r) => r.status === "planned" && sendable(state, r.step) && due(r));
   const events: StackEvent[] = [];
   for (const r of late) {
     // every step has a timeout: after the last attempt it fails, and the operation ends with the reason
