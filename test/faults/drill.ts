@@ -58,7 +58,7 @@ interface Sent {
 }
 
 /** POST a command until it is answered (a dead server is waited for), the same Idempotency-Key each time. */
-async function send(api: Api, path: string, body: unknown, key: string, method = "POST", ms = 120_000): Promise<Sent> {
+export async function send(api: Api, path: string, body: unknown, key: string, method = "POST", ms = 120_000): Promise<Sent> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {

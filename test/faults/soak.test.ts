@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerRows, fold, initialState, type Commit, type StackEvent } from "@corral/core";
 import { fleetUnavailable } from "../fleet.js";
 import { corral } from "../support.js";
-import { settled } from "./drill.js";
+import { send, settled } from "./drill.js";
 import { addRow, full, type FaultRow } from "./profile.js";
 import { engineContainers, reapShims, startSystem, type Api, type System } from "./system.js";
 
@@ -37,38 +37,20 @@ const doc = (v: string) => ({
 });
 const files = (v: string) => [{ name: "docker-compose.yml", document: doc(v) }];
 
-/** A command, as a pipeline sends one: with an Idempotency-Key, again with it while unanswered (a dead server). */
-async function send(api: Api, method: string, path: string, body: unknown): Promise<string> {
-  const key = randomUUID();
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${api.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${api.token}`, "content-type": "application/json", "idempotency-key": key },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
-      });
-      const answer = (await res.json().catch(() => ({}))) as { op?: string; message?: string };
-      const retryAfter = Number(res.headers.get("retry-after"));
-      if (res.status === 202 && answer.op) return answer.op;
-      if (res.status < 500 && !(res.status === 409 && retryAfter > 0)) throw new Error(`${method} ${path}: ${res.status} ${answer.message ?? ""}`);
-      await new Promise((r) => setTimeout(r, Math.min(retryAfter || 0.25, 30) * 1000));
-    } catch (e) {
-      if (e instanceof Error && e.message.startsWith(method)) throw e;
-      await new Promise((r) => setTimeout(r, 250)); // the server is away: the same key again
-    }
-    if (Date.now() > deadline) throw new Error(`${method} ${path}: no answer in 180 s`);
-  }
+/** A command, as a pipeline sends one (drill.ts's send: an Idempotency-Key, the same again while unanswered). */
+async function sendOp(api: Api, method: string, path: string, body: unknown): Promise<string> {
+  const sent = await send(api, path, body, randomUUID(), method, 180_000);
+  if (sent.status !== 202 || !sent.body.op) throw new Error(`${method} ${path}: ${sent.status} ${sent.body.message ?? ""}`);
+  return sent.body.op;
 }
 
 function command(api: Api, stack: string, step: Step): Promise<string> {
   const at = `/v1/stacks/${stack}`;
-  if (step === "up") return send(api, "POST", `${at}/up`, { files: files("1") });
-  if (step === "upgrade") return send(api, "POST", `${at}/up`, { files: files("2"), upgrade: true });
-  if (step === "rollback") return send(api, "POST", `${at}/up`, { files: [], rollback: true });
-  if (step === "scale") return send(api, "POST", `${at}/scale`, { scales: { app: 3 } });
-  return send(api, "DELETE", at, {});
+  if (step === "up") return sendOp(api, "POST", `${at}/up`, { files: files("1") });
+  if (step === "upgrade") return sendOp(api, "POST", `${at}/up`, { files: files("2"), upgrade: true });
+  if (step === "rollback") return sendOp(api, "POST", `${at}/up`, { files: [], rollback: true });
+  if (step === "scale") return sendOp(api, "POST", `${at}/scale`, { scales: { app: 3 } });
+  return sendOp(api, "DELETE", at, {});
 }
 
 interface Listed {
