@@ -197,25 +197,32 @@ describe.skipIf(why !== undefined)("fault injection", () => {
    * An agent SIGKILLed at a point of a step (CORRAL_FAULT_KILL, see the
    * agent's faults.ts): both agents are armed before the phase's command,
    * the first to reach the point dies, and is started again at once without
-   * it (the other is disarmed), as a supervisor would.
+   * it (the other is disarmed), as a supervisor would: watched from the
+   * moment they are armed, since a phase's command may itself wait on the
+   * steps (the rollback phase's upgrade first).
    */
-  const agentKill = (name: string, points: Partial<Record<Phase, string>>): Fault => ({
-    name,
-    phases: Object.keys(points) as Phase[],
-    before: async (s, phase) => {
-      if (phase === "up") for (const h of s.hosts) await dropImage(h.docker, image); // so that the up pulls
-      await Promise.all(s.hosts.map((_, i) => s.startAgent(i, { CORRAL_FAULT_KILL: points[phase]! })));
-    },
-    strike: async (s, phase) => {
-      const deadline = Date.now() + 60_000;
-      while (!s.agents.some((a) => a.child.exitCode !== null || a.child.signalCode !== null)) {
-        if (Date.now() > deadline) throw new Error(`no agent reached ${points[phase]} in 60 s`);
-        await sleep(20);
-      }
-      await Promise.all(s.hosts.map((_, i) => s.startAgent(i)));
-      return Date.now();
-    },
-  });
+  const agentKill = (name: string, points: Partial<Record<Phase, string>>): Fault => {
+    let back: Promise<number> | undefined;
+    return {
+      name,
+      phases: Object.keys(points) as Phase[],
+      before: async (s, phase) => {
+        if (phase === "up") for (const h of s.hosts) await dropImage(h.docker, image); // so that the up pulls
+        await Promise.all(s.hosts.map((_, i) => s.startAgent(i, { CORRAL_FAULT_KILL: points[phase]! })));
+        back = (async () => {
+          const deadline = Date.now() + 120_000;
+          while (!s.agents.some((a) => a.child.exitCode !== null || a.child.signalCode !== null)) {
+            if (Date.now() > deadline) throw new Error(`no agent reached ${points[phase]} in 120 s`);
+            await sleep(20);
+          }
+          await Promise.all(s.hosts.map((_, i) => s.startAgent(i)));
+          return Date.now();
+        })();
+        back.catch(() => {}); // (awaited by strike)
+      },
+      strike: () => back!,
+    };
+  };
 
   /** A fault per phase (and `base` over the whole workload): the short profile's one drill. */
   const mixed = (name: string, base: Fault, byPhase: Partial<Record<Phase, Fault>>): Fault => ({
