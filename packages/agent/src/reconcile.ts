@@ -246,9 +246,12 @@ export class Reconciler {
     if (e.action === "start") {
       // started by nobody here (a restart policy, an engine starting again): two rounds soon tell whether it is to be up
       if (this.#o.acting(e.name) || this.#soon.length > 0) return;
-      const at = (ms: number) => setTimeout(() => void this.round().catch(() => undefined), ms).unref();
-      this.#soon = [at(3000), at(3000 + (this.#o.recheckMs ?? 5000))];
-      setTimeout(() => (this.#soon = []), 3000 + (this.#o.recheckMs ?? 5000) + 100).unref();
+      const round = () => void this.round().catch(() => undefined);
+      const second = () => {
+        this.#soon = []; // (the next start nobody caused asks again)
+        round();
+      };
+      this.#soon = [setTimeout(round, 3000).unref(), setTimeout(second, 3000 + (this.#o.recheckMs ?? 5000)).unref()];
       return;
     }
     // looked at again a moment later: an engine going down kills its containers too, and cannot be asked by then

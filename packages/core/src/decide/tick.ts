@@ -136,7 +136,7 @@ function healTick(state: StackState, hosts: HostInfo[], now: number, others: Pla
   const ended = restartDue(state, hosts, now);
   if (ended.length === 0) return [];
   const what = shortHash(ended.map((c) => `${c.name}@${c.host}:${c.exited!.at}`).join(","));
-  if (failedBefore(state, what) || state.recentOps?.includes(`heal-${what}`)) return [];
+  if (state.recentOps?.includes(`heal-${what}`)) return []; // (started before: succeeded, or failed and not tried again)
   const start: StackEvent = {
     type: "OperationStarted",
     op: `heal-${what}`,
