@@ -59,7 +59,7 @@ describe("a stack's name server on UDP", () => {
   afterAll(async () => {
     for (const l of listeners) await l.stop();
   });
-  const ask = (port: number, name: string, ms = 1000) =>
+  const ask = (port: number, name: string, ms = 1000, type: dnsPacket.RecordType = "A") =>
     new Promise<dnsPacket.DecodedPacket | undefined>((resolve) => {
       const s = createSocket("udp4");
       const timer = setTimeout(() => {
@@ -71,7 +71,7 @@ describe("a stack's name server on UDP", () => {
         s.close();
         resolve(dnsPacket.decode(m));
       });
-      s.send(query(name, "A", 4242), port, "127.0.0.1");
+      s.send(query(name, type, 4242), port, "127.0.0.1");
     });
 
   it("answers the stack's names, passes the others to its upstream, and ignores askers outside the stack", async () => {
@@ -104,5 +104,24 @@ describe("a stack's name server on UDP", () => {
     const closed = new DnsListener({ address: "127.0.0.1", port: 0, names: () => names, allowed: () => false });
     listeners.push(closed);
     expect(await ask(await closed.start(), "app", 300)).toBeUndefined();
+  });
+
+  it("turns each name's answer on its own: a resolver's AAAA query, or a query for another name, between two A queries does not stall the rotation", async () => {
+    const two: NameTable = new Map([
+      ["app", ["10.201.1.2", "10.201.2.2"]],
+      ["web", ["10.201.1.9", "10.201.2.9"]],
+    ]);
+    const server = new DnsListener({ address: "127.0.0.1", port: 0, names: () => two, allowed: () => true, upstream: [] });
+    listeners.push(server);
+    const port = await server.start();
+    const firsts: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      // what busybox's nslookup asks: A then AAAA; and a neighbour asking for another name
+      firsts.push(addresses((await ask(port, "app"))!)[0]!);
+      expect(addresses((await ask(port, "app", 1000, "AAAA"))!)).toEqual([]);
+      expect(addresses((await ask(port, "web"))!)).toHaveLength(2);
+      await ask(port, "web", 1000, "AAAA");
+    }
+    expect(firsts).toEqual(["10.201.1.2", "10.201.2.2", "10.201.1.2", "10.201.2.2"]);
   });
 });

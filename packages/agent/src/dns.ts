@@ -39,9 +39,12 @@ export type QueryOutcome = { reply: Buffer } | { forward: true } | { drop: strin
 /**
  * The answer to one query from a stack's network, or that it goes to the
  * host's resolvers (a name not the stack's), or that it is dropped (not a
- * query, several questions). `turn` rotates the addresses (round robin).
+ * query, several questions). `turn` rotates the addresses (round robin): a
+ * number, or the name's next turn, asked only of a query answered with
+ * addresses (a resolver asks A and AAAA for each lookup: were the AAAA one to
+ * count, two addresses would come back in the same order every time).
  */
-export function answerQuery(query: Buffer, names: NameTable, turn: number): QueryOutcome {
+export function answerQuery(query: Buffer, names: NameTable, turn: number | ((name: string) => number)): QueryOutcome {
   let packet: dnsPacket.DecodedPacket;
   try {
     packet = dnsPacket.decode(query);
@@ -56,10 +59,12 @@ export function answerQuery(query: Buffer, names: NameTable, turn: number): Quer
   const known = names.get(name);
   if (!known) return { forward: true };
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | (packet.flag_rd ? dnsPacket.RECURSION_DESIRED : 0) | dnsPacket.RECURSION_AVAILABLE;
-  const start = known.length > 0 ? turn % known.length : 0;
-  const order = [...known.slice(start), ...known.slice(0, start)].slice(0, MAX_ADDRESSES);
   // a name of the stack: A records for A (and ANY); nothing, but no error, for other types (AAAA: the overlay is IPv4)
-  const answers: dnsPacket.Answer[] = q.type === "A" || (q.type as string) === "ANY" ? order.map((data) => ({ type: "A", name: q.name, class: "IN", ttl: NAME_TTL, data })) : [];
+  const wantsA = q.type === "A" || (q.type as string) === "ANY";
+  const n = wantsA && known.length > 1 ? (typeof turn === "number" ? turn : turn(name)) : 0;
+  const start = known.length > 0 ? n % known.length : 0;
+  const order = [...known.slice(start), ...known.slice(0, start)].slice(0, MAX_ADDRESSES);
+  const answers: dnsPacket.Answer[] = wantsA ? order.map((data) => ({ type: "A", name: q.name, class: "IN", ttl: NAME_TTL, data })) : [];
   return { reply: dnsPacket.encode({ type: "response", id: packet.id ?? 0, flags, questions: [q], answers }) };
 }
 
@@ -93,7 +98,8 @@ export interface DnsListenerOptions {
 /** One stack's name server on one host: UDP on its network's gateway. */
 export class DnsListener {
   #socket: Socket | undefined;
-  #turn = 0;
+  /** Each name's next turn (bounded: a stack has few names; past that many the counts start again). */
+  #turns = new Map<string, number>();
   #pending = new Map<number, { from: { address: string; port: number }; id: number; timer: NodeJS.Timeout }>();
   #upstreamSocket: Socket | undefined;
   #nextId = Math.floor(Math.random() * 65536);
@@ -117,7 +123,12 @@ export class DnsListener {
 
   #onQuery(msg: Buffer, rinfo: { address: string; port: number }) {
     if (!this.o.allowed(rinfo.address) || msg.length > 4096) return;
-    const outcome = answerQuery(msg, this.o.names(), this.#turn++);
+    const outcome = answerQuery(msg, this.o.names(), (name) => {
+      const turn = this.#turns.get(name) ?? 0;
+      if (this.#turns.size >= 1024 && !this.#turns.has(name)) this.#turns.clear();
+      this.#turns.set(name, turn + 1);
+      return turn;
+    });
     if ("reply" in outcome) this.#socket?.send(outcome.reply, rinfo.port, rinfo.address);
     else if ("forward" in outcome) this.#forward(msg, rinfo);
   }
