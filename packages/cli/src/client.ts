@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -38,25 +39,67 @@ export function clientConfig(env = process.env): ClientConfig {
   return { url, token };
 }
 
+/** An answer, as far as the CLI reads one. */
+interface Answer {
+  status: number;
+  statusText: string;
+  header(name: string): string | undefined;
+  text(): Promise<string>;
+  body: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * One HTTP request through node:http (or https): not fetch, whose client
+ * (undici) takes longer to load than a whole `corral ps` takes otherwise.
+ */
+async function call(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<Answer> {
+  const target = new URL(url);
+  const { request } = target.protocol === "https:" ? await import("node:https") : await import("node:http");
+  return new Promise<Answer>((resolve, reject) => {
+    const sent = { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) };
+    const req = request(target, { method, headers: sent, ...(signal ? { signal } : {}) }, (res: IncomingMessage) =>
+      resolve({
+        status: res.statusCode ?? 0,
+        statusText: res.statusMessage ?? "",
+        header: (name) => {
+          const v = res.headers[name.toLowerCase()];
+          return Array.isArray(v) ? v[0] : v;
+        },
+        text: async () => {
+          const parts: Buffer[] = [];
+          for await (const chunk of res) parts.push(chunk as Buffer);
+          return Buffer.concat(parts).toString("utf8");
+        },
+        body: res,
+      }),
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const ok = (a: Answer) => a.status >= 200 && a.status < 300;
+/** Why a request got no answer: the socket's error code, as a user reads it. */
+const unreachable = (e: unknown) => (e as { code?: string }).code ?? (e as { cause?: { code?: string } }).cause?.code ?? String(e);
+
 export class ApiClient {
   constructor(private readonly config: ClientConfig) {}
 
   /** A streamed answer (server-sent events): its body, once the status says it is one. */
   async stream(path: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-    let res: Response;
+    let res: Answer;
     try {
-      res = await fetch(`${this.config.url}${path}`, { headers: { authorization: `Bearer ${this.config.token}`, accept: "text/event-stream" }, ...(signal ? { signal } : {}) });
+      res = await call(`${this.config.url}${path}`, "GET", { authorization: `Bearer ${this.config.token}`, accept: "text/event-stream" }, undefined, signal);
     } catch (e) {
       if (signal?.aborted) return (async function* () {})();
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? String(e);
-      throw new CliError(`cannot reach corral at ${this.config.url} (${cause}); is 'corral server' running?`);
+      throw new CliError(`cannot reach corral at ${this.config.url} (${unreachable(e)}); is 'corral server' running?`);
     }
-    if (!res.ok || !res.body) {
-      const body = (await res.json().catch(() => undefined)) as { error?: string; message?: string } | undefined;
+    if (!ok(res)) {
+      const body = (await res.text().then((t) => JSON.parse(t) as unknown).catch(() => undefined)) as { error?: string; message?: string } | undefined;
       if (body?.error === "no_route") throw this.unknownRequest(res.status);
       throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status);
     }
-    return res.body as unknown as AsyncIterable<Uint8Array>;
+    return res.body;
   }
 
   /**
@@ -79,32 +122,23 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
-    let res: Response;
+    let res: Answer;
+    let text: string;
     try {
-      res = await fetch(`${this.config.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.config.token}`,
-          "x-corral-source": "cli",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...headers,
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        ...(signal ? { signal } : {}),
-      });
+      const sent = { authorization: `Bearer ${this.config.token}`, "x-corral-source": "cli", ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers };
+      res = await call(`${this.config.url}${path}`, method, sent, body === undefined ? undefined : JSON.stringify(body), signal);
+      text = await res.text();
     } catch (e) {
       if (signal?.aborted) throw e;
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? String(e);
-      throw new CliError(`cannot reach corral at ${this.config.url} (${cause}); is 'corral server' running?`);
+      throw new CliError(`cannot reach corral at ${this.config.url} (${unreachable(e)}); is 'corral server' running?`);
     }
-    const text = await res.text();
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!res.ok) {
+    if (!ok(res)) {
       const body = parsed as { error?: string; message?: string; issues?: Array<{ file: string; path: string; reason: string }> } | undefined;
       // a request the server has no route for: this CLI asks what that server does not know (the CLI never builds
       // a route out of what a user typed); say so in a user's words, not the route's
       if (body?.error === "no_route") throw this.unknownRequest(res.status);
-      const retryAfter = Number(res.headers.get("retry-after") ?? Number.NaN);
+      const retryAfter = Number(res.header("retry-after") ?? Number.NaN);
       throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status, body?.issues, Number.isFinite(retryAfter) ? retryAfter : undefined);
     }
     return parsed as T;
