@@ -38,6 +38,18 @@ const result = await build({
   banner: { js: 'import { createRequire as __corralRequire } from "node:module"; const require = __corralRequire(import.meta.url);' },
   plugins: [
     {
+      // commander requires child_process at its top for executable subcommands, which corral has none of; Node's
+      // child_process loads dgram, net and more: the bundle's commander gets it the first time it spawns instead
+      name: "commander-child-process-on-demand",
+      setup(b) {
+        b.onResolve({ filter: /^node:child_process$/ }, (args) => (/node_modules\/commander\//.test(args.importer) ? { path: "child_process", namespace: "on-demand" } : undefined));
+        b.onLoad({ filter: /.*/, namespace: "on-demand" }, () => ({
+          contents: 'let m; module.exports = { spawn: (...a) => (m ??= require("node:child_process")).spawn(...a) };',
+          loader: "js",
+        }));
+      },
+    },
+    {
       name: "dependencies-stay-imports",
       setup(b) {
         b.onResolve({ filter: /^[^./]/ }, (args) => {

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 
 /** A refusal or failure to show the user (stderr, non-zero exit). */
 export class CliError extends Error {
@@ -112,6 +111,7 @@ export class ApiClient {
         return await this.request<T>("GET", path, undefined, {}, signal);
       } catch (e) {
         if (!(e instanceof CliError) || e.status !== 429) throw e;
+        const { setTimeout: sleep } = await import("node:timers/promises");
         await sleep(1000 * Math.min(Math.max(e.retryAfter ?? 1, 1), 10), undefined, signal ? { signal } : {});
       }
     }

@@ -91,6 +91,28 @@ describe("every verb refuses what it does not take, with its usage line", () => 
     const walk = (c: ReturnType<typeof buildProgram>): boolean[] => [!(c as unknown as { _allowExcessArguments: boolean })._allowExcessArguments, ...c.commands.flatMap(walk)];
     expect(walk(buildProgram()).every(Boolean)).toBe(true);
   });
+
+  it("a command line that names a verb builds that verb alone, and every help and error reads as with the whole tree", async () => {
+    const { buildProgram } = await import("./main.js");
+    const whole = buildProgram();
+    expect(buildProgram(undefined, ["node", "corral", "--help"]).commands.map((c) => c.name())).toEqual(whole.commands.map((c) => c.name()));
+    for (const v of whole.commands) {
+      expect(buildProgram(undefined, ["node", "corral", v.name(), "--help"]).commands.map((c) => c.name())).toEqual([v.name()]);
+      // the same text as the whole tree prints, through main (which builds the verb alone)
+      const paths = [[v.name()], ...v.commands.map((c) => [v.name(), c.name()])];
+      for (const path of paths)
+        for (const last of ["--help", "--no-such-flag"]) {
+          const out: string[] = [];
+          const err: string[] = [];
+          await buildProgram({ out: (l) => out.push(l), err: (l) => err.push(l) })
+            .parseAsync(["node", "corral", ...path, last])
+            .catch(() => {});
+          const lazy = await run([...path, last]);
+          expect([lazy.out, lazy.err]).toEqual([out.join("\n"), err.join("\n")]);
+          if (last !== "--help") expect(lazy.err).toMatch(/^error: .*\nusage: corral /);
+        }
+    }
+  });
 });
 
 describe("host flags refuse bad values before anything is sent", () => {

@@ -37,32 +37,32 @@ const defaultOut: Out = {
   raw: processRawOut,
 };
 
-/** The verbs, in the order `corral --help` lists them. */
-const verbs: Array<(ctx: Ctx) => Command> = [
-  serverCommand,
-  agentCommand,
-  upCommand,
-  secretCommand,
-  registryCommand,
-  exportCommand,
-  psCommand,
-  rmCommand,
-  scaleCommand,
-  stopCommand,
-  startCommand,
-  restartCommand,
-  stackCommand,
-  logsCommand,
-  execCommand,
-  inspectCommand,
-  historyCommand,
-  volumeCommand,
-  userCommand,
-  serviceCommand,
-  hookCommand,
-  chatCommand,
-  hostCommand,
-  eventsCommand,
+/** The verbs by name, in the order `corral --help` lists them (each name is its builder's: a test holds them equal). */
+const verbs: Array<[string, (ctx: Ctx) => Command]> = [
+  ["server", serverCommand],
+  ["agent", agentCommand],
+  ["up", upCommand],
+  ["secret", secretCommand],
+  ["registry", registryCommand],
+  ["export", exportCommand],
+  ["ps", psCommand],
+  ["rm", rmCommand],
+  ["scale", scaleCommand],
+  ["stop", stopCommand],
+  ["start", startCommand],
+  ["restart", restartCommand],
+  ["stack", stackCommand],
+  ["logs", logsCommand],
+  ["exec", execCommand],
+  ["inspect", inspectCommand],
+  ["history", historyCommand],
+  ["volume", volumeCommand],
+  ["user", userCommand],
+  ["service", serviceCommand],
+  ["hook", hookCommand],
+  ["chat", chatCommand],
+  ["host", hostCommand],
+  ["events", eventsCommand],
 ];
 
 /** The version in the CLI's package.json. */
@@ -70,10 +70,16 @@ export function cliVersion(): string {
   return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 }
 
-export function buildProgram(io: Out = defaultOut): Command {
+/**
+ * The command tree. Given the command line, only the verb it names is built (a verb's options are most of a
+ * start's work, and `corral ps` has no use for `service create`'s); without one, or with a word that is not a
+ * verb (`--help`, `help`, a typo to suggest a verb for), all of them.
+ */
+export function buildProgram(io: Out = defaultOut, argv?: readonly string[]): Command {
   const ctx: Ctx = { io, api: () => new ApiClient(clientConfig()), stdin: io.stdin ?? readStdin, raw: io.raw ?? processRawOut };
   const program = verb(ctx, "corral").description("Run Docker Compose stacks on a fleet of Docker hosts").version(cliVersion(), "-V, --version", "print corral's version");
-  for (const command of verbs) program.addCommand(command(ctx));
+  const named = verbs.find(([name]) => name === argv?.[2]);
+  for (const [, command] of named ? [named] : verbs) program.addCommand(command(ctx));
   usageAfterErrors(program, "corral");
   return program;
 }
@@ -81,7 +87,7 @@ export function buildProgram(io: Out = defaultOut): Command {
 /** Run the CLI; returns the exit status. */
 export async function main(argv: string[], io: Out = defaultOut): Promise<number> {
   try {
-    await buildProgram(io).parseAsync(argv);
+    await buildProgram(io, argv).parseAsync(argv);
     return 0;
   } catch (e) {
     if (e instanceof ExitError) return e.code;

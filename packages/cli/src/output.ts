@@ -1,4 +1,3 @@
-import Table from "cli-table3";
 import type { ComposeIssue } from "@corral/core";
 import { readSync } from "node:fs";
 import { CliError, type ApiClient } from "./client.js";
@@ -54,9 +53,9 @@ export function printIssues(io: Out, issues: ComposeIssue[]) {
 }
 
 /** A listing: a table, or with --format json an array of objects keyed by the columns in lower case. */
-export function printList<T>(io: Out, format: string, rows: T[], head: string[], row: (r: T) => string[]): void {
+export async function printList<T>(io: Out, format: string, rows: T[], head: string[], row: (r: T) => string[]): Promise<void> {
   if (format === "json") return io.out(JSON.stringify(rows, null, 2));
-  printTable(io, head, rows.map(row));
+  await printTable(io, head, rows.map(row));
 }
 
 /** No borders: columns two spaces apart, as docker's tables. */
@@ -65,7 +64,9 @@ const noBorders = {
   ...{ left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
 };
 
-export function printTable(io: Out, head: string[], rows: string[][]) {
+/** A table (cli-table3, loaded when one is printed: most starts print none, and it is much of a start's load). */
+export async function printTable(io: Out, head: string[], rows: string[][]): Promise<void> {
+  const { default: Table } = await import("cli-table3");
   const table = new Table({
     head,
     chars: noBorders,

@@ -1,5 +1,3 @@
-import { randomUUID } from "node:crypto";
-import { createParser } from "eventsource-parser";
 import { displayName, parseDuration } from "@corral/core/light";
 import { CliError, type ApiClient } from "./client.js";
 
@@ -49,7 +47,7 @@ export function sinceSeconds(value: string, now = Date.now()): number {
  * line gets the container's name as a prefix. Ctrl-C cancels the session.
  */
 export async function runSession(api: ApiClient, body: Record<string, unknown>, out: RawOut, signal?: AbortSignal, input?: NodeJS.ReadableStream): Promise<number> {
-  const opened = await api.request<{ id: string; containers: string[]; of?: string }>("POST", "/v1/sessions", body, { "idempotency-key": randomUUID() });
+  const opened = await api.request<{ id: string; containers: string[]; of?: string }>("POST", "/v1/sessions", body, { "idempotency-key": crypto.randomUUID() });
   if (input) pumpInput(api, opened.id, input);
   // a stack's lines always say which container wrote them (as compose's do), a service's when it has several
   const prefix = opened.containers.length > 1 || opened.of === "stack";
@@ -118,6 +116,7 @@ export interface StreamedEvent {
 /** Read a server-sent event stream (eventsource-parser) until it ends or `signal` aborts. */
 export async function streamEvents(api: ApiClient, path: string, onEvent: (e: StreamedEvent) => void, signal?: AbortSignal): Promise<void> {
   const res = await api.stream(path, signal);
+  const { createParser } = await import("eventsource-parser");
   const parser = createParser({ onEvent: (m) => onEvent(JSON.parse(m.data) as StreamedEvent) });
   const decoder = new TextDecoder();
   try {

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { CliError } from "../client.js";
 import { printList, seg } from "../output.js";
@@ -28,7 +27,7 @@ export function chatCommand(ctx: Ctx): Command {
     .argument("<chat-user>", "the Slack user id (U…)")
     .argument("<user>", "the corral user")
     .action(async (chatUser: string, user: string) => {
-      await api().request("PUT", `/v1/chat/users/${seg(chatUser)}`, { user }, { "idempotency-key": randomUUID() });
+      await api().request("PUT", `/v1/chat/users/${seg(chatUser)}`, { user }, { "idempotency-key": crypto.randomUUID() });
       io.out(`${chatUser} acts as ${user}`);
     });
 
@@ -37,7 +36,7 @@ export function chatCommand(ctx: Ctx): Command {
     .description("a chat user acts as nobody (refused)")
     .argument("<chat-user>", "the Slack user id")
     .action(async (chatUser: string) => {
-      await api().request("DELETE", `/v1/chat/users/${seg(chatUser)}`, undefined, { "idempotency-key": randomUUID() });
+      await api().request("DELETE", `/v1/chat/users/${seg(chatUser)}`, undefined, { "idempotency-key": crypto.randomUUID() });
       io.out(chatUser);
     });
 
@@ -47,7 +46,7 @@ export function chatCommand(ctx: Ctx): Command {
     .addOption(formatOption())
     .action(async (o: { format: string }) => {
       const rows = await api().request<Array<{ chatUser: string; user: string }>>("GET", "/v1/chat/users");
-      printList(io, o.format, rows, ["CHAT USER", "USER"], (r) => [r.chatUser, r.user]);
+      await printList(io, o.format, rows, ["CHAT USER", "USER"], (r) => [r.chatUser, r.user]);
     });
   return chat;
 }

@@ -21,12 +21,12 @@ const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLL
 const cells = (r: HistoryRow) => [String(r.revision), r.current ? "*" : "", r.time ?? "", r.by, r.source, r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "), r.rollback ?? ""];
 
 /** A table per life of the stack, each under a heading when there is more than one to tell apart, or when the stack is gone. */
-function printLives(io: Out, stack: string, lives: HistoryLife[], all: boolean | undefined): void {
-  lives.forEach((l, i) => {
+async function printLives(io: Out, stack: string, lives: HistoryLife[], all: boolean | undefined): Promise<void> {
+  for (const [i, l] of lives.entries()) {
     const removed = l.removed ? `removed${l.removed.time ? ` at ${l.removed.time}` : ""}${l.removed.by ? ` by ${l.removed.by}` : ""}` : "";
     if (all || l.removed) io.out(`${i > 0 ? "\n" : ""}Life ${l.life} of stack ${stack}: ${l.current ? "current" : removed}`);
-    printTable(io, columns, l.rows.map(cells));
-  });
+    await printTable(io, columns, l.rows.map(cells));
+  }
 }
 
 /** `corral history STACK`: what changed what runs, revision by revision. */
@@ -43,6 +43,6 @@ export function historyCommand(ctx: Ctx): Command {
         const rows = res.lives.flatMap((l) => l.rows.map((r) => (opts.all ? { life: l.life, removed: l.removed?.time ?? (l.removed ? "" : null), ...r } : r)));
         return ctx.io.out(JSON.stringify(rows, null, 2));
       }
-      printLives(ctx.io, res.stack, res.lives, opts.all);
+      await printLives(ctx.io, res.stack, res.lives, opts.all);
     });
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { Option, type Command } from "commander";
 import { formatDuration } from "@corral/core/light";
 import { CliError } from "../client.js";
@@ -53,7 +52,7 @@ export function hookCommand(ctx: Ctx): Command {
         "POST",
         "/v1/hooks",
         { stack, services: o.service ?? [], kind: o.kind, ...(o.tag ? { tag: o.tag } : {}), ...(o.confirmAfter ? { confirmAfter: o.confirmAfter } : {}), allow: o.allow ?? [] },
-        { "idempotency-key": randomUUID() },
+        { "idempotency-key": crypto.randomUUID() },
       );
       if (o.format === "json") return io.out(JSON.stringify(created, null, 2));
       printCreated(io, stack, created);
@@ -74,7 +73,7 @@ export function hookCommand(ctx: Ctx): Command {
         confirm: h.confirmAfterMs ? formatDuration(h.confirmAfterMs) : "",
         owner: h.owner,
       }));
-      printList(io, o.format, rows, ["ID", "STACK", "SERVICES", "KIND", "TAG", "CONFIRM", "OWNER"], (r) => [r.id, r.stack, r.services, r.kind, r.tag, r.confirm, r.owner]);
+      await printList(io, o.format, rows, ["ID", "STACK", "SERVICES", "KIND", "TAG", "CONFIRM", "OWNER"], (r) => [r.id, r.stack, r.services, r.kind, r.tag, r.confirm, r.owner]);
     });
 
   hook
@@ -82,7 +81,7 @@ export function hookCommand(ctx: Ctx): Command {
     .description("remove a webhook: its URL answers 401 from now on")
     .argument("<hook>", "the hook's id")
     .action(async (id: string) => {
-      await api().request("DELETE", `/v1/hooks/${seg(id)}`, undefined, { "idempotency-key": randomUUID() });
+      await api().request("DELETE", `/v1/hooks/${seg(id)}`, undefined, { "idempotency-key": crypto.randomUUID() });
       io.out(id);
     });
 
@@ -96,7 +95,7 @@ export function hookCommand(ctx: Ctx): Command {
       const found = await api().request<Delivery[]>("GET", `/v1/hooks/${seg(id)}/deliveries`);
       const rows = found.map((d) => ({ when: d.at, delivery: d.id, from: d.from, verdict: d.verdict, revision: d.revision ?? null, detail: d.detail }));
       const head = ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"];
-      printList(io, o.format, rows, head, (r) => [r.when, r.delivery.slice(0, 24), r.from, r.verdict, r.revision === null ? "" : String(r.revision), r.detail]);
+      await printList(io, o.format, rows, head, (r) => [r.when, r.delivery.slice(0, 24), r.from, r.verdict, r.revision === null ? "" : String(r.revision), r.detail]);
     });
   return hook;
 }

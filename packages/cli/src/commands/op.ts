@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { ApiClient } from "../client.js";
 import { ExitError, follow, type Out } from "../output.js";
 
@@ -28,7 +27,7 @@ export const followOp = (client: ApiClient, io: Out, stack: string, started: { o
 export async function runOp(client: ApiClient, io: Out, requests: OpRequest[]): Promise<void> {
   let ok = true;
   for (const r of requests) {
-    const res = await client.request<OpStarted>(r.method, r.path, r.body, { "idempotency-key": randomUUID() });
+    const res = await client.request<OpStarted>(r.method, r.path, r.body, { "idempotency-key": crypto.randomUUID() });
     ok = (await followOp(client, io, res.stack ?? r.stack, res)) && ok;
   }
   if (!ok) throw new ExitError(1);

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { CliError } from "../client.js";
 import { printList } from "../output.js";
@@ -26,7 +25,7 @@ export function registryCommand(ctx: Ctx): Command {
       const password = ctx.stdin(PASSWORD_STDIN_LIMIT).toString("utf8").replace(/\r?\n$/, "");
       if (password.length === 0) throw new CliError("standard input held no password");
       const body = { server, username: opts.username, password };
-      const res = await api().request<{ kind: string; server: string; owner: string }>("POST", "/v1/registries", body, { "idempotency-key": randomUUID() });
+      const res = await api().request<{ kind: string; server: string; owner: string }>("POST", "/v1/registries", body, { "idempotency-key": crypto.randomUUID() });
       io.out(`${res.kind === "created" ? "Added" : "Replaced"} the login of ${res.owner} for ${res.server}`);
     });
   registryCmd
@@ -45,7 +44,7 @@ export function registryCommand(ctx: Ctx): Command {
     .option("--owner <user>", "whose login (default: yours)")
     .action(async (server: string, opts: { owner?: string }) => {
       const q = opts.owner ? `?${new URLSearchParams({ owner: opts.owner })}` : "";
-      await api().request("DELETE", `/v1/registries/${encodeURIComponent(server)}${q}`, undefined, { "idempotency-key": randomUUID() });
+      await api().request("DELETE", `/v1/registries/${encodeURIComponent(server)}${q}`, undefined, { "idempotency-key": crypto.randomUUID() });
       io.out(server);
     });
   return registryCmd;

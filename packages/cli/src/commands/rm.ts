@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { Option, type Command } from "commander";
 import type { ContainerRow } from "@corral/core";
 import { CliError, type ApiClient } from "../client.js";
@@ -58,7 +57,7 @@ export function rmCommand(ctx: Ctx): Command {
       const client = api();
       const type = opts.type ?? (await rmTypeOf(client, name));
       if (type === "secret" || type === "volume") {
-        await client.request("DELETE", `/v1/${type}s/${seg(name)}`, undefined, { "idempotency-key": randomUUID() });
+        await client.request("DELETE", `/v1/${type}s/${seg(name)}`, undefined, { "idempotency-key": crypto.randomUUID() });
         return io.out(name);
       }
       await runOp(client, io, [{ method: "DELETE", path: rmPath(type, name), stack: name }]);

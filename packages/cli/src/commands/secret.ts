@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { printList } from "../output.js";
@@ -18,7 +17,7 @@ export function secretCommand(ctx: Ctx): Command {
     .argument("[file]", "a file, or - for standard input", "-")
     .action(async (name: string, file: string) => {
       const value = file === "-" ? readFileSync(0) : readFileSync(file);
-      const res = await api().request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(name)}`, { value: value.toString("base64") }, { "idempotency-key": randomUUID() });
+      const res = await api().request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(name)}`, { value: value.toString("base64") }, { "idempotency-key": crypto.randomUUID() });
       io.out(res.kind === "unchanged" ? `Secret ${name} already exists (version ${res.version}, same content)` : `${name} version ${res.version}`);
     });
   secretCmd
@@ -34,7 +33,7 @@ export function secretCommand(ctx: Ctx): Command {
     .description("remove a secret (refused while a running container uses it)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("DELETE", `/v1/secrets/${encodeURIComponent(name)}`, undefined, { "idempotency-key": randomUUID() });
+      await api().request("DELETE", `/v1/secrets/${encodeURIComponent(name)}`, undefined, { "idempotency-key": crypto.randomUUID() });
       io.out(name);
     });
   return secretCmd;

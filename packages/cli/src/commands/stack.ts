@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
@@ -24,7 +23,7 @@ export function stackCommand(ctx: Ctx): Command {
     .requiredOption("--empty", "create it empty (the only way for now)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("POST", "/v1/stacks", { name }, { "idempotency-key": randomUUID() });
+      await api().request("POST", "/v1/stacks", { name }, { "idempotency-key": crypto.randomUUID() });
       io.out(name);
     });
   return stackCmd;

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { Option, type Command } from "commander";
 import { CliError } from "../client.js";
 import { printList } from "../output.js";
@@ -23,7 +22,7 @@ export function volumeCommand(ctx: Ctx): Command {
         if (at < 1) throw new CliError(`--opt ${kv}: expected KEY=VALUE`);
         return [kv.slice(0, at), kv.slice(at + 1)] as const;
       });
-      await api().request("POST", "/v1/volumes", { name, driver: opts.driver, opts: Object.fromEntries(pairs) }, { "idempotency-key": randomUUID() });
+      await api().request("POST", "/v1/volumes", { name, driver: opts.driver, opts: Object.fromEntries(pairs) }, { "idempotency-key": crypto.randomUUID() });
       io.out(name);
     });
   volumeCmd
@@ -40,7 +39,7 @@ export function volumeCommand(ctx: Ctx): Command {
     .description("remove a volume and its data on every host (refused while a container uses it)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("DELETE", `/v1/volumes/${encodeURIComponent(name)}`, undefined, { "idempotency-key": randomUUID() });
+      await api().request("DELETE", `/v1/volumes/${encodeURIComponent(name)}`, undefined, { "idempotency-key": crypto.randomUUID() });
       io.out(name);
     });
   return volumeCmd;

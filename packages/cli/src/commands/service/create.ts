@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { verb, type Ctx } from "../context.js";
 import { patchFlags, toPatch, type PatchOptions } from "./patch.js";
@@ -16,7 +15,7 @@ export function serviceCreateCommand(ctx: Ctx): Command {
     const client = ctx.api();
     const patch = { ...toPatch(o, "create"), image, ...(command.length ? { args: command } : {}) };
     const body = { name: o.name, ...(o.stack ? { stack: o.stack } : {}), patch, source: "cli" };
-    const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", "/v1/services", body, { "idempotency-key": randomUUID() });
+    const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", "/v1/services", body, { "idempotency-key": crypto.randomUUID() });
     await rollout(client, ctx.io, res, res.stack === o.name ? String(o.name) : `${res.stack}/${String(o.name)}`, o.detach as boolean | undefined);
   });
 }

@@ -32,7 +32,7 @@ export function servicePsCommand(ctx: Ctx): Command {
       }));
       rows.forEach((r, i) => (r.first = i === 0 || tasks[i - 1]!.slot !== tasks[i]!.slot));
       const cut = (s: string) => (o.trunc && s.length > 40 ? `${s.slice(0, 39)}…` : s);
-      printList(ctx.io, o.format, rows.map(({ first: _first, ...r }) => r), head, (r) => [
+      await printList(ctx.io, o.format, rows.map(({ first: _first, ...r }) => r), head, (r) => [
         r.id,
         rows.find((x) => x.id === r.id)!.first ? r.name : ` \\_ ${r.name}`,
         r.image,

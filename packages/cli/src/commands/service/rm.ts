@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import type { ServiceRow } from "@corral/core";
 import { CliError } from "../../client.js";
@@ -20,7 +19,7 @@ export function serviceRmCommand(ctx: Ctx): Command {
         if (!listed.services.some((r) => r.name === `${stack}/${svc}`)) throw new CliError(`stack ${stack} has no service ${svc}`, 404);
         const alone = listed.services.length === 1;
         const path = alone ? `/v1/stacks/${seg(stack)}` : `/v1/stacks/${seg(stack)}/services/${seg(svc)}`;
-        const res = await client.request<{ stack: string; op: string; version: number }>("DELETE", path, undefined, { "idempotency-key": randomUUID() });
+        const res = await client.request<{ stack: string; op: string; version: number }>("DELETE", path, undefined, { "idempotency-key": crypto.randomUUID() });
         await rollout(client, ctx.io, { ...res, stack }, name, false);
       }
     });

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { seg } from "../../output.js";
 import { verb, type Ctx } from "../context.js";
@@ -15,7 +14,7 @@ export function serviceRollbackCommand(ctx: Ctx): Command {
       const [stack, svc] = serviceTarget(name);
       const client = ctx.api();
       const path = `/v1/stacks/${seg(stack)}/services/${seg(svc)}/rollback`;
-      const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", path, { source: "cli" }, { "idempotency-key": randomUUID() });
+      const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", path, { source: "cli" }, { "idempotency-key": crypto.randomUUID() });
       await rollout(client, ctx.io, res, name, o.detach);
     });
 }

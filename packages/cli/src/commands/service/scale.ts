@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { CliError } from "../../client.js";
 import { seg } from "../../output.js";
@@ -19,7 +18,7 @@ export function serviceScaleCommand(ctx: Ctx): Command {
         if (!m) throw new CliError(`${s}: expected SERVICE=N`);
         const [stack, svc] = serviceTarget(m[1]!);
         const body = { scales: { [svc]: Number(m[2]) } };
-        const res = await client.request<{ stack: string; op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/scale`, body, { "idempotency-key": randomUUID() });
+        const res = await client.request<{ stack: string; op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/scale`, body, { "idempotency-key": crypto.randomUUID() });
         await rollout(client, ctx.io, res, `${m[1]} scaled to ${m[2]}`, o.detach);
       }
     });

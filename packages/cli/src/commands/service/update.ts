@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { CliError } from "../../client.js";
 import { seg } from "../../output.js";
@@ -19,7 +18,7 @@ export function serviceUpdateCommand(ctx: Ctx): Command {
     if (Object.keys(patch).length === 0 && !o.force) throw new CliError(`${name}: nothing to update (give a flag such as --image, --env-add or --force)`);
     const body = { patch, source: "cli", ...(o.force ? { force: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) };
     const path = `/v1/stacks/${seg(stack)}/services/${seg(svc)}/update`;
-    const res = await client.request<ServiceOp & { upgrade?: Array<{ service: string; keys: string[] }> }>("POST", path, body, { "idempotency-key": randomUUID() });
+    const res = await client.request<ServiceOp & { upgrade?: Array<{ service: string; keys: string[] }> }>("POST", path, body, { "idempotency-key": crypto.randomUUID() });
     if (o.dryRun) {
       const u = res.upgrade ?? [];
       if (u.length === 0) io.out("Nothing would change");
