@@ -17,7 +17,8 @@ export function secretCommand(ctx: Ctx): Command {
     .argument("[file]", "a file, or - for standard input", "-")
     .action(async (name: string, file: string) => {
       const value = file === "-" ? readFileSync(0) : readFileSync(file);
-      const res = await api().request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(name)}`, { value: value.toString("base64") }, { "idempotency-key": crypto.randomUUID() });
+      const body = { value: value.toString("base64") };
+      const res = await api().request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(name)}`, body, { "idempotency-key": crypto.randomUUID() });
       io.out(res.kind === "unchanged" ? `Secret ${name} already exists (version ${res.version}, same content)` : `${name} version ${res.version}`);
     });
   secretCmd
