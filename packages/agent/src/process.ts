@@ -9,6 +9,7 @@ import { DockerRuntime } from "./docker-runtime.js";
 import { defaultSecretsDir } from "./names.js";
 import { PortRouter } from "./router.js";
 import { reservePortRange } from "./reserved-ports.js";
+import { registryAuthFrom } from "./registry-auth.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import type { CredentialStore } from "./credentials.js";
 import { StackNetworks, type NetworkAnswer } from "./networks.js";
@@ -183,7 +184,6 @@ async function startStackNetworks(options: AgentProcessOptions, address: string,
 }
 
 const secretValue = z.object({ value: z.string() });
-const registryAccess = z.union([z.object({ server: z.string(), username: z.string(), password: z.string() }), z.object({ server: z.string(), anonymous: z.literal(true) })]);
 
 /** The runner of this host's steps, asking the API (with the host token) for networks, secrets and registry logins. */
 function stepRunner(
@@ -216,14 +216,7 @@ function stepRunner(
       const got = secretValue.parse(await call(options, `/v1/hosts/${options.hostId}/secrets/${encodeURIComponent(name)}?${q}`, undefined, reg.hostToken));
       return Buffer.from(got.value, "base64");
     },
-    registryAuth: async (step, server) => {
-      const q = new URLSearchParams({ stack: step.stack, step: step.id, server });
-      const res = await fetch(`${options.apiUrl}/v1/hosts/${options.hostId}/registry-auth?${q}`, { headers: { authorization: `Bearer ${reg.hostToken}` } });
-      if (res.status === 404) return undefined; // no login for this registry: the pull goes without one, and the registry says what it thinks of that
-      if (!res.ok) throw new Error(`the login for registry ${server}: ${res.status} ${(await res.text()).slice(0, 300)}`);
-      const access = registryAccess.parse(await res.json());
-      return "password" in access ? access : "anonymous";
-    },
+    registryAuth: registryAuthFrom(options.apiUrl, options.hostId, () => reg.hostToken),
     ...(options.log ? { log: options.log } : {}),
   });
 }

@@ -146,10 +146,12 @@ describe("registry logins", () => {
     expect(got.status).toBe(200);
     expect(await got.json()).toEqual({ server: SERVER, username: "ann", password: PASSWORD });
     expect(await (await auth(h2, "reg-h2", q(p2))).json()).toMatchObject({ password: PASSWORD }); // every host that runs the service
-    // another host's step, another server, a step that is no pull, another host's route
-    expect((await auth(h2, "reg-h2", q(p1))).status).toBe(404);
-    expect((await auth(h1, "reg-h1", q(p1, "ghcr.io"))).status).toBe(404);
-    expect((await auth(h1, "reg-h1", q(steps.find((s) => s.action === "create" && s.host === "reg-h1")!))).status).toBe(404);
+    // another host's step, another server, a step that is no pull: 409, no such pull planned (never 404, which tells
+    // the host that nobody has a login, and so to pull without one); another host's route: 403
+    expect((await auth(h2, "reg-h2", q(p1))).status).toBe(409);
+    expect((await auth(h1, "reg-h1", q(p1, "ghcr.io"))).status).toBe(409);
+    expect((await auth(h1, "reg-h1", q(steps.find((s) => s.action === "create" && s.host === "reg-h1")!))).status).toBe(409);
+    expect((await auth(h1, "reg-h1", { ...q(p1), step: "no-such-step" })).status).toBe(409);
     expect((await auth(h1, "reg-h2", q(p2))).status).toBe(403);
     // users never: not the owner, not another
     expect((await auth(ann, "reg-h1", q(p1))).status).toBe(403);
@@ -162,7 +164,7 @@ describe("registry logins", () => {
     const both = [{ id: "reg-h1" }, { id: "reg-h2" }];
     const report = decide({ type: "Report", report: { kind: "report", stack: "ann-app", stepId: p1.id, host: "reg-h1", ok: true }, hosts: both, now: Date.now() }, state);
     await store.append("ann-app", state.version, report, "Report");
-    expect((await auth(h1, "reg-h1", q(p1))).status).toBe(404);
+    expect((await auth(h1, "reg-h1", q(p1))).status).toBe(409);
   });
 
   it("a stack uses its owner's login, else its group's; another group's stack gets none of them", async () => {

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { invalid, notFound, registryOf, registryServerProblem, type StackState } from "@corral/core";
+import { conflict, invalid, notFound, registryOf, registryServerProblem, type StackState } from "@corral/core";
 import { REGISTRY_LIMITS, type EventStore, type RegistryLogin, type RegistryRecord, type RegistryStore } from "@corral/store";
 import { canSee, primaryGroup } from "../auth.js";
 import type { Env } from "../env.js";
@@ -98,7 +98,10 @@ export function registryRoutes(deps: RegistryDeps) {
  * owner's (or its group's) login. The queue carries none of it. A stack
  * without a login for a registry others have logins for gets
  * `{anonymous: true}`: the host pulls without one even when the image is
- * there, so one tenant's pulled copy is no way in for another.
+ * there, so one tenant's pulled copy is no way in for another. A stack
+ * whose registry nobody has a login for gets 404 (a public image); a step
+ * that is no such pull, planned here and not reported, gets 409, so that the
+ * host fails it instead of taking it for the 404.
  */
 export function hostRegistryRoute(deps: RegistryDeps) {
   const app = new Hono<Env>();
@@ -108,7 +111,8 @@ export function hostRegistryRoute(deps: RegistryDeps) {
     const state = await deps.store.load(q.stack);
     const record = state.steps[q.step];
     const pulling = record && (record.step.action === "pull" || record.step.action === "run") && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
-    if (!pulling) throw notFound(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
+    // 409, not 404: a 404 tells the host nobody has a login (it pulls as a public image); this is a pull not planned here
+    if (!pulling) throw conflict(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
     const login = await loginForStack(deps.registries, state, q.server);
     if (!login) {
       // others hold logins for it: a private registry, whose images one stack's pull may have left on the host; the host pulls

@@ -1,0 +1,48 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registryAuthFrom } from "./registry-auth.js";
+
+// The API's route itself (which answer when) is tested in packages/api/src/registries.test.ts; here, a real HTTP
+// server answering as it does, to hold what the agent makes of each answer.
+let server: Server;
+let url = "";
+const answers = new Map<string, [number, unknown]>();
+const asked: Array<{ path: string; authorization: string | undefined }> = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    asked.push({ path: req.url ?? "", authorization: req.headers.authorization });
+    const step = new URL(req.url ?? "/", "http://x").searchParams.get("step") ?? "";
+    const [status, body] = answers.get(step) ?? [500, { error: "internal" }];
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  answers.set("login", [200, { server: "reg.test", username: "ann", password: "s3cret-pass" }]);
+  answers.set("others", [200, { server: "reg.test", anonymous: true }]);
+  answers.set("nobodys", [404, { error: "not_found", message: "stack web's owner has no login for registry reg.test" }]);
+  answers.set("stale", [409, { error: "conflict", message: "no pull of an image from reg.test is planned on h1 for step stale" }]);
+  answers.set("odd", [200, { server: "reg.test", username: "ann" }]);
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+describe("a pull's registry login, as the agent asks for it", () => {
+  const ask = (step: string) => registryAuthFrom(url, "h1", () => "host-token")({ id: step, stack: "web" }, "reg.test");
+
+  it("asks with the host's token for that step and server; a login is used, an 'anonymous' answer pulls without one", async () => {
+    expect(await ask("login")).toEqual({ server: "reg.test", username: "ann", password: "s3cret-pass" });
+    expect(asked.at(-1)).toEqual({ path: "/v1/hosts/h1/registry-auth?stack=web&step=login&server=reg.test", authorization: "Bearer host-token" });
+    expect(await ask("others")).toBe("anonymous");
+  });
+
+  it("404 (nobody has a login for the registry): the pull goes as a public image's", async () => {
+    expect(await ask("nobodys")).toBeUndefined();
+  });
+
+  it("a pull no longer planned here (409), a server error, or an answer that is no login: the pull fails, saying why, never pulling without its login", async () => {
+    await expect(ask("stale")).rejects.toThrow("the login for registry reg.test: 409 no pull of an image from reg.test is planned on h1 for step stale");
+    await expect(ask("broken")).rejects.toThrow(/the login for registry reg.test: 500/);
+    await expect(ask("odd")).rejects.toThrow();
+  });
+});

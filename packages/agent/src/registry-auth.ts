@@ -1,0 +1,39 @@
+import { z } from "zod";
+import type { Step } from "@corral/core";
+
+/** What the API gives a host for a pull: a login, or to pull without one even over a copy already here. */
+const registryAccess = z.union([
+  z.object({ server: z.string().max(300), username: z.string().max(256), password: z.string().max(16 * 1024) }),
+  z.object({ server: z.string().max(300), anonymous: z.literal(true) }),
+]);
+
+export type RegistryAccess = { server: string; username: string; password: string } | "anonymous" | undefined;
+
+/**
+ * Ask the control plane for the login of a pull planned on this host (the
+ * host's own token). 404 is the one answer that means "nobody has a login
+ * for this registry": the pull goes as any public image's. Anything else
+ * that is not a login fails the pull, saying so; above all 409, the pull no
+ * longer planned here (a newer plan replaced it, or it was reported): the
+ * host does not go on to pull without the login it would have had.
+ */
+export function registryAuthFrom(apiUrl: string, hostId: string, token: () => string) {
+  return async (step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> => {
+    const q = new URLSearchParams({ stack: step.stack, step: step.id, server });
+    const res = await fetch(`${apiUrl}/v1/hosts/${encodeURIComponent(hostId)}/registry-auth?${q}`, { headers: { authorization: `Bearer ${token()}` } });
+    const text = (await res.text()).slice(0, 64 * 1024);
+    if (res.status === 404) return undefined;
+    if (!res.ok) {
+      const said = (() => {
+        try {
+          return String((JSON.parse(text) as { message?: unknown }).message ?? text);
+        } catch {
+          return text;
+        }
+      })();
+      throw new Error(`the login for registry ${server}: ${res.status} ${said.slice(0, 300)}`);
+    }
+    const access = registryAccess.parse(JSON.parse(text));
+    return "password" in access ? access : "anonymous";
+  };
+}
