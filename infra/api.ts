@@ -1,6 +1,6 @@
 import { adminToken, controlKey, secrets } from "./keys";
 import { manageHostQueues } from "./permissions";
-import { control } from "./queues";
+import { chat, control } from "./queues";
 import { queuePrefix } from "./names";
 import { table } from "./storage";
 
@@ -17,7 +17,7 @@ export const api = new sst.aws.Function("Api", {
   // above the longest wait a request may ask for (30 s) and an event stream's life (CORRAL_MAX_FOLLOW_MS)
   timeout: "45 seconds",
   url: { cors: false },
-  link: [table, control, secrets, controlKey, adminToken],
+  link: [table, control, chat, secrets, controlKey, adminToken],
   permissions: [manageHostQueues()],
   environment: {
     CORRAL_QUEUE_PREFIX: queuePrefix(),

@@ -1,6 +1,6 @@
-import { controlKey } from "./keys";
+import { adminToken, controlKey, secrets } from "./keys";
 import { sendToHostQueues } from "./permissions";
-import { CONTROLLER_TIMEOUT_SECONDS, control, controlDlq } from "./queues";
+import { CONTROLLER_TIMEOUT_SECONDS, chat, control, controlDlq } from "./queues";
 import { queuePrefix } from "./names";
 import { table } from "./storage";
 
@@ -17,7 +17,7 @@ export const controller = control.subscribe(
     runtime: "nodejs22.x",
     memory: "1024 MB",
     timeout: `${CONTROLLER_TIMEOUT_SECONDS} seconds`,
-    link: [table, control, controlDlq, controlKey],
+    link: [table, control, controlDlq, chat, secrets, controlKey, adminToken],
     permissions: [sendToHostQueues()],
     environment: {
       CORRAL_QUEUE_PREFIX: queuePrefix(),

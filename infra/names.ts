@@ -18,6 +18,7 @@ export const queuePrefix = () => `${$app.name}-${$app.stage}`;
 
 export const controlQueueName = () => `${queuePrefix()}-control.fifo`;
 export const controlDeadLetterName = () => `${queuePrefix()}-control-dlq.fifo`;
+export const chatQueueName = () => `${queuePrefix()}-chat.fifo`;
 
 /** Every host queue and its dead-letter queue: `PREFIX-host-ID.fifo`, `PREFIX-host-ID-dlq.fifo`. */
 export const hostQueuesPattern = () => `${queuePrefix()}-host-*.fifo`;

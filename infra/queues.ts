@@ -1,4 +1,4 @@
-import { controlDeadLetterName, controlQueueName } from "./names";
+import { chatQueueName, controlDeadLetterName, controlQueueName } from "./names";
 
 /**
  * How long a control message taken by the controller stays hidden. Lambda
@@ -32,5 +32,25 @@ export const control = new sst.aws.Queue("Control", {
   dlq: { queue: controlDlq.arn, retry: CONTROL_MAX_RECEIVE_COUNT },
   transform: {
     queue: { name: controlQueueName() },
+  },
+});
+
+/**
+ * How long the chat function may run: a chat command's follow-up watches its
+ * operation to the end, for up to 15 minutes (packages/api routes/chat.ts).
+ */
+export const CHAT_TIMEOUT_SECONDS = 15 * 60;
+
+/**
+ * Chat commands' work (packages/aws/src/chat.ts): a signed `{kind:
+ * "chat-job", id}` per command, the job itself sealed in the table. FIFO, a
+ * group per job. No dead-letter queue: a job whose message is lost or fails
+ * is sent again by the reconcile tick once its lease runs out.
+ */
+export const chat = new sst.aws.Queue("Chat", {
+  fifo: true,
+  visibilityTimeout: `${CHAT_TIMEOUT_SECONDS + 60} seconds`,
+  transform: {
+    queue: { name: chatQueueName() },
   },
 });

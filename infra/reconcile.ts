@@ -1,6 +1,6 @@
-import { controlKey } from "./keys";
+import { adminToken, controlKey, secrets } from "./keys";
 import { sendToHostQueues } from "./permissions";
-import { control } from "./queues";
+import { chat, control } from "./queues";
 import { queuePrefix } from "./names";
 import { table } from "./storage";
 
@@ -12,7 +12,7 @@ export const reconcile = new sst.aws.Cron("Reconcile", {
     runtime: "nodejs22.x",
     memory: "1024 MB",
     timeout: "50 seconds",
-    link: [table, control, controlKey],
+    link: [table, control, chat, secrets, controlKey, adminToken],
     permissions: [sendToHostQueues()],
     environment: {
       CORRAL_QUEUE_PREFIX: queuePrefix(),

@@ -4,9 +4,10 @@
  * sst-env.d.ts it generates (which nobody runs here). Keep it in step with
  * the `link` lists in infra/api.ts, controller.ts and reconcile.ts:
  *
- *   Api:        Table, Control, Secrets, ControlKey, AdminToken
- *   controller: Table, Control, ControlDlq, ControlKey
- *   Reconcile:  Table, Control, ControlKey
+ *   Api:        Table, Control, Chat, Secrets, ControlKey, AdminToken
+ *   controller: Table, Control, ControlDlq, Chat, Secrets, ControlKey, AdminToken
+ *   Reconcile:  Table, Control, Chat, Secrets, ControlKey, AdminToken
+ *   chat:       Table, Control, Chat, Secrets, ControlKey, AdminToken
  *
  * Also in each function's environment: CORRAL_QUEUE_PREFIX (`corral-STAGE`),
  * the prefix of the host queues the API makes (packages/queue hostQueueName).
@@ -19,6 +20,8 @@ declare module "sst" {
     Table: { type: "sst.aws.Dynamo"; name: string };
     /** The control queue, `corral-STAGE-control.fifo`. */
     Control: { type: "sst.aws.Queue"; url: string };
+    /** Chat commands' work, `corral-STAGE-chat.fifo` (packages/aws/src/chat.ts). */
+    Chat: { type: "sst.aws.Queue"; url: string };
     /** Its dead letters, `corral-STAGE-control-dlq.fifo` (packages/queue deadLetterUrlOf of Control). */
     ControlDlq: { type: "sst.aws.Queue"; url: string };
     /** The KMS key for secrets at rest: `KmsMasterKey.open(kms, Resource.Secrets.arn, ...)`. */

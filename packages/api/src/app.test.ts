@@ -5,7 +5,7 @@ import { controlQueueName, ensureFifoQueue, exportPublicKey, hostQueueName, Queu
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChangeFeed, ChatStore, dynamoClient, ensureTable, EventStore, HookStore, HostStore, RateStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
+import { ChangeFeed, ChatJobStore, ChatStore, dynamoClient, ensureTable, EventStore, HookStore, HostStore, RateStore, IdempotencyStore, KeyFileMasterKey, RegistryStore, SecretStore, SessionStore, UserStore, VolumeStore } from "@corral/store";
 import { decide, initialState, sitePolicySchema, type Command, type StackState } from "@corral/core";
 import { createApp, type ApiDeps } from "./app.js";
 
@@ -801,7 +801,8 @@ describe("rate limits per token on the mutating routes", () => {
 describe("GET /openapi.json", () => {
   type Doc = { openapi: string; paths: Record<string, Record<string, { summary: string; parameters?: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>> };
   // with every optional part mounted (chat's routes are there only with a chat store)
-  const full = () => createApp({ ...deps, chat: new ChatStore(db, "corral", new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"))) });
+  const chatKey = () => new KeyFileMasterKey(join(mkdtempSync(join(tmpdir(), "corral-key-")), "master.key"));
+  const full = () => createApp({ ...deps, chat: new ChatStore(db, "corral", chatKey()), chatJobs: new ChatJobStore(db, "corral", chatKey()) });
   const documented = async () => (await (await full().request("/openapi.json")).json()) as Doc;
 
   it("is made from the mounted routes: every route has a summary, and every summary a route", async () => {

@@ -132,15 +132,18 @@ function webhooks(deps: ApiDeps, shared: Shared) {
 /** Chat commands: Slack's signature; then the routes as the mapped user (`asPrincipal`, made once the routes are). */
 function chatops(deps: ApiDeps, { clock }: Shared, asPrincipal: () => Hono<Env>) {
   if (!deps.chat) return undefined;
+  if (!deps.chatJobs) throw new Error("createApp: chat needs chatJobs (where a command's work waits until it has run)");
   return chatRoutes({
     chat: deps.chat,
+    jobs: deps.chatJobs,
+    opKey: deps.idempotencyKey,
+    ...(deps.dispatchChat ? { dispatch: deps.dispatchChat } : {}),
     principalOf: principals(deps),
     call: async (principal, method, path, body) => {
       const init = { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}) };
       const res = await asPrincipal().request(path, init, { principal });
       return { status: res.status, body: (await res.json().catch(() => ({}))) as unknown };
     },
-    defer: deps.defer ?? ((job) => void job().catch((e: unknown) => deps.log?.error("chat command", { error: String(e) }))),
     clock,
     ...(deps.rates ? { take: (key: string) => deps.rates!.take(key, CHAT_COMMANDS_PER_MINUTE, 60_000) } : {}),
     ...(deps.log ? { log: deps.log } : {}),
@@ -165,8 +168,12 @@ export function createApp(deps: ApiDeps) {
   return createApi(deps).app;
 }
 
-/** The API's app, and what a control loop runs beside it: the webhooks' waiting deploys, taken up once their stacks are free. */
-export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Promise<void> } {
+/**
+ * The API's app, and what a control loop runs beside it: `drainHooks` takes up the webhooks' waiting deploys once
+ * their stacks are free, and sends again the chat commands whose message was lost; `runChatJob` runs a stored chat
+ * command (what the chat queue's function calls on AWS).
+ */
+export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Promise<void>; runChatJob: (id: string) => Promise<void> } {
   const clock = deps.clock ?? Date.now;
   const staleMs = deps.hostStaleMs ?? DEFAULT_HOST_STALE_MS;
   const policy = deps.policy ?? defaultPolicy;
@@ -214,6 +221,7 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   const asPrincipal = asPrincipalApp(deps, routes);
   const drainHooks = async () => {
     await hooks?.drain();
+    await chat?.redrive();
   };
-  return { app, drainHooks };
+  return { app, drainHooks, runChatJob: async (id) => chat?.runJob(id) };
 }

@@ -2,6 +2,7 @@ import type { Logger, SitePolicy } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
 import type {
   ChangeFeed,
+  ChatJobStore,
   ChatStore,
   EventStore,
   HookStore,
@@ -56,10 +57,11 @@ export interface ApiDeps {
   hostStaleMs?: number;
   /** When this control plane started, where no heartbeat could reach it before (see lastHeard): the embedded server's start. */
   heardSince?: number;
-  /** Chatops (a Slack slash command): its signing secret and who is who; absent: no chat routes. */
+  /** Chatops (a Slack slash command): its signing secret and who is who, and the commands whose work is still to run; absent: no chat routes. */
   chat?: ChatStore;
-  /** Runs a chat command's work after its request is answered (default: at once, in this process). */
-  defer?: (job: () => Promise<void>) => void;
+  chatJobs?: ChatJobStore;
+  /** Has a stored chat command run (default: at once, in this process; on AWS: through the chat queue). */
+  dispatchChat?: (id: string) => Promise<void>;
   /** Webhooks (`corral hook create`) and their deliveries; absent: no webhook routes. */
   hooks?: HookStore;
   /** Deletes a removed host's queue (and its dead-letter queue). */

@@ -7,6 +7,7 @@ const linked = {
   SST_RESOURCE_Table: JSON.stringify({ name: "corral-prod-TableAbc123" }),
   SST_RESOURCE_Control: JSON.stringify({ url: "https://sqs.eu-west-1.amazonaws.com/123456789012/corral-prod-ControlQueue-abc.fifo" }),
   SST_RESOURCE_ControlDlq: JSON.stringify({ url: "https://sqs.eu-west-1.amazonaws.com/123456789012/corral-prod-ControlDlq-def.fifo" }),
+  SST_RESOURCE_Chat: JSON.stringify({ url: "https://sqs.eu-west-1.amazonaws.com/123456789012/corral-prod-ChatQueue-ghi.fifo" }),
   SST_RESOURCE_Secrets: JSON.stringify({ id: "1234abcd-12ab-34cd-56ef-1234567890ab", arn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" }),
   SST_RESOURCE_AdminToken: JSON.stringify({ value: "an-admin-token-of-some-length" }),
 };
@@ -18,6 +19,7 @@ describe("config", () => {
       region: "eu-west-1",
       controlQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/corral-prod-ControlQueue-abc.fifo",
       controlDlqUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/corral-prod-ControlDlq-def.fifo",
+      chatQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/corral-prod-ChatQueue-ghi.fifo",
       masterKey: { kms: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" },
       adminToken: "an-admin-token-of-some-length",
       queuePrefix: "corral",
@@ -32,6 +34,7 @@ describe("config", () => {
     const plain = readConfig({
       CORRAL_TABLE: "t",
       CORRAL_CONTROL_QUEUE_URL: "http://127.0.0.1:4566/000000000000/c.fifo",
+      CORRAL_CHAT_QUEUE_URL: "http://127.0.0.1:4566/000000000000/chat.fifo",
       CORRAL_KMS_KEY_ID: "alias/corral",
       CORRAL_ADMIN_TOKEN: "another-token-0123456789",
       CORRAL_CONTROL_KEY: pem,
@@ -51,6 +54,8 @@ describe("config", () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [without("SST_RESOURCE_Table"), /the table: link the resource Table \(SST_RESOURCE_Table\) or set CORRAL_TABLE/],
       [without("SST_RESOURCE_Control"), /SST_RESOURCE_Control\b.*CORRAL_CONTROL_QUEUE_URL/],
+      [without("SST_RESOURCE_Chat"), /the chat queue: link the resource Chat \(SST_RESOURCE_Chat\) or set CORRAL_CHAT_QUEUE_URL/],
+      [{ ...linked, SST_RESOURCE_Chat: JSON.stringify({ url: "chat" }) }, /^SST_RESOURCE_Chat: url: Invalid url/],
       [without("SST_RESOURCE_Secrets"), /the master key: .*SST_RESOURCE_Secrets.*CORRAL_KMS_KEY_ID/],
       [without("SST_RESOURCE_AdminToken"), /SST_RESOURCE_AdminToken.*CORRAL_ADMIN_TOKEN/],
       [{ ...linked, SST_RESOURCE_Table: "corral-table" }, /^SST_RESOURCE_Table: not JSON/],

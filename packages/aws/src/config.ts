@@ -15,6 +15,7 @@ import { z } from "zod";
  * | `Table`          | `{ name }`     | CORRAL_TABLE                |
  * | `Control`        | `{ url }`      | CORRAL_CONTROL_QUEUE_URL    |
  * | `ControlDlq`     | `{ url }`      | CORRAL_CONTROL_DLQ_URL (default: the queue's `-dlq.fifo` twin) |
+ * | `Chat`           | `{ url }`      | CORRAL_CHAT_QUEUE_URL (chat commands' work, for chat.ts) |
  * | `Secrets`        | `{ arn, id }`  | CORRAL_KMS_KEY_ID, else CORRAL_MASTER_KEY_FILE (off AWS) |
  * | `AdminToken`     | `{ value }`    | CORRAL_ADMIN_TOKEN          |
  * | `ControlKey`     | `{ value }`    | CORRAL_CONTROL_KEY (optional, see below) |
@@ -38,6 +39,8 @@ export interface AwsConfig {
   table: string;
   region: string;
   controlQueueUrl: string;
+  /** Where chat commands' work goes (the chat function's queue): a Lambda is frozen once it answered, so the work cannot stay behind in it. */
+  chatQueueUrl: string;
   /** Where refused control messages go at once (SST names queues with a suffix: the `-dlq.fifo` convention does not hold there). */
   controlDlqUrl?: string;
   /** The master key: a KMS key (id or ARN), or off AWS a key file. */
@@ -117,6 +120,7 @@ export function readConfig(env: Env = process.env): AwsConfig {
   const table = required(resource(env, "Table", named)?.name ?? plain(env, "CORRAL_TABLE"), "the table", "Table", "CORRAL_TABLE");
   const controlQueueUrl = required(resource(env, "Control", located)?.url ?? url(env, "CORRAL_CONTROL_QUEUE_URL"), "the control queue", "Control", "CORRAL_CONTROL_QUEUE_URL");
   const controlDlqUrl = resource(env, "ControlDlq", located)?.url ?? url(env, "CORRAL_CONTROL_DLQ_URL");
+  const chatQueueUrl = required(resource(env, "Chat", located)?.url ?? url(env, "CORRAL_CHAT_QUEUE_URL"), "the chat queue", "Chat", "CORRAL_CHAT_QUEUE_URL");
   const kms = resource(env, "Secrets", key);
   const kmsKeyId = kms ? (kms.arn ?? kms.id) : plain(env, "CORRAL_KMS_KEY_ID");
   const keyFile = plain(env, "CORRAL_MASTER_KEY_FILE");
@@ -142,6 +146,7 @@ export function readConfig(env: Env = process.env): AwsConfig {
     table,
     region: plain(env, "AWS_REGION") ?? plain(env, "AWS_DEFAULT_REGION") ?? "us-east-1",
     controlQueueUrl,
+    chatQueueUrl,
     ...(controlDlqUrl ? { controlDlqUrl } : {}),
     masterKey: required(masterKey, "the master key", "Secrets", "CORRAL_KMS_KEY_ID (or, off AWS, CORRAL_MASTER_KEY_FILE)"),
     adminToken,

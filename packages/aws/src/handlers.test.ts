@@ -1,4 +1,6 @@
-import { generateKeyPairSync } from "node:crypto";
+import { createHmac, generateKeyPairSync } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +23,7 @@ let queues: StandIn;
 let db: ReturnType<typeof dynamoClient>;
 let sqs: SQSClient;
 let controlQueueUrl: string;
+let chatQueueUrl: string;
 let hostQueueUrl: string;
 let keyFile: string;
 const saved = { ...process.env };
@@ -32,6 +35,7 @@ async function fresh<T>(module: string): Promise<T> {
 type Api = typeof import("./api.js");
 type ControllerFn = typeof import("./controller.js");
 type ReconcileFn = typeof import("./reconcile.js");
+type ChatFn = typeof import("./chat.js");
 
 beforeAll(async () => {
   [dynamo, queues] = await Promise.all([startDynamo(), startQueues()]);
@@ -39,6 +43,7 @@ beforeAll(async () => {
   await ensureTable(db, table); // on AWS the infra declares it
   sqs = sqsClient({ endpoint: queues.endpoint });
   controlQueueUrl = await ensureFifoQueue(sqs, `${prefix}-control.fifo`);
+  chatQueueUrl = await ensureFifoQueue(sqs, `${prefix}-chat.fifo`);
   hostQueueUrl = await ensureFifoQueue(sqs, hostQueueName(prefix, "h1"));
   keyFile = join(mkdtempSync(join(tmpdir(), "corral-aws-")), "master.key");
   Object.assign(process.env, {
@@ -46,6 +51,7 @@ beforeAll(async () => {
     AWS_REGION: "us-east-1",
     CORRAL_TABLE: table,
     CORRAL_CONTROL_QUEUE_URL: controlQueueUrl,
+    CORRAL_CHAT_QUEUE_URL: chatQueueUrl,
     CORRAL_MASTER_KEY_FILE: keyFile,
     CORRAL_ADMIN_TOKEN: token,
     CORRAL_DYNAMO_ENDPOINT: dynamo.endpoint,
@@ -236,5 +242,51 @@ describe("the Lambda entry points, each loaded fresh", () => {
     const { handler } = await fresh<Api>("./api.js");
     const res = await handler(functionUrlEvent("GET", "/openapi.json"), lambdaContext);
     expect(res.statusCode).toBe(200);
+  });
+
+  it("chat: the API function answers a signed slash command at once; its work runs in the chat function, from the chat queue, and follows up on response_url", async () => {
+    const posted: string[] = [];
+    const answers = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      req.on("end", () => {
+        posted.push(body);
+        res.writeHead(200).end("ok");
+      });
+    });
+    await new Promise<void>((r) => answers.listen(0, "127.0.0.1", () => r()));
+    const responseHost = `127.0.0.1:${(answers.address() as AddressInfo).port}`;
+    try {
+      const api = (await fresh<Api>("./api.js")).handler;
+      const secret = "chat-signing-secret-0123456789";
+      expect((await api(functionUrlEvent("PUT", "/v1/chat/config", { signingSecret: secret, responseHosts: [responseHost] }), lambdaContext)).statusCode).toBe(200);
+      expect((await api(functionUrlEvent("POST", "/v1/users", { name: "ann" }), lambdaContext)).statusCode).toBeLessThan(300);
+      expect((await api(functionUrlEvent("PUT", "/v1/chat/users/U0ANN", { user: "ann" }), lambdaContext)).statusCode).toBe(200);
+      const slash = (text: string) => {
+        const body = new URLSearchParams({ user_id: "U0ANN", text, response_url: `http://${responseHost}/commands/T1/secret-part` }).toString();
+        const ts = String(Math.floor(Date.now() / 1000));
+        const signature = `v0=${createHmac("sha256", secret).update(`v0:${ts}:${body}`).digest("hex")}`;
+        const event = functionUrlEvent("POST", "/chat/slack", undefined, { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts, "x-slack-signature": signature });
+        return { ...event, body };
+      };
+      const answered = await (await fresh<Api>("./api.js")).handler(slash("help"), lambdaContext);
+      expect(answered.statusCode, answered.body).toBe(200);
+      expect(JSON.parse(answered.body)).toMatchObject({ text: "corral: help (as ann)…" });
+      // the API function did not do the work itself (it is frozen once it answered): a message went to the chat queue
+      await new Promise((r) => setTimeout(r, 300));
+      expect(posted).toEqual([]);
+      const queued = await drain(chatQueueUrl);
+      expect(queued).toHaveLength(1);
+      expect(queued[0]!.Body).not.toContain("secret-part"); // the message names the stored job; the response_url stays sealed in the table
+      const chat = (await fresh<ChatFn>("./chat.js")).handler;
+      expect(await chat({ Records: [record(queued[0]!)] })).toEqual({ batchItemFailures: [] });
+      expect(posted).toHaveLength(1);
+      expect(JSON.parse(posted[0]!)).toMatchObject({ response_type: "ephemeral", text: expect.stringContaining("Commands:") });
+      // the same message again, and one signed with another key: nothing posted, nothing failed
+      expect(await (await fresh<ChatFn>("./chat.js")).handler({ Records: [record(queued[0]!), forged("forged-chat", "x")] })).toEqual({ batchItemFailures: [] });
+      expect(posted).toHaveLength(1);
+    } finally {
+      await new Promise<void>((r) => answers.close(() => r()));
+    }
   });
 });

@@ -6,6 +6,7 @@
  *   api-stream.ts  the same, invoke mode RESPONSE_STREAM (event streams as they come)
  *   controller.ts  the control queue's subscriber, partial batch responses
  *   reconcile.ts   a scheduled tick
+ *   chat.ts        the chat queue's subscriber: slash commands' work and follow-ups
  *
  * configured by SST's linked resources or the environment (config.ts).
  *
@@ -50,7 +51,8 @@
  *
  * - links: Table (pk, sk strings; TTL on `expiresAt`), Control (FIFO;
  *   corral sets group and dedup ids), ControlDlq (FIFO, its redrive
- *   target), Secrets (the KMS key), AdminToken (a secret);
+ *   target), Chat (FIFO, chat commands' work: every function reads it; the
+ *   API and the tick send to it), Secrets (the KMS key), AdminToken (a secret);
  *   ControlKey only to bring a key of one's own. Choose once: the event
  *   log's commit MAC key derives from the control key, so changing it
  *   leaves the old commits untrusted.

@@ -38,6 +38,7 @@ export async function awsPlane(config: AwsConfig, log?: Logger): Promise<AwsPlan
     sqs,
     sqsConfig,
     controlQueueUrl: config.controlQueueUrl,
+    chatQueueUrl: config.chatQueueUrl,
     queuePrefix: config.queuePrefix,
     keys,
     masterKey,

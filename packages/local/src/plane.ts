@@ -13,6 +13,7 @@ import {
   LeaseStore,
   RegistryStore,
   HookStore,
+  ChatJobStore,
   ChatStore,
   RateStore,
   SecretStore,
@@ -75,6 +76,11 @@ export interface PlaneParts {
   replays?: ReplayMemory;
   /** The longest an event stream (`/v1/events?follow=1`) stays open (see ApiDeps). */
   maxFollowMs?: number;
+  /**
+   * Where chat commands' work goes to be run (AWS: a queue with a function of its own, which calls runChatJob):
+   * a signed `{kind: "chat-job", id}`, nothing else. Unset: run in this process (the embedded server).
+   */
+  chatQueueUrl?: string;
   ready?: () => boolean;
   log?: Logger;
 }
@@ -86,6 +92,14 @@ export interface Plane {
   opener: Opener;
   store: EventStore;
   hosts: HostStore;
+  /** Runs a stored chat command (see PlaneParts.chatQueueUrl). */
+  runChatJob: (id: string) => Promise<void>;
+}
+
+/** What goes on the chat queue: which stored job to run (the job itself stays in the table, sealed). */
+export interface ChatJobMessage {
+  kind: "chat-job";
+  id: string;
 }
 
 /** The API and the controller over one set of stores, queues and keys: what `corral server` and the Lambda functions both run. */
@@ -135,6 +149,15 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     registries: new RegistryStore(db, table, masterKey),
     hooks: new HookStore(db, table, masterKey),
     chat: new ChatStore(db, table, masterKey),
+    chatJobs: new ChatJobStore(db, table, masterKey, Date.now, parts.heardSince),
+    ...(parts.chatQueueUrl
+      ? {
+          dispatchChat: async (id: string) => {
+            const body: ChatJobMessage = { kind: "chat-job", id };
+            await sender.send(parts.chatQueueUrl!, [{ body, to: CONTROL, group: `chat.${id}`, dedupId: `chat.${id}.${Date.now()}` }]);
+          },
+        }
+      : {}),
     rates: new RateStore(db, table),
     feed: parts.feed,
     sender,
@@ -157,5 +180,5 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     ...(log ? { log } : {}),
   });
   drainHooks = api.drainHooks;
-  return { app: api.app, controller, opener, store, hosts };
+  return { app: api.app, controller, opener, store, hosts, runChatJob: api.runChatJob };
 }

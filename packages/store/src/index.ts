@@ -26,4 +26,6 @@ export { HookStore } from "./hooks.js";
 export type { DeliveryRecord, HookRecord, QueuedDeploy } from "./hooks.js";
 export { ChatStore } from "./chat.js";
 export type { ChatConfig } from "./chat.js";
+export { ChatJobStore } from "./chat-jobs.js";
+export type { ChatJob } from "./chat-jobs.js";
 export { RateStore } from "./rates.js";

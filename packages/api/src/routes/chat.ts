@@ -7,10 +7,11 @@ import { HTTPException } from "hono/http-exception";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CHAT_USAGE, invalid, notFound, parseChatCommand, type ChatCommand, type HistoryLife, type Logger, type ServiceRow } from "@corral/core";
-import type { ChatStore } from "@corral/store";
+import type { ChatJob, ChatJobStore, ChatStore } from "@corral/store";
 import type { Principal } from "../auth.js";
 import type { Env } from "../env.js";
 import { RateLimited } from "../limits.js";
+import { namingOps } from "../ops/op-ids.js";
 import { body, params } from "../validate.js";
 
 /**
@@ -27,8 +28,15 @@ export interface ChatDeps {
   principalOf(name: string): Promise<Principal | undefined>;
   /** A request to the API's routes as `principal`. */
   call(principal: Principal, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
-  /** Run a command's work after its request is answered (Slack waits 3 s at most). */
-  defer(job: () => Promise<void>): void;
+  /** Commands whose work runs after their request is answered (Slack waits 3 s at most), kept until it has. */
+  jobs: Pick<ChatJobStore, "put" | "take" | "done" | "due">;
+  /**
+   * Have a stored job run (`runJob`), after the answer: the embedded server runs it in this process; on AWS it
+   * goes on the chat queue to a function of its own. Lost on the way, the control loop's tick finds it (`redrive`).
+   */
+  dispatch?: (id: string) => Promise<void>;
+  /** Names a job's operations after the job (its run again after a crash starts none of them twice): see namingOps. */
+  opKey: Buffer;
   /** POST a follow-up (default: fetch). */
   post?: (url: string, body: unknown) => Promise<void>;
   clock(): number;
@@ -41,6 +49,10 @@ export interface ChatDeps {
 export const CHAT_COMMANDS_PER_MINUTE = 120;
 
 export const SLACK_WINDOW_S = 5 * 60;
+/** A job's lease: longer than its longest follow (15 minutes), so that no second runner takes it while one works. */
+export const CHAT_JOB_LEASE_MS = 16 * 60_000;
+/** A job nobody took this long after it was made: its message was lost; the tick sends it again. */
+export const CHAT_JOB_DUE_MS = 30_000;
 const SLACK_BODY_LIMIT = 16 * 1024;
 
 /** Slack's request signature, checked in constant time. */
@@ -230,8 +242,11 @@ function chatAdminRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSetting
   return admin;
 }
 
-/** Where Slack posts slash commands: no bearer token; the signature is the credential. */
-function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>, run: ReturnType<typeof chatRunner>["run"]): Hono {
+/**
+ * A stored command's work, run once at a time (the job's lease) and again only if its runner died: as the
+ * corral user the chat user is mapped to now (unmapped since: refused), its operations named after the job.
+ */
+function chatJobs(deps: ChatDeps, run: ReturnType<typeof chatRunner>["run"]) {
   const log = deps.log;
   const post =
     deps.post ??
@@ -239,6 +254,34 @@ function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSetti
       const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000), redirect: "error" });
       if (!res.ok) throw new Error(`response_url answered ${res.status}`);
     });
+  async function runJob(id: string): Promise<void> {
+    const job = await deps.jobs.take(id, CHAT_JOB_LEASE_MS);
+    if (!job) return; // done, or another runner has it
+    const say = (message: string, channel = false) => post(job.responseUrl, { response_type: channel ? "in_channel" : "ephemeral", text: message });
+    const asked = job.text.trim() || "help";
+    try {
+      const still = (await deps.chat.userOf(job.chatUser)) === job.user;
+      const principal = still ? await deps.principalOf(job.user) : undefined;
+      const cmd = parseChatCommand(job.text);
+      if (!principal) await say(`${asked}: refused: you are no longer mapped to corral user ${job.user}`);
+      else if ("error" in cmd) await say(cmd.error);
+      else await namingOps(deps.opKey, `chat\n${job.id}`, () => run(principal, cmd, say));
+    } catch (e) {
+      await say(`${asked}: ${e instanceof Error ? e.message : String(e)}`).catch((err: unknown) => log?.error("chat follow-up", { job: id, error: String(err) }));
+    }
+    await deps.jobs.done(id);
+  }
+  const dispatch = deps.dispatch ?? (async (id: string) => void runJob(id).catch((e: unknown) => log?.error("chat job", { job: id, error: String(e) })));
+  /** Jobs whose message was lost (a queue that forgot it, a server that died before it sent it): sent again. */
+  async function redrive(): Promise<void> {
+    for (const id of await deps.jobs.due(CHAT_JOB_DUE_MS)) await dispatch(id);
+  }
+  return { runJob, dispatch, redrive };
+}
+
+/** Where Slack posts slash commands: no bearer token; the signature is the credential. */
+function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>, dispatch: (id: string) => Promise<void>): Hono {
+  const log = deps.log;
   const refuse = (why: string) => new HTTPException(401, { message: why });
 
   /** Slack's request, verified: its signing secret's signature, a recent timestamp, seen once; then counted per chat user. */
@@ -284,14 +327,9 @@ function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSetti
     const cmd = parseChatCommand(text);
     if ("error" in cmd) return c.json({ response_type: "ephemeral", text: [`${cmd.error}`, "Commands:", ...CHAT_USAGE].join("\n") });
     log?.info("chat command", { chatUser: userId, user: principal.name, verb: cmd.verb });
-    const say = (message: string, channel = false) => post(url.toString(), { response_type: channel ? "in_channel" : "ephemeral", text: message });
-    deps.defer(async () => {
-      try {
-        await run(principal, cmd, say);
-      } catch (e) {
-        await say(`${text.trim() || "help"}: ${e instanceof Error ? e.message : String(e)}`).catch((err: unknown) => log?.error("chat follow-up", { error: String(err) }));
-      }
-    });
+    const job: ChatJob = { id: crypto.randomUUID(), chatUser: userId, user: principal.name, text, responseUrl: url.toString(), created: deps.clock() };
+    await deps.jobs.put(job);
+    await dispatch(job.id).catch((e: unknown) => log?.error("chat job dispatch", { job: job.id, error: String(e) }));
     return c.json({ response_type: "ephemeral", text: `corral: ${text.trim() || "help"} (as ${principal.name})…` });
   });
   return receive;
@@ -300,5 +338,6 @@ function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSetti
 /** Chat's routes: the admin's settings under /v1 (admin), and where Slack posts its commands (receive). */
 export function chatRoutes(deps: ChatDeps) {
   const settings = chatSettings(deps);
-  return { admin: chatAdminRoutes(deps, settings), receive: chatReceiveRoutes(deps, settings, chatRunner(deps).run) };
+  const jobs = chatJobs(deps, chatRunner(deps).run);
+  return { admin: chatAdminRoutes(deps, settings), receive: chatReceiveRoutes(deps, settings, jobs.dispatch), runJob: jobs.runJob, redrive: jobs.redrive };
 }
