@@ -67,11 +67,13 @@ describe("the control plane as Lambda functions only, with a real agent", () => 
     db.destroy();
     sqs = sqsClient({ endpoint: queues.endpoint });
     const controlQueueUrl = await ensureFifoQueue(sqs, `${prefix}-control.fifo`, { visibilityTimeoutSeconds: 30, maxReceiveCount: 10 });
+    const chatQueueUrl = await ensureFifoQueue(sqs, `${prefix}-chat.fifo`);
     Object.assign(process.env, {
       AWS_EC2_METADATA_DISABLED: "true",
       AWS_REGION: "us-east-1",
       CORRAL_TABLE: table,
       CORRAL_CONTROL_QUEUE_URL: controlQueueUrl,
+      CORRAL_CHAT_QUEUE_URL: chatQueueUrl,
       CORRAL_MASTER_KEY_FILE: join(mkdtempSync(join(tmpdir(), "corral-aws-e2e-")), "master.key"),
       CORRAL_ADMIN_TOKEN: token,
       CORRAL_DYNAMO_ENDPOINT: dynamo.endpoint,

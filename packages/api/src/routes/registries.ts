@@ -110,7 +110,14 @@ export function hostRegistryRoute(deps: RegistryDeps) {
     const q = c.req.valid("query");
     const state = await deps.store.load(q.stack);
     const record = state.steps[q.step];
-    const pulling = record && (record.step.action === "pull" || record.step.action === "run") && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
+    const pulls = record && (record.step.action === "pull" || record.step.action === "run");
+    const stepPulling = pulls && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
+    // a scheduled job's run is no step of the plan: it is in its service's runs, running on this host, of the service's image
+    const cronPulling = Object.entries(state.cron ?? {}).some(
+      ([service, c]) =>
+        c.runs.some((r) => r.stepId === q.step && r.host === id && r.status === "running") && registryOf(state.services[service]?.spec.image ?? "") === q.server,
+    );
+    const pulling = stepPulling || cronPulling;
     // 409, not 404: a 404 tells the host nobody has a login (it pulls as a public image); this is a pull not planned here
     if (!pulling) throw conflict(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
     const login = await loginForStack(deps.registries, state, q.server);
