@@ -23,13 +23,13 @@ export async function handler(event: SqsEvent): Promise<SqsBatchResponse> {
   for (const r of Records) {
     const verdict = await opener.open(r.body);
     const job = verdict.ok && verdict.by === CONTROL ? chatJob.safeParse(verdict.body) : undefined;
-    if (!job?.success) {
+    if (!verdict.ok || !job?.success) {
       log.error("chat queue: dropped a message", { messageId: r.messageId, why: verdict.ok ? (verdict.by === CONTROL ? "not a chat job" : `sent by ${verdict.by}`) : verdict.reason });
       continue;
     }
     try {
       await runChatJob(job.data.id);
-      if (verdict.ok) await opener.handled(verdict.sig, verdict.exp); // remembered once handled: a failed run comes back and runs again
+      await opener.handled(verdict.sig, verdict.exp); // remembered once handled: a failed run comes back and runs again
     } catch (e) {
       log.error("chat job", { job: job.data.id, error: String(e) });
       failed.push(r.messageId);

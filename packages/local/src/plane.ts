@@ -104,7 +104,7 @@ export interface ChatJobMessage {
 
 /** The API and the controller over one set of stores, queues and keys: what `corral server` and the Lambda functions both run. */
 export async function buildPlane(parts: PlaneParts): Promise<Plane> {
-  const { db, table, sqs, keys, masterKey, log } = parts;
+  const { db, table, sqs, keys, masterKey, log, chatQueueUrl } = parts;
   const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey) });
   const hosts = new HostStore(db, table);
   const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(parts.queuePrefix, id), { visibilityTimeoutSeconds: parts.visibilitySeconds });
@@ -150,11 +150,11 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     hooks: new HookStore(db, table, masterKey),
     chat: new ChatStore(db, table, masterKey),
     chatJobs: new ChatJobStore(db, table, masterKey, Date.now, parts.heardSince),
-    ...(parts.chatQueueUrl
+    ...(chatQueueUrl
       ? {
           dispatchChat: async (id: string) => {
             const body: ChatJobMessage = { kind: "chat-job", id };
-            await sender.send(parts.chatQueueUrl!, [{ body, to: CONTROL, group: `chat.${id}`, dedupId: `chat.${id}.${Date.now()}` }]);
+            await sender.send(chatQueueUrl, [{ body, to: CONTROL, group: `chat.${id}`, dedupId: `chat.${id}.${Date.now()}` }]);
           },
         }
       : {}),
