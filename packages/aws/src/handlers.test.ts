@@ -285,6 +285,19 @@ describe("the Lambda entry points, each loaded fresh", () => {
       // the same message again, and one signed with another key: nothing posted, nothing failed
       expect(await (await fresh<ChatFn>("./chat.js")).handler({ Records: [record(queued[0]!), forged("forged-chat", "x")] })).toEqual({ batchItemFailures: [] });
       expect(posted).toHaveLength(1);
+      // signed by the control plane itself, but no chat job (another kind, an id that is no uuid, a key too many): dropped
+      const keys = await storedControlKeys(db, table, new KeyFileMasterKey(keyFile));
+      const signed = (body: unknown, id: string) => ({ ...forged(id, "x"), body: signer(CONTROL, keys.privateKey).seal(CONTROL, body) });
+      // a stored job waiting to run, whose id the bad messages name
+      expect((await (await fresh<Api>("./api.js")).handler(slash("help"), lambdaContext)).statusCode).toBe(200);
+      const [waiting] = await drain(chatQueueUrl);
+      const { id } = JSON.parse((JSON.parse(waiting!.Body!) as { body: string }).body) as { id: string };
+      const bad = [signed({ kind: "stack-changed", stack: "demo", id }, "b1"), signed({ kind: "chat-job", id: `${id}/../x` }, "b2"), signed({ kind: "chat-job", id, more: 1 }, "b3")];
+      expect(await (await fresh<ChatFn>("./chat.js")).handler({ Records: bad })).toEqual({ batchItemFailures: [] });
+      expect(posted).toHaveLength(1);
+      // the good one still runs it
+      expect(await (await fresh<ChatFn>("./chat.js")).handler({ Records: [record(waiting!)] })).toEqual({ batchItemFailures: [] });
+      expect(posted).toHaveLength(2);
     } finally {
       await new Promise<void>((r) => answers.close(() => r()));
     }
