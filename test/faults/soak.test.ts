@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerRows, fold, initialState, type Commit, type StackEvent } from "@corral/core";
 import { fleetUnavailable } from "../fleet.js";
@@ -168,7 +171,13 @@ describe.skipIf(why !== undefined || !full)("soak", () => {
           }
           const ok = ended.ok && seen.problems.length === 0;
           results.push({ at, until: Date.now(), ok, orphans: seen.orphans, duplicates: seen.duplicates });
-          if (!ok) problems.push(`${stack} ${step}: ${ended.ok ? "" : `operation ${ended.reason ?? "failed"}; `}${seen.problems.join("; ")}`);
+          if (!ok) {
+            problems.push(`${stack} ${step}: ${ended.ok ? "" : `operation ${ended.reason ?? "failed"}; `}${seen.problems.join("; ")}`);
+            // what the server and agents said about that stack meanwhile, for whoever reads the failure
+            const file = join(tmpdir(), `corral-soak-${seed}-${stack}-${step}.log`);
+            writeFileSync(file, `${JSON.stringify(struck)}\n${sys.logsSince(at - 60_000)}\n`);
+            console.log(`soak: ${stack} ${step} failed; the logs from a minute before the step began: ${file}`);
+          }
         }
         done++;
       }

@@ -118,7 +118,8 @@ export async function startSystem(options: { hosts?: number; first?: number; dat
       const host = hosts[i]!;
       await sys.killAgent(i);
       const child = spawnAgentInside(host, url, { stateDir: states[i]!, env: { CORRAL_OVERLAY: "off", CORRAL_ENGINE_WAIT_MS: "60000", ...sys.env, ...env } });
-      const agent: Agent = { host, child, log: "" };
+      // (the log goes on from the killed agent's: what it did before the kill tells what the next one resumed)
+      const agent: Agent = { host, child, log: agents[i]?.log ?? "" };
       child.stderr?.on("data", (d: Buffer) => (agent.log += d.toString()));
       agents[i] = agent;
       await outputContains(child, `corral agent ${host.name} connected`, 60_000);

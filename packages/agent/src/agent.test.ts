@@ -188,6 +188,39 @@ describe("a step touches only its own stack's containers", () => {
   });
 });
 
+describe("a step delivered again after the plan gave its container's name on", () => {
+  const mine = (create: string) => ({ "io.corral.stack": "demo", "io.corral.service": "web", "io.corral.step": create });
+  const oldCreate = "demo.web.1.create.r1.op0";
+  const newCreate = "demo.web.1.create.r2.op1";
+
+  it("a rollback's removal of the new container, again once the old one took the name back, is done and removes nothing", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const old = rt.plant("demo-web-1", mine(oldCreate)); // renamed back, started
+    const r = runner(rt);
+    expect(await r.run(step("remove", { id: "demo.web.1.remove-demo-web-1.r2.op2", createdBy: newCreate }))).toEqual({ ok: true, alreadyDone: true });
+    expect(await r.run(step("stop", { id: "demo.web.1.stop-demo-web-1.r2.op2", createdBy: newCreate }))).toEqual({ ok: true, alreadyDone: true });
+    expect(rt.calls).toEqual([]);
+    expect(rt.containers.get("demo-web-1")?.id).toBe(old.id);
+    expect(rt.containers.get("demo-web-1")?.running).toBe(true);
+  });
+
+  it("an upgrade's rename aside, again once the new container holds the slot's name, is done", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    rt.plant("demo-web-1", mine(newCreate));
+    rt.plant("demo-web-1-r1", mine(oldCreate), false);
+    const out = await runner(rt).run(step("rename", { id: "demo.web.1.rename-demo-web-1-r1-demo-web-1.r2.op1", renameTo: "demo-web-1-r1", createdBy: oldCreate }));
+    expect(out).toEqual({ ok: true, alreadyDone: true });
+    expect(rt.calls).toEqual([]);
+  });
+
+  it("the same step without the create it is about (a container from before) still acts on the name", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    rt.plant("demo-web-1", mine(oldCreate));
+    expect(await runner(rt).run(step("stop"))).toEqual({ ok: true });
+    expect(rt.calls).toEqual(["stop demo-web-1"]);
+  });
+});
+
 describe("io.corral.* labels are the agent's alone", () => {
   it("an image that carries one is refused before anything is made, naming the image and the label", async () => {
     const rt = new FakeRuntime({ "evil:1": { "io.corral.routes": "60001:80", maintainer: "x" } });
@@ -280,7 +313,7 @@ describe("pulls from a private registry", () => {
     const rt = privateRegistry();
     const asked: string[] = [];
     const out = await runner(rt, { registryAuth: (s, server) => (asked.push(`${s.id} ${server}`), Promise.resolve(login)) }).run(step("pull", { image, forcePull: true }));
-    expect(out).toEqual({ ok: true });
+    expect(out).toEqual({ ok: true, image: { id: expect.stringMatching(/^sha256:/) as unknown } });
     expect(asked).toEqual([`demo.web.1.pull.r1.op1 reg.example.org:5000`]);
     expect(rt.pullAuth).toEqual([login]);
   });
@@ -304,12 +337,13 @@ describe("pulls from a private registry", () => {
 
   it("an image already on the host is pulled again only when forced or when its registry is private (a login, or anonymous)", async () => {
     const present = () => new FakeRuntime({ [image]: {} });
+    const ok = (more: object = {}) => ({ ok: true, ...more, image: { id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) as unknown } });
     const publicRt = present();
-    expect(await runner(publicRt, { registryAuth: () => Promise.resolve(undefined) }).run(step("pull", { image }))).toEqual({ ok: true, alreadyDone: true });
-    expect(await runner(publicRt, { registryAuth: () => Promise.resolve(undefined) }).run(step("pull", { image, forcePull: true }))).toEqual({ ok: true });
+    expect(await runner(publicRt, { registryAuth: () => Promise.resolve(undefined) }).run(step("pull", { image }))).toEqual(ok({ alreadyDone: true }));
+    expect(await runner(publicRt, { registryAuth: () => Promise.resolve(undefined) }).run(step("pull", { image, forcePull: true }))).toEqual(ok());
     expect(publicRt.pullAuth).toEqual([undefined]);
     const withLogin = present();
-    expect(await runner(withLogin, { registryAuth: () => Promise.resolve(login) }).run(step("pull", { image }))).toEqual({ ok: true });
+    expect(await runner(withLogin, { registryAuth: () => Promise.resolve(login) }).run(step("pull", { image }))).toEqual(ok());
     expect(withLogin.pullAuth).toEqual([login]);
   });
 

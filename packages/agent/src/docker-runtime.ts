@@ -63,6 +63,16 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async imageIdentity(image: string): Promise<{ id: string; repoDigests: string[] } | undefined> {
+    try {
+      const info = await this.#docker.getImage(image).inspect();
+      return { id: info.Id, repoDigests: info.RepoDigests ?? [] };
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
   async pull(image: string, auth?: RegistryAuth): Promise<void> {
     const stream = await this.#docker.pull(image, auth ? { authconfig: { username: auth.username, password: auth.password, serveraddress: auth.server } } : {});
     await new Promise<void>((resolve, reject) => {

@@ -29,6 +29,8 @@ const engineGoingAway = new RegExp(
     "the daemon is shutting down",
     "Cannot connect to the Docker daemon",
     "socket hang up",
+    // a shim (or its containerd) gone with the engine mid-call: "failed to create shim task: ttrpc: closed"
+    "ttrpc: closed",
   ].join("|"),
   "i",
 );

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ContainerInfo, ContainerRuntime, CreateSpec, RegistryAuth } from "./runtime.js";
 
 /** A container as the fake engine keeps it: what it was created from, and whether it runs. */
@@ -56,6 +57,8 @@ export class FakeRuntime implements ContainerRuntime {
   engineVersion = () => Promise.resolve("fake");
   imageExists = (image: string) => Promise.resolve(this.images.has(image));
   imageLabels = (image: string) => Promise.resolve(this.images.get(image));
+  /** Each image's id: made up from its name, as an engine's is its own. */
+  imageIdentity = (image: string) => Promise.resolve(this.images.has(image) ? { id: `sha256:${createHash("sha256").update(image).digest("hex")}`, repoDigests: [] } : undefined);
   /** A registry's answer to a pull: Docker's message when it refuses, undefined when it gives the image. */
   refusePull?: (image: string, auth?: RegistryAuth) => string | undefined;
   /** The logins pulls came with, in order (undefined: anonymous). */

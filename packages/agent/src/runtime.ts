@@ -12,6 +12,8 @@ export interface ContainerRuntime {
   imageExists(image: string): Promise<boolean>;
   /** The labels an image carries (its LABEL lines, and its bases'); undefined when the image is not on the host. */
   imageLabels(image: string): Promise<Record<string, string> | undefined>;
+  /** The image's id, and the digests a registry knows it by (RepoDigests: `REPOSITORY@sha256:...`); undefined when it is not on the host. */
+  imageIdentity(image: string): Promise<{ id: string; repoDigests: string[] } | undefined>;
   /** Pull an image, with a registry login when one is given. */
   pull(image: string, auth?: RegistryAuth): Promise<void>;
   inspect(name: string): Promise<ContainerInfo | undefined>;

@@ -1,3 +1,4 @@
+import type { ImageResolver } from "./ops/digests.js";
 import type { Logger, SitePolicy } from "@corral/core";
 import type { QueueSender } from "@corral/queue";
 import type {
@@ -27,6 +28,12 @@ export interface ApiDeps {
   secrets: SecretStore;
   /** Logins to private registries (`corral registry add`), sealed as secrets are. */
   registries: RegistryStore;
+  /**
+   * Asks a registry what an image reference names now (ops/digests.ts's
+   * registryResolver): each revision `up` makes pins that digest. Unset: no
+   * registry is asked, and a revision pins what its first pull gets.
+   */
+  resolveImage?: ImageResolver;
   users: UserStore;
   volumes: VolumeStore;
   sessions: SessionStore;

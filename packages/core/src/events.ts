@@ -11,6 +11,16 @@ export type OperationKind = "up" | "rm" | "upgrade" | "confirm" | "rollback" | "
 export interface RevisionService {
   spec: ServiceSpec;
   hash: string;
+  /** What spec.image meant when this revision was made: the registry's content digest (sha256:...), the same bytes on every host. */
+  digest?: string;
+  /** An image no registry gave a digest for (built or loaded on a host): the image id each host ran it with (host → sha256:...). */
+  ids?: Record<string, string>;
+}
+
+/** A pull's report of what the host has under the reference: the image id, and the registry digest if the engine knows one. */
+export interface PulledImage {
+  id: string;
+  digest?: string;
 }
 
 /** Every change to a stack is one of these, appended to its log. */
@@ -64,7 +74,18 @@ export type StackEvent =
   /** The host ports each slot of a service has for its ports written without one (`- "8080"`): the whole map, slots that went are gone from it. */
   | { type: "SlotPortsAssigned"; service: string; slots: ServiceSlotPorts }
   /** An in-service upgrade from one revision to another, of these services. */
-  | { type: "UpgradeStarted"; op: string; from: number; to: number; services: string[]; confirm: boolean; forced: boolean; autoConfirmMs?: number }
+  | {
+      type: "UpgradeStarted";
+      op: string;
+      from: number;
+      to: number;
+      services: string[];
+      confirm: boolean;
+      forced: boolean;
+      autoConfirmMs?: number;
+      /** Services upgraded because their tag names other bytes now: the tag, and its new digest. */
+      moved?: Record<string, { tag: string; digest: string }>;
+    }
   /** Every new container runs; the old ones wait, stopped, for confirm or rollback. */
   | { type: "UpgradeFinished"; op: string; at?: number }
   | { type: "UpgradePaused"; op: string; reason: string }
@@ -76,7 +97,14 @@ export type StackEvent =
   | { type: "WavePlanned"; op: string; services: string[] }
   | { type: "StepPlanned"; step: Step; at: number }
   | { type: "StepResent"; stepId: string; attempt: number; at: number }
-  | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string; health?: "healthy"; at?: number }
+  | { type: "StepSucceeded"; stepId: string; containerId?: string; alreadyDone?: boolean; ports?: PortSpec[]; ip?: string; health?: "healthy"; at?: number; image?: PulledImage }
+  /**
+   * What `up` learnt of its services' images: a tag that now names other
+   * bytes than the revision pinned (`moved`: service → its tag and the new digest), and
+   * images it could not ask a registry about (`unchecked`, service → why;
+   * `kept` the digest they stay pinned to).
+   */
+  | { type: "ImagesChecked"; op: string; moved?: Record<string, { tag: string; digest: string }>; unchecked?: Record<string, { reason: string; kept?: string }> }
   /** A scheduled job's time came: a run (a one-shot container), or none when the last still runs (no overlap), or on first sight. */
   | { type: "CronFired"; service: string; at: number; run?: number; step?: Step; skipped?: "overlap" | "first" }
   /** A scheduled run ended: its exit code, or why it could not run. */

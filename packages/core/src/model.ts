@@ -196,6 +196,15 @@ export const stepSchema = z.object({
   afterAny: z.boolean().optional(),
   /** Pull even when the image is on the host already (up --pull). */
   forcePull: z.boolean().optional(),
+  /**
+   * The exact image the revision runs (pull, create, run): `REPOSITORY@sha256:...`,
+   * or a local image's id on this host (`sha256:...`); unset until a pull pinned it.
+   */
+  pinned: z
+    .string()
+    .max(512)
+    .regex(/^(?:[a-z0-9][a-z0-9._:/-]*@)?sha256:[0-9a-f]{64}$/)
+    .optional(),
   /** retain_ip: the address the container had before this upgrade, asked for again (create). */
   ip: z.string().optional(),
   /** retain_ip, and the slot moves host: the address it had there, which cannot follow (each host has its own subnet of the stack network). For the event log. */
@@ -282,6 +291,8 @@ export const stepReportSchema = z.object({
   health: z.literal("healthy").optional(),
   /** For run (a scheduled job): how the one-shot container exited. */
   exitCode: z.number().int().optional(),
+  /** For pull: what the host has under the step's image, the id and the registry digest the engine knows it by. */
+  image: z.object({ id: z.string().regex(/^sha256:[0-9a-f]{64}$/), digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional() }).strict().optional(),
 });
 export type StepReport = z.infer<typeof stepReportSchema>;
 

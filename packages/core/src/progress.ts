@@ -128,7 +128,12 @@ export class Progress {
         return op?.kind === "up" && op.steps === 0 ? [`Stack ${this.#stack} is up to date`] : [];
       }
       case "UpgradeStarted":
-        return event.services.map((s) => `Upgrading ${s}`);
+        return event.services.map((s) => (event.moved?.[s] ? `Upgrading ${s}: image ${event.moved[s].tag} moved to ${event.moved[s].digest}` : `Upgrading ${s}`));
+      case "ImagesChecked":
+        return [
+          ...Object.entries(event.moved ?? {}).map(([s, m]) => `[${s}]: image ${m.tag} moved to ${m.digest}; 'corral up --upgrade' deploys it (what runs stays as it is)`),
+          ...Object.entries(event.unchecked ?? {}).map(([s, u]) => `[${s}]: could not check ${s}'s image with its registry (${u.reason})${u.kept ? `; keeping ${u.kept}` : ""}`),
+        ];
       case "UpgradeFinished":
         return ["Upgraded: 'corral up --confirm-upgrade' to keep it, 'corral up --rollback' to go back"];
       case "UpgradeConfirmed":

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import { decide, type Command, type CommandOf, type HostInfo } from "./decide/index.js";
 import { DomainError } from "./errors.js";
-import type { StackEvent } from "./events.js";
+import type { PulledImage, StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
 import { evolve, evolveAll, initialState, type StackState } from "./state.js";
 import { serviceRows } from "./view.js";
@@ -40,7 +40,13 @@ export const apply = (s: StackState, events: StackEvent[]) => evolveAll(s, event
 export const run = (s: StackState, c: Command) => apply(s, decide(c, s));
 
 /** A perfect agent: every planned step succeeds, in order, (creates get fresh engine ids), unless `fail` says otherwise; each step's host reports it; the decider plans on `on`. */
-export function settle(s: StackState, fail: (step: Step) => string | undefined = () => undefined, healthChecked = false, on: HostInfo[] = hosts): StackState {
+export function settle(
+  s: StackState,
+  fail: (step: Step) => string | undefined = () => undefined,
+  healthChecked = false,
+  on: HostInfo[] = hosts,
+  pulled?: (step: Step) => PulledImage | undefined,
+): StackState {
   s = run(s, { type: "Plan", hosts: on, now: 1 });
   for (let guard = 0; guard < 200 && s.op?.status === "running"; guard++) {
     const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
@@ -50,9 +56,10 @@ export function settle(s: StackState, fail: (step: Step) => string | undefined =
     const error = depFailed ? "skipped: a step before failed" : fail(next.step);
     const created = next.step.action === "create" ? { containerId: `c${++ids}` } : {};
     const healthy = healthChecked && !error && next.step.action === "start" ? { health: "healthy" as const } : {};
+    const image = !error && next.step.action === "pull" ? pulled?.(next.step) : undefined;
     s = run(s, {
       type: "Report",
-      report: { kind: "report", stack: "demo", stepId: next.step.id, host: next.step.host, ok: !error, ...(error ? { error } : {}), ...created, ...healthy },
+      report: { kind: "report", stack: "demo", stepId: next.step.id, host: next.step.host, ok: !error, ...(error ? { error } : {}), ...created, ...healthy, ...(image ? { image } : {}) },
       hosts: on,
       now: 2,
     });

@@ -448,3 +448,28 @@ describe("a start that made its container anew (a dockerd restart cut its first 
     expect(s.containers["demo-web-1"]).toMatchObject({ dockerId: "second", state: "running" });
   });
 });
+
+describe("a rollback whose rename report was lost (a queue lost with the server, a key replaced as the agent started again)", () => {
+  it("the old container's start, reported first, says the rename happened: it runs under its name, and nothing is left planned", () => {
+    const s0 = settle(run(initialState("demo"), up({ web: spec("web:1") }, "op1")));
+    const s1 = settle(run(s0, up({ web: spec("web:2") }, "op2", { upgrade: true })));
+    let s = run(run(s1, up({}, "op3", { rollback: true })), { type: "Plan", hosts, now: 1 });
+    const report = (st: Step) => ({ type: "Report" as const, report: { kind: "report" as const, stack: "demo", stepId: st.id, host: st.host, ok: true }, hosts, now: 2 });
+    const planned = (action: Step["action"]) => Object.values(s.steps).find((r) => r.status === "planned" && r.step.action === action && r.step.op === "op3")!.step;
+    for (const action of ["stop", "remove"] as const) s = run(s, report(planned(action)));
+    const rename = planned("rename");
+    const start = planned("start");
+    // the rename's report never comes; the start's does
+    const events = decide(report(start), s);
+    expect(events.slice(0, 2)).toEqual([
+      { type: "StepSucceeded", stepId: rename.id, alreadyDone: true },
+      { type: "StepSucceeded", stepId: start.id, at: 2 },
+    ]);
+    s = apply(s, events);
+    expect(s.containers["demo-web-1"]).toMatchObject({ state: "running", revision: 1 });
+    expect(s.containers["demo-web-1-r1"]).toBeUndefined();
+    expect(Object.values(s.steps).filter((r) => r.status === "planned")).toEqual([]);
+    // and the rename's report, coming late after all, changes nothing
+    expect(decide(report(rename), s)).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { subnetPool } from "@corral/agent";
-import { createApi } from "@corral/api";
+import { createApi, registryResolver } from "@corral/api";
 import { Controller } from "@corral/control";
 import { hostAddressesOf, type Logger, type SitePolicy } from "@corral/core";
 import { CONTROL, deleteFifoQueue, ensureFifoQueue, exportPublicKey, hostQueueName, importPublicKey, Opener, QueueSender, senderHost, signer, type ReplayMemory, type SqsConfig } from "@corral/queue";
@@ -115,8 +115,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     keyOf: async (by) => {
       if (by === CONTROL) return keys.publicKey;
       const host = senderHost(by);
-      const key = host ? await hosts.publicKey(host) : undefined;
-      return key ? importPublicKey(key) : undefined;
+      return host ? (await hosts.publicKeys(host, Date.now())).map(importPublicKey) : undefined;
     },
     ...(parts.replays ? { replays: parts.replays } : {}),
   });
@@ -147,6 +146,8 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     // the master key: a file in the data dir (mode 0600), or a KMS key that never leaves KMS
     secrets: new SecretStore(db, table, masterKey),
     registries: new RegistryStore(db, table, masterKey),
+    // each revision pins the digest its images' registries give (exact revisions); the site's insecure registries over HTTP
+    resolveImage: registryResolver({ insecure: parts.policy?.insecureRegistries ?? [] }),
     hooks: new HookStore(db, table, masterKey),
     chat: new ChatStore(db, table, masterKey),
     chatJobs: new ChatJobStore(db, table, masterKey, Date.now, parts.heardSince),

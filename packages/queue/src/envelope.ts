@@ -77,8 +77,8 @@ export interface ReplayMemory {
 export interface OpenerOptions {
   /** Who this receiver is: messages to anyone else are refused. */
   me: string;
-  /** The public key of a sender, or undefined when it is unknown. */
-  keyOf: (by: string) => Promise<KeyObject | undefined> | KeyObject | undefined;
+  /** The public key of a sender (or the keys: one replaced a moment ago still verifies), or undefined when it is unknown. */
+  keyOf: (by: string) => Promise<KeyObject | KeyObject[] | undefined> | KeyObject | KeyObject[] | undefined;
   clock?: () => number;
   /** Refuse an envelope that claims to stay good longer than this (default 1 hour). */
   maxTtlMs?: number;
@@ -115,15 +115,19 @@ export class Opener {
     if (parsed.to !== this.#o.me) return { ok: false, reason: `addressed to ${parsed.to}, not ${this.#o.me}` };
     if (parsed.exp <= now) return { ok: false, reason: `expired ${new Date(parsed.exp).toISOString()}` };
     if (parsed.exp - now > (this.#o.maxTtlMs ?? 60 * 60_000)) return { ok: false, reason: "claims to stay good too long" };
-    const key = await this.#o.keyOf(parsed.by);
-    if (!key) return { ok: false, reason: `unknown sender ${parsed.by}` };
+    const found = await this.#o.keyOf(parsed.by);
+    const keys = found === undefined ? [] : Array.isArray(found) ? found : [found];
+    if (keys.length === 0) return { ok: false, reason: `unknown sender ${parsed.by}` };
     const { sig, ...unsigned } = parsed;
-    let good = false;
-    try {
-      good = verify(null, signedBytes(unsigned), key, Buffer.from(sig, "base64url"));
-    } catch {
-      good = false;
-    }
+    const bytes = signedBytes(unsigned);
+    const signature = Buffer.from(sig, "base64url");
+    const good = keys.some((key) => {
+      try {
+        return verify(null, bytes, key, signature);
+      } catch {
+        return false;
+      }
+    });
     if (!good) return { ok: false, reason: `bad signature for ${parsed.by}` };
     if (this.#seen.has(sig) || (await this.#o.replays?.seen(sig))) return { ok: false, reason: "a replay of a message already handled", replay: true };
     let body: unknown;

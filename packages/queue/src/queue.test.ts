@@ -112,6 +112,16 @@ describe("signed envelopes", () => {
     expect(await refuse(JSON.stringify({ ...sealed, exp: (sealed.exp as number) + 1000 }))).toMatch(/bad signature/);
   });
 
+  it("a sender with two keys (one replaced a moment ago): either verifies, no other does", async () => {
+    const before = generateKeyPairSync("ed25519");
+    const now = generateKeyPairSync("ed25519");
+    const o = new Opener({ me: CONTROL, keyOf: (by) => (by === "host:h1" ? [now.publicKey, before.publicKey] : undefined) });
+    expect(await o.open(signer("host:h1", before.privateKey).seal(CONTROL, { n: 1 }))).toMatchObject({ ok: true, body: { n: 1 } });
+    expect(await o.open(signer("host:h1", now.privateKey).seal(CONTROL, { n: 2 }))).toMatchObject({ ok: true, body: { n: 2 } });
+    expect(await o.open(signer("host:h1", mallory.privateKey).seal(CONTROL, { n: 3 }))).toMatchObject({ ok: false, reason: "bad signature for host:h1" });
+    expect(await new Opener({ me: CONTROL, keyOf: () => [] }).open(signer("host:h1", now.privateKey).seal(CONTROL, { n: 4 }))).toMatchObject({ ok: false, reason: "unknown sender host:h1" });
+  });
+
   it("a message handled once is a replay when it comes again; one whose handling failed is not", async () => {
     const o = opener();
     const raw = signer(CONTROL, control.privateKey).seal("h1", { n: 1 });

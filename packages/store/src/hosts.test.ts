@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, type StandIn } from "@corral/local";
-import { dynamoClient, ensureTable, HostStore } from "./index.js";
+import { dynamoClient, ensureTable, HostStore, KEY_OVERLAP_MS } from "./index.js";
 
 let dynamo: StandIn;
 let hosts: HostStore;
@@ -29,6 +29,19 @@ describe("hosts on dynalite", () => {
     expect(again).toMatchObject({ labels: { zone: "a", "rack/row": "r1" }, state: "draining", lastSeen: 5 });
     expect(again?.address).toBeUndefined(); // the new registration said no address
     expect(await hosts.tokenHash("n1")).toBe("t2");
+  });
+
+  it("a registration's new key replaces the old one, which still verifies for two minutes (the last process's reports)", async () => {
+    await hosts.register(reg("nk", { lastSeen: 1000 }), "t", "k1");
+    expect(await hosts.publicKeys("nk", 1000)).toEqual(["k1"]);
+    await hosts.register(reg("nk", { lastSeen: 5000 }), "t", "k2");
+    expect(await hosts.publicKey("nk")).toBe("k2");
+    expect(await hosts.publicKeys("nk", 5000 + KEY_OVERLAP_MS - 1)).toEqual(["k2", "k1"]);
+    expect(await hosts.publicKeys("nk", 5000 + KEY_OVERLAP_MS)).toEqual(["k2"]);
+    // registered again with the same key: one key
+    await hosts.register(reg("nk", { lastSeen: 9000 }), "t", "k2");
+    expect(await hosts.publicKeys("nk", 9000)).toEqual(["k2"]);
+    expect(await hosts.publicKeys("nobody", 0)).toEqual([]);
   });
 
   it("labels are set and removed together; a check can refuse the result; a missing host is undefined", async () => {

@@ -74,6 +74,9 @@ async function conditional(send: () => Promise<unknown>): Promise<boolean> {
 }
 
 /** Hosts, their heartbeats, labels and admin state, the hash of each host's own token, and the public key its reports are signed with. */
+/** How long a host's key, replaced by a registration, still verifies its messages (sent by the process that died). */
+export const KEY_OVERLAP_MS = 2 * 60_000;
+
 export class HostStore {
   constructor(
     private readonly db: DynamoDBClient,
@@ -84,6 +87,8 @@ export class HostStore {
    * (Re-)register a host: a new token hash and signing key replace the old
    * ones (the API checks who may). Its name, labels and admin state are
    * kept; a host new to the store gets `first` (a join token's labels).
+   * The key it replaces still verifies for KEY_OVERLAP_MS (publicKeys): the
+   * reports the last process sent just before it died are on the queue yet.
    */
   async register(host: Registration, tokenHash: string, publicKey: string, first: { name?: string; labels?: Record<string, string> } = {}): Promise<void> {
     const values: Record<string, AttributeValue> = {
@@ -96,8 +101,12 @@ export class HostStore {
       ":n": { S: first.name ?? host.id },
       ":l": toMap(first.labels ?? {}),
       ":s": { S: "active" },
+      ":pu": { N: String(host.lastSeen + KEY_OVERLAP_MS) },
     };
     const set = [
+      // (the right-hand sides read the item as it was: the key being replaced)
+      "previousKey = if_not_exists(publicKey, :k)",
+      "previousUntil = :pu",
       ...["queueUrl = :q", "lastSeen = :t", "engine = :e", "containers = :c", "tokenHash = :h", "publicKey = :k"],
       ...["#name = if_not_exists(#name, :n)", "labels = if_not_exists(labels, :l)", "adminState = if_not_exists(adminState, :s)"],
     ];
@@ -147,6 +156,16 @@ export class HostStore {
   /** The Ed25519 public key (SPKI DER, base64) the host signs its messages with. */
   async publicKey(id: string): Promise<string | undefined> {
     return (await this.#item(id))?.publicKey?.S;
+  }
+
+  /** The keys a message of the host may be signed with at `now`: its key, and for a while after it registered again, the one before. */
+  async publicKeys(id: string, now: number): Promise<string[]> {
+    const item = await this.#item(id);
+    const key = item?.publicKey?.S;
+    if (!key) return [];
+    const previous = item.previousKey?.S;
+    const until = Number(item.previousUntil?.N ?? 0);
+    return previous && previous !== key && until > now ? [key, previous] : [key];
   }
 
   /** A one-time join token for host `id` (its hash), good until `expiresAt`, with the labels the host starts with; a new one replaces an unused one. */

@@ -3,7 +3,7 @@ export type { DynamoConfig } from "./client.js";
 export { EventStore, hmacIntegrity, UntrustedCommitError, VersionConflictError } from "./event-store.js";
 export type { EventStoreOptions, Integrity } from "./event-store.js";
 export { ChangeFeed } from "./feed.js";
-export { HostStore } from "./hosts.js";
+export { HostStore, KEY_OVERLAP_MS } from "./hosts.js";
 export type { HostAdminState, HostRecord, JoinRecord, Registration } from "./hosts.js";
 export { CLAIM_LEASE_MS, IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";

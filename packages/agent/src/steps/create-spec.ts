@@ -43,7 +43,8 @@ export function createSpecOf(step: Step, spec: ServiceSpec, at: CreatePlace): Cr
   const healthcheck = effectiveHealthcheck(spec);
   return {
     name,
-    image: spec.image,
+    // exactly the revision's image once pinned (REPOSITORY@DIGEST, or this host's image id)
+    image: step.pinned ?? spec.image,
     ...(spec.command ? { command: spec.command } : {}),
     ...(spec.entrypoint ? { entrypoint: spec.entrypoint } : {}),
     env: spec.environment,

@@ -18,11 +18,11 @@ import type { StepHandler } from "./types.js";
  * one of the agent's (io.corral.cron.* are the service's to set: the
  * control plane reads those from the spec, never from a container).
  */
-async function reservedLabels(spec: ServiceSpec, o: AgentOptions): Promise<string | undefined> {
+async function reservedLabels(step: Step, spec: ServiceSpec, o: AgentOptions): Promise<string | undefined> {
   const own = new Set<string>(Object.values(L));
   const set = Object.keys({ ...spec.deploy?.labels, ...spec.labels }).filter((k) => own.has(k));
   if (set.length > 0) return `the label${set.length > 1 ? "s" : ""} ${set.join(", ")} ${set.length > 1 ? "are" : "is"} corral's own: a service may not set ${set.length > 1 ? "them" : "it"}`;
-  const fromImage = Object.keys((await o.runtime.imageLabels(spec.image)) ?? {}).filter((k) => k.startsWith("io.corral."));
+  const fromImage = Object.keys((await o.runtime.imageLabels(step.pinned ?? spec.image)) ?? {}).filter((k) => k.startsWith("io.corral."));
   if (fromImage.length > 0) {
     const them = fromImage.length > 1 ? "them" : "it";
     const carries = `image ${spec.image} carries the label${fromImage.length > 1 ? "s" : ""} ${fromImage.join(", ")}`;
@@ -109,7 +109,7 @@ export const create: StepHandler<"create"> = async (step, { options: o, ensureNe
   }
   if (!step.spec) return { ok: false, error: "create step without a service spec" };
   const spec = step.spec;
-  const refused = unassignedPorts(name, spec) ?? (await reservedLabels(spec, o));
+  const refused = unassignedPorts(name, spec) ?? (await reservedLabels(step, spec, o));
   if (refused) return { ok: false, error: refused };
   const network = stackNetwork(step.stack);
   const assigned = await ensureNetwork(network, step.stack);

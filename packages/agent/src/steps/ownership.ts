@@ -16,3 +16,14 @@ export function notOurs(step: Step, c: ContainerInfo): string | undefined {
   const has = c.labels[label] === undefined ? "no such label" : `${label}=${c.labels[label]}`;
   return `refusing to ${step.action} container ${c.name} (${c.id.slice(0, 12)}): it does not belong to this step (expected ${label}=${value}, found ${has})`;
 }
+
+/**
+ * The container under the step's name is another of the same service's (a
+ * later create's, or an older one renamed back by a rollback): the one the
+ * step is about has left the name, which the plan gives on only after this
+ * step. A stop or removal delivered again finds it so, and is done; it must
+ * not act on the container that holds the name now.
+ */
+export function movedOn(step: Step, c: ContainerInfo): boolean {
+  return step.createdBy !== undefined && c.labels[L.stack] === step.stack && c.labels[L.service] === step.service && c.labels[L.step] !== step.createdBy;
+}

@@ -1,19 +1,53 @@
-import { registryOf, type Step } from "@corral/core";
+import { registryOf, repositoryOf, shortDigest, splitImage, type PulledImage, type Step } from "@corral/core";
 import type { AgentOptions } from "../options.js";
 import type { StepHandler } from "./types.js";
 
+/** A repository as registries name it, so that `docker.io/library/nginx` and `nginx` are one. */
+const sameRepository = (a: string, b: string) => {
+  const [x, y] = [splitImage(a), splitImage(b)];
+  return x.registry === y.registry && x.repository === y.repository;
+};
+
+/** What the host has under the image: its id, and the digest the step's repository knows it by (RepoDigests). */
+export async function pulledImage(step: Step, o: AgentOptions): Promise<PulledImage | undefined> {
+  const found = await o.runtime.imageIdentity(step.pinned ?? step.image);
+  if (!found) return undefined;
+  const repository = repositoryOf(step.image);
+  const digest = found.repoDigests.map((d) => d.split("@")).find(([repo, dg]) => repo && dg && sameRepository(repo, repository))?.[1];
+  return { id: found.id, ...(digest ? { digest } : {}) };
+}
+
 /**
- * Make sure a step's image is on the host: pulled when missing or forced,
- * and always from a private registry (one corral holds logins for), with
- * the login the API gives this host for this step, if any. False when it
- * was there already and nothing was pulled.
+ * Make sure a step's image is on the host, exactly the revision's once it
+ * is pinned (REPOSITORY@DIGEST, or the image id this host ran it as):
+ * pulled when missing or forced, and always from a private registry (one
+ * corral holds logins for), with the login the API gives this host for
+ * this step, if any. False when it was there already and nothing was pulled.
  */
 export async function ensureImage(step: Step, force: boolean, o: AgentOptions): Promise<boolean> {
+  const wanted = step.pinned ?? step.image;
+  if (step.pinned?.startsWith("sha256:")) {
+    // a local image's id: no registry can give it back
+    if (await o.runtime.imageExists(wanted)) return false;
+    throw new Error(
+      `image ${step.image} of revision ${step.revision} ran as ${shortDigest(wanted)} on this host, which no longer has it; an image without a registry digest cannot be pulled again ` +
+        `(push it to a registry, or load it on this host again and run 'corral up --upgrade --pull')`,
+    );
+  }
   const access = o.registryAuth ? await o.registryAuth(step, registryOf(step.image)) : undefined;
-  if (!force && access === undefined && (await o.runtime.imageExists(step.image))) return false;
-  await o.runtime.pull(step.image, typeof access === "object" ? access : undefined);
+  if (!force && access === undefined && (await o.runtime.imageExists(wanted))) return false;
+  try {
+    await o.runtime.pull(wanted, typeof access === "object" ? access : undefined);
+  } catch (e) {
+    if (!step.pinned) throw e;
+    const digest = step.pinned.split("@")[1] ?? step.pinned;
+    throw new Error(`image ${step.image} at ${shortDigest(digest)} (revision ${step.revision}'s exact image) is not on this host and could not be pulled: ${(e as Error).message}`);
+  }
   return true;
 }
 
-export const pull: StepHandler<"pull"> = async (step, { options }) =>
-  (await ensureImage(step, step.forcePull ?? false, options)) ? { ok: true } : { ok: true, alreadyDone: true };
+export const pull: StepHandler<"pull"> = async (step, { options }) => {
+  const pulled = await ensureImage(step, step.forcePull ?? false, options);
+  const image = await pulledImage(step, options);
+  return { ok: true, ...(pulled ? {} : { alreadyDone: true }), ...(image ? { image } : {}) };
+};

@@ -2,7 +2,7 @@ import { labels as L } from "@corral/core";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { secretFolder, stackNetwork } from "../names.js";
-import { notOurs } from "./ownership.js";
+import { movedOn, notOurs } from "./ownership.js";
 import type { StepHandler } from "./types.js";
 
 /** Remove the container (drained from the router first) and its secret folder; with dropNetwork, the stack's network once nothing of it is left. */
@@ -10,6 +10,7 @@ export const remove: StepHandler<"remove"> = async (step, { options: o }) => {
   const rt = o.runtime;
   const name = step.container ?? "";
   const existing = await rt.inspect(name);
+  if (existing && movedOn(step, existing)) return { ok: true, alreadyDone: true };
   const refused = existing && notOurs(step, existing);
   if (refused) return { ok: false, error: refused };
   const createdBy = existing?.labels[L.step];

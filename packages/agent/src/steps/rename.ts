@@ -1,4 +1,4 @@
-import { notOurs } from "./ownership.js";
+import { movedOn, notOurs } from "./ownership.js";
 import type { StepHandler } from "./types.js";
 
 /** Move a container aside (an upgrade's old one) to step.renameTo; found there already, it is done. */
@@ -6,7 +6,9 @@ export const rename: StepHandler<"rename"> = async (step, { options: o }) => {
   const rt = o.runtime;
   const name = step.container ?? "";
   const to = step.renameTo ?? "";
-  const [from, target] = [await rt.inspect(name), await rt.inspect(to)];
+  const [found, target] = [await rt.inspect(name), await rt.inspect(to)];
+  // the name holds another container of the service now (a create after the rename): ours went on to the new name
+  const from = found && movedOn(step, found) ? undefined : found;
   const refused = (from && notOurs(step, from)) || (target && notOurs(step, target));
   if (refused) return { ok: false, error: refused };
   if (!from && target) return { ok: true, alreadyDone: true }; // renamed before: a redelivery

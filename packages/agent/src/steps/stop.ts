@@ -1,11 +1,12 @@
 import { labels as L } from "@corral/core";
-import { notOurs } from "./ownership.js";
+import { movedOn, notOurs } from "./ownership.js";
 import type { StepHandler } from "./types.js";
 
 /** Stop the container, out of the router's rotation first; one already stopped (or gone) is done. */
 export const stop: StepHandler<"stop"> = async (step, { options: o }) => {
   const name = step.container ?? "";
   const before = await o.runtime.inspect(name);
+  if (before && movedOn(step, before)) return { ok: true, alreadyDone: true };
   const refused = before && notOurs(step, before);
   if (refused) return { ok: false, error: refused };
   if (!before?.running) return { ok: true, alreadyDone: true };

@@ -1,6 +1,10 @@
 import {
   ComposeError,
   decide,
+  registryOf,
+  writtenDigest,
+  type ImageCheck,
+  type ServiceSpec,
   evolve,
   handleCommand,
   invalid,
@@ -14,7 +18,9 @@ import {
   type StackState,
 } from "@corral/core";
 import { CONTROL, faultPoint, type QueueSender } from "@corral/queue";
-import type { EventStore } from "@corral/store";
+import type { EventStore, RegistryStore } from "@corral/store";
+import { loginForStack } from "../routes/registries.js";
+import type { ImageResolver } from "./digests.js";
 import { primaryGroup, type Principal } from "../auth.js";
 import type { UpBody } from "../bodies.js";
 import { selectServices } from "../select.js";
@@ -33,6 +39,8 @@ export type UpExtra = { note?: string; rollbackServices?: string[] };
 
 export interface DeployDeps {
   store: EventStore;
+  registries: RegistryStore;
+  resolveImage?: ImageResolver | undefined;
   sender: Pick<QueueSender, "send">;
   controlQueueUrl: string;
   policy: SitePolicy;
@@ -46,7 +54,17 @@ export interface DeployDeps {
 }
 
 /** The Up command an `up` request makes, for the state it is decided on and the host ports it may give. */
-function upCommand(stack: string, body: UpBody, admitted: Admitted | undefined, principal: Principal, source: Source, extra: UpExtra, op: string, clock: () => number) {
+function upCommand(
+  stack: string,
+  body: UpBody,
+  admitted: Admitted | undefined,
+  principal: Principal,
+  source: Source,
+  extra: UpExtra,
+  op: string,
+  clock: () => number,
+  pins?: Record<string, ImageCheck>,
+) {
   let fileServices = admitted?.project.services;
   if (fileServices && body.services?.length) {
     const selected = selectServices(fileServices, body.services, body.files.map((f) => f.name).join(" + "));
@@ -77,6 +95,7 @@ function upCommand(stack: string, body: UpBody, admitted: Admitted | undefined, 
     ...((body.autoConfirmMs ?? admitted?.autoConfirmMs) ? { autoConfirmMs: body.autoConfirmMs ?? admitted?.autoConfirmMs } : {}),
     ...(extra.note ? { note: extra.note } : {}),
     ...(extra.rollbackServices ? { rollbackServices: extra.rollbackServices } : {}),
+    ...(pins && Object.keys(pins).length > 0 ? { pins } : {}),
   });
 }
 
@@ -102,6 +121,28 @@ function dryRunAnswer(stack: string, state: StackState, events: StackEvent[], af
 
 /** The verbs that append to a stack's log: every one through the command handler, and the controller woken after. */
 export function deploys(deps: DeployDeps) {
+  /**
+   * What each image of the files names now, asked of its registry once per
+   * reference (a digest written in the reference is pinned as written), with
+   * the caller's login for it, or their group's: at most 8 at a time.
+   */
+  async function imagePins(services: Record<string, ServiceSpec>, principal: Principal): Promise<Record<string, ImageCheck> | undefined> {
+    const resolve = deps.resolveImage;
+    if (!resolve) return undefined;
+    const images = [...new Set(Object.values(services).map((s) => s.image))].filter((i) => i && !writtenDigest(i));
+    const out: Record<string, ImageCheck> = {};
+    const who = { owner: principal.name, group: primaryGroup(principal) };
+    for (let i = 0; i < images.length; i += 8) {
+      await Promise.all(
+        images.slice(i, i + 8).map(async (image) => {
+          const login = await loginForStack(deps.registries, who, registryOf(image)).catch(() => undefined);
+          out[image] = await resolve(image, login).catch((e: unknown) => ({ unchecked: `the registry could not be asked (${String(e)})` }));
+        }),
+      );
+    }
+    return out;
+  }
+
   /** Decide and append (core's handleCommand retries when the controller appended meanwhile); then wake the controller. */
   async function command(stack: string, make: (state: StackState) => Command) {
     let asked: Command | undefined;
@@ -127,7 +168,8 @@ export function deploys(deps: DeployDeps) {
     const admitted = noFiles ? undefined : await deps.admit(stack, body, { checkSecrets: true, principal });
     if (admitted?.violations) throw admitted.violations;
     const op = newOpId();
-    const make = upCommand(stack, body, admitted, principal, source, extra, op, deps.clock);
+    const pins = admitted ? await imagePins(admitted.project.services, principal) : undefined;
+    const make = upCommand(stack, body, admitted, principal, source, extra, op, deps.clock, pins);
     if (body.dryRun) {
       // decide, and write nothing: which services would be upgraded, and why
       const state = await deps.store.load(stack);

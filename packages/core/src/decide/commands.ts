@@ -1,4 +1,5 @@
-import type { Source } from "../events.js";
+import type { RevisionService, Source } from "../events.js";
+import type { ImageCheck } from "../images.js";
 import type { Project, ServiceSpec, StepReport } from "../model.js";
 import type { PortPool } from "../host-ports.js";
 import type { Placed } from "../placement.js";
@@ -44,6 +45,10 @@ export type Command =
       rollbackServices?: string[];
       /** The site's range and the host ports other stacks hold: each slot's ports written without a host port come from it. */
       ports?: PortPool;
+      /** What a registry said each image reference (as written) names now, or why it could not be asked: the revision pins it. */
+      pins?: Record<string, ImageCheck>;
+      /** A revision deployed again: each service's image exactly as that revision had it. */
+      exact?: Record<string, Pick<RevisionService, "digest" | "ids">>;
     }
   | { type: "Remove"; stack: string; op: string; by: string; source: Source }
   /** `corral stack create --empty NAME`: a stack with no services yet, owned by its creator. */

@@ -6,7 +6,7 @@ import type { Placed } from "../placement.js";
 import { isGlobal, newPlaced, placeService, stackPlaced } from "../scheduling.js";
 import type { ContainerRecord, Operation, StackState } from "../state.js";
 import type { HostInfo } from "./commands.js";
-import { byServiceSlot, containerStep, dropUndefined, newContainer, planEvents, stepId } from "./steps.js";
+import { byServiceSlot, containerStep, dropUndefined, newContainer, planEvents, pullStep } from "./steps.js";
 
 // Containers off draining and disconnected hosts, onto active ones.
 
@@ -80,9 +80,10 @@ export function planMove(state: StackState, op: Operation, hosts: HostInfo[], no
       const p = result.placements.find((x) => x.slot === old.slot)!;
       let pull = pulled.get(p.host);
       if (!pull) {
-        pull = stepId(state.name, op.id, state.revision, service, "pull", old.slot); // one per host, as in planServices
+        const pulling = pullStep(state, op.id, service, old.slot, p.host); // one per host, as in planServices
+        pull = pulling.id;
         pulled.set(p.host, pull);
-        steps.push({ op: op.id, stack: state.name, service, revision: state.revision, action: "pull", host: p.host, image: spec.image, id: pull, after: [] });
+        steps.push(pulling);
       }
       const first = [pull, ...previousBatch];
       const lead: Partial<Step> = previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {};

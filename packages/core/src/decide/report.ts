@@ -1,4 +1,5 @@
 import type { StackEvent } from "../events.js";
+import type { Step } from "../model.js";
 import { sendable } from "../dispatch.js";
 import { Draft, type StackState } from "../state.js";
 import { advance, blockedSkips } from "./advance.js";
@@ -32,12 +33,30 @@ export function decideReport(command: CommandOf<"Report">, state: StackState): S
         ...(report.ports ? { ports: report.ports } : {}),
         ...(report.ip ? { ip: report.ip } : {}),
         ...(report.health ? { health: report.health } : {}),
+        ...(report.image && record.step.action === "pull" ? { image: report.image } : {}),
         ...(record.step.action === "start" ? { at: command.now } : {}),
       }
     : { type: "StepFailed", stepId: report.stepId, error: report.error ?? "failed" };
-  const s = new Draft(state).apply(event);
+  const implied = report.ok ? impliedRenames(state, record.step) : [];
+  const s = new Draft(state).applyAll(implied).apply(event);
   const skips = event.type === "StepFailed" ? blockedSkips(s.state) : [];
-  return [event, ...skips, ...advance(s.applyAll(skips).state, command.hosts, command.now, command.placed)];
+  return [...implied, event, ...skips, ...advance(s.applyAll(skips).state, command.hosts, command.now, command.placed)];
+}
+
+/**
+ * A container started under a name a rename of the plan gives it (a
+ * rollback's old container, taking its name back), while that rename's own
+ * report has not come (lost with a queue, or behind this one): the agent
+ * found the very container (its create's label) under the new name, so the
+ * rename is done. Said first, so that the start lands on the moved record.
+ */
+function impliedRenames(state: StackState, step: Step): StackEvent[] {
+  if (step.action !== "start" || !step.container || !step.createdBy) return [];
+  return step.after.flatMap((id): StackEvent[] => {
+    const dep = state.steps[id];
+    const renamed = dep?.status === "planned" && dep.step.action === "rename" && dep.step.renameTo === step.container && dep.step.host === step.host && dep.step.createdBy === step.createdBy;
+    return renamed ? [{ type: "StepSucceeded", stepId: id, alreadyDone: true }] : [];
+  });
 }
 
 /** Steps planned and not reported within the timeout are sent again, or fail after the last attempt (at the first timeout for a disconnected host). */

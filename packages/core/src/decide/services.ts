@@ -5,7 +5,7 @@ import { globalSlots, type Placed } from "../placement.js";
 import { newPlaced, placeService, placementHosts, rulesOf, stackPlaced } from "../scheduling.js";
 import type { ContainerRecord, StackState } from "../state.js";
 import type { HostInfo } from "./commands.js";
-import { containersByService, newContainer, slotContainer, stepId, stopAndRemove } from "./steps.js";
+import { containersByService, newContainer, pullStep, slotContainer, stepId, stopAndRemove } from "./steps.js";
 
 // What up, scale and the rest of an upgrade share: each service brought to what its spec says.
 
@@ -32,10 +32,10 @@ export function planServices(state: StackState, opId: string, hosts: HostInfo[],
     const create = (slot: number, host: string, why: string) => {
       let pull = pulledOn.get(host);
       if (!pull) {
-        pull = stepId(state.name, opId, rev, service, "pull", slot); // one per host: named by the first slot it serves there
+        // one per host: named by the first slot it serves there
+        const pulling = pullStep(state, opId, service, slot, host, state.op?.pull);
+        pull = pulling.id;
         pulledOn.set(host, pull);
-        const pulling: Step = { op: opId, stack: state.name, service, revision: rev, image: spec.image, id: pull, action: "pull", host, after: [] };
-        if (state.op?.pull) pulling.forcePull = true;
         pulls.push(pulling);
       }
       const [creating, starting] = newContainer(state, opId, service, slot, host, [pull]);

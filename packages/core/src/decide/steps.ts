@@ -1,6 +1,7 @@
 import type { StackEvent } from "../events.js";
 import { withSlotPorts } from "../host-ports.js";
 import type { Step } from "../model.js";
+import { exactImage } from "../images.js";
 import { containerName } from "../names.js";
 import type { ContainerRecord, StackState } from "../state.js";
 
@@ -47,7 +48,8 @@ export function slotContainer(state: StackState, service: string, slot: number):
 
 /** Create and start a service's container in a slot, at the current revision. */
 export function newContainer(state: StackState, opId: string, service: string, slot: number, host: string, after: string[]): [Step, Step] {
-  const { spec: serviceSpec, hash } = state.services[service]!;
+  const revisionService = state.services[service]!;
+  const { spec: serviceSpec, hash } = revisionService;
   // the slot's own host ports for the ports written without one
   const spec = withSlotPorts(serviceSpec, state.slotPorts?.[service]?.[String(slot)]);
   const rev = state.revision;
@@ -79,6 +81,8 @@ export function newContainer(state: StackState, opId: string, service: string, s
     hash,
     after,
   };
+  const exact = exactImage(revisionService, host);
+  if (exact) creating.pinned = exact;
   if (previousIp) creating.ip = previousIp;
   else if (previous?.ip) creating.addressLeft = `${previous.ip} on ${previous.host}`;
   if (Object.keys(mounted).length) creating.volumes = mounted;
@@ -86,6 +90,17 @@ export function newContainer(state: StackState, opId: string, service: string, s
   const start = stepId(state.name, opId, rev, service, "start", slot);
   const starting: Step = { op: opId, stack: state.name, service, slot, revision: rev, image: spec.image, container: name, host, id: start, action: "start", after: [create], createdBy: create };
   return [creating, starting];
+}
+
+/** The step that puts a service's image (exactly the revision's, once pinned) on a host before its containers are made there. */
+export function pullStep(state: StackState, opId: string, service: string, slot: number, host: string, force?: boolean): Step {
+  const rs = state.services[service]!;
+  const id = stepId(state.name, opId, state.revision, service, "pull", slot);
+  const step: Step = { op: opId, stack: state.name, service, revision: state.revision, image: rs.spec.image, id, action: "pull", host, after: [] };
+  const exact = exactImage(rs, host);
+  if (exact) step.pinned = exact;
+  if (force) step.forcePull = true;
+  return step;
 }
 
 /** One step on an existing container. */
@@ -104,11 +119,14 @@ export function containerStep(state: StackState, opId: string, c: ContainerRecor
     container: c.name,
     after,
   };
+  // the create that made it: the agent acts on that container only, not on another that took the name since
+  if (c.createdBy) step.createdBy = c.createdBy;
   return Object.keys(extra).length > 0 ? Object.assign(step, extra) : step;
 }
 
 /** Stop, then remove, a container (only remove it when it is stopped already). */
 export function stopAndRemove(state: StackState, opId: string, service: string, slot: number, name: string, host: string, image: string): Step[] {
+  const createdBy = state.containers[name]?.host === host ? state.containers[name]?.createdBy : undefined;
   const step = (id: string, action: "stop" | "remove", after: string[]): Step => ({
     op: opId,
     stack: state.name,
@@ -121,6 +139,7 @@ export function stopAndRemove(state: StackState, opId: string, service: string, 
     id,
     action,
     after,
+    ...(createdBy ? { createdBy } : {}),
   });
   const remove = stepId(state.name, opId, state.revision, service, `remove-${name}`, slot);
   // already stopped (an old container kept by an upgrade): only the removal is left

@@ -1,6 +1,7 @@
 import { conflict } from "../errors.js";
 import type { OperationKind, RevisionService, StackEvent } from "../events.js";
 import { canonicalJson, configHash } from "../hash.js";
+import { tagOf } from "../images.js";
 import type { ServiceSpec } from "../model.js";
 import type { Placed } from "../placement.js";
 import { evolve, type StackState } from "../state.js";
@@ -59,7 +60,10 @@ export function decideUp(command: UpCommand, state: StackState): StackEvent[] {
     events.push(created);
     state = evolve(state, created);
   }
-  const { services, changed, toUpgrade, secrets } = serviceChanges(command, state);
+  const { services, changed, toUpgrade, secrets, moved, noticed, unchecked } = serviceChanges(command, state);
+  if (Object.keys(noticed).length > 0 || Object.keys(unchecked).length > 0) {
+    events.push({ type: "ImagesChecked", op: command.op, ...(Object.keys(noticed).length ? { moved: noticed } : {}), ...(Object.keys(unchecked).length ? { unchecked } : {}) });
+  }
   const volumes = { ...state.volumes, ...command.volumes };
   const secretVersions = { ...state.secretVersions, ...command.secretVersions };
   const topChanged =
@@ -96,6 +100,7 @@ export function decideUp(command: UpCommand, state: StackState): StackEvent[] {
       services: toUpgrade,
       confirm: command.confirm ?? false,
       forced: command.force ?? false,
+      ...(Object.keys(moved).length ? { moved } : {}),
       ...(command.autoConfirmMs ? { autoConfirmMs: command.autoConfirmMs } : {}),
     });
     events.push(started(command, "upgrade", revision, { confirms }));
@@ -118,6 +123,9 @@ function serviceChanges(command: UpCommand, state: StackState) {
   const services: Record<string, RevisionService> = { ...state.services };
   const changed: string[] = [];
   const toUpgrade: string[] = [];
+  const moved: Record<string, { tag: string; digest: string }> = {};
+  const noticed: Record<string, { tag: string; digest: string }> = {};
+  const unchecked: Record<string, { reason: string; kept?: string }> = {};
   const withLive = new Set(Object.values(state.containers).flatMap((c) => (c.previousOf ? [] : [c.service])));
   for (const [name, spec] of Object.entries(command.services)) {
     const hash = configHash(spec, command.secretVersions, names);
@@ -127,11 +135,53 @@ function serviceChanges(command: UpCommand, state: StackState) {
     if (hashChanged && live && !command.upgrade && !command.force) {
       throw conflict(`service ${name} of stack ${command.stack} has changed; run 'corral up --upgrade' to upgrade it`);
     }
-    if (!current || hashChanged || current.spec.scale !== spec.scale) changed.push(name);
-    if (live && (hashChanged || command.force)) toUpgrade.push(name);
-    services[name] = { spec, hash };
+    const pin = pinFor(command, name, current, spec, hashChanged);
+    const upgrading = command.upgrade || command.force;
+    // the tag names other bytes now (the :latest workflow): an upgrade deploys them; a plain up keeps what runs, and says so
+    const tagMoved = (pin.moved !== undefined || pin.back === true) && live && !hashChanged;
+    if (tagMoved && !upgrading && pin.moved) noticed[name] = { tag: tagOf(spec.image) ?? "latest", digest: pin.moved };
+    if (pin.unchecked && (upgrading || !current)) unchecked[name] = pin.unchecked;
+    const upgradeIt = live && (hashChanged || command.force || (tagMoved && command.upgrade === true));
+    if (!current || hashChanged || current.spec.scale !== spec.scale || (tagMoved && upgrading)) changed.push(name);
+    if (upgradeIt) toUpgrade.push(name);
+    if (upgradeIt && pin.moved && tagMoved) moved[name] = { tag: tagOf(spec.image) ?? "latest", digest: pin.moved };
+    const keep = tagMoved && !upgrading ? current! : undefined;
+    services[name] = keep ? { ...keep, spec, hash } : { spec, hash, ...(pin.digest ? { digest: pin.digest } : {}), ...(pin.ids ? { ids: pin.ids } : {}) };
   }
-  return { services, changed, toUpgrade, secrets: names };
+  return { services, changed, toUpgrade, secrets: names, moved, noticed, unchecked };
+}
+
+/**
+ * What a service's image is pinned to in the revision `up` makes: the
+ * digest the registry gave now (or the revision rolled back to had); else,
+ * for the same reference, the pin it has (the registry could not be asked:
+ * it stays on what runs); else nothing, and the first pull pins it. A
+ * local image's ids carry over only while the service is unchanged and
+ * not pulled anew: a changed service is made from what the host has now.
+ */
+function pinFor(command: UpCommand, name: string, current: RevisionService | undefined, spec: ServiceSpec, hashChanged: boolean) {
+  // a revision deployed again (--rollback --to-revision): exactly what it ran
+  const sameImage = current?.spec.image === spec.image;
+  const out: { digest?: string; ids?: Record<string, string>; moved?: string; back?: true; unchecked?: { reason: string; kept?: string } } = {};
+  const exact = command.exact?.[name];
+  if (exact) {
+    if (exact.digest) out.digest = exact.digest;
+    if (exact.ids) out.ids = exact.ids;
+    // the same reference, other bytes than run now: deployed again all the same
+    const differs = exact.digest ? exact.digest !== current?.digest : Object.entries(exact.ids ?? {}).some(([h, id]) => current?.ids?.[h] !== undefined && current.ids[h] !== id);
+    if (sameImage && differs) out.back = true;
+    return out;
+  }
+  const given = command.pins?.[spec.image];
+  if (given && "digest" in given) {
+    out.digest = given.digest;
+    if (sameImage && current.digest && current.digest !== given.digest) out.moved = given.digest;
+    return out;
+  }
+  if (sameImage && current.digest && !(command.pull && given === undefined)) out.digest = current.digest;
+  else if (sameImage && current.ids && !hashChanged && !command.pull && !command.force) out.ids = current.ids;
+  if (given && "unchecked" in given && current?.digest && sameImage) out.unchecked = { reason: given.unchecked, kept: current.digest };
+  return out;
 }
 
 /** --start-first is refused for a service whose container publishes a host port itself: old and new cannot both hold it. */

@@ -9,7 +9,7 @@ import type { CommandOf, HostInfo } from "./commands.js";
 import { planServices } from "./services.js";
 import { failureAction, upgradedBy } from "./shared.js";
 import { portsBlockingStartFirst } from "./slot-ports.js";
-import { containersByService, containerStep, dropUndefined, newContainer, planEvents, slotContainer, stepId, stopAndRemove } from "./steps.js";
+import { containersByService, containerStep, dropUndefined, newContainer, planEvents, pullStep, slotContainer, stopAndRemove } from "./steps.js";
 
 // Upgrades, Rancher style: the new containers come up beside the old ones kept aside, until a confirm (they go) or a
 // rollback (they come back); a failure pauses, rolls back by itself or carries on, as the service's update_config says.
@@ -33,8 +33,9 @@ export function toRevision(command: CommandOf<"Up">, state: StackState): Command
     throw notFound(`stack ${state.name} has no revision ${command.toRevision} (see 'corral history ${state.name}')${earlier}`);
   }
   const services = Object.fromEntries(Object.entries(target.services).map(([n, r]) => [n, r.spec]));
+  const exact = Object.fromEntries(Object.entries(target.services).map(([n, r]) => [n, { ...(r.digest ? { digest: r.digest } : {}), ...(r.ids ? { ids: r.ids } : {}) }]));
   const { volumes, secrets, secretVersions } = target;
-  return { ...command, toRevision: undefined, rollback: false, upgrade: true, services, volumes, secrets, secretVersions, note: `rollback to ${command.toRevision}` };
+  return { ...command, toRevision: undefined, rollback: false, upgrade: true, services, exact, volumes, secrets, secretVersions, note: `rollback to ${command.toRevision}` };
 }
 
 /**
@@ -188,20 +189,24 @@ function upgradeSteps(state: StackState, op: Operation, service: string, { slots
   const blocking = portsBlockingStartFirst(state.revisions[upgrade.from]?.services[service]?.spec, spec, state.slotPorts?.[service]);
   const startFirst = (op.startFirst ?? settings?.order === "start-first") && !spec.retain_ip && blocking.length === 0;
   const chainAny = failureAction(state, service) === "continue";
-  const pulled = new Map<string, string>();
+  // the image goes onto every host the service lands on before the first old container stops: an image
+  // that cannot be had (a digest gone from the registry, a local image missing) stops nothing
+  const pulls = new Map<string, string>();
+  for (const slot of slots) {
+    const host = hostOf.get(slot) ?? slotContainer(state, service, slot)!.host;
+    if (pulls.has(host)) continue;
+    const pulling = pullStep(state, opId, service, slot, host, op.pull); // one per host, as in planServices
+    pulls.set(host, pulling.id);
+    steps.push(pulling);
+  }
+  const pulled = [...pulls.values()];
   let previousBatch: string[] = [];
   let batch: string[] = [];
   for (const slot of slots) {
     const old = slotContainer(state, service, slot);
     const name = old?.name ?? containerName(state.name, service, slot);
     const host = hostOf.get(slot) ?? old!.host;
-    let pull = pulled.get(host);
-    if (!pull) {
-      pull = stepId(state.name, opId, state.revision, service, "pull", slot); // one per host, as in planServices
-      pulled.set(host, pull);
-      steps.push({ op: opId, stack: state.name, service, revision: state.revision, action: "pull", host, image: spec.image, id: pull, after: [], ...(op.pull ? { forcePull: true } : {}) });
-    }
-    const first = [pull, ...previousBatch];
+    const first = [...pulled, ...previousBatch];
     // the first step of a later batch waits out the interval
     const lead: Partial<Step> = { ...(previousBatch.length > 0 && delayMs > 0 ? { delayMs } : {}), ...(chainAny ? { afterAny: true } : {}) };
     const aside = asideName(name, old?.revision ?? 0);

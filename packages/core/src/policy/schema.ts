@@ -41,6 +41,12 @@ export const sitePolicySchema = z
   .object({
     /** Allowed image registries; unset: any. */
     registries: z.array(z.string()).optional(),
+    /**
+     * Registries (HOST or HOST:PORT) the control plane asks for image
+     * digests over plain HTTP, as Docker's insecure-registries; and the only
+     * ones on a loopback, link-local or private address it asks at all.
+     */
+    insecureRegistries: z.array(z.string().max(255)).max(100).default([]),
     /** Host paths under which bind mounts are allowed. */
     bindRoots: z.array(z.string()).default([]),
     /**

@@ -1,3 +1,6 @@
+import type { PulledImage, RevisionService } from "../events.js";
+import { writtenDigest } from "../images.js";
+import type { Step } from "../model.js";
 import type { Fold, On } from "./draft.js";
 import { lostKey, type ContainerRecord, type CronRun, type LostContainer, type StepRecord } from "./types.js";
 
@@ -25,6 +28,7 @@ export function stepSucceeded(f: Fold, event: On<"StepSucceeded">): void {
 /** What a step that succeeded did to its container. */
 function stepDone(f: Fold, record: StepRecord, event: On<"StepSucceeded">): void {
   const { step } = record;
+  if (step.action === "pull" && event.image) pinPulled(f, step, event.image);
   const name = step.container;
   if (!name) return;
   // a step acts on the container of that name on its own host: another host's of the same name (a lost one's successor) is not touched
@@ -77,6 +81,26 @@ function stepDone(f: Fold, record: StepRecord, event: On<"StepSucceeded">): void
     case "pull":
       break;
   }
+}
+
+/**
+ * A pull pins the revision's image where nothing had: the registry digest
+ * the engine knows it by (the same for every host from then on), else the
+ * image id this host has (a local image: on that host only). In the
+ * revision's record, and in what runs now when that is the same revision.
+ */
+function pinPulled(f: Fold, step: Step, image: PulledImage): void {
+  const pin = (rs: RevisionService | undefined): RevisionService | undefined => {
+    if (!rs || rs.spec.image !== step.image || rs.digest || writtenDigest(rs.spec.image)) return undefined;
+    if (image.digest) return { ...rs, digest: image.digest };
+    if (rs.ids?.[step.host]) return undefined;
+    return { ...rs, ids: { ...rs.ids, [step.host]: image.id } };
+  };
+  const revision = f.state.revisions[step.revision];
+  const pinned = pin(revision?.services[step.service]);
+  if (revision && pinned) f.mut("revisions")[step.revision] = { ...revision, services: { ...revision.services, [step.service]: pinned } };
+  const now = f.state.revision === step.revision ? pin(f.state.services[step.service]) : undefined;
+  if (now) f.mut("services")[step.service] = now;
 }
 
 /** A container after its start step succeeded: running, with what its host reported. */

@@ -108,6 +108,7 @@ const handlers = {
   UpgradePaused: upgradePaused,
   UpgradeConfirmed: upgradeConfirmed,
   RollbackFinished: rollbackFinished,
+  ImagesChecked: () => {}, // what up told the user: nothing in the state changes
 } satisfies { [K in StackEvent["type"]]: (f: Fold, event: On<K>) => void };
 
 /**
