@@ -188,6 +188,26 @@ describe("a step touches only its own stack's containers", () => {
   });
 });
 
+describe("exact images", () => {
+  const old = `sha256:${"a".repeat(64)}`;
+  it("a container is made from the image id its revision pinned on this host, by its reference while the tag still names it", async () => {
+    const rt = new FakeRuntime({ "app:1": {}, [old]: {} });
+    const now = (await rt.imageIdentity("app:1"))!.id;
+    const r = runner(rt);
+    expect(await r.run(step("create", { pinned: now }))).toMatchObject({ ok: true });
+    expect(rt.containers.get("demo-web-1")?.spec.image).toBe("app:1");
+    expect(await r.run(step("create", { id: "demo.web.2.create.r1.op1", container: "demo-web-2", slot: 2, pinned: old }))).toMatchObject({ ok: true });
+    expect(rt.containers.get("demo-web-2")?.spec.image).toBe(old); // the tag moved here: the bytes the revision ran
+  });
+
+  it("a pull of a local image's id the host no longer has fails, saying why, and pulls nothing", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const out = await runner(rt).run(step("pull", { pinned: old }));
+    expect(out).toEqual({ ok: false, error: expect.stringMatching(/^image app:1 of revision 1 ran as sha256:aaaaaaaaaaaa on this host, which no longer has it; an image without a registry digest cannot be pulled again/) as unknown });
+    expect(rt.calls).toEqual([]);
+  });
+});
+
 describe("a step delivered again after the plan gave its container's name on", () => {
   const mine = (create: string) => ({ "io.corral.stack": "demo", "io.corral.service": "web", "io.corral.step": create });
   const oldCreate = "demo.web.1.create.r1.op0";

@@ -52,6 +52,11 @@ export function printIssues(io: Out, issues: ComposeIssue[]) {
   for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
 }
 
+/** What may not work as written, said once per problem on stderr: the stack goes up all the same. */
+export function printWarnings(io: Out, warnings: ComposeIssue[] | undefined) {
+  for (const w of warnings ?? []) io.err(`warning: ${w.path ? `${w.file}: ${w.path}: ${w.reason}` : `${w.file}: ${w.reason}`}`);
+}
+
 /** A listing: a table, or with --format json an array of objects keyed by the columns in lower case. */
 export async function printList<T>(io: Out, format: string, rows: T[], head: string[], row: (r: T) => string[]): Promise<void> {
   if (format === "json") return io.out(JSON.stringify(rows, null, 2));

@@ -1,5 +1,6 @@
 import { changedKeys } from "./diff.js";
 import type { RevisionService, Source } from "./events.js";
+import { writtenDigest } from "./images.js";
 import type { Removal, Revision, RollbackRecord, StackState } from "./state.js";
 
 /**
@@ -21,6 +22,8 @@ export interface HistoryRow {
   changed: Array<{ service: string; keys: string[] }>;
   /** A rollback's note: "rollback to 3" (or, for a revision a rollback committed, its own note); null otherwise. */
   rollback: string | null;
+  /** The exact image each service runs after the entry: its registry digest, or (an image no registry knows) its id on each host. */
+  images: Record<string, { digest?: string; ids?: Record<string, string> }>;
 }
 
 /** One life of a stack: from its creation to its removal (or now). Revisions count from 1 in each. */
@@ -34,10 +37,21 @@ export interface HistoryLife {
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
 
+/** A revision's exact images, by service (those pinned so far). */
+const imagesOf = (r: Revision | undefined): HistoryRow["images"] =>
+  Object.fromEntries(
+    Object.entries(r?.services ?? {}).flatMap(([n, s]): Array<[string, HistoryRow["images"][string]]> => {
+      const digest = s.digest ?? writtenDigest(s.spec.image);
+      return digest ? [[n, { digest }]] : s.ids ? [[n, { ids: s.ids }]] : [];
+    }),
+  );
+
 /** The keys that changed between two versions of a service; a new hash with the same keys means new secret versions. */
 export function whatChanged(before: RevisionService | undefined, after: RevisionService | undefined, forced?: boolean): string[] {
   const keys = changedKeys(before?.spec, after?.spec);
   if (keys.length > 0) return keys;
+  // the same reference, other bytes: the tag moved (or a revision deployed again)
+  if (before?.digest && after?.digest && before.digest !== after.digest) return ["image digest"];
   if (before && after && before.hash !== after.hash) return ["secret versions"];
   return forced ? ["forced"] : [];
 }
@@ -61,11 +75,13 @@ function lifeRows(revisions: Record<number, Revision>, rollbacks: RollbackRecord
       source: r.source,
       changed: r.changed.map((service) => ({ service, keys: whatChanged(running?.services[service], r.services[service]) })),
       rollback: r.rollback ?? null,
+      images: imagesOf(r),
     });
     running = r;
     for (const b of rollbacks.filter((x) => x.after === r.revision)) {
       const back = revisions[b.to];
-      rows.push({ revision: b.to, current: false, time: iso(b.at), by: b.by, source: b.source, changed: differences(revisions[b.from], back), rollback: `rollback to ${b.to}` });
+      const changed = differences(revisions[b.from], back);
+      rows.push({ revision: b.to, current: false, time: iso(b.at), by: b.by, source: b.source, changed, rollback: `rollback to ${b.to}`, images: imagesOf(back) });
       running = back;
     }
   }

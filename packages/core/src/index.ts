@@ -41,7 +41,7 @@ export { MAX_REGISTRY_SERVER, registryServerProblem } from "./registries.js";
 export { toComposeDocuments } from "./export.js";
 export { loadProject } from "./project.js";
 export type { LoadedProject, ProjectInput } from "./project.js";
-export { effectiveHealthcheck } from "./health.js";
+export { effectiveHealthcheck, healthWarnings } from "./health.js";
 export { changedKeys } from "./diff.js";
 export type { Life, Removal, Revision, RollbackRecord, UpgradeState } from "./state.js";
 export { blockedByFailure, groupOf, sendable, toDispatch } from "./dispatch.js";

@@ -49,9 +49,11 @@ export function fold(state: StackState, commits: Commit[]): StackState {
 }
 
 /** The project of the current revision (what `export` writes). */
-export function currentProject(state: StackState): Project {
+export function currentProject(state: StackState, pinned = false): Project {
+  // pinned: each image at the digest its revision pinned (`export --pinned`), where it has one
+  const image = (s: StackState["services"][string]) => (pinned && s.digest && !s.spec.image.includes("@") ? { ...s.spec, image: `${s.spec.image}@${s.digest}` } : s.spec);
   return {
-    services: Object.fromEntries(Object.entries(state.services).map(([n, s]) => [n, s.spec])),
+    services: Object.fromEntries(Object.entries(state.services).map(([n, s]) => [n, image(s)])),
     volumes: state.volumes,
     secrets: state.secrets,
   };

@@ -43,8 +43,7 @@ export function createSpecOf(step: Step, spec: ServiceSpec, at: CreatePlace): Cr
   const healthcheck = effectiveHealthcheck(spec);
   return {
     name,
-    // exactly the revision's image once pinned (REPOSITORY@DIGEST, or this host's image id)
-    image: step.pinned ?? spec.image,
+    image: spec.image,
     ...(spec.command ? { command: spec.command } : {}),
     ...(spec.entrypoint ? { entrypoint: spec.entrypoint } : {}),
     env: spec.environment,

@@ -31,6 +31,20 @@ async function reservedLabels(step: Step, spec: ServiceSpec, o: AgentOptions): P
   return undefined;
 }
 
+/**
+ * The image a container is made from: exactly the revision's once pinned.
+ * At a digest, written as Swarm does (`REPOSITORY:TAG@sha256:...`: the
+ * engine looks it up by the digest). A local image's id: by its reference
+ * while the tag still names that image here (what `docker ps` shows stays
+ * readable), else by the id, the bytes the revision ran.
+ */
+async function exactReference(step: Step, spec: ServiceSpec, o: AgentOptions): Promise<string> {
+  const pinned = step.pinned;
+  if (!pinned) return spec.image;
+  if (pinned.startsWith("sha256:")) return (await o.runtime.imageIdentity(spec.image))?.id === pinned ? spec.image : pinned;
+  return `${spec.image.split("@")[0]!}@${pinned.split("@")[1]!}`;
+}
+
 /** A port the control plane gave no host port: never left to the engine, which would pick one outside the site's range. */
 function unassignedPorts(name: string, spec: ServiceSpec): string | undefined {
   const unassigned = directPorts(spec).filter((p) => p.published === undefined);
@@ -118,7 +132,7 @@ export const create: StepHandler<"create"> = async (step, { options: o, ensureNe
   const mounts = [...volumes.mounts, ...(await secretMounts(step, o))];
   const taken = await claimRoutes(spec, o);
   if (taken) return { ok: false, error: taken };
-  const request = createSpecOf(step, spec, { hostId: o.hostId, controlId: o.controlId, mounts, assigned });
+  const request = createSpecOf(step, { ...spec, image: await exactReference(step, spec, o) }, { hostId: o.hostId, controlId: o.controlId, mounts, assigned });
   const id = await rt.create(request).catch(async (e: unknown) => {
     // the stack's network went away under us (a removal of the same stack, just before): make it again, once
     if (!/network .* not found/i.test(engineMessage(e))) throw e;

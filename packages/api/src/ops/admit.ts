@@ -1,4 +1,5 @@
 import {
+  healthWarnings,
   applySiteDefaults,
   assignPorts,
   checkPolicy,
@@ -31,6 +32,8 @@ export interface Admitted {
   violations: ComposeError | undefined;
   secretVersions: Record<string, number>;
   autoConfirmMs?: number;
+  /** What may not work as written (health settings): told, not refused. */
+  warnings: ComposeIssue[];
 }
 
 /** The host ports a project writes that another stack, or another service's slot in this one, holds. */
@@ -106,6 +109,7 @@ export function admission(deps: AdmitDeps) {
       project: assigned.project,
       violations: issues.length > 0 ? new ComposeError(issues) : undefined,
       secretVersions,
+      warnings: healthWarnings(assigned.project, loaded.file, loaded.origins),
       ...(loaded.autoConfirmMs ? { autoConfirmMs: loaded.autoConfirmMs } : {}),
     };
   }

@@ -177,7 +177,7 @@ export function deploys(deps: DeployDeps) {
       const after = events.reduce(evolve, state);
       // where the new containers would land, and why: the operation planned on the live hosts with a perfect agent
       const preview = after.op?.status === "running" ? previewPlacements(after, await deps.liveHosts(), await deps.othersPlaced(stack), deps.clock()) : { placements: [] as [] };
-      return { status: 200, body: dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade) };
+      return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: admitted?.warnings ?? [] } };
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
     const { version, events } = await deps.givingPorts(async () => {
@@ -185,7 +185,8 @@ export function deploys(deps: DeployDeps) {
       return command(stack, (state) => make(state, ports));
     });
     const started = opOf(events);
-    return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision: started?.type === "OperationStarted" ? started.revision : undefined } };
+    const revision = started?.type === "OperationStarted" ? started.revision : undefined;
+    return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision, ...(admitted?.warnings.length ? { warnings: admitted.warnings } : {}) } };
   }
 
   /** `scale` (and `service update --replicas`, `service scale`): slots added or removed, not a new revision. */

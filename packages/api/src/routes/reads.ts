@@ -60,9 +60,9 @@ export function readRoutes(ops: StackOps, deps: ReadDeps): Hono<Env> {
   });
 
   /** `export`: the current revision as docker-compose.yml and rancher-compose.yml (secret references only). */
-  app.get("/stacks/:stack/export", async (c) => {
+  app.get("/stacks/:stack/export", query({ pinned: flagParam.optional() }), async (c) => {
     const s = await ops.existing(c.req.param("stack"), c.get("principal"));
-    const { compose, rancher } = toComposeDocuments(currentProject(s));
+    const { compose, rancher } = toComposeDocuments(currentProject(s, c.req.valid("query").pinned ?? false));
     return c.json({ stack: s.name, revision: s.revision, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) } });
   });
 

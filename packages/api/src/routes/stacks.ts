@@ -44,9 +44,9 @@ export function stackRoutes(ops: StackOps, clock: () => number): Hono<Env> {
   app.post("/:stack/render", stackPath(), body(upBody), async (c) => {
     const { stack } = c.req.valid("param");
     await ops.mayTouch(stack, c.get("principal"));
-    const { project, violations } = await ops.admit(stack, c.req.valid("json"), { checkSecrets: false, principal: c.get("principal") });
+    const { project, violations, warnings } = await ops.admit(stack, c.req.valid("json"), { checkSecrets: false, principal: c.get("principal") });
     const { compose, rancher } = toComposeDocuments(project);
-    return c.json({ stack, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) }, issues: violations?.issues ?? [] });
+    return c.json({ stack, files: { "docker-compose.yml": toYaml(compose), "rancher-compose.yml": toYaml(rancher) }, issues: violations?.issues ?? [], warnings });
   });
 
   app.post("/:stack/scale", stackPath(), body(scaleBody), async (c) => {

@@ -11,8 +11,9 @@ export function exportCommand(ctx: Ctx): Command {
     .description("write a stack's docker-compose.yml and rancher-compose.yml (into ./STACK/, or to stdout with -f -)")
     .argument("<stack>", "the stack")
     .option("-f, --file <dest>", "'-' for stdout")
-    .action(async (stack: string, opts: { file?: string }) => {
-      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${seg(stack)}/export`);
+    .option("--pinned", "write each image at the digest the revision pinned (REPOSITORY:TAG@sha256:...): the same bytes again")
+    .action(async (stack: string, opts: { file?: string; pinned?: boolean }) => {
+      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${seg(stack)}/export${opts.pinned ? "?pinned=1" : ""}`);
       if (opts.file === "-") {
         for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n---\n${text.trimEnd()}`);
         return;

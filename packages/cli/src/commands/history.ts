@@ -14,11 +14,26 @@ Columns (oldest first; --format json has the same keys, in lower case):
   SOURCE    where it came from: cli, api, webhook or chatops
   CHANGED   the services it changed, each with the keys that changed (added, removed, secret versions)
   ROLLBACK  for a rollback: "rollback to N"; empty for a plain change
+  IMAGES    the exact image of each service after the entry: its digest (sha256:, first 12 digits),
+            or "local" for an image no registry knows, pinned to its id on each host
 With --all, each life of the stack comes under a heading saying when it was removed
 (in json, every row has "life" and "removed" too).`;
 
-const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLLBACK"];
-const cells = (r: HistoryRow) => [String(r.revision), r.current ? "*" : "", r.time ?? "", r.by, r.source, r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "), r.rollback ?? ""];
+const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLLBACK", "IMAGES"];
+const images = (r: HistoryRow) =>
+  Object.entries(r.images ?? {})
+    .map(([s, i]) => `${s} ${i.digest ? i.digest.slice(0, "sha256:".length + 12) : "local"}`)
+    .join("; ");
+const cells = (r: HistoryRow) => [
+  String(r.revision),
+  r.current ? "*" : "",
+  r.time ?? "",
+  r.by,
+  r.source,
+  r.changed.map((c) => `${c.service} (${c.keys.join(", ")})`).join("; "),
+  r.rollback ?? "",
+  images(r),
+];
 
 /** A table per life of the stack, each under a heading when there is more than one to tell apart, or when the stack is gone. */
 async function printLives(io: Out, stack: string, lives: HistoryLife[], all: boolean | undefined): Promise<void> {

@@ -1,11 +1,14 @@
 import type { ApiClient } from "../client.js";
-import { ExitError, follow, type Out } from "../output.js";
+import type { ComposeIssue } from "@corral/core";
+import { ExitError, follow, printWarnings, type Out } from "../output.js";
 
 /** What the API answers when it has started an operation on a stack. */
 export interface OpStarted {
   stack?: string;
   op: string;
   version: number;
+  /** Health settings that may not work as written (up). */
+  warnings?: ComposeIssue[];
 }
 
 /** A request that starts an operation, and the stack it is about (a container's rm learns its stack from the answer). */
@@ -28,6 +31,7 @@ export async function runOp(client: ApiClient, io: Out, requests: OpRequest[]): 
   let ok = true;
   for (const r of requests) {
     const res = await client.request<OpStarted>(r.method, r.path, r.body, { "idempotency-key": crypto.randomUUID() });
+    printWarnings(io, res.warnings);
     ok = (await followOp(client, io, res.stack ?? r.stack, res)) && ok;
   }
   if (!ok) throw new ExitError(1);

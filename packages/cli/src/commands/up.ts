@@ -3,7 +3,7 @@ import type { ComposeIssue, NamedDocument } from "@corral/core";
 import { parseDuration } from "@corral/core/light";
 import { CliError, type ApiClient } from "../client.js";
 import { composeFiles, defaultComposeFile, loadComposeFiles, secretSources, stackNameFromDir } from "../compose.js";
-import { ExitError, printIssues, seg, type Out } from "../output.js";
+import { ExitError, printIssues, printWarnings, seg, type Out } from "../output.js";
 import { runSession } from "../sessions.js";
 import { verb, type Ctx } from "./context.js";
 import { positiveInt } from "./flags.js";
@@ -95,9 +95,10 @@ async function up(ctx: Ctx, only: string[], opts: UpOptions): Promise<void> {
 
 /** `up --render`: the normalized files and the policy's errors; exit status 1 when there are any. */
 async function render(client: ApiClient, io: Out, stack: string, body: UpBody): Promise<void> {
-  const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[] }>("POST", `/v1/stacks/${seg(stack)}/render`, body);
+  const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[]; warnings?: ComposeIssue[] }>("POST", `/v1/stacks/${seg(stack)}/render`, body);
   for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n${text.trimEnd()}`);
   printIssues(io, res.issues);
+  printWarnings(io, res.warnings);
   if (res.issues.length > 0) throw new ExitError(1);
 }
 
@@ -108,11 +109,13 @@ interface Plan {
   create: string[];
   placements?: Array<{ container: string; host: string; why: string }>;
   failed?: string;
+  warnings?: ComposeIssue[];
 }
 
 /** `up --dry-run`: what would be upgraded, created and placed where; exit status 1 when it would fail. */
 async function dryRun(client: ApiClient, io: Out, stack: string, body: UpBody): Promise<void> {
   const plan = await client.request<Plan>("POST", `/v1/stacks/${seg(stack)}/up`, { ...body, dryRun: true });
+  printWarnings(io, plan.warnings);
   const placements = plan.placements ?? [];
   if (plan.upgrade.length === 0 && plan.create.length === 0 && placements.length === 0 && !plan.failed) io.out("Nothing would change");
   for (const u of plan.upgrade) io.out(`Would upgrade ${u.service}: ${u.keys.join(", ") || "forced"}`);

@@ -178,7 +178,8 @@ function pinFor(command: UpCommand, name: string, current: RevisionService | und
     if (sameImage && current.digest && current.digest !== given.digest) out.moved = given.digest;
     return out;
   }
-  if (sameImage && current.digest && !(command.pull && given === undefined)) out.digest = current.digest;
+  // (--pull: the hosts pull the tag anew, and the revision pins what they get)
+  if (sameImage && current.digest && !command.pull) out.digest = current.digest;
   else if (sameImage && current.ids && !hashChanged && !command.pull && !command.force) out.ids = current.ids;
   if (given && "unchecked" in given && current?.digest && sameImage) out.unchecked = { reason: given.unchecked, kept: current.digest };
   return out;
