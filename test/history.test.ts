@@ -60,7 +60,7 @@ describe("a stack removed and made again under its name", () => {
     await ok(["up", "-d", "-f", file("3"), "-s", "lives"]);
     const now = await history(["lives"]);
     expect(now.map((r) => [r.revision, r.current, r.rollback])).toEqual([[1, true, null]]);
-    expect(Object.keys(now[0]!).sort()).toEqual(["by", "changed", "current", "revision", "rollback", "source", "time"]); // the table's columns
+    expect(Object.keys(now[0]!).sort()).toEqual(["by", "changed", "current", "images", "revision", "rollback", "source", "time"]); // the table's columns
     expect(now[0]!.changed).toEqual([{ service: "app", keys: ["added"] }]);
     const stacks = JSON.parse(await ok(["stack", "ls", "--format", "json"])) as Array<{ name: string; revision: string | number }>;
     expect(String(stacks.find((s) => s.name === "lives")?.revision)).toBe("1");
@@ -77,7 +77,7 @@ describe("a stack removed and made again under its name", () => {
     ]);
     expect(all[0]!.removed).toMatch(/Z$/);
     const table = await ok(["history", "lives", "--all"]);
-    expect(table).toMatch(/^Life 1 of stack lives: removed at \S+Z by \S+\nREVISION\s+CURRENT\s+TIME\s+BY\s+SOURCE\s+CHANGED\s+ROLLBACK\n1\s.*\n2\s.*\n\nLife 2 of stack lives: current\nREVISION.*\n1\s+\*\s/m);
+    expect(table).toMatch(/^Life 1 of stack lives: removed at \S+Z by \S+\nREVISION\s+CURRENT\s+TIME\s+BY\s+SOURCE\s+CHANGED\s+ROLLBACK\s+IMAGES\n1\s.*\n2\s.*\n\nLife 2 of stack lives: current\nREVISION.*\n1\s+\*\s/m);
   });
 
   it("rollback --to-revision reaches only the current life's revisions", async () => {
@@ -119,6 +119,7 @@ describe("progress lines and rollbacks in history", () => {
     expect(rows[2]).toMatchObject({ source: "cli", changed: [{ service: "app", keys: ["environment"] }] });
     expect(rows[2]!.by).toBe(rows[1]!.by);
     expect(rows[2]!.time! >= rows[1]!.time!).toBe(true);
+    // (IMAGES: empty, the image is a local one: no digest to show)
     expect(await ok(["history", "order"])).toMatch(/^1\s+\*\s+\S+Z\s+\S+\s+cli\s+app \(environment\)\s+rollback to 1$/m);
     await ok(["rm", "order"]);
   });

@@ -14,15 +14,15 @@ Columns (oldest first; --format json has the same keys, in lower case):
   SOURCE    where it came from: cli, api, webhook or chatops
   CHANGED   the services it changed, each with the keys that changed (added, removed, secret versions)
   ROLLBACK  for a rollback: "rollback to N"; empty for a plain change
-  IMAGES    the exact image of each service after the entry: its digest (sha256:, first 12 digits),
-            or "local" for an image no registry knows, pinned to its id on each host
+  IMAGES    the exact image of each service after the entry: its digest (sha256:, first 12 digits);
+            none for an image no registry knows (json: its id on each host, under "ids")
 With --all, each life of the stack comes under a heading saying when it was removed
 (in json, every row has "life" and "removed" too).`;
 
 const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLLBACK", "IMAGES"];
 const images = (r: HistoryRow) =>
   Object.entries(r.images ?? {})
-    .map(([s, i]) => `${s} ${i.digest ? i.digest.slice(0, "sha256:".length + 12) : "local"}`)
+    .flatMap(([s, i]) => (i.digest ? [`${s} ${i.digest.slice(0, "sha256:".length + 12)}`] : []))
     .join("; ");
 const cells = (r: HistoryRow) => [
   String(r.revision),
