@@ -63,6 +63,10 @@ const result = await build({
     },
   ],
 });
+// `corral --help` as the bundle prints it to a pipe (80 columns): bin/corral.js prints this file without loading the bundle
+const { execFileSync } = await import("node:child_process");
+const { writeFileSync } = await import("node:fs");
+writeFileSync(`${outdir}/help.txt`, execFileSync(process.execPath, [`${outdir}/corral.js`, "--help"], { env: { ...process.env, COLUMNS: "80" }, encoding: "utf8" }));
 const missing = [...imported].filter((name) => !pkg.dependencies?.[name]).sort();
 if (missing.length > 0) {
   console.error(`build: the bundle imports ${missing.join(", ")}, not among package.json's dependencies (npm pack would install corral without them)`);

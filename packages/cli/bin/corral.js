@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // corral's command line. Installed (npm pack), it runs the built JavaScript, dist/corral.js; in a checkout, the
 // same once `npm run build` made it and no TypeScript source is newer, else the sources through tsx.
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import module from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const dist = fileURLToPath(new URL("../dist/corral.js", import.meta.url));
+// the top-level help, as the build printed it through the same command tree (at 80 columns, as for a pipe)
+const staticHelp = fileURLToPath(new URL("../dist/help.txt", import.meta.url));
 const packages = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Whether a .ts file under `dir` changed after `built` (ms). */
@@ -24,10 +26,30 @@ function built() {
   return !readdirSync(packages).some((p) => existsSync(`${packages}${p}/src`) && newer(`${packages}${p}/src`, at));
 }
 
+/**
+ * `corral --help` and `corral --version` answered without loading the CLI: what the build's own run printed,
+ * and the package's version. Only where that is what the CLI would print: help at 80 columns (a pipe, a file,
+ * a terminal of that width; commander wraps to the terminal's width otherwise).
+ */
+function answeredStatically(args) {
+  if (args.length !== 1) return false;
+  if (args[0] === "--version" || args[0] === "-V") {
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+    process.stdout.write(`${version}\n`);
+    return true;
+  }
+  const eighty = !process.stdout.isTTY || process.stdout.columns === 80;
+  if ((args[0] !== "--help" && args[0] !== "-h") || !eighty || !existsSync(staticHelp)) return false;
+  process.stdout.write(readFileSync(staticHelp, "utf8"));
+  return true;
+}
+
 if (built()) {
-  // Node keeps the bundle's compiled code on disk (Node 22.1+): every start after the first skips compiling it
-  module.enableCompileCache?.();
-  await import(pathToFileURL(dist).href);
+  if (!answeredStatically(process.argv.slice(2))) {
+    // Node keeps the bundle's compiled code on disk (Node 22.1+): every start after the first skips compiling it
+    module.enableCompileCache?.();
+    await import(pathToFileURL(dist).href);
+  }
 } else {
   const { register } = await import("tsx/esm/api");
   register();
