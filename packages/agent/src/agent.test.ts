@@ -440,7 +440,7 @@ describe("a start a dockerd restart cut short", () => {
     expect(rt.calls.filter((c) => c.startsWith("recreate"))).toEqual(["recreate demo-web-1"]);
   });
 
-  it("a container that ran before is never made anew: the start fails with the engine's words", async () => {
+  it("a container that ran before (a rollback's old one started again) is made anew from its own configuration too", async () => {
     const rt = new FakeRuntime({ "app:1": {} });
     const r = runner(rt);
     await r.run(step("create"));
@@ -448,8 +448,19 @@ describe("a start a dockerd restart cut short", () => {
     Object.assign(c, { status: "exited" });
     rt.staleTasks.add(c.id);
     const started = await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }));
-    expect(started).toEqual({ ok: false, error: `task ${c.id}: already exists` });
-    expect(rt.calls.some((x) => x.startsWith("recreate"))).toBe(false);
+    const now = rt.containers.get("demo-web-1")!;
+    expect(started).toMatchObject({ ok: true, containerId: now.id });
+    expect(now.id).not.toBe(c.id);
+    expect(now.running).toBe(true);
+    expect(rt.calls.filter((x) => x.startsWith("recreate"))).toEqual(["recreate demo-web-1"]);
+  });
+
+  it("another engine refusal is the start's failure, with the engine's words", async () => {
+    const rt = new FakeRuntime({ "app:1": {} });
+    const r = runner(rt);
+    await r.run(step("create"));
+    rt.failStart = "OCI runtime create failed: no such file";
+    expect(await r.run(step("start", { createdBy: "demo.web.1.create.r1.op1" }))).toEqual({ ok: false, error: "OCI runtime create failed: no such file" });
   });
 });
 

@@ -109,6 +109,7 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push(`start ${name}`);
     const c = this.#get(name);
     if (this.staleTasks.has(c.id)) return Promise.reject(Object.assign(new Error("(HTTP code 500) server error"), { statusCode: 500, json: { message: `task ${c.id}: already exists` } }));
+    if (this.failStart) return Promise.reject(Object.assign(new Error("(HTTP code 500) server error"), { statusCode: 500, json: { message: this.failStart } }));
     Object.assign(c, { running: true, status: "running" });
     delete c.exitCode;
     delete c.finishedAt;
@@ -116,6 +117,8 @@ export class FakeRuntime implements ContainerRuntime {
   };
   /** Test switch: containerd's leftover task of a cut-short first start, that every start of it meets until it is made anew. */
   readonly staleTasks = new Set<string>();
+  /** The engine's words for a start it refuses (any container). */
+  failStart?: string;
   recreate = (name: string) => {
     this.calls.push(`recreate ${name}`);
     const c = this.#get(name);

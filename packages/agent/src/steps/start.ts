@@ -53,10 +53,12 @@ export const start: StepHandler<"start"> = async (step, { options: o }) => {
   let recreated: string | undefined;
   if (!before.running) {
     const held = await startHoldingPorts(name, before, o).catch(async (e: unknown) => {
-      if (!staleTask(e) || before.status !== "created") throw e;
-      // a dockerd stopped while it first started this container left containerd a task no start replaces:
-      // the container, which never ran, is made anew with its own configuration (a new id, reported)
-      o.log?.warn?.("a start cut short by an engine restart left a task behind: the container is made anew", { container: name, error: engineMessage(e) });
+      if (!staleTask(e)) throw e;
+      // a dockerd stopped while it started this container left containerd a task no start replaces (a first start,
+      // or a rollback's old container started again): the container is made anew with its own configuration,
+      // labels, mounts and address (a new id, reported); what it wrote outside its volumes goes with the old one
+      const ran = before.status !== "created" ? " (it had run before: what it wrote outside its volumes is gone)" : "";
+      o.log?.warn?.(`a start cut short by an engine restart left a task behind: the container is made anew${ran}`, { container: name, error: engineMessage(e) });
       recreated = await rt.recreate(name);
       return startHoldingPorts(name, before, o);
     });
