@@ -8,7 +8,7 @@
  * no agent (its answer is an empty list).
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { cpSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,12 +30,22 @@ const run = (args: string[], env: Record<string, string> = {}) =>
     });
   });
 
+// as installed (npm pack, npm install -g): the package's bin, dist and package.json, and no sources, so no check for
+// sources newer than the build (the checkout's bin/corral.js walks them first, a cost a user's install never has)
+const installed = mkdtempSync(join(tmpdir(), "corral-bench-installed-"));
+for (const part of ["bin", "dist", "package.json"]) cpSync(join(root, "packages/cli", part), join(installed, part), { recursive: true });
+const installedBin = join(installed, "bin/corral.js");
+
 const server = await startServer({ port: 0, dataDir: mkdtempSync(join(tmpdir(), "corral-bench-startup-")), hostId: "bench", agent: false });
 const env = { CORRAL_URL: server.url, CORRAL_TOKEN: server.token };
 const cases: Array<[string, string[], Record<string, string>?]> = [
   ["node -e 0", ["-e", "0"]],
-  ["corral --help (built)", [bin, "--help"]],
-  ["corral ps (built)", [bin, "ps"], env],
+  ["corral --help (installed)", [installedBin, "--help"]],
+  ["corral --version (installed)", [installedBin, "--version"]],
+  ["corral ps --help (installed)", [installedBin, "ps", "--help"]],
+  ["corral ps (installed)", [installedBin, "ps"], env],
+  ["corral --help (checkout, built)", [bin, "--help"]],
+  ["corral ps (checkout, built)", [bin, "ps"], env],
   ["corral --help (sources, tsx)", [tsx, sources, "--help"]],
 ];
 const times = new Map(cases.map(([name]) => [name, [] as number[]]));

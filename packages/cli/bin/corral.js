@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // corral's command line. Installed (npm pack), it runs the built JavaScript, dist/corral.js; in a checkout, the
 // same once `npm run build` made it and no TypeScript source is newer, else the sources through tsx.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import module from "node:module";
+import { isatty } from "node:tty";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const dist = fileURLToPath(new URL("../dist/corral.js", import.meta.url));
@@ -32,15 +33,26 @@ function built() {
  * a terminal of that width; commander wraps to the terminal's width otherwise).
  */
 function answeredStatically(args) {
+  // (straight to the descriptor: process.stdout, a stream over a pipe, costs more to set up than the rest)
+  const out = (text) => {
+    const bytes = Buffer.from(text);
+    let at = 0;
+    try {
+      while (at < bytes.length) at += writeSync(1, bytes, at);
+    } catch (e) {
+      if (e.code !== "EAGAIN") throw e;
+      process.stdout.write(bytes.subarray(at)); // a non-blocking pipe that is full: the stream waits for it
+    }
+  };
   if (args.length !== 1) return false;
   if (args[0] === "--version" || args[0] === "-V") {
     const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
-    process.stdout.write(`${version}\n`);
+    out(`${version}\n`);
     return true;
   }
-  const eighty = !process.stdout.isTTY || process.stdout.columns === 80;
+  const eighty = !isatty(1) || process.stdout.columns === 80;
   if ((args[0] !== "--help" && args[0] !== "-h") || !eighty || !existsSync(staticHelp)) return false;
-  process.stdout.write(readFileSync(staticHelp, "utf8"));
+  out(readFileSync(staticHelp, "utf8"));
   return true;
 }
 

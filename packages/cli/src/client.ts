@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -47,13 +48,16 @@ interface Answer {
   body: AsyncIterable<Uint8Array>;
 }
 
+const builtin = createRequire(import.meta.url);
+
 /**
  * One HTTP request through node:http (or https): not fetch, whose client
  * (undici) takes longer to load than a whole `corral ps` takes otherwise.
  */
 async function call(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<Answer> {
   const target = new URL(url);
-  const { request } = target.protocol === "https:" ? await import("node:https") : await import("node:http");
+  // required, not imported: an import of node:http reads all its exports, and one of them (WebSocket) loads undici
+  const { request } = (target.protocol === "https:" ? builtin("node:https") : builtin("node:http")) as typeof import("node:http");
   return new Promise<Answer>((resolve, reject) => {
     const sent = { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) };
     const req = request(target, { method, headers: sent, ...(signal ? { signal } : {}) }, (res: IncomingMessage) =>
