@@ -48,13 +48,16 @@ export async function follow(api: ApiClient, stack: string, op: string, fromVers
 /** A name as one segment of an API path: a '/' or '?' in what a user typed never makes another route. */
 export const seg = encodeURIComponent;
 
+/** An issue as the CLI says it: `FILE: PATH: REASON`. */
+const issueLine = (i: ComposeIssue) => (i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`);
+
 export function printIssues(io: Out, issues: ComposeIssue[]) {
-  for (const i of issues) io.err(`error: ${i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`}`);
+  for (const i of issues) io.err(`error: ${issueLine(i)}`);
 }
 
 /** What may not work as written, said once per problem on stderr: the stack goes up all the same. */
 export function printWarnings(io: Out, warnings: ComposeIssue[] | undefined) {
-  for (const w of warnings ?? []) io.err(`warning: ${w.path ? `${w.file}: ${w.path}: ${w.reason}` : `${w.file}: ${w.reason}`}`);
+  for (const w of warnings ?? []) io.err(`warning: ${issueLine(w)}`);
 }
 
 /** A listing: a table, or with --format json an array of objects keyed by the columns in lower case. */

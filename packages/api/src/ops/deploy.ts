@@ -132,10 +132,16 @@ export function deploys(deps: DeployDeps) {
     const images = [...new Set(Object.values(services).map((s) => s.image))].filter((i) => i && !writtenDigest(i));
     const out: Record<string, ImageCheck> = {};
     const who = { owner: principal.name, group: primaryGroup(principal) };
+    // one lookup (a list, and an unsealing) per registry, however many of its images the files name
+    const logins = new Map<string, ReturnType<typeof loginForStack>>();
+    const loginFor = (server: string) => {
+      if (!logins.has(server)) logins.set(server, loginForStack(deps.registries, who, server).catch(() => undefined));
+      return logins.get(server)!;
+    };
     for (let i = 0; i < images.length; i += 8) {
       await Promise.all(
         images.slice(i, i + 8).map(async (image) => {
-          const login = await loginForStack(deps.registries, who, registryOf(image)).catch(() => undefined);
+          const login = await loginFor(registryOf(image));
           out[image] = await resolve(image, login).catch((e: unknown) => ({ unchecked: `the registry could not be asked (${String(e)})` }));
         }),
       );
