@@ -4,7 +4,7 @@ import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
 import type { ServiceSpec, Step } from "./model.js";
 import type { Placed } from "./placement.js";
-import { stackPlaced } from "./scheduling.js";
+import { localImageWarnings, stackPlaced } from "./scheduling.js";
 import { initialState, type StackState } from "./state.js";
 import { apply, run, spec, up } from "./testing.js";
 import { serviceRows } from "./view.js";
@@ -189,6 +189,53 @@ describe("the decider places new containers with the scheduler", () => {
     const upgrading = settle(run(run(s, up({ web: { ...web, image: "web:2" } }, "op2", { upgrade: true })), { type: "Plan", hosts: [{ id: "h1" }], now: 3 }), [{ id: "h1" }]);
     expect(Object.values(upgrading.containers).filter((c) => c.previousOf)).toHaveLength(1);
     expect(stackPlaced(upgrading)).toHaveLength(1);
+  });
+});
+
+describe("a local image (built or loaded on a host, no registry digest)", () => {
+  const localId = `sha256:${"a".repeat(64)}`;
+  /** A perfect agent whose hosts have the image under its id only (no RepoDigests), as `docker build` leaves it. */
+  function settleLocal(s: StackState, hosts: HostInfo[], now = 2): StackState {
+    for (let guard = 0; guard < 500 && s.op?.status === "running"; guard++) {
+      const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
+      if (!next) break;
+      const extra = next.step.action === "create" ? { containerId: `c${++ids}` } : next.step.action === "pull" ? { image: { id: localId } } : {};
+      s = run(s, { type: "Report", report: { kind: "report", stack: s.name, stepId: next.step.id, host: next.step.host, ok: true, ...extra }, hosts, now });
+    }
+    return s;
+  }
+
+  it("keeps the service's new containers on the host that ran it, and says why", () => {
+    let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1"));
+    s = settleLocal(run(s, { type: "Plan", hosts: three, now: 1 }), three);
+    expect(s.services.web!.ids).toEqual({ h1: localId });
+    const scaled = run(s, { type: "Scale", stack: "demo", op: "op2", scales: { web: 3 }, by: "admin", source: "cli", hosts: three });
+    const events = decide({ type: "Plan", hosts: three, now: 3 }, scaled);
+    expect(where(events)).toEqual({ "demo-web-2": "h1", "demo-web-3": "h1" });
+    expect(creates(events)[0]!.placement).toBe("h1: has the web image (no registry has it: it was built or loaded on h1)");
+  });
+
+  it("an image with a registry digest spreads as before", () => {
+    let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1", { pins: { "gateway:dev": { digest: `sha256:${"b".repeat(64)}` } } }));
+    s = settleLocal(run(s, { type: "Plan", hosts: three, now: 1 }), three);
+    const scaled = run(s, { type: "Scale", stack: "demo", op: "op2", scales: { web: 3 }, by: "admin", source: "cli", hosts: three });
+    expect(where(decide({ type: "Plan", hosts: three, now: 3 }, scaled))).toEqual({ "demo-web-2": "h2", "demo-web-3": "h3" });
+  });
+
+  it("up warns at the image key while some active hosts may not have it, and not on one host", () => {
+    const services = { web: { spec: spec("gateway:dev"), ids: { h1: localId } } };
+    expect(localImageWarnings(services, ["h1", "h2", "h3"], "docker-compose.yml", { web: { image: "base.yml" } })).toEqual([
+      {
+        file: "base.yml",
+        path: "services.web.image",
+        reason:
+          "gateway:dev has no registry digest (it was built or loaded on a host): corral knows it on h1 only, and places new web containers there first (h2, h3 may not have it); " +
+          "push it to a registry, or load it on every host and run 'corral up --upgrade --pull', to run it on any host",
+      },
+    ]);
+    expect(localImageWarnings(services, ["h1"], "docker-compose.yml")).toEqual([]);
+    expect(localImageWarnings({ web: { ...services.web, digest: `sha256:${"b".repeat(64)}` } }, ["h1", "h2"], "docker-compose.yml")).toEqual([]);
+    expect(localImageWarnings({ web: { spec: spec("gateway:dev") } }, ["h1", "h2"], "docker-compose.yml")).toEqual([]);
   });
 });
 

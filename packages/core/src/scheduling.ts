@@ -1,4 +1,7 @@
 import type { HostInfo } from "./decide/index.js";
+import type { ComposeIssue, Origins } from "./compose/issues.js";
+import type { RevisionService } from "./events.js";
+import { writtenDigest } from "./images.js";
 import type { ServiceSpec } from "./model.js";
 import { containerName, displayName } from "./names.js";
 import { place, placementRules, type Placed, type PlacementHost, type PlacementRules, type PlaceResult } from "./placement.js";
@@ -72,12 +75,48 @@ export function stackPlaced(state: StackState): Placed[] {
   return out;
 }
 
+/**
+ * The hosts known to have a service's image when no registry gives it (the
+ * revision pins it by image id on each host that ran it), sorted; undefined
+ * when it has a registry digest or is not pinned yet.
+ */
+export function localImageHosts(service: Pick<RevisionService, "spec" | "digest" | "ids">): string[] | undefined {
+  if (service.digest || writtenDigest(service.spec.image) || !service.ids) return undefined;
+  const hosts = Object.keys(service.ids).sort();
+  return hosts.length ? hosts : undefined;
+}
+
+/**
+ * What `up` tells of services whose image no registry gives and that
+ * corral knows on some of the active hosts only: where their new containers
+ * go first, and how to run them anywhere. A warning at the service's
+ * `image` key; none on a single host, or once every active host has it.
+ */
+export function localImageWarnings(services: Record<string, Pick<RevisionService, "spec" | "digest" | "ids">>, active: string[], file: string, origins: Origins = {}): ComposeIssue[] {
+  const out: ComposeIssue[] = [];
+  for (const [name, service] of Object.entries(services)) {
+    const on = localImageHosts(service);
+    const others = on ? active.filter((h) => !on.includes(h)).sort() : [];
+    if (!on || others.length === 0 || service.spec.scale === 0) continue;
+    out.push({
+      file: origins[name]?.image ?? file,
+      path: `services.${name}.image`,
+      reason:
+        `${service.spec.image} has no registry digest (it was built or loaded on a host): corral knows it on ${on.join(", ")} only, and places new ${name} containers there first ` +
+        `(${others.join(", ")} may not have it); push it to a registry, or load it on every host and run 'corral up --upgrade --pull', to run it on any host`,
+    });
+  }
+  return out;
+}
+
 /** Place new slots of a service of this stack, beside `placed` (every stack's containers, this one's included). */
 export function placeService(state: StackState, service: string, slots: number[], hosts: HostInfo[], placed: Placed[]): PlaceResult | { problem: string } {
-  const spec = state.services[service]!.spec;
+  const current = state.services[service]!;
+  const spec = current.spec;
   const rules = rulesOf(state.name, service, spec);
   if ("problem" in rules) return rules;
-  const result = place({ stack: state.name, service, slots, rules }, placementHosts(hosts), placed);
+  const imageOn = localImageHosts(current);
+  const result = place({ stack: state.name, service, slots, rules, ...(imageOn ? { imageOn } : {}) }, placementHosts(hosts), placed);
   if (!result.unplaced) return result;
   const name = displayName(containerName(state.name, service, result.unplaced.slot));
   if (hosts.length === 0) {

@@ -8,6 +8,7 @@ import {
   volumeProblems,
   type ComposeIssue,
   type LoadedProject,
+  type Origins,
   type Project,
   type SitePolicy,
   type StackState,
@@ -34,6 +35,9 @@ export interface Admitted {
   autoConfirmMs?: number;
   /** What may not work as written (health settings): told, not refused. */
   warnings: ComposeIssue[];
+  /** The first file, and the file each service's keys came from: where later warnings point. */
+  file: string;
+  origins: Origins;
 }
 
 /** The host ports a project writes that another stack, or another service's slot in this one, holds. */
@@ -110,6 +114,8 @@ export function admission(deps: AdmitDeps) {
       violations: issues.length > 0 ? new ComposeError(issues) : undefined,
       secretVersions,
       warnings: healthWarnings(assigned.project, loaded.file, loaded.origins),
+      file: loaded.file,
+      origins: loaded.origins ?? {},
       ...(loaded.autoConfirmMs ? { autoConfirmMs: loaded.autoConfirmMs } : {}),
     };
   }

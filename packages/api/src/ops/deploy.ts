@@ -8,9 +8,12 @@ import {
   evolve,
   handleCommand,
   invalid,
+  localImageHosts,
+  localImageWarnings,
   previewPlacements,
   whatChanged,
   type Command,
+  type ComposeIssue,
   type PortPool,
   type SitePolicy,
   type Source,
@@ -183,16 +186,26 @@ export function deploys(deps: DeployDeps) {
       const after = events.reduce(evolve, state);
       // where the new containers would land, and why: the operation planned on the live hosts with a perfect agent
       const preview = after.op?.status === "running" ? previewPlacements(after, await deps.liveHosts(), await deps.othersPlaced(stack), deps.clock()) : { placements: [] as [] };
-      return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: admitted?.warnings ?? [] } };
+      return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: await warningsFor(admitted, after) } };
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
-    const { version, events } = await deps.givingPorts(async () => {
+    const { state, version, events } = await deps.givingPorts(async () => {
       const ports = await deps.portPool(stack);
       return command(stack, (state) => make(state, ports));
     });
     const started = opOf(events);
     const revision = started?.type === "OperationStarted" ? started.revision : undefined;
-    return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision, ...(admitted?.warnings.length ? { warnings: admitted.warnings } : {}) } };
+    const warnings = await warningsFor(admitted, state);
+    return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision, ...(warnings.length ? { warnings } : {}) } };
+  }
+
+  /** What up tells and does not refuse: the files' health settings, and images corral knows on some hosts only (the hosts are read only then). */
+  async function warningsFor(admitted: Admitted | undefined, state: StackState): Promise<ComposeIssue[]> {
+    if (!admitted) return [];
+    const local = Object.values(state.services).some((s) => localImageHosts(s));
+    if (!local) return admitted.warnings;
+    const active = (await deps.liveHosts()).filter((h) => (h.state ?? "active") === "active").map((h) => h.id);
+    return [...admitted.warnings, ...localImageWarnings(state.services, active, admitted.file, admitted.origins)];
   }
 
   /** `scale` (and `service update --replicas`, `service scale`): slots added or removed, not a new revision. */

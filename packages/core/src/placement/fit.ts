@@ -48,6 +48,8 @@ export interface Ctx {
   service: string;
   rules: PlacementRules;
   byHost: Map<string, Placed[]>;
+  /** See PlaceRequest.imageOn. */
+  imageOn?: ReadonlySet<string>;
 }
 
 export const sameService = (c: Placed, stack: string, service: string) => c.stack === stack && c.service === service;

@@ -5,6 +5,8 @@ import type { PlacementHost, Rule } from "./types.js";
 
 interface Score {
   host: PlacementHost;
+  /** 1 when the service's local image is not known on the host (see PlaceRequest.imageOn), else 0. */
+  lacks: number;
   met: Rule[];
   spread: number[];
   own: number;
@@ -19,11 +21,12 @@ export function score(h: PlacementHost, ctx: Ctx, hosts: PlacementHost[]): Score
     const group = hosts.filter((o) => keys.every((k) => o.labels[k] === h.labels[k]));
     return group.reduce((n, o) => n + (ctx.byHost.get(o.id) ?? []).filter((c) => sameService(c, ctx.stack, ctx.service)).length, 0);
   });
-  return { host: h, met, spread, own: on.filter((c) => sameService(c, ctx.stack, ctx.service)).length, total: on.length };
+  const lacks = ctx.imageOn && !ctx.imageOn.has(h.id) ? 1 : 0;
+  return { host: h, lacks, met, spread, own: on.filter((c) => sameService(c, ctx.stack, ctx.service)).length, total: on.length };
 }
 
-/** The keys a candidate is ranked by, best first: more preferences met, then emptier spread groups, then fewer own, then fewer overall. */
-const keys = (s: Score): number[] => [-s.met.length, ...s.spread, s.own, s.total];
+/** The keys a candidate is ranked by, best first: has the local image, then more preferences met, then emptier spread groups, then fewer own, then fewer overall. */
+const keys = (s: Score): number[] => [s.lacks, -s.met.length, ...s.spread, s.own, s.total];
 
 export function compare(a: Score, b: Score): number {
   const ka = keys(a);
@@ -50,9 +53,11 @@ export function explain(ranked: Score[], ctx: Ctx, hosts: PlacementHost[]): stri
       .map((k) => (best.host.labels[k] === undefined ? `no ${k} label` : `${k}=${best.host.labels[k]}`))
       .join(", ");
   const say = (i: number): string => {
+    if (i === 0) return `has the ${ctx.service} image (no registry has it: it was built or loaded on ${[...(ctx.imageOn ?? [])].sort().join(", ")})`;
+    i -= 1;
     if (i === 0) return `meets preference${best.met.length === 1 ? "" : "s"} ${best.met.map((r) => (r.negate ? `not ${r.text}` : r.text)).join(", ")}`;
     if (i <= ctx.rules.spreadOver.length) return `${spreadGroup(i - 1)} has fewest ${ctx.service} containers (${best.spread[i - 1]})`;
-    if (i === kb.length - 2) return `fewest ${ctx.service} containers (${best.own})`;
+    if (i === kb.length - 3) return `fewest ${ctx.service} containers (${best.own})`;
     return `fewest overall (${best.total})`;
   };
   const reasons: string[] = [];

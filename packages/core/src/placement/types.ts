@@ -62,6 +62,12 @@ export interface PlaceRequest {
   service: string;
   slots: number[];
   rules: PlacementRules;
+  /**
+   * The hosts known to have the service's image, when it is one no registry
+   * gives (built or loaded on a host; the revision pins it by image id there):
+   * they rank first, before preferences, as another host may not have it.
+   */
+  imageOn?: string[];
 }
 
 export interface PlaceResult {
