@@ -52,7 +52,7 @@ export type { PortPool, ServiceSlotPorts, SlotPorts, SlotPortsOutcome } from "./
 export { fqdn, inspectContainer, inspectService, inspectStack } from "./inspect.js";
 export type { InspectContext, PublicEndpoint } from "./inspect.js";
 export { cronLabels, cronSchedule, lastFire, nextFire, scheduleProblem } from "./cron.js";
-export { isGlobal, localImageHosts, localImageWarnings, placeService, placementHosts, stackPlaced, type PlannedPlacement } from "./scheduling.js";
+export { isGlobal, localImageOf, localImageWarnings, placeService, placementHosts, stackPlaced, type PlannedPlacement } from "./scheduling.js";
 export { containerLabels, globalSlots, isSchedulingLabel, place, placementRules, schedulingLabels } from "./placement.js";
 export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement.js";
 export { adminHostStates, ago, hostLabelKeyPattern, hostLabelProblem, hostLabelValuePattern, hostState, lastHeard, MAX_HOST_LABELS, parseHostLabel } from "./hosts.js";

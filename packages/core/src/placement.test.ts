@@ -66,33 +66,34 @@ describe("spread by default", () => {
   });
 });
 
-describe("a local image (no registry digest)", () => {
-  const local = (s: ServiceSpec, hosts: PlacementHost[], imageOn: string[], placed: Placed[] = [], slots = [1]) =>
-    place({ stack: "demo", service: "web", slots, rules: rulesOf(s), imageOn }, hosts, placed);
+describe("a local image (no registry digest) some host could not pull", () => {
+  const local = (s: ServiceSpec, hosts: PlacementHost[], on: string[], lacking: string[], placed: Placed[] = [], slots = [1]) =>
+    place({ stack: "demo", service: "web", slots, rules: rulesOf(s), localImage: { on, lacking } }, hosts, placed);
 
-  it("keeps new containers on the hosts known to have the image, before spreading", () => {
-    const r = local(web(), [host("h1"), host("h2"), host("h3")], ["h2"], [running("web", 1, "h2")], [2, 3]);
+  it("keeps new containers on the hosts it ran on, before spreading, and says why", () => {
+    const r = local(web(), [host("h1"), host("h2"), host("h3")], ["h2"], ["h1"], [running("web", 1, "h2")], [2, 3]);
     expect(r.placements.map((p) => p.host)).toEqual(["h2", "h2"]);
-    expect(r.placements[0]!.why).toBe("h2: has the web image (no registry has it: it was built or loaded on h2)");
+    expect(r.placements[0]!.why).toBe("h2: ran the web image before (no registry has it, and h1 could not pull it)");
   });
 
-  it("spreads over the hosts that have it", () => {
-    expect(local(web(), [host("h1"), host("h2"), host("h3")], ["h1", "h3"], [], [1, 2, 3, 4]).placements.map((p) => p.host)).toEqual(["h1", "h3", "h1", "h3"]);
+  it("tries a host not known either way before one that lacks it", () => {
+    const r = local(web(), [host("h1"), host("h2"), host("h3")], [], ["h1"]);
+    expect(r.placements).toEqual([{ slot: 1, host: "h2", why: "h2: h1 could not pull the web image (no registry has it), then first by id" }]);
+  });
+
+  it("spreads over the hosts it ran on", () => {
+    expect(local(web(), [host("h1"), host("h2"), host("h3")], ["h1", "h3"], ["h2"], [], [1, 2, 3, 4]).placements.map((p) => p.host)).toEqual(["h1", "h3", "h1", "h3"]);
   });
 
   it("ranks the image before the service's soft preferences", () => {
     const s = web({ labels: { "io.rancher.scheduler.affinity:host_label_soft": "zone=a" } });
-    expect(local(s, [host("h1", { zone: "a" }), host("h2", { zone: "b" })], ["h2"]).placements[0]!.host).toBe("h2");
+    expect(local(s, [host("h1", { zone: "a" }), host("h2", { zone: "b" })], ["h2"], ["h1"]).placements[0]!.host).toBe("h2");
   });
 
-  it("goes elsewhere when no host with the image fits, and says that host may not have it", () => {
+  it("goes to a host that lacked it when no other fits, and says so", () => {
     const s = web({ deploy: { placement: { max_replicas_per_node: 1 } } });
-    const r = local(s, [host("h1"), host("h2")], ["h1"], [running("web", 1, "h1")], [2]);
-    expect(r.placements).toEqual([{ slot: 2, host: "h2", why: "h2: the only host that fits (h1: already runs 1 web container (max_replicas_per_node 1)); h2 may not have the web image (no registry has it: it was built or loaded on h1)" }]);
-  });
-
-  it("changes nothing when every host has it", () => {
-    expect(local(web(), [host("h1"), host("h2")], ["h1", "h2"], [running("web", 1, "h1")], [2]).placements[0]!.why).toBe("h2: fewest web containers (0)");
+    const r = local(s, [host("h1"), host("h2")], ["h1"], ["h2"], [running("web", 1, "h1")], [2]);
+    expect(r.placements).toEqual([{ slot: 2, host: "h2", why: "h2: the only host that fits (h1: already runs 1 web container (max_replicas_per_node 1)); h2 could not pull the web image before (no registry has it)" }]);
   });
 });
 

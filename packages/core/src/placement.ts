@@ -36,8 +36,9 @@ import type { GlobalPlan, Placed, Placement, PlacementHost, PlacementRules, Plac
  *     containers on a host (0 or unset: no limit).
  *   - `mode: global`: as `global: "true"`.
  *
- * A service whose image no registry gives (built or loaded on a host, pinned
- * by image id: `imageOn`) goes first to the hosts known to have it.
+ * A service whose image no registry gives (built or loaded on some hosts),
+ * once a host could not pull it, goes first to the hosts it ran on, then to
+ * the hosts not known either way, last to those that lack it (`localImage`).
  *
  * Then the default rule: only active hosts, no host port published twice on a
  * host, fewest of the service's containers, then fewest containers overall,
@@ -54,7 +55,7 @@ import type { GlobalPlan, Placed, Placement, PlacementHost, PlacementRules, Plac
 
 export { hostBreaks } from "./placement/fit.js";
 export { containerLabels, isSchedulingLabel, placementRules, schedulingLabels } from "./placement/rules.js";
-export type { GlobalPlan, HostState, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement/types.js";
+export type { GlobalPlan, HostState, LocalImage, Placed, PlaceRequest, PlaceResult, Placement, PlacementHost, PlacementRules, Rule } from "./placement/types.js";
 
 function newContainer(request: { stack: string; service: string; rules: PlacementRules }, slot: number, host: string): Placed {
   const { rules } = request;
@@ -69,15 +70,15 @@ function newContainer(request: { stack: string; service: string; rules: Placemen
  */
 export function place(request: PlaceRequest, hosts: PlacementHost[], placed: Placed[]): PlaceResult {
   const sorted = [...hosts].sort(byId);
-  const ctx: Ctx = { stack: request.stack, service: request.service, rules: request.rules, byHost: indexPlaced(placed), ...(request.imageOn ? { imageOn: new Set(request.imageOn) } : {}) };
+  const ctx: Ctx = { stack: request.stack, service: request.service, rules: request.rules, byHost: indexPlaced(placed), ...(request.localImage ? { localImage: request.localImage } : {}) };
   const placements: Placement[] = [];
   for (const slot of [...request.slots].sort((a, b) => a - b)) {
     const fits = sorted.filter((h) => refusal(h, ctx) === undefined);
     if (fits.length === 0) return { placements, unplaced: { slot, reason: nowhere(`${request.service}-${slot}`, sorted, ctx) } };
     const ranked = fits.map((h) => score(h, ctx, sorted)).sort(compare);
     const best = ranked[0]!;
-    const lacking = ctx.imageOn && !ctx.imageOn.has(best.host.id) ? `; ${best.host.id} may not have the ${request.service} image (no registry has it: it was built or loaded on ${[...ctx.imageOn].sort().join(", ")})` : "";
-    placements.push({ slot, host: best.host.id, why: explain(ranked, ctx, sorted) + lacking });
+    const lacks = best.lacks === 2 ? `; ${best.host.id} could not pull the ${request.service} image before (no registry has it)` : "";
+    placements.push({ slot, host: best.host.id, why: explain(ranked, ctx, sorted) + lacks });
     const c = newContainer(request, slot, best.host.id);
     ctx.byHost.set(c.host, [...(ctx.byHost.get(c.host) ?? []), c]);
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decide, previewPlacements, type Command, type HostInfo } from "./decide/index.js";
 import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
-import type { ServiceSpec, Step } from "./model.js";
+import type { ServiceSpec, Step, StepReport } from "./model.js";
 import type { Placed } from "./placement.js";
 import { localImageWarnings, stackPlaced } from "./scheduling.js";
 import { initialState, type StackState } from "./state.js";
@@ -194,48 +194,70 @@ describe("the decider places new containers with the scheduler", () => {
 
 describe("a local image (built or loaded on a host, no registry digest)", () => {
   const localId = `sha256:${"a".repeat(64)}`;
-  /** A perfect agent whose hosts have the image under its id only (no RepoDigests), as `docker build` leaves it. */
-  function settleLocal(s: StackState, hosts: HostInfo[], now = 2): StackState {
+  /** The pull that fails where the image is not: a host of `missing`, as an engine answers for an image no registry has. */
+  function settleWhere(s: StackState, hosts: HostInfo[], missing: string[], now = 2): StackState {
     for (let guard = 0; guard < 500 && s.op?.status === "running"; guard++) {
       const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
       if (!next) break;
-      const extra = next.step.action === "create" ? { containerId: `c${++ids}` } : next.step.action === "pull" ? { image: { id: localId } } : {};
-      s = run(s, { type: "Report", report: { kind: "report", stack: s.name, stepId: next.step.id, host: next.step.host, ok: true, ...extra }, hosts, now });
+      const fails = next.step.action === "pull" && missing.includes(next.step.host);
+      const extra = fails
+        ? { ok: false, error: "pull access denied for gateway, repository does not exist" }
+        : { ok: true, ...(next.step.action === "create" ? { containerId: `c${++ids}` } : next.step.action === "pull" ? { image: { id: localId } } : {}) };
+      s = run(s, { type: "Report", report: { kind: "report", stack: s.name, stepId: next.step.id, host: next.step.host, ...extra } as StepReport, hosts, now });
     }
     return s;
   }
+  const scale = (s: StackState, n: number, op: string) => run(s, { type: "Scale", stack: "demo", op, scales: { web: n }, by: "admin", source: "cli", hosts: three });
 
-  it("keeps the service's new containers on the host that ran it, and says why", () => {
+  it("a host whose pull failed is tried last, and new containers stay where the image ran", () => {
+    // built on h2 only: the first up lands on h1 and fails there
     let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1"));
-    s = settleLocal(run(s, { type: "Plan", hosts: three, now: 1 }), three);
+    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 1 }), three, ["h1", "h3"]);
+    expect(s.op?.status).toBe("failed");
+    expect(s.lacking).toEqual({ "gateway:dev": ["h1"] });
+    // up again: h2 (not known either way) before h1
+    s = run(s, up({ web: spec("gateway:dev") }, "op2"));
+    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 3 }), three, ["h1", "h3"]);
+    expect(hostsOf(s, "web")).toEqual(["h2"]);
+    // scaled: onto h2, where it ran, not h3 (spreading would pick it)
+    const events = decide({ type: "Plan", hosts: three, now: 4 }, scale(s, 3, "op3"));
+    expect(where(events)).toEqual({ "demo-web-2": "h2", "demo-web-3": "h2" });
+    expect(creates(events)[0]!.placement).toBe("h2: ran the web image before (no registry has it, and h1 could not pull it)");
+  });
+
+  it("with no host known to lack it, a local image spreads (a site may load it on every host); a pull that works takes a host off", () => {
+    let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1"));
+    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 1 }), three, []);
     expect(s.services.web!.ids).toEqual({ h1: localId });
-    const scaled = run(s, { type: "Scale", stack: "demo", op: "op2", scales: { web: 3 }, by: "admin", source: "cli", hosts: three });
-    const events = decide({ type: "Plan", hosts: three, now: 3 }, scaled);
-    expect(where(events)).toEqual({ "demo-web-2": "h1", "demo-web-3": "h1" });
-    expect(creates(events)[0]!.placement).toBe("h1: has the web image (no registry has it: it was built or loaded on h1)");
+    expect(where(decide({ type: "Plan", hosts: three, now: 3 }, scale(s, 3, "op2")))).toEqual({ "demo-web-2": "h2", "demo-web-3": "h3" });
+    // h3 lacked it once, and has it now (loaded there): its next pull takes it off
+    const again: StackState = { ...s, lacking: { "gateway:dev": ["h3"] } };
+    const onlyH3: HostInfo[] = [{ id: "h1", state: "draining" }, { id: "h2", state: "draining" }, { id: "h3" }];
+    const scaled = settleWhere(run(scale(again, 2, "op3"), { type: "Plan", hosts: onlyH3, now: 5 }), onlyH3, []);
+    expect(hostsOf(scaled, "web")).toEqual(["h1", "h3"]);
+    expect(scaled.lacking).toBeUndefined();
   });
 
-  it("an image with a registry digest spreads as before", () => {
-    let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1", { pins: { "gateway:dev": { digest: `sha256:${"b".repeat(64)}` } } }));
-    s = settleLocal(run(s, { type: "Plan", hosts: three, now: 1 }), three);
-    const scaled = run(s, { type: "Scale", stack: "demo", op: "op2", scales: { web: 3 }, by: "admin", source: "cli", hosts: three });
-    expect(where(decide({ type: "Plan", hosts: three, now: 3 }, scaled))).toEqual({ "demo-web-2": "h2", "demo-web-3": "h3" });
+  it("an image with a registry digest spreads, and a failed pull of it marks nothing", () => {
+    let s = run(initialState("demo"), up({ web: spec("gateway:dev", { scale: 3 }) }, "op1", { pins: { "gateway:dev": { digest: `sha256:${"b".repeat(64)}` } } }));
+    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 1 }), three, ["h1"]);
+    expect(s.lacking).toBeUndefined();
   });
 
-  it("up warns at the image key while some active hosts may not have it, and not on one host", () => {
-    const services = { web: { spec: spec("gateway:dev"), ids: { h1: localId } } };
-    expect(localImageWarnings(services, ["h1", "h2", "h3"], "docker-compose.yml", { web: { image: "base.yml" } })).toEqual([
+  it("up warns at the image key while an active host could not pull it", () => {
+    const state = { services: { web: { spec: spec("gateway:dev"), hash: "x", ids: { h2: localId } } }, lacking: { "gateway:dev": ["h1"] } };
+    expect(localImageWarnings(state, ["h1", "h2", "h3"], "docker-compose.yml", { web: { image: "base.yml" } })).toEqual([
       {
         file: "base.yml",
         path: "services.web.image",
         reason:
-          "gateway:dev has no registry digest (it was built or loaded on a host): corral knows it on h1 only, and places new web containers there first (h2, h3 may not have it); " +
-          "push it to a registry, or load it on every host and run 'corral up --upgrade --pull', to run it on any host",
+          "gateway:dev has no registry digest (it was built or loaded on some hosts) and h1 could not pull it: new web containers go to h2 (where it ran) first; " +
+          "push it to a registry, or load it on every host, to run it on any host",
       },
     ]);
-    expect(localImageWarnings(services, ["h1"], "docker-compose.yml")).toEqual([]);
-    expect(localImageWarnings({ web: { ...services.web, digest: `sha256:${"b".repeat(64)}` } }, ["h1", "h2"], "docker-compose.yml")).toEqual([]);
-    expect(localImageWarnings({ web: { spec: spec("gateway:dev") } }, ["h1", "h2"], "docker-compose.yml")).toEqual([]);
+    expect(localImageWarnings(state, ["h2", "h3"], "docker-compose.yml")).toEqual([]); // h1 is not active
+    expect(localImageWarnings({ ...state, lacking: {} }, ["h1", "h2"], "docker-compose.yml")).toEqual([]);
+    expect(localImageWarnings({ ...state, services: { web: { ...state.services.web, digest: `sha256:${"b".repeat(64)}` } } }, ["h1", "h2"], "docker-compose.yml")).toEqual([]);
   });
 });
 

@@ -4,7 +4,7 @@ import type { RevisionService } from "./events.js";
 import { writtenDigest } from "./images.js";
 import type { ServiceSpec } from "./model.js";
 import { containerName, displayName } from "./names.js";
-import { place, placementRules, type Placed, type PlacementHost, type PlacementRules, type PlaceResult } from "./placement.js";
+import { place, placementRules, type LocalImage, type Placed, type PlacementHost, type PlacementRules, type PlaceResult } from "./placement.js";
 import type { StackState } from "./state.js";
 
 /**
@@ -76,34 +76,37 @@ export function stackPlaced(state: StackState): Placed[] {
 }
 
 /**
- * The hosts known to have a service's image when no registry gives it (the
- * revision pins it by image id on each host that ran it), sorted; undefined
- * when it has a registry digest or is not pinned yet.
+ * What placement knows of a service's image when no registry gives it (no
+ * digest: built or loaded on some hosts), once some host could not pull it:
+ * the hosts whose pull failed, and those it ran on (the revision pins it by
+ * image id there). Undefined otherwise: with no host known to lack it, the
+ * service spreads as any other (a site may load its images on every host).
  */
-export function localImageHosts(service: Pick<RevisionService, "spec" | "digest" | "ids">): string[] | undefined {
-  if (service.digest || writtenDigest(service.spec.image) || !service.ids) return undefined;
-  const hosts = Object.keys(service.ids).sort();
-  return hosts.length ? hosts : undefined;
+export function localImageOf(state: Pick<StackState, "lacking">, service: Pick<RevisionService, "spec" | "digest" | "ids">): LocalImage | undefined {
+  if (service.digest || writtenDigest(service.spec.image)) return undefined;
+  const lacking = state.lacking?.[service.spec.image];
+  if (!lacking?.length) return undefined;
+  return { on: Object.keys(service.ids ?? {}).sort(), lacking };
 }
 
 /**
- * What `up` tells of services whose image no registry gives and that
- * corral knows on some of the active hosts only: where their new containers
- * go first, and how to run them anywhere. A warning at the service's
- * `image` key; none on a single host, or once every active host has it.
+ * What `up` tells of services whose image no registry gives and that some
+ * active host could not pull: where their new containers go, and how to run
+ * them anywhere. A warning at the service's `image` key.
  */
-export function localImageWarnings(services: Record<string, Pick<RevisionService, "spec" | "digest" | "ids">>, active: string[], file: string, origins: Origins = {}): ComposeIssue[] {
+export function localImageWarnings(state: Pick<StackState, "lacking" | "services">, active: string[], file: string, origins: Origins = {}): ComposeIssue[] {
   const out: ComposeIssue[] = [];
-  for (const [name, service] of Object.entries(services)) {
-    const on = localImageHosts(service);
-    const others = on ? active.filter((h) => !on.includes(h)).sort() : [];
-    if (!on || others.length === 0 || service.spec.scale === 0) continue;
+  for (const [name, service] of Object.entries(state.services)) {
+    const image = localImageOf(state, service);
+    const lacking = image?.lacking.filter((h) => active.includes(h)) ?? [];
+    if (!image || lacking.length === 0 || service.spec.scale === 0) continue;
+    const on = image.on.filter((h) => !lacking.includes(h));
     out.push({
       file: origins[name]?.image ?? file,
       path: `services.${name}.image`,
       reason:
-        `${service.spec.image} has no registry digest (it was built or loaded on a host): corral knows it on ${on.join(", ")} only, and places new ${name} containers there first ` +
-        `(${others.join(", ")} may not have it); push it to a registry, or load it on every host and run 'corral up --upgrade --pull', to run it on any host`,
+        `${service.spec.image} has no registry digest (it was built or loaded on some hosts) and ${lacking.join(", ")} could not pull it: ` +
+        `new ${name} containers go ${on.length ? `to ${on.join(", ")} (where it ran) first` : "to other hosts first"}; push it to a registry, or load it on every host, to run it on any host`,
     });
   }
   return out;
@@ -115,8 +118,8 @@ export function placeService(state: StackState, service: string, slots: number[]
   const spec = current.spec;
   const rules = rulesOf(state.name, service, spec);
   if ("problem" in rules) return rules;
-  const imageOn = localImageHosts(current);
-  const result = place({ stack: state.name, service, slots, rules, ...(imageOn ? { imageOn } : {}) }, placementHosts(hosts), placed);
+  const localImage = localImageOf(state, current);
+  const result = place({ stack: state.name, service, slots, rules, ...(localImage ? { localImage } : {}) }, placementHosts(hosts), placed);
   if (!result.unplaced) return result;
   const name = displayName(containerName(state.name, service, result.unplaced.slot));
   if (hosts.length === 0) {

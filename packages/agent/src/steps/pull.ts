@@ -39,7 +39,8 @@ export async function ensureImage(step: Step, force: boolean, o: AgentOptions): 
   try {
     await o.runtime.pull(wanted, typeof access === "object" ? access : undefined);
   } catch (e) {
-    if (!step.pinned) throw e;
+    // (the engine's error names the registry it asked, not the image: said with it, as a user wrote it)
+    if (!step.pinned) throw (e as { statusCode?: number }).statusCode ? new Error(`image ${step.image} is not on this host and could not be pulled: ${(e as Error).message}`) : e;
     const digest = step.pinned.split("@")[1] ?? step.pinned;
     throw new Error(`image ${step.image} at ${shortDigest(digest)} (revision ${step.revision}'s exact image) is not on this host and could not be pulled: ${(e as Error).message}`);
   }

@@ -8,7 +8,6 @@ import {
   evolve,
   handleCommand,
   invalid,
-  localImageHosts,
   localImageWarnings,
   previewPlacements,
   whatChanged,
@@ -199,13 +198,12 @@ export function deploys(deps: DeployDeps) {
     return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision, ...(warnings.length ? { warnings } : {}) } };
   }
 
-  /** What up tells and does not refuse: the files' health settings, and images corral knows on some hosts only (the hosts are read only then). */
+  /** What up tells and does not refuse: the files' health settings, and images some hosts could not pull (the hosts are read only then). */
   async function warningsFor(admitted: Admitted | undefined, state: StackState): Promise<ComposeIssue[]> {
     if (!admitted) return [];
-    const local = Object.values(state.services).some((s) => localImageHosts(s));
-    if (!local) return admitted.warnings;
+    if (!state.lacking) return admitted.warnings;
     const active = (await deps.liveHosts()).filter((h) => (h.state ?? "active") === "active").map((h) => h.id);
-    return [...admitted.warnings, ...localImageWarnings(state.services, active, admitted.file, admitted.origins)];
+    return [...admitted.warnings, ...localImageWarnings(state, active, admitted.file, admitted.origins)];
   }
 
   /** `scale` (and `service update --replicas`, `service scale`): slots added or removed, not a new revision. */

@@ -1,5 +1,5 @@
 import { containerLabels } from "./rules.js";
-import type { Placed, PlacementHost, PlacementRules, Rule } from "./types.js";
+import type { LocalImage, Placed, PlacementHost, PlacementRules, Rule } from "./types.js";
 
 // whether a host can take a new container of a service, and if not, why
 
@@ -48,8 +48,8 @@ export interface Ctx {
   service: string;
   rules: PlacementRules;
   byHost: Map<string, Placed[]>;
-  /** See PlaceRequest.imageOn. */
-  imageOn?: ReadonlySet<string>;
+  /** See PlaceRequest.localImage. */
+  localImage?: LocalImage;
 }
 
 export const sameService = (c: Placed, stack: string, service: string) => c.stack === stack && c.service === service;

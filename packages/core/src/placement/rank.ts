@@ -5,7 +5,7 @@ import type { PlacementHost, Rule } from "./types.js";
 
 interface Score {
   host: PlacementHost;
-  /** 1 when the service's local image is not known on the host (see PlaceRequest.imageOn), else 0. */
+  /** For a local image (see PlaceRequest.localImage): 0 ran on the host, 1 not known, 2 its pull failed there; else 0. */
   lacks: number;
   met: Rule[];
   spread: number[];
@@ -21,7 +21,8 @@ export function score(h: PlacementHost, ctx: Ctx, hosts: PlacementHost[]): Score
     const group = hosts.filter((o) => keys.every((k) => o.labels[k] === h.labels[k]));
     return group.reduce((n, o) => n + (ctx.byHost.get(o.id) ?? []).filter((c) => sameService(c, ctx.stack, ctx.service)).length, 0);
   });
-  const lacks = ctx.imageOn && !ctx.imageOn.has(h.id) ? 1 : 0;
+  const image = ctx.localImage;
+  const lacks = !image ? 0 : image.lacking.includes(h.id) ? 2 : image.on.includes(h.id) ? 0 : 1;
   return { host: h, lacks, met, spread, own: on.filter((c) => sameService(c, ctx.stack, ctx.service)).length, total: on.length };
 }
 
@@ -53,7 +54,11 @@ export function explain(ranked: Score[], ctx: Ctx, hosts: PlacementHost[]): stri
       .map((k) => (best.host.labels[k] === undefined ? `no ${k} label` : `${k}=${best.host.labels[k]}`))
       .join(", ");
   const say = (i: number): string => {
-    if (i === 0) return `has the ${ctx.service} image (no registry has it: it was built or loaded on ${[...(ctx.imageOn ?? [])].sort().join(", ")})`;
+    if (i === 0) {
+      const lacking = ctx.localImage?.lacking.join(", ") ?? "";
+      if (best.lacks === 0) return `ran the ${ctx.service} image before (no registry has it, and ${lacking} could not pull it)`;
+      return `${lacking} could not pull the ${ctx.service} image (no registry has it)`;
+    }
     i -= 1;
     if (i === 0) return `meets preference${best.met.length === 1 ? "" : "s"} ${best.met.map((r) => (r.negate ? `not ${r.text}` : r.text)).join(", ")}`;
     if (i <= ctx.rules.spreadOver.length) return `${spreadGroup(i - 1)} has fewest ${ctx.service} containers (${best.spread[i - 1]})`;

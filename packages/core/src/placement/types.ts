@@ -51,6 +51,11 @@ export interface PlacementRules {
   labels: Record<string, string>;
 }
 
+export interface LocalImage {
+  on: string[];
+  lacking: string[];
+}
+
 export interface Placement {
   slot: number;
   host: string;
@@ -63,11 +68,12 @@ export interface PlaceRequest {
   slots: number[];
   rules: PlacementRules;
   /**
-   * The hosts known to have the service's image, when it is one no registry
-   * gives (built or loaded on a host; the revision pins it by image id there):
-   * they rank first, before preferences, as another host may not have it.
+   * For an image no registry gives (built or loaded on some hosts), once a
+   * host's pull of it failed: `lacking` those hosts, `on` the hosts it ran on
+   * (the revision pins it by image id there). Hosts it ran on rank first, then
+   * the hosts not known either way, those that lack it last; before preferences.
    */
-  imageOn?: string[];
+  localImage?: LocalImage;
 }
 
 export interface PlaceResult {

@@ -29,6 +29,7 @@ export function stepSucceeded(f: Fold, event: On<"StepSucceeded">): void {
 function stepDone(f: Fold, record: StepRecord, event: On<"StepSucceeded">): void {
   const { step } = record;
   if (step.action === "pull" && event.image) pinPulled(f, step, event.image);
+  if (step.action === "pull") noteLacking(f, step, false);
   const name = step.container;
   if (!name) return;
   // a step acts on the container of that name on its own host: another host's of the same name (a lost one's successor) is not touched
@@ -103,6 +104,24 @@ function pinPulled(f: Fold, step: Step, image: PulledImage): void {
   if (now) f.mut("services")[step.service] = now;
 }
 
+/**
+ * A pull of an image no registry pinned (no digest: built or loaded on some
+ * hosts) that failed on a host: that host lacks it, and placement keeps new
+ * containers off it (see placeService); one that succeeded there takes it off.
+ */
+function noteLacking(f: Fold, step: Step, failed: boolean): void {
+  const s = f.state;
+  const rs = s.revisions[step.revision]?.services[step.service];
+  if (!rs || rs.digest || writtenDigest(rs.spec.image) || step.pinned?.includes("@")) return;
+  const before = s.lacking?.[step.image] ?? [];
+  if (failed === before.includes(step.host)) return;
+  const hosts = failed ? [...before, step.host].sort() : before.filter((h) => h !== step.host);
+  const { [step.image]: _old, ...rest } = s.lacking ?? {};
+  const lacking = hosts.length > 0 ? { ...rest, [step.image]: hosts } : rest;
+  if (Object.keys(lacking).length > 0) s.lacking = lacking;
+  else delete s.lacking;
+}
+
 /** A container after its start step succeeded: running, with what its host reported. */
 function started(existing: ContainerRecord, event: On<"StepSucceeded">): ContainerRecord {
   const { exited: _e, ...before } = existing;
@@ -123,6 +142,7 @@ export function stepFailed(f: Fold, event: On<"StepFailed">): void {
   const record = f.state.steps[event.stepId];
   if (!record) return;
   const service = record.step.service;
+  if (record.step.action === "pull") noteLacking(f, record.step, true);
   if (!f.state.errors[service]) f.mut("errors")[service] = event.error;
   f.mut("steps")[event.stepId] = { ...record, status: "failed", error: event.error };
 }

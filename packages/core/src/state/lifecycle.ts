@@ -44,6 +44,13 @@ export function revisionCommitted(f: Fold, event: On<"RevisionCommitted">): void
     ...(event.rollback ? { rollback: event.rollback } : {}),
   };
   f.set("services", event.services, false); // the event's own object: copied before any change
+  if (s.lacking) {
+    // what an image no service runs any longer lacked is not kept
+    const images = new Set(Object.values(event.services).map((x) => x.spec.image));
+    const kept = Object.entries(s.lacking).filter(([image]) => images.has(image));
+    if (kept.length > 0) s.lacking = Object.fromEntries(kept);
+    else delete s.lacking;
+  }
   s.volumes = event.volumes ?? {};
   s.secrets = event.secrets ?? {};
   s.secretVersions = event.secretVersions ?? {};

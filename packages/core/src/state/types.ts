@@ -231,6 +231,12 @@ export interface StackState {
   recentOps?: string[];
   /** Host ports of each slot, by service, for the ports written without one (see host-ports.ts); absent in states folded before there were any. */
   slotPorts?: Record<string, ServiceSlotPorts>;
+  /**
+   * Hosts whose pull of an image failed, by the image as written, for images
+   * no registry pinned (built or loaded on some hosts: see placeService);
+   * a host's later pull that succeeds takes it off. Absent: none.
+   */
+  lacking?: Record<string, string[]>;
 }
 
 /**
@@ -238,7 +244,7 @@ export interface StackState {
  * snapshot of another shape is not read, the log is folded afresh. Raise it
  * with every change to what a fold produces.
  */
-export const stateFormat = 7;
+export const stateFormat = 8;
 
 /** How many operation ids a stack remembers (StackState.recentOps). */
 export const RECENT_OPS = 32;
