@@ -318,6 +318,8 @@ describe("API", () => {
         ["/v1/inspect", "target"],
         [`/v1/inspect?target=${"a".repeat(301)}`, "target"],
         ["/v1/stacks?all=1", "all"],
+        ["/v1/stacks/feed/export?pinned=yes", "pinned"],
+        ["/v1/stacks/feed/export?pinned=2", "pinned"],
       ];
       for (const [path, param] of bad) {
         const t0 = Date.now();

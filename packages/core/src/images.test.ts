@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decide } from "./decide/index.js";
 import type { StackEvent } from "./events.js";
 import { exactImage, repositoryOf, tagOf, writtenDigest } from "./images.js";
-import type { Step } from "./model.js";
+import { hostMessageSchema, stepReportSchema, type Step } from "./model.js";
 import { Progress } from "./progress.js";
 import { initialState, type StackState } from "./state.js";
 import { run, settle, spec, up } from "./testing.js";
@@ -123,5 +123,24 @@ describe("an image no registry knows (built or loaded on a host)", () => {
     expect(changed.find((e) => e.type === "RevisionCommitted")).toMatchObject({ services: { app: { spec: { image: "app:dev" } } } });
     const committed = changed.find((e) => e.type === "RevisionCommitted");
     expect(committed?.type === "RevisionCommitted" && committed.services.app!.ids).toBeUndefined();
+  });
+});
+
+describe("what queue messages may say of images", () => {
+  const digest = `sha256:${"c".repeat(64)}`;
+  const step = { op: "op1", stack: "demo", service: "web", revision: 1, image: "app:1", id: "s1", action: "pull", host: "h1", after: [] };
+  const pinned = (value: unknown) => hostMessageSchema.safeParse({ kind: "step", attempt: 1, step: { ...step, pinned: value } }).success;
+  const reported = (image: unknown) => stepReportSchema.safeParse({ kind: "report", stack: "demo", stepId: "s1", host: "h1", ok: true, image }).success;
+
+  it("a step's pinned image is a repository at a digest, or an image id", () => {
+    expect(pinned(`reg:5000/app/web@${digest}`)).toBe(true);
+    expect(pinned(digest)).toBe(true);
+    for (const bad of ["app:1", `app@sha256:${"c".repeat(63)}`, `App@${digest}`, `app@${digest} --privileged`, `${"a".repeat(500)}@${digest}`, `app@${digest}x`, 7, null]) expect([bad, pinned(bad)]).toEqual([bad, false]);
+  });
+
+  it("a report's image is an id and an optional digest, nothing else", () => {
+    expect(reported({ id: digest })).toBe(true);
+    expect(reported({ id: digest, digest })).toBe(true);
+    for (const bad of [{ id: "abc" }, { id: digest, digest: "sha256:nothex" }, { id: digest, tag: "latest" }, { digest }, digest]) expect([bad, reported(bad)]).toEqual([bad, false]);
   });
 });
