@@ -9,3 +9,4 @@ export { displayName } from "./names.js";
 export { ago, parseHostLabel } from "./hosts.js";
 export { splitCommand } from "./shell.js";
 export { taskState } from "./task-state.js";
+export { shortDigest } from "./images.js";

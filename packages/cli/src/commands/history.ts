@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { HistoryLife, HistoryRow } from "@corral/core";
+import { shortDigest } from "@corral/core/light";
 import { printTable, seg, type Out } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption } from "./flags.js";
@@ -22,7 +23,7 @@ With --all, each life of the stack comes under a heading saying when it was remo
 const columns = ["REVISION", "CURRENT", "TIME", "BY", "SOURCE", "CHANGED", "ROLLBACK", "IMAGES"];
 const images = (r: HistoryRow) =>
   Object.entries(r.images ?? {})
-    .flatMap(([s, i]) => (i.digest ? [`${s} ${i.digest.slice(0, "sha256:".length + 12)}`] : []))
+    .flatMap(([s, i]) => (i.digest ? [`${s} ${shortDigest(i.digest)}`] : []))
     .join("; ");
 const cells = (r: HistoryRow) => [
   String(r.revision),
