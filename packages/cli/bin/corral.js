@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // corral's command line. Installed (npm pack), it runs the built JavaScript, dist/corral.js; in a checkout, the
 // same once `npm run build` made it and no TypeScript source is newer, else the sources through tsx.
-import { existsSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import module from "node:module";
-import { isatty } from "node:tty";
 import { fileURLToPath, pathToFileURL } from "node:url";
+
+// (required, not imported: an ESM import of node:fs reads every export, and its ReadStream getter loads Node's
+// streams, 4 ms of a start that answers --help or --version)
+const require = module.createRequire(import.meta.url);
+const { existsSync, readdirSync, readFileSync, statSync, writeSync } = require("node:fs");
+const { isatty } = require("node:tty");
 
 const dist = fileURLToPath(new URL("../dist/corral.js", import.meta.url));
 // the top-level help, as the build printed it through the same command tree (at 80 columns, as for a pipe)

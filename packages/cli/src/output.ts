@@ -72,8 +72,34 @@ const noBorders = {
   ...{ left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
 };
 
-/** A table (cli-table3, loaded when one is printed: most starts print none, and it is much of a start's load). */
+/** Printable ASCII only: one column per character, no line breaks, no escapes. */
+const PLAIN = /^[\x20-\x7e]*$/;
+
+/**
+ * The table cli-table3 draws with these settings, drawn directly when every
+ * cell is printable ASCII (a character is a column then): each column as wide
+ * as its widest cell, two spaces apart, lines trimmed at the end. Undefined
+ * otherwise (wide or combining characters, line breaks: cli-table3 measures
+ * those). Loading and laying out cli-table3 is a third of a `corral ps`;
+ * a test holds the two equal.
+ */
+export function plainTable(head: string[], rows: string[][]): string | undefined {
+  const all = [head, ...rows];
+  if (!all.every((r) => r.every((cell) => PLAIN.test(cell)))) return undefined;
+  const columns = Math.max(...all.map((r) => r.length));
+  const widths = Array.from({ length: columns }, (_, i) => Math.max(1, ...all.map((r) => r[i]?.length ?? 0))); // (an empty column is one wide, as cli-table3 draws it)
+  return all.map((r) => widths.map((w, i) => (r[i] ?? "").padEnd(w)).join("  ").trimEnd()).join("\n");
+}
+
+/** A table (cli-table3, loaded when one is printed and only when plainTable cannot draw it). */
 export async function printTable(io: Out, head: string[], rows: string[][]): Promise<void> {
+  const plain = plainTable(head, rows);
+  if (plain !== undefined) return io.out(plain);
+  io.out(await drawTable(head, rows));
+}
+
+/** The table as cli-table3 draws it, borderless. */
+export async function drawTable(head: string[], rows: string[][]): Promise<string> {
   const { default: Table } = await import("cli-table3");
   const table = new Table({
     head,
@@ -81,7 +107,7 @@ export async function printTable(io: Out, head: string[], rows: string[][]): Pro
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
   });
   table.push(...rows);
-  io.out(table.toString().split("\n").map((l) => l.trimEnd()).join("\n"));
+  return table.toString().split("\n").map((l) => l.trimEnd()).join("\n");
 }
 
 /** An exit status other than 0, its reason already printed (a failed operation, a command's own exit code). */
