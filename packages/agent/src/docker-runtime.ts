@@ -44,16 +44,6 @@ export class DockerRuntime implements ContainerRuntime {
     return (await this.#docker.version()).Version;
   }
 
-  async imageExists(image: string): Promise<boolean> {
-    try {
-      await this.#docker.getImage(image).inspect();
-      return true;
-    } catch (e) {
-      if (statusOf(e) === 404) return false;
-      throw e;
-    }
-  }
-
   async imageLabels(image: string): Promise<Record<string, string> | undefined> {
     try {
       return (await this.#docker.getImage(image).inspect()).Config?.Labels ?? {};

@@ -55,7 +55,6 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   engineVersion = () => Promise.resolve("fake");
-  imageExists = (image: string) => Promise.resolve(this.images.has(image));
   imageLabels = (image: string) => Promise.resolve(this.images.get(image));
   /** Each image's id: made up from its name, as an engine's is its own. */
   imageIdentity = (image: string) => Promise.resolve(this.images.has(image) ? { id: `sha256:${createHash("sha256").update(image).digest("hex")}`, repoDigests: [] } : undefined);

@@ -9,7 +9,6 @@ import type { Healthcheck, PortSpec } from "@corral/core";
 /** What the agent needs from a container engine, in corral's own types. */
 export interface ContainerRuntime {
   engineVersion(): Promise<string>;
-  imageExists(image: string): Promise<boolean>;
   /** The labels an image carries (its LABEL lines, and its bases'); undefined when the image is not on the host. */
   imageLabels(image: string): Promise<Record<string, string> | undefined>;
   /** The image's id, and the digests a registry knows it by (RepoDigests: `REPOSITORY@sha256:...`); undefined when it is not on the host. */
