@@ -5,10 +5,9 @@ import module from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 // (required, not imported: an ESM import of node:fs reads every export, and its ReadStream getter loads Node's
-// streams, 4 ms of a start that answers --help or --version)
+// streams, which `--version` has no use for; node:tty, which loads them too, only where help is asked for)
 const require = module.createRequire(import.meta.url);
 const { existsSync, readdirSync, readFileSync, statSync, writeSync } = require("node:fs");
-const { isatty } = require("node:tty");
 
 const dist = fileURLToPath(new URL("../dist/corral.js", import.meta.url));
 // the top-level help, as the build printed it through the same command tree (at 80 columns, as for a pipe)
@@ -54,8 +53,9 @@ function answeredStatically(args) {
     out(`${version}\n`);
     return true;
   }
-  const eighty = !isatty(1) || process.stdout.columns === 80;
-  if ((args[0] !== "--help" && args[0] !== "-h") || !eighty || !existsSync(staticHelp)) return false;
+  if (args[0] !== "--help" && args[0] !== "-h") return false;
+  const eighty = !require("node:tty").isatty(1) || process.stdout.columns === 80;
+  if (!eighty || !existsSync(staticHelp)) return false;
   out(readFileSync(staticHelp, "utf8"));
   return true;
 }

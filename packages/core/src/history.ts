@@ -1,6 +1,6 @@
 import { changedKeys } from "./diff.js";
 import type { RevisionService, Source } from "./events.js";
-import { writtenDigest } from "./images.js";
+import { pinnedDigest } from "./images.js";
 import type { Removal, Revision, RollbackRecord, StackState } from "./state.js";
 
 /**
@@ -41,7 +41,7 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null)
 const imagesOf = (r: Revision | undefined): HistoryRow["images"] =>
   Object.fromEntries(
     Object.entries(r?.services ?? {}).flatMap(([n, s]): Array<[string, HistoryRow["images"][string]]> => {
-      const digest = s.digest ?? writtenDigest(s.spec.image);
+      const digest = pinnedDigest(s);
       return digest ? [[n, { digest }]] : s.ids ? [[n, { ids: s.ids }]] : [];
     }),
   );

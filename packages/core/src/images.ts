@@ -36,6 +36,9 @@ export function writtenDigest(image: string): string | undefined {
   return digest && DIGEST.test(digest) ? digest : undefined;
 }
 
+/** The digest a revision's service runs at: the registry's, else one written in the reference; undefined for an image no registry gave (pinned by image id, or not yet). */
+export const pinnedDigest = (service: Pick<RevisionService, "spec" | "digest">): string | undefined => service.digest ?? writtenDigest(service.spec.image);
+
 /**
  * The image a container of this revision is made from on `host`: the
  * repository at its digest (the engine pulls exactly that), else the image
@@ -43,7 +46,7 @@ export function writtenDigest(image: string): string | undefined {
  * pull pins it).
  */
 export function exactImage(service: Pick<RevisionService, "spec" | "digest" | "ids">, host: string): string | undefined {
-  const digest = service.digest ?? writtenDigest(service.spec.image);
+  const digest = pinnedDigest(service);
   if (digest) return `${repositoryOf(service.spec.image)}@${digest}`;
   return service.ids?.[host];
 }

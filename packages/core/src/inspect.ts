@@ -1,4 +1,4 @@
-import { writtenDigest } from "./images.js";
+import { pinnedDigest } from "./images.js";
 import type { ServiceSpec } from "./model.js";
 import { displayName } from "./names.js";
 import type { ContainerRecord, StackState } from "./state.js";
@@ -73,7 +73,8 @@ function containerView(state: StackState, c: ContainerRecord, ctx: InspectContex
 
 /** `inspect STACK/SERVICE`: one object with everything a user asks of a service. The config never holds secret values, only their names. */
 export function inspectService(state: StackState, service: string, ctx: InspectContext, seen: Overview = overview(state)) {
-  const { spec, hash, digest, ids } = state.services[service]!;
+  const current = state.services[service]!;
+  const { spec, hash, ids } = current;
   const own = seen.containers.get(service) ?? [];
   const containers = [...own].sort((a, b) => (a.name < b.name ? -1 : 1));
   const live = containers.filter((c) => c.state === "running" && !c.previousOf);
@@ -89,7 +90,7 @@ export function inspectService(state: StackState, service: string, ctx: InspectC
     revision: state.revision,
     image: spec.image,
     /** What the image was when the revision was made: its registry digest, or (an image no registry knows) the id on each host. */
-    digest: digest ?? writtenDigest(spec.image) ?? null,
+    digest: pinnedDigest(current) ?? null,
     imageIds: ids ?? {},
     scale: spec.scale,
     running: live.length,

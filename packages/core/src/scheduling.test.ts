@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { decide, previewPlacements, type Command, type HostInfo } from "./decide/index.js";
 import { DomainError } from "./errors.js";
 import type { StackEvent } from "./events.js";
-import type { ServiceSpec, Step, StepReport } from "./model.js";
+import type { ServiceSpec, Step } from "./model.js";
 import type { Placed } from "./placement.js";
 import { localImageWarnings, stackPlaced } from "./scheduling.js";
 import { initialState, type StackState } from "./state.js";
-import { apply, run, spec, up } from "./testing.js";
+import { apply, run, settle as settleAll, spec, up } from "./testing.js";
 import { serviceRows } from "./view.js";
 
 // given events / when command / then events and placements, through the decider
@@ -194,30 +194,20 @@ describe("the decider places new containers with the scheduler", () => {
 
 describe("a local image (built or loaded on a host, no registry digest)", () => {
   const localId = `sha256:${"a".repeat(64)}`;
-  /** The pull that fails where the image is not: a host of `missing`, as an engine answers for an image no registry has. */
-  function settleWhere(s: StackState, hosts: HostInfo[], missing: string[], now = 2): StackState {
-    for (let guard = 0; guard < 500 && s.op?.status === "running"; guard++) {
-      const next = Object.values(s.steps).find((r) => r.status === "planned" && r.step.after.every((d) => s.steps[d]?.status !== "planned"));
-      if (!next) break;
-      const fails = next.step.action === "pull" && missing.includes(next.step.host);
-      const extra = fails
-        ? { ok: false, error: "pull access denied for gateway, repository does not exist" }
-        : { ok: true, ...(next.step.action === "create" ? { containerId: `c${++ids}` } : next.step.action === "pull" ? { image: { id: localId } } : {}) };
-      s = run(s, { type: "Report", report: { kind: "report", stack: s.name, stepId: next.step.id, host: next.step.host, ...extra } as StepReport, hosts, now });
-    }
-    return s;
-  }
+  /** A perfect agent but for the pulls on the hosts of `missing`, which fail as an engine does for an image no registry has; every pull that works finds the image under its id only. */
+  const settleWhere = (s: StackState, hosts: HostInfo[], missing: string[]) =>
+    settleAll(s, (step) => (step.action === "pull" && missing.includes(step.host) ? "pull access denied for gateway, repository does not exist" : undefined), false, hosts, () => ({ id: localId }));
   const scale = (s: StackState, n: number, op: string) => run(s, { type: "Scale", stack: "demo", op, scales: { web: n }, by: "admin", source: "cli", hosts: three });
 
   it("a host whose pull failed is tried last, and new containers stay where the image ran", () => {
     // built on h2 only: the first up lands on h1 and fails there
     let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1"));
-    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 1 }), three, ["h1", "h3"]);
+    s = settleWhere(s, three, ["h1", "h3"]);
     expect(s.op?.status).toBe("failed");
     expect(s.lacking).toEqual({ "gateway:dev": ["h1"] });
     // up again: h2 (not known either way) before h1
     s = run(s, up({ web: spec("gateway:dev") }, "op2"));
-    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 3 }), three, ["h1", "h3"]);
+    s = settleWhere(s, three, ["h1", "h3"]);
     expect(hostsOf(s, "web")).toEqual(["h2"]);
     // scaled: onto h2, where it ran, not h3 (spreading would pick it)
     const events = decide({ type: "Plan", hosts: three, now: 4 }, scale(s, 3, "op3"));
@@ -227,20 +217,20 @@ describe("a local image (built or loaded on a host, no registry digest)", () => 
 
   it("with no host known to lack it, a local image spreads (a site may load it on every host); a pull that works takes a host off", () => {
     let s = run(initialState("demo"), up({ web: spec("gateway:dev") }, "op1"));
-    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 1 }), three, []);
+    s = settleWhere(s, three, []);
     expect(s.services.web!.ids).toEqual({ h1: localId });
     expect(where(decide({ type: "Plan", hosts: three, now: 3 }, scale(s, 3, "op2")))).toEqual({ "demo-web-2": "h2", "demo-web-3": "h3" });
     // h3 lacked it once, and has it now (loaded there): its next pull takes it off
     const again: StackState = { ...s, lacking: { "gateway:dev": ["h3"] } };
     const onlyH3: HostInfo[] = [{ id: "h1", state: "draining" }, { id: "h2", state: "draining" }, { id: "h3" }];
-    const scaled = settleWhere(run(scale(again, 2, "op3"), { type: "Plan", hosts: onlyH3, now: 5 }), onlyH3, []);
+    const scaled = settleWhere(scale(again, 2, "op3"), onlyH3, []);
     expect(hostsOf(scaled, "web")).toEqual(["h1", "h3"]);
     expect(scaled.lacking).toBeUndefined();
   });
 
   it("an image with a registry digest spreads, and a failed pull of it marks nothing", () => {
     let s = run(initialState("demo"), up({ web: spec("gateway:dev", { scale: 3 }) }, "op1", { pins: { "gateway:dev": { digest: `sha256:${"b".repeat(64)}` } } }));
-    s = settleWhere(run(s, { type: "Plan", hosts: three, now: 1 }), three, ["h1"]);
+    s = settleWhere(s, three, ["h1"]);
     expect(s.lacking).toBeUndefined();
   });
 

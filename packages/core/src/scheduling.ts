@@ -1,7 +1,7 @@
 import type { HostInfo } from "./decide/index.js";
 import type { ComposeIssue, Origins } from "./compose/issues.js";
 import type { RevisionService } from "./events.js";
-import { writtenDigest } from "./images.js";
+import { pinnedDigest } from "./images.js";
 import type { ServiceSpec } from "./model.js";
 import { containerName, displayName } from "./names.js";
 import { place, placementRules, type LocalImage, type Placed, type PlacementHost, type PlacementRules, type PlaceResult } from "./placement.js";
@@ -83,7 +83,7 @@ export function stackPlaced(state: StackState): Placed[] {
  * service spreads as any other (a site may load its images on every host).
  */
 export function localImageOf(state: Pick<StackState, "lacking">, service: Pick<RevisionService, "spec" | "digest" | "ids">): LocalImage | undefined {
-  if (service.digest || writtenDigest(service.spec.image)) return undefined;
+  if (pinnedDigest(service)) return undefined;
   const lacking = state.lacking?.[service.spec.image];
   if (!lacking?.length) return undefined;
   return { on: Object.keys(service.ids ?? {}).sort(), lacking };

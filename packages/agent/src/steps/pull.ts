@@ -1,4 +1,5 @@
 import { registryOf, repositoryOf, shortDigest, splitImage, type PulledImage, type Step } from "@corral/core";
+import { statusOf } from "../engine-errors.js";
 import type { AgentOptions } from "../options.js";
 import type { StepHandler } from "./types.js";
 
@@ -45,7 +46,7 @@ export async function ensureImage(step: Step, force: boolean, o: AgentOptions): 
     await o.runtime.pull(wanted, typeof access === "object" ? access : undefined);
   } catch (e) {
     // (the engine's error names the registry it asked, not the image: said with it, as a user wrote it)
-    if (!step.pinned) throw (e as { statusCode?: number }).statusCode ? new Error(`image ${step.image} is not on this host and could not be pulled: ${(e as Error).message}`) : e;
+    if (!step.pinned) throw statusOf(e) ? new Error(`image ${step.image} is not on this host and could not be pulled: ${(e as Error).message}`) : e;
     const digest = step.pinned.split("@")[1] ?? step.pinned;
     throw new Error(`image ${step.image} at ${shortDigest(digest)} (revision ${step.revision}'s exact image) is not on this host and could not be pulled: ${(e as Error).message}`);
   }

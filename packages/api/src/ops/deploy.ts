@@ -13,6 +13,7 @@ import {
   whatChanged,
   type Command,
   type ComposeIssue,
+  type HostInfo,
   type PortPool,
   type SitePolicy,
   type Source,
@@ -184,8 +185,11 @@ export function deploys(deps: DeployDeps) {
       const events = decide(make(state, await deps.portPool(stack)), state);
       const after = events.reduce(evolve, state);
       // where the new containers would land, and why: the operation planned on the live hosts with a perfect agent
-      const preview = after.op?.status === "running" ? previewPlacements(after, await deps.liveHosts(), await deps.othersPlaced(stack), deps.clock()) : { placements: [] as [] };
-      return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: await warningsFor(admitted, after) } };
+      // (the hosts read once, for the preview and the warnings, and only if either needs them)
+      let hosts: Promise<HostInfo[]> | undefined;
+      const live = () => (hosts ??= deps.liveHosts());
+      const preview = after.op?.status === "running" ? previewPlacements(after, await live(), await deps.othersPlaced(stack), deps.clock()) : { placements: [] as [] };
+      return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: await warningsFor(admitted, after, live) } };
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
     const { state, version, events } = await deps.givingPorts(async () => {
@@ -199,10 +203,10 @@ export function deploys(deps: DeployDeps) {
   }
 
   /** What up tells and does not refuse: the files' health settings, and images some hosts could not pull (the hosts are read only then). */
-  async function warningsFor(admitted: Admitted | undefined, state: StackState): Promise<ComposeIssue[]> {
+  async function warningsFor(admitted: Admitted | undefined, state: StackState, live: () => Promise<HostInfo[]> = deps.liveHosts): Promise<ComposeIssue[]> {
     if (!admitted) return [];
     if (!state.lacking) return admitted.warnings;
-    const active = (await deps.liveHosts()).filter((h) => (h.state ?? "active") === "active").map((h) => h.id);
+    const active = (await live()).filter((h) => (h.state ?? "active") === "active").map((h) => h.id);
     return [...admitted.warnings, ...localImageWarnings(state, active, admitted.file, admitted.origins)];
   }
 

@@ -1,5 +1,5 @@
 import type { PulledImage, RevisionService } from "../events.js";
-import { writtenDigest } from "../images.js";
+import { pinnedDigest } from "../images.js";
 import type { Step } from "../model.js";
 import type { Fold, On } from "./draft.js";
 import { lostKey, type ContainerRecord, type CronRun, type LostContainer, type StepRecord } from "./types.js";
@@ -92,7 +92,7 @@ function stepDone(f: Fold, record: StepRecord, event: On<"StepSucceeded">): void
  */
 function pinPulled(f: Fold, step: Step, image: PulledImage): void {
   const pin = (rs: RevisionService | undefined): RevisionService | undefined => {
-    if (!rs || rs.spec.image !== step.image || rs.digest || writtenDigest(rs.spec.image)) return undefined;
+    if (!rs || rs.spec.image !== step.image || pinnedDigest(rs)) return undefined;
     if (image.digest) return { ...rs, digest: image.digest };
     if (rs.ids?.[step.host]) return undefined;
     return { ...rs, ids: { ...rs.ids, [step.host]: image.id } };
@@ -112,7 +112,7 @@ function pinPulled(f: Fold, step: Step, image: PulledImage): void {
 function noteLacking(f: Fold, step: Step, failed: boolean): void {
   const s = f.state;
   const rs = s.revisions[step.revision]?.services[step.service];
-  if (!rs || rs.digest || writtenDigest(rs.spec.image) || step.pinned?.includes("@")) return;
+  if (!rs || pinnedDigest(rs) || step.pinned?.includes("@")) return;
   const before = s.lacking?.[step.image] ?? [];
   if (failed === before.includes(step.host)) return;
   const hosts = failed ? [...before, step.host].sort() : before.filter((h) => h !== step.host);
