@@ -22,10 +22,11 @@ describe("chatops: a Slack slash command", () => {
   const followUps: Array<{ path: string; text: string; response_type: string }> = [];
   let ann = { url: "", token: "" };
 
-  /** A slash command as Slack sends it: a form body, signed with the app's secret, at `ts`. */
+  /** A slash command as Slack sends it: a form body, signed with the app's secret, at `ts`; each with a trigger_id of its own (two alike in one second are two requests, not a replay). */
+  let triggers = 0;
   const slash = (user: string, text: string, opts: { ts?: number; secret?: string; path?: string } = {}) => {
     const ts = String(opts.ts ?? Math.floor(Date.now() / 1000));
-    const body = new URLSearchParams({ token: "legacy", team_id: "T0001", user_id: user, user_name: "x", command: "/corral", text, response_url: `${responseUrl}${opts.path ?? "/r1"}`, trigger_id: "1.2.3" }).toString();
+    const body = new URLSearchParams({ token: "legacy", team_id: "T0001", user_id: user, user_name: "x", command: "/corral", text, response_url: `${responseUrl}${opts.path ?? "/r1"}`, trigger_id: `1.2.${++triggers}` }).toString();
     const signature = `v0=${createHmac("sha256", opts.secret ?? SECRET).update(`v0:${ts}:${body}`).digest("hex")}`;
     return { body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts, "x-slack-signature": signature } };
   };

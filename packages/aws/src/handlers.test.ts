@@ -262,8 +262,10 @@ describe("the Lambda entry points, each loaded fresh", () => {
       expect((await api(functionUrlEvent("PUT", "/v1/chat/config", { signingSecret: secret, responseHosts: [responseHost] }), lambdaContext)).statusCode).toBe(200);
       expect((await api(functionUrlEvent("POST", "/v1/users", { name: "ann" }), lambdaContext)).statusCode).toBeLessThan(300);
       expect((await api(functionUrlEvent("PUT", "/v1/chat/users/U0ANN", { user: "ann" }), lambdaContext)).statusCode).toBe(200);
+      // each request Slack sends has a trigger_id of its own: two commands alike in the same second are two requests, not a replay
+      let triggers = 0;
       const slash = (text: string) => {
-        const body = new URLSearchParams({ user_id: "U0ANN", text, response_url: `http://${responseHost}/commands/T1/secret-part` }).toString();
+        const body = new URLSearchParams({ user_id: "U0ANN", text, trigger_id: `T${++triggers}`, response_url: `http://${responseHost}/commands/T1/secret-part` }).toString();
         const ts = String(Math.floor(Date.now() / 1000));
         const signature = `v0=${createHmac("sha256", secret).update(`v0:${ts}:${body}`).digest("hex")}`;
         const event = functionUrlEvent("POST", "/chat/slack", undefined, { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts, "x-slack-signature": signature });
