@@ -28,10 +28,9 @@ import { fileURLToPath } from "node:url";
 import { startServer, type RunningServer } from "@corral/local";
 import { fleetUnavailable, startFleetHost, type FleetHost } from "../test/fleet.js";
 import { agentStateDir } from "../test/support.js";
-import { cli, docker, IMAGE, median, sleep, time, until } from "./support.js";
+import { row, type Row } from "./report.js";
+import { cli, docker, IMAGE, median, runsFor, sleep, time, until, type BenchOptions, type BenchPart } from "./support.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const HEAL_RUNS = Number(process.env.BENCH_HEAL_RUNS ?? 2);
 const SCALE = 30;
 const HOST_TIMEOUT_MS = 5000;
 const TICK_MS = 500;
@@ -143,12 +142,11 @@ async function directRm(fleet: FleetHost[], stack: string) {
 }
 
 
-async function run() {
+export async function fleetBench(o: BenchOptions): Promise<BenchPart> {
+  const RUNS = runsFor(o, 2, 3);
+  const HEAL_RUNS = Number(process.env.BENCH_HEAL_RUNS ?? 2);
   const why = await fleetUnavailable();
-  if (why) {
-    console.log(`fleet bench: skipped (${why})`);
-    return;
-  }
+  if (why) return { rows: [], notes: [`skipped (${why})`] };
   await docker.getImage(IMAGE).inspect().catch(() => {
     throw new Error(`${IMAGE} is missing: run 'npm run images'`);
   });
@@ -161,9 +159,8 @@ async function run() {
   let server: RunningServer | undefined;
   let peak = 0;
   const notePeak = async () => (peak = Math.max(peak, total(await running(fleet))));
-  const rows: string[] = [];
+  const rows: Row[] = [];
   const notes: string[] = [];
-  let dockerVersion = "";
 
   // once, whoever asks first (the finally below, or Ctrl-C while a step is under way): the other waits for the same
   let stopping: Promise<void> | undefined;
@@ -192,7 +189,6 @@ async function run() {
     process.env.CORRAL_URL = server.url;
     process.env.CORRAL_TOKEN = server.token;
     for (const n of HOST_NUMBERS) fleet.push(await startFleetHost(n, `fb${n}`, [IMAGE]));
-    dockerVersion = (await fleet[0]!.docker.version()).Version;
     const startAgent = (h: FleetHost, token?: string) => {
       const agent = new Agent(server!, h, join(stateRoot, h.name), token);
       agents.set(h.name, agent);
@@ -227,13 +223,11 @@ async function run() {
       await notePeak();
       t.directRm.push(await time(() => directRm(fleet, `f${r}d`)));
     }
-    const m = { corralUp: median(t.corralUp), corralRm: median(t.corralRm), directUp: median(t.directUp), directRm: median(t.directRm) };
-    const fmt = (ms: number) => `${ms.toFixed(0).padStart(6)}`;
     rows.push(
-      `${SCALE} containers  up: corral ${fmt(m.corralUp)} ms  direct ${fmt(m.directUp)} ms  corral/direct ${(m.corralUp / m.directUp).toFixed(2)}x`,
-      `               rm: corral ${fmt(m.corralRm)} ms  direct ${fmt(m.directRm)} ms  corral/direct ${(m.corralRm / m.directRm).toFixed(2)}x`,
-      `placement (running per host after up -d): ${[...spreads].join(" | ")}`,
+      row("up -d", `${SCALE} containers, ${fleet.length} hosts`, "every container running (direct: the same containers through dockerode on the 3 engines at once)", { corral: t.corralUp, direct: t.directUp }),
+      row("rm", `${SCALE} containers, ${fleet.length} hosts`, "every container gone", { corral: t.corralRm, direct: t.directRm }),
     );
+    notes.push(`placement (running per host after up -d): ${[...spreads].join(" | ")}`);
 
     // 2. host loss and return
     const heal: number[] = [];
@@ -301,12 +295,13 @@ async function run() {
       await notePeak();
       await rm(stack);
     }
-    const healM = median(heal);
     rows.push(
-      `host loss (agent SIGKILL + engine stopped, ${SCALE / fleet.length} slots to re-place), median of ${HEAL_RUNS}:`,
-      `  healed (all ${SCALE} running on 2 hosts, every endpoint answers) ${fmt(healM)} ms  host timeout ${fmt(HOST_TIMEOUT_MS)} ms  heal - timeout ${fmt(healM - HOST_TIMEOUT_MS)} ms   (runs: ${heal.map((x) => x.toFixed(0)).join(", ")})`,
-      `  on the way: engine stopped ${fmt(median(stopped))} ms, host seen disconnected ${fmt(median(disconnected))} ms, all ${SCALE} running ${fmt(median(runningAt))} ms (from the agent's SIGKILL; it heartbeat every ${Math.floor(HOST_TIMEOUT_MS / 3)} ms, so the host counts as disconnected ${HOST_TIMEOUT_MS - Math.floor(HOST_TIMEOUT_MS / 3)}..${HOST_TIMEOUT_MS} ms after it; the controller acts at its next tick)`,
-      `  host back: stale containers gone ${fmt(median(back))} ms after its agent connected, ${fmt(median(backFromStart))} ms after its engine started   (runs: ${back.map((x) => x.toFixed(0)).join(", ")})`,
+      row("host loss: heal", `${SCALE / fleet.length} of ${SCALE} slots`, `all ${SCALE} running on the other hosts and answering, from the agent's SIGKILL and engine stop (host timeout ${HOST_TIMEOUT_MS} ms, tick ${TICK_MS} ms)`, { corral: heal }),
+      row("host back: stale gone", `${SCALE / fleet.length} containers`, "the returned host's re-placed containers removed, from its agent's connection", { corral: back }),
+    );
+    notes.push(
+      `host loss, on the way (medians from the SIGKILL): engine stopped ${median(stopped).toFixed(0)} ms, host seen disconnected ${median(disconnected).toFixed(0)} ms, all ${SCALE} running ${median(runningAt).toFixed(0)} ms; host back: stale gone ${median(backFromStart).toFixed(0)} ms after its engine started`,
+      "Swarm: not measured on the fleet (the hosts' network namespaces are not routed to each other, so their engines cannot form a swarm)",
     );
   } finally {
     process.off("SIGINT", onSignal);
@@ -314,14 +309,6 @@ async function run() {
     await stopAll();
   }
 
-  console.log(`\ncorral fleet bench: medians of ${RUNS} interleaved runs (Docker ${dockerVersion} per host; host timeout ${HOST_TIMEOUT_MS} ms, tick ${TICK_MS} ms)`);
-  console.log(`hosts: ${HOST_NUMBERS.length}, containers at once: ${peak}`);
-  console.log("swarm: not measured (the hosts' network namespaces are not routed to each other, so their engines cannot form a swarm)");
-  for (const r of rows) console.log(r);
-  for (const n of notes) console.log(n);
+  notes.push(`containers at once: ${peak}`);
+  return { rows, notes };
 }
-
-run().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});

@@ -1,59 +1,70 @@
 /**
- * `npm run bench` (and `npx tsx bench/startup.bench.ts` alone): how long a
- * `corral` command takes from the shell, start-up included, beside Node's
- * own start (`node -e 0`) on the same machine in the same run, interleaved,
- * several runs each; medians and the ratio to Node's. The built CLI
- * (`npm run build`, what bin/corral.js runs) and, for the record, the
- * TypeScript sources through tsx. `ps` asks a server started here, with
- * no agent (its answer is an empty list).
+ * `npm run bench` (CLI start): how long a command takes from the shell, its
+ * start included, beside Node's own start (`node -e 0`, the direct column),
+ * the docker CLI (the Swarm column: what a Swarm user types) and
+ * docker-compose, on the same machine in the same run, interleaved. corral is
+ * run as installed (npm pack, npm install -g): the package's bin, dist and
+ * package.json, no sources (so no check for sources newer than the build,
+ * which the checkout's bin makes). `ps` asks a server started here with no
+ * agent (an empty list); docker's asks the engine, compose's a project.
  */
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "@corral/local";
-import { median } from "./support.js";
+import { row, Timings, type Tool } from "./report.js";
+import { composeProblem, runsFor, type BenchOptions, type BenchPart } from "./support.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "packages/cli/bin/corral.js");
-const sources = join(root, "packages/cli/src/bin.ts");
-const tsx = join(root, "node_modules/tsx/dist/cli.mjs");
 
-const run = (args: string[], env: Record<string, string> = {}) =>
+const run = (cmd: string, args: string[], env: Record<string, string> = {}) =>
   new Promise<number>((resolve, reject) => {
     const started = process.hrtime.bigint();
-    execFile(process.execPath, args, { env: { ...process.env, ...env } }, (error) => {
+    execFile(cmd, args, { env: { ...process.env, ...env } }, (error) => {
       if (error) return reject(error);
       resolve(Number(process.hrtime.bigint() - started) / 1e6);
     });
   });
 
-// as installed (npm pack, npm install -g): the package's bin, dist and package.json, and no sources, so no check for
-// sources newer than the build (the checkout's bin/corral.js walks them first, a cost a user's install never has)
-const installed = mkdtempSync(join(tmpdir(), "corral-bench-installed-"));
-for (const part of ["bin", "dist", "package.json"]) cpSync(join(root, "packages/cli", part), join(installed, part), { recursive: true });
-const installedBin = join(installed, "bin/corral.js");
-
-const server = await startServer({ port: 0, dataDir: mkdtempSync(join(tmpdir(), "corral-bench-startup-")), hostId: "bench", agent: false });
-const env = { CORRAL_URL: server.url, CORRAL_TOKEN: server.token };
-const cases: Array<[string, string[], Record<string, string>?]> = [
-  ["node -e 0", ["-e", "0"]],
-  ["corral --help (installed)", [installedBin, "--help"]],
-  ["corral --version (installed)", [installedBin, "--version"]],
-  ["corral ps --help (installed)", [installedBin, "ps", "--help"]],
-  ["corral ps (installed)", [installedBin, "ps"], env],
-  ["corral --help (checkout, built)", [bin, "--help"]],
-  ["corral ps (checkout, built)", [bin, "ps"], env],
-  ["corral --help (sources, tsx)", [tsx, sources, "--help"]],
-];
-const times = new Map(cases.map(([name]) => [name, [] as number[]]));
-try {
-  for (let i = 0; i < RUNS; i++) for (const [name, args, e] of cases) times.get(name)!.push(await run(args, e));
-} finally {
-  await server.stop();
+export async function startupBench(o: BenchOptions): Promise<BenchPart> {
+  const runs = runsFor(o, 9, 21);
+  const dir = mkdtempSync(join(tmpdir(), "corral-bench-installed-"));
+  for (const part of ["bin", "dist", "package.json"]) cpSync(join(root, "packages/cli", part), join(dir, part), { recursive: true });
+  const bin = join(dir, "bin/corral.js");
+  const project = join(dir, "docker-compose.yml");
+  writeFileSync(project, "services:\n  web:\n    image: corral-hello:latest\n");
+  const noCompose = await composeProblem();
+  const server = await startServer({ port: 0, dataDir: mkdtempSync(join(tmpdir(), "corral-bench-startup-")), hostId: "bench", agent: false });
+  const env = { CORRAL_URL: server.url, CORRAL_TOKEN: server.token };
+  const node = process.execPath;
+  type Case = [tool: Tool, cmd: string, args: string[], env?: Record<string, string>];
+  const cases: Record<string, Case[]> = {
+    "--version": [["corral", node, [bin, "--version"]], ["swarm", "docker", ["--version"]], ["compose", "docker-compose", ["version", "--short"]]],
+    "--help": [["corral", node, [bin, "--help"]], ["swarm", "docker", ["--help"]], ["compose", "docker-compose", ["--help"]]],
+    ps: [["corral", node, [bin, "ps"], env], ["swarm", "docker", ["ps"]], ["compose", "docker-compose", ["-f", project, "ps"]]],
+  };
+  const t = new Timings();
+  try {
+    for (let i = 0; i < runs; i++) {
+      t.add("node", "direct", await run(node, ["-e", "0"]));
+      for (const [what, list] of Object.entries(cases)) {
+        for (const [tool, cmd, args, e] of list) if (tool !== "compose" || !noCompose) t.add(what, tool, await run(cmd, args, e));
+      }
+    }
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const nodeSamples = t.get("node").direct!;
+  const note = "direct: node -e 0; Swarm: the docker CLI; compose: docker-compose";
+  return {
+    rows: [
+      row("CLI start", "--version", "the process exits", { ...t.get("--version"), direct: nodeSamples }, note),
+      row("CLI start", "--help", "the process exits", { ...t.get("--help"), direct: nodeSamples }, note),
+      row("CLI start", "ps", "the process exits, the list printed (corral's server on loopback, no containers)", { ...t.get("ps"), direct: nodeSamples }, note),
+    ],
+    notes: noCompose ? [`compose: not measured (${noCompose})`] : [],
+  };
 }
-const node = median(times.get("node -e 0")!);
-console.log(`\nCLI start-up, median of ${RUNS} runs, interleaved (wall time):`);
-console.table(cases.map(([name]) => ({ command: name, "median ms": Math.round(median(times.get(name)!)), "× node -e 0": (median(times.get(name)!) / node).toFixed(2) })));

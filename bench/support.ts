@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,11 +12,7 @@ export const docker = new Docker(dockerOptions());
 export const IMAGE = "corral-hello:latest";
 export const silent = { out: () => {}, err: (l: string) => process.stderr.write(`${l}\n`) };
 
-export const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+export { median } from "./report.js";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,3 +72,38 @@ export async function benchSetup(name: string) {
   const swarm = await joinSwarm();
   return { server, swarm };
 }
+
+/** Run a tool a user would type (docker, docker-compose): its stdout, or an error with what it said. */
+export function tool(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${cmd} ${args.join(" ")}: ${stderr.trim() || error.message}`)) : resolve(stdout),
+    ),
+  );
+}
+
+/** Why docker-compose (Debian's, v1) cannot be measured here, if it cannot. */
+export async function composeProblem(): Promise<string | undefined> {
+  if (process.env.BENCH_COMPOSE === "0") return "disabled (BENCH_COMPOSE=0)";
+  return tool("docker-compose", ["version", "--short"]).then(
+    () => undefined,
+    () => "docker-compose is not installed (apt-get install docker-compose)",
+  );
+}
+
+/** Wait until no container carries `label` (key=value): what `docker stack rm` leaves to its caller. */
+export async function goneByLabel(label: string) {
+  await until(async () => (await docker.listContainers({ all: true, filters: { label: [label] } })).length === 0, `containers labelled ${label} to go`, 120_000, 20);
+}
+
+/** What bench/run.ts hands each part: quick (a small subset, a few runs) or the full set. */
+export interface BenchOptions {
+  quick: boolean;
+}
+/** What each part gives back: its rows of the table, and notes (what was not measured, and why) printed beneath it. */
+export interface BenchPart {
+  rows: import("./report.js").Row[];
+  notes: string[];
+}
+/** BENCH_RUNS if set, else the part's own count for a quick or a full run. */
+export const runsFor = (o: BenchOptions, quick: number, full: number) => Number(process.env.BENCH_RUNS ?? (o.quick ? quick : full));

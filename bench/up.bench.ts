@@ -1,39 +1,36 @@
 /**
- * `npm run bench`: bring the same stack up and remove it through corral, the
- * Docker Engine API directly (dockerode, same images, same parallelism), and
- * Docker Swarm (when the engine can be a single-node swarm), several runs each,
- * interleaved; prints the median of each and the ratios to the direct path.
+ * `npm run bench` (up and rm): the same compose file brought up (`up -d`) and
+ * removed through corral, through the Docker Engine API directly (dockerode,
+ * same images and options, every container at once: the floor, the engine's
+ * own work), through Swarm (`docker stack deploy` of the same file, until
+ * every task runs) and through docker compose (Debian's `docker-compose up
+ * -d`), interleaved runs.
  *
- * corral is measured through its CLI code (`up -d`, `rm`) called in this
- * process, so Node's and tsx's start-up are not counted; the server (API,
- * DynamoDB and SQS stand-ins, controller, agent) runs here too, as with
- * `npm start`.
+ * corral is measured through its CLI code (`main`) called in this process, so
+ * Node's start-up is not counted (the "CLI start" rows measure it); the server
+ * (API, DynamoDB and SQS stand-ins, controller, agent) runs here too, as with
+ * `npm start`. Swarm and compose are measured through their own CLIs, as their
+ * users type them; the "CLI start" rows give what starting each costs.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { benchSetup, docker, IMAGE, median, silent, time } from "./support.js";
 import { main } from "@corral/cli";
+import { row, Timings } from "./report.js";
+import { benchSetup, composeProblem, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, type BenchOptions, type BenchPart } from "./support.js";
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const SIZES = (process.env.BENCH_SIZES ?? "2,10").split(",").map(Number);
+const PORT_BASE = 60020;
 
-
-function composeFor(n: number): string {
-  const services = Array.from({ length: n }, (_, i) => `  s${i}:\n    image: ${IMAGE}\n    ports: ["${60020 + i}:80"]\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`).join("");
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-"));
-  const file = join(dir, "docker-compose.yml");
+function composeFor(dir: string, n: number): string {
+  const services = Array.from({ length: n }, (_, i) => `  s${i}:\n    image: ${IMAGE}\n    ports: ["${PORT_BASE + i}:80"]\n    cap_drop: [ALL]\n    cap_add: [NET_BIND_SERVICE]\n`).join("");
+  const file = join(dir, `up-${n}.yml`);
   writeFileSync(file, `services:\n${services}`);
   return file;
 }
 
-async function corralUp(file: string, stack: string) {
-  const code = await main(["node", "corral", "up", "-d", "-f", file, "-s", stack], silent);
-  if (code !== 0) throw new Error(`corral up failed (${code})`);
-}
-async function corralRm(stack: string) {
-  const code = await main(["node", "corral", "rm", "--type", "stack", stack], silent);
-  if (code !== 0) throw new Error(`corral rm failed (${code})`);
+async function corral(...args: string[]) {
+  const code = await main(["node", "corral", ...args], silent);
+  if (code !== 0) throw new Error(`corral ${args.join(" ")} failed (${code})`);
 }
 
 /** The direct path: what corral asks of the engine, straight through dockerode, all services in parallel. */
@@ -48,7 +45,7 @@ async function directUp(n: number, stack: string) {
         Image: IMAGE,
         Labels: { "bench.stack": stack },
         ExposedPorts: { "80/tcp": {} },
-        HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "", HostPort: String(60020 + i) }] }, NetworkMode: network, CapDrop: ["ALL"], CapAdd: ["NET_BIND_SERVICE"] },
+        HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "", HostPort: String(PORT_BASE + i) }] }, NetworkMode: network, CapDrop: ["ALL"], CapAdd: ["NET_BIND_SERVICE"] },
         NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [`s${i}`] } } },
       });
       await c.start();
@@ -68,80 +65,64 @@ async function directRm(stack: string) {
   await docker.getNetwork(`direct-${stack}`).remove();
 }
 
-/** Swarm: services with the same image and ports; settled when every task runs. */
-async function swarmUp(n: number, stack: string) {
-  const ids = await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const s = await docker.createService({
-        Name: `${stack}-s${i}`,
-        Labels: { "bench.stack": stack },
-        TaskTemplate: { ContainerSpec: { Image: IMAGE }, RestartPolicy: { Condition: "none" } },
-        Mode: { Replicated: { Replicas: 1 } },
-        EndpointSpec: { Ports: [{ Protocol: "tcp", TargetPort: 80, PublishedPort: 60020 + i, PublishMode: "host" }] },
-      });
-      return (s as { id?: string; ID?: string }).id ?? (s as { ID: string }).ID;
-    }),
-  );
-  // Swarm has no "wait until running" call: poll its tasks, as `docker stack deploy` users do
-  for (;;) {
-    const tasks = await docker.listTasks({ filters: { label: [`bench.stack=${stack}`] } as never });
-    const running = ids.filter((id) => tasks.some((t) => t.ServiceID === id && t.Status?.State === "running"));
+/** Swarm as its users deploy a compose file: `docker stack deploy`, then its tasks polled until each runs (Swarm has no call that waits). */
+async function swarmUp(file: string, n: number, stack: string) {
+  await tool("docker", ["stack", "deploy", "-c", file, stack]);
+  await until(async () => {
+    const tasks = await docker.listTasks({ filters: { label: [`com.docker.stack.namespace=${stack}`] } as never });
     const failed = tasks.find((t) => t.Status?.State === "failed" || t.Status?.State === "rejected");
     if (failed) throw new Error(`swarm task ${failed.Status?.State}: ${failed.Status?.Err ?? ""}`);
-    if (running.length === ids.length) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return tasks.filter((t) => t.Status?.State === "running").length >= n;
+  }, `every task of ${stack} to run`, 120_000, 20);
 }
+/** `docker stack rm` returns before its containers and network are gone: wait for both, as a redeploy must. */
 async function swarmRm(stack: string) {
-  const services = await docker.listServices({ filters: { label: [`bench.stack=${stack}`] } });
-  await Promise.all(services.map((s) => docker.getService(s.ID).remove()));
-  for (;;) {
-    const left = await docker.listContainers({ all: true, filters: { label: [`com.docker.swarm.service.name`] } });
-    if (!left.some((c) => c.Labels["com.docker.swarm.service.name"]?.startsWith(stack))) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await tool("docker", ["stack", "rm", stack]);
+  await goneByLabel(`com.docker.stack.namespace=${stack}`);
+  await until(async () => (await docker.listNetworks({ filters: { label: [`com.docker.stack.namespace=${stack}`] } })).length === 0, `${stack}'s network to go`, 60_000, 20);
 }
 
-async function run() {
+export async function upBench(o: BenchOptions): Promise<BenchPart> {
+  const runs = runsFor(o, 3, 7);
+  const sizes = (process.env.BENCH_SIZES ?? (o.quick ? "2,10" : "2,10,30")).split(",").map(Number);
   const { server, swarm } = await benchSetup("up");
-  const swarmProblem = swarm.problem;
-
-  const rows: string[] = [];
+  const noCompose = await composeProblem();
+  const dir = mkdtempSync(join(tmpdir(), "corral-bench-up-"));
+  const t = new Timings();
   try {
-    for (const n of SIZES) {
-      const file = composeFor(n);
-      const t: Record<string, number[]> = { corralUp: [], corralRm: [], directUp: [], directRm: [], swarmUp: [], swarmRm: [] };
-      await corralUp(file, `warm${n}`); // first run warms caches (modules, JIT, engine)
-      await corralRm(`warm${n}`);
-      for (let r = 0; r < RUNS; r++) {
+    for (const n of sizes) {
+      const file = composeFor(dir, n);
+      await corral("up", "-d", "-f", file, "-s", `warm${n}`); // the first run warms caches (modules, JIT, engine)
+      await corral("rm", "--type", "stack", `warm${n}`);
+      for (let r = 0; r < runs; r++) {
         const stack = `b${n}r${r}`;
-        t.corralUp!.push(await time(() => corralUp(file, `${stack}c`)));
-        t.corralRm!.push(await time(() => corralRm(`${stack}c`)));
-        t.directUp!.push(await time(() => directUp(n, `${stack}d`)));
-        t.directRm!.push(await time(() => directRm(`${stack}d`)));
-        if (!swarmProblem) {
-          t.swarmUp!.push(await time(() => swarmUp(n, `${stack}s`)));
-          t.swarmRm!.push(await time(() => swarmRm(`${stack}s`)));
+        t.add(`up ${n}`, "corral", await time(() => corral("up", "-d", "-f", file, "-s", `${stack}c`)));
+        t.add(`rm ${n}`, "corral", await time(() => corral("rm", "--type", "stack", `${stack}c`)));
+        t.add(`up ${n}`, "direct", await time(() => directUp(n, `${stack}d`)));
+        t.add(`rm ${n}`, "direct", await time(() => directRm(`${stack}d`)));
+        if (!swarm.problem) {
+          t.add(`up ${n}`, "swarm", await time(() => swarmUp(file, n, `${stack}s`)));
+          t.add(`rm ${n}`, "swarm", await time(() => swarmRm(`${stack}s`)));
+        }
+        if (!noCompose) {
+          t.add(`up ${n}`, "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", file, "up", "-d"])));
+          t.add(`rm ${n}`, "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", file, "down"])));
         }
       }
-      const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.length ? median(v) : NaN]));
-      const fmt = (ms: number) => (Number.isNaN(ms) ? "   n/a" : `${ms.toFixed(0).padStart(6)}`);
-      const ratio = (a: number, b: number) => (Number.isNaN(a) ? "  n/a" : `${(a / b).toFixed(2)}x`);
-      rows.push(
-        `${String(n).padStart(2)} services  up: corral ${fmt(m.corralUp!)} ms  direct ${fmt(m.directUp!)} ms  swarm ${fmt(m.swarmUp!)} ms  corral/direct ${ratio(m.corralUp!, m.directUp!)}  swarm/direct ${ratio(m.swarmUp!, m.directUp!)}`,
-        `            rm: corral ${fmt(m.corralRm!)} ms  direct ${fmt(m.directRm!)} ms  swarm ${fmt(m.swarmRm!)} ms  corral/direct ${ratio(m.corralRm!, m.directRm!)}  swarm/direct ${ratio(m.swarmRm!, m.directRm!)}`,
-      );
     }
   } finally {
     await server.stop();
     await swarm.leave();
+    rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`\ncorral bench: medians of ${RUNS} interleaved runs (Docker ${(await docker.version()).Version})`);
-  if (swarmProblem) console.log(`swarm: not measured (${swarmProblem})`);
-  for (const r of rows) console.log(r);
+  const notes: string[] = [];
+  if (swarm.problem) notes.push(`Swarm: not measured (${swarm.problem})`);
+  if (noCompose) notes.push(`compose: not measured (${noCompose})`);
+  return {
+    rows: sizes.flatMap((n) => [
+      row("up -d", `${n} services`, "every container running (Swarm: every task running)", t.get(`up ${n}`)),
+      row("rm", `${n} services`, "every container and the network gone", t.get(`rm ${n}`)),
+    ]),
+    notes,
+  };
 }
-
-run().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});

@@ -5,15 +5,15 @@
  * creates, starts and removes, all slots at once), and the upgrade through
  * Docker Swarm (`service update`, same parallelism, stop-first, and `service
  * rollback`; Swarm has no confirm) when the engine
- * can be a single-node swarm. Interleaved runs; medians and ratios.
+ * can be a single-node swarm, and docker compose's `up -d` of the changed file.
+ * Interleaved runs.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { benchSetup, docker, IMAGE, median, silent, time } from "./support.js";
 import { main } from "@corral/cli";
-
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+import { row, Timings, type Tool } from "./report.js";
+import { benchSetup, composeProblem, docker, IMAGE, runsFor, silent, time, tool, type BenchOptions, type BenchPart } from "./support.js";
 
 
 interface Shape {
@@ -154,72 +154,58 @@ async function swarmRm(stack: string) {
 }
 
 
-async function run() {
+export async function upgradeBench(o: BenchOptions): Promise<BenchPart> {
+  const runs = runsFor(o, 2, 5);
   const { server, swarm } = await benchSetup("upgrade");
-  const swarmProblem = swarm.problem;
-  const rows: string[] = [];
+  const noCompose = await composeProblem();
+  const t = new Timings();
   try {
     for (const shape of shapes) {
       const batch = String(Math.max(...Object.values(shape.services)));
       const [v1, v2] = [composeFor(shape, "1"), composeFor(shape, "2")];
-      const t: Record<string, number[]> = {};
-      const add = (k: string, ms: number) => (t[k] ??= []).push(ms);
-      for (let r = -1; r < RUNS; r++) {
+      for (let r = -1; r < runs; r++) {
+        const warm = r < 0; // the first round warms up
+        const add = (what: string, tool: Tool, ms: number) => warm || t.add(`${shape.name} ${what}`, tool, ms);
         const stack = `u${shape.name.replace(/\D/g, "")}r${r + 1}`;
         // corral: upgrade + confirm, then upgrade + rollback
         await cli(["up", "-d", "-f", v1, "-s", `${stack}c`]);
-        const cu = await time(() => cli(["up", "-d", "--upgrade", "--batch-size", batch, "-f", v2, "-s", `${stack}c`]));
-        const cc = await time(() => cli(["up", "-d", "--confirm-upgrade", "-s", `${stack}c`]));
+        add("upgrade", "corral", await time(() => cli(["up", "-d", "--upgrade", "--batch-size", batch, "-f", v2, "-s", `${stack}c`])));
+        add("confirm", "corral", await time(() => cli(["up", "-d", "--confirm-upgrade", "-s", `${stack}c`])));
         await cli(["up", "-d", "--upgrade", "--batch-size", batch, "-f", v1, "-s", `${stack}c`]);
-        const cr = await time(() => cli(["up", "-d", "--rollback", "-s", `${stack}c`]));
+        add("rollback", "corral", await time(() => cli(["up", "-d", "--rollback", "-s", `${stack}c`])));
         await cli(["rm", `${stack}c`]);
         // direct
         await directUp(shape, `${stack}d`);
-        const du = await time(() => directUpgrade(shape, `${stack}d`, "2"));
-        const dc = await time(() => directConfirm(shape, `${stack}d`));
+        add("upgrade", "direct", await time(() => directUpgrade(shape, `${stack}d`, "2")));
+        add("confirm", "direct", await time(() => directConfirm(shape, `${stack}d`)));
         await directUpgrade(shape, `${stack}d`, "3");
-        const dr = await time(() => directRollback(shape, `${stack}d`));
+        add("rollback", "direct", await time(() => directRollback(shape, `${stack}d`)));
         await directRm(`${stack}d`);
-        let su = NaN;
-        let sr = NaN;
-        if (!swarmProblem) {
+        if (!swarm.problem) {
           await swarmUp(shape, `${stack}s`);
-          su = await time(() => swarmUpgrade(shape, `${stack}s`, "2"));
-          sr = await time(() => swarmRollback(shape, `${stack}s`));
+          add("upgrade", "swarm", await time(() => swarmUpgrade(shape, `${stack}s`, "2")));
+          add("rollback", "swarm", await time(() => swarmRollback(shape, `${stack}s`)));
           await swarmRm(`${stack}s`);
         }
-        if (r < 0) continue; // the first round warms up
-        add("corral upgrade", cu);
-        add("corral confirm", cc);
-        add("corral rollback", cr);
-        add("direct upgrade", du);
-        add("direct confirm", dc);
-        add("direct rollback", dr);
-        if (!Number.isNaN(su)) add("swarm upgrade", su);
-        if (!Number.isNaN(sr)) add("swarm rollback", sr);
-      }
-      const m = (k: string) => (t[k] ? median(t[k]!) : NaN);
-      const f = (ms: number) => (Number.isNaN(ms) ? "   n/a" : ms.toFixed(0).padStart(6));
-      const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? " n/a" : `${(a / b).toFixed(2)}x`);
-      for (const what of ["upgrade", "confirm", "rollback"]) {
-        const c = m(`corral ${what}`);
-        const d = m(`direct ${what}`);
-        const s = m(`swarm ${what}`);
-        rows.push(
-          `${shape.name.padEnd(11)} ${what.padEnd(8)} corral ${f(c)} ms  direct ${f(d)} ms  swarm ${f(s)} ms  corral/direct ${ratio(c, d)}  corral/swarm ${ratio(c, s)}`,
-        );
+        if (!noCompose) {
+          // compose has no confirm or rollback: `up -d` of the changed file recreates every container of it, stop-first
+          await tool("docker-compose", ["-p", `${stack}p`, "-f", v1, "up", "-d"]);
+          add("upgrade", "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", v2, "up", "-d"])));
+          await tool("docker-compose", ["-p", `${stack}p`, "-f", v2, "down"]);
+        }
       }
     }
   } finally {
     await server.stop();
     await swarm.leave();
   }
-  console.log(`\ncorral upgrade bench: medians of ${RUNS} interleaved runs (Docker ${(await docker.version()).Version})`);
-  if (swarmProblem) console.log(`swarm: not measured (${swarmProblem})`);
-  for (const r of rows) console.log(r);
+  const notes: string[] = [];
+  if (swarm.problem) notes.push(`Swarm: not measured (${swarm.problem})`);
+  if (noCompose) notes.push(`compose: not measured (${noCompose})`);
+  const waits: Record<string, string> = {
+    upgrade: "every slot replaced (stop-first, all at once) and running the new spec; the old kept for rollback",
+    confirm: "the old containers removed (Swarm and compose have no confirm)",
+    rollback: "the old containers running again, the new removed (Swarm: service rollback, until every task runs the old spec)",
+  };
+  return { rows: shapes.flatMap((shape) => ["upgrade", "confirm", "rollback"].map((what) => row(what, shape.name, waits[what]!, t.get(`${shape.name} ${what}`)))), notes };
 }
-
-run().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});

@@ -9,7 +9,7 @@ import { cleanupStack, composeFile, corral, httpGet, testServer } from "./suppor
 // refusals that change nothing, the agent's reservation of the range, and starts that wait out a held port.
 const PROC = "/proc/sys/net/ipv4/ip_local_reserved_ports";
 const RANGE: [number, number] = [60020, 60029];
-const stacks = ["pa", "pb", "pr", "pu", "ph", "pk"];
+const stacks = ["pa", "pb", "pr", "pu", "ph", "pk", "pf1", "pf2"];
 let server: Awaited<ReturnType<typeof testServer>>;
 let before: string | undefined;
 
@@ -139,6 +139,18 @@ describe("a scale that cannot be placed changes nothing, and says why", () => {
     expect(await row("pa/web")).toMatchObject({ state: "active", scale: "3/3", detail: "" });
     expect(count).toBeGreaterThan(0);
     expect(await scaled()).toBe(count);
+  });
+});
+
+describe("a host port a removed stack held", () => {
+  it("is free for the next up at once (rm, then up of another stack on the same HOST:CONTAINER port)", async () => {
+    const file = web(`["60028:80"]`);
+    await ok(["up", "-d", "-f", file, "-s", "pf1"]);
+    await ok(["rm", "--type", "stack", "pf1"]);
+    await ok(["up", "-d", "-f", file, "-s", "pf2"]);
+    expect(await portsByContainer("pf2/web")).toEqual({ "pf2-web-1": 60028 });
+    expect(await httpGet("http://127.0.0.1:60028/")).toBe("hello from corral\n");
+    await ok(["rm", "--type", "stack", "pf2"]); // the next tests hold 60028 themselves
   });
 });
 

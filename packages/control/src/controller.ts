@@ -184,6 +184,9 @@ export class Controller {
       throw e;
     }
     if (handled.events.length === 0) return [];
+    // what this stack now holds, for the other stacks' placements: a port it just let go is free at once (`rm A` then
+    // `up B` on A's port), one it just took is held at once
+    this.#placed?.byStack.set(stack, stackPlaced(handled.after));
     await this.#dispatch(handled.state, handled.after, handled.events, hosts ?? (await this.#o.hosts.list()));
     return handled.events;
   }
@@ -257,7 +260,8 @@ export class Controller {
    * and container-label rules span stacks). The cost: one stackNames() and
    * one load per stack (a snapshot read and its tail), at most once per
    * `placedCacheMs` (the tick refreshes it for free, as it loads every
-   * stack). What another stack placed within that window may be missed:
+   * stack), and kept current for each stack this controller decides for
+   * (see run). What another controller placed within that window may be missed:
    * then the agent finds the host port in use, retries, and fails the start
    * naming it, and the next plan sees the holder.
    */
