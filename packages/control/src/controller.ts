@@ -184,8 +184,7 @@ export class Controller {
       throw e;
     }
     if (handled.events.length === 0) return [];
-    // what this stack now holds, for the other stacks' placements: a port it just let go is free at once (`rm A` then
-    // `up B` on A's port), one it just took is held at once
+    // what this stack now holds, for other stacks' placements: a port it let go is free at once (rm A; up B on A's port)
     this.#placed?.byStack.set(stack, stackPlaced(handled.after));
     await this.#dispatch(handled.state, handled.after, handled.events, hosts ?? (await this.#o.hosts.list()));
     return handled.events;
