@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf", "hl", "mon"]) await cleanupStack(s);
+  for (const s of ["spin", "swarm-rb", "swarm-pause", "auto", "rot", "rev", "sf", "hl", "mon", "early"]) await cleanupStack(s);
 });
 
 const idle = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
@@ -246,6 +246,21 @@ describe("start-first with a published port", () => {
 });
 
 describe("health after start", () => {
+  it("a check that passes at once counts at once: up does not wait for the engine's first probe, one interval (60 s) after the start", async () => {
+    const file = composeFile(`services:
+  web:
+    image: corral-hello:latest
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
+    healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"], interval: 60s, timeout: 2s, retries: 3}
+`);
+    expect((await corral(server, ["up", "-d", "-f", file, "-s", "early"])).code).toBe(0);
+    expect(await services("early")).toEqual({ web: "healthy 1/1" });
+    // the engine has not probed yet: the agent ran the check itself, in the container, and it passed
+    expect((await docker.getContainer("early-web-1").inspect()).State.Health?.Status).toBe("starting");
+    expect((await corral(server, ["rm", "early"])).code).toBe(0);
+  });
+
   it("a container that turns unhealthy shows in ps, and healthy again when it recovers", async () => {
     const file = composeFile(`services:
   web:

@@ -3,6 +3,7 @@ import type { PortSpec } from "@corral/core";
 import { compact, dockerCreateOptions } from "./docker-create.js";
 import { Demuxer, waitExit, watchEngineEvents } from "./docker-stream.js";
 import { engineMessage, statusOf } from "./engine-errors.js";
+import { execProbe, probePlan, probeUntilHealthy, ProbeSlots } from "./health-probe.js";
 import { subnetPool } from "./subnet-pool.js";
 import type {
   ContainerEvent,
@@ -35,6 +36,10 @@ function portsOf(raw: Record<string, Array<{ HostIp: string; HostPort: string }>
 /** The only module that speaks dockerode. */
 export class DockerRuntime implements ContainerRuntime {
   readonly #docker: Docker;
+  /** the agent's own first health probes (see health-probe.ts), a few at a time */
+  readonly #probes = new ProbeSlots(4);
+  /** containers the agent's probe found healthy while the engine still says starting: ready for the router */
+  readonly #probedHealthy = new Set<string>();
 
   constructor(dockerHost?: string) {
     this.#docker = new Docker(dockerOptions(dockerHost));
@@ -163,27 +168,42 @@ export class DockerRuntime implements ContainerRuntime {
       return undefined;
     };
     const events = (await this.#docker.getEvents({ filters: { container: [first.Id], event: ["health_status", "die"] } })) as NodeJS.ReadableStream & { destroy?: () => void };
+    let settled = false;
     try {
       const now = await verdict(); // it may have settled before we listened
       if (now) return now;
       return await new Promise<HealthOutcome>((resolve, reject) => {
+        const settle = (v: HealthOutcome) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(v);
+        };
         const timer = setTimeout(async () => {
           const h = (await container.inspect().catch(() => undefined))?.State.Health;
           const last = h?.Log?.at(-1);
-          resolve({ status: "timeout", check, output: (last?.Output ?? "").trim(), failures: h?.FailingStreak ?? 0 });
+          settle({ status: "timeout", check, output: (last?.Output ?? "").trim(), failures: h?.FailingStreak ?? 0 });
         }, budget);
         events.on("data", () => {
           verdict()
-            .then((v) => {
-              if (!v) return;
-              clearTimeout(timer);
-              resolve(v);
-            })
+            .then((v) => v && settle(v))
             .catch(reject);
         });
         events.on("error", reject);
+        // the agent's own first probes: healthy as soon as the test passes, not one interval after the start
+        const plan = probePlan(hc, (first.Config as { Shell?: string[] }).Shell); // Shell: in the engine's answer, not in the types
+        if (plan) {
+          void probeUntilHealthy(plan, () => this.#probes.run(() => execProbe(this.#docker, first.Id, plan)), () => settled).then((healthy) => {
+            if (!healthy) return;
+            this.#probedHealthy.add(first.Id);
+            // by then the engine has run its own first probe and says so itself
+            setTimeout(() => this.#probedHealthy.delete(first.Id), plan.untilMs + 1_000).unref();
+            settle({ status: "healthy" });
+          });
+        }
       });
     } finally {
+      settled = true;
       events.destroy?.();
     }
   }
@@ -340,7 +360,8 @@ export class DockerRuntime implements ContainerRuntime {
         id: c.Id,
         name: (c.Names[0] ?? "").replace(/^\//, ""),
         running,
-        ready: running && !/\((health: starting|unhealthy)\)/.test(c.Status),
+        // starting counts as ready once the agent's own probe passed (see waitHealthy), as the engine will say soon
+        ready: running && !/\(unhealthy\)/.test(c.Status) && (!/\(health: starting\)/.test(c.Status) || this.#probedHealthy.has(c.Id)),
         ip: Object.values(c.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? "",
         labels: c.Labels ?? {},
       };
