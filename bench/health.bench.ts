@@ -7,7 +7,7 @@
  * same, slot after slot, waiting for the engine's health verdict); then an
  * upgrade whose health check fails, rolled back by each (failure_action
  * rollback), timed until the old containers run again. Per slot for the
- * rolling upgrade: the total divided by 10.
+ * rolling upgrade: the total divided by the replicas (3 with --quick).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,8 @@ import { main } from "@corral/cli";
 import { row, Timings } from "./report.js";
 import { benchSetup, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, type BenchOptions, type BenchPart } from "./support.js";
 
-const REPLICAS = 10;
+/** 10 replicas; 3 for --quick (the per-slot figure is the same measure) */
+let REPLICAS = 10;
 const HEALTHY = `["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]`;
 const FAILING = `["CMD", "false"]`;
 
@@ -108,6 +109,7 @@ async function swarmRm(stack: string) {
 
 export async function healthBench(o: BenchOptions): Promise<BenchPart> {
   const runs = runsFor(o, 1, 3);
+  REPLICAS = o.quick ? 3 : 10;
   const { server, swarm } = await benchSetup("health");
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-health-"));
   const [v1, v2, bad] = [composeFor(dir, "1", HEALTHY), composeFor(dir, "2", HEALTHY), composeFor(dir, "3", FAILING)];

@@ -155,7 +155,7 @@ async function swarmRm(stack: string) {
 
 
 export async function upgradeBench(o: BenchOptions): Promise<BenchPart> {
-  const runs = runsFor(o, 2, 5);
+  const runs = runsFor(o, 1, 5);
   const { server, swarm } = await benchSetup("upgrade");
   const noCompose = await composeProblem();
   const t = new Timings();

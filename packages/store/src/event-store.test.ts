@@ -56,3 +56,55 @@ describe("event store on dynalite", () => {
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 });
+
+describe("the states a process keeps between loads", () => {
+  /** A store of its own (as another process has), counting the requests it sends by command. */
+  const counted = (options: { cacheStacks?: number } = {}) => {
+    const db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral-test" });
+    const sent: string[] = [];
+    db.middlewareStack.add((next, context) => (args) => (sent.push(context.commandName ?? "?"), next(args)), { step: "initialize" });
+    return { store: new EventStore(db, { table: "corral-test", snapshotEvery: 3, ...options }), sent };
+  };
+
+  it("a second load reads only the commits after the kept state, and sees what another process appended since", async () => {
+    const { store: mine, sent } = counted();
+    const other = counted().store;
+    await other.append("k1", 0, [created("k1")]);
+    expect((await mine.load("k1")).version).toBe(1);
+    expect(sent).toEqual(["GetItemCommand", "QueryCommand"]);
+    await other.append("k1", 1, [started("op1")]);
+    sent.length = 0;
+    const state = await mine.load("k1");
+    expect(sent).toEqual(["QueryCommand"]); // no snapshot read
+    expect(state).toMatchObject({ version: 2, op: { id: "op1" } });
+    expect(state).toEqual(await counted().store.load("k1")); // the same as a process that kept nothing folds
+  });
+
+  it("still writes a snapshot every snapshotEvery commits, for the processes that keep nothing", async () => {
+    const { store: mine, sent } = counted();
+    await mine.append("k2", 0, [created("k2")]);
+    await mine.load("k2");
+    for (let v = 1; v <= 3; v++) await mine.append("k2", v, [started(`op${v}`)]);
+    sent.length = 0;
+    await mine.load("k2"); // 3 commits after the state it read, which had no snapshot under it
+    expect(sent).toEqual(["QueryCommand", "PutItemCommand"]);
+    const fresh = counted();
+    expect((await fresh.store.load("k2")).version).toBe(4);
+    expect(fresh.sent).toEqual(["GetItemCommand", "QueryCommand"]);
+  });
+
+  it("keeps at most cacheStacks states, the most recently loaded; 0 keeps none", async () => {
+    const { store: mine, sent } = counted({ cacheStacks: 1 });
+    for (const s of ["k3", "k4"]) await mine.append(s, 0, [created(s)]);
+    await mine.load("k3");
+    await mine.load("k4"); // k3 goes
+    sent.length = 0;
+    await mine.load("k4");
+    await mine.load("k3");
+    expect(sent).toEqual(["QueryCommand", "GetItemCommand", "QueryCommand"]);
+    const none = counted({ cacheStacks: 0 });
+    await none.store.load("k3");
+    await none.store.load("k3");
+    expect(none.sent).toEqual(["GetItemCommand", "QueryCommand", "GetItemCommand", "QueryCommand"]);
+  });
+});

@@ -66,6 +66,8 @@ export interface EventStoreOptions {
   clock?: () => number;
   /** Sign every commit and snapshot, and refuse any read that does not carry a good MAC. */
   integrity?: Integrity;
+  /** How many stacks' states this process keeps between loads (default 500; 0: none). */
+  cacheStacks?: number;
 }
 
 /**
@@ -74,6 +76,12 @@ export interface EventStoreOptions {
  * item caches the folded state; reads fold whatever follows it, so a stale
  * snapshot is never wrong, only slower. It is the EventLog core's command
  * handler (handleCommand) loads and appends through.
+ *
+ * The process keeps the states it last loaded (the most recent
+ * `cacheStacks`): a load of one of those reads only the commits after it,
+ * not the snapshot (a stack's commits are never rewritten or removed, so
+ * folding them onto a state of this process's is folding them onto a
+ * snapshot). Whatever other processes appended is in those commits.
  */
 export class EventStore implements EventLog {
   readonly #db: DynamoDBClient;
@@ -82,6 +90,9 @@ export class EventStore implements EventLog {
   readonly #snapshotEvery: number;
   readonly #clock: () => number;
   readonly #integrity: Integrity | undefined;
+  readonly #cacheStacks: number;
+  /** states this process loaded, least recently used first, and the version of the last snapshot known written */
+  readonly #cache = new Map<string, { state: StackState; snapshotAt: number }>();
 
   constructor(db: DynamoDBClient, options: EventStoreOptions) {
     this.#integrity = options.integrity;
@@ -90,6 +101,7 @@ export class EventStore implements EventLog {
     this.#feed = options.feed;
     this.#snapshotEvery = options.snapshotEvery ?? 20;
     this.#clock = options.clock ?? Date.now;
+    this.#cacheStacks = options.cacheStacks ?? 500;
   }
 
   /** Append a batch of events as version `expected + 1`. Throws VersionConflictError if taken. */
@@ -158,14 +170,33 @@ export class EventStore implements EventLog {
 
   /** The current state of a stack: snapshot plus every commit after it. */
   async load(stack: string): Promise<StackState> {
-    const snap = await this.#db.send(
-      new GetItemCommand({ TableName: this.#table, Key: { pk: { S: streamKey(stack) }, sk: { S: SNAPSHOT } }, ConsistentRead: true }),
-    );
-    const base = this.#trustedSnapshot(stack, snap.Item) ?? initialState(stack);
+    const kept = this.#cache.get(stack);
+    let base: StackState;
+    let snapshotAt: number;
+    if (kept) {
+      ({ state: base, snapshotAt } = kept);
+    } else {
+      const snap = await this.#db.send(
+        new GetItemCommand({ TableName: this.#table, Key: { pk: { S: streamKey(stack) }, sk: { S: SNAPSHOT } }, ConsistentRead: true }),
+      );
+      base = this.#trustedSnapshot(stack, snap.Item) ?? initialState(stack);
+      snapshotAt = base.version;
+    }
     const tail = await this.commits(stack, base.version);
     const state = fold(base, tail);
-    if (tail.length >= this.#snapshotEvery) await this.#snapshot(state);
+    if (state.version - snapshotAt >= this.#snapshotEvery) {
+      await this.#snapshot(state);
+      snapshotAt = state.version;
+    }
+    this.#keep(stack, state, snapshotAt);
     return state;
+  }
+
+  #keep(stack: string, state: StackState, snapshotAt: number) {
+    if (this.#cacheStacks <= 0) return;
+    this.#cache.delete(stack); // re-inserted last: the most recently used
+    this.#cache.set(stack, { state, snapshotAt });
+    if (this.#cache.size > this.#cacheStacks) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
   /** A snapshot is a cache: one without a good MAC is ignored (the log is folded from the start). */
