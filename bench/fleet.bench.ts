@@ -29,7 +29,7 @@ import { startServer, type RunningServer } from "@corral/local";
 import { fleetUnavailable, startFleetHost, type FleetHost } from "../test/fleet.js";
 import { agentStateDir } from "../test/support.js";
 import { row, type Row } from "./report.js";
-import { cli, docker, IMAGE, median, runsFor, sleep, time, until, type BenchOptions, type BenchPart } from "./support.js";
+import { cli, docker, IMAGE, median, runsFor, sleep, time, until, removeNetwork, type BenchOptions, type BenchPart } from "./support.js";
 
 const SCALE = 30;
 const HOST_TIMEOUT_MS = 5000;
@@ -136,7 +136,7 @@ async function directRm(fleet: FleetHost[], stack: string) {
           await container.remove({ force: true, v: true });
         }),
       );
-      await h.docker.getNetwork(`direct-${stack}`).remove();
+      await removeNetwork(h.docker, `direct-${stack}`);
     }),
   );
 }

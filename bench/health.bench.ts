@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings } from "./report.js";
-import { benchSetup, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
 
 /** 10 replicas; 3 for --quick (the per-slot figure is the same measure) */
 let REPLICAS = 10;
@@ -88,7 +88,7 @@ async function directRolling(stack: string) {
 async function directRm(stack: string) {
   const list = await docker.listContainers({ all: true, filters: { label: [`bench.stack=${stack}`] } });
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  await docker.getNetwork(`direct-${stack}`).remove();
+  await removeNetwork(docker, `direct-${stack}`);
 }
 
 /** Swarm: `docker stack deploy` of the file, then its tasks polled until `want` run with VERSION=version (Swarm counts a task running once healthy). */
@@ -117,7 +117,7 @@ export async function healthBench(o: BenchOptions): Promise<BenchPart> {
   const perSlot = (ms: number) => ms / REPLICAS;
   try {
     for (let r = 0; r < runs; r++) {
-      const stack = `h${r}`;
+      const stack = `h${RUN}${r}`;
       // corral: a rolling upgrade, then a failing one rolled back
       await corralOk("up", "-d", "-f", v1, "-s", `${stack}c`);
       t.add("rolling", "corral", perSlot(await time(() => corralOk("up", "-d", "--upgrade", "-f", v2, "-s", `${stack}c`))));

@@ -107,3 +107,20 @@ export interface BenchPart {
 }
 /** BENCH_RUNS if set, else the part's own count for a quick or a full run. */
 export const runsFor = (o: BenchOptions, quick: number, full: number) => Number(process.env.BENCH_RUNS ?? (o.quick ? quick : full));
+
+/**
+ * Remove a network once the engine has let go of its endpoints (it may lag a force-removal by a moment).
+ * Docker 20.10 now and then keeps an endpoint of a removed container for good ("has active endpoints" with
+ * no container on it, until dockerd restarts): then the network is left, said on stderr, and the bench goes on
+ * (each run's names are its own: see RUN).
+ */
+export async function removeNetwork(engine: Docker, name: string) {
+  try {
+    await until(async () => (await engine.getNetwork(name).remove(), true), `network ${name} removed`, 5_000, 50);
+  } catch {
+    process.stderr.write(`bench: the engine keeps network ${name} (an endpoint it did not let go); left in place\n`);
+  }
+}
+
+/** A tag of this run, in the names of what it makes: what an earlier run left cannot be in its way. */
+export const RUN = Date.now().toString(36).slice(-4);

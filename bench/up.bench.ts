@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings } from "./report.js";
-import { benchSetup, composeProblem, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, composeProblem, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
 
 const PORT_BASE = 60020;
 
@@ -62,7 +62,7 @@ async function directRm(stack: string) {
       await container.remove({ force: true, v: true });
     }),
   );
-  await docker.getNetwork(`direct-${stack}`).remove();
+  await removeNetwork(docker, `direct-${stack}`);
 }
 
 /** Swarm as its users deploy a compose file: `docker stack deploy`, then its tasks polled until each runs (Swarm has no call that waits). */
@@ -95,7 +95,7 @@ export async function upBench(o: BenchOptions): Promise<BenchPart> {
       await corral("up", "-d", "-f", file, "-s", `warm${n}`); // the first run warms caches (modules, JIT, engine)
       await corral("rm", "--type", "stack", `warm${n}`);
       for (let r = 0; r < runs; r++) {
-        const stack = `b${n}r${r}`;
+        const stack = `b${RUN}${n}r${r}`;
         t.add(`up ${n}`, "corral", await time(() => corral("up", "-d", "-f", file, "-s", `${stack}c`)));
         t.add(`rm ${n}`, "corral", await time(() => corral("rm", "--type", "stack", `${stack}c`)));
         t.add(`up ${n}`, "direct", await time(() => directUp(n, `${stack}d`)));

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings, type Tool } from "./report.js";
-import { benchSetup, composeProblem, docker, IMAGE, runsFor, silent, time, tool, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, composeProblem, docker, IMAGE, runsFor, silent, time, tool, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
 
 
 interface Shape {
@@ -56,7 +56,7 @@ async function directCreate(stack: string, service: string, slot: number, versio
   await c.start();
 }
 async function directUp(shape: Shape, stack: string) {
-  await docker.createNetwork({ Name: `direct-${stack}`, Driver: "bridge" });
+  await docker.createNetwork({ Name: `direct-${stack}`, Driver: "bridge", CheckDuplicate: true });
   await Promise.all(slots(shape).map(({ service, slot }) => directCreate(stack, service, slot, "1")));
 }
 async function directUpgrade(shape: Shape, stack: string, version: string) {
@@ -86,7 +86,7 @@ async function directRollback(shape: Shape, stack: string) {
 async function directRm(stack: string) {
   const list = await docker.listContainers({ all: true, filters: { label: [`bench.stack=${stack}`] } });
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  await docker.getNetwork(`direct-${stack}`).remove();
+  await removeNetwork(docker, `direct-${stack}`);
 }
 
 /** Swarm: the same services, updated with the same parallelism, stop-first; settled when every task runs the new spec. */
@@ -166,7 +166,7 @@ export async function upgradeBench(o: BenchOptions): Promise<BenchPart> {
       for (let r = -1; r < runs; r++) {
         const warm = r < 0; // the first round warms up
         const add = (what: string, tool: Tool, ms: number) => warm || t.add(`${shape.name} ${what}`, tool, ms);
-        const stack = `u${shape.name.replace(/\D/g, "")}r${r + 1}`;
+        const stack = `u${RUN}${shape.name.replace(/\D/g, "")}r${r + 1}`;
         // corral: upgrade + confirm, then upgrade + rollback
         await cli(["up", "-d", "-f", v1, "-s", `${stack}c`]);
         add("upgrade", "corral", await time(() => cli(["up", "-d", "--upgrade", "--batch-size", batch, "-f", v2, "-s", `${stack}c`])));
