@@ -84,7 +84,7 @@ async function swarmRm(stack: string) {
 
 export async function upBench(o: BenchOptions): Promise<BenchPart> {
   const runs = runsFor(o, 2, 7);
-  const sizes = (process.env.BENCH_SIZES ?? (o.quick ? "2,10" : "2,10,30")).split(",").map(Number);
+  const sizes = (process.env.BENCH_SIZES ?? (o.quick ? "10" : "2,10,30")).split(",").map(Number);
   const { server, swarm } = await benchSetup("up");
   const noCompose = await composeProblem();
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-up-"));
