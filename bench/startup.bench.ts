@@ -29,7 +29,7 @@ const run = (cmd: string, args: string[], env: Record<string, string> = {}) =>
   });
 
 export async function startupBench(o: BenchOptions): Promise<BenchPart> {
-  const runs = runsFor(o, 9, 21);
+  const runs = runsFor(o, 5, 21);
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-installed-"));
   for (const part of ["bin", "dist", "package.json"]) cpSync(join(root, "packages/cli", part), join(dir, part), { recursive: true });
   const bin = join(dir, "bin/corral.js");

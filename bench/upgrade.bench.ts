@@ -181,13 +181,14 @@ export async function upgradeBench(o: BenchOptions): Promise<BenchPart> {
         await directUpgrade(shape, `${stack}d`, "3");
         add("rollback", "direct", await time(() => directRollback(shape, `${stack}d`)));
         await directRm(`${stack}d`);
-        if (!swarm.problem) {
+        // the warm-up round warms corral's process (modules, JIT) and the engine: the other tools' runs are all measured
+        if (!swarm.problem && !warm) {
           await swarmUp(shape, `${stack}s`);
           add("upgrade", "swarm", await time(() => swarmUpgrade(shape, `${stack}s`, "2")));
           add("rollback", "swarm", await time(() => swarmRollback(shape, `${stack}s`)));
           await swarmRm(`${stack}s`);
         }
-        if (!noCompose) {
+        if (!noCompose && !warm) {
           // compose has no confirm or rollback: `up -d` of the changed file recreates every container of it, stop-first
           await tool("docker-compose", ["-p", `${stack}p`, "-f", v1, "up", "-d"]);
           add("upgrade", "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", v2, "up", "-d"])));
