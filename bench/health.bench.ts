@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings } from "./report.js";
-import { benchSetup, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, docker, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, stackRm, type BenchOptions, type BenchPart } from "./support.js";
 
 /** 10 replicas; 3 for --quick (the per-slot figure is the same measure) */
 let REPLICAS = 10;
@@ -101,11 +101,6 @@ async function swarmDeploy(file: string, stack: string, version: string, until_:
     return tasks.filter((t) => t.Status?.State === "running" && t.Spec?.ContainerSpec?.Env?.includes(`VERSION=${version}`)).length >= REPLICAS;
   }, `every task of ${stack} running VERSION=${version}`, 180_000, 50);
 }
-async function swarmRm(stack: string) {
-  await tool("docker", ["stack", "rm", stack]);
-  await goneByLabel(`com.docker.stack.namespace=${stack}`);
-  await until(async () => (await docker.listNetworks({ filters: { label: [`com.docker.stack.namespace=${stack}`] } })).length === 0, `${stack}'s network to go`, 60_000, 20);
-}
 
 export async function healthBench(o: BenchOptions): Promise<BenchPart> {
   const runs = runsFor(o, 1, 3);
@@ -135,7 +130,7 @@ export async function healthBench(o: BenchOptions): Promise<BenchPart> {
         await swarmDeploy(v1, `${stack}s`, "1");
         t.add("rolling", "swarm", perSlot(await time(() => swarmDeploy(v2, `${stack}s`, "2", (s) => s.UpdateStatus?.State === "completed"))));
         t.add("failing", "swarm", await time(() => swarmDeploy(bad, `${stack}s`, "2", (s) => s.UpdateStatus?.State === "rollback_completed")));
-        await swarmRm(`${stack}s`);
+        await stackRm(`${stack}s`);
       }
     }
   } finally {

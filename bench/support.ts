@@ -124,3 +124,10 @@ export async function removeNetwork(engine: Docker, name: string) {
 
 /** A tag of this run, in the names of what it makes: what an earlier run left cannot be in its way. */
 export const RUN = Date.now().toString(36).slice(-4);
+
+/** `docker stack rm` returns before its containers and network are gone: wait for both, as a redeploy must. */
+export async function stackRm(stack: string) {
+  await tool("docker", ["stack", "rm", stack]);
+  await goneByLabel(`com.docker.stack.namespace=${stack}`);
+  await until(async () => (await docker.listNetworks({ filters: { label: [`com.docker.stack.namespace=${stack}`] } })).length === 0, `${stack}'s network to go`, 60_000, 20);
+}

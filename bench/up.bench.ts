@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings } from "./report.js";
-import { benchSetup, composeProblem, docker, goneByLabel, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, composeProblem, docker, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, stackRm, type BenchOptions, type BenchPart } from "./support.js";
 
 const PORT_BASE = 60020;
 
@@ -75,12 +75,6 @@ async function swarmUp(file: string, n: number, stack: string) {
     return tasks.filter((t) => t.Status?.State === "running").length >= n;
   }, `every task of ${stack} to run`, 120_000, 20);
 }
-/** `docker stack rm` returns before its containers and network are gone: wait for both, as a redeploy must. */
-async function swarmRm(stack: string) {
-  await tool("docker", ["stack", "rm", stack]);
-  await goneByLabel(`com.docker.stack.namespace=${stack}`);
-  await until(async () => (await docker.listNetworks({ filters: { label: [`com.docker.stack.namespace=${stack}`] } })).length === 0, `${stack}'s network to go`, 60_000, 20);
-}
 
 export async function upBench(o: BenchOptions): Promise<BenchPart> {
   const runs = runsFor(o, 2, 7);
@@ -102,7 +96,7 @@ export async function upBench(o: BenchOptions): Promise<BenchPart> {
         t.add(`rm ${n}`, "direct", await time(() => directRm(`${stack}d`)));
         if (!swarm.problem) {
           t.add(`up ${n}`, "swarm", await time(() => swarmUp(file, n, `${stack}s`)));
-          t.add(`rm ${n}`, "swarm", await time(() => swarmRm(`${stack}s`)));
+          t.add(`rm ${n}`, "swarm", await time(() => stackRm(`${stack}s`)));
         }
         if (!noCompose) {
           t.add(`up ${n}`, "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", file, "up", "-d"])));
