@@ -46,3 +46,27 @@ describe("a pull's registry login, as the agent asks for it", () => {
     await expect(ask("odd")).rejects.toThrow();
   });
 });
+
+describe("steps of one stack pulling from one registry at once", () => {
+  it("ask once, and get the same answer; another stack or registry asks for itself; a failure is not reused", async () => {
+    const auth = registryAuthFrom(url, "h1", () => "host-token");
+    const before = asked.length;
+    const answers = await Promise.all(["login", "login", "login"].map(() => auth({ id: "login", stack: "web" }, "reg.test")));
+    expect(answers).toEqual(Array(3).fill({ server: "reg.test", username: "ann", password: "s3cret-pass" }));
+    expect(asked.length - before).toBe(1);
+    expect(await auth({ id: "others", stack: "api" }, "reg.test")).toBe("anonymous");
+    expect(asked.length - before).toBe(2);
+    await expect(auth({ id: "stale", stack: "db" }, "reg.test")).rejects.toThrow(/409/);
+    await expect(auth({ id: "stale", stack: "db" }, "reg.test")).rejects.toThrow(/409/);
+    expect(asked.length - before).toBe(4);
+  });
+
+  it("nothing is reused after reuseMs", async () => {
+    const auth = registryAuthFrom(url, "h1", () => "host-token", 0);
+    const before = asked.length;
+    await auth({ id: "login", stack: "web" }, "reg.test");
+    await new Promise((r) => setTimeout(r, 5));
+    await auth({ id: "login", stack: "web" }, "reg.test");
+    expect(asked.length - before).toBe(2);
+  });
+});

@@ -17,8 +17,24 @@ export type RegistryAccess = { server: string; username: string; password: strin
  * longer planned here (a newer plan replaced it, or it was reported): the
  * host does not go on to pull without the login it would have had.
  */
-export function registryAuthFrom(apiUrl: string, hostId: string, token: () => string) {
-  return async (step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> => {
+export function registryAuthFrom(apiUrl: string, hostId: string, token: () => string, reuseMs = 2_000) {
+  // the steps of one stack pulling from one registry at once (ten services of one image) ask once: the answer
+  // depends on the stack's owner and the registry, and each of those steps is one the control plane signed
+  // for this host; a failure is never reused, and nothing is kept longer than reuseMs
+  const recent = new Map<string, { at: number; answer: Promise<RegistryAccess> }>();
+  return (step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> => {
+    const key = `${step.stack}\n${server}`;
+    const now = Date.now();
+    for (const [k, r] of recent) if (now - r.at > reuseMs) recent.delete(k);
+    const kept = recent.get(key);
+    if (kept) return kept.answer;
+    const answer = ask(step, server);
+    recent.set(key, { at: now, answer });
+    answer.catch(() => recent.delete(key));
+    return answer;
+  };
+
+  async function ask(step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> {
     const q = new URLSearchParams({ stack: step.stack, step: step.id, server });
     const res = await fetch(`${apiUrl}/v1/hosts/${encodeURIComponent(hostId)}/registry-auth?${q}`, { headers: { authorization: `Bearer ${token()}` } });
     const text = (await res.text()).slice(0, 64 * 1024);
@@ -35,5 +51,5 @@ export function registryAuthFrom(apiUrl: string, hostId: string, token: () => st
     }
     const access = registryAccess.parse(JSON.parse(text));
     return "password" in access ? access : "anonymous";
-  };
+  }
 }
