@@ -17,6 +17,7 @@ import { docker, type BenchOptions, type BenchPart } from "./support.js";
 import { digestsBench } from "./digests.bench.js";
 import { fleetBench } from "./fleet.bench.js";
 import { healthBench } from "./health.bench.js";
+import { scaleBench } from "./scale.bench.js";
 import { startupBench } from "./startup.bench.js";
 import { upBench } from "./up.bench.js";
 import { upgradeBench } from "./upgrade.bench.js";
@@ -30,6 +31,7 @@ const parts: Part[] = [
   { name: "health", quick: true, run: healthBench },
   { name: "digests", quick: false, run: digestsBench },
   { name: "fleet", quick: false, run: fleetBench },
+  { name: "scale", quick: false, run: scaleBench },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } } });

@@ -3,6 +3,9 @@ export type { AgentLoopOptions } from "./agent.js";
 export { defaultSecretsDir, stackNetwork } from "./names.js";
 export type { AgentOptions, RegistryAccess } from "./options.js";
 export { DockerRuntime, dockerOptions } from "./docker-runtime.js";
+/** An engine in memory: the agent's unit tests, and the simulated hosts of the control-plane bench. */
+export { FakeRuntime } from "./fake-runtime.js";
+export type { FakeContainer } from "./fake-runtime.js";
 export { engineMessage } from "./engine-errors.js";
 export { subnetPool } from "./subnet-pool.js";
 export type { ContainerInfo, ContainerRuntime, CreateSpec, MountRequest, NetworkAssignment, RegistryAuth, VolumeRequest } from "./runtime.js";

@@ -16,7 +16,8 @@ import {
 } from "@corral/core";
 import { dynamoClient, ensureTable, EventStore, type HostRecord } from "@corral/store";
 import type { OutgoingMessage } from "@corral/queue";
-import { authorizeControlMessage, Controller } from "./controller.js";
+import { Controller } from "./controller.js";
+import { authorizeControlMessage } from "./loop.js";
 
 // A plan larger than a DynamoDB item (400 KB) on dynalite, which enforces that limit.
 const ITEM_LIMIT = 400 * 1024;

@@ -1,6 +1,5 @@
 import {
   CommitTooLargeError,
-  controlMessageSchema,
   cronSchedule,
   disconnectedContainers,
   drainingContainers,
@@ -27,9 +26,8 @@ import {
   type StepMessage,
   VersionConflictError,
 } from "@corral/core";
-import { CONTROL, faultPoint, hostSender, receiveLoop, type Opener, type QueueSender, type ReceiveLoopOptions, type Received } from "@corral/queue";
+import { faultPoint, type QueueSender, type Received } from "@corral/queue";
 import type { EventStore, HostRecord, HostStore } from "@corral/store";
-import type { SQSClient } from "@aws-sdk/client-sqs";
 
 export interface ControllerOptions {
   store: EventStore;
@@ -278,7 +276,7 @@ export class Controller {
    * changed" message) and re-send steps nobody reported (a lost step message,
    * a crash between append and send, a dead agent).
    */
-  async tick(options: { resendAfterMs?: number } = {}): Promise<void> {
+  async tick(options: { resendAfterMs?: number } = {}): Promise<TickOutcome> {
     const resendAfterMs = options.resendAfterMs ?? this.#o.resendAfterMs;
     const hosts = await this.#o.hosts.list();
     const now = this.#o.clock();
@@ -294,6 +292,7 @@ export class Controller {
     }
     const byStack = new Map([...states].map(([name, s]) => [name, stackPlaced(s)]));
     this.#placed = { at: now, byStack };
+    let acted = 0;
     for (const [stack, state] of states) {
       try {
         const placed = [...byStack].flatMap(([name, p]) => (name === stack ? [] : p));
@@ -308,12 +307,14 @@ export class Controller {
         // a container its restart policy wants back, that its engine did not start again, is started at the next tick
         const healing = restartDue(state, alive, now).length > 0;
         if (state.op?.status === "running") {
+          acted++;
           await this.run(stack, [
             { type: "Plan", hosts: alive, now, placed },
             { type: "Resend", now, timeoutMs: resendAfterMs, hosts: alive, placed },
             { type: "Tick", now, hosts: alive, placed },
           ], hosts);
         } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global || draining || healing) {
+          acted++;
           await this.run(stack, [{ type: "Tick", now, hosts: alive, placed }], hosts);
         }
       } catch (e) {
@@ -321,80 +322,12 @@ export class Controller {
       }
     }
     await this.#o.afterTick?.().catch((e: unknown) => this.#o.log?.error("after the reconcile tick", { error: String(e) }));
+    return { stacks: states.size, acted };
   }
 }
 
-/**
- * Who may say what on the control queue: only the control plane announces a
- * stack change, and a report, a health verdict or an exit is believed from the host it
- * is about, the one whose key signed it.
- */
-export function authorizeControlMessage(m: Received<ControlMessage>): string | undefined {
-  if (!m.by) return "unsigned";
-  if (m.body.kind === "stack-changed") return m.by === CONTROL ? undefined : `${m.by} may not announce a stack change`;
-  if (m.body.kind === "host-started") return m.by === CONTROL ? undefined : `${m.by} may not announce a host's start`;
-  return m.by === hostSender(m.body.host) ? undefined : `${m.by} may not speak for host ${m.body.host}`;
-}
-
-/**
- * How the control queue's messages are checked and handled: by the embedded
- * server's receive loop, and by a Lambda function subscribed to the queue
- * (see handleMessages), the same way.
- */
-type ControlHandling = Pick<ReceiveLoopOptions<ControlMessage>, "schema" | "opener" | "authorize" | "onRefused" | "handle">;
-export function controlMessages(options: { controller: Controller; opener: Opener; log?: Logger }): ControlHandling {
-  return {
-    schema: controlMessageSchema,
-    opener: options.opener,
-    authorize: authorizeControlMessage,
-    onRefused: (r) => options.log?.error("control queue: message refused", { message: r.messageId, reason: r.reason }),
-    handle: (batch) => options.controller.handleBatch(batch),
-  };
-}
-
-export interface ControlLoopOptions {
-  controller: Controller;
-  sqs: SQSClient;
-  controlQueueUrl: string;
-  /** Checks every message's signature (the control plane's own, or a registered host's). */
-  opener: Opener;
-  signal: AbortSignal;
-  tickMs?: number;
-  /**
-   * The queues are new and empty (the embedded server's stand-in keeps them
-   * in memory, and this is a start): whatever was on them is lost. The first
-   * tick comes at once and re-sends every step planned and not reported,
-   * however recent, instead of waiting out the resend timeout.
-   */
-  queuesLost?: boolean;
-  log?: Logger;
-}
-
-/** Run the controller on the control queue, with a reconcile tick, until the signal aborts. */
-export function startControlLoop(options: ControlLoopOptions): Promise<void> {
-  const { controller, signal } = options;
-  let ticking: Promise<void> | undefined;
-  const tick = (redrive: boolean) => {
-    if (ticking || signal.aborted) return;
-    ticking = controller
-      .tick(redrive ? { resendAfterMs: 0 } : {})
-      .then(() => {
-        if (redrive) options.log?.info("steps in flight re-sent: the queues are new");
-      })
-      .catch((e: unknown) => options.log?.error("tick failed", { error: String(e) }))
-      .finally(() => (ticking = undefined));
-  };
-  const timer = setInterval(() => tick(false), options.tickMs ?? 5000);
-  if (options.queuesLost) tick(true);
-  signal.addEventListener("abort", () => clearInterval(timer), { once: true });
-  const loop = receiveLoop({
-    sqs: options.sqs,
-    queueUrl: options.controlQueueUrl,
-    ...controlMessages(options),
-    signal,
-    waitSeconds: 10,
-    onError: (e) => options.log?.error("control queue", { error: String(e) }),
-  });
-  // stopping waits for a tick in flight, so that the stores are not closed under it
-  return loop.then(() => ticking);
+/** What a reconcile tick went through: the stacks it read, and those it decided for. */
+export interface TickOutcome {
+  stacks: number;
+  acted: number;
 }

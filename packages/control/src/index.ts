@@ -1,2 +1,4 @@
-export { authorizeControlMessage, ConflictRetriesExhaustedError, controlMessages, Controller, startControlLoop } from "./controller.js";
-export type { ControlLoopOptions, ControllerOptions } from "./controller.js";
+export { ConflictRetriesExhaustedError, Controller } from "./controller.js";
+export type { ControllerOptions, TickOutcome } from "./controller.js";
+export { authorizeControlMessage, controlMessages, startControlLoop } from "./loop.js";
+export type { ControlLoopOptions } from "./loop.js";

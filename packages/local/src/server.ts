@@ -49,6 +49,8 @@ export interface ServerOptions {
   kmsKeyId?: string;
   /** Test switch: sees every body that crosses the wire to the queue stand-in. */
   queueTap?: WireTap;
+  /** Test switch: sees every body that crosses the wire to the table's stand-in (a bench counts an idle server's requests). */
+  storeTap?: WireTap;
 }
 
 export interface RunningServer {
@@ -171,7 +173,7 @@ async function startStandIns(options: ServerOptions, log: Logger | undefined, st
   const sockets = socketFolder(options.dataDir);
   const socketPaths = prepareSockets(sockets);
   started.push(() => removeSockets(sockets));
-  const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: socketPaths.dynamo });
+  const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: socketPaths.dynamo }, options.storeTap);
   started.push(() => dynamo.stop());
   const queues = await startQueues({ socket: socketPaths.sqs }, options.queueTap);
   started.push(() => queues.stop());

@@ -24,23 +24,32 @@ const listenOn = (server: Server, where: Listen) =>
 const endpointOf = (server: Server, where: Listen): Pick<StandIn, "endpoint" | "socketPath"> =>
   typeof where === "number" ? { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } : { endpoint: "http://localhost", socketPath: where.socket };
 
-/** DynamoDB on LevelDB under `path` (in memory when unset), on loopback or a Unix socket. */
-export async function startDynamo(path?: string, where: Listen = 0): Promise<StandIn> {
+/** Sees every request and response body on the wire to a stand-in. */
+export type WireTap = (direction: "request" | "response", body: string) => void;
+
+/** Where a stand-in behind a tap listens itself: a port of its own, or a socket beside the tapped one. */
+const innerOf = (where: Listen, tap?: WireTap): Listen => (tap ? (typeof where === "number" ? 0 : { socket: `${where.socket}.upstream` }) : where);
+const upstreamOf = (server: Server, inner: Listen): RequestOptions =>
+  typeof inner === "number" ? { host: "127.0.0.1", port: (server.address() as AddressInfo).port } : { socketPath: inner.socket };
+
+/**
+ * DynamoDB on LevelDB under `path` (in memory when unset), on loopback or a
+ * Unix socket. With `tap`, a recording proxy stands in front of it (a bench
+ * counts what an idle control plane asks of its store).
+ */
+export async function startDynamo(path?: string, where: Listen = 0, tap?: WireTap): Promise<StandIn> {
   if (path) mkdirSync(path, { recursive: true });
   const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as unknown as Server & { closeAllConnections?: () => void };
-  await listenOn(server, where);
-  return {
-    ...endpointOf(server, where),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      }),
-  };
+  const inner = innerOf(where, tap);
+  await listenOn(server, inner);
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections?.();
+    });
+  if (!tap) return { ...endpointOf(server, where), stop };
+  return tapped(upstreamOf(server, inner), where, tap, stop);
 }
-
-/** Sees every request and response body on the wire to the SQS stand-in. */
-export type WireTap = (direction: "request" | "response", body: string) => void;
 
 /**
  * SQS (fauxqs, in memory) on loopback or a Unix socket. With `tap`, a
@@ -51,11 +60,15 @@ export async function startQueues(where: Listen = 0, tap?: WireTap): Promise<Sta
   // fauxqs's own startFauxqs listens on every interface whatever its `host` option says; its app, listened on
   // here, is the same server without that hole
   const app = buildApp({ logger: false });
-  const inner: Listen = tap ? (typeof where === "number" ? 0 : { socket: `${where.socket}.upstream` }) : where;
+  const inner = innerOf(where, tap);
   if (typeof inner === "number") await app.listen({ port: inner, host: "127.0.0.1" });
   else await app.listen({ path: inner.socket });
-  const upstream: RequestOptions = typeof inner === "number" ? { host: "127.0.0.1", port: (app.server.address() as AddressInfo).port } : { socketPath: inner.socket };
   if (!tap) return { ...endpointOf(app.server, where), stop: () => app.close() };
+  return tapped(upstreamOf(app.server, inner), where, tap, () => app.close());
+}
+
+/** A proxy on `where` in front of `upstream` that shows `tap` every body crossing it, whole. */
+async function tapped(upstream: RequestOptions, where: Listen, tap: WireTap, stopUpstream: () => Promise<void>): Promise<StandIn> {
   const proxy = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -82,7 +95,7 @@ export async function startQueues(where: Listen = 0, tap?: WireTap): Promise<Sta
     stop: async () => {
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
-      await app.close();
+      await stopUpstream();
     },
   };
 }

@@ -13,11 +13,18 @@ export interface SqsConfig {
 /**
  * An HTTP agent whose every connection goes to one Unix socket: how the AWS
  * SDK reaches the embedded stand-ins, which listen on sockets in a private
- * folder, so that other local users cannot reach them at all.
+ * folder, so that other local users cannot reach them at all. At most
+ * `maxSockets` connections at once, the rest of the requests waiting for one:
+ * a burst (a tick over thousands of stacks, hundreds of `up`s a second)
+ * opening a connection per request overflows the socket's listen backlog,
+ * and the kernel refuses the connect (EAGAIN), failing the request.
  */
 export class UnixSocketAgent extends Agent {
-  constructor(readonly socketPath: string) {
-    super({ keepAlive: true });
+  constructor(
+    readonly socketPath: string,
+    maxSockets = 32,
+  ) {
+    super({ keepAlive: true, maxSockets });
   }
 
   override createConnection(_options: unknown, callback?: (error: Error | null, socket: Socket) => void): Socket {

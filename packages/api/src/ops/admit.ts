@@ -41,6 +41,9 @@ export interface Admitted {
 }
 
 /** The host ports a project writes that another stack, or another service's slot in this one, holds. */
+/** Whether any service publishes a port: only then do the host ports other stacks hold bear on a decision. */
+export const publishesPorts = (services: Record<string, { ports: readonly unknown[] }>) => Object.values(services).some((s) => s.ports.length > 0);
+
 function portIssues(loaded: LoadedProject, used: Map<number, StackState>, own: StackState | undefined, principal: Principal): ComposeIssue[] {
   const issues: ComposeIssue[] = [];
   // this stack's own slots' ports, by the service they belong to: another service may not write one as its host port
@@ -96,7 +99,8 @@ export function admission(deps: AdmitDeps) {
   ): Promise<Admitted> {
     const loaded = loadProject({ files: body.files, ...(body.rancher ? { rancher: body.rancher } : {}) });
     const ctx = { stack, file: loaded.file, origins: loaded.origins, user: principal.name };
-    const { used, previous, own } = await deps.portsInUse(stack);
+    // the host ports other stacks hold (read from every stack) matter only to a project that publishes one
+    const { used, previous, own } = publishesPorts(loaded.project.services) ? await deps.portsInUse(stack) : { used: new Map<number, StackState>(), previous: {}, own: undefined };
     const assigned = { ...assignPorts(loaded.project, policy, new Set(used.keys()), previous, ctx) };
     const issues = [...checkPolicy(assigned.project, policy, ctx), ...assigned.issues, ...portIssues(loaded, used, own, principal)];
     const volumes = await externalVolumes(assigned.project, loaded.file, principal, issues);

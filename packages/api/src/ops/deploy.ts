@@ -27,7 +27,7 @@ import type { ImageResolver } from "./digests.js";
 import { primaryGroup, type Principal } from "../auth.js";
 import type { UpBody } from "../bodies.js";
 import { selectServices } from "../select.js";
-import type { Admit, Admitted } from "./admit.js";
+import { publishesPorts, type Admit, type Admitted } from "./admit.js";
 import type { StackLookups } from "./lookups.js";
 import type { HostPorts } from "./ports.js";
 
@@ -191,11 +191,17 @@ export function deploys(deps: DeployDeps) {
       const preview = after.op?.status === "running" ? previewPlacements(after, await live(), await deps.othersPlaced(stack), deps.clock()) : { placements: [] as [] };
       return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: await warningsFor(admitted, after, live) } };
     }
-    // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice
-    const { state, version, events } = await deps.givingPorts(async () => {
-      const ports = await deps.portPool(stack);
-      return command(stack, (state) => make(state, ports));
-    });
+    // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice.
+    // A project that publishes none takes no port (what it held goes back): it neither reads every stack nor waits
+    // for the lease, so ups of such stacks do not queue behind each other. A rollback or confirm (no files) may
+    // bring back ports: it takes the lease.
+    const portless = admitted !== undefined && !publishesPorts(admitted.project.services);
+    const { state, version, events } = portless
+      ? await command(stack, (state) => make(state, { range: deps.policy.portRange, taken: [] }))
+      : await deps.givingPorts(async () => {
+          const ports = await deps.portPool(stack);
+          return command(stack, (state) => make(state, ports));
+        });
     const started = opOf(events);
     const revision = started?.type === "OperationStarted" ? started.revision : undefined;
     const warnings = await warningsFor(admitted, state);
