@@ -116,6 +116,17 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
     const firstMs = performance.now() - t1;
     rows.push(row("up -d, first deploy, accepted", `${LIVE} stacks × 1 service, ${HOSTS} simulated hosts`, "202 from the API (16 at once)", { corral: first }, `p99 ${f1(pct(first, 99))} ms; all ${LIVE} running after ${(firstMs / 1000).toFixed(1)} s (${f1((LIVE * 1000) / firstMs)} stacks/s)`));
 
+    // one upgrade at a time, from the command until the stack is at rest: the fixed hops of an upgrade, no load
+    const alone: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const r = await call("POST", `/v1/stacks/${live[0]}/up`, { ...composeFor(-1 - i), upgrade: true });
+      if (r.status !== 202) throw new Error(`up --upgrade ${live[0]}: ${r.status} ${JSON.stringify(r.body)}`);
+      await until(() => settled(live[0]!), "the upgrade to end", 60_000, 5);
+      alone.push(performance.now() - t0);
+    }
+    rows.push(row("up --upgrade, one at a time", `1 service, ${HOSTS} simulated hosts`, "the stack at rest (its operation ended; polled every 5 ms)", { corral: alone }, `p99 ${f1(pct(alone, 99))} ms`));
+
     // 2. RATE changing ups a second, open loop
     const statuses = new Map<number, number>();
     const said = new Set<number>();

@@ -11,6 +11,7 @@ import { log, plane } from "./shared.js";
 export async function handler(): Promise<void> {
   const { controller } = await plane();
   const started = Date.now();
-  await controller.tick();
-  log.info("reconcile tick", { ms: Date.now() - started });
+  // every stack, every time: a function's controller did not see what the others decided since its last tick
+  const outcome = await controller.tick({ full: true });
+  log.info("reconcile tick", { ms: Date.now() - started, ...outcome });
 }

@@ -27,7 +27,8 @@ import {
   VersionConflictError,
 } from "@corral/core";
 import { faultPoint, type QueueSender, type Received } from "@corral/queue";
-import type { EventStore, HostRecord, HostStore } from "@corral/store";
+import type { ChangeFeed, EventStore, HostRecord, HostStore } from "@corral/store";
+import { mayNeedTick, watchOf, type Watch } from "./watch.js";
 
 export interface ControllerOptions {
   store: EventStore;
@@ -54,10 +55,27 @@ export interface ControllerOptions {
   maxCommitBytes?: number;
   /**
    * How long the other stacks' containers, read for placement, are good for
-   * (see #placedOf): the reconcile tick reads every stack anyway and
-   * refreshes them; a control message older than this reads them again.
+   * (see #placedOf): a full sweep of the reconcile tick reads every stack
+   * anyway and refreshes them; a control message later than this after the
+   * last sweep reads them again (default: fullSweepMs).
    */
   placedCacheMs?: number;
+  /**
+   * How often the reconcile tick reads every stack (default 60 s): that finds
+   * what this controller could not have seen (a lost "stack changed"
+   * message, another controller's decisions). The ticks in between read only
+   * the stacks whose last state this controller saw may need it (see
+   * mayNeedTick), and stacks it has not seen: with 10,000 stacks at rest, a
+   * tick reads one index, not 10,000 stacks.
+   */
+  fullSweepMs?: number;
+  /**
+   * Every append this process makes (the embedded server's API shares the
+   * controller's store): a stack changed here is read at the next tick, its
+   * "stack changed" message lost or not. Unset (AWS: the API runs in other
+   * functions): the full sweeps find what a lost message would have said.
+   */
+  changes?: Pick<ChangeFeed, "onChange">;
   /** Run at the end of every tick (the webhooks' waiting deploys, taken up once their stacks are free). */
   afterTick?: () => Promise<void>;
   log?: Logger;
@@ -102,9 +120,17 @@ function decideOrGiveUp(commands: Command[], state: StackState) {
  * what the decider answers, and sends the steps it planned to their hosts.
  */
 export class Controller {
-  readonly #o: Required<Omit<ControllerOptions, "log" | "heardSince" | "afterTick">> & { log: Logger | undefined; heardSince: number | undefined; afterTick: (() => Promise<void>) | undefined };
+  readonly #o: Required<Omit<ControllerOptions, "log" | "heardSince" | "afterTick" | "changes">> & {
+    log: Logger | undefined;
+    heardSince: number | undefined;
+    afterTick: (() => Promise<void>) | undefined;
+  };
   /** Every stack's containers, by stack, and when they were read (see #placedOf). */
   #placed: { at: number; byStack: Map<string, Placed[]> } | undefined;
+  /** What the tick needs to know of each stack between full sweeps, from the last state of it this controller saw. */
+  readonly #watch = new Map<string, Watch>();
+  /** When the tick last read every stack. */
+  #sweptAt: number | undefined;
 
   constructor(options: ControllerOptions) {
     this.#o = {
@@ -112,12 +138,15 @@ export class Controller {
       hostStaleMs: 30_000,
       resendAfterMs: 30_000,
       maxCommitBytes: 300_000,
-      placedCacheMs: 2_000,
+      placedCacheMs: options.fullSweepMs ?? 60_000,
+      fullSweepMs: 60_000,
       ...options,
       log: options.log,
       heardSince: options.heardSince,
       afterTick: options.afterTick,
     };
+    // a stack changed in this process is one this controller has not seen as it is now (see mayNeedTick)
+    options.changes?.onChange((stack) => this.#watch.delete(stack));
   }
 
   /**
@@ -181,6 +210,7 @@ export class Controller {
       if (e instanceof VersionConflictError) throw new ConflictRetriesExhaustedError(stack, MAX_CONFLICT_RETRIES);
       throw e;
     }
+    this.#watch.set(stack, watchOf(handled.after));
     if (handled.events.length === 0) return [];
     // what this stack now holds, for other stacks' placements: a port it let go is free at once (rm A; up B on A's port)
     this.#placed?.byStack.set(stack, stackPlaced(handled.after));
@@ -276,26 +306,30 @@ export class Controller {
    * changed" message) and re-send steps nobody reported (a lost step message,
    * a crash between append and send, a dead agent).
    */
-  async tick(options: { resendAfterMs?: number } = {}): Promise<TickOutcome> {
+  async tick(options: { resendAfterMs?: number; full?: boolean } = {}): Promise<TickOutcome> {
     const resendAfterMs = options.resendAfterMs ?? this.#o.resendAfterMs;
     const hosts = await this.#o.hosts.list();
     const now = this.#o.clock();
     const alive = this.#hostInfo(hosts, now);
-    // every stack's state is read once: for what each needs, and for the others' placements
-    const states = new Map<string, StackState>();
-    for (const stack of await this.#o.store.stackNames()) {
-      try {
-        states.set(stack, await this.#o.store.load(stack));
-      } catch (e) {
-        this.#o.log?.error("reconcile failed", { stack, error: String(e) });
-      }
+    const names = await this.#o.store.stackNames();
+    const full = options.full === true || this.#sweptAt === undefined || now - this.#sweptAt >= this.#o.fullSweepMs;
+    const active = new Set(alive.filter((h) => (h.state ?? "active") === "active").map((h) => h.id));
+    const states = await this.#loadAll(full ? names : names.filter((n) => mayNeedTick(this.#watch.get(n), active)));
+    for (const [name, s] of states) this.#watch.set(name, watchOf(s));
+    if (full) {
+      // every stack's state was read: for what each needs, and for the others' placements
+      this.#sweptAt = now;
+      this.#placed = { at: now, byStack: new Map([...states].map(([name, s]) => [name, stackPlaced(s)])) };
+      const known = new Set(names);
+      for (const name of this.#watch.keys()) if (!known.has(name)) this.#watch.delete(name);
+    } else {
+      for (const [name, s] of states) this.#placed?.byStack.set(name, stackPlaced(s));
     }
-    const byStack = new Map([...states].map(([name, s]) => [name, stackPlaced(s)]));
-    this.#placed = { at: now, byStack };
+    const byStack = this.#placed?.byStack ?? new Map<string, Placed[]>();
     let acted = 0;
     for (const [stack, state] of states) {
       try {
-        const placed = [...byStack].flatMap(([name, p]) => (name === stack ? [] : p));
+        const placed = () => [...byStack].flatMap(([name, p]) => (name === stack ? [] : p));
         const scheduled = Object.values(state.services).some((s) => cronSchedule(s.spec));
         // a global service follows the hosts: one that joins gets its container at the next tick
         const global = Object.entries(state.services).some(([name, s]) => isGlobal(stack, name, s.spec));
@@ -308,26 +342,52 @@ export class Controller {
         const healing = restartDue(state, alive, now).length > 0;
         if (state.op?.status === "running") {
           acted++;
+          const others = placed();
           await this.run(stack, [
-            { type: "Plan", hosts: alive, now, placed },
-            { type: "Resend", now, timeoutMs: resendAfterMs, hosts: alive, placed },
-            { type: "Tick", now, hosts: alive, placed },
+            { type: "Plan", hosts: alive, now, placed: others },
+            { type: "Resend", now, timeoutMs: resendAfterMs, hosts: alive, placed: others },
+            { type: "Tick", now, hosts: alive, placed: others },
           ], hosts);
         } else if (Object.values(state.upgrades).some((u) => u.autoConfirmMs) || scheduled || global || draining || healing) {
           acted++;
-          await this.run(stack, [{ type: "Tick", now, hosts: alive, placed }], hosts);
+          await this.run(stack, [{ type: "Tick", now, hosts: alive, placed: placed() }], hosts);
         }
       } catch (e) {
         this.#o.log?.error("reconcile failed", { stack, error: String(e) });
       }
     }
     await this.#o.afterTick?.().catch((e: unknown) => this.#o.log?.error("after the reconcile tick", { error: String(e) }));
-    return { stacks: states.size, acted };
+    return { stacks: states.size, acted, full };
+  }
+
+  /** The states of `names`, a few reads at a time; one that cannot be read is logged and left for the next tick. */
+  async #loadAll(names: string[]): Promise<Map<string, StackState>> {
+    const states = new Map<string, StackState>();
+    let next = 0;
+    const reader = async () => {
+      while (next < names.length) {
+        const stack = names[next++]!;
+        try {
+          states.set(stack, await this.#o.store.load(stack));
+        } catch (e) {
+          this.#o.log?.error("reconcile failed", { stack, error: String(e) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, reader));
+    // in the order the index gives them, as one reader would have: the decisions come in the same order
+    return new Map(names.filter((n) => states.has(n)).map((n) => [n, states.get(n)!]));
   }
 }
+
+/** How many stacks the tick reads at once. */
+const LOAD_CONCURRENCY = 16;
+
 
 /** What a reconcile tick went through: the stacks it read, and those it decided for. */
 export interface TickOutcome {
   stacks: number;
   acted: number;
+  /** Whether it read every stack (a full sweep). */
+  full: boolean;
 }

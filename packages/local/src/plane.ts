@@ -126,6 +126,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     hosts,
     sender,
     afterTick: () => drainHooks(),
+    changes: parts.feed,
     ...(parts.heardSince !== undefined ? { heardSince: parts.heardSince } : {}),
     ...(parts.hostTimeoutMs ? { hostStaleMs: parts.hostTimeoutMs } : {}),
     ...(parts.resendAfterMs !== undefined ? { resendAfterMs: parts.resendAfterMs } : {}),

@@ -5,6 +5,9 @@ import { EventEmitter } from "node:events";
  * Only a hint: a waiter always re-reads the store, and times out into a read,
  * so a change made by another process is still seen.
  */
+/** The event every change is told under, with the stack's name: no stack's name can be it. */
+const ANY_STACK = Symbol("any stack");
+
 export class ChangeFeed {
   readonly #emitter = new EventEmitter().setMaxListeners(0);
   #closed = false;
@@ -23,6 +26,13 @@ export class ChangeFeed {
   changed(stack: string): void {
     this.#emitter.emit(stack);
     this.#emitter.emit("*");
+    this.#emitter.emit(ANY_STACK, stack);
+  }
+
+  /** Calls `fn` with the name of every stack that changes from now on, until the function it returns is called. */
+  onChange(fn: (stack: string) => void): () => void {
+    this.#emitter.on(ANY_STACK, fn);
+    return () => this.#emitter.off(ANY_STACK, fn);
   }
 
   /** Resolves on the next change of `stack` ("*" for any), or after `ms`. */
