@@ -79,39 +79,68 @@ const principals =
     return u ? { name, admin: false, groups: u.groups, scope: `as:${name}` } : undefined;
   };
 
+type HookAdmin = ReturnType<typeof hookRoutes>["admin"];
+type ChatAdmin = ReturnType<typeof chatRoutes>["admin"];
+
+/** A part this API may be made without (webhooks, chat, the overlay): typed as if mounted; mounted, it adds no route, so its paths answer 404 no_route. */
+const absent = <T>() => new Hono<Env>() as unknown as T;
+
 /** The routes, apart from how a caller authenticates: /v1 (bearer tokens) and chat commands (a mapped chat user) both reach them. */
-function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: Hono<Env>; chat?: Hono<Env> }): Hono<Env> {
+function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: HookAdmin; chat?: ChatAdmin }) {
   const { ops, clock, follows, policy, staleMs } = shared;
-  const routes = new Hono<Env>();
-  routes.route("/stacks", stackRoutes(ops, clock));
-  routes.route("/", readRoutes(ops, { store: deps.store, hosts: deps.hosts, policy }));
-  routes.route("/", eventRoutes(ops, { store: deps.store, feed: deps.feed, follows, clock, ...(deps.maxFollowMs !== undefined ? { maxFollowMs: deps.maxFollowMs } : {}) }));
-  routes.route("/containers", containerRoutes(ops));
   const sessions = { sessions: deps.sessions, hosts: deps.hosts, feed: deps.feed, sender: deps.sender, follows, clock };
-  routes.route("/sessions", sessionRoutes(ops, sessions));
-  routes.route("/hosts", hostSessionRoutes(sessions));
-  routes.route("/hosts", hostSecretRoutes(deps));
-  routes.route("/secrets", secretRoutes(ops, deps));
-  routes.route("/registries", registryRoutes(deps));
-  routes.route("/", serviceRoutes(serviceDeps(deps, shared)));
-  if (extra.hooks) routes.route("/", extra.hooks);
-  if (extra.chat) routes.route("/", extra.chat);
-  routes.route("/hosts", hostRegistryRoute(deps));
-  if (deps.overlay) {
-    const { subnets, vteps } = deps.overlay;
-    routes.route("/hosts", overlayRoutes({ hosts: deps.hosts, liveHosts: ops.liveHosts, subnets, vteps, stacks: () => ops.existingStacks(), load: (n) => deps.store.load(n), clock }));
-  }
-  routes.route("/volumes", volumeRoutes(ops, { ...deps, policy, clock }));
-  routes.route("/users", userRoutes(deps));
+  const stacks = () => ops.existingStacks();
+  const overlay = deps.overlay
+    ? overlayRoutes({ hosts: deps.hosts, liveHosts: ops.liveHosts, subnets: deps.overlay.subnets, vteps: deps.overlay.vteps, stacks, load: (n) => deps.store.load(n), clock })
+    : absent<ReturnType<typeof overlayRoutes>>();
   const containersByHost = async () => {
     const counts = new Map<string, number>();
     for (const s of await ops.existingStacks()) for (const ct of Object.values(s.containers)) counts.set(ct.host, (counts.get(ct.host) ?? 0) + 1);
     return counts;
   };
   const optional = { ...(deps.removeHostQueue ? { removeHostQueue: deps.removeHostQueue } : {}), ...(deps.heardSince !== undefined ? { heardSince: deps.heardSince } : {}) };
-  routes.route("/hosts", hostRoutes({ hosts: deps.hosts, containersByHost, stackStates: () => ops.existingStacks(), hostStaleMs: staleMs, joinTokenMs: JOIN_TOKEN_MS, clock, ...optional }));
-  return routes;
+  return new Hono<Env>()
+    .route("/stacks", stackRoutes(ops, clock))
+    .route("/", readRoutes(ops, { store: deps.store, hosts: deps.hosts, policy }))
+    .route("/", eventRoutes(ops, { store: deps.store, feed: deps.feed, follows, clock, ...(deps.maxFollowMs !== undefined ? { maxFollowMs: deps.maxFollowMs } : {}) }))
+    .route("/containers", containerRoutes(ops))
+    .route("/sessions", sessionRoutes(ops, sessions))
+    .route("/hosts", hostSessionRoutes(sessions))
+    .route("/hosts", hostSecretRoutes(deps))
+    .route("/secrets", secretRoutes(ops, deps))
+    .route("/registries", registryRoutes(deps))
+    .route("/", serviceRoutes(serviceDeps(deps, shared)))
+    .route("/", extra.hooks ?? absent<HookAdmin>())
+    .route("/", extra.chat ?? absent<ChatAdmin>())
+    .route("/hosts", hostRegistryRoute(deps))
+    .route("/hosts", overlay)
+    .route("/volumes", volumeRoutes(ops, { ...deps, policy, clock }))
+    .route("/users", userRoutes(deps))
+    .route("/hosts", hostRoutes({ hosts: deps.hosts, containersByHost, stackStates: () => ops.existingStacks(), hostStaleMs: staleMs, joinTokenMs: JOIN_TOKEN_MS, clock, ...optional }));
 }
+
+/**
+ * /v1: a bearer token, its scope, the limits and idempotency, then the routes. Its type carries every
+ * route's path, input and JSON output (ApiRoutes): the CLI's client is typed from it.
+ */
+function v1App(deps: ApiDeps, routes: ReturnType<typeof resourceRoutes>) {
+  const v1 = new Hono<Env>().basePath("/v1");
+  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
+  v1.use("*", scope);
+  v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
+  v1.use("*", queryGuard());
+  // a token's changes per minute, counted across every API process; an idempotent replay counts too (it is a request)
+  if (deps.rates) {
+    const rates = deps.rates;
+    const perMinute = deps.limits?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE;
+    v1.use("*", mutationLimit((scope) => rates.take(scope, perMinute, 60_000)));
+  }
+  v1.use("*", idempotency({ store: deps.idempotency, key: deps.idempotencyKey }));
+  return v1.route("/", routes);
+}
+
+/** The API's routes under /v1, as a type: each one's path, method, input (json, query, param) and JSON output. */
+export type ApiRoutes = ReturnType<typeof v1App>;
 
 /** Webhooks: their deliveries authenticate with the hook's signature (or the URL's secret), not a bearer token. */
 function webhooks(deps: ApiDeps, shared: Shared) {
@@ -203,21 +232,8 @@ export function createApi(deps: ApiDeps): { app: Hono<Env>; drainHooks: () => Pr
   const chat = chatops(deps, shared, () => asPrincipal);
   if (chat) app.route("/chat", chat.receive);
 
-  const v1 = new Hono<Env>();
-  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
-  v1.use("*", scope);
-  v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
-  v1.use("*", queryGuard());
-  // a token's changes per minute, counted across every API process; an idempotent replay counts too (it is a request)
-  if (deps.rates) {
-    const rates = deps.rates;
-    const perMinute = deps.limits?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE;
-    v1.use("*", mutationLimit((scope) => rates.take(scope, perMinute, 60_000)));
-  }
-  v1.use("*", idempotency({ store: deps.idempotency, key: deps.idempotencyKey }));
   const routes = resourceRoutes(deps, shared, { ...(hooks ? { hooks: hooks.admin } : {}), ...(chat ? { chat: chat.admin } : {}) });
-  v1.route("/", routes);
-  app.route("/v1", v1);
+  app.route("/", v1App(deps, routes));
   const asPrincipal = asPrincipalApp(deps, routes);
   const drainHooks = async () => {
     await hooks?.drain();

@@ -1,5 +1,5 @@
 export { createApi, createApp } from "./app.js";
-export type { ApiDeps } from "./app.js";
+export type { ApiDeps, ApiRoutes } from "./app.js";
 export { bearerAuth, canSee, hashToken } from "./auth.js";
 export type { Principal } from "./auth.js";
 export { overlayRoutes, stackOnHost } from "./routes/overlay.js";

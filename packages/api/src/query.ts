@@ -76,11 +76,13 @@ const describe = (error: ZodError, known: string[]) => {
 export const query = <S extends z.ZodRawShape>(shape: S) => {
   const schema = z.object(shape).strict();
   const known = Object.keys(shape);
+  // typed as the strings a caller sends (the input side of the schema: `all: "1"`, `after: "12"`), for a typed client
+  type Checks = MiddlewareHandler<object, string, { in: { query: z.input<typeof schema> }; out: { query: z.output<typeof schema> } }>;
   const check = validator("query", (value) => {
     const parsed = schema.safeParse(value);
     if (!parsed.success) throw describe(parsed.error, known);
     return parsed.data as z.output<typeof schema>;
-  });
+  }) as unknown as Checks; // the same middleware: hono's own type for it has each parameter `string | string[]`
   validators.add(check);
   described.set(check, { in: "query", schema });
   return check;

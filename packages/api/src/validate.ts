@@ -46,7 +46,9 @@ export function stackParam(name: string): string {
  * amiss) before its body is validated: a bad name is what such a request
  * answers, whatever its body. The result is `c.req.valid("param")`.
  */
-export const params = <T extends Record<string, string>>(check: (given: Record<string, string>) => T) => validator("param", (given: Record<string, string>) => check(given));
+export const params = <T extends Record<string, string>>(check: (given: Record<string, string>) => T) =>
+  // typed as taking the path's own parameters (hono adds them from the route's path), not what `check` derives from them
+  validator("param", (given: Record<string, string>) => check(given)) as unknown as MiddlewareHandler<object, string, { in: object; out: { param: T } }>;
 
 /** `:stack` in the path, a stack's name. */
 export const stackPath = () => params((p) => ({ ...p, stack: stackParam(p.stack ?? "") }));

@@ -1,5 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
+import type { ApiRoutes } from "@corral/api";
+import type { ExtractSchema } from "hono/types";
+import type { SuccessStatusCode } from "hono/utils/http-status";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +84,52 @@ async function call(url: string, method: string, headers: Record<string, string>
   });
 }
 
+// The API's routes as types only (nothing of @corral/api or hono runs in the CLI): each call below is checked against
+// the route it names, its path parameters, query and JSON body as the route's validators take them, and answers
+// the route's JSON as its handlers write it; a route that changes so that a call no longer fits fails the typecheck.
+type Routes = ExtractSchema<ApiRoutes>;
+export type ApiPath = keyof Routes & string;
+export type Verb = "$get" | "$post" | "$put" | "$delete";
+/** The paths that answer `verb`. */
+export type PathOf<V extends Verb> = { [P in ApiPath]: V extends keyof Routes[P] ? P : never }[ApiPath];
+type Endpoint<P extends ApiPath, V extends Verb> = Routes[P][V & keyof Routes[P]];
+/** An object with nothing required in it (`Empty extends T`: T may be given as `{}`). */
+type Empty = Record<never, never>;
+/** What a route takes; a part with nothing required in it (a body of options, an optional query) may be left out. */
+type Loose<I> = { [K in keyof I as Empty extends I[K] ? K : never]?: I[K] } & { [K in keyof I as Empty extends I[K] ? never : K]: I[K] };
+export type ApiInput<P extends ApiPath, V extends Verb> = Loose<Endpoint<P, V> extends { input: infer I } ? I : never>;
+/** A route's JSON body. */
+export type ApiBody<P extends ApiPath, V extends Verb> = NonNullable<ApiInput<P, V> extends { json?: infer J } ? J : never>;
+/** What a route answers with a 2xx, as JSON (its errors are CliErrors). */
+export type ApiOutput<P extends ApiPath, V extends Verb> =
+  Endpoint<P, V> extends infer E ? (E extends { output: infer O; outputFormat: "json"; status: infer S } ? ([Extract<S, SuccessStatusCode>] extends [never] ? never : O) : never) : never;
+export interface CallOptions {
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+/** A change sent once: its idempotency key makes a repeat (a lost answer, a retry) answer as the first did. */
+export const once = (): CallOptions => ({ headers: { "idempotency-key": crypto.randomUUID() } });
+/** A call's input and options, the input optional when nothing in it is required. */
+type Args<P extends ApiPath, V extends Verb> = Empty extends ApiInput<P, V> ? [input?: ApiInput<P, V>, options?: CallOptions] : [input: ApiInput<P, V>, options?: CallOptions];
+
+/** A call's input, as the transport reads it. */
+interface Given {
+  param?: Record<string, string>;
+  query?: Record<string, string | undefined>;
+  json?: unknown;
+}
+
+/** A route's path with its parameters filled in (each one segment: a '/' or '?' in what a user typed never makes another route), and its query. */
+export function routeUrl(path: string, input: Given = {}): string {
+  const filled = path.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => {
+    const value = input.param?.[name];
+    if (value === undefined) throw new Error(`${path}: no value for :${name}`);
+    return encodeURIComponent(value);
+  });
+  const query = Object.entries(input.query ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [`${encodeURIComponent(k)}=${encodeURIComponent(v)}`]));
+  return query.length ? `${filled}?${query.join("&")}` : filled;
+}
+
 const ok = (a: Answer) => a.status >= 200 && a.status < 300;
 /** Why a request got no answer: the socket's error code, as a user reads it. */
 const unreachable = (e: unknown) => (e as { code?: string }).code ?? (e as { cause?: { code?: string } }).cause?.code ?? String(e);
@@ -89,10 +138,10 @@ export class ApiClient {
   constructor(private readonly config: ClientConfig) {}
 
   /** A streamed answer (server-sent events): its body, once the status says it is one. */
-  async stream(path: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  async stream<P extends PathOf<"$get">>(path: P, input: ApiInput<P, "$get">, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
     let res: Answer;
     try {
-      res = await call(`${this.config.url}${path}`, "GET", { authorization: `Bearer ${this.config.token}`, accept: "text/event-stream" }, undefined, signal);
+      res = await call(`${this.config.url}${routeUrl(path, input as Given)}`, "GET", { authorization: `Bearer ${this.config.token}`, accept: "text/event-stream" }, undefined, signal);
     } catch (e) {
       if (signal?.aborted) return (async function* () {})();
       throw new CliError(`cannot reach corral at ${this.config.url} (${unreachable(e)}); is 'corral server' running?`);
@@ -109,10 +158,10 @@ export class ApiClient {
    * A long-poll (GET with `wait=`). A 429 means this token holds as many
    * follows as the server allows at once: wait as its Retry-After says, and ask again.
    */
-  async poll<T>(path: string, signal?: AbortSignal): Promise<T> {
+  async poll<P extends PathOf<"$get">>(path: P, input: ApiInput<P, "$get">, signal?: AbortSignal): Promise<ApiOutput<P, "$get">> {
     for (;;) {
       try {
-        return await this.request<T>("GET", path, undefined, {}, signal);
+        return (await this.request("GET", routeUrl(path, input as Given), undefined, {}, signal)) as ApiOutput<P, "$get">;
       } catch (e) {
         if (!(e instanceof CliError) || e.status !== 429) throw e;
         const { setTimeout: sleep } = await import("node:timers/promises");
@@ -125,7 +174,29 @@ export class ApiClient {
     return new CliError(`the corral server at ${this.config.url} does not know this command; is it an older version than this CLI (corral --version)?`, status);
   }
 
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
+  /** A call to a route, checked against it: `call("$post", "/v1/stacks/:stack/up", { param: { stack }, json })` answers what the route answers. */
+  call<V extends Verb, P extends PathOf<V>>(verb: V, path: P, ...[input, options]: Args<P, V>): Promise<ApiOutput<P, V>> {
+    const given = (input ?? {}) as Given;
+    return this.request(verb.slice(1).toUpperCase(), routeUrl(path, given), given.json, options?.headers, options?.signal) as Promise<ApiOutput<P, V>>;
+  }
+
+  get<P extends PathOf<"$get">>(path: P, ...args: Args<P, "$get">) {
+    return this.call("$get", path, ...args);
+  }
+
+  post<P extends PathOf<"$post">>(path: P, ...args: Args<P, "$post">) {
+    return this.call("$post", path, ...args);
+  }
+
+  put<P extends PathOf<"$put">>(path: P, ...args: Args<P, "$put">) {
+    return this.call("$put", path, ...args);
+  }
+
+  delete<P extends PathOf<"$delete">>(path: P, ...args: Args<P, "$delete">) {
+    return this.call("$delete", path, ...args);
+  }
+
+  private async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<unknown> {
     let res: Answer;
     let text: string;
     try {
@@ -145,6 +216,6 @@ export class ApiClient {
       const retryAfter = Number(res.header("retry-after") ?? Number.NaN);
       throw new CliError(body?.message ?? `${res.status} ${res.statusText}`, res.status, body?.issues, Number.isFinite(retryAfter) ? retryAfter : undefined);
     }
-    return parsed as T;
+    return parsed;
   }
 }

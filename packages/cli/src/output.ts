@@ -14,29 +14,25 @@ export interface Out {
   stdin?: (limit: number) => Buffer;
 }
 
-export interface EventsPage {
-  version: number;
-  events: Array<{ version: number; type: string; line: string | null; event: { op?: string; reason?: string } }>;
-}
-
 /** Print progress lines of operation `op` until it settles; true when it succeeded. */
 export async function follow(api: ApiClient, stack: string, op: string, fromVersion: number, io: Out): Promise<boolean> {
   let after = fromVersion;
   let following = op;
   let failure: string | undefined;
   for (;;) {
-    const page = await api.poll<EventsPage>(`/v1/stacks/${seg(stack)}/events?after=${after}&wait=20`);
-    for (const e of page.events) {
-      if (e.line) for (const l of e.line.split("\n")) io.out(l);
-      if (e.type === "OperationStarted" && e.event.op === `${following}-rollback`) following = e.event.op; // rolling back by itself: see it through
-      if (e.event.op !== following) continue;
-      if (e.type === "OperationSucceeded" && !failure) return true;
-      if (e.type === "OperationFailed" && !(e.event.reason ?? "").includes("rolling back")) {
-        io.err(`error: ${failure ? `${failure}; the rollback failed too: ` : ""}${e.event.reason ?? "operation failed"}`);
+    const page = await api.poll("/v1/stacks/:stack/events", { param: { stack }, query: { after: String(after), wait: "20" } });
+    for (const { line, event } of page.events) {
+      if (line) for (const l of line.split("\n")) io.out(l);
+      const eventOp = "op" in event ? event.op : undefined; // not every event is an operation's
+      if (event.type === "OperationStarted" && eventOp === `${following}-rollback`) following = eventOp; // rolling back by itself: see it through
+      if (eventOp !== following) continue;
+      if (event.type === "OperationSucceeded" && !failure) return true;
+      if (event.type === "OperationFailed" && !event.reason.includes("rolling back")) {
+        io.err(`error: ${failure ? `${failure}; the rollback failed too: ` : ""}${event.reason ?? "operation failed"}`);
         return false;
       }
-      if (e.type === "OperationFailed") failure = e.event.reason;
-      if (e.type === "OperationSucceeded" && failure) {
+      if (event.type === "OperationFailed") failure = event.reason;
+      if (event.type === "OperationSucceeded" && failure) {
         io.err(`error: ${failure.replace(/; rolling back to revision (\d+)$/, "; rolled back to revision $1")}`);
         return false;
       }
@@ -44,9 +40,6 @@ export async function follow(api: ApiClient, stack: string, op: string, fromVers
     after = page.version;
   }
 }
-
-/** A name as one segment of an API path: a '/' or '?' in what a user typed never makes another route. */
-export const seg = encodeURIComponent;
 
 /** An issue as the CLI says it: `FILE: PATH: REASON`. */
 const issueLine = (i: ComposeIssue) => (i.path ? `${i.file}: ${i.path}: ${i.reason}` : `${i.file}: ${i.reason}`);

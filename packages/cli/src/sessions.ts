@@ -1,20 +1,13 @@
 import { displayName, parseDuration } from "@corral/core/light";
-import { CliError, type ApiClient } from "./client.js";
+import { CliError, once, type ApiBody, type ApiClient, type ApiInput, type ApiOutput } from "./client.js";
 
 /** Where session output goes: raw bytes, stdout and stderr kept apart. */
 export type RawOut = (stream: "stdout" | "stderr", text: string) => void;
 
 export const processRawOut: RawOut = (stream, text) => void (stream === "stderr" ? process.stderr : process.stdout).write(text);
 
-interface Page {
-  chunks: Array<{ host: string; container: string; stream: "stdout" | "stderr"; data: string }>;
-  cursor: Record<string, number>;
-  done: boolean;
-  exitCode?: number;
-  errors: string[];
-  /** Hosts that have not answered yet. */
-  silent?: string[];
-}
+/** A page of a session's output; `silent`: the hosts that have not answered yet. */
+type Page = ApiOutput<"/v1/sessions/:id", "$get">;
 
 /** How long a host may take to pick a session up before the CLI gives up on it. */
 const ANSWER_MS = Number(process.env.CORRAL_SESSION_ANSWER_MS ?? 30_000);
@@ -25,7 +18,7 @@ function pumpInput(api: ApiClient, id: string, input: NodeJS.ReadableStream): vo
   let chain: Promise<unknown> = Promise.resolve();
   const send = (data: Buffer, eof: boolean) => {
     const body = { seq: seq++, data: data.toString("base64"), eof };
-    chain = chain.then(() => api.request("POST", `/v1/sessions/${id}/input`, body).catch(() => {}));
+    chain = chain.then(() => api.post("/v1/sessions/:id/input", { param: { id }, json: body }).catch(() => {}));
   };
   input.on("data", (d: Buffer) => send(d, false));
   input.on("end", () => send(Buffer.alloc(0), true));
@@ -46,8 +39,8 @@ export function sinceSeconds(value: string, now = Date.now()): number {
  * ends, and answer its exit code. With several containers, or a stack, each
  * line gets the container's name as a prefix. Ctrl-C cancels the session.
  */
-export async function runSession(api: ApiClient, body: Record<string, unknown>, out: RawOut, signal?: AbortSignal, input?: NodeJS.ReadableStream): Promise<number> {
-  const opened = await api.request<{ id: string; containers: string[]; of?: string }>("POST", "/v1/sessions", body, { "idempotency-key": crypto.randomUUID() });
+export async function runSession(api: ApiClient, body: ApiBody<"/v1/sessions", "$post">, out: RawOut, signal?: AbortSignal, input?: NodeJS.ReadableStream): Promise<number> {
+  const opened = await api.post("/v1/sessions", { json: body }, once());
   if (input) pumpInput(api, opened.id, input);
   // a stack's lines always say which container wrote them (as compose's do), a service's when it has several
   const prefix = opened.containers.length > 1 || opened.of === "stack";
@@ -66,7 +59,7 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
   let cancelled: Promise<unknown> | undefined;
   const polling = new AbortController();
   const cancel = () => {
-    cancelled = api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {});
+    cancelled = api.delete("/v1/sessions/:id", { param: { id: opened.id } }).catch(() => {});
     polling.abort();
   };
   signal?.addEventListener("abort", cancel, { once: true });
@@ -75,15 +68,15 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
   try {
     for (;;) {
       const page = await api
-        .poll<Page>(`/v1/sessions/${opened.id}?cursor=${encodeURIComponent(JSON.stringify(cursor))}&wait=5`, polling.signal)
+        .poll("/v1/sessions/:id", { param: { id: opened.id }, query: { cursor: JSON.stringify(cursor), wait: "5" } }, polling.signal)
         .catch((e: unknown) => {
-          if (cancelled) return { chunks: [], cursor, done: true, errors: [] } as Page;
+          if (cancelled) return { chunks: [], cursor, done: true, errors: [], silent: [] } satisfies Page;
           throw e;
         });
       for (const c of page.chunks) emit(c.container, c.stream, Buffer.from(c.data, "base64").toString());
       cursor = page.cursor;
       if (!page.done && !cancelled && (page.silent?.length ?? 0) > 0 && Date.now() - openedAt > ANSWER_MS) {
-        await api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {});
+        await api.delete("/v1/sessions/:id", { param: { id: opened.id } }).catch(() => {});
         throw new CliError(`host ${page.silent!.join(", ")} did not answer in ${Math.round(ANSWER_MS / 1000)} s: is its agent running? ('corral host ls')`);
       }
       if (page.done || cancelled) {
@@ -96,8 +89,8 @@ export async function runSession(api: ApiClient, body: Record<string, unknown>, 
           await cancelled;
           return 0;
         }
-        await api.request("DELETE", `/v1/sessions/${opened.id}`).catch(() => {}); // read to the end: the API may forget it
-        return page.exitCode ?? 0;
+        await api.delete("/v1/sessions/:id", { param: { id: opened.id } }).catch(() => {}); // read to the end: the API may forget it
+        return "exitCode" in page ? page.exitCode : 0;
       }
     }
   } finally {
@@ -114,8 +107,8 @@ export interface StreamedEvent {
 }
 
 /** Read a server-sent event stream (eventsource-parser) until it ends or `signal` aborts. */
-export async function streamEvents(api: ApiClient, path: string, onEvent: (e: StreamedEvent) => void, signal?: AbortSignal): Promise<void> {
-  const res = await api.stream(path, signal);
+export async function streamEvents(api: ApiClient, query: ApiInput<"/v1/events", "$get">["query"], onEvent: (e: StreamedEvent) => void, signal?: AbortSignal): Promise<void> {
+  const res = await api.stream("/v1/events", { query }, signal);
   const { createParser } = await import("eventsource-parser");
   const parser = createParser({ onEvent: (m) => onEvent(JSON.parse(m.data) as StreamedEvent) });
   const decoder = new TextDecoder();

@@ -169,7 +169,7 @@ export function deploys(deps: DeployDeps) {
    * update, service rollback, webhooks): admit the files, decide, append,
    * wake the controller; with dryRun, the plan only.
    */
-  async function up(stack: string, body: UpBody, principal: Principal, source: Source, extra: UpExtra = {}): Promise<{ status: 200 | 202; body: Record<string, unknown> }> {
+  async function up(stack: string, body: UpBody, principal: Principal, source: Source, extra: UpExtra = {}) {
     // --confirm-upgrade and --rollback need no file: they act on what runs
     const noFiles = body.files.length === 0;
     if (noFiles && !body.confirmUpgrade && !body.rollback) throw invalid("files: at least one compose file is required", "files");
@@ -189,7 +189,7 @@ export function deploys(deps: DeployDeps) {
       let hosts: Promise<HostInfo[]> | undefined;
       const live = () => (hosts ??= deps.liveHosts());
       const preview = after.op?.status === "running" ? previewPlacements(after, await live(), await deps.othersPlaced(stack), deps.clock()) : { placements: [] as [] };
-      return { status: 200, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: await warningsFor(admitted, after, live) } };
+      return { status: 200 as const, body: { ...dryRunAnswer(stack, state, events, after, preview, body.forceUpgrade), warnings: await warningsFor(admitted, after, live) } };
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice.
     // A project that publishes none takes no port (what it held goes back): it neither reads every stack nor waits
@@ -205,7 +205,7 @@ export function deploys(deps: DeployDeps) {
     const started = opOf(events);
     const revision = started?.type === "OperationStarted" ? started.revision : undefined;
     const warnings = await warningsFor(admitted, state);
-    return { status: 202, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision, ...(warnings.length ? { warnings } : {}) } };
+    return { status: 202 as const, body: { stack, op: started?.type === "OperationStarted" ? started.op : op, version, revision, ...(warnings.length ? { warnings } : {}) } };
   }
 
   /** What up tells and does not refuse: the files' health settings, and images some hosts could not pull (the hosts are read only then). */
@@ -234,3 +234,5 @@ export function deploys(deps: DeployDeps) {
 }
 
 export type Deploys = ReturnType<typeof deploys>;
+/** What `up` answers: a plan (dryRun, 200), or the operation it started (202). */
+export type UpAnswer = Awaited<ReturnType<Deploys["up"]>>;

@@ -7,7 +7,7 @@ import { hostPorts } from "./ports.js";
 import { targets } from "./targets.js";
 
 export { namedHosts, type HostNames } from "./lookups.js";
-export { newOpId, opOf, type UpExtra } from "./deploy.js";
+export { newOpId, opOf, type UpAnswer, type UpExtra } from "./deploy.js";
 export { registryResolver, type ImageResolver, type ResolverOptions } from "./digests.js";
 export type { Target } from "./targets.js";
 

@@ -207,8 +207,7 @@ function chatSettings(deps: ChatDeps) {
 }
 
 /** The admin's settings (under /v1): the signing secret, who is who. */
-function chatAdminRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>): Hono<Env> {
-  const admin = new Hono<Env>();
+function chatAdminRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>) {
   const adminOnly = createMiddleware<Env>(async (c, next) => {
     if (!c.get("principal").admin) throw new HTTPException(403, { message: "chat settings are the admin's" });
     await next();
@@ -218,28 +217,28 @@ function chatAdminRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSetting
     if (!chatUserPattern.test(chatUser)) throw invalid(`chat user: "${chatUser.slice(0, 40)}" is not a Slack user id (U… or W…)`, "chatUser");
     return { chatUser };
   });
-  admin.put("/chat/config", adminOnly, body(configBody), async (c) => {
-    const given = c.req.valid("json");
-    const saved = await deps.chat.configure(given.signingSecret, given.responseHosts);
-    settings.forget();
-    return c.json(saved);
-  });
-  admin.put("/chat/users/:chatUser", adminOnly, chatUserParam, body(mapBody), async (c) => {
-    const { chatUser } = c.req.valid("param");
-    const { user } = c.req.valid("json");
-    const p = await deps.principalOf(user);
-    if (!p) throw notFound(`no user ${user}`);
-    // a chat account acts with a user's rights, never the admin's (a stolen chat session is not the keys to everything)
-    if (p.admin) throw invalid("user: chat users act as ordinary users, not the admin", "user");
-    await deps.chat.map(chatUser, user);
-    return c.json({ chatUser, user });
-  });
-  admin.delete("/chat/users/:chatUser", adminOnly, async (c) => {
-    if (!(await deps.chat.unmap(c.req.param("chatUser")))) throw notFound(`chat user ${c.req.param("chatUser").slice(0, 40)} is not mapped`);
-    return c.json({ chatUser: c.req.param("chatUser"), removed: true });
-  });
-  admin.get("/chat/users", adminOnly, async (c) => c.json(await deps.chat.mappings()));
-  return admin;
+  return new Hono<Env>()
+    .put("/chat/config", adminOnly, body(configBody), async (c) => {
+      const given = c.req.valid("json");
+      const saved = await deps.chat.configure(given.signingSecret, given.responseHosts);
+      settings.forget();
+      return c.json(saved);
+    })
+    .put("/chat/users/:chatUser", adminOnly, chatUserParam, body(mapBody), async (c) => {
+      const { chatUser } = c.req.valid("param");
+      const { user } = c.req.valid("json");
+      const p = await deps.principalOf(user);
+      if (!p) throw notFound(`no user ${user}`);
+      // a chat account acts with a user's rights, never the admin's (a stolen chat session is not the keys to everything)
+      if (p.admin) throw invalid("user: chat users act as ordinary users, not the admin", "user");
+      await deps.chat.map(chatUser, user);
+      return c.json({ chatUser, user });
+    })
+    .delete("/chat/users/:chatUser", adminOnly, async (c) => {
+      if (!(await deps.chat.unmap(c.req.param("chatUser")))) throw notFound(`chat user ${c.req.param("chatUser").slice(0, 40)} is not mapped`);
+      return c.json({ chatUser: c.req.param("chatUser"), removed: true });
+    })
+    .get("/chat/users", adminOnly, async (c) => c.json(await deps.chat.mappings()));
 }
 
 /**
@@ -280,7 +279,7 @@ function chatJobs(deps: ChatDeps, run: ReturnType<typeof chatRunner>["run"]) {
 }
 
 /** Where Slack posts slash commands: no bearer token; the signature is the credential. */
-function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>, dispatch: (id: string) => Promise<void>): Hono {
+function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSettings>, dispatch: (id: string) => Promise<void>) {
   const log = deps.log;
   const refuse = (why: string) => new HTTPException(401, { message: why });
 
@@ -300,39 +299,38 @@ function chatReceiveRoutes(deps: ChatDeps, settings: ReturnType<typeof chatSetti
     return { raw, config };
   };
 
-  const receive = new Hono();
   const limit = bodyLimit({ maxSize: SLACK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a command is at most ${SLACK_BODY_LIMIT} bytes` }, 413) });
-  receive.post("/slack", limit, async (c) => {
-    const { raw, config } = await verified(c);
-    const form = new URLSearchParams(raw.toString("utf8"));
-    const userId = form.get("user_id") ?? "";
-    const text = form.get("text") ?? "";
-    const responseUrl = form.get("response_url") ?? "";
-    if (!chatUserPattern.test(userId)) throw invalid("user_id: not a Slack user id", "user_id");
-    let url: URL;
-    try {
-      url = new URL(responseUrl);
-    } catch {
-      throw invalid("response_url: not a URL", "response_url");
-    }
-    if (!config.responseHosts.includes(url.host) || (url.protocol !== "https:" && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url.host))) {
-      throw invalid(`response_url: ${url.host} is not a host chat answers go to (${config.responseHosts.join(", ")})`, "response_url");
-    }
-    const user = await deps.chat.userOf(userId);
-    const principal = user ? await deps.principalOf(user) : undefined;
-    if (!principal) {
-      log?.info("chat command refused", { chatUser: userId, why: "not mapped" });
-      return c.json({ response_type: "ephemeral", text: `You are not a corral user here: ask an admin to run 'corral chat map ${userId} USER'.` });
-    }
-    const cmd = parseChatCommand(text);
-    if ("error" in cmd) return c.json({ response_type: "ephemeral", text: [`${cmd.error}`, "Commands:", ...CHAT_USAGE].join("\n") });
-    log?.info("chat command", { chatUser: userId, user: principal.name, verb: cmd.verb });
-    const job: ChatJob = { id: crypto.randomUUID(), chatUser: userId, user: principal.name, text, responseUrl: url.toString(), created: deps.clock() };
-    await deps.jobs.put(job);
-    await dispatch(job.id).catch((e: unknown) => log?.error("chat job dispatch", { job: job.id, error: String(e) }));
-    return c.json({ response_type: "ephemeral", text: `corral: ${text.trim() || "help"} (as ${principal.name})…` });
-  });
-  return receive;
+  return new Hono()
+    .post("/slack", limit, async (c) => {
+      const { raw, config } = await verified(c);
+      const form = new URLSearchParams(raw.toString("utf8"));
+      const userId = form.get("user_id") ?? "";
+      const text = form.get("text") ?? "";
+      const responseUrl = form.get("response_url") ?? "";
+      if (!chatUserPattern.test(userId)) throw invalid("user_id: not a Slack user id", "user_id");
+      let url: URL;
+      try {
+        url = new URL(responseUrl);
+      } catch {
+        throw invalid("response_url: not a URL", "response_url");
+      }
+      if (!config.responseHosts.includes(url.host) || (url.protocol !== "https:" && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url.host))) {
+        throw invalid(`response_url: ${url.host} is not a host chat answers go to (${config.responseHosts.join(", ")})`, "response_url");
+      }
+      const user = await deps.chat.userOf(userId);
+      const principal = user ? await deps.principalOf(user) : undefined;
+      if (!principal) {
+        log?.info("chat command refused", { chatUser: userId, why: "not mapped" });
+        return c.json({ response_type: "ephemeral", text: `You are not a corral user here: ask an admin to run 'corral chat map ${userId} USER'.` });
+      }
+      const cmd = parseChatCommand(text);
+      if ("error" in cmd) return c.json({ response_type: "ephemeral", text: [`${cmd.error}`, "Commands:", ...CHAT_USAGE].join("\n") });
+      log?.info("chat command", { chatUser: userId, user: principal.name, verb: cmd.verb });
+      const job: ChatJob = { id: crypto.randomUUID(), chatUser: userId, user: principal.name, text, responseUrl: url.toString(), created: deps.clock() };
+      await deps.jobs.put(job);
+      await dispatch(job.id).catch((e: unknown) => log?.error("chat job dispatch", { job: job.id, error: String(e) }));
+      return c.json({ response_type: "ephemeral", text: `corral: ${text.trim() || "help"} (as ${principal.name})…` });
+    });
 }
 
 /** Chat's routes: the admin's settings under /v1 (admin), and where Slack posts its commands (receive). */

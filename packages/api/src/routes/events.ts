@@ -58,69 +58,66 @@ function newEvents(deps: EventDeps, stream: SSEStreamingApi, stacks: () => Promi
 }
 
 /** Stacks' event logs: one stack's page by page (a long-poll), and every visible stack's as server-sent events. */
-export function eventRoutes(ops: StackOps, deps: EventDeps): Hono<Env> {
-  const app = new Hono<Env>();
+export function eventRoutes(ops: StackOps, deps: EventDeps) {
   const { clock, follows } = deps;
 
-  /**
-   * The log of a stack after a version, with a user-facing line per event.
-   * `wait=S` long-polls: the answer comes as soon as something is appended.
-   */
-  app.get("/stacks/:stack/events", query({ after: intParam(0, Number.MAX_SAFE_INTEGER).default("0"), wait: waitParam }), async (c) => {
-    const stack = stackParam(c.req.param("stack"));
-    await ops.mayTouch(stack, c.get("principal"));
-    const { after, wait } = c.req.valid("query");
-    const deadline = clock() + wait * 1000;
-    const release = wait > 0 ? follows.enter(c.get("principal").scope) : () => {};
-    try {
-      for (;;) {
-        const commits = await deps.store.commits(stack, after, 100);
-        if (commits.length > 0 || clock() >= deadline) {
-          const state = await deps.store.load(stack);
-          // the lines of this page follow from how things stood at `after`: the state now, less what came since
-          const end = commits.at(-1)?.version ?? after;
-          const since = state.version > end ? [...commits, ...(await deps.store.commits(stack, end))] : commits;
-          const progress = progressFrom(state, since);
-          const line = (version: number, at: number, event: StackEvent) => ({ version, at: new Date(at).toISOString(), type: event.type, line: progress.line(event) ?? null, event: redact(event) });
-          return c.json({ stack, version: end, events: commits.flatMap((commit) => commit.events.map((event) => line(commit.version, commit.at, event))) });
-        }
-        await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
-        if (c.req.raw.signal.aborted) return c.body(null, 204);
-        if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
-      }
-    } finally {
-      release();
-    }
-  });
-
-  /**
-   * Server-sent events: the event log of one stack, or of every stack the
-   * caller may see, as progress lines; with follow=1 it stays open and sends
-   * what comes. since: epoch ms or an ISO time.
-   */
-  app.get("/events", query({ stack: stackNameParam.optional(), since: timeParam.optional(), follow: flagParam.optional() }), async (c) => {
-    const p = c.get("principal");
-    const { stack: only, since = 0, follow = false } = c.req.valid("query");
-    if (only) await ops.existing(only, p);
-    const release = follow ? follows.enter(p.scope) : () => {};
-    return streamSSE(c, async (stream) => {
+  return new Hono<Env>()
+    /**
+     * The log of a stack after a version, with a user-facing line per event.
+     * `wait=S` long-polls: the answer comes as soon as something is appended.
+     */
+    .get("/stacks/:stack/events", query({ after: intParam(0, Number.MAX_SAFE_INTEGER).default("0"), wait: waitParam }), async (c) => {
+      const stack = stackParam(c.req.param("stack"));
+      await ops.mayTouch(stack, c.get("principal"));
+      const { after, wait } = c.req.valid("query");
+      const deadline = clock() + wait * 1000;
+      const release = wait > 0 ? follows.enter(c.get("principal").scope) : () => {};
       try {
-        let aborted = false;
-        stream.onAbort(() => void (aborted = true));
-        const emitNew = newEvents(deps, stream, async () => (only ? [only] : (await ops.existingStacks(p)).map((s) => s.name)), since);
-        await emitNew();
-        const until = deps.maxFollowMs === undefined ? Infinity : clock() + deps.maxFollowMs;
-        while (follow && !aborted && !deps.feed.closed && clock() < until) {
-          await deps.feed.wait(only ?? "*", Math.min(15_000, until - clock()), c.req.raw.signal);
-          if (aborted || deps.feed.closed) break;
-          await emitNew();
-          await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+        for (;;) {
+          const commits = await deps.store.commits(stack, after, 100);
+          if (commits.length > 0 || clock() >= deadline) {
+            const state = await deps.store.load(stack);
+            // the lines of this page follow from how things stood at `after`: the state now, less what came since
+            const end = commits.at(-1)?.version ?? after;
+            const since = state.version > end ? [...commits, ...(await deps.store.commits(stack, end))] : commits;
+            const progress = progressFrom(state, since);
+            const line = (version: number, at: number, event: StackEvent) => ({ version, at: new Date(at).toISOString(), type: event.type, line: progress.line(event) ?? null, event: redact(event) });
+            return c.json({ stack, version: end, events: commits.flatMap((commit) => commit.events.map((event) => line(commit.version, commit.at, event))) });
+          }
+          await deps.feed.wait(stack, Math.min(1000, deadline - clock()), c.req.raw.signal);
+          if (c.req.raw.signal.aborted) return c.body(null, 204);
+          if (deps.feed.closed) return c.json({ error: "unavailable", message: "the server is stopping" }, 503);
         }
       } finally {
         release();
       }
+    })
+    /**
+     * Server-sent events: the event log of one stack, or of every stack the
+     * caller may see, as progress lines; with follow=1 it stays open and sends
+     * what comes. since: epoch ms or an ISO time.
+     */
+    .get("/events", query({ stack: stackNameParam.optional(), since: timeParam.optional(), follow: flagParam.optional() }), async (c) => {
+      const p = c.get("principal");
+      const { stack: only, since = 0, follow = false } = c.req.valid("query");
+      if (only) await ops.existing(only, p);
+      const release = follow ? follows.enter(p.scope) : () => {};
+      return streamSSE(c, async (stream) => {
+        try {
+          let aborted = false;
+          stream.onAbort(() => void (aborted = true));
+          const emitNew = newEvents(deps, stream, async () => (only ? [only] : (await ops.existingStacks(p)).map((s) => s.name)), since);
+          await emitNew();
+          const until = deps.maxFollowMs === undefined ? Infinity : clock() + deps.maxFollowMs;
+          while (follow && !aborted && !deps.feed.closed && clock() < until) {
+            await deps.feed.wait(only ?? "*", Math.min(15_000, until - clock()), c.req.raw.signal);
+            if (aborted || deps.feed.closed) break;
+            await emitNew();
+            await stream.write(": alive\n\n"); // a comment: keeps proxies from closing an idle stream
+          }
+        } finally {
+          release();
+        }
+      });
     });
-  });
-
-  return app;
 }

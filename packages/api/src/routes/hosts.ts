@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { createMiddleware } from "hono/factory";
+import { createFactory, createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { isIP } from "node:net";
@@ -75,7 +75,6 @@ export const heartbeatEvery = (staleMs = DEFAULT_HOST_STALE_MS) => Math.max(100,
 export function registrationRoutes(deps: RegistrationDeps) {
   const clock = deps.clock ?? Date.now;
   const adminHash = hashToken(deps.adminToken);
-  const app = new Hono();
   const limit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ error: "too_large", message: "a registration is at most 16 KiB" }, 413) });
   /** A host id, and a bearer token of some kind (which one may register it is checked once the body is). */
   const registrant = createMiddleware<{ Variables: { token: string } }>(async (c, next) => {
@@ -86,44 +85,44 @@ export function registrationRoutes(deps: RegistrationDeps) {
     c.set("token", token);
     await next();
   });
-  app.post("/:id/register", queryGuard(), limit, registrant, body(registerBody), async (c) => {
-    const id = c.req.param("id");
-    const token = c.get("token");
-    const given = hashToken(token);
-    const registration = c.req.valid("json");
-    try {
-      importPublicKey(registration.publicKey);
-    } catch {
-      throw invalid("publicKey: not an Ed25519 public key (SPKI DER, base64)", "publicKey");
-    }
-    const join = joinTokenPattern.exec(token)?.[1] === id ? await deps.hosts.consumeJoin(id, given, clock()) : undefined;
-    const allowed = sameHash(given, adminHash) || (hostTokenPattern.exec(token)?.[1] === id && sameHash(given, (await deps.hosts.tokenHash(id)) ?? "")) || join !== undefined;
-    if (!allowed) throw new HTTPException(403, { message: `this token may not register host ${id}` });
-    const queueUrl = await deps.hostQueue(id);
-    const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
-    await deps.hosts.register(
-      { id, queueUrl, lastSeen: clock(), engine: registration.engine, containers: registration.containers, ...(registration.address ? { address: registration.address } : {}) },
-      hashToken(hostToken),
-      registration.publicKey,
-      join ? { labels: join.labels } : {},
-    );
-    // an agent starting again may have died holding steps: they are re-sent now, not after the resend timeout
-    await redrive(deps, id).catch((e: unknown) => deps.log?.error("steps of a host started again not re-sent", { host: id, error: String(e) }));
-    return c.json({
-      queueUrl,
-      controlQueueUrl: deps.controlQueueUrl,
-      sqs: deps.sqs,
-      visibilitySeconds: deps.visibilitySeconds,
-      hostToken,
-      controlKey: deps.controlKey,
-      bindRoots: deps.bindRoots,
-      portRange: deps.portRange,
-      heartbeatMs: heartbeatEvery(deps.hostStaleMs),
-      ...(deps.agentReconcileMs !== undefined ? { reconcileMs: deps.agentReconcileMs } : {}),
-      ...(deps.agentOrphanGraceMs !== undefined ? { orphanGraceMs: deps.agentOrphanGraceMs } : {}),
+  return new Hono()
+    .post("/:id/register", queryGuard(), limit, registrant, body(registerBody), async (c) => {
+      const id = c.req.param("id");
+      const token = c.get("token");
+      const given = hashToken(token);
+      const registration = c.req.valid("json");
+      try {
+        importPublicKey(registration.publicKey);
+      } catch {
+        throw invalid("publicKey: not an Ed25519 public key (SPKI DER, base64)", "publicKey");
+      }
+      const join = joinTokenPattern.exec(token)?.[1] === id ? await deps.hosts.consumeJoin(id, given, clock()) : undefined;
+      const allowed = sameHash(given, adminHash) || (hostTokenPattern.exec(token)?.[1] === id && sameHash(given, (await deps.hosts.tokenHash(id)) ?? "")) || join !== undefined;
+      if (!allowed) throw new HTTPException(403, { message: `this token may not register host ${id}` });
+      const queueUrl = await deps.hostQueue(id);
+      const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;
+      await deps.hosts.register(
+        { id, queueUrl, lastSeen: clock(), engine: registration.engine, containers: registration.containers, ...(registration.address ? { address: registration.address } : {}) },
+        hashToken(hostToken),
+        registration.publicKey,
+        join ? { labels: join.labels } : {},
+      );
+      // an agent starting again may have died holding steps: they are re-sent now, not after the resend timeout
+      await redrive(deps, id).catch((e: unknown) => deps.log?.error("steps of a host started again not re-sent", { host: id, error: String(e) }));
+      return c.json({
+        queueUrl,
+        controlQueueUrl: deps.controlQueueUrl,
+        sqs: deps.sqs,
+        visibilitySeconds: deps.visibilitySeconds,
+        hostToken,
+        controlKey: deps.controlKey,
+        bindRoots: deps.bindRoots,
+        portRange: deps.portRange,
+        heartbeatMs: heartbeatEvery(deps.hostStaleMs),
+        ...(deps.agentReconcileMs !== undefined ? { reconcileMs: deps.agentReconcileMs } : {}),
+        ...(deps.agentOrphanGraceMs !== undefined ? { orphanGraceMs: deps.agentOrphanGraceMs } : {}),
+      });
     });
-  });
-  return app;
 }
 
 
@@ -207,7 +206,6 @@ export function hostView(h: HostRecord, now: number, staleMs: number, containers
  */
 export function hostRoutes(deps: HostRoutesDeps) {
   const staleMs = deps.hostStaleMs ?? DEFAULT_HOST_STALE_MS;
-  const app = new Hono<Env>();
 
   /** The host `ref` names: by id, else by name. */
   async function find(ref: string): Promise<HostRecord> {
@@ -216,112 +214,108 @@ export function hostRoutes(deps: HostRoutesDeps) {
     if (!host) throw notFound(`host ${ref} not found ('corral host ls' lists them)`);
     return host;
   }
-
-  app.get("/", async (c) => {
-    const now = deps.clock();
-    const admin = c.get("principal").admin;
-    const counts = admin ? await deps.containersByHost() : new Map<string, number>();
-    const list = (await deps.hosts.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return c.json(list.map((h) => hostView(h, now, staleMs, counts.get(h.id) ?? 0, admin, deps.heardSince)));
-  });
-
-  // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node;
-  // for a registered host, a token to join it again (a lost token, a new machine): its labels and state are kept
   const newHostId = params((p) => {
     const id = p.id ?? "";
     if (!hostIdPattern.test(id)) throw invalid(`invalid host name "${id.slice(0, 80)}" (letters, digits, '_' and '-', at most 63, starting with a letter or digit)`, "id");
     return { id };
   });
-  app.post("/:id/join", adminOnly(), newHostId, body(joinBody), async (c) => {
-    const { id } = c.req.valid("param");
-    const { labels } = c.req.valid("json");
-    const existing = await deps.hosts.get(id);
-    if (existing && Object.keys(labels).length > 0) throw conflict(`host ${id} is registered already: change its labels with 'corral host label ${id} KEY=VALUE'`);
-    const token = newJoinToken(id);
-    const expiresAt = deps.clock() + deps.joinTokenMs;
-    await deps.hosts.createJoin(id, hashToken(token), expiresAt, labels);
-    holdsCredential(c);
-    return c.json({ id, token, expiresAt: new Date(expiresAt).toISOString(), rejoin: existing !== undefined }, 201);
-  });
-
   /** The host `:id` names (see find). */
   const found = createMiddleware<{ Variables: { host: HostRecord } }>(async (c, next) => {
     c.set("host", await find(c.req.param("id") ?? ""));
     await next();
   });
-  app.post("/:id/labels", adminOnly(), found, body(labelBody), async (c) => {
-    const host = c.get("host");
-    const { set, remove } = c.req.valid("json");
-    const labels = await deps.hosts.updateLabels(host.id, set, remove, (l) => {
-      if (Object.keys(l).length > MAX_HOST_LABELS) throw invalid(`host ${host.id} would carry ${Object.keys(l).length} labels: at most ${MAX_HOST_LABELS}`, "set");
-    });
-    if (!labels) throw notFound(`host ${host.id} not found`);
-    return c.json({ id: host.id, name: host.name, labels });
-  });
-
+  /** drain, activate, deactivate: one handler, made for each state. */
   const setState = (state: HostAdminState) =>
-    app.post(`/:id/${state === "active" ? "activate" : state === "draining" ? "drain" : "deactivate"}`, adminOnly(), async (c) => {
-      const host = await find(c.req.param("id"));
+    createFactory<Env>().createHandlers(async (c) => {
+      const host = await find(c.req.param("id") ?? "");
       if (!(await deps.hosts.setState(host.id, state))) throw notFound(`host ${host.id} not found`);
       return c.json({ id: host.id, name: host.name, state: hostState(state, lastHeard(host.lastSeen, deps.heardSince), deps.clock(), staleMs) });
     });
-  setState("active");
-  setState("draining");
-  setState("inactive");
 
-  /**
-   * Remove a host: refused while any stack has a container on it, unless
-   * `force` and the host is draining or inactive (what ran there is the
-   * decider's to move or forget). Its token, signing key and queue go.
-   */
-  app.delete("/:id", adminOnly(), query({ force: flagParam.optional() }), async (c) => {
-    const host = await find(c.req.param("id"));
-    const force = c.req.valid("query").force ?? false;
-    const count = (await deps.containersByHost()).get(host.id) ?? 0;
-    const containers = `${count} container${count > 1 ? "s" : ""}`;
-    if (count > 0 && !force) {
-      throw conflict(`host ${host.id} has ${containers} of corral's stacks: move them off ('corral host drain ${host.id}') or remove them first; '--force' removes a draining or inactive host anyway`);
-    }
-    if (count > 0 && host.state === "active") {
-      throw conflict(`host ${host.id} is active and has ${containers}: drain it ('corral host drain ${host.id}') or deactivate it before 'host rm --force'`);
-    }
-    if (!(await deps.hosts.remove(host.id))) throw notFound(`host ${host.id} not found`);
-    if (host.queueUrl) await deps.removeHostQueue?.(host.queueUrl);
-    return c.json({ id: host.id, name: host.name, removed: true, containers: count });
-  });
-
-  /**
-   * What the control plane wants on this host, for its agent's reconcile:
-   * per stack, the containers it keeps there (see wantedOnHost). The host's
-   * own token (the scope middleware lets no other host's through) or the
-   * admin's. Cut at MAX_WANTED containers, and then said incomplete: an
-   * agent removes nothing on a partial answer.
-   */
-  app.get("/:id/wanted", async (c) => {
-    const id = c.req.param("id");
-    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}" (letters, digits, '_' and '-', at most 63)`, "id");
-    if (!deps.stackStates) throw new HTTPException(501, { message: "this control plane cannot say what it wants on a host" });
-    if (!(await deps.hosts.get(id))) throw notFound(`host ${id} is not registered`);
-    const answer: WantedAnswer = { host: id, complete: true, stacks: [] };
-    let count = 0;
-    for (const state of await deps.stackStates()) {
-      const containers = wantedOnHost(state, id);
-      if (containers.length === 0) continue;
-      if (count + containers.length > MAX_WANTED) {
-        answer.complete = false;
-        break;
+  return new Hono<Env>()
+    .get("/", async (c) => {
+      const now = deps.clock();
+      const admin = c.get("principal").admin;
+      const counts = admin ? await deps.containersByHost() : new Map<string, number>();
+      const list = (await deps.hosts.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return c.json(list.map((h) => hostView(h, now, staleMs, counts.get(h.id) ?? 0, admin, deps.heardSince)));
+    })
+    // a one-time token for a new host: 'corral host add NAME' prints it with the command to run on the node;
+    // for a registered host, a token to join it again (a lost token, a new machine): its labels and state are kept
+    .post("/:id/join", adminOnly(), newHostId, body(joinBody), async (c) => {
+      const { id } = c.req.valid("param");
+      const { labels } = c.req.valid("json");
+      const existing = await deps.hosts.get(id);
+      if (existing && Object.keys(labels).length > 0) throw conflict(`host ${id} is registered already: change its labels with 'corral host label ${id} KEY=VALUE'`);
+      const token = newJoinToken(id);
+      const expiresAt = deps.clock() + deps.joinTokenMs;
+      await deps.hosts.createJoin(id, hashToken(token), expiresAt, labels);
+      holdsCredential(c);
+      return c.json({ id, token, expiresAt: new Date(expiresAt).toISOString(), rejoin: existing !== undefined }, 201);
+    })
+    .post("/:id/labels", adminOnly(), found, body(labelBody), async (c) => {
+      const host = c.get("host");
+      const { set, remove } = c.req.valid("json");
+      const labels = await deps.hosts.updateLabels(host.id, set, remove, (l) => {
+        if (Object.keys(l).length > MAX_HOST_LABELS) throw invalid(`host ${host.id} would carry ${Object.keys(l).length} labels: at most ${MAX_HOST_LABELS}`, "set");
+      });
+      if (!labels) throw notFound(`host ${host.id} not found`);
+      return c.json({ id: host.id, name: host.name, labels });
+    })
+    .post("/:id/activate", adminOnly(), ...setState("active"))
+    .post("/:id/drain", adminOnly(), ...setState("draining"))
+    .post("/:id/deactivate", adminOnly(), ...setState("inactive"))
+    /**
+     * Remove a host: refused while any stack has a container on it, unless
+     * `force` and the host is draining or inactive (what ran there is the
+     * decider's to move or forget). Its token, signing key and queue go.
+     */
+    .delete("/:id", adminOnly(), query({ force: flagParam.optional() }), async (c) => {
+      const host = await find(c.req.param("id"));
+      const force = c.req.valid("query").force ?? false;
+      const count = (await deps.containersByHost()).get(host.id) ?? 0;
+      const containers = `${count} container${count > 1 ? "s" : ""}`;
+      if (count > 0 && !force) {
+        const how = `move them off ('corral host drain ${host.id}') or remove them first; '--force' removes a draining or inactive host anyway`;
+        throw conflict(`host ${host.id} has ${containers} of corral's stacks: ${how}`);
       }
-      count += containers.length;
-      answer.stacks.push({ stack: state.name, containers });
-    }
-    return c.json(answer);
-  });
-
-  app.post("/:id/heartbeat", body(heartbeatBody), async (c) => {
-    const id = c.req.param("id");
-    const beat = c.req.valid("json");
-    if (!(await deps.hosts.heartbeat(id, deps.clock(), beat.engine, beat.containers))) throw notFound(`host ${id} is not registered`);
-    return c.json({ ok: true });
-  });
-  return app;
+      if (count > 0 && host.state === "active") {
+        throw conflict(`host ${host.id} is active and has ${containers}: drain it ('corral host drain ${host.id}') or deactivate it before 'host rm --force'`);
+      }
+      if (!(await deps.hosts.remove(host.id))) throw notFound(`host ${host.id} not found`);
+      if (host.queueUrl) await deps.removeHostQueue?.(host.queueUrl);
+      return c.json({ id: host.id, name: host.name, removed: true, containers: count });
+    })
+    /**
+     * What the control plane wants on this host, for its agent's reconcile:
+     * per stack, the containers it keeps there (see wantedOnHost). The host's
+     * own token (the scope middleware lets no other host's through) or the
+     * admin's. Cut at MAX_WANTED containers, and then said incomplete: an
+     * agent removes nothing on a partial answer.
+     */
+    .get("/:id/wanted", async (c) => {
+      const id = c.req.param("id");
+      if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}" (letters, digits, '_' and '-', at most 63)`, "id");
+      if (!deps.stackStates) throw new HTTPException(501, { message: "this control plane cannot say what it wants on a host" });
+      if (!(await deps.hosts.get(id))) throw notFound(`host ${id} is not registered`);
+      const answer: WantedAnswer = { host: id, complete: true, stacks: [] };
+      let count = 0;
+      for (const state of await deps.stackStates()) {
+        const containers = wantedOnHost(state, id);
+        if (containers.length === 0) continue;
+        if (count + containers.length > MAX_WANTED) {
+          answer.complete = false;
+          break;
+        }
+        count += containers.length;
+        answer.stacks.push({ stack: state.name, containers });
+      }
+      return c.json(answer);
+    })
+    .post("/:id/heartbeat", body(heartbeatBody), async (c) => {
+      const id = c.req.param("id");
+      const beat = c.req.valid("json");
+      if (!(await deps.hosts.heartbeat(id, deps.clock(), beat.engine, beat.containers))) throw notFound(`host ${id} is not registered`);
+      return c.json({ ok: true });
+    });
 }

@@ -66,7 +66,6 @@ export function stackOnHost(state: StackState, host: string): boolean {
  *   stacks' names, for its name servers.
  */
 export function overlayRoutes(deps: OverlayRoutesDeps) {
-  const app = new Hono();
   const clock = deps.clock ?? Date.now;
   // what removed hosts hold, and (subnets) removed stacks: judged with one listing of the hosts
   const hostGone = async () => {
@@ -84,32 +83,31 @@ export function overlayRoutes(deps: OverlayRoutesDeps) {
   const peerOf = async (h: HostRecord): Promise<OverlayPeer | undefined> =>
     h.address ? { id: h.id, underlay: h.address, vtep: (await assignReclaiming(deps.vteps, VTEP, h.id, hostGone)).replace(/\/32$/, "") } : undefined;
 
-  app.post("/:id/networks/:stack", async (c) => {
-    const id = c.req.param("id");
-    const stack = c.req.param("stack");
-    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
-    if (!stackNamePattern.test(stack)) throw invalid(`invalid stack name "${stack.slice(0, 80)}"`, "stack");
-    const state = await deps.load(stack);
-    // a host makes the network of a stack it runs (or is about to), no other
-    if (!stackOnHost(state, id)) throw notFound(`stack ${stack} has nothing on host ${id}`);
-    const subnet = await assignReclaiming(deps.subnets, stack, id, stackGone);
-    return c.json({ stack, subnet, bridge: stackBridge(stack), gateway: gatewayOf(subnet) });
-  });
-
-  app.get("/:id/overlay", async (c) => {
-    const id = c.req.param("id");
-    if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
-    const hosts = await deps.hosts.list();
-    const self = hosts.find((h) => h.id === id);
-    if (!self) throw notFound(`host ${id} is not registered`);
-    const me = await peerOf(self);
-    if (!me) throw invalid(`host ${id} registered no address: the overlay needs one ('corral agent --address IP')`, "address");
-    const peers = (await Promise.all(hosts.map(peerOf))).filter((p): p is OverlayPeer => p !== undefined);
-    const up = new Set((await deps.liveHosts()).filter((h) => h.state !== "disconnected").map((h) => h.id));
-    const mine = (await deps.stacks()).filter((s) => stackOnHost(s, id));
-    const stacks = await Promise.all(mine.map(async (s) => ({ stack: s.name, subnets: await deps.subnets.ofStack(s.name) })));
-    const names = Object.fromEntries(mine.map((s) => [s.name, stackNames(s, (h) => up.has(h))]));
-    return c.json({ view: { me, peers, stacks: stacks.filter((s) => s.subnets[id] !== undefined) }, names });
-  });
-  return app;
+  return new Hono()
+    .post("/:id/networks/:stack", async (c) => {
+      const id = c.req.param("id");
+      const stack = c.req.param("stack");
+      if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
+      if (!stackNamePattern.test(stack)) throw invalid(`invalid stack name "${stack.slice(0, 80)}"`, "stack");
+      const state = await deps.load(stack);
+      // a host makes the network of a stack it runs (or is about to), no other
+      if (!stackOnHost(state, id)) throw notFound(`stack ${stack} has nothing on host ${id}`);
+      const subnet = await assignReclaiming(deps.subnets, stack, id, stackGone);
+      return c.json({ stack, subnet, bridge: stackBridge(stack), gateway: gatewayOf(subnet) });
+    })
+    .get("/:id/overlay", async (c) => {
+      const id = c.req.param("id");
+      if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
+      const hosts = await deps.hosts.list();
+      const self = hosts.find((h) => h.id === id);
+      if (!self) throw notFound(`host ${id} is not registered`);
+      const me = await peerOf(self);
+      if (!me) throw invalid(`host ${id} registered no address: the overlay needs one ('corral agent --address IP')`, "address");
+      const peers = (await Promise.all(hosts.map(peerOf))).filter((p): p is OverlayPeer => p !== undefined);
+      const up = new Set((await deps.liveHosts()).filter((h) => h.state !== "disconnected").map((h) => h.id));
+      const mine = (await deps.stacks()).filter((s) => stackOnHost(s, id));
+      const stacks = await Promise.all(mine.map(async (s) => ({ stack: s.name, subnets: await deps.subnets.ofStack(s.name) })));
+      const names = Object.fromEntries(mine.map((s) => [s.name, stackNames(s, (h) => up.has(h))]));
+      return c.json({ view: { me, peers, stacks: stacks.filter((s) => s.subnets[id] !== undefined) }, names });
+    });
 }

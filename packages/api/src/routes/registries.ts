@@ -58,36 +58,32 @@ export async function loginForStack(registries: RegistryStore, stack: Pick<Stack
  * and never comes out of these routes.
  */
 export function registryRoutes(deps: RegistryDeps) {
-  const app = new Hono<Env>();
 
-  app.post("/", body(loginBody), async (c) => {
-    const login = c.req.valid("json");
-    const p = c.get("principal");
-    const { kind, record } = await deps.registries.put({ server: login.server, username: login.username, password: login.password, owner: p.name, group: primaryGroup(p) });
-    return c.json({ ...row(record), kind }, kind === "created" ? 201 : 200);
-  });
-
-  app.get("/", async (c) => {
-    const p = c.get("principal");
-    const all = await deps.registries.list();
-    return c.json(all.filter((r) => canSee(p, r.owner, r.group)).sort((a, b) => (a.server === b.server ? (a.owner < b.owner ? -1 : 1) : a.server < b.server ? -1 : 1)).map(row));
-  });
-
-  // the caller's own login, or with ?owner= one of their group's (any, for the admin)
-  app.delete("/:server", query({ owner: ownerParam.optional() }), async (c) => {
-    const server = c.req.param("server");
-    const problem = registryServerProblem(server);
-    if (problem) throw invalid(problem, "server");
-    const p = c.get("principal");
-    const owner = c.req.valid("query").owner ?? p.name;
-    const found = await deps.registries.get(owner, server);
-    const whose = owner === p.name ? "you have" : `${owner} has`;
-    if (!found || !canSee(p, found.owner, found.group)) throw notFound(`${whose} no login for registry ${server}`);
-    await deps.registries.remove(owner, server);
-    return c.json({ server, owner, removed: true });
-  });
-
-  return app;
+  return new Hono<Env>()
+    .post("/", body(loginBody), async (c) => {
+      const login = c.req.valid("json");
+      const p = c.get("principal");
+      const { kind, record } = await deps.registries.put({ server: login.server, username: login.username, password: login.password, owner: p.name, group: primaryGroup(p) });
+      return c.json({ ...row(record), kind }, kind === "created" ? 201 : 200);
+    })
+    .get("/", async (c) => {
+      const p = c.get("principal");
+      const all = await deps.registries.list();
+      return c.json(all.filter((r) => canSee(p, r.owner, r.group)).sort((a, b) => (a.server === b.server ? (a.owner < b.owner ? -1 : 1) : a.server < b.server ? -1 : 1)).map(row));
+    })
+    // the caller's own login, or with ?owner= one of their group's (any, for the admin)
+    .delete("/:server", query({ owner: ownerParam.optional() }), async (c) => {
+      const server = c.req.param("server");
+      const problem = registryServerProblem(server);
+      if (problem) throw invalid(problem, "server");
+      const p = c.get("principal");
+      const owner = c.req.valid("query").owner ?? p.name;
+      const found = await deps.registries.get(owner, server);
+      const whose = owner === p.name ? "you have" : `${owner} has`;
+      if (!found || !canSee(p, found.owner, found.group)) throw notFound(`${whose} no login for registry ${server}`);
+      await deps.registries.remove(owner, server);
+      return c.json({ server, owner, removed: true });
+    });
 }
 
 /**
@@ -104,31 +100,30 @@ export function registryRoutes(deps: RegistryDeps) {
  * host fails it instead of taking it for the 404.
  */
 export function hostRegistryRoute(deps: RegistryDeps) {
-  const app = new Hono<Env>();
-  app.get("/:id/registry-auth", query({ stack: stackNameParam, step: textParam(500), server: serverParam }), async (c) => {
-    const id = c.req.param("id");
-    const q = c.req.valid("query");
-    const state = await deps.store.load(q.stack);
-    const record = state.steps[q.step];
-    const pulls = record && (record.step.action === "pull" || record.step.action === "run");
-    const stepPulling = pulls && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
-    // a scheduled job's run is no step of the plan: it is in its service's runs, running on this host, of the service's image
-    const cronPulling = Object.entries(state.cron ?? {}).some(
-      ([service, c]) =>
-        c.runs.some((r) => r.stepId === q.step && r.host === id && r.status === "running") && registryOf(state.services[service]?.spec.image ?? "") === q.server,
-    );
-    const pulling = stepPulling || cronPulling;
-    // 409, not 404: a 404 tells the host nobody has a login (it pulls as a public image); this is a pull not planned here
-    if (!pulling) throw conflict(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
-    const login = await loginForStack(deps.registries, state, q.server);
-    if (!login) {
-      // others hold logins for it: a private registry, whose images one stack's pull may have left on the host; the host pulls
-      // anyway, without a login, so that the registry (not that copy) decides whether this stack may have the image
-      if ((await deps.registries.list()).some((r) => r.server === q.server)) return c.json({ server: q.server, anonymous: true });
-      throw notFound(`stack ${q.stack}'s owner has no login for registry ${q.server}`);
-    }
-    holdsCredential(c);
-    return c.json({ server: login.server, username: login.username, password: login.password });
-  });
-  return app;
+  return new Hono<Env>()
+    .get("/:id/registry-auth", query({ stack: stackNameParam, step: textParam(500), server: serverParam }), async (c) => {
+      const id = c.req.param("id");
+      const q = c.req.valid("query");
+      const state = await deps.store.load(q.stack);
+      const record = state.steps[q.step];
+      const pulls = record && (record.step.action === "pull" || record.step.action === "run");
+      const stepPulling = pulls && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
+      // a scheduled job's run is no step of the plan: it is in its service's runs, running on this host, of the service's image
+      const cronPulling = Object.entries(state.cron ?? {}).some(
+        ([service, c]) =>
+          c.runs.some((r) => r.stepId === q.step && r.host === id && r.status === "running") && registryOf(state.services[service]?.spec.image ?? "") === q.server,
+      );
+      const pulling = stepPulling || cronPulling;
+      // 409, not 404: a 404 tells the host nobody has a login (it pulls as a public image); this is a pull not planned here
+      if (!pulling) throw conflict(`no pull of an image from ${q.server} is planned on ${id} for step ${q.step.slice(0, 200)}`);
+      const login = await loginForStack(deps.registries, state, q.server);
+      if (!login) {
+        // others hold logins for it: a private registry, whose images one stack's pull may have left on the host; the host pulls
+        // anyway, without a login, so that the registry (not that copy) decides whether this stack may have the image
+        if ((await deps.registries.list()).some((r) => r.server === q.server)) return c.json({ server: q.server, anonymous: true });
+        throw notFound(`stack ${q.stack}'s owner has no login for registry ${q.server}`);
+      }
+      holdsCredential(c);
+      return c.json({ server: login.server, username: login.username, password: login.password });
+    });
 }

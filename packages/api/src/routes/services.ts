@@ -24,7 +24,7 @@ import {
 import type { Principal } from "../auth.js";
 import type { UpBody } from "../bodies.js";
 import type { Env } from "../env.js";
-import type { UpExtra } from "../ops/index.js";
+import type { UpAnswer, UpExtra } from "../ops/index.js";
 import { body } from "../validate.js";
 
 /**
@@ -35,7 +35,7 @@ import { body } from "../validate.js";
  * webhooks and chat, which change a service the same way, share it.
  */
 export interface ServiceRouteDeps {
-  up(stack: string, body: UpBody, principal: Principal, source: Source, extra?: UpExtra): Promise<{ status: 200 | 202; body: Record<string, unknown> }>;
+  up(stack: string, body: UpBody, principal: Principal, source: Source, extra?: UpExtra): Promise<UpAnswer>;
   scale(stack: string, scales: Record<string, number>, principal: Principal, source: Source): Promise<{ stack: string; op: string; version: number }>;
   /** The stack, if it exists and the principal may see it; else not found. */
   existing(stack: string, p: Principal): Promise<StackState>;
@@ -149,8 +149,7 @@ function updateStatus(state: StackState, service: string): { State: string; Mess
   return { State: state.op?.kind === "rollback" ? "rollback_completed" : "completed", Message: state.op?.status === "failed" ? (state.errors[service] ?? "failed") : "" };
 }
 
-export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
-  const app = new Hono<Env>();
+export function serviceRoutes(deps: ServiceRouteDeps) {
   const actions = serviceActions(deps);
   const patched = actions.patched;
   const serviceParam = (name: string) => {
@@ -159,95 +158,90 @@ export function serviceRoutes(deps: ServiceRouteDeps): Hono<Env> {
   };
   const source = (given: Source | undefined, header: string | undefined): Source => given ?? (sourceSchema.safeParse(header).data as Source | undefined) ?? "api";
 
-  /** `service create`: a service (with its stack, unless given one that exists) from an image and Docker's flags. */
-  app.post("/services", body(createBody), async (c) => {
-    const given = c.req.valid("json");
-    const name = serviceParam(given.name);
-    const stackName = given.stack ?? name;
-    const principal = c.get("principal");
-    const state = await deps.touchable(stackName, principal);
-    if (state.exists && state.services[name]) throw conflict(`service ${stackName}/${name} already exists: 'corral service update ${stackName}/${name}' changes it`);
-    const where = `service create ${stackName}/${name}`;
-    const project = await patched(state.exists ? state : { ...state, services: {} }, name, given.patch, where);
-    const asUpgrade = state.exists ? { upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS } : {};
-    const files = { ...asFiles(project, where), services: [name], ...asUpgrade, ...(given.dryRun ? { dryRun: true } : {}) };
-    const answer = await deps.up(stackName, files, principal, source(given.source, c.req.header("x-corral-source")));
-    return c.json({ ...answer.body, service: name }, answer.status);
-  });
-
-  /** `service update STACK/SERVICE`: a new revision holding exactly the patch, rolled out as `up --upgrade`; replicas alone is a scale. */
-  app.post("/stacks/:stack/services/:service/update", body(updateBody), async (c) => {
-    const given = c.req.valid("json");
-    const service = serviceParam(c.req.param("service"));
-    const principal = c.get("principal");
-    const state = await deps.existing(c.req.param("stack"), principal);
-    if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    const { hold, ...update } = given;
-    const answer = await actions.update(state, service, { ...update, ...(hold ? { autoConfirmMs: null } : {}) }, principal, source(given.source, c.req.header("x-corral-source")));
-    return c.json(answer.body, answer.status);
-  });
-
-  /**
-   * `service rollback STACK/SERVICE`: an upgrade of it awaiting a verdict
-   * is rolled back (its old containers run again); else its previous spec
-   * (Swarm's PreviousSpec) is made a new revision and rolled out.
-   */
-  app.post("/stacks/:stack/services/:service/rollback", body(rollbackBody), async (c) => {
-    const given = c.req.valid("json");
-    const service = serviceParam(c.req.param("service"));
-    const principal = c.get("principal");
-    const state = await deps.existing(c.req.param("stack"), principal);
-    if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    const from = source(given.source, c.req.header("x-corral-source"));
-    const pending = state.upgrades[service];
-    if (pending) {
-      const answer = await deps.up(state.name, { files: [], rollback: true }, principal, from, { rollbackServices: [service] });
-      return c.json({ ...answer.body, service, to: pending.from }, answer.status);
-    }
-    const previous = previousSpec(state.revisions, state.revision, service);
-    if (!previous) throw conflict(`service ${state.name}/${service} has no previous spec: it has had one since it was made (see 'corral history ${state.name}')`);
-    const project = currentProject(state);
-    const where = `service rollback ${state.name}/${service}`;
-    const back = { ...project, services: { ...project.services, [service]: previous.spec } };
-    const files = { ...asFiles(back, where), services: [service], upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS };
-    const answer = await deps.up(state.name, files, principal, from, { note: `rollback of ${service} to revision ${previous.revision}` });
-    return c.json({ ...answer.body, service, to: previous.revision }, answer.status);
-  });
-
-  /** `service inspect`: Swarm's shape, with the compose entry as Spec and PreviousSpec. */
-  app.get("/stacks/:stack/services/:service/spec", async (c) => {
-    const service = serviceParam(c.req.param("service"));
-    const state = await deps.existing(c.req.param("stack"), c.get("principal"));
-    const current = state.services[service];
-    if (!current) throw notFound(`stack ${state.name} has no service ${service}`);
-    const entry = (spec: typeof current.spec) => (toComposeDocuments({ services: { [service]: spec }, volumes: {}, secrets: {} }).compose.services as Record<string, unknown>)[service];
-    const previous = previousSpec(state.revisions, state.revision, service);
-    const row = serviceRows(state).find((r) => r.name === `${state.name}/${service}`);
-    const revision = state.revisions[state.revision];
-    const published = (p: (typeof current.spec.ports)[number]) => (p.published !== undefined ? { PublishedPort: p.published } : {});
-    const ports = current.spec.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, ...published(p), PublishMode: p.mode ?? "ingress" }));
-    return c.json({
-      ID: row?.id,
-      Name: `${state.name}/${service}`,
-      Version: { Index: state.version },
-      Revision: state.revision,
-      UpdatedAt: revision?.at ? new Date(revision.at).toISOString() : undefined,
-      Spec: entry(current.spec),
-      ...(previous ? { PreviousSpec: entry(previous.spec), PreviousRevision: previous.revision } : {}),
-      Endpoint: { Ports: ports },
-      UpdateStatus: updateStatus(state, service),
-      State: row?.state,
-      Replicas: row?.scale,
+  return new Hono<Env>()
+    /** `service create`: a service (with its stack, unless given one that exists) from an image and Docker's flags. */
+    .post("/services", body(createBody), async (c) => {
+      const given = c.req.valid("json");
+      const name = serviceParam(given.name);
+      const stackName = given.stack ?? name;
+      const principal = c.get("principal");
+      const state = await deps.touchable(stackName, principal);
+      if (state.exists && state.services[name]) throw conflict(`service ${stackName}/${name} already exists: 'corral service update ${stackName}/${name}' changes it`);
+      const where = `service create ${stackName}/${name}`;
+      const project = await patched(state.exists ? state : { ...state, services: {} }, name, given.patch, where);
+      const asUpgrade = state.exists ? { upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS } : {};
+      const files = { ...asFiles(project, where), services: [name], ...asUpgrade, ...(given.dryRun ? { dryRun: true } : {}) };
+      const answer = await deps.up(stackName, files, principal, source(given.source, c.req.header("x-corral-source")));
+      return c.json({ ...answer.body, service: name }, answer.status);
+    })
+    /** `service update STACK/SERVICE`: a new revision holding exactly the patch, rolled out as `up --upgrade`; replicas alone is a scale. */
+    .post("/stacks/:stack/services/:service/update", body(updateBody), async (c) => {
+      const given = c.req.valid("json");
+      const service = serviceParam(c.req.param("service"));
+      const principal = c.get("principal");
+      const state = await deps.existing(c.req.param("stack"), principal);
+      if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
+      const { hold, ...update } = given;
+      const answer = await actions.update(state, service, { ...update, ...(hold ? { autoConfirmMs: null } : {}) }, principal, source(given.source, c.req.header("x-corral-source")));
+      return c.json(answer.body, answer.status);
+    })
+    /**
+     * `service rollback STACK/SERVICE`: an upgrade of it awaiting a verdict
+     * is rolled back (its old containers run again); else its previous spec
+     * (Swarm's PreviousSpec) is made a new revision and rolled out.
+     */
+    .post("/stacks/:stack/services/:service/rollback", body(rollbackBody), async (c) => {
+      const given = c.req.valid("json");
+      const service = serviceParam(c.req.param("service"));
+      const principal = c.get("principal");
+      const state = await deps.existing(c.req.param("stack"), principal);
+      if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
+      const from = source(given.source, c.req.header("x-corral-source"));
+      const pending = state.upgrades[service];
+      if (pending) {
+        const answer = await deps.up(state.name, { files: [], rollback: true }, principal, from, { rollbackServices: [service] });
+        return c.json({ ...answer.body, service, to: pending.from }, answer.status);
+      }
+      const previous = previousSpec(state.revisions, state.revision, service);
+      if (!previous) throw conflict(`service ${state.name}/${service} has no previous spec: it has had one since it was made (see 'corral history ${state.name}')`);
+      const project = currentProject(state);
+      const where = `service rollback ${state.name}/${service}`;
+      const back = { ...project, services: { ...project.services, [service]: previous.spec } };
+      const files = { ...asFiles(back, where), services: [service], upgrade: true, autoConfirmMs: SWARM_CONFIRM_MS };
+      const answer = await deps.up(state.name, files, principal, from, { note: `rollback of ${service} to revision ${previous.revision}` });
+      return c.json({ ...answer.body, service, to: previous.revision }, answer.status);
+    })
+    /** `service inspect`: Swarm's shape, with the compose entry as Spec and PreviousSpec. */
+    .get("/stacks/:stack/services/:service/spec", async (c) => {
+      const service = serviceParam(c.req.param("service"));
+      const state = await deps.existing(c.req.param("stack"), c.get("principal"));
+      const current = state.services[service];
+      if (!current) throw notFound(`stack ${state.name} has no service ${service}`);
+      const entry = (spec: typeof current.spec) => (toComposeDocuments({ services: { [service]: spec }, volumes: {}, secrets: {} }).compose.services as Record<string, unknown>)[service];
+      const previous = previousSpec(state.revisions, state.revision, service);
+      const row = serviceRows(state).find((r) => r.name === `${state.name}/${service}`);
+      const revision = state.revisions[state.revision];
+      const published = (p: (typeof current.spec.ports)[number]) => (p.published !== undefined ? { PublishedPort: p.published } : {});
+      const ports = current.spec.ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, ...published(p), PublishMode: p.mode ?? "ingress" }));
+      return c.json({
+        ID: row?.id,
+        Name: `${state.name}/${service}`,
+        Version: { Index: state.version },
+        Revision: state.revision,
+        UpdatedAt: revision?.at ? new Date(revision.at).toISOString() : undefined,
+        Spec: entry(current.spec),
+        ...(previous ? { PreviousSpec: entry(previous.spec), PreviousRevision: previous.revision } : {}),
+        Endpoint: { Ports: ports },
+        UpdateStatus: updateStatus(state, service),
+        State: row?.state,
+        Replicas: row?.scale,
+      });
+    })
+    /** `service ps`: every slot's tasks, newest first, with the server's clock for their ages. */
+    .get("/stacks/:stack/services/:service/tasks", async (c) => {
+      const service = serviceParam(c.req.param("service"));
+      const state = await deps.existing(c.req.param("stack"), c.get("principal"));
+      if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
+      return c.json({ now: deps.clock(), tasks: serviceTasks(state.name, await deps.commits(state.name), service) });
     });
-  });
-
-  /** `service ps`: every slot's tasks, newest first, with the server's clock for their ages. */
-  app.get("/stacks/:stack/services/:service/tasks", async (c) => {
-    const service = serviceParam(c.req.param("service"));
-    const state = await deps.existing(c.req.param("stack"), c.get("principal"));
-    if (!state.services[service]) throw notFound(`stack ${state.name} has no service ${service}`);
-    return c.json({ now: deps.clock(), tasks: serviceTasks(state.name, await deps.commits(state.name), service) });
-  });
-
-  return app;
 }

@@ -65,36 +65,31 @@ async function mayNameUser(deps: UserDeps, name: string, groups: string[]): Prom
 }
 
 /** Users (`/v1/users`, the admin's): each with a token, shown once. */
-export function userRoutes(deps: UserDeps): Hono<Env> {
-  const app = new Hono<Env>();
+export function userRoutes(deps: UserDeps) {
 
-  app.post("/", body(userBody), async (c) => {
-    const given = c.req.valid("json");
-    if (given.name === "admin") throw conflict("the name admin is taken");
-    const groups = given.groups.length > 0 ? given.groups : [given.name];
-    await mayNameUser(deps, given.name, groups);
-    const token = newUserToken(given.name);
-    if (!(await deps.users.create(given.name, groups, hashToken(token)))) throw conflict(`user ${given.name} exists; 'corral user token ${given.name}' gives a new token`);
-    holdsCredential(c);
-    return c.json({ name: given.name, groups, token }, 201);
-  });
-
-  app.get("/", async (c) => c.json(await deps.users.list()));
-
-  app.delete("/:name", async (c) => {
-    const name = c.req.param("name");
-    if (!(await deps.users.get(name))) throw notFound(`user ${name} not found`);
-    await deps.users.remove(name);
-    return c.json({ name, removed: true });
-  });
-
-  app.post("/:name/token", async (c) => {
-    const name = c.req.param("name");
-    const token = newUserToken(name);
-    if (!(await deps.users.setToken(name, hashToken(token)))) throw notFound(`user ${name} not found`);
-    holdsCredential(c);
-    return c.json({ name, token });
-  });
-
-  return app;
+  return new Hono<Env>()
+    .post("/", body(userBody), async (c) => {
+      const given = c.req.valid("json");
+      if (given.name === "admin") throw conflict("the name admin is taken");
+      const groups = given.groups.length > 0 ? given.groups : [given.name];
+      await mayNameUser(deps, given.name, groups);
+      const token = newUserToken(given.name);
+      if (!(await deps.users.create(given.name, groups, hashToken(token)))) throw conflict(`user ${given.name} exists; 'corral user token ${given.name}' gives a new token`);
+      holdsCredential(c);
+      return c.json({ name: given.name, groups, token }, 201);
+    })
+    .get("/", async (c) => c.json(await deps.users.list()))
+    .delete("/:name", async (c) => {
+      const name = c.req.param("name");
+      if (!(await deps.users.get(name))) throw notFound(`user ${name} not found`);
+      await deps.users.remove(name);
+      return c.json({ name, removed: true });
+    })
+    .post("/:name/token", async (c) => {
+      const name = c.req.param("name");
+      const token = newUserToken(name);
+      if (!(await deps.users.setToken(name, hashToken(token)))) throw notFound(`user ${name} not found`);
+      holdsCredential(c);
+      return c.json({ name, token });
+    });
 }

@@ -171,8 +171,7 @@ function hookDrain(deps: HookDeps) {
 }
 
 /** The management routes (bearer-authenticated, under /v1): `corral hook create | ls | rm | deliveries`. */
-function hookAdminRoutes(deps: HookDeps): Hono<Env> {
-  const admin = new Hono<Env>();
+function hookAdminRoutes(deps: HookDeps) {
   const visible = (p: Principal, h: HookRecord) => canSee(p, h.owner, h.group);
   const view = (h: HookRecord, base: string, secret?: string) => ({
     ...h,
@@ -181,54 +180,54 @@ function hookAdminRoutes(deps: HookDeps): Hono<Env> {
     ...(secret ? { secret } : {}),
   });
   const base = (c: Context) => new URL(c.req.url).origin;
-
-  admin.post("/hooks", body(createBody), async (c) => {
-    const given = c.req.valid("json");
-    const p = c.get("principal");
-    const state = await deps.load(given.stack);
-    if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${given.stack} not found`);
-    for (const s of given.services) if (!state.services[s]) throw invalid(`services: stack ${given.stack} has no service ${s}`, "services");
-    const cidr = (a: string) => /^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(a) && Number(a.split("/")[1]) <= 32;
-    for (const a of given.allow) if (!(isIP(a) || cidr(a))) throw invalid(`allow: "${a.slice(0, 64)}" is not an address or an IPv4 CIDR`, "allow");
-    let confirmAfterMs: number | undefined;
-    if (given.confirmAfter !== undefined) {
-      confirmAfterMs = parseDuration(given.confirmAfter);
-      if (confirmAfterMs === undefined || confirmAfterMs <= 0 || confirmAfterMs > 86_400_000) throw invalid(`confirmAfter: "${given.confirmAfter}" is not a duration from 1s to 24h`, "confirmAfter");
-    }
-    const { record, secret } = await deps.hooks.create({
-      stack: given.stack,
-      services: given.services,
-      kind: given.kind,
-      ...(given.tag ? { tag: given.tag } : {}),
-      ...(confirmAfterMs ? { confirmAfterMs } : {}),
-      allow: given.allow,
-      owner: p.name,
-      // the stack's group: those who may see the stack see its hooks
-      group: state.group ?? primaryGroup(p),
-    });
-    return c.json(view(record, base(c), secret), 201);
-  });
-  admin.get("/hooks", async (c) => c.json((await deps.hooks.list()).filter((h) => visible(c.get("principal"), h)).map((h) => view(h, base(c)))));
   const mine = async (c: Context<Env>) => {
     const id = c.req.param("id") ?? "";
     const hook = /^h[A-Za-z0-9_-]{12}$/.test(id) ? await deps.hooks.get(id) : undefined;
     if (!hook || !visible(c.get("principal"), hook)) throw notFound(`no hook ${id.slice(0, 40)}`);
     return hook;
   };
-  admin.delete("/hooks/:id", async (c) => {
-    const hook = await mine(c);
-    await deps.hooks.remove(hook.id);
-    return c.json({ id: hook.id, removed: true });
-  });
-  admin.get("/hooks/:id/deliveries", async (c) => {
-    const hook = await mine(c);
-    return c.json(await deps.hooks.deliveries(hook.id));
-  });
-  return admin;
+
+  return new Hono<Env>()
+    .post("/hooks", body(createBody), async (c) => {
+      const given = c.req.valid("json");
+      const p = c.get("principal");
+      const state = await deps.load(given.stack);
+      if (!state.exists || !canSee(p, state.owner, state.group)) throw notFound(`stack ${given.stack} not found`);
+      for (const s of given.services) if (!state.services[s]) throw invalid(`services: stack ${given.stack} has no service ${s}`, "services");
+      const cidr = (a: string) => /^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(a) && Number(a.split("/")[1]) <= 32;
+      for (const a of given.allow) if (!(isIP(a) || cidr(a))) throw invalid(`allow: "${a.slice(0, 64)}" is not an address or an IPv4 CIDR`, "allow");
+      let confirmAfterMs: number | undefined;
+      if (given.confirmAfter !== undefined) {
+        confirmAfterMs = parseDuration(given.confirmAfter);
+        if (confirmAfterMs === undefined || confirmAfterMs <= 0 || confirmAfterMs > 86_400_000) throw invalid(`confirmAfter: "${given.confirmAfter}" is not a duration from 1s to 24h`, "confirmAfter");
+      }
+      const { record, secret } = await deps.hooks.create({
+        stack: given.stack,
+        services: given.services,
+        kind: given.kind,
+        ...(given.tag ? { tag: given.tag } : {}),
+        ...(confirmAfterMs ? { confirmAfterMs } : {}),
+        allow: given.allow,
+        owner: p.name,
+        // the stack's group: those who may see the stack see its hooks
+        group: state.group ?? primaryGroup(p),
+      });
+      return c.json(view(record, base(c), secret), 201);
+    })
+    .get("/hooks", async (c) => c.json((await deps.hooks.list()).filter((h) => visible(c.get("principal"), h)).map((h) => view(h, base(c)))))
+    .delete("/hooks/:id", async (c) => {
+      const hook = await mine(c);
+      await deps.hooks.remove(hook.id);
+      return c.json({ id: hook.id, removed: true });
+    })
+    .get("/hooks/:id/deliveries", async (c) => {
+      const hook = await mine(c);
+      return c.json(await deps.hooks.deliveries(hook.id));
+    });
 }
 
 /** Where senders deliver: no bearer token; the signature (or the URL's secret) is the credential. */
-function hookReceiveRoutes(deps: HookDeps, drain: (only?: string) => Promise<void>): Hono {
+function hookReceiveRoutes(deps: HookDeps, drain: (only?: string) => Promise<void>) {
   const log = deps.log;
   /**
    * Hooks with their secrets, kept a minute in this process: checking a
@@ -316,11 +315,10 @@ function hookReceiveRoutes(deps: HookDeps, drain: (only?: string) => Promise<voi
     return c.json({ delivery: deliveryId, verdict: "queued", deploys: targets }, 202);
   };
 
-  const receive = new Hono();
   const limit = bodyLimit({ maxSize: HOOK_BODY_LIMIT, onError: (c) => c.json({ error: "too_large", message: `a delivery is at most ${HOOK_BODY_LIMIT} bytes` }, 413) });
-  receive.post("/:id", limit, (c) => deliver(c, undefined));
-  receive.post("/:id/:secret", limit, (c) => deliver(c, c.req.param("secret")));
-  return receive;
+  return new Hono()
+    .post("/:id", limit, (c) => deliver(c, undefined))
+    .post("/:id/:secret", limit, (c) => deliver(c, c.req.param("secret")));
 }
 
 /** A webhook's routes: its management under /v1 (admin), where its sender delivers (receive), and the drain of its stacks' waiting deploys. */

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { CliError } from "../client.js";
-import { printList, seg } from "../output.js";
+import { CliError, once } from "../client.js";
+import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption, many } from "./flags.js";
 
@@ -17,7 +17,7 @@ export function chatCommand(ctx: Ctx): Command {
     .action(async (o: { responseHost?: string[] }) => {
       const secret = ctx.stdin(1024).toString("utf8").trim();
       if (secret.length < 16) throw new CliError("the signing secret (standard input) is at least 16 characters: Slack's app page, Basic Information, Signing Secret");
-      const res = await api().request<{ responseHosts: string[] }>("PUT", "/v1/chat/config", { signingSecret: secret, ...(o.responseHost ? { responseHosts: o.responseHost } : {}) });
+      const res = await api().put("/v1/chat/config", { json: { signingSecret: secret, ...(o.responseHost ? { responseHosts: o.responseHost } : {}) } });
       io.out(`chat set up: follow-ups go to ${res.responseHosts.join(", ")}`);
     });
 
@@ -27,7 +27,7 @@ export function chatCommand(ctx: Ctx): Command {
     .argument("<chat-user>", "the Slack user id (U…)")
     .argument("<user>", "the corral user")
     .action(async (chatUser: string, user: string) => {
-      await api().request("PUT", `/v1/chat/users/${seg(chatUser)}`, { user }, { "idempotency-key": crypto.randomUUID() });
+      await api().put("/v1/chat/users/:chatUser", { param: { chatUser }, json: { user } }, once());
       io.out(`${chatUser} acts as ${user}`);
     });
 
@@ -36,7 +36,7 @@ export function chatCommand(ctx: Ctx): Command {
     .description("a chat user acts as nobody (refused)")
     .argument("<chat-user>", "the Slack user id")
     .action(async (chatUser: string) => {
-      await api().request("DELETE", `/v1/chat/users/${seg(chatUser)}`, undefined, { "idempotency-key": crypto.randomUUID() });
+      await api().delete("/v1/chat/users/:chatUser", { param: { chatUser } }, once());
       io.out(chatUser);
     });
 
@@ -45,7 +45,7 @@ export function chatCommand(ctx: Ctx): Command {
     .description("who is who")
     .addOption(formatOption())
     .action(async (o: { format: string }) => {
-      const rows = await api().request<Array<{ chatUser: string; user: string }>>("GET", "/v1/chat/users");
+      const rows = await api().get("/v1/chat/users");
       await printList(io, o.format, rows, ["CHAT USER", "USER"], (r) => [r.chatUser, r.user]);
     });
   return chat;

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
-import type { ApiClient } from "../client.js";
+import type { ApiClient, ApiInput } from "../client.js";
+
+type EventsQuery = ApiInput<"/v1/events", "$get">["query"];
 import { sinceSeconds, streamEvents, type StreamedEvent } from "../sessions.js";
 import { verb, type Ctx } from "./context.js";
 import { interrupted } from "./signals.js";
@@ -8,13 +10,13 @@ import { interrupted } from "./signals.js";
  * `events -f`: a server may end a follow (on AWS, after CORRAL_MAX_FOLLOW_MS): follow on from the last event's
  * time, printing none twice (the events of a commit come again in the same order: count them per commit).
  */
-async function followEvents(api: () => ApiClient, path: (since: number | undefined) => string, since: number | undefined, print: (e: StreamedEvent) => void, signal: AbortSignal) {
+async function followEvents(api: () => ApiClient, query: (since: number | undefined) => EventsQuery, since: number | undefined, print: (e: StreamedEvent) => void, signal: AbortSignal) {
   const printed = new Map<string, { n: number; at: number }>();
   while (!signal.aborted) {
     const counted = new Map<string, number>();
     await streamEvents(
       api(),
-      path(since),
+      query(since),
       (e) => {
         const key = `${e.stack}#${e.version}`;
         const n = (counted.get(key) ?? 0) + 1;
@@ -40,13 +42,10 @@ export function eventsCommand(ctx: Ctx): Command {
     .option("--since <t>", "only events since: a duration back (10m, 2h), a date, or unix seconds")
     .action(async (stack: string | undefined, opts: { follow?: boolean; since?: string }) => {
       const print = (e: StreamedEvent) => ctx.io.out(`${e.at}  ${e.stack}  ${String(e.version).padStart(4)}  ${e.type}${e.line ? `  ${e.line.replace(/\n/g, " | ")}` : ""}`);
-      const path = (since: number | undefined) => {
-        const query = { ...(stack ? { stack } : {}), ...(opts.follow ? { follow: "1" } : {}), ...(since !== undefined ? { since: String(since) } : {}) };
-        return `/v1/events?${new URLSearchParams(query)}`;
-      };
+      const query = (since: number | undefined): EventsQuery => ({ ...(stack ? { stack } : {}), ...(opts.follow ? { follow: "1" } : {}), ...(since !== undefined ? { since: String(since) } : {}) });
       const since = opts.since ? sinceSeconds(opts.since) * 1000 : undefined;
       const signal = interrupted();
-      if (!opts.follow) return streamEvents(ctx.api(), path(since), print, signal);
-      await followEvents(ctx.api, path, since, print, signal);
+      if (!opts.follow) return streamEvents(ctx.api(), query(since), print, signal);
+      await followEvents(ctx.api, query, since, print, signal);
     });
 }

@@ -18,7 +18,7 @@ export function execCommand(ctx: Ctx): Command {
       const stdin = process.stdin;
       const raw = Boolean(opts.tty && opts.interactive && stdin.isTTY);
       const body = {
-        type: "exec",
+        type: "exec" as const,
         target,
         cmd,
         ...(opts.slot ? { slot: opts.slot } : {}),

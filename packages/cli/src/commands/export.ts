@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { seg } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 
 /** `corral export STACK`: the stack's compose files as deployed, into a folder or to stdout. */
@@ -13,7 +12,7 @@ export function exportCommand(ctx: Ctx): Command {
     .option("-f, --file <dest>", "'-' for stdout")
     .option("--pinned", "write each image at the digest the revision pinned (REPOSITORY:TAG@sha256:...): the same bytes again")
     .action(async (stack: string, opts: { file?: string; pinned?: boolean }) => {
-      const res = await api().request<{ files: Record<string, string> }>("GET", `/v1/stacks/${seg(stack)}/export${opts.pinned ? "?pinned=1" : ""}`);
+      const res = await api().get("/v1/stacks/:stack/export", { param: { stack }, ...(opts.pinned ? { query: { pinned: "1" } } : {}) });
       if (opts.file === "-") {
         for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n---\n${text.trimEnd()}`);
         return;

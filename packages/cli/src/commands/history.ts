@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { HistoryLife, HistoryRow } from "@corral/core";
 import { shortDigest } from "@corral/core/light";
-import { printTable, seg, type Out } from "../output.js";
+import { printTable, type Out } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption } from "./flags.js";
 
@@ -54,7 +54,7 @@ export function historyCommand(ctx: Ctx): Command {
     .addOption(formatOption())
     .addHelpText("after", columnsHelp)
     .action(async (stack: string, opts: { all?: boolean; format: string }) => {
-      const res = await ctx.api().request<{ stack: string; lives: HistoryLife[] }>("GET", `/v1/stacks/${seg(stack)}/history${opts.all ? "?all=1" : ""}`);
+      const res = await ctx.api().get("/v1/stacks/:stack/history", { param: { stack }, ...(opts.all ? { query: { all: "1" } } : {}) });
       if (opts.format === "json") {
         const rows = res.lives.flatMap((l) => l.rows.map((r) => (opts.all ? { life: l.life, removed: l.removed?.time ?? (l.removed ? "" : null), ...r } : r)));
         return ctx.io.out(JSON.stringify(rows, null, 2));

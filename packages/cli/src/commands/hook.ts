@@ -1,27 +1,14 @@
 import { Option, type Command } from "commander";
 import { formatDuration } from "@corral/core/light";
-import { CliError } from "../client.js";
-import { printList, seg, type Out } from "../output.js";
+import { CliError, once, type ApiOutput } from "../client.js";
+import { printList, type Out } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption, many } from "./flags.js";
 
-interface Hook {
-  id: string;
-  stack: string;
-  services: string[];
-  kind: string;
-  tag?: string;
-  confirmAfterMs?: number;
-  allow: string[];
-  owner: string;
-  url: string;
-  secret?: string;
-}
-
-type Delivery = { id: string; at: string; from: string; verdict: string; detail: string; revision?: number };
+type Created = ApiOutput<"/v1/hooks", "$post">;
 
 /** A new hook as text: what it deploys, its URL and secret (shown only now), and how its sender proves itself. */
-function printCreated(io: Out, stack: string, created: Hook): void {
+function printCreated(io: Out, stack: string, created: Created): void {
   io.out(`Hook ${created.id} deploys ${stack}${created.services.length ? ` (${created.services.join(", ")})` : ""} on ${created.kind} deliveries`);
   io.out(`URL:    ${created.url}`);
   io.out(`Secret: ${created.secret ?? ""}`);
@@ -47,13 +34,9 @@ export function hookCommand(ctx: Ctx): Command {
     .option("--confirm-after <duration>", "confirm the upgrade once its new containers have run this long (default: it waits for 'corral up --confirm-upgrade')")
     .option("--allow <address>", "accept deliveries only from this address or IPv4 CIDR (repeatable)", many)
     .addOption(formatOption(["text", "json"]))
-    .action(async (stack: string, o: { service?: string[]; kind: string; tag?: string; confirmAfter?: string; allow?: string[]; format: string }) => {
-      const created = await api().request<Hook>(
-        "POST",
-        "/v1/hooks",
-        { stack, services: o.service ?? [], kind: o.kind, ...(o.tag ? { tag: o.tag } : {}), ...(o.confirmAfter ? { confirmAfter: o.confirmAfter } : {}), allow: o.allow ?? [] },
-        { "idempotency-key": crypto.randomUUID() },
-      );
+    .action(async (stack: string, o: { service?: string[]; kind: Created["kind"]; tag?: string; confirmAfter?: string; allow?: string[]; format: string }) => {
+      const json = { stack, services: o.service ?? [], kind: o.kind, ...(o.tag ? { tag: o.tag } : {}), ...(o.confirmAfter ? { confirmAfter: o.confirmAfter } : {}), allow: o.allow ?? [] };
+      const created = await api().post("/v1/hooks", { json }, once());
       if (o.format === "json") return io.out(JSON.stringify(created, null, 2));
       printCreated(io, stack, created);
     });
@@ -63,7 +46,7 @@ export function hookCommand(ctx: Ctx): Command {
     .description("the webhooks you may see (never their secrets)")
     .addOption(formatOption())
     .action(async (o: { format: string }) => {
-      const hooks = await api().request<Hook[]>("GET", "/v1/hooks");
+      const hooks = await api().get("/v1/hooks");
       const rows = hooks.map((h) => ({
         id: h.id,
         stack: h.stack,
@@ -81,7 +64,7 @@ export function hookCommand(ctx: Ctx): Command {
     .description("remove a webhook: its URL answers 401 from now on")
     .argument("<hook>", "the hook's id")
     .action(async (id: string) => {
-      await api().request("DELETE", `/v1/hooks/${seg(id)}`, undefined, { "idempotency-key": crypto.randomUUID() });
+      await api().delete("/v1/hooks/:id", { param: { id } }, once());
       io.out(id);
     });
 
@@ -92,7 +75,7 @@ export function hookCommand(ctx: Ctx): Command {
     .addOption(formatOption())
     .action(async (id: string, o: { format: string }) => {
       if (!/^h[A-Za-z0-9_-]{12}$/.test(id)) throw new CliError(`${id}: not a hook id (see 'corral hook ls')`);
-      const found = await api().request<Delivery[]>("GET", `/v1/hooks/${seg(id)}/deliveries`);
+      const found = await api().get("/v1/hooks/:id/deliveries", { param: { id } });
       const rows = found.map((d) => ({ when: d.at, delivery: d.id, from: d.from, verdict: d.verdict, revision: d.revision ?? null, detail: d.detail }));
       const head = ["WHEN", "DELIVERY", "FROM", "VERDICT", "REVISION", "DETAIL"];
       await printList(io, o.format, rows, head, (r) => [r.when, r.delivery.slice(0, 24), r.from, r.verdict, r.revision === null ? "" : String(r.revision), r.detail]);

@@ -1,20 +1,9 @@
 import { ago, parseHostLabel } from "@corral/core/light";
 import type { Command } from "commander";
 import { CliError, clientConfig } from "../client.js";
-import { printList, seg } from "../output.js";
+import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption, many } from "./flags.js";
-
-/** A host as `GET /v1/hosts` answers: a user sees id, name and state only. */
-interface HostRow {
-  id: string;
-  name: string;
-  state: string;
-  address?: string;
-  labels?: Record<string, string>;
-  containers?: number;
-  lastSeen?: string;
-}
 
 /** Labels as `k=v,k2=v2`, by key. */
 const showLabels = (labels: Record<string, string>) =>
@@ -57,7 +46,7 @@ function addHost(ctx: Ctx, hostCmd: Command): void {
         if ("problem" in parsed) throw new CliError(`--label: ${parsed.problem}`);
         labels[parsed.key] = parsed.value;
       }
-      const res = await ctx.api().request<{ id: string; token: string; expiresAt: string; rejoin: boolean }>("POST", `/v1/hosts/${seg(name)}/join`, { labels });
+      const res = await ctx.api().post("/v1/hosts/:id/join", { param: { id: name }, json: { labels } });
       ctx.io.out(`${res.rejoin ? "re-join" : "join"} token for host ${res.id} (good once, until ${res.expiresAt}):`);
       ctx.io.out(res.token);
       ctx.io.out("on the node, run:");
@@ -72,16 +61,14 @@ function listHosts(ctx: Ctx, hostCmd: Command): void {
     .description("list hosts: state (active, draining, inactive, or disconnected when not heard from), address, labels, containers, last heartbeat")
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const rows = await ctx.api().request<HostRow[]>("GET", "/v1/hosts");
+      const rows = await ctx.api().get("/v1/hosts");
       const now = Date.now();
+      // a user sees id, name and state only; the admin the rest
       return printList(ctx.io, opts.format, rows, ["ID", "NAME", "STATE", "ADDRESS", "LABELS", "CONTAINERS", "LAST SEEN"], (r) => [
         r.id,
         r.name,
         r.state,
-        r.address ?? "",
-        showLabels(r.labels ?? {}),
-        r.containers === undefined ? "" : String(r.containers),
-        r.lastSeen ? ago(Date.parse(r.lastSeen), now) : "",
+        ...("address" in r ? [r.address, showLabels(r.labels), String(r.containers), ago(Date.parse(r.lastSeen), now)] : ["", "", "", ""]),
       ]);
     });
 }
@@ -99,16 +86,16 @@ export function hostCommand(ctx: Ctx): Command {
     .argument("<labels...>", "KEY=VALUE to set, KEY- to remove")
     .action(async (name: string, changes: string[]) => {
       const body = labelChanges(changes);
-      const res = await api().request<{ name: string; labels: Record<string, string> }>("POST", `/v1/hosts/${seg(name)}/labels`, body);
+      const res = await api().post("/v1/hosts/:id/labels", { param: { id: name }, json: body });
       io.out(`${res.name}: ${showLabels(res.labels) || "no labels"}`);
     });
-  const hostState = (name: string, path: string, description: string) =>
+  const hostState = (name: string, path: "drain" | "activate" | "deactivate", description: string) =>
     hostCmd
       .command(name)
       .description(description)
       .argument("<name>", "the host")
       .action(async (host: string) => {
-        const res = await api().request<{ name: string; state: string }>("POST", `/v1/hosts/${seg(host)}/${path}`, {});
+        const res = await api().post(`/v1/hosts/:id/${path}`, { param: { id: host } });
         io.out(`${res.name}: ${res.state}`);
       });
   hostState("drain", "drain", "drain a host (the admin's): no new container lands on it; what it runs stays until moved");
@@ -120,7 +107,7 @@ export function hostCommand(ctx: Ctx): Command {
     .argument("<name>", "the host")
     .option("--force", "remove a draining or inactive host even with containers on it: they are forgotten here, not stopped there")
     .action(async (name: string, opts: { force?: boolean }) => {
-      const res = await api().request<{ name: string }>("DELETE", `/v1/hosts/${seg(name)}${opts.force ? "?force=1" : ""}`);
+      const res = await api().delete("/v1/hosts/:id", { param: { id: name }, ...(opts.force ? { query: { force: "1" } } : {}) });
       io.out(res.name);
     });
   return hostCmd;

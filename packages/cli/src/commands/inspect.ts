@@ -7,6 +7,6 @@ export function inspectCommand(ctx: Ctx): Command {
     .description("one JSON object: state, health, revision, image, scale, containers, fqdn, publicEndpoints, the config as deployed")
     .argument("<target>", "STACK, STACK/SERVICE or CONTAINER")
     .action(async (target: string) => {
-      ctx.io.out(JSON.stringify(await ctx.api().request("GET", `/v1/inspect?target=${encodeURIComponent(target)}`), null, 2));
+      ctx.io.out(JSON.stringify(await ctx.api().get("/v1/inspect", { query: { target } }), null, 2));
     });
 }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { CliError } from "../client.js";
-import { seg } from "../output.js";
+import { CliError, type CallOptions } from "../client.js";
 import { verb, type Ctx } from "./context.js";
 import { positiveInt } from "./flags.js";
 import { runOp } from "./op.js";
@@ -29,7 +28,7 @@ function lifecycle(ctx: Ctx, name: "stop" | "start" | "restart", description: st
     const client = ctx.api();
     const requests = [...byStack(targets)].map(([stack, services]) => {
       const body = { ...(services ? { services } : {}), ...(opts.batchSize ? { batchSize: opts.batchSize } : {}), ...(opts.interval !== undefined ? { intervalMs: opts.interval } : {}) };
-      return { method: "POST" as const, path: `/v1/stacks/${seg(stack)}/${name}`, body, stack };
+      return { send: (o: CallOptions) => client.post(`/v1/stacks/:stack/${name}`, { param: { stack }, json: body }, o), stack };
     });
     await runOp(client, ctx.io, requests);
   });

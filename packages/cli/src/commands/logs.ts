@@ -23,7 +23,7 @@ export function logsCommand(ctx: Ctx): Command {
     .option("-t, --timestamps", "prefix each line with its time")
     .action(async (target: string, opts: { follow?: boolean; tail?: number; since?: string; timestamps?: boolean }) => {
       const body = {
-        type: "logs",
+        type: "logs" as const,
         target,
         follow: opts.follow ?? false,
         timestamps: opts.timestamps ?? false,

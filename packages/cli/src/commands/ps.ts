@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import type { ContainerRow, ServiceRow } from "@corral/core";
-import { CliError, type ApiClient } from "../client.js";
-import { printList, seg } from "../output.js";
+import { CliError, type ApiClient, type ApiOutput } from "../client.js";
+import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption } from "./flags.js";
 
-type StackListing = { services: ServiceRow[]; containers: ContainerRow[] };
+type StackListing = Pick<ApiOutput<"/v1/stacks/:stack", "$get">, "services" | "containers">;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -13,7 +12,7 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 async function oneStack(client: ApiClient, target: string): Promise<StackListing> {
   const [stack, service, extra] = target.split("/");
   if (!stack || service === "" || extra !== undefined) throw new CliError(`${target}: expected STACK or STACK/SERVICE`);
-  const s = await client.request<StackListing>("GET", `/v1/stacks/${seg(stack)}`);
+  const s = await client.get("/v1/stacks/:stack", { param: { stack } });
   if (service === undefined) return s;
   const name = `${stack}/${service}`;
   if (!s.services.some((r) => r.name === name)) {
@@ -40,11 +39,11 @@ export function psCommand(ctx: Ctx): Command {
       const client = api();
       const listed = target ? await oneStack(client, target) : undefined;
       if (opts.containers) {
-        const all = listed?.containers ?? (await client.request<ContainerRow[]>("GET", "/v1/containers"));
+        const all = listed?.containers ?? (await client.get("/v1/containers"));
         const rows = all.filter((r) => opts.all || r.state === "running" || r.state === "unknown");
         return printList(io, opts.format, rows, containerColumns, (r) => [r.id, r.name, r.image, r.state, r.host, r.ip, r.docker.slice(0, 12), r.detail]);
       }
-      const rows = (listed?.services ?? (await client.request<ServiceRow[]>("GET", "/v1/services"))).filter((r) => opts.all || r.state !== "inactive");
+      const rows = (listed?.services ?? (await client.get("/v1/services"))).filter((r) => opts.all || r.state !== "inactive");
       return printList(io, opts.format, rows, serviceColumns, (r) => [r.id, r.type, r.name, r.image, r.state, r.scale, r.endpoints, r.detail]);
     });
 }

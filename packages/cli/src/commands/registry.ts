@@ -1,13 +1,11 @@
 import type { Command } from "commander";
-import { CliError } from "../client.js";
+import { CliError, once } from "../client.js";
 import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption } from "./flags.js";
 
 /** A password is at most 16 KiB (the API's bound); a byte more is refused before anything is sent. */
 const PASSWORD_STDIN_LIMIT = 16 * 1024 + 2;
-
-type RegistryRow = { server: string; username: string; owner: string; group: string; created: string };
 
 /** `corral registry add|ls|rm`: logins to private registries, the password from standard input only. */
 export function registryCommand(ctx: Ctx): Command {
@@ -25,7 +23,7 @@ export function registryCommand(ctx: Ctx): Command {
       const password = ctx.stdin(PASSWORD_STDIN_LIMIT).toString("utf8").replace(/\r?\n$/, "");
       if (password.length === 0) throw new CliError("standard input held no password");
       const body = { server, username: opts.username, password };
-      const res = await api().request<{ kind: string; server: string; owner: string }>("POST", "/v1/registries", body, { "idempotency-key": crypto.randomUUID() });
+      const res = await api().post("/v1/registries", { json: body }, once());
       io.out(`${res.kind === "created" ? "Added" : "Replaced"} the login of ${res.owner} for ${res.server}`);
     });
   registryCmd
@@ -33,7 +31,7 @@ export function registryCommand(ctx: Ctx): Command {
     .description("list the registry logins you may see (yours and your groups'), never their passwords")
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const rows = await api().request<RegistryRow[]>("GET", "/v1/registries");
+      const rows = await api().get("/v1/registries");
       const shown = rows.map((r) => ({ server: r.server, username: r.username, owner: r.owner, group: r.group, created: r.created }));
       return printList(io, opts.format, shown, ["SERVER", "USERNAME", "OWNER", "GROUP", "CREATED"], (r) => [r.server, r.username, r.owner, r.group, r.created]);
     });
@@ -43,8 +41,7 @@ export function registryCommand(ctx: Ctx): Command {
     .argument("<server>")
     .option("--owner <user>", "whose login (default: yours)")
     .action(async (server: string, opts: { owner?: string }) => {
-      const q = opts.owner ? `?${new URLSearchParams({ owner: opts.owner })}` : "";
-      await api().request("DELETE", `/v1/registries/${encodeURIComponent(server)}${q}`, undefined, { "idempotency-key": crypto.randomUUID() });
+      await api().delete("/v1/registries/:server", { param: { server }, ...(opts.owner ? { query: { owner: opts.owner } } : {}) }, once());
       io.out(server);
     });
   return registryCmd;

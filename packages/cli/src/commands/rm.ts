@@ -1,7 +1,5 @@
 import { Option, type Command } from "commander";
-import type { ContainerRow } from "@corral/core";
-import { CliError, type ApiClient } from "../client.js";
-import { seg } from "../output.js";
+import { CliError, once, type ApiClient, type CallOptions } from "../client.js";
 import { verb, type Ctx } from "./context.js";
 import { runOp } from "./op.js";
 
@@ -14,7 +12,7 @@ type RmType = (typeof rmTypes)[number];
  * volume of that name the caller may see; none is a stack (not found), more
  * than one an error listing the `--type` to choose.
  */
-export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string): Promise<RmType> {
+export async function rmTypeOf(client: Pick<ApiClient, "get">, name: string): Promise<RmType> {
   if (name.includes("/")) return "service";
   const absent = (e: unknown) => {
     if (e instanceof CliError && (e.status === 404 || e.status === 400)) return false;
@@ -22,10 +20,10 @@ export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string)
   };
   const named = (rows: Array<{ name: string }>) => rows.some((r) => r.name === name);
   const [stack, container, secret, volume] = await Promise.all([
-    client.request("GET", `/v1/stacks/${seg(name)}`).then(() => true, absent),
-    /-\d+$/.test(name) ? client.request<ContainerRow[]>("GET", "/v1/containers").then(named) : false,
-    client.request<Array<{ name: string }>>("GET", "/v1/secrets").then(named),
-    client.request<Array<{ name: string }>>("GET", "/v1/volumes").then(named),
+    client.get("/v1/stacks/:stack", { param: { stack: name } }).then(() => true, absent),
+    /-\d+$/.test(name) ? client.get("/v1/containers").then(named) : false,
+    client.get("/v1/secrets").then(named),
+    client.get("/v1/volumes").then(named),
   ]);
   const is: Record<RmType, boolean> = { stack, service: false, container, secret, volume };
   const found = rmTypes.filter((t) => is[t]);
@@ -36,13 +34,13 @@ export async function rmTypeOf(client: Pick<ApiClient, "request">, name: string)
   throw new CliError(`${name} names several things (${found.map((t) => `a ${t}`).join(", ")}); say which: ${found.map((t) => `corral rm --type ${t} ${name}`).join(" or ")}`);
 }
 
-/** The route that removes a stack, a service or a container (an operation, followed to its end). */
-function rmPath(type: "stack" | "service" | "container", name: string): string {
-  if (type === "container") return `/v1/containers/${seg(name)}`;
-  if (type === "stack") return `/v1/stacks/${seg(name)}`;
+/** The request that removes a stack, a service or a container (an operation, followed to its end). */
+function rmRequest(client: ApiClient, type: "stack" | "service" | "container", name: string) {
+  if (type === "container") return (o: CallOptions) => client.delete("/v1/containers/:name", { param: { name } }, o);
+  if (type === "stack") return (o: CallOptions) => client.delete("/v1/stacks/:stack", { param: { stack: name } }, o);
   const [stack, service, extra] = name.split("/");
   if (!stack || !service || extra !== undefined) throw new CliError(`${name}: expected STACK/SERVICE`);
-  return `/v1/stacks/${seg(stack)}/services/${seg(service)}`;
+  return (o: CallOptions) => client.delete("/v1/stacks/:stack/services/:service", { param: { stack, service } }, o);
 }
 
 /** `corral rm NAME`: a stack, a service, a container, a secret or a volume, whichever NAME (or --type) says. */
@@ -57,10 +55,10 @@ export function rmCommand(ctx: Ctx): Command {
       const client = api();
       const type = opts.type ?? (await rmTypeOf(client, name));
       if (type === "secret" || type === "volume") {
-        await client.request("DELETE", `/v1/${type}s/${seg(name)}`, undefined, { "idempotency-key": crypto.randomUUID() });
+        await client.delete(`/v1/${type}s/:name`, { param: { name } }, once());
         return io.out(name);
       }
-      await runOp(client, io, [{ method: "DELETE", path: rmPath(type, name), stack: name }]);
+      await runOp(client, io, [{ send: rmRequest(client, type, name), stack: name }]);
       io.out(name);
     });
 }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { CliError } from "../client.js";
-import { seg } from "../output.js";
+import { CliError, type CallOptions } from "../client.js";
 import { verb, type Ctx } from "./context.js";
 import { runOp } from "./op.js";
 
@@ -16,7 +15,8 @@ export function scaleCommand(ctx: Ctx): Command {
         if (!m) throw new CliError(`${t}: expected STACK/SERVICE=N`);
         scales.set(m[1]!, { ...scales.get(m[1]!), [m[2]!]: Number(m[3]) });
       }
-      const requests = [...scales].map(([stack, s]) => ({ method: "POST" as const, path: `/v1/stacks/${seg(stack)}/scale`, body: { scales: s }, stack }));
-      await runOp(ctx.api(), ctx.io, requests);
+      const client = ctx.api();
+      const requests = [...scales].map(([stack, s]) => ({ send: (o: CallOptions) => client.post("/v1/stacks/:stack/scale", { param: { stack }, json: { scales: s } }, o), stack }));
+      await runOp(client, ctx.io, requests);
     });
 }

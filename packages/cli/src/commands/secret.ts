@@ -1,10 +1,9 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { once } from "../client.js";
 import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption } from "./flags.js";
-
-type SecretRow = { name: string; versions: number; owner: string; group: string; created: string };
 
 /** `corral secret create|ls|rm`: secrets, sealed at rest, whose values are never shown. */
 export function secretCommand(ctx: Ctx): Command {
@@ -18,7 +17,7 @@ export function secretCommand(ctx: Ctx): Command {
     .action(async (name: string, file: string) => {
       const value = file === "-" ? readFileSync(0) : readFileSync(file);
       const body = { value: value.toString("base64") };
-      const res = await api().request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(name)}`, body, { "idempotency-key": crypto.randomUUID() });
+      const res = await api().post("/v1/secrets/:name", { param: { name }, json: body }, once());
       io.out(res.kind === "unchanged" ? `Secret ${name} already exists (version ${res.version}, same content)` : `${name} version ${res.version}`);
     });
   secretCmd
@@ -26,7 +25,7 @@ export function secretCommand(ctx: Ctx): Command {
     .description("list secrets (never their values)")
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const rows = await api().request<SecretRow[]>("GET", "/v1/secrets");
+      const rows = await api().get("/v1/secrets");
       return printList(io, opts.format, rows, ["NAME", "VERSIONS", "OWNER", "GROUP", "CREATED"], (r) => [r.name, String(r.versions), r.owner, r.group, r.created]);
     });
   secretCmd
@@ -34,7 +33,7 @@ export function secretCommand(ctx: Ctx): Command {
     .description("remove a secret (refused while a running container uses it)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("DELETE", `/v1/secrets/${encodeURIComponent(name)}`, undefined, { "idempotency-key": crypto.randomUUID() });
+      await api().delete("/v1/secrets/:name", { param: { name } }, once());
       io.out(name);
     });
   return secretCmd;

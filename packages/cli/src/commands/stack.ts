@@ -1,9 +1,8 @@
 import type { Command } from "commander";
+import { once } from "../client.js";
 import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption } from "./flags.js";
-
-type StackRow = { name: string; state: string; services: number; revision: number; owner: string };
 
 /** `corral stack ls|create`. */
 export function stackCommand(ctx: Ctx): Command {
@@ -14,7 +13,7 @@ export function stackCommand(ctx: Ctx): Command {
     .description("list stacks")
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const rows = await api().request<StackRow[]>("GET", "/v1/stacks");
+      const rows = await api().get("/v1/stacks");
       return printList(io, opts.format, rows, ["NAME", "STATE", "SERVICES", "REVISION", "OWNER"], (r) => [r.name, r.state, String(r.services), String(r.revision), r.owner]);
     });
   stackCmd
@@ -23,7 +22,7 @@ export function stackCommand(ctx: Ctx): Command {
     .requiredOption("--empty", "create it empty (the only way for now)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("POST", "/v1/stacks", { name }, { "idempotency-key": crypto.randomUUID() });
+      await api().post("/v1/stacks", { json: { name } }, once());
       io.out(name);
     });
   return stackCmd;

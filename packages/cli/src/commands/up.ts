@@ -1,13 +1,13 @@
 import type { Command } from "commander";
-import type { ComposeIssue, NamedDocument } from "@corral/core";
+import type { NamedDocument } from "@corral/core";
 import { parseDuration } from "@corral/core/light";
-import { CliError, type ApiClient } from "../client.js";
+import { CliError, type ApiBody, type ApiClient } from "../client.js";
 import { composeFiles, defaultComposeFile, loadComposeFiles, secretSources, stackNameFromDir } from "../compose.js";
-import { ExitError, printIssues, printWarnings, seg, type Out } from "../output.js";
+import { ExitError, printIssues, printWarnings, type Out } from "../output.js";
 import { runSession } from "../sessions.js";
 import { verb, type Ctx } from "./context.js";
 import { positiveInt } from "./flags.js";
-import { runOp } from "./op.js";
+import { runOp, started } from "./op.js";
 import { interrupted } from "./signals.js";
 
 interface UpOptions {
@@ -30,7 +30,7 @@ interface UpOptions {
 }
 
 /** What `up` sends: the compose documents, and what its flags ask for. */
-type UpBody = { files: NamedDocument[]; rancher?: NamedDocument; source: string } & Record<string, unknown>;
+type UpBody = ApiBody<"/v1/stacks/:stack/up", "$post"> & { files: NamedDocument[] };
 
 /** `corral up`: a stack from compose files (or its upgrade confirmed, or rolled back), followed until it settles. */
 export function upCommand(ctx: Ctx): Command {
@@ -69,7 +69,7 @@ async function up(ctx: Ctx, only: string[], opts: UpOptions): Promise<void> {
   const client = ctx.api();
   const body: UpBody = {
     ...input,
-    source: "cli",
+    source: "cli" as const,
     ...(opts.upgrade ? { upgrade: true } : {}),
     ...(opts.forceUpgrade ? { forceUpgrade: true } : {}),
     ...(opts.confirmUpgrade ? { confirmUpgrade: true } : {}),
@@ -85,7 +85,7 @@ async function up(ctx: Ctx, only: string[], opts: UpOptions): Promise<void> {
   if (opts.render) return render(client, io, stack, body);
   if (opts.dryRun) return dryRun(client, io, stack, body);
   await sendSecrets(client, io, stack, body);
-  await runOp(client, io, [{ method: "POST", path: `/v1/stacks/${seg(stack)}/up`, body, stack }]);
+  await runOp(client, io, [{ send: async (o) => started(await client.post("/v1/stacks/:stack/up", { param: { stack }, json: body }, o)), stack }]);
   if (opts.detach) return;
   // attached, as compose: the stack's logs follow until Ctrl-C; the stack keeps running
   io.err(`Following the logs of ${stack} (Ctrl-C stops following; the stack keeps running)`);
@@ -95,28 +95,19 @@ async function up(ctx: Ctx, only: string[], opts: UpOptions): Promise<void> {
 
 /** `up --render`: the normalized files and the policy's errors; exit status 1 when there are any. */
 async function render(client: ApiClient, io: Out, stack: string, body: UpBody): Promise<void> {
-  const res = await client.request<{ files: Record<string, string>; issues: ComposeIssue[]; warnings?: ComposeIssue[] }>("POST", `/v1/stacks/${seg(stack)}/render`, body);
+  const res = await client.post("/v1/stacks/:stack/render", { param: { stack }, json: body });
   for (const [name, text] of Object.entries(res.files)) io.out(`# ${name}\n${text.trimEnd()}`);
   printIssues(io, res.issues);
   printWarnings(io, res.warnings);
   if (res.issues.length > 0) throw new ExitError(1);
 }
 
-interface Plan {
-  kind: string;
-  revision: number;
-  upgrade: Array<{ service: string; keys: string[] }>;
-  create: string[];
-  placements?: Array<{ container: string; host: string; why: string }>;
-  failed?: string;
-  warnings?: ComposeIssue[];
-}
-
 /** `up --dry-run`: what would be upgraded, created and placed where; exit status 1 when it would fail. */
 async function dryRun(client: ApiClient, io: Out, stack: string, body: UpBody): Promise<void> {
-  const plan = await client.request<Plan>("POST", `/v1/stacks/${seg(stack)}/up`, { ...body, dryRun: true });
+  const plan = await client.post("/v1/stacks/:stack/up", { param: { stack }, json: { ...body, dryRun: true } });
+  if (!("dryRun" in plan)) throw new CliError("the server started an operation for a dry run: is it an older version than this CLI (corral --version)?");
   printWarnings(io, plan.warnings);
-  const placements = plan.placements ?? [];
+  const placements = plan.placements;
   if (plan.upgrade.length === 0 && plan.create.length === 0 && placements.length === 0 && !plan.failed) io.out("Nothing would change");
   for (const u of plan.upgrade) io.out(`Would upgrade ${u.service}: ${u.keys.join(", ") || "forced"}`);
   for (const n of plan.create) io.out(`Would create service ${n}`);
@@ -133,10 +124,10 @@ async function sendSecrets(client: ApiClient, io: Out, stack: string, body: UpBo
   const secrets = secretSources(body.files);
   if (secrets.length === 0) return;
   // check first: a refused up must change nothing, secrets included
-  const check = await client.request<{ issues: ComposeIssue[] }>("POST", `/v1/stacks/${seg(stack)}/render`, body);
+  const check = await client.post("/v1/stacks/:stack/render", { param: { stack }, json: body });
   if (check.issues.length > 0) throw new CliError("refused", 400, check.issues);
   for (const s of secrets) {
-    const res = await client.request<{ kind: string; version: number }>("POST", `/v1/secrets/${encodeURIComponent(s.name)}`, { value: s.read().toString("base64") });
+    const res = await client.post("/v1/secrets/:name", { param: { name: s.name }, json: { value: s.read().toString("base64") } });
     if (res.kind === "created") io.out(`Creating secret ${s.name} with contents from ${s.from}`);
     else if (res.kind === "unchanged") io.out(`Secret ${s.name} already exists`);
     else io.out(`Secret ${s.name}: new version ${res.version} from ${s.from}`);

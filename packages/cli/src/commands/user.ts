@@ -13,7 +13,7 @@ export function userCommand(ctx: Ctx): Command {
     .argument("<name>")
     .option("-g, --group <group...>", "groups (the first is the primary group: new stacks and secrets belong to it)")
     .action(async (name: string, opts: { group?: string[] }) => {
-      const res = await api().request<{ token: string }>("POST", "/v1/users", { name, groups: opts.group ?? [] });
+      const res = await api().post("/v1/users", { json: { name, groups: opts.group ?? [] } });
       io.out(res.token);
     });
   userCmd
@@ -21,7 +21,7 @@ export function userCommand(ctx: Ctx): Command {
     .description("list users")
     .addOption(formatOption())
     .action(async (opts: { format: string }) => {
-      const rows = await api().request<Array<{ name: string; groups: string[]; created: string }>>("GET", "/v1/users");
+      const rows = await api().get("/v1/users");
       return printList(io, opts.format, rows, ["NAME", "GROUPS", "CREATED"], (r) => [r.name, r.groups.join(","), r.created]);
     });
   userCmd
@@ -29,7 +29,7 @@ export function userCommand(ctx: Ctx): Command {
     .description("remove a user (their token stops working)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("DELETE", `/v1/users/${encodeURIComponent(name)}`);
+      await api().delete("/v1/users/:name", { param: { name } });
       io.out(name);
     });
   userCmd
@@ -37,7 +37,7 @@ export function userCommand(ctx: Ctx): Command {
     .description("issue a new token for a user (the old one stops working); prints it once")
     .argument("<name>")
     .action(async (name: string) => {
-      const res = await api().request<{ token: string }>("POST", `/v1/users/${encodeURIComponent(name)}/token`);
+      const res = await api().post("/v1/users/:name/token", { param: { name } });
       io.out(res.token);
     });
   return userCmd;

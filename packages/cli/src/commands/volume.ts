@@ -1,10 +1,8 @@
 import { Option, type Command } from "commander";
-import { CliError } from "../client.js";
+import { CliError, once } from "../client.js";
 import { printList } from "../output.js";
 import { verb, type Ctx } from "./context.js";
 import { formatOption, many } from "./flags.js";
-
-type VolumeRow = { id: string; name: string; state: string; driver: string; detail: string };
 
 /** `corral volume create|ls|rm`: named volumes, made on the host where a container lands. */
 export function volumeCommand(ctx: Ctx): Command {
@@ -16,13 +14,13 @@ export function volumeCommand(ctx: Ctx): Command {
     .argument("<name>", "SERVICE.STACK")
     .addOption(new Option("--driver <driver>", "local, or nfs (Docker's local driver with NFS options)").choices(["local", "nfs"]).default("local"))
     .option("--opt <k=v>", "a driver option, repeatable (nfs: addr=HOST, device=:/path, o=...)", many, [] as string[])
-    .action(async (name: string, opts: { driver: string; opt: string[] }) => {
+    .action(async (name: string, opts: { driver: "local" | "nfs"; opt: string[] }) => {
       const pairs = opts.opt.map((kv) => {
         const at = kv.indexOf("=");
         if (at < 1) throw new CliError(`--opt ${kv}: expected KEY=VALUE`);
         return [kv.slice(0, at), kv.slice(at + 1)] as const;
       });
-      await api().request("POST", "/v1/volumes", { name, driver: opts.driver, opts: Object.fromEntries(pairs) }, { "idempotency-key": crypto.randomUUID() });
+      await api().post("/v1/volumes", { json: { name, driver: opts.driver, opts: Object.fromEntries(pairs) } }, once());
       io.out(name);
     });
   volumeCmd
@@ -31,7 +29,7 @@ export function volumeCommand(ctx: Ctx): Command {
     .option("-a, --all", "include inactive volumes")
     .addOption(formatOption())
     .action(async (opts: { all?: boolean; format: string }) => {
-      const rows = (await api().request<VolumeRow[]>("GET", "/v1/volumes")).filter((r) => opts.all || r.state === "active");
+      const rows = (await api().get("/v1/volumes")).filter((r) => opts.all || r.state === "active");
       return printList(io, opts.format, rows, ["ID", "NAME", "STATE", "DRIVER", "DETAIL"], (r) => [r.id, r.name, r.state, r.driver, r.detail]);
     });
   volumeCmd
@@ -39,7 +37,7 @@ export function volumeCommand(ctx: Ctx): Command {
     .description("remove a volume and its data on every host (refused while a container uses it)")
     .argument("<name>")
     .action(async (name: string) => {
-      await api().request("DELETE", `/v1/volumes/${encodeURIComponent(name)}`, undefined, { "idempotency-key": crypto.randomUUID() });
+      await api().delete("/v1/volumes/:name", { param: { name } }, once());
       io.out(name);
     });
   return volumeCmd;

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { once } from "../../client.js";
 import { verb, type Ctx } from "../context.js";
+import { started } from "../op.js";
 import { patchFlags, toPatch, type PatchOptions } from "./patch.js";
 import { rollout } from "./rollout.js";
 
@@ -14,8 +16,8 @@ export function serviceCreateCommand(ctx: Ctx): Command {
   return patchFlags(cmd, "create").action(async (image: string, command: string[], o: PatchOptions) => {
     const client = ctx.api();
     const patch = { ...toPatch(o, "create"), image, ...(command.length ? { args: command } : {}) };
-    const body = { name: o.name, ...(o.stack ? { stack: o.stack } : {}), patch, source: "cli" };
-    const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", "/v1/services", body, { "idempotency-key": crypto.randomUUID() });
+    const body = { name: String(o.name), ...(o.stack ? { stack: String(o.stack) } : {}), patch, source: "cli" as const };
+    const res = started(await client.post("/v1/services", { json: body }, once()));
     await rollout(client, ctx.io, res, res.stack === o.name ? String(o.name) : `${res.stack}/${String(o.name)}`, o.detach as boolean | undefined);
   });
 }

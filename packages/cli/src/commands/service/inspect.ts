@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { seg } from "../../output.js";
 import { verb, type Ctx } from "../context.js";
 import { serviceTarget } from "./patch.js";
 
@@ -13,7 +12,7 @@ export function serviceInspectCommand(ctx: Ctx): Command {
       const out = [];
       for (const name of names) {
         const [stack, svc] = serviceTarget(name);
-        out.push(await client.request("GET", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/spec`));
+        out.push(await client.get("/v1/stacks/:stack/services/:service/spec", { param: { stack, service: svc } }));
       }
       ctx.io.out(JSON.stringify(out, null, 2));
     });

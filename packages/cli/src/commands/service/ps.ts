@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import type { TaskRow } from "@corral/core";
 import { taskState } from "@corral/core/light";
-import { printList, seg } from "../../output.js";
+import { printList } from "../../output.js";
 import { verb, type Ctx } from "../context.js";
 import { formatOption } from "../flags.js";
 import { serviceTarget } from "./patch.js";
@@ -17,7 +16,7 @@ export function servicePsCommand(ctx: Ctx): Command {
     .option("--no-trunc", "do not shorten errors")
     .action(async (name: string, o: { format: string; trunc: boolean }) => {
       const [stack, svc] = serviceTarget(name);
-      const { now, tasks } = await ctx.api().request<{ now: number; tasks: TaskRow[] }>("GET", `/v1/stacks/${seg(stack)}/services/${seg(svc)}/tasks`);
+      const { now, tasks } = await ctx.api().get("/v1/stacks/:stack/services/:service/tasks", { param: { stack, service: svc } });
       // JSON keys: the columns (camel case, as host ls's lastSeen); the table marks a slot's earlier tasks with \_
       const rows = tasks.map((t) => ({
         id: t.id,

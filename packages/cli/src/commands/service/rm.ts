@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import type { ServiceRow } from "@corral/core";
-import { CliError } from "../../client.js";
-import { seg } from "../../output.js";
+import { CliError, once } from "../../client.js";
 import { verb, type Ctx } from "../context.js";
 import { serviceTarget } from "./patch.js";
 import { rollout } from "./rollout.js";
@@ -15,11 +13,12 @@ export function serviceRmCommand(ctx: Ctx): Command {
       const client = ctx.api();
       for (const name of names) {
         const [stack, svc] = serviceTarget(name);
-        const listed = await client.request<{ services: ServiceRow[] }>("GET", `/v1/stacks/${seg(stack)}`);
+        const listed = await client.get("/v1/stacks/:stack", { param: { stack } });
         if (!listed.services.some((r) => r.name === `${stack}/${svc}`)) throw new CliError(`stack ${stack} has no service ${svc}`, 404);
         const alone = listed.services.length === 1;
-        const path = alone ? `/v1/stacks/${seg(stack)}` : `/v1/stacks/${seg(stack)}/services/${seg(svc)}`;
-        const res = await client.request<{ stack: string; op: string; version: number }>("DELETE", path, undefined, { "idempotency-key": crypto.randomUUID() });
+        const res = alone
+          ? await client.delete("/v1/stacks/:stack", { param: { stack } }, once())
+          : await client.delete("/v1/stacks/:stack/services/:service", { param: { stack, service: svc } }, once());
         await rollout(client, ctx.io, { ...res, stack }, name, false);
       }
     });

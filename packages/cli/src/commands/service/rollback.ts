@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { seg } from "../../output.js";
+import { once } from "../../client.js";
+import { started } from "../op.js";
 import { verb, type Ctx } from "../context.js";
 import { serviceTarget } from "./patch.js";
 import { rollout } from "./rollout.js";
@@ -13,8 +14,8 @@ export function serviceRollbackCommand(ctx: Ctx): Command {
     .action(async (name: string, o: { detach?: boolean }) => {
       const [stack, svc] = serviceTarget(name);
       const client = ctx.api();
-      const path = `/v1/stacks/${seg(stack)}/services/${seg(svc)}/rollback`;
-      const res = await client.request<{ stack: string; op: string; version: number; service: string }>("POST", path, { source: "cli" }, { "idempotency-key": crypto.randomUUID() });
+      const param = { stack, service: svc };
+      const res = started(await client.post("/v1/stacks/:stack/services/:service/rollback", { param, json: { source: "cli" } }, once()));
       await rollout(client, ctx.io, res, name, o.detach);
     });
 }

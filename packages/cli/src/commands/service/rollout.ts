@@ -1,5 +1,5 @@
 import { CliError, type ApiClient } from "../../client.js";
-import { ExitError, seg, type Out } from "../../output.js";
+import { ExitError, type Out } from "../../output.js";
 import { followOp } from "../op.js";
 
 /** What a service verb's request answers: the operation it started, if it changed anything. */
@@ -14,7 +14,7 @@ export interface ServiceOp {
 async function untilUpdated(client: ApiClient, stack: string, service: string, name: string): Promise<void> {
   const until = Date.now() + 10 * 60_000;
   for (;;) {
-    const spec = await client.request<{ UpdateStatus?: { State: string; Message?: string } }>("GET", `/v1/stacks/${seg(stack)}/services/${seg(service)}/spec`);
+    const spec = await client.get("/v1/stacks/:stack/services/:service/spec", { param: { stack, service } });
     const state = spec.UpdateStatus?.State ?? "completed";
     if (state === "paused") throw new CliError(`${name}: the update is paused: ${spec.UpdateStatus?.Message ?? ""}`);
     if (state !== "updating" && state !== "rollback_started") break;

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { CliError } from "../../client.js";
-import { seg } from "../../output.js";
+import { CliError, once } from "../../client.js";
 import { verb, type Ctx } from "../context.js";
 import { serviceTarget } from "./patch.js";
 import { rollout } from "./rollout.js";
@@ -18,7 +17,7 @@ export function serviceScaleCommand(ctx: Ctx): Command {
         if (!m) throw new CliError(`${s}: expected SERVICE=N`);
         const [stack, svc] = serviceTarget(m[1]!);
         const body = { scales: { [svc]: Number(m[2]) } };
-        const res = await client.request<{ stack: string; op: string; version: number }>("POST", `/v1/stacks/${seg(stack)}/scale`, body, { "idempotency-key": crypto.randomUUID() });
+        const res = await client.post("/v1/stacks/:stack/scale", { param: { stack }, json: body }, once());
         await rollout(client, ctx.io, res, `${m[1]} scaled to ${m[2]}`, o.detach);
       }
     });
