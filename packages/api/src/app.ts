@@ -28,6 +28,17 @@ import { stackParam } from "./validate.js";
 
 export type { ApiDeps } from "./deps.js";
 
+/**
+ * How old the states an agent's reconcile is answered from may be (GET
+ * /v1/hosts/ID/wanted): every host asks every reconcileMs, and each answer
+ * reads every stack, so that the reads would grow as hosts × stacks; states
+ * read this recently are used as they are instead. An agent removes a
+ * container only once it stayed unwanted for its orphan grace (a minute by
+ * default): a quarter of it, at most 15 s.
+ */
+// (60 s: the agents' own default grace, DEFAULT_ORPHAN_GRACE_MS in @corral/agent, for a site that sets none)
+export const wantedMaxAgeMs = (orphanGraceMs = 60_000) => Math.min(15_000, Math.floor(orphanGraceMs / 4));
+
 /** How long a join token stays good. */
 const JOIN_TOKEN_MS = 60 * 60_000;
 
@@ -116,7 +127,7 @@ function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: HookAdmi
     .route("/hosts", overlay)
     .route("/volumes", volumeRoutes(ops, { ...deps, policy, clock }))
     .route("/users", userRoutes(deps))
-    .route("/hosts", hostRoutes({ hosts: deps.hosts, containersByHost, stackStates: () => ops.existingStacks(), hostStaleMs: staleMs, joinTokenMs: JOIN_TOKEN_MS, clock, ...optional }));
+    .route("/hosts", hostRoutes({ hosts: deps.hosts, containersByHost, stackStates: () => ops.existingStacks(undefined, { maxAgeMs: wantedMaxAgeMs(deps.agentOrphanGraceMs) }), hostStaleMs: staleMs, joinTokenMs: JOIN_TOKEN_MS, clock, ...optional }));
 }
 
 /**

@@ -105,7 +105,9 @@ export interface ChatJobMessage {
 /** The API and the controller over one set of stores, queues and keys: what `corral server` and the Lambda functions both run. */
 export async function buildPlane(parts: PlaneParts): Promise<Plane> {
   const { db, table, sqs, keys, masterKey, log, chatQueueUrl } = parts;
-  const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey) });
+  // every stack's state kept (a few KB each): the reads of every stack (agents' reconciles, the tick's sweeps, listings)
+  // then read each stack's new commits only, not its snapshot too
+  const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey), cacheStacks: 20_000 });
   const hosts = new HostStore(db, table);
   const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(parts.queuePrefix, id), { visibilityTimeoutSeconds: parts.visibilitySeconds });
   // everything the control plane puts on a queue is signed with its key; hosts know only the public half

@@ -59,7 +59,7 @@ describe("event store on dynalite", () => {
 
 describe("the states a process keeps between loads", () => {
   /** A store of its own (as another process has), counting the requests it sends by command. */
-  const counted = (options: { cacheStacks?: number } = {}) => {
+  const counted = (options: { cacheStacks?: number; clock?: () => number } = {}) => {
     const db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral-test" });
     const sent: string[] = [];
     db.middlewareStack.add((next, context) => (args) => (sent.push(context.commandName ?? "?"), next(args)), { step: "initialize" });
@@ -106,5 +106,39 @@ describe("the states a process keeps between loads", () => {
     await none.store.load("k3");
     await none.store.load("k3");
     expect(none.sent).toEqual(["GetItemCommand", "QueryCommand", "GetItemCommand", "QueryCommand"]);
+  });
+
+  it("with maxAgeMs, answers a state read that recently as it is, unless this process appended to the stack since", async () => {
+    let now = 1_000;
+    const { store: mine, sent } = counted({ clock: () => now });
+    const other = counted().store;
+    await other.append("k5", 0, [created("k5")]);
+    await mine.load("k5");
+    await other.append("k5", 1, [started("op1")]);
+    sent.length = 0;
+    now += 2_000;
+    expect((await mine.load("k5", { maxAgeMs: 2_000 })).version).toBe(1); // another process's commit: not seen yet
+    expect(sent).toEqual([]);
+    now += 1;
+    expect((await mine.load("k5", { maxAgeMs: 2_000 })).version).toBe(2); // past the age: read again
+    expect(sent).toEqual(["QueryCommand"]);
+    await mine.append("k5", 2, [started("op2")]);
+    sent.length = 0;
+    expect((await mine.load("k5", { maxAgeMs: 60_000 })).version).toBe(3); // its own append: never answered stale
+    expect(sent).toEqual(["QueryCommand", "PutItemCommand"]); // (and the snapshot of every 3 commits)
+    sent.length = 0;
+    expect((await mine.load("k5")).version).toBe(3); // without maxAgeMs: read every time
+    expect(sent).toEqual(["QueryCommand"]);
+  });
+
+  it("a load an append of this process overtook does not keep its state as current", async () => {
+    const { store: mine, sent } = counted();
+    await mine.append("k6", 0, [created("k6")]);
+    const loading = mine.load("k6");
+    await mine.append("k6", 1, [started("op1")]);
+    await loading;
+    sent.length = 0;
+    expect((await mine.load("k6", { maxAgeMs: 60_000 })).version).toBe(2);
+    expect(sent).toEqual(["QueryCommand"]);
   });
 });

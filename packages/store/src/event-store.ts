@@ -91,8 +91,13 @@ export class EventStore implements EventLog {
   readonly #clock: () => number;
   readonly #integrity: Integrity | undefined;
   readonly #cacheStacks: number;
-  /** states this process loaded, least recently used first, and the version of the last snapshot known written */
-  readonly #cache = new Map<string, { state: StackState; snapshotAt: number }>();
+  /**
+   * States this process loaded, least recently used first: the version of the last snapshot known written, when
+   * it was read, and whether this process appended to the stack since (then it is not current for maxAgeMs).
+   */
+  readonly #cache = new Map<string, { state: StackState; snapshotAt: number; readAt: number; appended: boolean }>();
+  /** How many appends this process made to each stack: a load that an append overtook keeps its state as not current. */
+  readonly #appends = new Map<string, number>();
 
   constructor(db: DynamoDBClient, options: EventStoreOptions) {
     this.#integrity = options.integrity;
@@ -130,6 +135,9 @@ export class EventStore implements EventLog {
       if (e instanceof ConditionalCheckFailedException) throw new VersionConflictError(stack, commit.version);
       throw e;
     }
+    const kept = this.#cache.get(stack);
+    if (kept) kept.appended = true;
+    this.#appends.set(stack, (this.#appends.get(stack) ?? 0) + 1);
     this.#feed?.changed(stack);
     return commit;
   }
@@ -168,9 +176,20 @@ export class EventStore implements EventLog {
     return out;
   }
 
-  /** The current state of a stack: snapshot plus every commit after it. */
-  async load(stack: string): Promise<StackState> {
+  /**
+   * The current state of a stack: snapshot plus every commit after it. With
+   * `maxAgeMs`, a state this process read at most that long ago, and has not
+   * appended to since, is answered as it is, with no read: for readers of
+   * every stack at once that can take a state a few seconds old (what an
+   * agent's reconcile asks: it removes a container only once it stayed
+   * unwanted for a minute), whose reads would grow with the fleet otherwise.
+   * What another process appended meanwhile is seen once that age is past.
+   */
+  async load(stack: string, options: { maxAgeMs?: number } = {}): Promise<StackState> {
     const kept = this.#cache.get(stack);
+    if (kept && options.maxAgeMs !== undefined && !kept.appended && this.#clock() - kept.readAt <= options.maxAgeMs) return kept.state;
+    const readAt = this.#clock();
+    const appendsBefore = this.#appends.get(stack);
     let base: StackState;
     let snapshotAt: number;
     if (kept) {
@@ -188,14 +207,14 @@ export class EventStore implements EventLog {
       await this.#snapshot(state);
       snapshotAt = state.version;
     }
-    this.#keep(stack, state, snapshotAt);
+    this.#keep(stack, state, snapshotAt, readAt, this.#appends.get(stack) !== appendsBefore);
     return state;
   }
 
-  #keep(stack: string, state: StackState, snapshotAt: number) {
+  #keep(stack: string, state: StackState, snapshotAt: number, readAt: number, appended: boolean) {
     if (this.#cacheStacks <= 0) return;
     this.#cache.delete(stack); // re-inserted last: the most recently used
-    this.#cache.set(stack, { state, snapshotAt });
+    this.#cache.set(stack, { state, snapshotAt, readAt, appended });
     if (this.#cache.size > this.#cacheStacks) this.#cache.delete(this.#cache.keys().next().value!);
   }
 

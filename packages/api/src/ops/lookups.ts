@@ -16,8 +16,9 @@ export interface LookupDeps {
 /** Stacks, who holds them, and the hosts, as the routes look them up for a caller. */
 export function stackLookups(deps: LookupDeps) {
   /** Stacks that exist; with a principal, only those it may see. */
-  async function existingStacks(p?: Principal): Promise<StackState[]> {
-    const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n)));
+  /** Every stack the caller may see (every one, with none); `maxAgeMs`: states read that recently may do (see EventStore.load). */
+  async function existingStacks(p?: Principal, options: { maxAgeMs?: number } = {}): Promise<StackState[]> {
+    const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n, options)));
     return states.filter((s) => s.exists && (!p || canSee(p, s.owner, s.group))).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
