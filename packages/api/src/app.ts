@@ -109,6 +109,7 @@ function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: HookAdmi
     for (const s of await ops.existingStacks()) for (const ct of Object.values(s.containers)) counts.set(ct.host, (counts.get(ct.host) ?? 0) + 1);
     return counts;
   };
+  const wantedStates = () => ops.existingStacks(undefined, { maxAgeMs: wantedMaxAgeMs(deps.agentOrphanGraceMs) });
   const optional = { ...(deps.removeHostQueue ? { removeHostQueue: deps.removeHostQueue } : {}), ...(deps.heardSince !== undefined ? { heardSince: deps.heardSince } : {}) };
   return new Hono<Env>()
     .route("/stacks", stackRoutes(ops, clock))
@@ -127,7 +128,7 @@ function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: HookAdmi
     .route("/hosts", overlay)
     .route("/volumes", volumeRoutes(ops, { ...deps, policy, clock }))
     .route("/users", userRoutes(deps))
-    .route("/hosts", hostRoutes({ hosts: deps.hosts, containersByHost, stackStates: () => ops.existingStacks(undefined, { maxAgeMs: wantedMaxAgeMs(deps.agentOrphanGraceMs) }), hostStaleMs: staleMs, joinTokenMs: JOIN_TOKEN_MS, clock, ...optional }));
+    .route("/hosts", hostRoutes({ hosts: deps.hosts, containersByHost, stackStates: wantedStates, hostStaleMs: staleMs, joinTokenMs: JOIN_TOKEN_MS, clock, ...optional }));
 }
 
 /**
