@@ -17,6 +17,7 @@ import { docker, type BenchOptions, type BenchPart } from "./support.js";
 import { digestsBench } from "./digests.bench.js";
 import { fleetBench } from "./fleet.bench.js";
 import { healthBench } from "./health.bench.js";
+import { idleBench } from "./idle.bench.js";
 import { scaleBench } from "./scale.bench.js";
 import { startupBench } from "./startup.bench.js";
 import { upBench } from "./up.bench.js";
@@ -32,6 +33,7 @@ const parts: Part[] = [
   { name: "digests", quick: false, run: digestsBench },
   { name: "fleet", quick: false, run: fleetBench },
   { name: "scale", quick: false, run: scaleBench },
+  { name: "idle", quick: false, run: idleBench },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } } });

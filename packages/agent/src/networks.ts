@@ -14,6 +14,8 @@ export interface StackNetworksOptions {
   exec?: Exec;
   /** How often to follow the control plane (default 2 s: a container gone drops out of the names within that and the names' TTL). */
   everyMs?: number;
+  /** How often the kernel is read and mended for a plan that did not change (default 30 s). */
+  reapplyMs?: number;
   /** The name servers' port (53; tests use another). */
   dnsPort?: number;
   log?: Logger;
@@ -32,7 +34,10 @@ export class StackNetworks {
   #listeners = new Map<string, { listener: DnsListener; gateway: string }>();
   #running: Promise<void> | undefined;
   #plan: OverlayPlan | undefined;
+  /** The plan the kernel was last made to hold, and when. */
+  #applied: { key: string; at: number } | undefined;
   #underlayMtu: number | undefined;
+  #mtuLooked = false;
   #stopped = false;
 
   constructor(private readonly o: StackNetworksOptions) {}
@@ -80,11 +85,22 @@ export class StackNetworks {
     }
     let plan: OverlayPlan;
     try {
-      this.#underlayMtu ??= await this.#mtuOf(answer.view.me.underlay);
+      // looked up once (none found: 1500 is assumed), not at every round
+      if (!this.#mtuLooked) {
+        this.#underlayMtu = await this.#mtuOf(answer.view.me.underlay);
+        this.#mtuLooked = true;
+      }
       plan = overlayPlan({ ...answer.view, ...(this.#underlayMtu ? { mtu: this.#underlayMtu } : {}) });
-      const changes = await applyOverlay(plan, this.o.exec ?? localExec);
-      if (changes.device === "created" || changes.added.length > 0 || changes.removed.length > 0) {
-        this.o.log?.info("stack networks", { device: changes.device, added: changes.added, removed: changes.removed });
+      // the kernel is read (and mended) whenever the plan changes, and every reapplyMs for what else changed it; not
+      // at every round: each reads the device, routes, neighbours and filters with a dozen ip and iptables runs
+      const key = JSON.stringify(plan);
+      const now = Date.now();
+      if (key !== this.#applied?.key || now - this.#applied.at >= (this.o.reapplyMs ?? 30_000)) {
+        const changes = await applyOverlay(plan, this.o.exec ?? localExec);
+        this.#applied = { key, at: now };
+        if (changes.device === "created" || changes.added.length > 0 || changes.removed.length > 0) {
+          this.o.log?.info("stack networks", { device: changes.device, added: changes.added, removed: changes.removed });
+        }
       }
     } catch (e) {
       this.o.log?.error("stack networks: the overlay could not be set up", { error: String(e) });

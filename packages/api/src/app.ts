@@ -100,7 +100,8 @@ const absent = <T>() => new Hono<Env>() as unknown as T;
 function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: HookAdmin; chat?: ChatAdmin }) {
   const { ops, clock, follows, policy, staleMs } = shared;
   const sessions = { sessions: deps.sessions, hosts: deps.hosts, feed: deps.feed, sender: deps.sender, follows, clock };
-  const stacks = () => ops.existingStacks();
+  // every host asks for the overlay every 2 s, and each answer reads every stack: states read within the last second do
+  const stacks = () => ops.existingStacks(undefined, { maxAgeMs: 1_000 });
   const overlay = deps.overlay
     ? overlayRoutes({ hosts: deps.hosts, liveHosts: ops.liveHosts, subnets: deps.overlay.subnets, vteps: deps.overlay.vteps, stacks, load: (n) => deps.store.load(n), clock })
     : absent<ReturnType<typeof overlayRoutes>>();

@@ -43,6 +43,9 @@ async function assignReclaiming(store: SubnetStore, stack: string, host: string,
   }
 }
 
+/** How long a host's VTEP, once read, is answered without asking the store again. */
+const VTEP_KEPT_MS = 30_000;
+
 /** The VTEP key in the VTEP store (not a stack name: stack names have no '#'). */
 const VTEP = "#vtep";
 
@@ -80,8 +83,17 @@ export function overlayRoutes(deps: OverlayRoutesDeps) {
       return !state.exists && Object.keys(state.containers).length === 0 && clock() - (state.removed?.at ?? 0) >= RECLAIM_AFTER_MS;
     };
   };
-  const peerOf = async (h: HostRecord): Promise<OverlayPeer | undefined> =>
-    h.address ? { id: h.id, underlay: h.address, vtep: (await assignReclaiming(deps.vteps, VTEP, h.id, hostGone)).replace(/\/32$/, "") } : undefined;
+  // each host's VTEP, as assigned (at most VTEP_KEPT_MS ago): every answer lists every host's, and every host asks every
+  // 2 s; a VTEP changes only when its host was removed, and a removed host is in no answer
+  const vtepOf = new Map<string, { vtep: string; at: number }>();
+  const vtep = async (id: string) => {
+    const kept = vtepOf.get(id);
+    if (kept && clock() - kept.at < VTEP_KEPT_MS) return kept.vtep;
+    const assigned = (await assignReclaiming(deps.vteps, VTEP, id, hostGone)).replace(/\/32$/, "");
+    vtepOf.set(id, { vtep: assigned, at: clock() });
+    return assigned;
+  };
+  const peerOf = async (h: HostRecord): Promise<OverlayPeer | undefined> => (h.address ? { id: h.id, underlay: h.address, vtep: await vtep(h.id) } : undefined);
 
   return new Hono()
     .post("/:id/networks/:stack", async (c) => {
