@@ -32,7 +32,8 @@ let store: EventStore;
 const mallory = generateKeyPairSync("ed25519");
 
 beforeAll(async () => {
-  server = await testServer({ tickMs: 300, log: capture, queueTap: (direction, body) => direction === "request" && wire.push(body) });
+  // (a full sweep every second: the tick that reads every stack finds the commit nobody told the controller of)
+  server = await testServer({ tickMs: 300, fullSweepMs: 1_000, log: capture, queueTap: (direction, body) => direction === "request" && wire.push(body) });
   sqs = sqsClient(server.endpoints.sqs);
   hostQueue = await ensureFifoQueue(sqs, hostQueueName("corral", "test-host"));
   store = new EventStore(dynamoClient(server.endpoints.dynamo), { table: "corral" }); // reads without checking MACs: what an attacker can do

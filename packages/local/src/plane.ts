@@ -62,6 +62,8 @@ export interface PlaneParts {
   heardSince?: number;
   hostTimeoutMs?: number;
   resendAfterMs?: number;
+  /** How often the reconcile tick reads every stack (see ControllerOptions.fullSweepMs). */
+  fullSweepMs?: number;
   reconcileMs?: number;
   orphanGraceMs?: number;
   /** Test switch: every queue message is sent twice. */
@@ -132,6 +134,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
     ...(parts.heardSince !== undefined ? { heardSince: parts.heardSince } : {}),
     ...(parts.hostTimeoutMs ? { hostStaleMs: parts.hostTimeoutMs } : {}),
     ...(parts.resendAfterMs !== undefined ? { resendAfterMs: parts.resendAfterMs } : {}),
+    ...(parts.fullSweepMs !== undefined ? { fullSweepMs: parts.fullSweepMs } : {}),
     ...(log ? { log } : {}),
   });
   const api = createApi({

@@ -29,6 +29,8 @@ export interface ServerOptions {
   visibilitySeconds?: number;
   /** Re-send a step not reported within this. */
   resendAfterMs?: number;
+  /** How often the reconcile tick reads every stack, not only those that may need it (default 60 s). */
+  fullSweepMs?: number;
   tickMs?: number;
   /** A host not heard from for this long is disconnected: nothing new is placed on it (default 30 s; agents heartbeat a third as often). */
   hostTimeoutMs?: number;
@@ -244,6 +246,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     ready: () => ready,
     ...(options.hostTimeoutMs ? { hostTimeoutMs: options.hostTimeoutMs } : {}),
     ...(options.resendAfterMs ? { resendAfterMs: options.resendAfterMs } : {}),
+    ...(options.fullSweepMs ? { fullSweepMs: options.fullSweepMs } : {}),
     ...(options.reconcileMs !== undefined ? { reconcileMs: options.reconcileMs } : {}),
     ...(options.orphanGraceMs !== undefined ? { orphanGraceMs: options.orphanGraceMs } : {}),
     ...(options.duplicateMessages ? { duplicateMessages: true } : {}),
