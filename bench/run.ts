@@ -47,6 +47,7 @@ const chosen = parts.filter((p) => (only ? only.includes(p.name) : !values.quick
 const options: BenchOptions = { quick: values.quick };
 const rows: Row[] = [];
 const notes: string[] = [];
+const out = values.out ?? fileURLToPath(new URL("./results.json", import.meta.url));
 const started = Date.now();
 for (const part of chosen) {
   const t0 = Date.now();
@@ -54,11 +55,11 @@ for (const part of chosen) {
   const result = await part.run(options);
   rows.push(...result.rows);
   notes.push(...result.notes.map((n) => `${part.name}: ${n}`));
+  // written after each part: a part that fails later (or a run stopped) keeps what the others measured
+  writeResults(out, rows);
   process.stderr.write(`bench: ${part.name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
 }
 const version = await docker.version();
-const out = values.out ?? fileURLToPath(new URL("./results.json", import.meta.url));
-writeResults(out, rows);
 console.log(`\ncorral bench${values.quick ? " (quick)" : ""}: Docker ${version.Version}, Node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s; medians (min–max) in ms of interleaved runs\n`);
 console.log(markdown(rows));
 if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join("\n")}`);

@@ -13,13 +13,40 @@ export interface LookupDeps {
   heardSince?: number;
 }
 
+/** How many stack reads a read of every stack makes at once. */
+const LOAD_CONCURRENCY = 32;
+
 /** Stacks, who holds them, and the hosts, as the routes look them up for a caller. */
 export function stackLookups(deps: LookupDeps) {
-  /** Stacks that exist; with a principal, only those it may see. */
-  /** Every stack the caller may see (every one, with none); `maxAgeMs`: states read that recently may do (see EventStore.load). */
+  /** Every stack's state, LOAD_CONCURRENCY reads at a time (10,000 at once would queue as many requests in the SDK). */
+  async function everyStack(options: { maxAgeMs?: number }): Promise<StackState[]> {
+    const names = await deps.store.stackNames();
+    const states: StackState[] = new Array<StackState>(names.length);
+    let next = 0;
+    const reader = async () => {
+      for (let i = next++; i < names.length; i = next++) states[i] = await deps.store.load(names[i]!, options);
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, reader));
+    return states;
+  }
+  /** The read of every stack in flight that takes states maxAgeMs old: the callers that come meanwhile share it. */
+  const sharedReads = new Map<number, Promise<StackState[]>>();
+
+  /**
+   * Stacks that exist; with a principal, only those it may see. `maxAgeMs`:
+   * states read that recently may do (see EventStore.load), and a read of
+   * every stack already under way for the same age is shared (a hundred
+   * agents' reconciles at once make one).
+   */
   async function existingStacks(p?: Principal, options: { maxAgeMs?: number } = {}): Promise<StackState[]> {
-    const states = await Promise.all((await deps.store.stackNames()).map((n) => deps.store.load(n, options)));
-    return states.filter((s) => s.exists && (!p || canSee(p, s.owner, s.group))).sort((a, b) => (a.name < b.name ? -1 : 1));
+    let read: Promise<StackState[]>;
+    if (options.maxAgeMs === undefined) read = everyStack(options);
+    else {
+      const age = options.maxAgeMs;
+      read = sharedReads.get(age) ?? everyStack(options).finally(() => sharedReads.delete(age));
+      sharedReads.set(age, read);
+    }
+    return (await read).filter((s) => s.exists && (!p || canSee(p, s.owner, s.group))).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   async function existing(stack: string, p: Principal): Promise<StackState> {
