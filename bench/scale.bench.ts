@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "@corral/local";
-import type { Logger } from "@corral/core";
+import { eachAtMost, type Logger } from "@corral/core";
 import { dynamoClient, EventStore } from "@corral/store";
 import type { FakeRunning } from "./fake-hosts.js";
 import { median, row, type Row } from "./report.js";
@@ -62,14 +62,6 @@ function caller(base: string, token: string) {
 }
 
 const composeFor = (rev: number) => ({ files: [{ name: "docker-compose.yml", document: { services: { web: { image: "corral-hello:latest", cap_drop: ["ALL"], environment: { REV: String(rev) } } } } }] });
-
-/** `limit` at a time over `items`. */
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
 
 export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
   const STACKS = setting("STACKS", 10_000, 1_000, o);
@@ -114,7 +106,7 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
     // 1. the first up of each live stack
     const first: number[] = [];
     const t1 = performance.now();
-    await pool(live, 16, async (s) => {
+    await eachAtMost(live, 16, async (s) => {
       const r = await call("POST", `/v1/stacks/${s}/up`, composeFor(0));
       if (r.status !== 202) throw new Error(`up ${s}: ${r.status} ${JSON.stringify(r.body)}`);
       first.push(r.ms);
@@ -197,7 +189,7 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
     // 3. the table at STACKS
     const t3 = performance.now();
     const empties = Array.from({ length: Math.max(0, STACKS - LIVE) }, (_, i) => `idle-${String(i).padStart(5, "0")}`);
-    await pool(empties, 32, async (s) => {
+    await eachAtMost(empties, 32, async (s) => {
       const r = await call("POST", "/v1/stacks", { name: s });
       if (r.status !== 201) throw new Error(`create ${s}: ${r.status} ${JSON.stringify(r.body)}`);
     });

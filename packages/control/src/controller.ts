@@ -3,6 +3,7 @@ import {
   cronSchedule,
   disconnectedContainers,
   drainingContainers,
+  eachAtMost,
   restartDue,
   staleContainers,
   decideAll,
@@ -363,18 +364,13 @@ export class Controller {
   /** The states of `names`, a few reads at a time; one that cannot be read is logged and left for the next tick. */
   async #loadAll(names: string[]): Promise<Map<string, StackState>> {
     const states = new Map<string, StackState>();
-    let next = 0;
-    const reader = async () => {
-      while (next < names.length) {
-        const stack = names[next++]!;
-        try {
-          states.set(stack, await this.#o.store.load(stack));
-        } catch (e) {
-          this.#o.log?.error("reconcile failed", { stack, error: String(e) });
-        }
+    await eachAtMost(names, LOAD_CONCURRENCY, async (stack) => {
+      try {
+        states.set(stack, await this.#o.store.load(stack));
+      } catch (e) {
+        this.#o.log?.error("reconcile failed", { stack, error: String(e) });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, reader));
+    });
     // in the order the index gives them, as one reader would have: the decisions come in the same order
     return new Map(names.filter((n) => states.has(n)).map((n) => [n, states.get(n)!]));
   }
@@ -382,7 +378,6 @@ export class Controller {
 
 /** How many stacks the tick reads at once. */
 const LOAD_CONCURRENCY = 16;
-
 
 /** What a reconcile tick went through: the stacks it read, and those it decided for. */
 export interface TickOutcome {

@@ -3,7 +3,7 @@ import { startDynamo, type StandIn } from "@corral/local";
 import { decide, evolveAll, initialState, type Command, type ServiceSpec, type StackState, type StepMessage } from "@corral/core";
 import { ChangeFeed, dynamoClient, ensureTable, EventStore, type HostRecord } from "@corral/store";
 import type { OutgoingMessage } from "@corral/queue";
-import { Controller } from "./controller.js";
+import { Controller, type ControllerOptions } from "./controller.js";
 import { mayNeedTick, watchOf } from "./watch.js";
 
 // The reconcile tick reads every stack only once per full sweep; the ticks in between read the stacks that may
@@ -32,20 +32,26 @@ class CountingStore extends EventStore {
   }
 }
 
+/** A controller over `store` on one host that beats at `clock()`, on a clock the test moves; the steps it sends. */
+function harness(store: EventStore, clock: () => number, extra: Partial<ControllerOptions> = {}) {
+  const sent: StepMessage[] = [];
+  const controller = new Controller({
+    store,
+    hosts: { list: async () => [{ ...host, lastSeen: clock() }] },
+    sender: { send: async (_url: string, messages: OutgoingMessage[]) => void sent.push(...messages.map((m) => m.body as StepMessage)) },
+    clock,
+    ...extra,
+  });
+  return { controller, sent };
+}
+
 describe("the reconcile tick", () => {
   it("reads every stack once per full sweep, and between sweeps only those that may need it", async () => {
     const store = new CountingStore(db, { table, cacheStacks: 0 });
     const idle = Array.from({ length: 12 }, (_, i) => `idle-${i}`);
     for (const s of idle) await store.append(s, 0, decide({ type: "Create", stack: s, by: "admin", group: "admin" }, initialState(s)), "api");
     let now = NOW;
-    const sent: StepMessage[] = [];
-    const controller = new Controller({
-      store,
-      hosts: { list: async () => [{ ...host, lastSeen: now }] },
-      sender: { send: async (_url: string, messages: OutgoingMessage[]) => void sent.push(...messages.map((m) => m.body as StepMessage)) },
-      clock: () => now,
-      fullSweepMs: 60_000,
-    });
+    const { controller, sent } = harness(store, () => now, { fullSweepMs: 60_000 });
     expect(await controller.tick()).toMatchObject({ full: true, stacks: idle.length, acted: 0 });
     store.loaded.length = 0;
     now += 5_000;
@@ -78,14 +84,7 @@ describe("the reconcile tick", () => {
     const feed = new ChangeFeed();
     const store = new CountingStore(db, { table, cacheStacks: 0, feed });
     let now = NOW;
-    const sent: StepMessage[] = [];
-    const controller = new Controller({
-      store,
-      hosts: { list: async () => [{ ...host, lastSeen: now }] },
-      sender: { send: async (_url: string, messages: OutgoingMessage[]) => void sent.push(...messages.map((m) => m.body as StepMessage)) },
-      clock: () => now,
-      changes: feed,
-    });
+    const { controller, sent } = harness(store, () => now, { changes: feed });
     await store.append("quiet", 0, decide({ type: "Create", stack: "quiet", by: "admin", group: "admin" }, initialState("quiet")), "api");
     await controller.tick();
     const before = await store.load("quiet");

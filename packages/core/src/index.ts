@@ -1,6 +1,7 @@
 export { ComposeError, parseComposeDocument, parseComposeYaml, parsePort, parsePorts, parseProject, toMap } from "./compose.js";
 export type { ComposeIssue, Origins, ParseOptions, ParseResult } from "./compose.js";
 export { formatDuration, parseBytes, parseDuration } from "./units.js";
+export { eachAtMost } from "./at-most.js";
 export { splitCommand } from "./shell.js";
 export { canonicalJson, configHash, mountedSecrets } from "./hash.js";
 export { DomainError, VersionConflictError, conflict, invalid, notFound } from "./errors.js";

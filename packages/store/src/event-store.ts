@@ -93,10 +93,11 @@ export class EventStore implements EventLog {
   readonly #cacheStacks: number;
   /**
    * States this process loaded, least recently used first: the version of the last snapshot known written, when
-   * it was read, and whether this process appended to the stack since (then it is not current for maxAgeMs).
+   * the read began, and how many appends this process had made to the stack by then (one made since, even while
+   * the read ran, leaves the state not current for maxAgeMs).
    */
-  readonly #cache = new Map<string, { state: StackState; snapshotAt: number; readAt: number; appended: boolean }>();
-  /** How many appends this process made to each stack: a load that an append overtook keeps its state as not current. */
+  readonly #cache = new Map<string, { state: StackState; snapshotAt: number; readAt: number; appends: number }>();
+  /** How many appends this process made to each stack. */
   readonly #appends = new Map<string, number>();
 
   constructor(db: DynamoDBClient, options: EventStoreOptions) {
@@ -135,8 +136,6 @@ export class EventStore implements EventLog {
       if (e instanceof ConditionalCheckFailedException) throw new VersionConflictError(stack, commit.version);
       throw e;
     }
-    const kept = this.#cache.get(stack);
-    if (kept) kept.appended = true;
     this.#appends.set(stack, (this.#appends.get(stack) ?? 0) + 1);
     this.#feed?.changed(stack);
     return commit;
@@ -187,9 +186,9 @@ export class EventStore implements EventLog {
    */
   async load(stack: string, options: { maxAgeMs?: number } = {}): Promise<StackState> {
     const kept = this.#cache.get(stack);
-    if (kept && options.maxAgeMs !== undefined && !kept.appended && this.#clock() - kept.readAt <= options.maxAgeMs) return kept.state;
+    const appends = this.#appends.get(stack) ?? 0;
+    if (kept && options.maxAgeMs !== undefined && kept.appends === appends && this.#clock() - kept.readAt <= options.maxAgeMs) return kept.state;
     const readAt = this.#clock();
-    const appendsBefore = this.#appends.get(stack);
     let base: StackState;
     let snapshotAt: number;
     if (kept) {
@@ -207,14 +206,14 @@ export class EventStore implements EventLog {
       await this.#snapshot(state);
       snapshotAt = state.version;
     }
-    this.#keep(stack, state, snapshotAt, readAt, this.#appends.get(stack) !== appendsBefore);
+    this.#keep(stack, { state, snapshotAt, readAt, appends });
     return state;
   }
 
-  #keep(stack: string, state: StackState, snapshotAt: number, readAt: number, appended: boolean) {
+  #keep(stack: string, kept: { state: StackState; snapshotAt: number; readAt: number; appends: number }) {
     if (this.#cacheStacks <= 0) return;
     this.#cache.delete(stack); // re-inserted last: the most recently used
-    this.#cache.set(stack, { state, snapshotAt, readAt, appended });
+    this.#cache.set(stack, kept);
     if (this.#cache.size > this.#cacheStacks) this.#cache.delete(this.#cache.keys().next().value!);
   }
 

@@ -40,10 +40,10 @@ export interface Admitted {
   origins: Origins;
 }
 
-/** The host ports a project writes that another stack, or another service's slot in this one, holds. */
 /** Whether any service publishes a port: only then do the host ports other stacks hold bear on a decision. */
 export const publishesPorts = (services: Record<string, { ports: readonly unknown[] }>) => Object.values(services).some((s) => s.ports.length > 0);
 
+/** The host ports a project writes that another stack, or another service's slot in this one, holds. */
 function portIssues(loaded: LoadedProject, used: Map<number, StackState>, own: StackState | undefined, principal: Principal): ComposeIssue[] {
   const issues: ComposeIssue[] = [];
   // this stack's own slots' ports, by the service they belong to: another service may not write one as its host port

@@ -1,4 +1,4 @@
-import { hostState, lastHeard, notFound, stackNamePattern, type ContainerRow, type HostInfo, type StackState } from "@corral/core";
+import { eachAtMost, hostState, lastHeard, notFound, stackNamePattern, type ContainerRow, type HostInfo, type StackState } from "@corral/core";
 import type { EventStore, HostStore } from "@corral/store";
 import { canSee, type Principal } from "../auth.js";
 import type { Holder } from "../names.js";
@@ -22,11 +22,7 @@ export function stackLookups(deps: LookupDeps) {
   async function everyStack(options: { maxAgeMs?: number }): Promise<StackState[]> {
     const names = await deps.store.stackNames();
     const states: StackState[] = new Array<StackState>(names.length);
-    let next = 0;
-    const reader = async () => {
-      for (let i = next++; i < names.length; i = next++) states[i] = await deps.store.load(names[i]!, options);
-    };
-    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, reader));
+    await eachAtMost(names, LOAD_CONCURRENCY, async (name, i) => void (states[i] = await deps.store.load(name, options)));
     return states;
   }
   /** The read of every stack in flight that takes states maxAgeMs old: the callers that come meanwhile share it. */
