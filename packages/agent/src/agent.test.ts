@@ -2,8 +2,9 @@ import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { ServiceSpec, Step } from "@corral/core";
-import { StepRunner } from "./agent.js";
+import type { ServiceSpec, Step, StepReport } from "@corral/core";
+import type { OutgoingMessage, QueueSender } from "@corral/queue";
+import { queueReporter, StepRunner } from "./agent.js";
 import type { AgentOptions } from "./options.js";
 import { FakeRuntime } from "./fake-runtime.js";
 
@@ -475,5 +476,43 @@ describe("throttled error lines", () => {
     log("ECONNREFUSED");
     log("ENOENT");
     expect(lines).toEqual(["ECONNREFUSED", "ECONNREFUSED (+39)", "ENOENT"]);
+  });
+});
+
+describe("reports of a stack's steps that end together", () => {
+  /** The fake engine, each inspect of a container taking as long as `slow` says (its steps end apart). */
+  class SlowRuntime extends FakeRuntime {
+    constructor(readonly slow: Record<string, number>) {
+      super();
+    }
+    override inspect = async (name: string) => {
+      await new Promise((r) => setTimeout(r, this.slow[name] ?? 0));
+      return undefined;
+    };
+  }
+  const removal = (n: number, stack = "demo") => ({ step: step("remove", { id: `${stack}.web.${n}.remove.r1.op1`, stack, slot: n, container: `${stack}-web-${n}` }), attempt: 1 });
+  // the sender records what the reporter hands it, batch by batch (the queue's own behaviour is queue.test.ts's)
+  const recorder = () => {
+    const batches: string[][] = [];
+    return { batches, sender: { send: async (_url: string, messages: OutgoingMessage[]) => void batches.push(messages.map((m) => (m.body as StepReport).stepId)) } };
+  };
+
+  it("go to the control queue in one batch when they end a few milliseconds apart", async () => {
+    const { batches, sender } = recorder();
+    const slow = Object.fromEntries([1, 2, 3, 4, 5].map((n) => [`demo-web-${n}`, n * 4])); // 4 to 20 ms: farther apart than the 3 ms linger
+    const r = runner(new SlowRuntime(slow), { report: queueReporter(sender as unknown as QueueSender, "control") });
+    await Promise.all([1, 2, 3, 4, 5].map((n) => r.handle(removal(n))));
+    expect(batches).toEqual([[1, 2, 3, 4, 5].map((n) => `demo.web.${n}.remove.r1.op1`)]);
+  });
+
+  it("a slow step holds the others' reports no longer than the hold (25 ms); another stack's is not held", async () => {
+    const { batches, sender } = recorder();
+    const r = runner(new SlowRuntime({ "demo-web-1": 1, "demo-web-2": 300, "other-web-1": 150 }), { report: queueReporter(sender as unknown as QueueSender, "control") });
+    const started = Date.now();
+    const sent: Record<string, number> = {};
+    const timed = (n: number, stack?: string) => r.handle(removal(n, stack)).then(() => (sent[`${stack ?? "demo"}${n}`] = Date.now() - started));
+    await Promise.all([timed(1), timed(2), timed(1, "other")]);
+    expect(batches).toEqual([["demo.web.1.remove.r1.op1"], ["other.web.1.remove.r1.op1"], ["demo.web.2.remove.r1.op1"]]);
+    expect(sent.demo1).toBeLessThan(150); // sent at ~26 ms, not with the step that ended at 300 ms
   });
 });

@@ -78,10 +78,23 @@ export class StepRunner {
     return pending;
   }
 
+  /** Steps handled right now, by stack: a report says whether more of its stack's are coming (see queueReporter). */
+  readonly #handling = new Map<string, number>();
+
   /** Run a step (once per process), then report its outcome. */
   async handle(message: StepMessage): Promise<void> {
-    const outcome = await this.run(message.step);
-    await this.#o.report({ kind: "report", stack: message.step.stack, stepId: message.step.id, host: this.#o.hostId, ...outcome }, message.attempt, groupOf(message.step));
+    const { stack } = message.step;
+    this.#handling.set(stack, (this.#handling.get(stack) ?? 0) + 1);
+    let outcome: Outcome;
+    try {
+      outcome = await this.run(message.step);
+    } finally {
+      const n = this.#handling.get(stack)! - 1;
+      if (n > 0) this.#handling.set(stack, n);
+      else this.#handling.delete(stack);
+    }
+    const more = this.#handling.has(stack);
+    await this.#o.report({ kind: "report", stack, stepId: message.step.id, host: this.#o.hostId, ...outcome }, message.attempt, groupOf(message.step), more);
   }
 
   run(step: Step): Promise<Outcome> {
@@ -227,15 +240,20 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<void> {
 
 /**
  * Reports go to the control queue, in their step's group, deduplicated by step
- * and attempt. Reports that come within a few milliseconds of each other (the
- * removals of a confirm, the starts of a batch) go out in one batch, so that
- * the controller folds them into one commit.
+ * and attempt. Reports that come within a few milliseconds of each other go
+ * out in one batch, so that the controller folds them into one commit; a
+ * report with more steps of its stack still running (`more`: the removals of
+ * a confirm, the starts of a batch, which end a few milliseconds apart)
+ * waits up to `holdMs` for them, and the last one sends the batch.
  */
-export function queueReporter(sender: QueueSender, controlQueueUrl: string, lingerMs = 3): (report: StepReport, attempt: number, group: string) => Promise<void> {
+export function queueReporter(sender: QueueSender, controlQueueUrl: string, lingerMs = 3, holdMs = 25): AgentOptions["report"] {
   let pending: Array<{ message: OutgoingMessage; done: (e?: unknown) => void }> = [];
   let timer: NodeJS.Timeout | undefined;
+  let due = Infinity;
   const flush = () => {
+    clearTimeout(timer);
     timer = undefined;
+    due = Infinity;
     const batch = pending;
     pending = [];
     sender.send(controlQueueUrl, batch.map((p) => p.message)).then(
@@ -245,14 +263,18 @@ export function queueReporter(sender: QueueSender, controlQueueUrl: string, ling
   };
   // the group is the step's slot, not the whole stack: the reports of a stack's slots are delivered side by side
   // (a FIFO group yields its messages one at a time), and the controller folds a batch of them into one commit
-  return (report, attempt, group) =>
+  return (report, attempt, group, more = false) =>
     new Promise<void>((resolve, reject) => {
       const message = { body: report, group, dedupId: `${report.stepId}#${attempt}#${report.ok ? "ok" : "failed"}`, to: CONTROL };
       pending.push({ message, done: (e) => (e ? reject(e instanceof Error ? e : new Error(String(e))) : resolve()) });
-      if (pending.length >= 10) {
+      if (pending.length >= 10) return flush();
+      // the soonest of the pending reports' waits sends them all
+      const wait = more ? holdMs : lingerMs;
+      if (Date.now() + wait < due) {
         clearTimeout(timer);
-        flush();
-      } else timer ??= setTimeout(flush, lingerMs);
+        due = Date.now() + wait;
+        timer = setTimeout(flush, wait);
+      }
     });
 }
 

@@ -14,8 +14,12 @@ export interface AgentOptions {
   /** The control plane's fingerprint (see controlFingerprint): a label on every container, so that a reconcile takes only its own control plane's. */
   controlId?: string;
   runtime: ContainerRuntime;
-  /** Where reports go: the control queue, in `group`, the step's own queue group (a slot of a service), kept for its report. */
-  report: (report: StepReport, attempt: number, group: string) => Promise<void>;
+  /**
+   * Where reports go: the control queue, in `group`, the step's own queue
+   * group (a slot of a service), kept for its report. `more`: other steps
+   * of the same stack are still running here (their reports may go with it).
+   */
+  report: (report: StepReport, attempt: number, group: string, more?: boolean) => Promise<void>;
   /** Override every container's own stop grace period (stop_grace_period, else Docker's 10 s). */
   stopGraceSeconds?: number;
   /** A secret's value, asked of the API with this host's own token, for a create step. */

@@ -138,7 +138,7 @@ function resourceRoutes(deps: ApiDeps, shared: Shared, extra: { hooks?: HookAdmi
  */
 function v1App(deps: ApiDeps, routes: ReturnType<typeof resourceRoutes>) {
   const v1 = new Hono<Env>().basePath("/v1");
-  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id) => deps.hosts.tokenHash(id), user: (name) => deps.users.get(name) }));
+  v1.use("*", bearerAuth({ adminToken: deps.adminToken, hostTokenHash: (id, fresh) => deps.hosts.tokenHash(id, fresh), user: (name) => deps.users.get(name) }));
   v1.use("*", scope);
   v1.use("*", bodyLimits({ ...defaultBodyLimits, ...deps.limits?.body }));
   v1.use("*", queryGuard());

@@ -27,7 +27,8 @@ export const userTokenPattern = /^user\.([a-z][a-z0-9_-]{0,31})\.[A-Za-z0-9_-]+$
 
 export interface AuthOptions {
   adminToken: string;
-  hostTokenHash: (hostId: string) => Promise<string | undefined>;
+  /** The hash of a host's token; it may be remembered: on a mismatch it is asked again with `fresh`. */
+  hostTokenHash: (hostId: string, fresh?: boolean) => Promise<string | undefined>;
   user: (name: string) => Promise<{ tokenHash: string; groups: string[] } | undefined>;
 }
 
@@ -58,8 +59,8 @@ export const bearerAuth = ({ adminToken, hostTokenHash, user }: AuthOptions): Mi
       return next();
     }
     const hostId = hostTokenPattern.exec(token)?.[1];
-    const stored = hostId ? await hostTokenHash(hostId) : undefined;
-    if (hostId && stored && sameHash(given, stored)) {
+    const matches = (stored: string | undefined) => stored !== undefined && sameHash(given, stored);
+    if (hostId && (matches(await hostTokenHash(hostId)) || matches(await hostTokenHash(hostId, true)))) {
       c.set("principal", { name: `host:${hostId}`, admin: false, groups: [], hostId, scope: given.slice(0, 16) });
       return next();
     }

@@ -31,6 +31,13 @@ import { faultPoint, type QueueSender, type Received } from "@corral/queue";
 import type { ChangeFeed, EventStore, HostRecord, HostStore } from "@corral/store";
 import { mayNeedTick, watchOf, type Watch } from "./watch.js";
 
+/**
+ * The hosts as listed up to 1 s ago do for a decision (a listing each batch
+ * of messages and each tick otherwise): what this process changes of them
+ * (state, labels, registrations) is seen at once, a heartbeat within 1 s.
+ */
+const HOSTS_AGE = { maxAgeMs: 1_000 };
+
 export interface ControllerOptions {
   store: EventStore;
   hosts: Pick<HostStore, "list">;
@@ -167,7 +174,7 @@ export class Controller {
     let hosts: HostRecord[] | undefined;
     for (const [stack, messages] of byStack) {
       try {
-        hosts ??= await this.#o.hosts.list();
+        hosts ??= await this.#o.hosts.list(HOSTS_AGE);
         const now = this.#o.clock();
         const alive = this.#hostInfo(hosts, now);
         const placed = messages.some((m) => m.body.kind !== "health" && m.body.kind !== "exited") ? await this.#placedOf(stack, now) : [];
@@ -215,7 +222,7 @@ export class Controller {
     if (handled.events.length === 0) return [];
     // what this stack now holds, for other stacks' placements: a port it let go is free at once (rm A; up B on A's port)
     this.#placed?.byStack.set(stack, stackPlaced(handled.after));
-    await this.#dispatch(handled.state, handled.after, handled.events, hosts ?? (await this.#o.hosts.list()));
+    await this.#dispatch(handled.state, handled.after, handled.events, hosts ?? (await this.#o.hosts.list(HOSTS_AGE)));
     return handled.events;
   }
 
@@ -309,7 +316,7 @@ export class Controller {
    */
   async tick(options: { resendAfterMs?: number; full?: boolean } = {}): Promise<TickOutcome> {
     const resendAfterMs = options.resendAfterMs ?? this.#o.resendAfterMs;
-    const hosts = await this.#o.hosts.list();
+    const hosts = await this.#o.hosts.list(HOSTS_AGE);
     const now = this.#o.clock();
     const alive = this.#hostInfo(hosts, now);
     const names = await this.#o.store.stackNames();

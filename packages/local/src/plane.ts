@@ -110,16 +110,18 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
   // every stack's state kept (a few KB each): the reads of every stack (agents' reconciles, the tick's sweeps, listings)
   // then read each stack's new commits only, not its snapshot too
   const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey), cacheStacks: 20_000 });
-  const hosts = new HostStore(db, table);
+  // every request of an agent and every report it signs is checked against its host's credentials: remembered 5 s
+  // (what this plane writes, a registration or a removal, is seen at once; what another function writes, within 5 s)
+  const hosts = new HostStore(db, table, { credentialsMs: 5_000 });
   const hostQueue = (id: string) => ensureFifoQueue(sqs, hostQueueName(parts.queuePrefix, id), { visibilityTimeoutSeconds: parts.visibilitySeconds });
   // everything the control plane puts on a queue is signed with its key; hosts know only the public half
   const sender = new QueueSender(sqs, { duplicate: parts.duplicateMessages ?? false, signer: signer(CONTROL, keys.privateKey) });
   const opener = new Opener({
     me: CONTROL,
-    keyOf: async (by) => {
+    keyOf: async (by, fresh) => {
       if (by === CONTROL) return keys.publicKey;
       const host = senderHost(by);
-      return host ? (await hosts.publicKeys(host, Date.now())).map(importPublicKey) : undefined;
+      return host ? (await hosts.publicKeys(host, Date.now(), fresh)).map(importPublicKey) : undefined;
     },
     ...(parts.replays ? { replays: parts.replays } : {}),
   });

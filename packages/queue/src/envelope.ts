@@ -77,8 +77,12 @@ export interface ReplayMemory {
 export interface OpenerOptions {
   /** Who this receiver is: messages to anyone else are refused. */
   me: string;
-  /** The public key of a sender (or the keys: one replaced a moment ago still verifies), or undefined when it is unknown. */
-  keyOf: (by: string) => Promise<KeyObject | KeyObject[] | undefined> | KeyObject | KeyObject[] | undefined;
+  /**
+   * The public key of a sender (or the keys: one replaced a moment ago still
+   * verifies), or undefined when it is unknown. Keys it remembers may be
+   * stale: when none verifies, it is asked again with `fresh`, to read them.
+   */
+  keyOf: (by: string, fresh?: boolean) => Promise<KeyObject | KeyObject[] | undefined> | KeyObject | KeyObject[] | undefined;
   clock?: () => number;
   /** Refuse an envelope that claims to stay good longer than this (default 1 hour). */
   maxTtlMs?: number;
@@ -115,20 +119,23 @@ export class Opener {
     if (parsed.to !== this.#o.me) return { ok: false, reason: `addressed to ${parsed.to}, not ${this.#o.me}` };
     if (parsed.exp <= now) return { ok: false, reason: `expired ${new Date(parsed.exp).toISOString()}` };
     if (parsed.exp - now > (this.#o.maxTtlMs ?? 60 * 60_000)) return { ok: false, reason: "claims to stay good too long" };
-    const found = await this.#o.keyOf(parsed.by);
-    const keys = found === undefined ? [] : Array.isArray(found) ? found : [found];
-    if (keys.length === 0) return { ok: false, reason: `unknown sender ${parsed.by}` };
     const { sig, ...unsigned } = parsed;
     const bytes = signedBytes(unsigned);
     const signature = Buffer.from(sig, "base64url");
-    const good = keys.some((key) => {
-      try {
-        return verify(null, bytes, key, signature);
-      } catch {
-        return false;
-      }
-    });
-    if (!good) return { ok: false, reason: `bad signature for ${parsed.by}` };
+    const verifies = (found: KeyObject | KeyObject[] | undefined) =>
+      (found === undefined ? [] : Array.isArray(found) ? found : [found]).some((key) => {
+        try {
+          return verify(null, bytes, key, signature);
+        } catch {
+          return false;
+        }
+      });
+    if (!verifies(await this.#o.keyOf(parsed.by))) {
+      // what was remembered may be a key replaced a moment ago: the keys as stored now decide
+      const found = await this.#o.keyOf(parsed.by, true);
+      if (found === undefined || (Array.isArray(found) && found.length === 0)) return { ok: false, reason: `unknown sender ${parsed.by}` };
+      if (!verifies(found)) return { ok: false, reason: `bad signature for ${parsed.by}` };
+    }
     if (this.#seen.has(sig) || (await this.#o.replays?.seen(sig))) return { ok: false, reason: "a replay of a message already handled", replay: true };
     let body: unknown;
     try {

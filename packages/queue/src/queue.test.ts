@@ -122,6 +122,22 @@ describe("signed envelopes", () => {
     expect(await new Opener({ me: CONTROL, keyOf: () => [] }).open(signer("host:h1", now.privateKey).seal(CONTROL, { n: 4 }))).toMatchObject({ ok: false, reason: "unknown sender host:h1" });
   });
 
+  it("keys remembered by the receiver that no longer verify are read again (fresh) before a message is refused", async () => {
+    const old = generateKeyPairSync("ed25519");
+    const current = generateKeyPairSync("ed25519");
+    const asked: boolean[] = [];
+    // the remembered answer is the old key; the store, read fresh, has the new one
+    const o = new Opener({ me: CONTROL, keyOf: (_by, fresh) => (asked.push(fresh === true), fresh ? current.publicKey : old.publicKey) });
+    expect(await o.open(signer("host:h1", current.privateKey).seal(CONTROL, { n: 1 }))).toMatchObject({ ok: true, body: { n: 1 } });
+    expect(asked).toEqual([false, true]);
+    asked.length = 0;
+    expect(await o.open(signer("host:h1", old.privateKey).seal(CONTROL, { n: 2 }))).toMatchObject({ ok: true }); // the remembered key verifies: no read
+    expect(asked).toEqual([false]);
+    asked.length = 0;
+    expect(await o.open(signer("host:h1", mallory.privateKey).seal(CONTROL, { n: 3 }))).toMatchObject({ ok: false, reason: "bad signature for host:h1" });
+    expect(asked).toEqual([false, true]);
+  });
+
   it("a message handled once is a replay when it comes again; one whose handling failed is not", async () => {
     const o = opener();
     const raw = signer(CONTROL, control.privateKey).seal("h1", { n: 1 });

@@ -74,4 +74,65 @@ describe("hosts on dynalite", () => {
     expect(await hosts.remove("n4")).toBe(false);
     expect((await hosts.list()).map((h) => h.id)).not.toContain("n4");
   });
+
+  describe("remembered credentials and listings", () => {
+    let now = 1_000_000;
+    let db: ReturnType<typeof dynamoClient>;
+    // `other` is another process (another function) writing to the same table
+    let mine: HostStore;
+    let other: HostStore;
+    beforeAll(() => {
+      db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral-test" });
+      mine = new HostStore(db, "corral-test", { credentialsMs: 5_000, clock: () => now });
+      other = new HostStore(db, "corral-test");
+    });
+
+    it("a token hash and keys are remembered for credentialsMs; `fresh` and the end of the window read them again", async () => {
+      await other.register(reg("c1"), "t1", "k1");
+      expect(await mine.tokenHash("c1")).toBe("t1");
+      await other.register(reg("c1", { lastSeen: now }), "t2", "k2");
+      expect(await mine.tokenHash("c1")).toBe("t1"); // remembered
+      expect(await mine.publicKeys("c1", now)).toEqual(["k1"]);
+      expect(await mine.tokenHash("c1", true)).toBe("t2");
+      expect(await mine.publicKeys("c1", now)).toEqual(["k2", "k1"]); // the fresh read is remembered in turn
+      await other.register(reg("c1", { lastSeen: now }), "t3", "k3");
+      now += 5_000;
+      expect(await mine.tokenHash("c1")).toBe("t3");
+    });
+
+    it("what this store writes is seen at once: a registration's new token, a removal", async () => {
+      await mine.register(reg("c2"), "t1", "k1");
+      expect(await mine.tokenHash("c2")).toBe("t1");
+      await mine.register(reg("c2"), "t2", "k2");
+      expect(await mine.tokenHash("c2")).toBe("t2");
+      expect(await mine.remove("c2")).toBe(true);
+      expect(await mine.tokenHash("c2")).toBeUndefined();
+      expect(await mine.publicKeys("c2", now)).toEqual([]);
+    });
+
+    it("an unknown host is not remembered: it is found as soon as it registers elsewhere", async () => {
+      expect(await mine.tokenHash("c3")).toBeUndefined();
+      await other.register(reg("c3"), "t1", "k1");
+      expect(await mine.tokenHash("c3")).toBe("t1");
+    });
+
+    it("a listing with maxAgeMs answers again within it, unless this store changed a host; without, it reads", async () => {
+      await mine.register(reg("c4"), "t", "k");
+      const first = await mine.list({ maxAgeMs: 1_000 });
+      expect(first.find((h) => h.id === "c4")?.state).toBe("active");
+      first.length = 0; // each caller's array is its own
+      await other.setState("c4", "draining");
+      expect((await mine.list({ maxAgeMs: 1_000 })).find((h) => h.id === "c4")?.state).toBe("active"); // another's change, within the age
+      expect((await mine.list()).find((h) => h.id === "c4")?.state).toBe("draining");
+      await other.setState("c4", "active");
+      await mine.list({ maxAgeMs: 1_000 });
+      await mine.setState("c4", "inactive"); // this store's change: seen at once
+      expect((await mine.list({ maxAgeMs: 1_000 })).find((h) => h.id === "c4")?.state).toBe("inactive");
+      await mine.updateLabels("c4", { zone: "b" }, []);
+      expect((await mine.list({ maxAgeMs: 1_000 })).find((h) => h.id === "c4")?.labels).toEqual({ zone: "b" });
+      await other.setState("c4", "draining");
+      now += 1_000;
+      expect((await mine.list({ maxAgeMs: 1_000 })).find((h) => h.id === "c4")?.state).toBe("draining");
+    });
+  });
 });

@@ -77,11 +77,60 @@ async function conditional(send: () => Promise<unknown>): Promise<boolean> {
 /** How long a host's key, replaced by a registration, still verifies its messages (sent by the process that died). */
 export const KEY_OVERLAP_MS = 2 * 60_000;
 
+export interface HostStoreOptions {
+  /**
+   * How long a host's credentials as read (its token's hash, its signing
+   * keys) answer again with no read: every request of an agent and every
+   * report it signs asks for them. What this store writes (a registration, a
+   * removal) is seen at once; what another process writes, within this. A
+   * caller whose check fails on a remembered credential asks again with
+   * `fresh` (a key replaced elsewhere a moment ago). Default 0: read each time.
+   */
+  credentialsMs?: number;
+  clock?: () => number;
+}
+
+/** At most this many hosts' credentials are remembered (a flood of unknown ids cannot grow it: only found hosts are kept). */
+const MAX_REMEMBERED = 10_000;
+
 export class HostStore {
+  readonly #credentialsMs: number;
+  readonly #clock: () => number;
+  readonly #remembered = new Map<string, { item: Record<string, AttributeValue>; at: number }>();
+  /** Bumped by every write of credentials here: a read begun before one is not remembered. */
+  #generation = 0;
+
   constructor(
     private readonly db: DynamoDBClient,
     private readonly table: string,
-  ) {}
+    options: HostStoreOptions = {},
+  ) {
+    this.#credentialsMs = options.credentialsMs ?? 0;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** The host's item, as remembered for up to credentialsMs (unless `fresh`), else read. */
+  async #credentials(id: string, fresh = false) {
+    const hit = this.#remembered.get(id);
+    if (!fresh && hit && this.#clock() - hit.at < this.#credentialsMs) return hit.item;
+    const generation = this.#generation;
+    const at = this.#clock();
+    const item = await this.#item(id);
+    if (!item || this.#credentialsMs <= 0) this.#remembered.delete(id);
+    else if (generation === this.#generation) {
+      if (this.#remembered.size >= MAX_REMEMBERED) this.#remembered.clear();
+      this.#remembered.set(id, { item, at });
+    }
+    return item;
+  }
+
+  #forget(id: string) {
+    this.#generation++;
+    this.#remembered.delete(id);
+  }
+
+  /** The last listing (see list), and the generation it was begun in. */
+  #listed: { at: number; generation: number; hosts: Promise<HostRecord[]> } | undefined;
 
   /**
    * (Re-)register a host: a new token hash and signing key replace the old
@@ -91,6 +140,7 @@ export class HostStore {
    * reports the last process sent just before it died are on the queue yet.
    */
   async register(host: Registration, tokenHash: string, publicKey: string, first: { name?: string; labels?: Record<string, string> } = {}): Promise<void> {
+    this.#forget(host.id);
     const values: Record<string, AttributeValue> = {
       ":q": { S: host.queueUrl },
       ":t": { N: String(host.lastSeen) },
@@ -114,15 +164,19 @@ export class HostStore {
       set.push("address = :a");
       values[":a"] = { S: host.address };
     }
-    await this.db.send(
-      new UpdateItemCommand({
-        TableName: this.table,
-        Key: { pk: { S: HOSTS }, sk: { S: host.id } },
-        UpdateExpression: `SET ${set.join(", ")}${host.address ? "" : " REMOVE address"}`,
-        ExpressionAttributeNames: { "#name": "name" },
-        ExpressionAttributeValues: values,
-      }),
-    );
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: { S: HOSTS }, sk: { S: host.id } },
+          UpdateExpression: `SET ${set.join(", ")}${host.address ? "" : " REMOVE address"}`,
+          ExpressionAttributeNames: { "#name": "name" },
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } finally {
+      this.#forget(host.id); // a read that overlapped the write may hold either
+    }
   }
 
   /** A heartbeat: false when the host is not registered (removed), and nothing is written then. */
@@ -149,8 +203,9 @@ export class HostStore {
     return item ? fromItem(item) : undefined;
   }
 
-  async tokenHash(id: string): Promise<string | undefined> {
-    return (await this.#item(id))?.tokenHash?.S;
+  /** The hash of the host's token (remembered: see credentialsMs; `fresh` reads it). */
+  async tokenHash(id: string, fresh = false): Promise<string | undefined> {
+    return (await this.#credentials(id, fresh))?.tokenHash?.S;
   }
 
   /** The Ed25519 public key (SPKI DER, base64) the host signs its messages with. */
@@ -159,8 +214,8 @@ export class HostStore {
   }
 
   /** The keys a message of the host may be signed with at `now`: its key, and for a while after it registered again, the one before. */
-  async publicKeys(id: string, now: number): Promise<string[]> {
-    const item = await this.#item(id);
+  async publicKeys(id: string, now: number, fresh = false): Promise<string[]> {
+    const item = await this.#credentials(id, fresh);
     const key = item?.publicKey?.S;
     if (!key) return [];
     const previous = item.previousKey?.S;
@@ -199,6 +254,7 @@ export class HostStore {
 
   /** Set the admin's state of a registered host; false when there is no such host. */
   async setState(id: string, state: HostAdminState): Promise<boolean> {
+    this.#generation++;
     return conditional(() =>
       this.db.send(
         new UpdateItemCommand({
@@ -209,7 +265,7 @@ export class HostStore {
           ExpressionAttributeValues: { ":s": { S: state } },
         }),
       ),
-    );
+    ).finally(() => this.#generation++);
   }
 
   /**
@@ -237,19 +293,40 @@ export class HostStore {
           }),
         ),
       );
-      if (written) return labels;
+      if (written) {
+        this.#generation++;
+        return labels;
+      }
     }
     throw new Error(`host ${id}: its labels changed under ${MAX_LABEL_RETRIES} attempts in a row; try again`);
   }
 
   /** Forget a host: its record (token, signing key, labels) and any unused join token. False when it was not registered. */
   async remove(id: string): Promise<boolean> {
-    await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: JOINS }, sk: { S: id } } }));
-    return conditional(() => this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: HOSTS }, sk: { S: id } }, ConditionExpression: hostExists })));
+    this.#forget(id);
+    try {
+      await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: JOINS }, sk: { S: id } } }));
+      return await conditional(() => this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: HOSTS }, sk: { S: id } }, ConditionExpression: hostExists })));
+    } finally {
+      this.#forget(id);
+    }
   }
 
-  async list(): Promise<HostRecord[]> {
-    return (await queryPartition(this.db, this.table, HOSTS)).map(fromItem);
+  /**
+   * Every registered host. With maxAgeMs, a listing begun that recently
+   * answers again (one under way is shared), unless this store changed a
+   * host since (a registration, a removal, its state or labels; not a
+   * heartbeat, whose lastSeen may lag by maxAgeMs). Each caller gets an array of its own.
+   */
+  async list(options: { maxAgeMs?: number } = {}): Promise<HostRecord[]> {
+    const hit = this.#listed;
+    if (options.maxAgeMs && hit && hit.generation === this.#generation && this.#clock() - hit.at < options.maxAgeMs) return [...(await hit.hosts)];
+    const listed = { at: this.#clock(), generation: this.#generation, hosts: queryPartition(this.db, this.table, HOSTS).then((items) => items.map(fromItem)) };
+    this.#listed = listed;
+    listed.hosts.catch(() => {
+      if (this.#listed === listed) this.#listed = undefined;
+    });
+    return [...(await listed.hosts)];
   }
 
   async alive(now: number, staleMs: number): Promise<HostRecord[]> {

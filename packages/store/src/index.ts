@@ -4,7 +4,7 @@ export { EventStore, hmacIntegrity, UntrustedCommitError, VersionConflictError }
 export type { EventStoreOptions, Integrity } from "./event-store.js";
 export { ChangeFeed } from "./feed.js";
 export { HostStore, KEY_OVERLAP_MS } from "./hosts.js";
-export type { HostAdminState, HostRecord, JoinRecord, Registration } from "./hosts.js";
+export type { HostAdminState, HostRecord, HostStoreOptions, JoinRecord, Registration } from "./hosts.js";
 export { CLAIM_LEASE_MS, IdempotencyStore } from "./idempotency.js";
 export type { Claim, StoredResponse } from "./idempotency.js";
 export { LeaseBusyError, LeaseStore } from "./leases.js";

@@ -85,7 +85,8 @@ export function stackLookups(deps: LookupDeps) {
   /** Every registered host with its state and labels: the decider places new containers on the active ones. */
   async function liveHosts(): Promise<HostInfo[]> {
     const now = deps.clock();
-    return (await deps.hosts.list()).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, lastHeard(h.lastSeen, deps.heardSince), now, deps.hostStaleMs), labels: h.labels }));
+    // a listing up to 1 s old (what this process changed of the hosts is seen at once: see HostStore.list)
+    return (await deps.hosts.list({ maxAgeMs: 1_000 })).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, lastHeard(h.lastSeen, deps.heardSince), now, deps.hostStaleMs), labels: h.labels }));
   }
 
   /** Host id → name, for listings: a container's HOST is its host's name. */

@@ -97,7 +97,7 @@ export function registrationRoutes(deps: RegistrationDeps) {
         throw invalid("publicKey: not an Ed25519 public key (SPKI DER, base64)", "publicKey");
       }
       const join = joinTokenPattern.exec(token)?.[1] === id ? await deps.hosts.consumeJoin(id, given, clock()) : undefined;
-      const allowed = sameHash(given, adminHash) || (hostTokenPattern.exec(token)?.[1] === id && sameHash(given, (await deps.hosts.tokenHash(id)) ?? "")) || join !== undefined;
+      const allowed = sameHash(given, adminHash) || (hostTokenPattern.exec(token)?.[1] === id && sameHash(given, (await deps.hosts.tokenHash(id, true)) ?? "")) || join !== undefined;
       if (!allowed) throw new HTTPException(403, { message: `this token may not register host ${id}` });
       const queueUrl = await deps.hostQueue(id);
       const hostToken = `host.${id}.${randomBytes(24).toString("base64url")}`;

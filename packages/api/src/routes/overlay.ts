@@ -4,7 +4,7 @@ import { SubnetPoolExhaustedError, type HostRecord, type SubnetStore } from "@co
 import { hostIdPattern } from "./hosts.js";
 
 export interface OverlayRoutesDeps {
-  hosts: { list(): Promise<HostRecord[]> };
+  hosts: { list(options?: { maxAgeMs?: number }): Promise<HostRecord[]> };
   /** Each stack's subnet per host. */
   subnets: SubnetStore;
   /** Each host's VTEP address: the same store over the VTEP pool, under the stack name `vtep`. */
@@ -110,7 +110,8 @@ export function overlayRoutes(deps: OverlayRoutesDeps) {
     .get("/:id/overlay", async (c) => {
       const id = c.req.param("id");
       if (!hostIdPattern.test(id)) throw invalid(`invalid host id "${id.slice(0, 80)}"`, "id");
-      const hosts = await deps.hosts.list();
+      // every host asks every 2 s: a listing up to 1 s old answers them all (a change made here is seen at once)
+      const hosts = await deps.hosts.list({ maxAgeMs: 1_000 });
       const self = hosts.find((h) => h.id === id);
       if (!self) throw notFound(`host ${id} is not registered`);
       const me = await peerOf(self);
