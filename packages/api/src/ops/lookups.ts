@@ -86,7 +86,8 @@ export function stackLookups(deps: LookupDeps) {
   async function liveHosts(): Promise<HostInfo[]> {
     const now = deps.clock();
     // a listing up to 1 s old (what this process changed of the hosts is seen at once: see HostStore.list)
-    return (await deps.hosts.list({ maxAgeMs: 1_000 })).map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, lastHeard(h.lastSeen, deps.heardSince), now, deps.hostStaleMs), labels: h.labels }));
+    const hosts = await deps.hosts.list({ maxAgeMs: 1_000 });
+    return hosts.map((h) => ({ id: h.id, name: h.name, state: hostState(h.state, lastHeard(h.lastSeen, deps.heardSince), now, deps.hostStaleMs), labels: h.labels }));
   }
 
   /** Host id → name, for listings: a container's HOST is its host's name. */
