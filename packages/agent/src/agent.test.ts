@@ -490,7 +490,7 @@ describe("reports of a stack's steps that end together", () => {
       return undefined;
     };
   }
-  const removal = (n: number, stack = "demo") => ({ step: step("remove", { id: `${stack}.web.${n}.remove.r1.op1`, stack, slot: n, container: `${stack}-web-${n}` }), attempt: 1 });
+  const removal = (n: number, stack = "demo") => ({ kind: "step" as const, step: step("remove", { id: `${stack}.web.${n}.remove.r1.op1`, stack, slot: n, container: `${stack}-web-${n}` }), attempt: 1 });
   // the sender records what the reporter hands it, batch by batch (the queue's own behaviour is queue.test.ts's)
   const recorder = () => {
     const batches: string[][] = [];
