@@ -19,7 +19,19 @@ if (cli.version !== pkg.version) throw new Error(`packages/cli/package.json is a
  * files at run time (dynalite's LevelDB, fauxqs) or carries native parts (dockerode's ssh2). The rest (zod, yaml,
  * commander, hono, ...) goes into the bundle: a client verb loads one file of code, not a tree of packages.
  */
-const stayImports = (name) => name.startsWith("@aws-sdk/") || ["dynalite", "fauxqs", "dockerode", "@hono/node-server"].includes(name);
+const stayImports = (name) => name.startsWith("@aws-sdk/") || ["dynalite", "fauxqs", "@hono/node-server"].includes(name);
+
+/**
+ * dockerode is bundled but for what it loads at its top and corral never calls: docker-modem's ssh:// transport
+ * (ssh2, whose WebAssembly Poly1305 alone reserves 16 MB) and dockerode's BuildKit session and protocol (gRPC,
+ * protobufjs). Each is a stub that requires the real file from dockerode's own install the first time it is
+ * called (corral calls none: its DOCKER_HOST is unix:// or tcp://): an idle agent holds ~30 MB less.
+ */
+const dockerodeOnDemand = {
+  "docker-modem/lib/modem.js ./ssh": "docker-modem/lib/ssh.js",
+  "dockerode/lib/docker.js ./session": "dockerode/lib/session.js",
+  "dockerode/lib/docker.js ./buildkit": "dockerode/lib/buildkit.js",
+};
 const imported = new Set();
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
@@ -45,6 +57,23 @@ const result = await build({
         b.onResolve({ filter: /^node:child_process$/ }, (args) => (/node_modules\/commander\//.test(args.importer) ? { path: "child_process", namespace: "on-demand" } : undefined));
         b.onLoad({ filter: /.*/, namespace: "on-demand" }, () => ({
           contents: 'let m; module.exports = { spawn: (...a) => (m ??= require("node:child_process")).spawn(...a) };',
+          loader: "js",
+        }));
+      },
+    },
+    {
+      name: "dockerode-extras-on-demand",
+      setup(b) {
+        b.onResolve({ filter: /^\.\/(ssh|session|buildkit)$/ }, (args) => {
+          const from = /node_modules\/((?:docker-modem|dockerode)\/lib\/[a-z]+\.js)$/.exec(args.importer)?.[1];
+          const real = from && dockerodeOnDemand[`${from} ${args.path}`];
+          return real ? { path: real, namespace: "on-demand-dockerode" } : undefined;
+        });
+        b.onLoad({ filter: /.*/, namespace: "on-demand-dockerode" }, (args) => ({
+          // resolved from dockerode's folder: docker-modem may sit under it rather than beside it
+          contents:
+            `let m; const load = () => (m ??= require(require.resolve(${JSON.stringify(args.path)}, { paths: [require("node:path").dirname(require.resolve("dockerode"))] })));\n` +
+            "module.exports = function (...a) { return load().apply(this, a); };",
           loader: "js",
         }));
       },

@@ -1,5 +1,6 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cliBin, repoRoot } from "./support.js";
@@ -27,5 +28,43 @@ describe("the answers bin/corral.js gives without loading the CLI", () => {
   it("anything else goes to the CLI: a verb's help, a typo", () => {
     expect(run(cliBin, ["ps", "--help"])).toMatch(/^Usage: corral ps/);
     expect(() => run(cliBin, ["--helpp"])).toThrow(/unknown option '--helpp'/);
+  });
+});
+
+// What a verb loads, as the process sees it when it ends: the packages of every module in Node's module cache
+// (the externals the bundle imports, @aws-sdk/*, dynalite, fauxqs, stay files of their own there).
+describe("what each verb loads", () => {
+  const probe = join(mkdtempSync(join(tmpdir(), "corral-loads-")), "probe.mjs");
+  writeFileSync(
+    probe,
+    [
+      'import { createRequire } from "node:module";',
+      "const require = createRequire(import.meta.url);",
+      "process.on('exit', () => {",
+      "  const names = new Set(Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(k); return m ? [m[1]] : []; }));",
+      "  process.stderr.write(`LOADED ${JSON.stringify([...names])}\\n`);",
+      "});",
+      "setTimeout(() => process.exit(0), 4000).unref();",
+    ].join("\n"),
+  );
+  const loaded = (args: string[]) => {
+    const r = spawnSync(process.execPath, [cliBin, ...args], { encoding: "utf8", timeout: 20_000, env: { ...process.env, NODE_OPTIONS: `--import=${probe}`, CORRAL_URL: "http://127.0.0.1:9", CORRAL_TOKEN: "t" } });
+    const line = /LOADED (.*)/.exec(r.stderr)?.[1];
+    if (!line) throw new Error(`no module list from corral ${args.join(" ")}: ${r.stderr}`);
+    return JSON.parse(line) as string[];
+  };
+  const serverOnly = ["dynalite", "fauxqs", "@aws-sdk/client-dynamodb", "@aws-sdk/client-kms", "@hono/node-server"];
+  // what dockerode loads at its top and corral never calls (see scripts/build.mjs: dockerodeOnDemand)
+  const neverCalled = ["ssh2", "@grpc/grpc-js", "protobufjs"];
+
+  it("a client verb (ps) loads no AWS SDK, no Docker client, no stand-in", () => {
+    const got = loaded(["ps"]);
+    for (const name of [...serverOnly, ...neverCalled, "@aws-sdk/client-sqs", "dockerode"]) expect(got, name).not.toContain(name);
+  });
+
+  it("the agent loads the queue's SDK client, and neither the stand-ins nor what dockerode never needs", () => {
+    const got = loaded(["agent", "--join", "http://127.0.0.1:9", "--token", "t", "--state-dir", join(tmpdir(), `corral-loads-${process.pid}`)]);
+    expect(got).toContain("@aws-sdk/client-sqs"); // the probe sees the externals
+    for (const name of [...serverOnly, ...neverCalled]) expect(got, name).not.toContain(name);
   });
 });

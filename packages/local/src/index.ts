@@ -4,6 +4,6 @@ export { controlKeys, controlKeysOf } from "./keys.js";
 export { buildPlane, vtepPool } from "./plane.js";
 export type { Plane, PlaneParts } from "./plane.js";
 export type { ControlKeys } from "./keys.js";
-export { adminToken, logLevels, ServerStartError, startServer, stderrLogger } from "./server.js";
-export type { LogLevel, RunningServer, ServerOptions } from "./server.js";
+export { adminToken, ServerStartError, startServer, stderrLogger } from "./server.js";
+export type { RunningServer, ServerOptions } from "./server.js";
 export { DataFolderInUseError, lockDataFolder } from "./lock.js";

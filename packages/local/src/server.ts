@@ -6,7 +6,7 @@ import { serve } from "@hono/node-server";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { startAgent, type RunningAgent } from "@corral/agent";
 import { startControlLoop } from "@corral/control";
-import type { Logger, SitePolicy } from "@corral/core";
+import { lineLogger, type Logger, type LogLevel, type SitePolicy } from "@corral/core";
 import { controlQueueName, ensureFifoQueue, hostQueueName, sqsClient, standInOptions, type SqsConfig } from "@corral/queue";
 import { ChangeFeed, dynamoClient, type DynamoConfig, ensureTable, HostStore, KeyFileMasterKey, KmsMasterKey, privateFile, privateFolder } from "@corral/store";
 import { controlKeys } from "./keys.js";
@@ -82,25 +82,8 @@ export function adminToken(dataDir: string): string {
   return token;
 }
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
-export const logLevels: readonly LogLevel[] = ["debug", "info", "warn", "error"];
-
-/**
- * A line logger on stderr: `TIME level message key=value ...`. Lines below
- * `level` are dropped: info (the default) is what a user wants to read,
- * debug adds the routine (agent heartbeats, each chunk of a session).
- */
-export function stderrLogger(level: LogLevel = "info", write: (line: string) => void = (l) => void process.stderr.write(l)): Logger {
-  const rank = logLevels.indexOf(level);
-  const line = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
-    if (logLevels.indexOf(at) < rank) return;
-    const rest = Object.entries(fields ?? {})
-      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-      .join(" ");
-    write(`${new Date().toISOString()} ${at} ${message}${rest ? ` ${rest}` : ""}\n`);
-  };
-  return { debug: (m, f) => line("debug", m, f), info: (m, f) => line("info", m, f), warn: (m, f) => line("warn", m, f), error: (m, f) => line("error", m, f) };
-}
+/** corral's line logger (core's lineLogger) on stderr. */
+export const stderrLogger = (level: LogLevel = "info", write: (line: string) => void = (l) => void process.stderr.write(l)): Logger => lineLogger(level, write);
 
 /**
  * `corral server`: DynamoDB and SQS stand-ins in this process (dynalite on

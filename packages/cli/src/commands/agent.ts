@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import type { Command } from "commander";
+import { lineLogger } from "@corral/core";
 import { CliError, clientConfig } from "../client.js";
 import { verb, type Ctx } from "./context.js";
 import { logLevel } from "./server.js";
@@ -50,7 +51,6 @@ async function runAgent(ctx: Ctx, opts: AgentOptions): Promise<void> {
   if (process.env.CORRAL_OVERLAY && !fromEnv) throw new CliError(`CORRAL_OVERLAY: expected on, off, auto, 1 or 0, got "${process.env.CORRAL_OVERLAY.slice(0, 40)}"`);
   const overlayMode = opts.overlay ?? fromEnv ?? "auto";
   const { CredentialStore, defaultStateDir, startAgent } = await import("@corral/agent");
-  const { stderrLogger } = await import("@corral/local");
   const credentials = new CredentialStore(opts.stateDir ?? process.env.CORRAL_AGENT_STATE ?? defaultStateDir());
   const url = (opts.join ?? process.env.CORRAL_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
   // a token given wins; else the host token this agent saved when it joined; else the CLI's own (CORRAL_TOKEN, the server's token file)
@@ -73,7 +73,8 @@ async function runAgent(ctx: Ctx, opts: AgentOptions): Promise<void> {
     ...(dockerHost ? { dockerHost } : {}),
     ...(opts.address ? { address: opts.address } : {}),
     duplicateMessages: process.env.CORRAL_TEST_DUPLICATE_MESSAGES === "1",
-    log: stderrLogger(logLevel(process.env.CORRAL_LOG_LEVEL ?? "info")),
+    // (the logger is core's: @corral/local would load the stand-ins, dynalite and fauxqs, into every agent)
+    log: lineLogger(logLevel(process.env.CORRAL_LOG_LEVEL ?? "info"), (l) => void process.stderr.write(l)),
   });
   ctx.io.out(`corral agent ${agent.hostId} connected to ${config.url}`);
   const ended = await Promise.race([waitForSignal().then(() => undefined), agent.ended]);
