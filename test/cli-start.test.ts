@@ -62,6 +62,14 @@ describe("what each verb loads", () => {
     for (const name of [...serverOnly, ...neverCalled, "@aws-sdk/client-sqs", "dockerode"]) expect(got, name).not.toContain(name);
   });
 
+  it("nor the bundle's heavy chunks: corral's decider, zod, yaml, cron (a few helpers of core's may come along)", () => {
+    // Node's ESM loader says each file it loads (NODE_DEBUG=esm); esbuild heads each module in a chunk with its path
+    const r = spawnSync(process.execPath, [cliBin, "ps"], { encoding: "utf8", timeout: 20_000, env: { ...process.env, NODE_DEBUG: "esm", CORRAL_URL: "http://127.0.0.1:9", CORRAL_TOKEN: "t" } });
+    const files = [...new Set([...r.stderr.matchAll(/Translating StandardModule file:\/\/(\S+)/g)].map((m) => m[1]!))];
+    expect(files.some((f) => f.endsWith("dist/corral.js"))).toBe(true);
+    for (const f of files) expect(readFileSync(f, "utf8"), f).not.toMatch(/^\/\/ (packages\/core\/src\/decide|node_modules\/(zod|yaml|cron-parser|luxon))\//m);
+  });
+
   it("the agent loads the queue's SDK client, and neither the stand-ins nor what dockerode never needs", () => {
     const got = loaded(["agent", "--join", "http://127.0.0.1:9", "--token", "t", "--state-dir", join(tmpdir(), `corral-loads-${process.pid}`)]);
     expect(got).toContain("@aws-sdk/client-sqs"); // the probe sees the externals
