@@ -193,8 +193,13 @@ describe("the queue is a trust boundary", () => {
     const web = (await store.commits("trust")).flatMap((c) => c.events).find((e) => e.type === "StepPlanned" && e.step.action === "create")!;
     if (web.type !== "StepPlanned") throw new Error("no create step");
     const evil: Step = { ...web.step, id: "forged-create", op: state.op?.id ?? "op", container: "trust-evil-2", after: [] };
-    // written straight into the table, as a local user can on the embedded stand-in
+    // written straight into the table, as its owner (or root) can on the embedded stand-in's private socket
     await store.append("trust", state.version, [{ type: "StepPlanned", step: evil, at: Date.now() } as never], "controller");
+    // the embedded server is its table's only writer: the states it keeps are current, and it meets the forged
+    // commit at its next write to the stack (that version is taken), then reads the log and refuses it
+    const restart = await corral(server, ["restart", "trust/web"]);
+    expect(restart.code).not.toBe(0);
+    expect(restart.stderr).toMatch(/stack trust: commit \d+ was not written by this control plane/);
     const ps = await corral(server, ["ps"]);
     expect(ps.code).not.toBe(0);
     expect(ps.stderr).toMatch(/stack trust: commit \d+ was not written by this control plane/);

@@ -56,6 +56,8 @@ export interface PlaneParts {
   adminToken: string;
   /** Wakes long-polls in this process (see ChangeFeed); another process's writes are seen when the wait times out into a read. */
   feed: ChangeFeed;
+  /** This plane is its table's only writer (the embedded server): the states it keeps are current (see EventStoreOptions.soleWriter). */
+  soleWriter?: boolean;
   /** Host queue visibility timeout: how long a step taken by a dead agent waits. */
   visibilitySeconds: number;
   /** When this control plane started where no heartbeat could reach it (the embedded server); unset on AWS (see ControllerOptions). */
@@ -109,7 +111,7 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
   const { db, table, sqs, keys, masterKey, log, chatQueueUrl } = parts;
   // every stack's state kept (a few KB each): the reads of every stack (agents' reconciles, the tick's sweeps, listings)
   // then read each stack's new commits only, not its snapshot too
-  const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey), cacheStacks: 20_000 });
+  const store = new EventStore(db, { table, feed: parts.feed, integrity: hmacIntegrity(keys.commitKey), cacheStacks: 20_000, soleWriter: parts.soleWriter ?? false });
   // every request of an agent and every report it signs is checked against its host's credentials: remembered 5 s
   // (what this plane writes, a registration or a removal, is seen at once; what another function writes, within 5 s)
   const hosts = new HostStore(db, table, { credentialsMs: 5_000 });

@@ -224,6 +224,8 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     masterKey,
     adminToken: token,
     feed,
+    // the table is this server's alone: its data folder is locked, and dynalite listens on a socket inside it
+    soleWriter: true,
     visibilitySeconds,
     heardSince: startedAt,
     ready: () => ready,

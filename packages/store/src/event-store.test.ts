@@ -59,7 +59,7 @@ describe("event store on dynalite", () => {
 
 describe("the states a process keeps between loads", () => {
   /** A store of its own (as another process has), counting the requests it sends by command. */
-  const counted = (options: { cacheStacks?: number; clock?: () => number } = {}) => {
+  const counted = (options: { cacheStacks?: number; clock?: () => number; soleWriter?: boolean } = {}) => {
     const db = dynamoClient({ endpoint: dynamo.endpoint, table: "corral-test" });
     const sent: string[] = [];
     db.middlewareStack.add((next, context) => (args) => (sent.push(context.commandName ?? "?"), next(args)), { step: "initialize" });
@@ -140,5 +140,55 @@ describe("the states a process keeps between loads", () => {
     sent.length = 0;
     expect((await mine.load("k6", { maxAgeMs: 60_000 })).version).toBe(2);
     expect(sent).toEqual(["QueryCommand"]);
+  });
+
+  describe("the table's sole writer (the embedded server)", () => {
+    it("a kept state is folded forward by its own appends: loads read nothing, and the state is what a fresh read folds", async () => {
+      const { store: mine, sent } = counted({ soleWriter: true });
+      await mine.append("s1", 0, [created("s1")]);
+      await mine.load("s1");
+      sent.length = 0;
+      await mine.append("s1", 1, [started("op1")]);
+      const state = await mine.load("s1");
+      expect(sent).toEqual(["PutItemCommand"]); // the append, and no read
+      expect(state).toMatchObject({ version: 2, op: { id: "op1" } });
+      expect(state).toEqual(await counted().store.load("s1"));
+    });
+
+    it("writes the snapshot every snapshotEvery commits as it appends, for the next start", async () => {
+      const { store: mine, sent } = counted({ soleWriter: true });
+      await mine.append("s2", 0, [created("s2")]);
+      await mine.load("s2");
+      sent.length = 0;
+      for (let v = 1; v <= 3; v++) await mine.append("s2", v, [started(`op${v}`)]);
+      expect(sent).toEqual(["PutItemCommand", "PutItemCommand", "PutItemCommand", "PutItemCommand"]); // 3 commits, 1 snapshot
+      const fresh = counted();
+      expect((await fresh.store.load("s2")).version).toBe(4);
+      expect(fresh.sent).toEqual(["GetItemCommand", "QueryCommand"]);
+    });
+
+    it("a commit another wrote is met by the next append, which drops the kept state: the retry reads the log", async () => {
+      const { store: mine } = counted({ soleWriter: true });
+      const other = counted().store;
+      await mine.append("s3", 0, [created("s3")]);
+      await mine.load("s3");
+      await other.append("s3", 1, [started("behind")]);
+      expect((await mine.load("s3")).version).toBe(1); // not read: this process is meant to be the only writer
+      await expect(mine.append("s3", 1, [started("mine")])).rejects.toBeInstanceOf(VersionConflictError);
+      expect(await mine.load("s3")).toMatchObject({ version: 2, op: { id: "behind" } });
+    });
+
+    it("a load an append overtook does not keep its state as current", async () => {
+      const { store: mine, sent } = counted({ soleWriter: true });
+      await mine.append("s4", 0, [created("s4")]);
+      const loading = mine.load("s4");
+      await mine.append("s4", 1, [started("op1")]);
+      await loading;
+      sent.length = 0;
+      expect((await mine.load("s4")).version).toBe(2);
+      sent.length = 0;
+      expect((await mine.load("s4")).version).toBe(2);
+      expect(sent).toEqual([]); // current again
+    });
   });
 });

@@ -68,6 +68,16 @@ export interface EventStoreOptions {
   integrity?: Integrity;
   /** How many stacks' states this process keeps between loads (default 500; 0: none). */
   cacheStacks?: number;
+  /**
+   * This process is the table's only writer (the embedded server: it holds
+   * its data folder, and the stand-in listens on a socket inside it): a state
+   * it keeps is the stack's current one, folded forward by its own appends,
+   * and a load of it reads nothing. A write that finds its version taken
+   * (which only another writer could do) drops the kept state: the next load
+   * reads the log, and refuses a commit without a good MAC. Default false:
+   * the Lambda functions share their table.
+   */
+  soleWriter?: boolean;
 }
 
 /**
@@ -108,7 +118,10 @@ export class EventStore implements EventLog {
     this.#snapshotEvery = options.snapshotEvery ?? 20;
     this.#clock = options.clock ?? Date.now;
     this.#cacheStacks = options.cacheStacks ?? 500;
+    this.#soleWriter = options.soleWriter ?? false;
   }
+
+  readonly #soleWriter: boolean;
 
   /** Append a batch of events as version `expected + 1`. Throws VersionConflictError if taken. */
   async append(stack: string, expected: number, events: StackEvent[], by = "system"): Promise<Commit> {
@@ -133,12 +146,34 @@ export class EventStore implements EventLog {
         }),
       );
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) throw new VersionConflictError(stack, commit.version);
+      if (e instanceof ConditionalCheckFailedException) {
+        this.#cache.delete(stack); // (sole writer: someone else wrote; the log says what)
+        throw new VersionConflictError(stack, commit.version);
+      }
+      if (this.#soleWriter) this.#cache.delete(stack); // the write may have landed or not: the log says which
       throw e;
     }
-    this.#appends.set(stack, (this.#appends.get(stack) ?? 0) + 1);
+    const appends = (this.#appends.get(stack) ?? 0) + 1;
+    this.#appends.set(stack, appends);
+    if (this.#soleWriter) await this.#foldForward(stack, commit, appends);
     this.#feed?.changed(stack);
     return commit;
+  }
+
+  /** Sole writer: the kept state, at the version this commit follows, takes its events (and a snapshot when due). */
+  async #foldForward(stack: string, commit: Commit, appends: number) {
+    const kept = this.#cache.get(stack);
+    if (!kept || kept.state.version !== commit.version - 1) {
+      this.#cache.delete(stack);
+      return;
+    }
+    const state = fold(kept.state, [commit]);
+    let snapshotAt = kept.snapshotAt;
+    if (state.version - snapshotAt >= this.#snapshotEvery) {
+      await this.#snapshot(state);
+      snapshotAt = state.version;
+    }
+    this.#keep(stack, { state, snapshotAt, readAt: this.#clock(), appends });
   }
 
   /** Commits with a version above `after`, oldest first. */
@@ -187,6 +222,8 @@ export class EventStore implements EventLog {
   async load(stack: string, options: { maxAgeMs?: number } = {}): Promise<StackState> {
     const kept = this.#cache.get(stack);
     const appends = this.#appends.get(stack) ?? 0;
+    // (a state whose read overlapped an append of this process's may lack it: that one reads the commits after it)
+    if (kept && this.#soleWriter && kept.appends === appends) return this.#touch(stack, kept);
     if (kept && options.maxAgeMs !== undefined && kept.appends === appends && this.#clock() - kept.readAt <= options.maxAgeMs) return kept.state;
     const readAt = this.#clock();
     let base: StackState;
@@ -208,6 +245,13 @@ export class EventStore implements EventLog {
     }
     this.#keep(stack, { state, snapshotAt, readAt, appends });
     return state;
+  }
+
+  /** A kept state, now the most recently used. */
+  #touch(stack: string, kept: { state: StackState; snapshotAt: number; readAt: number; appends: number }): StackState {
+    this.#cache.delete(stack);
+    this.#cache.set(stack, kept);
+    return kept.state;
   }
 
   #keep(stack: string, kept: { state: StackState; snapshotAt: number; readAt: number; appends: number }) {
