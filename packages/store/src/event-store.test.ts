@@ -178,6 +178,18 @@ describe("the states a process keeps between loads", () => {
       expect(await mine.load("s3")).toMatchObject({ version: 2, op: { id: "behind" } });
     });
 
+    it("reads the index of stacks once, and adds the stacks it creates", async () => {
+      const { store: mine, sent } = counted({ soleWriter: true });
+      await counted().store.append("s5", 0, [created("s5")]);
+      expect(await mine.stackNames()).toContain("s5");
+      await mine.append("s6", 0, [created("s6")]);
+      sent.length = 0;
+      const names = await mine.stackNames();
+      expect(names).toEqual(expect.arrayContaining(["s5", "s6"]));
+      expect(new Set(names).size).toBe(names.length);
+      expect(sent).toEqual([]);
+    });
+
     it("a load an append overtook does not keep its state as current", async () => {
       const { store: mine, sent } = counted({ soleWriter: true });
       await mine.append("s4", 0, [created("s4")]);

@@ -303,10 +303,25 @@ export class EventStore implements EventLog {
     await this.#db.send(
       new PutItemCommand({ TableName: this.#table, Item: { pk: { S: STACK_INDEX }, sk: { S: stack } } }),
     );
+    this.#indexed.add(stack);
   }
 
-  /** Names of stacks that have ever been created (callers check `exists`). */
+  /** Sole writer: the names this process indexed, and the index as read once (see stackNames). */
+  readonly #indexed = new Set<string>();
+  #listed: Promise<string[]> | undefined;
+
+  /** Names of stacks that have ever been created (callers check `exists`); the sole writer reads the index once. */
   async stackNames(): Promise<string[]> {
+    if (!this.#soleWriter) return this.#readIndex();
+    this.#listed ??= this.#readIndex().catch((e: unknown) => {
+      this.#listed = undefined;
+      throw e;
+    });
+    const listed = await this.#listed;
+    return [...new Set([...listed, ...this.#indexed])];
+  }
+
+  async #readIndex(): Promise<string[]> {
     const names: string[] = [];
     let start: Record<string, import("@aws-sdk/client-dynamodb").AttributeValue> | undefined;
     do {
