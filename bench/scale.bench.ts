@@ -155,7 +155,11 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
             const version = (r.body as { version: number }).version;
             if ((lastAccepted.get(stack)?.version ?? -1) < version) lastAccepted.set(stack, { version, rev });
           },
-          () => void statuses.set(0, (statuses.get(0) ?? 0) + 1),
+          (e: unknown) => {
+            statuses.set(0, (statuses.get(0) ?? 0) + 1);
+            if (!said.has(0)) notes.push(`up --upgrade under load: no answer: ${String(e).slice(0, 300)}`);
+            said.add(0);
+          },
         ),
       );
     }

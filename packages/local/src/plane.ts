@@ -15,6 +15,7 @@ import {
   HookStore,
   ChatJobStore,
   ChatStore,
+  MemoryRates,
   RateStore,
   SecretStore,
   SessionStore,
@@ -56,7 +57,11 @@ export interface PlaneParts {
   adminToken: string;
   /** Wakes long-polls in this process (see ChangeFeed); another process's writes are seen when the wait times out into a read. */
   feed: ChangeFeed;
-  /** This plane is its table's only writer (the embedded server): the states it keeps are current (see EventStoreOptions.soleWriter). */
+  /**
+   * This plane is its table's only writer and the only API (the embedded
+   * server): the states it keeps are current (see EventStoreOptions.soleWriter),
+   * and it counts requests against the rate limits in memory.
+   */
   soleWriter?: boolean;
   /** Host queue visibility timeout: how long a step taken by a dead agent waits. */
   visibilitySeconds: number;
@@ -169,7 +174,8 @@ export async function buildPlane(parts: PlaneParts): Promise<Plane> {
           },
         }
       : {}),
-    rates: new RateStore(db, table),
+    // the only API there is (the embedded server) counts in memory: no write to the table per request
+    rates: parts.soleWriter ? new MemoryRates() : new RateStore(db, table),
     feed: parts.feed,
     sender,
     controlQueueUrl: parts.controlQueueUrl,

@@ -28,4 +28,4 @@ export { ChatStore } from "./chat.js";
 export type { ChatConfig } from "./chat.js";
 export { ChatJobStore } from "./chat-jobs.js";
 export type { ChatJob } from "./chat-jobs.js";
-export { RateStore } from "./rates.js";
+export { MemoryRates, RateStore } from "./rates.js";

@@ -34,3 +34,32 @@ export class RateStore {
     }
   }
 }
+
+/**
+ * The same counts in this process's memory, for a control plane that is the
+ * only one answering (the embedded server): no write per request. A restart
+ * starts the window's count again.
+ */
+export class MemoryRates {
+  /** scope → [window, count] */
+  readonly #counts = new Map<string, [number, number]>();
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  async take(scope: string, limit: number, windowMs: number): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> {
+    const now = this.clock();
+    const window = Math.floor(now / windowMs);
+    const key = `${windowMs}:${scope}`;
+    const [at, n] = this.#counts.get(key) ?? [window, 0];
+    const count = at === window ? n : 0;
+    if (count >= limit) return { ok: false, retryAfterMs: (window + 1) * windowMs - now };
+    if (this.#counts.size > 100_000) this.#prune(window); // (scopes are tokens and webhook ids: a few, unless something floods)
+    this.#counts.set(key, [window, count + 1]);
+    return { ok: true };
+  }
+
+  #prune(window: number) {
+    for (const [k, [at]] of this.#counts) if (at < window) this.#counts.delete(k);
+    if (this.#counts.size > 100_000) this.#counts.clear();
+  }
+}
