@@ -46,8 +46,10 @@ describe.skipIf(why !== undefined)("a full disk for the data folder", () => {
     await run("sh", ["-c", `dd if=/dev/zero of=${fill} bs=1M count=1000 2>/dev/null || true`]);
     // a file's last page may still take a small append (tmpfs gives no new page, but the store's log has room in its
     // last one): writes that change nothing the test reads (a secret's versions) use it up until the store refuses
+    // (a secret of the stack's: a name of another shape is refused before anything is written, full disk or not)
+    const secretName = `app.${stack}.token`;
     const secret = () =>
-      fetch(`${server.url}/v1/secrets/disk-secret`, {
+      fetch(`${server.url}/v1/secrets/${secretName}`, {
         method: "POST",
         headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
         body: JSON.stringify({ value: Buffer.from(`s3cret-${Math.random()}`).toString("base64") }),
@@ -57,7 +59,7 @@ describe.skipIf(why !== undefined)("a full disk for the data folder", () => {
     const upgrade = await corral(server, ["up", "-d", "--upgrade", "-s", stack, "-f", file("2")]);
     expect(upgrade.code).not.toBe(0);
     expect(upgrade.stderr).toMatch(/data folder is full/);
-    const res = await fetch(`${server.url}/v1/secrets/disk-secret`, {
+    const res = await fetch(`${server.url}/v1/secrets/${secretName}`, {
       method: "POST",
       headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
       body: JSON.stringify({ value: Buffer.from("s3cret").toString("base64") }),

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ScanCommand } from "@aws-sdk/client-dynamodb";
+import { ScanCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDynamo, type StandIn } from "@corral/local";
@@ -93,6 +93,22 @@ describe.each(adapters)("secrets sealed under %s", (name, makeKey) => {
     expect((await store.reveal(secret, 1))?.toString()).toBe("one");
     expect((await store.reveal(secret, 2))?.toString()).toBe("two");
     expect(await store.info(secret)).toMatchObject({ versions: 2, owner: "alice", group: "labs" });
+  });
+
+  it("a version whose index update failed (a full disk, a crash between the two writes) does not wedge the next, nor outlive rm", async () => {
+    const store = new SecretStore(db(), "corral-secrets", await makeKey());
+    const lagging = `${secret}-lag`;
+    await store.put(lagging, Buffer.from("one"), "alice", "labs");
+    await store.put(lagging, Buffer.from("two"), "alice", "labs");
+    // the index as a failed second write leaves it: one version, where two are written
+    await db().send(new UpdateItemCommand({ TableName: "corral-secrets", Key: { pk: { S: "SECRETS" }, sk: { S: lagging } }, UpdateExpression: "SET versions = :v", ExpressionAttributeValues: { ":v": { N: "1" } } }));
+    expect(await store.put(lagging, Buffer.from("two"), "alice", "labs")).toEqual({ kind: "unchanged", version: 2 });
+    expect(await store.put(lagging, Buffer.from("three"), "alice", "labs")).toEqual({ kind: "new-version", version: 3 });
+    expect(await store.info(lagging)).toMatchObject({ versions: 3 });
+    await db().send(new UpdateItemCommand({ TableName: "corral-secrets", Key: { pk: { S: "SECRETS" }, sk: { S: lagging } }, UpdateExpression: "SET versions = :v", ExpressionAttributeValues: { ":v": { N: "2" } } }));
+    await store.remove(lagging);
+    const left = await db().send(new ScanCommand({ TableName: "corral-secrets" }));
+    expect((left.Items ?? []).filter((i) => i.pk?.S === `SECRET#${lagging}` || i.sk?.S === lagging)).toEqual([]);
   });
 
   it("stores nothing readable: no value in any item of the table", async () => {

@@ -135,10 +135,11 @@ export class SecretStore {
   async put(name: string, value: Buffer, owner: string, group: string): Promise<PutOutcome> {
     const mac = await this.key.mac(value);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.info(name);
-      const latest = current?.versions ?? 0;
+      // the newest version as written, not as the index says: a write whose index update failed (a full disk, a
+      // crash between the two) left the index behind, and the next version is the one after what is there
+      const item = await this.#newest(name);
+      const latest = item ? Number(item.sk?.S?.slice(1)) : 0;
       if (latest > 0) {
-        const item = (await this.db.send(new GetItemCommand({ TableName: this.table, Key: { pk: { S: `SECRET#${name}` }, sk: { S: versionKey(latest) } }, ConsistentRead: true }))).Item;
         const previous = Buffer.from(item?.mac?.S ?? "", "base64");
         const now = Buffer.from(mac, "base64");
         if (previous.length === now.length && timingSafeEqual(previous, now)) return { kind: "unchanged", version: latest };
@@ -191,9 +192,20 @@ export class SecretStore {
     return open(dataKey, item.sealed.S);
   }
 
+  /** The newest version item of a secret, whatever its index says. */
+  async #newest(name: string) {
+    const page = await this.db.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": { S: `SECRET#${name}` } }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
+    );
+    return page.Items?.[0];
+  }
+
+  /** Every version of a secret, then its index entry: each version item there is, counted by the index or not. */
   async remove(name: string): Promise<void> {
+    const newest = await this.#newest(name);
     const info = await this.info(name);
-    for (let v = 1; v <= (info?.versions ?? 0); v++) {
+    const last = Math.max(info?.versions ?? 0, newest ? Number(newest.sk?.S?.slice(1)) : 0);
+    for (let v = 1; v <= last; v++) {
       await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: `SECRET#${name}` }, sk: { S: versionKey(v) } } }));
     }
     await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: INDEX }, sk: { S: name } } }));
