@@ -195,7 +195,14 @@ export class SecretStore {
   /** The newest version item of a secret, whatever its index says. */
   async #newest(name: string) {
     const page = await this.db.send(
-      new QueryCommand({ TableName: this.table, KeyConditionExpression: "pk = :pk", ExpressionAttributeValues: { ":pk": { S: `SECRET#${name}` } }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": { S: `SECRET#${name}` } },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
     );
     return page.Items?.[0];
   }
