@@ -79,8 +79,9 @@ export interface OpenerOptions {
   me: string;
   /**
    * The public key of a sender (or the keys: one replaced a moment ago still
-   * verifies), or undefined when it is unknown. Keys it remembers may be
-   * stale: when none verifies, it is asked again with `fresh`, to read them.
+   * verifies), or undefined when it is unknown (an answer read, not
+   * remembered). Keys it remembers may be stale: when none verifies, it is
+   * asked again with `fresh`, to read them.
    */
   keyOf: (by: string, fresh?: boolean) => Promise<KeyObject | KeyObject[] | undefined> | KeyObject | KeyObject[] | undefined;
   clock?: () => number;
@@ -130,10 +131,12 @@ export class Opener {
           return false;
         }
       });
-    if (!verifies(await this.#o.keyOf(parsed.by))) {
-      // what was remembered may be a key replaced a moment ago: the keys as stored now decide
-      const found = await this.#o.keyOf(parsed.by, true);
-      if (found === undefined || (Array.isArray(found) && found.length === 0)) return { ok: false, reason: `unknown sender ${parsed.by}` };
+    const none = (found: KeyObject | KeyObject[] | undefined) => found === undefined || (Array.isArray(found) && found.length === 0);
+    const first = await this.#o.keyOf(parsed.by);
+    if (!verifies(first)) {
+      // what was remembered may be a key replaced a moment ago: the keys as stored now decide (no key at all: the sender is unknown)
+      const found = none(first) ? first : await this.#o.keyOf(parsed.by, true);
+      if (none(found)) return { ok: false, reason: `unknown sender ${parsed.by}` };
       if (!verifies(found)) return { ok: false, reason: `bad signature for ${parsed.by}` };
     }
     if (this.#seen.has(sig) || (await this.#o.replays?.seen(sig))) return { ok: false, reason: "a replay of a message already handled", replay: true };

@@ -146,11 +146,9 @@ export class EventStore implements EventLog {
         }),
       );
     } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) {
-        this.#cache.delete(stack); // (sole writer: someone else wrote; the log says what)
-        throw new VersionConflictError(stack, commit.version);
-      }
-      if (this.#soleWriter) this.#cache.delete(stack); // the write may have landed or not: the log says which
+      // sole writer: someone else wrote (a conflict), or the write may have landed or not: the log says which
+      if (this.#soleWriter) this.#cache.delete(stack);
+      if (e instanceof ConditionalCheckFailedException) throw new VersionConflictError(stack, commit.version);
       throw e;
     }
     const appends = (this.#appends.get(stack) ?? 0) + 1;
@@ -223,7 +221,10 @@ export class EventStore implements EventLog {
     const kept = this.#cache.get(stack);
     const appends = this.#appends.get(stack) ?? 0;
     // (a state whose read overlapped an append of this process's may lack it: that one reads the commits after it)
-    if (kept && this.#soleWriter && kept.appends === appends) return this.#touch(stack, kept);
+    if (kept && this.#soleWriter && kept.appends === appends) {
+      this.#keep(stack, kept); // now the most recently used
+      return kept.state;
+    }
     if (kept && options.maxAgeMs !== undefined && kept.appends === appends && this.#clock() - kept.readAt <= options.maxAgeMs) return kept.state;
     const readAt = this.#clock();
     let base: StackState;
@@ -245,13 +246,6 @@ export class EventStore implements EventLog {
     }
     this.#keep(stack, { state, snapshotAt, readAt, appends });
     return state;
-  }
-
-  /** A kept state, now the most recently used. */
-  #touch(stack: string, kept: { state: StackState; snapshotAt: number; readAt: number; appends: number }): StackState {
-    this.#cache.delete(stack);
-    this.#cache.set(stack, kept);
-    return kept.state;
   }
 
   #keep(stack: string, kept: { state: StackState; snapshotAt: number; readAt: number; appends: number }) {

@@ -6,6 +6,7 @@ import {
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  type AttributeValue,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
 import { privateFile } from "./private-file.js";
@@ -90,6 +91,8 @@ export type PutOutcome = { kind: "created"; version: number } | { kind: "unchang
 const INDEX = "SECRETS";
 const keyIsFree = "attribute_not_exists(pk)";
 const versionKey = (n: number) => `v${String(n).padStart(8, "0")}`;
+/** The version a version item holds (0: none). */
+const versionOf = (item: Record<string, AttributeValue> | undefined) => (item ? Number(item.sk?.S?.slice(1)) : 0);
 
 /**
  * Secrets at rest: each version sealed with its own data key (AES-256-GCM),
@@ -138,7 +141,7 @@ export class SecretStore {
       // the newest version as written, not as the index says: a write whose index update failed (a full disk, a
       // crash between the two) left the index behind, and the next version is the one after what is there
       const item = await this.#newest(name);
-      const latest = item ? Number(item.sk?.S?.slice(1)) : 0;
+      const latest = versionOf(item);
       if (latest > 0) {
         const previous = Buffer.from(item?.mac?.S ?? "", "base64");
         const now = Buffer.from(mac, "base64");
@@ -209,9 +212,8 @@ export class SecretStore {
 
   /** Every version of a secret, then its index entry: each version item there is, counted by the index or not. */
   async remove(name: string): Promise<void> {
-    const newest = await this.#newest(name);
-    const info = await this.info(name);
-    const last = Math.max(info?.versions ?? 0, newest ? Number(newest.sk?.S?.slice(1)) : 0);
+    // (the index never counts past the version items: each is written before the index is)
+    const last = versionOf(await this.#newest(name));
     for (let v = 1; v <= last; v++) {
       await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: `SECRET#${name}` }, sk: { S: versionKey(v) } } }));
     }

@@ -193,9 +193,8 @@ export function deploys(deps: DeployDeps) {
     }
     // the ports other stacks hold are read and this stack's slots given theirs under one lease: no port is given twice.
     // A project that publishes none takes no port (what it held goes back): it neither reads every stack nor waits
-    // for the lease, so ups of such stacks do not queue behind each other. A rollback (no files) may bring back
-    // ports: it takes the lease.
-    // A confirm alone removes containers and starts none: it takes no port either.
+    // for the lease, so ups of such stacks do not queue behind each other; nor does a confirm alone, which removes
+    // containers and starts none. A rollback (no files) may bring back ports: it takes the lease.
     const confirmOnly = noFiles && body.confirmUpgrade && !body.rollback && !body.upgrade && !body.forceUpgrade && body.toRevision === undefined;
     const portless = confirmOnly || (admitted !== undefined && !publishesPorts(admitted.project.services));
     const { state, version, events } = portless
