@@ -375,6 +375,23 @@ describe("pulls from a private registry", () => {
     expect(out).toEqual({ ok: false, error: expect.stringContaining("no basic auth credentials") as unknown });
     expect(rt.pullAuth).toEqual([undefined]);
   });
+
+  it("a pull this host reported done, come again to a restarted agent: no pull, and the create after it runs", async () => {
+    const rt = privateRegistry();
+    rt.images.set(image, {}); // what the first process pulled, with the login
+    const r = runner(rt, { registryAuth: () => Promise.resolve("reported" as const) });
+    const pull = step("pull", { image });
+    expect(await r.run(pull)).toEqual({ ok: true, alreadyDone: true, image: { id: expect.stringMatching(/^sha256:/) as unknown } });
+    expect(rt.pullAuth).toEqual([]);
+    expect(await r.run(step("create", { image, after: [pull.id], spec: spec({ image }) }))).toMatchObject({ ok: true });
+    // and once the image is gone since, it says so rather than pulling without the login
+    const gone = privateRegistry();
+    expect(await runner(gone, { registryAuth: () => Promise.resolve("reported" as const) }).run(pull)).toEqual({
+      ok: false,
+      error: expect.stringContaining("is no longer here (removed since)") as unknown,
+    });
+    expect(gone.pullAuth).toEqual([]);
+  });
 });
 
 describe("a step while the engine is away", () => {

@@ -24,6 +24,7 @@ beforeAll(async () => {
   answers.set("nobodys", [404, { error: "not_found", message: "stack web's owner has no login for registry reg.test" }]);
   answers.set("stale", [409, { error: "conflict", message: "no pull of an image from reg.test is planned on h1 for step stale" }]);
   answers.set("odd", [200, { server: "reg.test", username: "ann" }]);
+  answers.set("done", [200, { server: "reg.test", reported: true }]);
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
@@ -34,6 +35,10 @@ describe("a pull's registry login, as the agent asks for it", () => {
     expect(await ask("login")).toEqual({ server: "reg.test", username: "ann", password: "s3cret-pass" });
     expect(asked.at(-1)).toEqual({ path: "/v1/hosts/h1/registry-auth?stack=web&step=login&server=reg.test", authorization: "Bearer host-token" });
     expect(await ask("others")).toBe("anonymous");
+  });
+
+  it("a pull this host has reported done (the message came again): 'reported', no login", async () => {
+    expect(await ask("done")).toBe("reported");
   });
 
   it("404 (nobody has a login for the registry): the pull goes as a public image's", async () => {
@@ -58,6 +63,18 @@ describe("steps of one stack pulling from one registry at once", () => {
     expect(asked.length - before).toBe(2);
     await expect(auth({ id: "stale", stack: "db" }, "reg.test")).rejects.toThrow(/409/);
     await expect(auth({ id: "stale", stack: "db" }, "reg.test")).rejects.toThrow(/409/);
+    expect(asked.length - before).toBe(4);
+  });
+
+  it("'reported' is about that step alone: a step of the same stack asking at once asks for itself, and it is not kept", async () => {
+    const auth = registryAuthFrom(url, "h1", () => "host-token");
+    const before = asked.length;
+    const [done, login] = await Promise.all([auth({ id: "done", stack: "web" }, "reg.test"), auth({ id: "login", stack: "web" }, "reg.test")]);
+    expect(done).toBe("reported");
+    expect(login).toEqual({ server: "reg.test", username: "ann", password: "s3cret-pass" });
+    expect(asked.length - before).toBe(2);
+    expect(await auth({ id: "done", stack: "api" }, "reg.test")).toBe("reported");
+    expect(await auth({ id: "done", stack: "api" }, "reg.test")).toBe("reported");
     expect(asked.length - before).toBe(4);
   });
 

@@ -1,36 +1,45 @@
 import { z } from "zod";
 import type { Step } from "@corral/core";
 
-/** What the API gives a host for a pull: a login, or to pull without one even over a copy already here. */
+/**
+ * What the API gives a host for a pull: a login, or to pull without one even
+ * over a copy already here, or word that this host has reported the pull
+ * done (a message that came again): no login, and nothing to pull.
+ */
 const registryAccess = z.union([
   z.object({ server: z.string().max(300), username: z.string().max(256), password: z.string().max(16 * 1024) }),
   z.object({ server: z.string().max(300), anonymous: z.literal(true) }),
+  z.object({ server: z.string().max(300), reported: z.literal(true) }),
 ]);
 
-export type RegistryAccess = { server: string; username: string; password: string } | "anonymous" | undefined;
+export type RegistryAccess = { server: string; username: string; password: string } | "anonymous" | "reported" | undefined;
 
 /**
  * Ask the control plane for the login of a pull planned on this host (the
  * host's own token). 404 is the one answer that means "nobody has a login
- * for this registry": the pull goes as any public image's. Anything else
+ * for this registry": the pull goes as any public image's. "reported": this
+ * host has reported this very pull done (see ensureImage). Anything else
  * that is not a login fails the pull, saying so; above all 409, the pull no
- * longer planned here (a newer plan replaced it, or it was reported): the
- * host does not go on to pull without the login it would have had.
+ * longer planned here (a newer plan replaced it): the host does not go on
+ * to pull without the login it would have had.
  */
 export function registryAuthFrom(apiUrl: string, hostId: string, token: () => string, reuseMs = 2_000) {
   // the steps of one stack pulling from one registry at once (ten services of one image) ask once: the answer
   // depends on the stack's owner and the registry, and each of those steps is one the control plane signed
-  // for this host; a failure is never reused, and nothing is kept longer than reuseMs
-  const recent = new Map<string, { at: number; answer: Promise<RegistryAccess> }>();
+  // for this host; a failure is never reused, and nothing is kept longer than reuseMs. "reported" is about one
+  // step alone: never kept, and a step that shared the question of another asks for itself
+  const recent = new Map<string, { at: number; stepId: string; answer: Promise<RegistryAccess> }>();
   return (step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> => {
     const key = `${step.stack}\n${server}`;
     const now = Date.now();
     for (const [k, r] of recent) if (now - r.at > reuseMs) recent.delete(k);
     const kept = recent.get(key);
-    if (kept) return kept.answer;
+    if (kept) return kept.stepId === step.id ? kept.answer : kept.answer.then((a) => (a === "reported" ? ask(step, server) : a));
     const answer = ask(step, server);
-    recent.set(key, { at: now, answer });
-    answer.catch(() => recent.delete(key));
+    const entry = { at: now, stepId: step.id, answer };
+    recent.set(key, entry);
+    const forget = () => recent.get(key) === entry && recent.delete(key);
+    answer.then((a) => a === "reported" && forget(), forget);
     return answer;
   };
 
@@ -50,6 +59,6 @@ export function registryAuthFrom(apiUrl: string, hostId: string, token: () => st
       throw new Error(`the login for registry ${server}: ${res.status} ${said.slice(0, 300)}`);
     }
     const access = registryAccess.parse(JSON.parse(text));
-    return "password" in access ? access : "anonymous";
+    return "password" in access ? access : "reported" in access ? "reported" : "anonymous";
   }
 }

@@ -135,7 +135,7 @@ describe("registry logins", () => {
     expect(await list(admin)).toEqual(before);
   });
 
-  it("a host gets the stack owner's login only for a pull planned on it, of an image from that server, not yet reported", async () => {
+  it("a host gets the stack owner's login only for a pull planned on it, of an image from that server, not yet reported (once reported, word of that alone)", async () => {
     const steps = await plannedStack(ann, "ann-app", ["reg-h1", "reg-h2"]);
     const pulls = steps.filter((s) => s.action === "pull");
     expect(pulls.map((s) => s.host).sort()).toEqual(["reg-h1", "reg-h2"]);
@@ -159,12 +159,22 @@ describe("registry logins", () => {
     // bad queries answer 400 naming the parameter
     expect((await auth(h1, "reg-h1", { ...q(p1), server: "https://x.org" })).status).toBe(400);
     expect((await auth(h1, "reg-h1", { stack: "ann-app", server: SERVER })).status).toBe(400);
-    // once reported, the pull is done: no login any more
+    // once reported, the pull is done: no login any more, only word that it was reported (the message came again, to an
+    // agent restarted since: the steps after it go on), and to that host only, for that server only
     const state = await store.load("ann-app");
     const both = [{ id: "reg-h1" }, { id: "reg-h2" }];
     const report = decide({ type: "Report", report: { kind: "report", stack: "ann-app", stepId: p1.id, host: "reg-h1", ok: true }, hosts: both, now: Date.now() }, state);
     await store.append("ann-app", state.version, report, "Report");
-    expect((await auth(h1, "reg-h1", q(p1))).status).toBe(409);
+    const again = await auth(h1, "reg-h1", q(p1));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ server: SERVER, reported: true });
+    expect((await auth(h2, "reg-h2", q(p1))).status).toBe(409);
+    expect((await auth(h1, "reg-h1", q(p1, "ghcr.io"))).status).toBe(409);
+    // a pull reported failed is no pull to go on from
+    const failedState = await store.load("ann-app");
+    const failed = decide({ type: "Report", report: { kind: "report", stack: "ann-app", stepId: p2.id, host: "reg-h2", ok: false, error: "no" }, hosts: both, now: Date.now() }, failedState);
+    await store.append("ann-app", failedState.version, failed, "Report");
+    expect((await auth(h2, "reg-h2", q(p2))).status).toBe(409);
   });
 
   it("a stack uses its owner's login, else its group's; another group's stack gets none of them", async () => {

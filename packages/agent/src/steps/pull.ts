@@ -40,6 +40,13 @@ export async function ensureImage(step: Step, force: boolean, o: AgentOptions): 
     );
   }
   const access = o.registryAuth ? await o.registryAuth(step, registryOf(step.image)) : undefined;
+  if (access === "reported") {
+    // this host pulled it for this very step, with its login, and said so: a message that came again (to a process
+    // restarted since); what it pulled then is what the steps after it run
+    const had = await o.runtime.imageIdentity(wanted);
+    if (had) return { pulled: false, had };
+    throw new Error(`image ${step.image}, pulled on this host for step ${step.id} and reported, is no longer here (removed since): run 'corral up --upgrade --pull'`);
+  }
   const had = !force && access === undefined ? await o.runtime.imageIdentity(wanted) : undefined;
   if (had) return { pulled: false, had };
   try {

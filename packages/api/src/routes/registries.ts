@@ -95,9 +95,12 @@ export function registryRoutes(deps: RegistryDeps) {
  * without a login for a registry others have logins for gets
  * `{anonymous: true}`: the host pulls without one even when the image is
  * there, so one tenant's pulled copy is no way in for another. A stack
- * whose registry nobody has a login for gets 404 (a public image); a step
- * that is no such pull, planned here and not reported, gets 409, so that the
- * host fails it instead of taking it for the 404.
+ * whose registry nobody has a login for gets 404 (a public image). Such a
+ * pull this host has already reported done gets `{reported: true}` and no
+ * login: the message came again (to an agent restarted since, which no
+ * longer remembers it), the image is the one that host pulled with the
+ * login then, and the steps after it go on. A step that is no such pull
+ * gets 409, so that the host fails it instead of taking it for the 404.
  */
 export function hostRegistryRoute(deps: RegistryDeps) {
   return new Hono<Env>()
@@ -107,7 +110,9 @@ export function hostRegistryRoute(deps: RegistryDeps) {
       const state = await deps.store.load(q.stack);
       const record = state.steps[q.step];
       const pulls = record && (record.step.action === "pull" || record.step.action === "run");
-      const stepPulling = pulls && record.step.host === id && record.status === "planned" && registryOf(record.step.image) === q.server;
+      const thisPull = pulls && record.step.host === id && registryOf(record.step.image) === q.server;
+      const stepPulling = thisPull && record.status === "planned";
+      if (thisPull && record.status === "succeeded" && record.step.action === "pull") return c.json({ server: q.server, reported: true as const });
       // a scheduled job's run is no step of the plan: it is in its service's runs, running on this host, of the service's image
       const cronPulling = Object.entries(state.cron ?? {}).some(
         ([service, c]) =>
