@@ -2,8 +2,12 @@ import type { Logger, Step, StepReport } from "@corral/core";
 import type { PortRouter } from "./router.js";
 import type { ContainerRuntime, NetworkAssignment, RegistryAuth } from "./runtime.js";
 
-/** What the API says of a pull's registry: the stack's login, or "anonymous" (a private registry, no login for this stack). */
-export type RegistryAccess = RegistryAuth | "anonymous";
+/**
+ * What the API says of a pull's registry: the stack's login, "anonymous" (a
+ * private registry, no login for this stack), or "reported" (this host has
+ * reported that very pull done: its message came again).
+ */
+export type RegistryAccess = RegistryAuth | "anonymous" | "reported";
 
 /** What a StepRunner acts with on its host: the engine, the control plane's answers, and the site's limits. */
 export interface AgentOptions {

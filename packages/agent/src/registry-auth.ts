@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Step } from "@corral/core";
+import type { RegistryAccess } from "./options.js";
 
 /**
  * What the API gives a host for a pull: a login, or to pull without one even
@@ -12,7 +13,6 @@ const registryAccess = z.union([
   z.object({ server: z.string().max(300), reported: z.literal(true) }),
 ]);
 
-export type RegistryAccess = { server: string; username: string; password: string } | "anonymous" | "reported" | undefined;
 
 /**
  * Ask the control plane for the login of a pull planned on this host (the
@@ -28,8 +28,8 @@ export function registryAuthFrom(apiUrl: string, hostId: string, token: () => st
   // depends on the stack's owner and the registry, and each of those steps is one the control plane signed
   // for this host; a failure is never reused, and nothing is kept longer than reuseMs. "reported" is about one
   // step alone: never kept, and a step that shared the question of another asks for itself
-  const recent = new Map<string, { at: number; stepId: string; answer: Promise<RegistryAccess> }>();
-  return (step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> => {
+  const recent = new Map<string, { at: number; stepId: string; answer: Promise<RegistryAccess | undefined> }>();
+  return (step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess | undefined> => {
     const key = `${step.stack}\n${server}`;
     const now = Date.now();
     for (const [k, r] of recent) if (now - r.at > reuseMs) recent.delete(k);
@@ -43,7 +43,7 @@ export function registryAuthFrom(apiUrl: string, hostId: string, token: () => st
     return answer;
   };
 
-  async function ask(step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess> {
+  async function ask(step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess | undefined> {
     const q = new URLSearchParams({ stack: step.stack, step: step.id, server });
     const res = await fetch(`${apiUrl}/v1/hosts/${encodeURIComponent(hostId)}/registry-auth?${q}`, { headers: { authorization: `Bearer ${token()}` } });
     const text = (await res.text()).slice(0, 64 * 1024);

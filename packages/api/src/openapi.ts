@@ -49,7 +49,9 @@ export const openapi = {
       post: op("add or replace the caller's login: {server: host[:port], username, password}"),
     },
     "/v1/registries/{server}": { delete: op("remove the caller's login for a registry (?owner=USER: a group member's; the admin: anyone's)") },
-    "/v1/hosts/{id}/registry-auth": { get: op("?stack=&step=&server=: the stack owner's login for a registry, for the host pulling that step's image (the host's own token); {reported: true} once that host reported the pull done") },
+    "/v1/hosts/{id}/registry-auth": {
+      get: op("?stack=&step=&server=: the stack owner's login for a registry, for the host pulling that step's image (the host's own token); {reported: true} once it reported that pull"),
+    },
     "/v1/hosts/{id}/secrets/{name}": { get: op("a secret's value, for the host creating a container that mounts it (the host's own token)") },
     "/v1/stacks/{stack}/events": { get: op("the stack's events after ?after=VERSION; ?wait=SECONDS long-polls") },
     "/v1/services": { get: op("every service: id type name image state scale endpoints detail"), post: op("service create: {name, stack?, patch: {image, ...Docker's flags}, dryRun?}") },
