@@ -70,9 +70,38 @@ describe("what each verb loads", () => {
     for (const f of files) expect(readFileSync(f, "utf8"), f).not.toMatch(/^\/\/ (packages\/core\/src\/decide|node_modules\/(zod|yaml|cron-parser|luxon))\//m);
   });
 
+  it("nor does the agent load the cron parser (luxon pages in ICU's data), the compose parser or the decider: core's host surface", () => {
+    const r = spawnSync(process.execPath, [cliBin, "agent", "--join", "http://127.0.0.1:9", "--token", "t", "--state-dir", join(tmpdir(), `corral-loads-${process.pid}`)], {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { ...process.env, NODE_OPTIONS: `--import=${probe}`, NODE_DEBUG: "esm", CORRAL_URL: "http://127.0.0.1:9", CORRAL_TOKEN: "t" },
+    });
+    const files = [...new Set([...r.stderr.matchAll(/Translating StandardModule file:\/\/(\S+)/g)].map((m) => m[1]!))];
+    expect(files.some((f) => /dist\/chunks\//.test(f))).toBe(true);
+    for (const f of files) expect(readFileSync(f, "utf8"), f).not.toMatch(/^\/\/ (packages\/core\/src\/(decide|compose)\/|node_modules\/(yaml|cron-parser|luxon)\/)/m);
+  });
+
   it("the agent loads the queue's SDK client, and neither the stand-ins nor what dockerode never needs", () => {
     const got = loaded(["agent", "--join", "http://127.0.0.1:9", "--token", "t", "--state-dir", join(tmpdir(), `corral-loads-${process.pid}`)]);
     expect(got).toContain("@aws-sdk/client-sqs"); // the probe sees the externals
     for (const name of [...serverOnly, ...neverCalled]) expect(got, name).not.toContain(name);
+  });
+});
+
+describe.skipIf(typeof (process as { execve?: unknown }).execve !== "function")("corral agent, a long-running daemon", () => {
+  const probe = join(mkdtempSync(join(tmpdir(), "corral-flags-")), "probe.mjs");
+  writeFileSync(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\n`);\nsetTimeout(() => process.exit(0), 1500).unref();\n");
+  const flagsOf = (nodeArgs: string[]) => {
+    const args = [...nodeArgs, cliBin, "agent", "--join", "http://127.0.0.1:9", "--token", "t", "--state-dir", join(tmpdir(), `corral-flags-${process.pid}`)];
+    const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 20_000, env: { ...process.env, NODE_OPTIONS: `--import=${probe}`, CORRAL_AGENT_NODE_FLAGS_SET: "" } });
+    return [...r.stderr.matchAll(/EXECARGV (.*)/g)].map((m) => JSON.parse(m[1]!) as string[]);
+  };
+
+  it("starts again once, in place, with a small young generation and no optimizing compilers", () => {
+    expect(flagsOf([])).toEqual([[], ["--max-semi-space-size=1", "--no-opt", "--no-maglev"]]);
+  });
+
+  it("flags given to node by hand win: no second start", () => {
+    expect(flagsOf(["--max-old-space-size=200"])).toEqual([["--max-old-space-size=200"]]);
   });
 });

@@ -1,4 +1,4 @@
-import { groupOf, hostMessageSchema, labels as L, type HostMessage, type Logger, type Step, type StepMessage } from "@corral/core";
+import { groupOf, hostMessageSchema, labels as L, type HostMessage, type Logger, type Step, type StepMessage } from "@corral/core/host";
 import { CONTROL, extendVisibility, faultPoint, receiveLoop, type Opener, type OutgoingMessage, type QueueSender, type Received } from "@corral/queue";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { engineMessage, engineSettling, engineUnreachable } from "./engine-errors.js";

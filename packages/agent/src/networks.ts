@@ -1,4 +1,4 @@
-import { inSubnet, OVERLAY_OVERHEAD, overlayPlan, type Logger, type OverlayPlan, type OverlayView } from "@corral/core";
+import { inSubnet, OVERLAY_OVERHEAD, overlayPlan, type Logger, type OverlayPlan, type OverlayView } from "@corral/core/host";
 import { DnsListener, type NameTable } from "./dns.js";
 import { applyOverlay, localExec, type Exec } from "./overlay.js";
 

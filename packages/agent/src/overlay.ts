@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { OVERLAY_DEVICE, iptablesRestore, type OverlayPlan } from "@corral/core";
+import { OVERLAY_DEVICE, iptablesRestore, type OverlayPlan } from "@corral/core/host";
 
 /** Run a command (argv), with `input` on its stdin; its stdout. Rejects with its stderr when it fails. */
 export type Exec = (argv: string[], input?: string) => Promise<string>;

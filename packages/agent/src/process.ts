@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { z } from "zod";
-import { labels as L, type HealthReport, type Logger } from "@corral/core";
+import { labels as L, type HealthReport, type Logger } from "@corral/core/host";
 import { CONTROL, exportPublicKey, hostSender, importPublicKey, Opener, QueueSender, signer, sqsClient } from "@corral/queue";
 import { queueReporter, runAgentLoop, StepRunner } from "./agent.js";
 import { DockerRuntime } from "./docker-runtime.js";

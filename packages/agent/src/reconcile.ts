@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { labels as L, wantedAnswerSchema, type ExitedReport, type Logger, type WantedAnswer, type WantedContainer } from "@corral/core";
+import { labels as L, wantedAnswerSchema, type ExitedReport, type Logger, type WantedAnswer, type WantedContainer } from "@corral/core/host";
 import { SECRET_OWNER_FILE, secretFolder, stackNetwork } from "./names.js";
 import type { ContainerEvent, ContainerInfo, ContainerRuntime } from "./runtime.js";
 

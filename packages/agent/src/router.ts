@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { labels as L, parseRoutes, type Logger, type Route } from "@corral/core";
+import { labels as L, parseRoutes, type Logger, type Route } from "@corral/core/host";
 import type { ContainerRuntime } from "./runtime.js";
 
 interface Backend {

@@ -1,4 +1,4 @@
-import { subnetsOf } from "@corral/core";
+import { subnetsOf } from "@corral/core/host";
 
 /** The /24 subnets of an IPv4 pool (`10.200.0.0/14` → 1024 of them). */
 export function subnetPool(cidr: string): string[] {

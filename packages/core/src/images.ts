@@ -10,6 +10,13 @@ import type { RevisionService } from "./events.js";
 
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
+/** The registry an image comes from, as Docker reads a reference. */
+export function registryOf(image: string): string {
+  const first = image.split("/")[0]!;
+  if (image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) return first;
+  return "docker.io";
+}
+
 /** What the control plane learnt of an image reference at `up`: its digest, or why it could not tell. */
 export type ImageCheck = { digest: string } | { unchecked: string };
 

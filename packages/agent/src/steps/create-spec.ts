@@ -4,7 +4,7 @@
  * what the step readied on the host (mounts, the overlay's network) comes in.
  */
 
-import { directPorts, effectiveHealthcheck, labels as L, restartOf, routedPorts, routesLabel, type ServiceSpec, type Step } from "@corral/core";
+import { directPorts, effectiveHealthcheck, labels as L, restartOf, routedPorts, routesLabel, type ServiceSpec, type Step } from "@corral/core/host";
 import { stackNetwork } from "../names.js";
 import type { CreateSpec, MountRequest, NetworkAssignment } from "../runtime.js";
 

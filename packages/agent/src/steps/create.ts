@@ -1,4 +1,4 @@
-import { directPorts, labels as L, routedPorts, type ServiceSpec, type Step } from "@corral/core";
+import { directPorts, labels as L, routedPorts, type ServiceSpec, type Step } from "@corral/core/host";
 import { bindProblem, resolveBind } from "../binds.js";
 import { engineMessage } from "../engine-errors.js";
 import { stackNetwork } from "../names.js";

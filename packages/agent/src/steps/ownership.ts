@@ -1,4 +1,4 @@
-import { labels as L, type Step } from "@corral/core";
+import { labels as L, type Step } from "@corral/core/host";
 import type { ContainerInfo } from "../runtime.js";
 
 /**

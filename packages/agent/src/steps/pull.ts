@@ -1,4 +1,4 @@
-import { registryOf, repositoryOf, shortDigest, splitImage, type PulledImage, type Step } from "@corral/core";
+import { registryOf, repositoryOf, shortDigest, splitImage, type PulledImage, type Step } from "@corral/core/host";
 import { statusOf } from "../engine-errors.js";
 import type { AgentOptions } from "../options.js";
 import type { StepHandler } from "./types.js";

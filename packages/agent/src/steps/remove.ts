@@ -1,4 +1,4 @@
-import { labels as L } from "@corral/core";
+import { labels as L } from "@corral/core/host";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { secretFolder, stackNetwork } from "../names.js";

@@ -1,5 +1,5 @@
 import { faultPoint } from "@corral/queue";
-import { labels as L, parseRoutes } from "@corral/core";
+import { labels as L, parseRoutes } from "@corral/core/host";
 import { engineMessage, staleTask } from "../engine-errors.js";
 import type { AgentOptions } from "../options.js";
 import type { ContainerInfo, HealthOutcome } from "../runtime.js";

@@ -1,4 +1,4 @@
-import { labels as L } from "@corral/core";
+import { labels as L } from "@corral/core/host";
 import { movedOn, notOurs } from "./ownership.js";
 import type { StepHandler } from "./types.js";
 

@@ -50,7 +50,7 @@ async function runAgent(ctx: Ctx, opts: AgentOptions): Promise<void> {
   if (process.env.CORRAL_OVERLAY && !fromEnv) throw new CliError(`CORRAL_OVERLAY: expected on, off, auto, 1 or 0, got "${process.env.CORRAL_OVERLAY.slice(0, 40)}"`);
   const overlayMode = opts.overlay ?? fromEnv ?? "auto";
   const { CredentialStore, defaultStateDir, startAgent } = await import("@corral/agent");
-  const { lineLogger } = await import("@corral/core");
+  const { lineLogger } = await import("@corral/core/host");
   const credentials = new CredentialStore(opts.stateDir ?? process.env.CORRAL_AGENT_STATE ?? defaultStateDir());
   const url = (opts.join ?? process.env.CORRAL_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
   // a token given wins; else the host token this agent saved when it joined; else the CLI's own (CORRAL_TOKEN, the server's token file)

@@ -4,6 +4,7 @@ import { cronLabels, cronSchedule, scheduleProblem } from "../cron.js";
 import type { ServiceSpec } from "../model.js";
 import { parseBytes } from "../units.js";
 import type { SitePolicy } from "./schema.js";
+import { registryOf } from "../images.js";
 
 // the site policy's rules for one service, each a named check (see serviceChecks)
 
@@ -13,13 +14,6 @@ export interface PolicyContext {
   origins?: Origins;
   /** The caller's user name: whose uid range a bind-mounting service must run in. */
   user?: string;
-}
-
-/** The registry an image comes from, as Docker reads a reference. */
-export function registryOf(image: string): string {
-  const first = image.split("/")[0]!;
-  if (image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) return first;
-  return "docker.io";
 }
 
 /** Strictly under the root: the root folder itself is not something a user was given. */
