@@ -9,6 +9,7 @@ import { DockerRuntime } from "./docker-runtime.js";
 import { defaultSecretsDir } from "./names.js";
 import { PortRouter } from "./router.js";
 import { reservePortRange } from "./reserved-ports.js";
+import { httpCall } from "./http.js";
 import { registryAuthFrom } from "./registry-auth.js";
 import { SessionRunner, type SessionInput } from "./sessions.js";
 import type { CredentialStore } from "./credentials.js";
@@ -122,14 +123,13 @@ const registration = z.object({
 });
 
 async function call(options: AgentProcessOptions, path: string, body?: unknown, token = options.token): Promise<unknown> {
-  const res = await fetch(`${options.apiUrl}${path}`, {
+  const res = await httpCall(`${options.apiUrl}${path}`, {
     method: body === undefined ? "GET" : "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const text = await res.text();
-  if (!res.ok) throw new ApiCallError(`${path}: ${res.status} ${text}`, res.status);
-  return JSON.parse(text) as unknown;
+  if (res.status < 200 || res.status > 299) throw new ApiCallError(`${path}: ${res.status} ${res.text.slice(0, 2000)}`, res.status);
+  return JSON.parse(res.text) as unknown;
 }
 
 type Registration = z.infer<typeof registration>;

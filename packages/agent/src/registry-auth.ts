@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Step } from "@corral/core";
+import { httpCall } from "./http.js";
 import type { RegistryAccess } from "./options.js";
 
 /**
@@ -45,10 +46,10 @@ export function registryAuthFrom(apiUrl: string, hostId: string, token: () => st
 
   async function ask(step: Pick<Step, "id" | "stack">, server: string): Promise<RegistryAccess | undefined> {
     const q = new URLSearchParams({ stack: step.stack, step: step.id, server });
-    const res = await fetch(`${apiUrl}/v1/hosts/${encodeURIComponent(hostId)}/registry-auth?${q}`, { headers: { authorization: `Bearer ${token()}` } });
-    const text = (await res.text()).slice(0, 64 * 1024);
+    const res = await httpCall(`${apiUrl}/v1/hosts/${encodeURIComponent(hostId)}/registry-auth?${q}`, { headers: { authorization: `Bearer ${token()}` } }, 30_000, 64 * 1024);
+    const text = res.text;
     if (res.status === 404) return undefined;
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const said = (() => {
         try {
           return String((JSON.parse(text) as { message?: unknown }).message ?? text);
