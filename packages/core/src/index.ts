@@ -8,7 +8,7 @@ export { DomainError, VersionConflictError, conflict, invalid, notFound } from "
 export { decideAll, handleCommand, type Decision, type EventLog, type Handled, type HandleOptions } from "./command.js";
 export { sourceSchema } from "./events.js";
 export type { Commit, PulledImage, RevisionService, Source, StackEvent, StackEventType } from "./events.js";
-export { DIGEST, exactImage, repositoryOf, shortDigest, tagOf, writtenDigest, type ImageCheck } from "./images.js";
+export { DIGEST, exactImage, registryOf, repositoryOf, shortDigest, tagOf, writtenDigest, type ImageCheck } from "./images.js";
 export * from "./model.js";
 export { asideName, containerName, displayName, parseEngineName, runContainerName, serviceNamePattern } from "./names.js";
 export type { EngineName } from "./names.js";
@@ -36,7 +36,7 @@ export type { NamedDocument } from "./merge.js";
 export { resolveComposeFiles } from "./resolve.js";
 export type { ResolveInput, SourceFile } from "./resolve.js";
 export { applyRancherCompose } from "./rancher.js";
-export { applySiteDefaults, assignPorts, checkPolicy, defaultPolicy, registryOf, showBytes, sitePolicySchema, volumeProblems } from "./policy.js";
+export { applySiteDefaults, assignPorts, checkPolicy, defaultPolicy, showBytes, sitePolicySchema, volumeProblems } from "./policy.js";
 export type { IdRule, OptionProblem, PolicyContext, SitePolicy } from "./policy.js";
 export { MAX_REGISTRY_SERVER, registryServerProblem } from "./registries.js";
 export { toComposeDocuments } from "./export.js";

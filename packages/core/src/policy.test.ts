@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseComposeYaml, parseProject } from "./compose.js";
-import { applySiteDefaults, assignPorts, checkPolicy, defaultPolicy, registryOf, sitePolicySchema, volumeProblems } from "./policy.js";
+import { registryOf } from "./images.js";
+import { applySiteDefaults, assignPorts, checkPolicy, defaultPolicy, sitePolicySchema, volumeProblems } from "./policy.js";
 import { loadProject } from "./project.js";
 
 const project = (yaml: string) => parseProject(parseComposeYaml(yaml)).project;

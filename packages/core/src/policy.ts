@@ -9,7 +9,6 @@ import { volumeProblems } from "./policy/volumes.js";
 export { defaultPolicy, safeNfsOptions, sitePolicySchema } from "./policy/schema.js";
 export type { IdRule, SitePolicy } from "./policy/schema.js";
 export { showBytes } from "./policy/services.js";
-export { registryOf } from "./images.js";
 export type { PolicyContext } from "./policy/services.js";
 export { volumeProblems } from "./policy/volumes.js";
 export type { OptionProblem } from "./policy/volumes.js";

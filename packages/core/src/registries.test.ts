@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { registryOf } from "./policy.js";
+import { registryOf } from "./images.js";
 import { registryServerProblem } from "./registries.js";
 
 describe("registry servers", () => {

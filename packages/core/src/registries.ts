@@ -1,4 +1,4 @@
-import { registryOf } from "./policy.js";
+import { registryOf } from "./images.js";
 
 const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
 const serverPattern = new RegExp(`^(${label}(?:\\.${label})*)(?::(\\d{1,5}))?$`);
