@@ -132,6 +132,8 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
     const statuses = new Map<number, number>();
     const said = new Set<number>();
     const accepted: number[] = [];
+    // when each accepted one was sent (ms into the load): the first second starts an upgrade on every stack at once
+    const acceptedAt: number[] = [];
     const lastAccepted = new Map<string, { version: number; rev: number }>();
     const total = RATE * SECONDS;
     const t2 = performance.now();
@@ -152,6 +154,7 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
             }
             if (r.status !== 202) return;
             accepted.push(r.ms);
+            acceptedAt.push(due - t2);
             const version = (r.body as { version: number }).version;
             if ((lastAccepted.get(stack)?.version ?? -1) < version) lastAccepted.set(stack, { version, rev });
           },
@@ -176,6 +179,8 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
       return want !== undefined && !(up.length === 1 && up[0]!.env.REV === String(want));
     });
     const refusedBusy = statuses.get(409) ?? 0;
+    const sentIn = (from: number, to: number) => accepted.filter((_, k) => acceptedAt[k]! >= from && acceptedAt[k]! < to);
+    const [burst, after] = [sentIn(0, 10_000), sentIn(10_000, Infinity)];
     const errors = [...statuses].filter(([s]) => s !== 202 && s !== 409).map(([s, n]) => `${n}× ${s || "no answer"}`);
     rows.push(
       row(
@@ -183,7 +188,8 @@ export async function scaleBench(o: BenchOptions): Promise<BenchPart> {
         `${RATE}/s for ${SECONDS} s over ${LIVE} stacks`,
         "202 from the API, every request sent when due (open loop)",
         { corral: accepted },
-        `p99 ${f1(pct(accepted, 99))} ms; ${accepted.length} of ${total} accepted, ${refusedBusy} refused busy (409: that stack's last upgrade still ran), ` +
+        `p99 ${f1(pct(accepted, 99))} ms (of those sent in the first 10 s, while the upgrade every stack got at once ran: ${burst.length}, p50 ${f1(pct(burst, 50))}, p99 ${f1(pct(burst, 99))}; ` +
+          `sent after: ${after.length}, p50 ${f1(pct(after, 50))}, p99 ${f1(pct(after, 99))}); ${accepted.length} of ${total} accepted, ${refusedBusy} refused busy (409: that stack's last upgrade still ran), ` +
           `errors: ${errors.length ? errors.join(", ") : "none"}; sent over ${(sent / 1000).toFixed(1)} s, all answered at ${(answered / 1000).toFixed(1)} s, every stack at rest at ${(drained / 1000).toFixed(1)} s; ` +
           `stacks not running their last accepted change: ${lost.length}`,
       ),

@@ -35,7 +35,9 @@ const dockerodeOnDemand = {
 const imported = new Set();
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { corral: `${root}packages/cli/src/bin.ts` },
+  // the embedded server's stand-ins run in a worker thread, from a file of their own beside the chunks (where
+  // standins.ts, bundled into one of them, looks for it)
+  entryPoints: { corral: `${root}packages/cli/src/bin.ts`, "chunks/standins-thread": `${root}packages/local/src/standins-thread.ts` },
   bundle: true,
   platform: "node",
   format: "esm",
@@ -92,6 +94,11 @@ const result = await build({
     },
   ],
 });
+const standIns = Object.entries(result.metafile.outputs).find(([, out]) => Object.keys(out.inputs).some((i) => i.endsWith("packages/local/src/standins.ts")))?.[0];
+if (!standIns?.includes("/chunks/")) {
+  console.error(`build: standins.ts was bundled into ${standIns}, not a chunk beside chunks/standins-thread.js: the server could not find its thread`);
+  process.exit(1);
+}
 // `corral --help` as the bundle prints it to a pipe (80 columns): bin/corral.js prints this file without loading the bundle
 const { execFileSync } = await import("node:child_process");
 const { writeFileSync } = await import("node:fs");

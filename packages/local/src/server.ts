@@ -14,7 +14,7 @@ import { buildPlane } from "./plane.js";
 import { lockDataFolder } from "./lock.js";
 import { portHolder } from "./port-holder.js";
 import { prepareSockets, removeSockets, socketFolder } from "./sockets.js";
-import { startDynamo, startQueues, type WireTap } from "./standins.js";
+import { startStandInsThread, type WireTap } from "./standins.js";
 
 export interface ServerOptions {
   port?: number;
@@ -152,16 +152,23 @@ async function openApi(options: ServerOptions, api: ApiHandler, started: Array<(
  * The stand-ins (dynalite, fauxqs) on their sockets, the table, and the
  * control queue; the registered hosts' queues made again.
  */
-async function startStandIns(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>) {
+async function startStandIns(options: ServerOptions, log: Logger | undefined, started: Array<() => Promise<void> | void>, lost: (reason: string) => void) {
   // the stand-ins listen on Unix sockets in a folder only this user may enter: other local users cannot reach them.
   // The same folder at every start: an agent that outlives a restart of this server finds its queue where it was.
   const sockets = socketFolder(options.dataDir);
   const socketPaths = prepareSockets(sockets);
   started.push(() => removeSockets(sockets));
-  const dynamo = await startDynamo(join(options.dataDir, "dynamo"), { socket: socketPaths.dynamo }, options.storeTap);
-  started.push(() => dynamo.stop());
-  const queues = await startQueues({ socket: socketPaths.sqs }, options.queueTap);
-  started.push(() => queues.stop());
+  // in a thread of their own, as AWS runs them elsewhere: their work does not hold up the API's answers
+  const thread = await startStandInsThread({
+    dynamoPath: join(options.dataDir, "dynamo"),
+    dynamo: { socket: socketPaths.dynamo },
+    queues: { socket: socketPaths.sqs },
+    ...(options.storeTap ? { storeTap: options.storeTap } : {}),
+    ...(options.queueTap ? { queueTap: options.queueTap } : {}),
+    lost,
+  });
+  started.push(() => thread.stop());
+  const { dynamo, queues } = thread;
   const sqsConfig = { endpoint: queues.endpoint, region: "us-east-1", ...(queues.socketPath ? { socketPath: queues.socketPath } : {}) };
   const db = dynamoClient({ table: TABLE, sdk: standInOptions(dynamo) });
   started.push(() => db.destroy());
@@ -207,7 +214,15 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   const keys = controlKeys(options.dataDir);
   // checked (or made) before anything starts: a refused key file leaves nothing running
   const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
-  const { dynamo, sqsConfig, db, sqs, visibilitySeconds, controlQueueUrl } = await startStandIns(options, log, started);
+  // the stand-ins' thread ending by itself leaves the API and the controller with no store: the server stops,
+  // and exits non-zero (a service manager starts it again; nothing is lost: the table is on disk)
+  const afterLoss: { stop?: () => Promise<void> } = {};
+  const lost = (reason: string) => {
+    log?.error("the stores stopped: corral server stops", { reason });
+    process.exitCode = 1;
+    void afterLoss.stop?.();
+  };
+  const { dynamo, sqsConfig, db, sqs, visibilitySeconds, controlQueueUrl } = await startStandIns(options, log, started, lost);
   const feed = new ChangeFeed();
   const masterKey = keyFile ?? (await KmsMasterKey.open(new KMSClient({}), options.kmsKeyId!, db, TABLE));
   let ready = false;
@@ -282,6 +297,10 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   };
 
   const agent = options.agent !== false ? await startLocalAgent(options, url, token, stopAll) : undefined;
+  afterLoss.stop = async () => {
+    await agent?.stop();
+    await stopAll();
+  };
 
   ready = true;
   return {

@@ -1,8 +1,12 @@
 import { mkdirSync } from "node:fs";
 import { createServer, request as httpRequest, type RequestOptions } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo, Server } from "node:net";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { dynalite } from "./dynalite-safe.js";
 import { buildApp } from "fauxqs";
+import type { Listening, ThreadData, ThreadReply } from "./standins-thread.js";
 
 export interface StandIn {
   /** The endpoint the SDK is given (`http://localhost` when it listens on a socket). */
@@ -96,6 +100,90 @@ async function tapped(upstream: RequestOptions, where: Listen, tap: WireTap, sto
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
       await stopUpstream();
+    },
+  };
+}
+
+/** Both stand-ins of the embedded server, in a thread of their own (see standins-thread.ts). */
+export interface StandInsThread {
+  dynamo: StandIn;
+  queues: StandIn;
+  /** The thread itself: a test ends it as a crash would. */
+  thread: Worker;
+  /** Stops both, and the thread. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The thread's module: beside this one as TypeScript in a checkout (loaded
+ * through tsx, as the sources are), or as the build's chunks/standins-thread.js
+ * beside the chunk this code was bundled into (scripts/build.mjs makes it).
+ */
+function threadModule(): { url: URL; execArgv: string[] } {
+  if (!import.meta.url.endsWith(".ts")) return { url: new URL("./standins-thread.js", import.meta.url), execArgv: [] };
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return { url: new URL("./standins-thread.ts", import.meta.url), execArgv: ["--import", tsx] };
+}
+
+const upstreamAt = (l: Listening): RequestOptions => ("socket" in l ? { socketPath: l.socket } : { host: "127.0.0.1", port: l.port });
+const endpointAt = (l: Listening): Pick<StandIn, "endpoint" | "socketPath"> =>
+  "socket" in l ? { endpoint: "http://localhost", socketPath: l.socket } : { endpoint: `http://127.0.0.1:${l.port}` };
+
+/**
+ * DynamoDB on LevelDB under `dynamoPath` and SQS in memory, as startDynamo
+ * and startQueues make them, in a worker thread: their work (parsing,
+ * LevelDB, queue bookkeeping) runs on a core beside the caller's event loop.
+ * With a tap, its recording proxy runs here, in front of the thread's
+ * listener. `lost` is called if the thread ends without being told to.
+ */
+export async function startStandInsThread(options: {
+  dynamoPath: string;
+  dynamo: Listen;
+  queues: Listen;
+  storeTap?: WireTap;
+  queueTap?: WireTap;
+  lost?: (reason: string) => void;
+}): Promise<StandInsThread> {
+  const { url, execArgv } = threadModule();
+  const workerData: ThreadData = { dynamoPath: options.dynamoPath, dynamo: innerOf(options.dynamo, options.storeTap), queues: innerOf(options.queues, options.queueTap) };
+  const worker = new Worker(url, { workerData, execArgv, stdout: false, stderr: false });
+  let stopping = false;
+  const ended = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  const answer = new Promise<ThreadReply>((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the stand-ins' thread ended (exit ${code}) before they listened`)));
+  });
+  const first = await answer.catch(async (e: unknown) => {
+    await worker.terminate();
+    throw e;
+  });
+  if (!("ready" in first)) {
+    await ended;
+    throw new Error("failed" in first ? first.failed : "the stand-ins' thread stopped before they listened");
+  }
+  worker.on("error", (e) => options.lost?.(`the stand-ins' thread failed: ${e.message}`));
+  worker.once("exit", (code) => void (stopping || options.lost?.(`the stand-ins' thread ended (exit ${code})`)));
+  const stopThread = async () => {
+    if (stopping) return ended;
+    stopping = true;
+    worker.postMessage("stop");
+    const timer = setTimeout(() => void worker.terminate(), 5000);
+    await ended;
+    clearTimeout(timer);
+  };
+  const noop = () => Promise.resolve();
+  const front = async (l: Listening, where: Listen, tap?: WireTap): Promise<StandIn> =>
+    tap ? tapped(upstreamAt(l), where, tap, noop) : { ...endpointAt(l), stop: noop };
+  const dynamo = await front(first.ready.dynamo, options.dynamo, options.storeTap);
+  const queues = await front(first.ready.queues, options.queues, options.queueTap);
+  return {
+    dynamo,
+    queues,
+    thread: worker,
+    async stop() {
+      await Promise.all([dynamo.stop(), queues.stop()]);
+      await stopThread();
     },
   };
 }
