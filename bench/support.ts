@@ -82,6 +82,22 @@ export function tool(cmd: string, args: string[], env: Record<string, string> = 
   );
 }
 
+/**
+ * `docker-compose down` until it succeeds: Docker 20.10 now and then refuses to remove the project's network
+ * just after its containers ("has active endpoints", the endpoints' cleanup lagging), and a user types it
+ * again. The time is until the project is gone; at most three tries, any other error at once.
+ */
+export async function composeDown(project: string, file: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await tool("docker-compose", ["-p", project, "-f", file, "down"]);
+      return;
+    } catch (e) {
+      if (attempt >= 3 || !/has active endpoints/.test(String(e))) throw e;
+    }
+  }
+}
+
 /** Why docker-compose (Debian's, v1) cannot be measured here, if it cannot. */
 export async function composeProblem(): Promise<string | undefined> {
   if (process.env.BENCH_COMPOSE === "0") return "disabled (BENCH_COMPOSE=0)";

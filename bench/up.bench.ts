@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings } from "./report.js";
-import { benchSetup, composeProblem, docker, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, stackRm, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, composeDown, composeProblem, docker, IMAGE, runsFor, silent, time, tool, until, removeNetwork, RUN, stackRm, type BenchOptions, type BenchPart } from "./support.js";
 
 const PORT_BASE = 60020;
 
@@ -100,7 +100,7 @@ export async function upBench(o: BenchOptions): Promise<BenchPart> {
         }
         if (!noCompose) {
           t.add(`up ${n}`, "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", file, "up", "-d"])));
-          t.add(`rm ${n}`, "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", file, "down"])));
+          t.add(`rm ${n}`, "compose", await time(() => composeDown(`${stack}p`, file)));
         }
       }
     }

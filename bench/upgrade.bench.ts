@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@corral/cli";
 import { row, Timings, type Tool } from "./report.js";
-import { benchSetup, composeProblem, docker, IMAGE, runsFor, silent, time, tool, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
+import { benchSetup, composeDown, composeProblem, docker, IMAGE, runsFor, silent, time, tool, removeNetwork, RUN, type BenchOptions, type BenchPart } from "./support.js";
 
 
 interface Shape {
@@ -192,7 +192,7 @@ export async function upgradeBench(o: BenchOptions): Promise<BenchPart> {
           // compose has no confirm or rollback: `up -d` of the changed file recreates every container of it, stop-first
           await tool("docker-compose", ["-p", `${stack}p`, "-f", v1, "up", "-d"]);
           add("upgrade", "compose", await time(() => tool("docker-compose", ["-p", `${stack}p`, "-f", v2, "up", "-d"])));
-          await tool("docker-compose", ["-p", `${stack}p`, "-f", v2, "down"]);
+          await composeDown(`${stack}p`, v2);
         }
       }
     }

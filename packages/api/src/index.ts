@@ -5,4 +5,4 @@ export type { Principal } from "./auth.js";
 export { overlayRoutes, stackOnHost } from "./routes/overlay.js";
 export type { OverlayRoutesDeps } from "./routes/overlay.js";
 export { registryResolver } from "./ops/digests.js";
-export type { ImageResolver, ResolverOptions } from "./ops/digests.js";
+export type { ImageResolver, LoginLookup, ResolverOptions } from "./ops/digests.js";

@@ -144,8 +144,7 @@ export function deploys(deps: DeployDeps) {
     for (let i = 0; i < images.length; i += 8) {
       await Promise.all(
         images.slice(i, i + 8).map(async (image) => {
-          const login = await loginFor(registryOf(image));
-          out[image] = await resolve(image, login).catch((e: unknown) => ({ unchecked: `the registry could not be asked (${String(e)})` }));
+          out[image] = await resolve(image, () => loginFor(registryOf(image))).catch((e: unknown) => ({ unchecked: `the registry could not be asked (${String(e)})` }));
         }),
       );
     }

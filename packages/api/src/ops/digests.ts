@@ -15,7 +15,14 @@ import { DIGEST, splitImage, type ImageCheck } from "@corral/core";
  * link-local or private address (written, or as a token realm), unless the
  * site lists that registry as insecure (`insecureRegistries`, as Docker's).
  */
-export type ImageResolver = (image: string, login?: { username: string; password: string }) => Promise<ImageCheck>;
+export type ImageResolver = (image: string, login?: LoginLookup) => Promise<ImageCheck>;
+
+/**
+ * The stack's login for the image's registry, looked up only once the
+ * registry asks for one (a 401): an `up` whose registry answers without
+ * one, or is known unreachable, reads no login (two store reads) at all.
+ */
+export type LoginLookup = () => Promise<{ username: string; password: string } | undefined>;
 
 const ACCEPT = [
   "application/vnd.oci.image.index.v1+json",
@@ -95,7 +102,7 @@ export function registryResolver(options: ResolverOptions = {}): ImageResolver {
     return t ?? { problem: "its login realm gave no token" };
   }
 
-  return async (image, login) => {
+  return async (image, lookup) => {
     const ref = splitImage(image);
     const registry = ref.registry ?? "registry-1.docker.io";
     const repo = ref.registry ? ref.repository : ref.repository.includes("/") ? ref.repository : `library/${ref.repository}`;
@@ -112,7 +119,9 @@ export function registryResolver(options: ResolverOptions = {}): ImageResolver {
     if (refused) return { unchecked: refused };
     try {
       let res = await request(url, { accept: ACCEPT }, "HEAD");
+      let login: { username: string; password: string } | undefined;
       if (res.status === 401) {
+        login = lookup ? await lookup().catch(() => undefined) : undefined;
         const challenge = res.headers.get("www-authenticate") ?? "";
         if (/^bearer /i.test(challenge)) {
           const t = await token(challenge, registry, repo, login);

@@ -8,7 +8,7 @@ import { targets } from "./targets.js";
 
 export { namedHosts, type HostNames } from "./lookups.js";
 export { newOpId, opOf, type UpAnswer, type UpExtra } from "./deploy.js";
-export { registryResolver, type ImageResolver, type ResolverOptions } from "./digests.js";
+export { registryResolver, type ImageResolver, type LoginLookup, type ResolverOptions } from "./digests.js";
 export type { Target } from "./targets.js";
 
 export type OpsDeps = Pick<ApiDeps, "store" | "hosts" | "volumes" | "secrets" | "registries" | "resolveImage" | "sender" | "controlQueueUrl" | "leases" | "heardSince"> & {
