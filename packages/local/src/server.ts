@@ -60,6 +60,8 @@ export interface RunningServer {
   token: string;
   /** Where the embedded stand-ins listen (Unix sockets) and the control queue: for tests that play an attacker who got that far. */
   endpoints: { dynamo: DynamoConfig; sqs: SqsConfig; controlQueueUrl: string };
+  /** Settles, with why, only if the server stopped by itself (its stores' thread ended): everything is stopped by then. */
+  failed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -215,12 +217,13 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   // checked (or made) before anything starts: a refused key file leaves nothing running
   const keyFile = options.kmsKeyId ? undefined : new KeyFileMasterKey(join(options.dataDir, "master.key"));
   // the stand-ins' thread ending by itself leaves the API and the controller with no store: the server stops,
-  // and exits non-zero (a service manager starts it again; nothing is lost: the table is on disk)
+  // and says so (failed); `corral server` then exits 1, for a service manager to start it again (the table is on disk)
   const afterLoss: { stop?: () => Promise<void> } = {};
+  let failedWith: (reason: string) => void = () => {};
+  const failed = new Promise<string>((resolve) => (failedWith = resolve));
   const lost = (reason: string) => {
     log?.error("the stores stopped: corral server stops", { reason });
-    process.exitCode = 1;
-    void afterLoss.stop?.();
+    void Promise.resolve(afterLoss.stop?.()).then(() => failedWith(reason));
   };
   const { dynamo, sqsConfig, db, sqs, visibilitySeconds, controlQueueUrl } = await startStandIns(options, log, started, lost);
   const feed = new ChangeFeed();
@@ -307,6 +310,7 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     url,
     token,
     endpoints: { dynamo: { table: TABLE, sdk: standInOptions(dynamo) }, sqs: sqsConfig, controlQueueUrl },
+    failed,
     async stop() {
       await agent?.stop();
       await stopAll();

@@ -95,7 +95,8 @@ export function serverCommand(ctx: Ctx): Command {
         log: stderrLogger(logLevel(opts.logLevel)),
       });
       ctx.io.out(`corral server on ${server.url} (token in ${resolve(opts.data, "token")})`);
-      await waitForSignal();
+      const failed = await Promise.race([waitForSignal().then(() => undefined), server.failed]);
+      if (failed !== undefined) throw new CliError(`corral server stopped by itself: ${failed}`);
       await server.stop();
       ctx.io.out("corral server stopped");
     });
