@@ -27,7 +27,12 @@ function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // fields 14 and 15 of stat(5)
 }
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+/** A process's resident size and its two parts, in MB (/proc/PID/status): its own memory, and pages of files (the node binary's among them, shared with every other Node process). */
+function residentMb(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+  return { rss: mb("VmRSS"), anon: mb("RssAnon"), file: mb("RssFile") };
+}
 
 export async function idleBench(o: BenchOptions): Promise<BenchPart> {
   const seconds = Number(process.env.BENCH_IDLE_SECONDS ?? (o.quick ? 20 : 60));
@@ -66,18 +71,20 @@ export async function idleBench(o: BenchOptions): Promise<BenchPart> {
     await until(async () => (await docker.listContainers({ filters: { label: [`io.corral.stack=${stack}`] } })).length === 2, "the stack's two containers running", 60_000);
     await sleep(5_000); // what follows the deploy (reports, the first reconcile) is not idle
     const start = { agent: cpuSeconds(agent.pid!), server: process.cpuUsage(), at: performance.now(), dynamo: counts.dynamo, sqs: counts.sqs };
-    let rss = 0;
+    const samples: Array<ReturnType<typeof residentMb> & { at: number }> = [];
     for (let s = 0; s < seconds; s++) {
-      rss = Math.max(rss, rssMb(agent.pid!));
+      samples.push({ ...residentMb(agent.pid!), at: s });
       await sleep(1_000);
     }
+    const top = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+    const middle = [...samples].sort((a, b) => a.rss - b.rss)[Math.floor(samples.length / 2)]!;
     const wall = (performance.now() - start.at) / 1000;
     const agentCpu = ((cpuSeconds(agent.pid!) - start.agent) / wall) * 100;
     const used = process.cpuUsage(start.server);
     const serverCpu = ((used.user + used.system) / 1e6 / wall) * 100;
     const perMinute = (n: number) => ((n * 60) / wall).toFixed(0);
     const size = `${seconds} s, 1 host (overlay ${overlay}), 1 stack of 2 services`;
-    rows.push(row("idle agent", size, "CPU (user + system, /proc) and largest RSS of `corral agent`, sampled each second", {}, `CPU ${agentCpu.toFixed(2)}% of a core, RSS at most ${rss.toFixed(0)} MB`));
+    rows.push(row("idle agent", size, "CPU (user + system, /proc) and largest RSS of `corral agent`, sampled each second", {}, `CPU ${agentCpu.toFixed(2)}% of a core, RSS at most ${top.rss.toFixed(0)} MB (at ${top.at} s: ${top.anon.toFixed(0)} its own, ${top.file.toFixed(0)} pages of files), median ${middle.rss.toFixed(0)} MB`));
     rows.push(
       row(
         "idle server",
