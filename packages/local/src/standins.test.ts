@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
@@ -65,6 +66,20 @@ describe("the stand-ins' thread", () => {
     await expect(
       startStandInsThread({ dynamoPath: join(dir, "dynamo"), dynamo: { socket: join(dir, "missing", "d.sock") }, queues: { socket: join(dir, "q.sock") } }),
     ).rejects.toThrow(/listen (ENOENT|EACCES)/);
+  });
+
+  it("refuses to start when a tap's proxy cannot listen (its port taken), saying why", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-standins-"));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      await expect(
+        startStandInsThread({ dynamoPath: join(dir, "dynamo"), dynamo: { socket: join(dir, "d.sock") }, queues: port, queueTap: () => {} }),
+      ).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
   });
 
   it("tells its owner when the thread ends without being told to", async () => {

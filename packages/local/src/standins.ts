@@ -162,8 +162,15 @@ export async function startStandInsThread(options: {
     await ended;
     throw new Error("failed" in first ? first.failed : "the stand-ins' thread stopped before they listened");
   }
-  worker.on("error", (e) => options.lost?.(`the stand-ins' thread failed: ${e.message}`));
-  worker.once("exit", (code) => void (stopping || options.lost?.(`the stand-ins' thread ended (exit ${code})`)));
+  // told once: a thread that fails also exits, and the failure says more
+  let told = false;
+  const tell = (reason: string) => {
+    if (stopping || told) return;
+    told = true;
+    options.lost?.(reason);
+  };
+  worker.on("error", (e) => tell(`the stand-ins' thread failed: ${e.message}`));
+  worker.once("exit", (code) => tell(`the stand-ins' thread ended (exit ${code})`));
   const stopThread = async () => {
     if (stopping) return ended;
     stopping = true;
@@ -175,8 +182,17 @@ export async function startStandInsThread(options: {
   const noop = () => Promise.resolve();
   const front = async (l: Listening, where: Listen, tap?: WireTap): Promise<StandIn> =>
     tap ? tapped(upstreamAt(l), where, tap, noop) : { ...endpointAt(l), stop: noop };
-  const dynamo = await front(first.ready.dynamo, options.dynamo, options.storeTap);
-  const queues = await front(first.ready.queues, options.queues, options.queueTap);
+  // a tap's proxy that cannot listen leaves neither the other proxy nor the thread behind
+  const made: StandIn[] = [];
+  try {
+    made.push(await front(first.ready.dynamo, options.dynamo, options.storeTap));
+    made.push(await front(first.ready.queues, options.queues, options.queueTap));
+  } catch (e) {
+    await Promise.all(made.map((m) => m.stop()));
+    await stopThread();
+    throw e;
+  }
+  const [dynamo, queues] = made as [StandIn, StandIn];
   return {
     dynamo,
     queues,
