@@ -300,10 +300,11 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
   };
 
   const agent = options.agent !== false ? await startLocalAgent(options, url, token, stopAll) : undefined;
-  afterLoss.stop = async () => {
+  const stopServer = async () => {
     await agent?.stop();
     await stopAll();
   };
+  afterLoss.stop = stopServer;
 
   ready = true;
   return {
@@ -311,9 +312,6 @@ async function startParts(options: ServerOptions, log: Logger | undefined, start
     token,
     endpoints: { dynamo: { table: TABLE, sdk: standInOptions(dynamo) }, sqs: sqsConfig, controlQueueUrl },
     failed,
-    async stop() {
-      await agent?.stop();
-      await stopAll();
-    },
+    stop: stopServer,
   };
 }

@@ -4,10 +4,10 @@
  * elsewhere runs beside the API and the controller here, not on their event
  * loop, so that a burst of store work does not hold up the API's answers.
  * Started with ThreadData; posts ThreadReply once both listen (or why they
- * could not), and stops them when told to.
+ * could not), and stops them, and ends, when told to.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { startDynamo, startQueues, type Listen, type StandIn } from "./standins.js";
+import { startDynamo, startQueues, type Listen, type Listening, type StandIn } from "./standins.js";
 
 /** What the thread is started with: where each stand-in listens, and where the table keeps its files. */
 export interface ThreadData {
@@ -16,10 +16,8 @@ export interface ThreadData {
   queues: Listen;
 }
 
-/** Where a stand-in listens, as the thread tells it: a port on loopback, or a socket. */
-export type Listening = { port: number } | { socket: string };
-
-export type ThreadReply = { ready: { dynamo: Listening; queues: Listening } } | { failed: string } | { stopped: true };
+/** What the thread says once, when it starts: where both listen, or why they could not. */
+export type ThreadReply = { ready: { dynamo: Listening; queues: Listening } } | { failed: string };
 
 const listening = (s: StandIn): Listening => (s.socketPath ? { socket: s.socketPath } : { port: Number(new URL(s.endpoint).port) });
 
@@ -37,10 +35,8 @@ if (port) {
     reply({ failed: e instanceof Error ? e.message : String(e) });
     port.close();
   }
+  // told to stop: both close, and so does the port; the thread then ends, which is what its owner waits for
   port.once("message", () => {
-    void Promise.all(started.map((s) => s.stop().catch(() => {}))).then(() => {
-      reply({ stopped: true });
-      port.close();
-    });
+    void Promise.all(started.map((s) => s.stop().catch(() => {}))).then(() => port.close());
   });
 }

@@ -6,7 +6,7 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { dynalite } from "./dynalite-safe.js";
 import { buildApp } from "fauxqs";
-import type { Listening, ThreadData, ThreadReply } from "./standins-thread.js";
+import type { ThreadData, ThreadReply } from "./standins-thread.js";
 
 export interface StandIn {
   /** The endpoint the SDK is given (`http://localhost` when it listens on a socket). */
@@ -25,16 +25,22 @@ const listenOn = (server: Server, where: Listen) =>
     if (typeof where === "number") server.listen(where, "127.0.0.1", () => resolve());
     else server.listen(where.socket, () => resolve());
   });
-const endpointOf = (server: Server, where: Listen): Pick<StandIn, "endpoint" | "socketPath"> =>
-  typeof where === "number" ? { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } : { endpoint: "http://localhost", socketPath: where.socket };
+
+/** Where a stand-in listens once it does: the port it got on loopback, or its socket. */
+export type Listening = { port: number } | { socket: string };
+
+const listeningOf = (server: Server, where: Listen): Listening => (typeof where === "number" ? { port: (server.address() as AddressInfo).port } : where);
+const endpointAt = (l: Listening): Pick<StandIn, "endpoint" | "socketPath"> =>
+  "socket" in l ? { endpoint: "http://localhost", socketPath: l.socket } : { endpoint: `http://127.0.0.1:${l.port}` };
+const upstreamAt = (l: Listening): RequestOptions => ("socket" in l ? { socketPath: l.socket } : { host: "127.0.0.1", port: l.port });
+const endpointOf = (server: Server, where: Listen) => endpointAt(listeningOf(server, where));
 
 /** Sees every request and response body on the wire to a stand-in. */
 export type WireTap = (direction: "request" | "response", body: string) => void;
 
 /** Where a stand-in behind a tap listens itself: a port of its own, or a socket beside the tapped one. */
 const innerOf = (where: Listen, tap?: WireTap): Listen => (tap ? (typeof where === "number" ? 0 : { socket: `${where.socket}.upstream` }) : where);
-const upstreamOf = (server: Server, inner: Listen): RequestOptions =>
-  typeof inner === "number" ? { host: "127.0.0.1", port: (server.address() as AddressInfo).port } : { socketPath: inner.socket };
+const upstreamOf = (server: Server, inner: Listen) => upstreamAt(listeningOf(server, inner));
 
 /**
  * DynamoDB on LevelDB under `path` (in memory when unset), on loopback or a
@@ -125,10 +131,6 @@ function threadModule(): { url: URL; execArgv: string[] } {
   return { url: new URL("./standins-thread.ts", import.meta.url), execArgv: ["--import", tsx] };
 }
 
-const upstreamAt = (l: Listening): RequestOptions => ("socket" in l ? { socketPath: l.socket } : { host: "127.0.0.1", port: l.port });
-const endpointAt = (l: Listening): Pick<StandIn, "endpoint" | "socketPath"> =>
-  "socket" in l ? { endpoint: "http://localhost", socketPath: l.socket } : { endpoint: `http://127.0.0.1:${l.port}` };
-
 /**
  * DynamoDB on LevelDB under `dynamoPath` and SQS in memory, as startDynamo
  * and startQueues make them, in a worker thread: their work (parsing,
@@ -146,7 +148,7 @@ export async function startStandInsThread(options: {
 }): Promise<StandInsThread> {
   const { url, execArgv } = threadModule();
   const workerData: ThreadData = { dynamoPath: options.dynamoPath, dynamo: innerOf(options.dynamo, options.storeTap), queues: innerOf(options.queues, options.queueTap) };
-  const worker = new Worker(url, { workerData, execArgv, stdout: false, stderr: false });
+  const worker = new Worker(url, { workerData, execArgv });
   let stopping = false;
   const ended = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
   const answer = new Promise<ThreadReply>((resolve, reject) => {
@@ -158,9 +160,9 @@ export async function startStandInsThread(options: {
     await worker.terminate();
     throw e;
   });
-  if (!("ready" in first)) {
+  if ("failed" in first) {
     await ended;
-    throw new Error("failed" in first ? first.failed : "the stand-ins' thread stopped before they listened");
+    throw new Error(first.failed);
   }
   // told once: a thread that fails also exits, and the failure says more
   let told = false;
